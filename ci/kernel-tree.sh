@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Manage the kernel git tree in $KERNEL_TREE (default $KEVENT_CACHE/linux).
+#
+#   ci/kernel-tree.sh prepare   extract Debian's linux-source-6.12 and commit
+#                               it as the base (tag 'base'); once only
+#   ci/kernel-tree.sh apply     (re)create branch 'kevent' from the base and
+#                               'git am' kernel-patches/*.patch onto it
+#   ci/kernel-tree.sh export    write branch 'kevent' back to kernel-patches/
+#                               with git format-patch (numbered, cover letter)
+#   ci/kernel-tree.sh version   print the base kernel version
+#
+# Edit kernel code only on the 'kevent' branch, commit there (git commit
+# --fixup/rebase -i as usual), then 'export'. Never edit .patch files by hand.
+. "$(dirname "$0")/lib.sh"
+
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+
+git_k() { git -C "$KERNEL_TREE" "$@"; }
+
+prepare() {
+	if git_k rev-parse -q --verify "refs/tags/$KERNEL_BASE_TAG" >/dev/null 2>&1; then
+		return 0
+	fi
+	local tarball=/usr/src/linux-source-6.12.tar.xz
+	[ -f "$tarball" ] || die "$tarball missing: run ci/setup.sh (installs linux-source-6.12)"
+	log "extracting $tarball into $KERNEL_TREE (a few minutes)"
+	rm -rf "$KERNEL_TREE"
+	mkdir -p "$KERNEL_TREE"
+	tar -C "$KERNEL_TREE" --strip-components=1 -xf "$tarball"
+	log "committing the base tree"
+	git_k init -q -b "$KERNEL_BASE_TAG-branch"
+	git_k config user.name "kevent ci"
+	git_k config user.email "kevent-ci@localhost"
+	git_k config core.autocrlf false
+	git_k config gc.auto 0
+	# Debian's tree ignores everything at the top level ('/*'): force-add.
+	git_k add -f -A .
+	git_k commit -q -m "Debian linux-source-6.12 $(kernel_base_version)"
+	git_k tag "$KERNEL_BASE_TAG"
+	log "base: Linux $(kernel_base_version)"
+}
+
+apply_series() {
+	prepare
+	local patches=("$REPO_ROOT"/kernel-patches/[0-9][0-9][0-9][0-9]-*.patch)
+	git_k am --abort >/dev/null 2>&1 || true
+	git_k checkout -q -f -B "$KERNEL_BRANCH" "$KERNEL_BASE_TAG"
+	git_k clean -q -fdx -e '!*' >/dev/null 2>&1 || true
+	local series=()
+	for p in "${patches[@]}"; do
+		[ -f "$p" ] || continue
+		case "$(basename "$p")" in 0000-cover-letter.patch) continue ;; esac
+		series+=("$p")
+	done
+	if ((${#series[@]} == 0)); then
+		log "no patches in kernel-patches/: branch $KERNEL_BRANCH is the base"
+		return 0
+	fi
+	log "applying ${#series[@]} patches with git am"
+	if ! git_k am -q --whitespace=error-all "${series[@]}" >/tmp/kevent-am.$$ 2>&1; then
+		cat /tmp/kevent-am.$$ >&2
+		rm -f /tmp/kevent-am.$$
+		git_k am --abort >/dev/null 2>&1 || true
+		die "the series does not apply to the base (see above)"
+	fi
+	rm -f /tmp/kevent-am.$$
+	log "branch $KERNEL_BRANCH: $(git_k rev-list --count "$KERNEL_BASE_TAG..HEAD") patches on Linux $(kernel_base_version)"
+}
+
+export_series() {
+	git_k rev-parse -q --verify "$KERNEL_BRANCH" >/dev/null || die "no branch $KERNEL_BRANCH: run 'apply' first"
+	local n cover="$REPO_ROOT/kernel-patches/0000-cover-letter.patch" body
+	n=$(git_k rev-list --count "$KERNEL_BASE_TAG..$KERNEL_BRANCH")
+	((n > 0)) || die "branch $KERNEL_BRANCH has no commits over the base"
+	# Keep the cover letter's subject and blurb across exports.
+	body=$(mktemp)
+	if [ -f "$cover" ]; then
+		awk '/^Subject:/{s=1} s' "$cover" | sed '/^$/,$!d' | sed '1d' |
+			awk '/^Evgeniy|^[A-Za-z].* \([0-9]+\):$/{exit} {print}' >"$body"
+	fi
+	local subject
+	subject=$(sed -n 's/^Subject: \[PATCH [0-9]*\/[0-9]*\] //p' "$cover" 2>/dev/null | head -n1)
+	rm -f "$REPO_ROOT"/kernel-patches/[0-9][0-9][0-9][0-9]-*.patch
+	git_k format-patch -q --cover-letter --numbered --no-signature \
+		--zero-commit --base="$KERNEL_BASE_TAG" \
+		-o "$REPO_ROOT/kernel-patches" "$KERNEL_BASE_TAG..$KERNEL_BRANCH"
+	if [ -s "$body" ]; then
+		python3 - "$cover" "$body" "$subject" <<'PY'
+import sys, re
+cover, body, subject = sys.argv[1], open(sys.argv[2]).read().rstrip("\n"), sys.argv[3]
+text = open(cover).read()
+text = text.replace("*** SUBJECT HERE ***", subject or "*** SUBJECT HERE ***")
+text = text.replace("*** BLURB HERE ***", body)
+open(cover, "w").write(text)
+PY
+	fi
+	rm -f "$body"
+	log "exported $n patches to kernel-patches/"
+}
+
+case "${1:-}" in
+prepare) prepare ;;
+apply) apply_series ;;
+export) export_series ;;
+version) prepare; kernel_base_version ;;
+*) usage ;;
+esac

@@ -1,0 +1,45 @@
+# shellcheck shell=bash
+# Common settings and helpers for the ci/ scripts. Source it; do not run it.
+#
+# Everything large (the kernel tree, build output, ccache, the virtme-ng
+# virtualenv) lives in $KEVENT_CACHE, outside the repository, so a machine
+# handed to the next session keeps it.
+
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KEVENT_CACHE=${KEVENT_CACHE:-/var/cache/kevent}
+KERNEL_TREE=${KERNEL_TREE:-$KEVENT_CACHE/linux}
+KERNEL_BUILD_ROOT=${KERNEL_BUILD_ROOT:-$KEVENT_CACHE/build}
+VNG_VENV=$KEVENT_CACHE/venv
+VIRTME_NG_VERSION=1.42
+KERNEL_BASE_TAG=base
+KERNEL_BRANCH=kevent
+export CCACHE_DIR=${CCACHE_DIR:-$KEVENT_CACHE/ccache}
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Run a command quietly; on failure show its output and stop.
+quiet() {
+	local out
+	out=$(mktemp)
+	if ! "$@" >"$out" 2>&1; then
+		tail -n 40 "$out" >&2
+		rm -f "$out"
+		die "command failed: $*"
+	fi
+	rm -f "$out"
+}
+
+need_cmd() {
+	command -v "$1" >/dev/null 2>&1 ||
+		die "'$1' not found: run ci/setup.sh first (it installs ${2:-$1})"
+}
+
+# Kernel version of the extracted Debian source, e.g. 6.12.57.
+kernel_base_version() {
+	make -s -C "$KERNEL_TREE" kernelversion 2>/dev/null
+}
+
+build_dir() { echo "$KERNEL_BUILD_ROOT/$1"; }

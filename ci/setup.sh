@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install everything the project needs on a fresh Debian machine: kernel
+# build dependencies, QEMU, ccache, libclang (bindgen), Debian's
+# linux-source-6.12, and virtme-ng from PyPI in a virtualenv under
+# $KEVENT_CACHE. Idempotent: prints one line when there is nothing to do.
+. "$(dirname "$0")/lib.sh"
+
+APT_PACKAGES=(
+	linux-source-6.12 qemu-system-x86 ccache libclang-dev clang
+	bc bison flex libelf-dev libssl-dev dwarves cpio rsync kmod
+	busybox-static python3-venv libcap-dev git make gcc perl
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+if ((${#missing[@]})); then
+	[ "$(id -u)" = 0 ] || die "need root to install: ${missing[*]}"
+	log "installing Debian packages: ${missing[*]}"
+	quiet apt-get update
+	DEBIAN_FRONTEND=noninteractive quiet apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+mkdir -p "$KEVENT_CACHE" "$CCACHE_DIR"
+if ! "$VNG_VENV/bin/vng" --version 2>/dev/null | grep -q "$VIRTME_NG_VERSION"; then
+	log "installing virtme-ng $VIRTME_NG_VERSION into $VNG_VENV"
+	quiet python3 -m venv "$VNG_VENV"
+	quiet "$VNG_VENV/bin/pip" install --quiet "virtme-ng==$VIRTME_NG_VERSION"
+fi
+ccache --max-size=10G >/dev/null
+
+need_cmd cargo "the Rust toolchain (rustup; it comes with the machine)"
+log "setup: ok (cache $KEVENT_CACHE, virtme-ng $VIRTME_NG_VERSION)"

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The test command: everything, from a fresh machine.
+#
+#   ci/test.sh [--host-only]
+#
+#   1. setup (ci/setup.sh): Debian packages, virtme-ng, the kernel tree
+#   2. host tests: cargo fmt --check, clippy -D warnings, cargo test, cargo doc
+#   3. the series: checkpatch --strict, git am, every patch builds (bisect)
+#   4. the debug kernel (KASAN, lockdep, kmemleak) and the kselftests
+#   5. in the VM: the epoll and kevent kselftests; any kernel splat fails
+#
+# --host-only stops after step 2. Prints the time of every step and ends
+# with "total: N passed, N failed".
+. "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+host_only=0
+case "${1:-}" in
+"") ;;
+--host-only) host_only=1 ;;
+*) die "unknown option '$1' (usage: ci/test.sh [--host-only])" ;;
+esac
+
+t0=$(date +%s)
+step_start=$t0
+timings=()
+step() {
+	local now
+	now=$(date +%s)
+	[ -n "${step_name:-}" ] && timings+=("$(printf '%-28s %5ds' "$step_name" $((now - step_start)))")
+	step_name=$1
+	step_start=$now
+	log "== $1"
+}
+passed=0 failed=0
+count_cargo() {
+	# Sum "test result: ok. N passed; M failed" lines of cargo test.
+	local p f
+	p=$(grep -Eo '[0-9]+ passed' "$1" | awk '{s += $1} END {print s + 0}')
+	f=$(grep -Eo '[0-9]+ failed' "$1" | awk '{s += $1} END {print s + 0}')
+	passed=$((passed + p)) failed=$((failed + f))
+}
+
+step "setup"
+"$REPO_ROOT/ci/setup.sh"
+
+step "host: cargo fmt/clippy"
+cargo fmt --all --check || die "cargo fmt --check: run 'cargo fmt --all'"
+cargo clippy -q --workspace --all-targets -- -D warnings
+step "host: cargo test"
+cargo_log=$(mktemp)
+cargo test -q --workspace 2>&1 | tee "$cargo_log"
+rc=${PIPESTATUS[0]}
+count_cargo "$cargo_log"
+rm -f "$cargo_log"
+((rc == 0)) || die "cargo test failed"
+step "host: cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
+
+if ((host_only == 0)); then
+	step "series: checkpatch, git am, bisect"
+	"$REPO_ROOT/ci/check-series.sh"
+	step "kernel: debug build"
+	"$REPO_ROOT/ci/build-kernel.sh" --debug
+	step "kselftests: build"
+	"$REPO_ROOT/selftests/build.sh"
+	step "VM: kselftests (debug kernel)"
+	vm_log=$(mktemp)
+	set +e
+	"$REPO_ROOT/ci/vm-run.sh" --debug --timeout 1800 --memory 3G \
+		-- "$REPO_ROOT/selftests/run.sh" epoll kevent 2>&1 | tee "$vm_log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	summary=$(grep -E '^selftests: [0-9]+ passed' "$vm_log" | tail -n1)
+	rm -f "$vm_log"
+	if [ -n "$summary" ]; then
+		passed=$((passed + $(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$summary")))
+		failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$summary")))
+	fi
+	if ((rc != 0)); then
+		# A splat or a hung guest fails the run even if every test passed.
+		failed=$((failed + 1))
+		log "VM run failed (exit $rc: 124 hung, 125 kernel splat)"
+	fi
+fi
+step "done"
+
+echo
+echo "step timings:"
+printf '  %s\n' "${timings[@]}"
+echo "  total                        $(($(date +%s) - t0))s"
+echo "total: $passed passed, $failed failed"
+((failed == 0))

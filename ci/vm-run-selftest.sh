@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Check that ci/vm-run.sh reports what happens in the guest, so the test
+# command cannot pass by accident:
+#   - the command's output and exit status come back (exit 3);
+#   - a kernel splat fails a passing command (a WARNING line written into
+#     the kernel log through /dev/kmsg gives 125);
+#   - a hung guest is killed at the timeout (124).
+#   ci/vm-run-selftest.sh [--debug]
+. "$(dirname "$0")/lib.sh"
+flavour=()
+case "${1:-}" in "") ;; --debug) flavour=(--debug) ;; *) die "usage: $0 [--debug]" ;; esac
+run=$REPO_ROOT/ci/vm-run.sh
+passed=0 failed=0
+expect() {
+	local want=$1 what=$2 got
+	shift 2
+	set +e
+	out=$("$run" "${flavour[@]}" "$@" 2>&1)
+	got=$?
+	set -e
+	if [ "$got" = "$want" ]; then
+		passed=$((passed + 1)); log "ok: $what (exit $got)"
+	else
+		failed=$((failed + 1)); log "FAIL: $what: exit $got, want $want"; echo "$out" | tail -n 15 >&2
+	fi
+}
+expect 3 "exit status and output pass through" --timeout 300 -- \
+	sh -c 'echo marker-$((40 + 2)); exit 3'
+[[ "$out" == *marker-42* ]] || { failed=$((failed + 1)); log "FAIL: guest output missing"; }
+expect 125 "a kernel splat fails a passing command" --timeout 300 -- \
+	sh -c 'echo "WARNING: CPU: 0 PID: 1 at vm-run-selftest injected" > /dev/kmsg'
+expect 124 "a hung guest is killed at the timeout" --timeout 45 -- sleep 600
+echo "vm-run selftest: $passed passed, $failed failed"
+((failed == 0))

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Boot a built kernel in virtme-ng (TCG) and run one command inside it.
+#
+#   ci/vm-run.sh [options] -- COMMAND [ARG...]
+#
+#   --debug           boot the debug kernel (default: the minimal one)
+#   --kernel IMAGE    boot this bzImage instead
+#   --timeout SEC     kill the guest after SEC seconds (default 900)
+#   --icount          run QEMU with -icount shift=0,sleep=off (guest time
+#                     counts instructions: steadier benchmark ratios)
+#   --rwdir DIR       give the guest read-write access to DIR (repeatable)
+#   --memory SIZE     guest memory (default 2G)
+#   --cpus N          guest CPUs (default 2)
+#   --keep DIR        keep the run's files (console log, guest dmesg) in DIR
+#
+# The command runs as root in the host's directory tree (read-only, with
+# /tmp fresh) in the current directory. Its output and exit status come back
+# through a --rwdir results directory, not the console, which is not reliable
+# under TCG. Exit status: the command's own, or
+#   123  the guest ended without results (failed to boot, panicked, or
+#        virtme-ng itself failed),
+#   124  the guest hung: killed after the timeout,
+#   125  the guest kernel logged a splat (oops, BUG, WARNING, KASAN,
+#        lockdep, kmemleak...) even though the command passed,
+#   126  this script's own usage error or setup problem.
+. "$(dirname "$0")/lib.sh"
+
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+
+flavour=minimal kernel="" timeout=900 icount=0 memory=2G cpus=2 keep=""
+rwdirs=()
+while (($#)); do
+	case "$1" in
+	--debug) flavour=debug ;;
+	--kernel) kernel=${2:?--kernel needs a path}; shift ;;
+	--timeout) timeout=${2:?--timeout needs seconds}; shift ;;
+	--icount) icount=1 ;;
+	--rwdir) rwdirs+=("${2:?--rwdir needs a directory}"); shift ;;
+	--memory) memory=${2:?}; shift ;;
+	--cpus) cpus=${2:?}; shift ;;
+	--keep) keep=${2:?}; shift ;;
+	-h | --help) usage; exit 0 ;;
+	--) shift; break ;;
+	*) usage >&2; echo "error: unknown option '$1'" >&2; exit 126 ;;
+	esac
+	shift
+done
+(($#)) || { usage >&2; echo "error: no command given" >&2; exit 126; }
+[[ "$timeout" =~ ^[0-9]+$ ]] || { echo "error: --timeout wants seconds" >&2; exit 126; }
+
+vng=$VNG_VENV/bin/vng
+[ -x "$vng" ] || { echo "error: virtme-ng missing: run ci/setup.sh" >&2; exit 126; }
+kernel=${kernel:-$(build_dir "$flavour")/arch/x86/boot/bzImage}
+[ -f "$kernel" ] || { echo "error: no kernel at $kernel: run ci/build-kernel.sh${flavour/minimal/}" >&2; exit 126; }
+
+mkdir -p "$KEVENT_CACHE/vm"
+res=$(mktemp -d "$KEVENT_CACHE/vm/run.XXXXXX")
+[ -n "$keep" ] || trap 'rm -rf "$res"' EXIT
+
+# The guest side: run the command, then collect the kernel log and a
+# kmemleak scan (kmemleak was cleared at start so boot-time noise is not
+# blamed on the command). Every step writes into $res.
+printf '%q ' "$@" >"$res/command"
+# The guest sees the host's tree read-only; $res is shared read-write at the
+# same path (a new mount point such as /results cannot be made on a read-only
+# root).
+{ echo '#!/bin/sh'; echo "R=$res"; } >"$res/guest.sh"
+cat >>"$res/guest.sh" <<'GUEST'
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+KML=/sys/kernel/debug/kmemleak
+[ -w $KML ] && echo clear > $KML
+cd "$(cat $R/cwd)" || exit 1
+export KEVENT_RESULTS=$R KEVENT_IN_VM=1 PATH="$(cat $R/path)"
+sh -c "$(cat $R/command)" > $R/output 2>&1 < /dev/null
+echo $? > $R/status.tmp
+if [ -w $KML ]; then
+	# Objects must be unreferenced for a few seconds before they count.
+	echo scan > $KML; sleep 6; echo scan > $KML
+	cat $KML > $R/kmemleak
+fi
+dmesg > $R/dmesg
+mv $R/status.tmp $R/status
+sync
+GUEST
+pwd >"$res/cwd"
+echo "$PATH" >"$res/path"
+
+vng_args=(--run "$kernel" --disable-kvm -v --cpus "$cpus" --memory "$memory"
+	--rwdir "$res" --user root)
+for d in "${rwdirs[@]}"; do vng_args+=(--rwdir "$d"); done
+((icount)) && vng_args+=(--qemu-opts="-icount shift=0,sleep=off")
+
+start=$(date +%s)
+set +e
+PATH="$VNG_VENV/bin:$PATH" timeout --kill-after=15 "$timeout" "$vng" "${vng_args[@]}" --exec "sh $res/guest.sh" \
+	</dev/null >"$res/console.log" 2>&1
+vng_rc=$?
+set -e
+elapsed=$(($(date +%s) - start))
+
+[ -f "$res/output" ] && cat "$res/output"
+if [ -n "$keep" ]; then mkdir -p "$keep"; cp -a "$res/." "$keep/"; fi
+
+# Look for splats in everything the kernel said.
+splat_re='(Oops|BUG:|WARNING:|KASAN|UBSAN|general protection fault|Kernel panic|possible (circular|recursive) locking|inconsistent lock state|lockdep|suspicious RCU usage|unreferenced object|INFO: task .* blocked|list_(add|del) corruption|refcount_t: )'
+splats=$(cat "$res/console.log" "$res/dmesg" "$res/kmemleak" 2>/dev/null |
+	grep -E "$splat_re" | grep -v 'lockdep: ' | sort -u | head -n 20 || true)
+
+if [ ! -f "$res/status" ]; then
+	if ((vng_rc == 124 || vng_rc == 137)); then
+		echo "vm-run: guest hung: killed after the ${timeout}s timeout; last console lines:" >&2
+	else
+		echo "vm-run: guest ended after ${elapsed}s without results (vng exit $vng_rc); last console lines:" >&2
+	fi
+	tail -n 25 "$res/console.log" >&2
+	[ -n "$splats" ] && printf 'vm-run: kernel splat:\n%s\n' "$splats" >&2
+	((vng_rc == 124 || vng_rc == 137)) && exit 124
+	exit 123
+fi
+status=$(cat "$res/status")
+if [ -n "$splats" ]; then
+	printf 'vm-run: kernel splat in the guest log (command exit %s):\n%s\n' "$status" "$splats" >&2
+	[ -n "$keep" ] && echo "vm-run: full logs in $keep" >&2
+	exit 125
+fi
+echo "vm-run: command exit $status, guest ran ${elapsed}s" >&2
+exit "$status"
