@@ -11,9 +11,10 @@
 #
 # Edit kernel code only on the 'kevent' branch, commit there (git commit
 # --fixup/rebase -i as usual), then 'export'. Never edit .patch files by hand.
+# New files need 'git add -f': Debian's .gitignore ignores the top level.
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 git_k() { git -C "$KERNEL_TREE" "$@"; }
 
@@ -52,6 +53,7 @@ apply_series() {
 		case "$(basename "$p")" in 0000-cover-letter.patch) continue ;; esac
 		series+=("$p")
 	done
+	cover_to_description
 	if ((${#series[@]} == 0)); then
 		log "no patches in kernel-patches/: branch $KERNEL_BRANCH is the base"
 		return 0
@@ -67,35 +69,45 @@ apply_series() {
 	log "branch $KERNEL_BRANCH: $(git_k rev-list --count "$KERNEL_BASE_TAG..HEAD") patches on Linux $(kernel_base_version)"
 }
 
+# The cover letter's subject and text live in the branch description
+# (git branch --edit-description kevent): 'apply' restores it from
+# 0000-cover-letter.patch and 'export' writes it back.
+cover_to_description() {
+	local cover="$REPO_ROOT/kernel-patches/0000-cover-letter.patch" text
+	[ -f "$cover" ] || return 0
+	text=$(python3 - "$cover" <<'PY'
+import re, sys
+lines = open(sys.argv[1]).read().split("\n")
+subject, body, i = "", [], 0
+while i < len(lines) and lines[i]:            # headers
+    if lines[i].startswith("Subject: "):
+        subject = re.sub(r"^Subject: \[PATCH[^\]]*\] ", "", lines[i])
+        while i + 1 < len(lines) and lines[i + 1].startswith(" "):
+            i += 1
+            subject += lines[i]
+    i += 1
+for line in lines[i + 1:]:
+    if re.match(r"^\S.* \(\d+\):$", line):    # shortlog starts
+        break
+    body.append(line)
+print(subject + "\n\n" + "\n".join(body).strip())
+PY
+	)
+	git_k config "branch.$KERNEL_BRANCH.description" "$text"
+}
+
 export_series() {
 	git_k rev-parse -q --verify "$KERNEL_BRANCH" >/dev/null || die "no branch $KERNEL_BRANCH: run 'apply' first"
-	local n cover="$REPO_ROOT/kernel-patches/0000-cover-letter.patch" body
+	local n
 	n=$(git_k rev-list --count "$KERNEL_BASE_TAG..$KERNEL_BRANCH")
 	((n > 0)) || die "branch $KERNEL_BRANCH has no commits over the base"
-	# Keep the cover letter's subject and blurb across exports.
-	body=$(mktemp)
-	if [ -f "$cover" ]; then
-		awk '/^Subject:/{s=1} s' "$cover" | sed '/^$/,$!d' | sed '1d' |
-			awk '/^Evgeniy|^[A-Za-z].* \([0-9]+\):$/{exit} {print}' >"$body"
-	fi
-	local subject
-	subject=$(sed -n 's/^Subject: \[PATCH [0-9]*\/[0-9]*\] //p' "$cover" 2>/dev/null | head -n1)
+	git_k config "branch.$KERNEL_BRANCH.description" >/dev/null ||
+		die "no cover letter text: set it with 'git -C $KERNEL_TREE branch --edit-description $KERNEL_BRANCH' (first line: subject)"
 	rm -f "$REPO_ROOT"/kernel-patches/[0-9][0-9][0-9][0-9]-*.patch
-	git_k format-patch -q --cover-letter --numbered --no-signature \
-		--zero-commit --base="$KERNEL_BASE_TAG" \
+	git_k format-patch -q --cover-letter --cover-from-description=subject \
+		--numbered --no-signature --zero-commit --base="$KERNEL_BASE_TAG" \
 		-o "$REPO_ROOT/kernel-patches" "$KERNEL_BASE_TAG..$KERNEL_BRANCH"
-	if [ -s "$body" ]; then
-		python3 - "$cover" "$body" "$subject" <<'PY'
-import sys, re
-cover, body, subject = sys.argv[1], open(sys.argv[2]).read().rstrip("\n"), sys.argv[3]
-text = open(cover).read()
-text = text.replace("*** SUBJECT HERE ***", subject or "*** SUBJECT HERE ***")
-text = text.replace("*** BLURB HERE ***", body)
-open(cover, "w").write(text)
-PY
-	fi
-	rm -f "$body"
-	log "exported $n patches to kernel-patches/"
+	log "exported $n patches (and the cover letter) to kernel-patches/"
 }
 
 case "${1:-}" in

@@ -24,10 +24,13 @@ if ((${#missing[@]})); then
 fi
 
 mkdir -p "$KEVENT_CACHE" "$CCACHE_DIR"
-if ! "$VNG_VENV/bin/vng" --version 2>/dev/null | grep -q "$VIRTME_NG_VERSION"; then
-	log "installing virtme-ng $VIRTME_NG_VERSION into $VNG_VENV"
+# virtme-ng, and what checkpatch's spdxcheck.py imports (ply, GitPython).
+if ! "$VNG_VENV/bin/vng" --version 2>/dev/null | grep -q "$VIRTME_NG_VERSION" ||
+	! "$VNG_VENV/bin/python3" -c 'import ply, git' 2>/dev/null; then
+	log "installing virtme-ng $VIRTME_NG_VERSION, ply, GitPython into $VNG_VENV"
 	quiet python3 -m venv "$VNG_VENV"
-	quiet "$VNG_VENV/bin/pip" install --quiet "virtme-ng==$VIRTME_NG_VERSION"
+	quiet "$VNG_VENV/bin/pip" install --quiet "virtme-ng==$VIRTME_NG_VERSION" \
+		"ply==$PLY_VERSION" "GitPython==$GITPYTHON_VERSION"
 fi
 ccache --max-size=10G >/dev/null
 

@@ -6,7 +6,8 @@
 #   1. setup (ci/setup.sh): Debian packages, virtme-ng, the kernel tree
 #   2. host tests: cargo fmt --check, clippy -D warnings, cargo test, cargo doc
 #   3. the series: checkpatch --strict, git am, every patch builds (bisect)
-#   4. the debug kernel (KASAN, lockdep, kmemleak) and the kselftests
+#   4. the debug kernel (KASAN, lockdep, kmemleak); the VM runner's self-test
+#      (exit status, splat and hang detection); the kselftests
 #   5. in the VM: the epoll and kevent kselftests; any kernel splat fails
 #
 # --host-only stops after step 2. Prints the time of every step and ends
@@ -41,6 +42,13 @@ count_cargo() {
 	passed=$((passed + p)) failed=$((failed + f))
 }
 
+# Add an "N passed, N failed" summary line to the totals.
+count_summary() {
+	[ -n "$1" ] || return 0
+	passed=$((passed + $(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$1")))
+	failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$1")))
+}
+
 step "setup"
 "$REPO_ROOT/ci/setup.sh"
 
@@ -62,6 +70,15 @@ if ((host_only == 0)); then
 	"$REPO_ROOT/ci/check-series.sh"
 	step "kernel: debug build"
 	"$REPO_ROOT/ci/build-kernel.sh" --debug
+	step "VM runner self-test (debug kernel)"
+	selftest_log=$(mktemp)
+	set +e
+	"$REPO_ROOT/ci/vm-run-selftest.sh" --debug 2>&1 | tee "$selftest_log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	count_summary "$(grep -E '^vm-run selftest: [0-9]+ passed' "$selftest_log" | tail -n1)"
+	rm -f "$selftest_log"
+	((rc == 0)) || die "the VM runner does not report guest results reliably"
 	step "kselftests: build"
 	"$REPO_ROOT/selftests/build.sh"
 	step "VM: kselftests (debug kernel)"
@@ -71,12 +88,8 @@ if ((host_only == 0)); then
 		-- "$REPO_ROOT/selftests/run.sh" epoll kevent 2>&1 | tee "$vm_log"
 	rc=${PIPESTATUS[0]}
 	set -e
-	summary=$(grep -E '^selftests: [0-9]+ passed' "$vm_log" | tail -n1)
+	count_summary "$(grep -E '^selftests: [0-9]+ passed' "$vm_log" | tail -n1)"
 	rm -f "$vm_log"
-	if [ -n "$summary" ]; then
-		passed=$((passed + $(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$summary")))
-		failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$summary")))
-	fi
 	if ((rc != 0)); then
 		# A splat or a hung guest fails the run even if every test passed.
 		failed=$((failed + 1))

@@ -53,8 +53,7 @@ vng=$VNG_VENV/bin/vng
 kernel=${kernel:-$(build_dir "$flavour")/arch/x86/boot/bzImage}
 [ -f "$kernel" ] || { echo "error: no kernel at $kernel: run ci/build-kernel.sh${flavour/minimal/}" >&2; exit 126; }
 
-mkdir -p "$KEVENT_CACHE/vm"
-res=$(mktemp -d "$KEVENT_CACHE/vm/run.XXXXXX")
+res=$(mktemp -d "${TMPDIR:-/tmp}/kevent-vm.XXXXXX")
 [ -n "$keep" ] || trap 'rm -rf "$res"' EXIT
 
 # The guest side: run the command, then collect the kernel log and a
@@ -71,7 +70,7 @@ KML=/sys/kernel/debug/kmemleak
 [ -w $KML ] && echo clear > $KML
 cd "$(cat $R/cwd)" || exit 1
 export KEVENT_RESULTS=$R KEVENT_IN_VM=1 PATH="$(cat $R/path)"
-sh -c "$(cat $R/command)" > $R/output 2>&1 < /dev/null
+bash -c "$(cat $R/command)" > $R/output 2>&1 < /dev/null
 echo $? > $R/status.tmp
 if [ -w $KML ]; then
 	# Objects must be unreferenced for a few seconds before they count.
@@ -85,8 +84,10 @@ GUEST
 pwd >"$res/cwd"
 echo "$PATH" >"$res/path"
 
+# virtme-ng mounts tmpfs over /var/cache (and /tmp) in the guest: share the
+# cache (test binaries, kernel tree) read-only at its own path.
 vng_args=(--run "$kernel" --disable-kvm -v --cpus "$cpus" --memory "$memory"
-	--rwdir "$res" --user root)
+	--rwdir "$res" --rodir "$KEVENT_CACHE" --user root)
 for d in "${rwdirs[@]}"; do vng_args+=(--rwdir "$d"); done
 ((icount)) && vng_args+=(--qemu-opts="-icount shift=0,sleep=off")
 

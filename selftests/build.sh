@@ -19,6 +19,7 @@ build_suite() {
 		return 0
 	fi
 	log "building suite $name ($dir)"
+	mkdir -p "$KEVENT_CACHE/selftests/$name"
 	quiet make -C "$KERNEL_TREE/$dir" OUTPUT="$KEVENT_CACHE/selftests/$name" \
 		KHDR_INCLUDES="-isystem $hdr/include" CC="ccache gcc"
 }

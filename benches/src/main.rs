@@ -3,6 +3,10 @@
 //! Until the kevent core lands it reports what the running kernel offers.
 
 fn main() {
-    let kevent = if kevent::is_supported() { "present" } else { "absent" };
+    let kevent = if kevent::is_supported() {
+        "present"
+    } else {
+        "absent"
+    };
     println!("kevent-benches: kevent {kevent}; comparison workloads not written yet (issue 6)");
 }
