@@ -4,7 +4,10 @@
 #   ci/kernel-tree.sh prepare   extract Debian's linux-source-6.12 and commit
 #                               it as the base (tag 'base'); once only
 #   ci/kernel-tree.sh apply     (re)create branch 'kevent' from the base and
-#                               'git am' kernel-patches/*.patch onto it
+#                               'git am' kernel-patches/*.patch onto it; a
+#                               no-op if the branch already holds them;
+#                               refuses to discard unexported commits or
+#                               edits (KEVENT_FORCE_APPLY=1 overrides)
 #   ci/kernel-tree.sh export    write branch 'kevent' back to kernel-patches/
 #                               with git format-patch (numbered, cover letter)
 #   ci/kernel-tree.sh version   print the base kernel version
@@ -14,7 +17,7 @@
 # New files need 'git add -f': Debian's .gitignore ignores the top level.
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 git_k() { git -C "$KERNEL_TREE" "$@"; }
 
@@ -41,12 +44,36 @@ prepare() {
 	log "base: Linux $(kernel_base_version)"
 }
 
+# Hash of the series files, to tell whether the branch already holds them.
+series_hash() {
+	cat "$REPO_ROOT"/kernel-patches/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null |
+		sha256sum | cut -d' ' -f1
+}
+
 apply_series() {
 	prepare
+	local hash applied_hash applied_head
+	hash=$(series_hash)
+	applied_hash=$(git_k config kevent.appliedSeries || true)
+	applied_head=$(git_k config kevent.appliedHead || true)
+	if git_k rev-parse -q --verify "$KERNEL_BRANCH" >/dev/null; then
+		# Refuse to throw away work that was never exported.
+		if [ "${KEVENT_FORCE_APPLY:-0}" != 1 ]; then
+			[ -z "$(git_k status --porcelain --untracked-files=no)" ] ||
+				die "$KERNEL_TREE has uncommitted changes: commit and export them, or KEVENT_FORCE_APPLY=1 to discard"
+			[ -z "$applied_head" ] || [ "$(git_k rev-parse "$KERNEL_BRANCH")" = "$applied_head" ] ||
+				[ "$(git_k rev-parse "$KERNEL_BRANCH")" = "$(git_k rev-parse "$KERNEL_BASE_TAG")" ] ||
+				die "branch $KERNEL_BRANCH has commits that are not exported: run 'ci/kernel-tree.sh export', or KEVENT_FORCE_APPLY=1 to discard them"
+		fi
+		# Already applied: leave the files (and so the builds) untouched.
+		if [ "$hash" = "$applied_hash" ] && [ "$(git_k rev-parse HEAD)" = "$applied_head" ]; then
+			log "branch $KERNEL_BRANCH already holds kernel-patches/ ($(git_k rev-list --count "$KERNEL_BASE_TAG..HEAD") patches)"
+			return 0
+		fi
+	fi
 	local patches=("$REPO_ROOT"/kernel-patches/[0-9][0-9][0-9][0-9]-*.patch)
 	git_k am --abort >/dev/null 2>&1 || true
 	git_k checkout -q -f -B "$KERNEL_BRANCH" "$KERNEL_BASE_TAG"
-	git_k clean -q -fdx -e '!*' >/dev/null 2>&1 || true
 	local series=()
 	for p in "${patches[@]}"; do
 		[ -f "$p" ] || continue
@@ -56,16 +83,18 @@ apply_series() {
 	cover_to_description
 	if ((${#series[@]} == 0)); then
 		log "no patches in kernel-patches/: branch $KERNEL_BRANCH is the base"
-		return 0
-	fi
-	log "applying ${#series[@]} patches with git am"
-	if ! git_k am -q --whitespace=error-all "${series[@]}" >/tmp/kevent-am.$$ 2>&1; then
-		cat /tmp/kevent-am.$$ >&2
+	else
+		log "applying ${#series[@]} patches with git am"
+		if ! git_k am -q --whitespace=error-all "${series[@]}" >/tmp/kevent-am.$$ 2>&1; then
+			cat /tmp/kevent-am.$$ >&2
+			rm -f /tmp/kevent-am.$$
+			git_k am --abort >/dev/null 2>&1 || true
+			die "the series does not apply to the base (see above)"
+		fi
 		rm -f /tmp/kevent-am.$$
-		git_k am --abort >/dev/null 2>&1 || true
-		die "the series does not apply to the base (see above)"
 	fi
-	rm -f /tmp/kevent-am.$$
+	git_k config kevent.appliedSeries "$hash"
+	git_k config kevent.appliedHead "$(git_k rev-parse HEAD)"
 	log "branch $KERNEL_BRANCH: $(git_k rev-list --count "$KERNEL_BASE_TAG..HEAD") patches on Linux $(kernel_base_version)"
 }
 
@@ -107,6 +136,8 @@ export_series() {
 	git_k format-patch -q --cover-letter --cover-from-description=subject \
 		--numbered --no-signature --zero-commit --base="$KERNEL_BASE_TAG" \
 		-o "$REPO_ROOT/kernel-patches" "$KERNEL_BASE_TAG..$KERNEL_BRANCH"
+	git_k config kevent.appliedSeries "$(series_hash)"
+	git_k config kevent.appliedHead "$(git_k rev-parse "$KERNEL_BRANCH")"
 	log "exported $n patches (and the cover letter) to kernel-patches/"
 }
 
@@ -115,5 +146,6 @@ prepare) prepare ;;
 apply) apply_series ;;
 export) export_series ;;
 version) prepare; kernel_base_version ;;
-*) usage ;;
+"") usage ;;
+*) echo "error: unknown command '$1' (prepare, apply, export, version)" >&2; exit 2 ;;
 esac

@@ -103,9 +103,9 @@ elapsed=$(($(date +%s) - start))
 if [ -n "$keep" ]; then mkdir -p "$keep"; cp -a "$res/." "$keep/"; fi
 
 # Look for splats in everything the kernel said.
-splat_re='(Oops|BUG:|WARNING:|KASAN|UBSAN|general protection fault|Kernel panic|possible (circular|recursive) locking|inconsistent lock state|lockdep|suspicious RCU usage|unreferenced object|INFO: task .* blocked|list_(add|del) corruption|refcount_t: )'
+splat_re='(Oops|BUG:|WARNING:|KASAN|UBSAN|general protection fault|Kernel panic|possible (circular|recursive) locking|inconsistent lock state|suspicious RCU usage|sleeping function called from invalid context|lockdep is turned off|unreferenced object|INFO: task .* blocked|list_(add|del) corruption|refcount_t: )'
 splats=$(cat "$res/console.log" "$res/dmesg" "$res/kmemleak" 2>/dev/null |
-	grep -E "$splat_re" | grep -v 'lockdep: ' | sort -u | head -n 20 || true)
+	grep -E "$splat_re" | sort -u | head -n 20 || true)
 
 if [ ! -f "$res/status" ]; then
 	if ((vng_rc == 124 || vng_rc == 137)); then

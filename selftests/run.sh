@@ -50,7 +50,9 @@ for suite in "$@"; do
 				known=$((known + 1)); echo "  known $name ($expect on the base kernel too)"
 			else
 				failed=$((failed + 1)); echo "  FAIL  $name"
-				grep -E "^# +$name|$name:" "$tap" | head -n 8 | sed 's/^/        /'
+				# The harness's lines from "RUN <test>" to its verdict.
+				awk -v t="$name" '$0 ~ "RUN +" t " " { p = 1 } p { print } p && $0 ~ "ok [0-9]+ " t { exit }' "$tap" |
+					tail -n 12 | sed 's/^/        /'
 			fi
 		done <<<"$results"
 	done
