@@ -63,7 +63,7 @@ printf '%q ' "$@" >"$res/command"
 # The guest sees the host's tree read-only; $res is shared read-write at the
 # same path (a new mount point such as /results cannot be made on a read-only
 # root).
-{ echo '#!/bin/sh'; echo "R=$res"; } >"$res/guest.sh"
+{ echo '#!/bin/sh'; echo "R=$res"; echo "export KEVENT_CACHE=$KEVENT_CACHE"; } >"$res/guest.sh"
 cat >>"$res/guest.sh" <<'GUEST'
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
 KML=/sys/kernel/debug/kmemleak
