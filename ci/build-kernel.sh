@@ -30,6 +30,7 @@ while (($#)); do
 	shift
 done
 
+lock_cache
 [ -f "$KERNEL_TREE/Makefile" ] || die "no kernel tree at $KERNEL_TREE: run ci/kernel-tree.sh apply"
 need_cmd ccache
 out=$(build_dir "${out_name:-$flavour}")

@@ -2,14 +2,18 @@
 # Check the patch series in kernel-patches/:
 #   1. scripts/checkpatch.pl --strict reports nothing on any patch;
 #   2. the series applies to the base with git am (ci/kernel-tree.sh apply);
-#   3. every patch builds on its own: for each commit of the series, the
-#      directories it touches are built with the minimal config (quick
-#      bisect mode; 'make headers' for uapi headers).
-# Leaves the tree on branch 'kevent' at the top of the series.
+#   3. every patch builds on its own: for each commit of the series, an
+#      incremental bzImage build with the minimal config (ccache makes it
+#      quick), the directories whose C files it changes again with W=1
+#      -Werror, and every uapi header it changes compiled on its own.
+# Leaves the tree on branch 'kevent' at the top of the series, even when a
+# step fails.
 . "$(dirname "$0")/lib.sh"
 
 [ $# -eq 0 ] || die "usage: ci/check-series.sh (no arguments)"
+lock_cache
 "$REPO_ROOT/ci/kernel-tree.sh" apply
+trap 'git -C "$KERNEL_TREE" checkout -q "$KERNEL_BRANCH"' EXIT
 
 patches=()
 for p in "$REPO_ROOT"/kernel-patches/[0-9][0-9][0-9][0-9]-*.patch; do
@@ -20,8 +24,10 @@ done
 failed=0
 log "checkpatch --strict on ${#patches[@]} patches"
 for p in "${patches[@]}"; do
-	out=$(cd "$KERNEL_TREE" && PATH="$VNG_VENV/bin:$PATH" ./scripts/checkpatch.pl --strict --no-signoff -q --terse "$p" 2>&1) || true
-	if [ -n "$out" ] && ! grep -qx "total: 0 errors, 0 warnings, 0 checks, [0-9]* lines checked" <<<"$out"; then
+	rc=0
+	out=$(cd "$KERNEL_TREE" && PATH="$VNG_VENV/bin:$PATH" ./scripts/checkpatch.pl --strict -q --terse "$p" 2>&1) || rc=$?
+	if ((rc != 0)) || ! grep -qx "total: 0 errors, 0 warnings, 0 checks, [0-9]* lines checked" <<<"$out" ||
+		[ "$(wc -l <<<"$out")" != 1 ]; then
 		echo "checkpatch: $(basename "$p"):" >&2
 		echo "$out" | sed 's/^/  /' >&2
 		failed=1
@@ -29,33 +35,46 @@ for p in "${patches[@]}"; do
 done
 ((failed == 0)) || die "checkpatch --strict found problems (see above)"
 
-# Touched directories of one commit, as build targets.
-targets_of() {
-	git -C "$KERNEL_TREE" diff-tree --no-commit-id --name-only -r "$1" |
-		while read -r f; do
-			case "$f" in
-			include/uapi/*) echo headers ;;
-			Documentation/* | tools/* | MAINTAINERS) ;;
-			*.c | */Makefile | */Kconfig | *.tbl) dirname "$f" ;;
-			esac
-		done | sort -u
+changed_files() {
+	git -C "$KERNEL_TREE" diff-tree --no-commit-id --name-only --diff-filter=AM -r "$1"
 }
 
 commits=$(git -C "$KERNEL_TREE" rev-list --reverse "$KERNEL_BASE_TAG..$KERNEL_BRANCH")
+hdr_dir=$KEVENT_CACHE/check-headers
 i=0
 for c in $commits; do
 	i=$((i + 1))
 	subject=$(git -C "$KERNEL_TREE" log -1 --format=%s "$c")
-	mapfile -t targets < <(targets_of "$c")
-	if ((${#targets[@]} == 0)); then
-		log "patch $i ($subject): nothing to build"
-		continue
-	fi
-	log "patch $i ($subject): building ${targets[*]}"
 	git -C "$KERNEL_TREE" checkout -q "$c"
-	if ! "$REPO_ROOT/ci/build-kernel.sh" --out bisect --quick "${targets[@]}" >/dev/null; then
-		git -C "$KERNEL_TREE" checkout -q "$KERNEL_BRANCH"
+	log "patch $i ($subject): incremental build"
+	"$REPO_ROOT/ci/build-kernel.sh" --out bisect >/dev/null ||
 		die "patch $i ($subject) does not build on its own (log: $(build_dir bisect).log)"
+	mapfile -t c_dirs < <(changed_files "$c" | grep -E '^[^/]+/.*\.c$' | grep -v '^tools/' | xargs -r -n1 dirname | sort -u)
+	if ((${#c_dirs[@]})); then
+		log "patch $i: W=1 -Werror on ${c_dirs[*]}"
+		# Its own output directory: W=1 changes the flags of everything
+		# 'prepare' generates, which would force full rebuilds in 'bisect'.
+		w1=$(build_dir bisect-w1)
+		mkdir -p "$w1"
+		cp "$(build_dir bisect)/.config" "$w1/.config"
+		make -s -C "$KERNEL_TREE" O="$w1" CC="ccache gcc" W=1 KCFLAGS=-Werror olddefconfig \
+			>"$w1.log" 2>&1 || die "patch $i: configuring the W=1 build failed (log: $w1.log)"
+		for d in "${c_dirs[@]}"; do
+			make -s -C "$KERNEL_TREE" O="$w1" CC="ccache gcc" W=1 KCFLAGS=-Werror \
+				-j"$(nproc)" "$d/" >>"$w1.log" 2>&1 ||
+				die "patch $i ($subject): warnings with W=1 in $d/ (log: $w1.log)"
+		done
+	fi
+	mapfile -t uapi < <(changed_files "$c" | sed -n 's|^include/uapi/linux/||p' | grep '\.h$')
+	if ((${#uapi[@]})); then
+		log "patch $i: compiling uapi headers on their own: ${uapi[*]}"
+		rm -rf "$hdr_dir"
+		quiet make -C "$KERNEL_TREE" O="$(build_dir bisect)" INSTALL_HDR_PATH="$hdr_dir" headers_install
+		for h in "${uapi[@]}"; do
+			printf '#include <linux/%s>\n' "$h" |
+				gcc -Wall -Wextra -Werror -std=c99 -pedantic -fsyntax-only -isystem "$hdr_dir/include" -x c - ||
+				die "patch $i: include/uapi/linux/$h does not compile on its own in user space"
+		done
 	fi
 done
 git -C "$KERNEL_TREE" checkout -q "$KERNEL_BRANCH"

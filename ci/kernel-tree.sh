@@ -39,9 +39,22 @@ prepare() {
 	git_k config gc.auto 0
 	# Debian's tree ignores everything at the top level ('/*'): force-add.
 	git_k add -f -A .
-	git_k commit -q -m "Debian linux-source-6.12 $(kernel_base_version)"
+	# Fixed dates: the same source gives the same base commit on every
+	# machine, so the cover letter's base-commit line means something.
+	GIT_AUTHOR_DATE="2000-01-01T00:00:00Z" GIT_COMMITTER_DATE="2000-01-01T00:00:00Z" \
+		git_k commit -q -m "Debian linux-source-6.12 $(kernel_base_version)"
 	git_k tag "$KERNEL_BASE_TAG"
 	log "base: Linux $(kernel_base_version)"
+}
+
+# The series was made against the version kernel-patches/README.md names;
+# Debian may have moved on since. Say so: git am decides if it still fits.
+check_base_version() {
+	local want have
+	want=$(sed -n 's/^\*\*Base: Linux \([0-9.]*\)\*\*.*/\1/p' "$REPO_ROOT/kernel-patches/README.md")
+	have=$(kernel_base_version)
+	[ -z "$want" ] || [ "$want" = "$have" ] ||
+		log "warning: the base is Linux $have, the series was made on $want (kernel-patches/README.md)"
 }
 
 # Hash of the series files, to tell whether the branch already holds them.
@@ -52,6 +65,7 @@ series_hash() {
 
 apply_series() {
 	prepare
+	check_base_version
 	local hash applied_hash applied_head
 	hash=$(series_hash)
 	applied_hash=$(git_k config kevent.appliedSeries || true)
@@ -141,6 +155,7 @@ export_series() {
 	log "exported $n patches (and the cover letter) to kernel-patches/"
 }
 
+lock_cache
 case "${1:-}" in
 prepare) prepare ;;
 apply) apply_series ;;

@@ -45,3 +45,16 @@ kernel_base_version() {
 }
 
 build_dir() { echo "$KERNEL_BUILD_ROOT/$1"; }
+
+# Serialise the jobs that change the kernel tree or a build directory in
+# $KEVENT_CACHE. Child scripts inherit the lock (KEVENT_LOCK_HELD).
+lock_cache() {
+	[ "${KEVENT_LOCK_HELD:-}" = "$KEVENT_CACHE" ] && return 0
+	mkdir -p "$KEVENT_CACHE"
+	exec 9>"$KEVENT_CACHE/lock"
+	if ! flock -n 9; then
+		log "waiting for $KEVENT_CACHE/lock: another job is using the kernel tree"
+		flock 9
+	fi
+	export KEVENT_LOCK_HELD=$KEVENT_CACHE
+}

@@ -27,6 +27,7 @@ report=${report:-$REPO_ROOT/report/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$report"
 report=$(cd "$report" && pwd)
 
+lock_cache
 log "== setup"
 "$REPO_ROOT/ci/setup.sh"
 log "== kernel tree: base + kernel-patches/"

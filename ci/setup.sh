@@ -25,7 +25,7 @@ fi
 
 mkdir -p "$KEVENT_CACHE" "$CCACHE_DIR"
 # virtme-ng, and what checkpatch's spdxcheck.py imports (ply, GitPython).
-if ! "$VNG_VENV/bin/vng" --version 2>/dev/null | grep -q "$VIRTME_NG_VERSION" ||
+if ! "$VNG_VENV/bin/vng" --version 2>/dev/null | grep -qw "${VIRTME_NG_VERSION//./\\.}" ||
 	! "$VNG_VENV/bin/python3" -c 'import ply, git' 2>/dev/null; then
 	log "installing virtme-ng $VIRTME_NG_VERSION, ply, GitPython into $VNG_VENV"
 	quiet python3 -m venv "$VNG_VENV"
@@ -35,4 +35,8 @@ fi
 ccache --max-size=10G >/dev/null
 
 need_cmd cargo "the Rust toolchain (rustup; it comes with the machine)"
+for component in rustfmt clippy; do
+	cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 ||
+		die "cargo ${component/rustfmt/fmt} missing: rustup component add $component"
+done
 log "setup: ok (cache $KEVENT_CACHE, virtme-ng $VIRTME_NG_VERSION)"

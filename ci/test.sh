@@ -3,7 +3,7 @@
 #
 #   ci/test.sh [--host-only]
 #
-#   1. setup (ci/setup.sh): Debian packages, virtme-ng, the kernel tree
+#   1. setup (ci/setup.sh): Debian packages, virtme-ng
 #   2. host tests: cargo fmt --check, clippy -D warnings, cargo test, cargo doc
 #   3. the series: checkpatch --strict, git am, every patch builds (bisect)
 #   4. the debug kernel (KASAN, lockdep, kmemleak); the VM runner's self-test
@@ -51,14 +51,17 @@ count_summary() {
 
 step "setup"
 "$REPO_ROOT/ci/setup.sh"
+lock_cache
 
 step "host: cargo fmt/clippy"
 cargo fmt --all --check || die "cargo fmt --check: run 'cargo fmt --all'"
 cargo clippy -q --workspace --all-targets -- -D warnings
 step "host: cargo test"
 cargo_log=$(mktemp)
+set +e
 cargo test -q --workspace 2>&1 | tee "$cargo_log"
 rc=${PIPESTATUS[0]}
+set -e
 count_cargo "$cargo_log"
 rm -f "$cargo_log"
 ((rc == 0)) || die "cargo test failed"
@@ -93,7 +96,7 @@ if ((host_only == 0)); then
 	if ((rc != 0)); then
 		# A splat or a hung guest fails the run even if every test passed.
 		failed=$((failed + 1))
-		log "VM run failed (exit $rc: 124 hung, 125 kernel splat)"
+		log "VM run failed (exit $rc; vm-run's own codes: 123 no results, 124 hung, 125 kernel splat)"
 	fi
 fi
 step "done"

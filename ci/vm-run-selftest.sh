@@ -29,6 +29,9 @@ expect 3 "exit status and output pass through" --timeout 300 -- \
 [[ "$out" == *marker-42* ]] || { failed=$((failed + 1)); log "FAIL: guest output missing"; }
 expect 125 "a kernel splat fails a passing command" --timeout 300 -- \
 	sh -c 'echo "WARNING: CPU: 0 PID: 1 at vm-run-selftest injected" > /dev/kmsg'
-expect 124 "a hung guest is killed at the timeout" --timeout 45 -- sleep 600
+# Long enough for the debug kernel to boot (about 50 s), so the command
+# really starts and hangs.
+expect 124 "a hung guest is killed at the timeout" --timeout 150 -- sleep 600
+[[ "$out" == *"command was still running"* ]] || { failed=$((failed + 1)); log "FAIL: the hang was not inside the command"; }
 echo "vm-run selftest: $passed passed, $failed failed"
 ((failed == 0))

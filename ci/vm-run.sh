@@ -56,29 +56,41 @@ kernel=${kernel:-$(build_dir "$flavour")/arch/x86/boot/bzImage}
 res=$(mktemp -d "${TMPDIR:-/tmp}/kevent-vm.XXXXXX")
 [ -n "$keep" ] || trap 'rm -rf "$res"' EXIT
 
-# The guest side: run the command, then collect the kernel log and a
-# kmemleak scan (kmemleak was cleared at start so boot-time noise is not
-# blamed on the command). Every step writes into $res.
+# The guest side: run the command, then collect the kernel log, the taint
+# flags and lockdep's state before and after, and a kmemleak scan (boot-time
+# leaks are scanned and cleared first, so they are not blamed on the
+# command). Every step writes into $res, shared read-write at the same path
+# (a new mount point cannot be made on the read-only root).
 printf '%q ' "$@" >"$res/command"
-# The guest sees the host's tree read-only; $res is shared read-write at the
-# same path (a new mount point such as /results cannot be made on a read-only
-# root).
-{ echo '#!/bin/sh'; echo "R=$res"; echo "export KEVENT_CACHE=$KEVENT_CACHE"; } >"$res/guest.sh"
+{
+	echo '#!/bin/sh'
+	printf 'R=%q\n' "$res"
+	printf 'export KEVENT_CACHE=%q\n' "$KEVENT_CACHE"
+} >"$res/guest.sh"
 cat >>"$res/guest.sh" <<'GUEST'
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
 KML=/sys/kernel/debug/kmemleak
-[ -w $KML ] && echo clear > $KML
-cd "$(cat $R/cwd)" || exit 1
-export KEVENT_RESULTS=$R KEVENT_IN_VM=1 PATH="$(cat $R/path)"
-bash -c "$(cat $R/command)" > $R/output 2>&1 < /dev/null
-echo $? > $R/status.tmp
+if [ -w $KML ]; then
+	echo scan > $KML; echo clear > $KML; echo present > "$R/kmemleak-state"
+else
+	echo absent > "$R/kmemleak-state"
+fi
+cat /proc/sys/kernel/tainted > "$R/taint-before"
+grep -s '^ *debug_locks:' /proc/lockdep_stats > "$R/locks-before"
+cd "$(cat "$R/cwd")" || { echo "vm-run: cannot cd to $(cat "$R/cwd") in the guest"; exit 1; }
+export KEVENT_RESULTS="$R" KEVENT_IN_VM=1 PATH="$(cat "$R/path")"
+: > "$R/started"
+bash -c "$(cat "$R/command")" > "$R/output" 2>&1 < /dev/null
+echo $? > "$R/status.tmp"
 if [ -w $KML ]; then
 	# Objects must be unreferenced for a few seconds before they count.
 	echo scan > $KML; sleep 6; echo scan > $KML
-	cat $KML > $R/kmemleak
+	cat $KML > "$R/kmemleak"
 fi
-dmesg > $R/dmesg
-mv $R/status.tmp $R/status
+cat /proc/sys/kernel/tainted > "$R/taint-after"
+grep -s '^ *debug_locks:' /proc/lockdep_stats > "$R/locks-after"
+dmesg > "$R/dmesg"
+mv "$R/status.tmp" "$R/status"
 sync
 GUEST
 pwd >"$res/cwd"
@@ -86,8 +98,10 @@ echo "$PATH" >"$res/path"
 
 # virtme-ng mounts tmpfs over /var/cache (and /tmp) in the guest: share the
 # cache (test binaries, kernel tree) read-only at its own path.
+# TCG is slow: give RCU more time before it calls a CPU stalled.
 vng_args=(--run "$kernel" --disable-kvm -v --cpus "$cpus" --memory "$memory"
-	--rwdir "$res" --rodir "$KEVENT_CACHE" --user root)
+	--rwdir "$res" --rodir "$KEVENT_CACHE" --user root
+	--append "rcupdate.rcu_cpu_stall_timeout=120")
 for d in "${rwdirs[@]}"; do vng_args+=(--rwdir "$d"); done
 ((icount)) && vng_args+=(--qemu-opts="-icount shift=0,sleep=off")
 
@@ -103,13 +117,29 @@ elapsed=$(($(date +%s) - start))
 if [ -n "$keep" ]; then mkdir -p "$keep"; cp -a "$res/." "$keep/"; fi
 
 # Look for splats in everything the kernel said.
-splat_re='(Oops|BUG:|WARNING:|KASAN|UBSAN|general protection fault|Kernel panic|possible (circular|recursive) locking|inconsistent lock state|suspicious RCU usage|sleeping function called from invalid context|lockdep is turned off|unreferenced object|INFO: task .* blocked|list_(add|del) corruption|refcount_t: )'
+splat_re='(Oops|BUG:|BUG [^ ]+ \(|WARNING:|KASAN|UBSAN|general protection fault|Kernel panic|possible (circular|recursive) locking|inconsistent lock state|suspicious RCU usage|sleeping function called from invalid context|lockdep is turned off|unreferenced object|INFO: task .* blocked|detected stalls|self-detected stall|soft lockup|hard LOCKUP|list_(add|del) corruption|refcount_t: )'
 splats=$(cat "$res/console.log" "$res/dmesg" "$res/kmemleak" 2>/dev/null |
 	grep -E "$splat_re" | sort -u | head -n 20 || true)
+# And, whatever the messages look like: new taint flags, or lockdep having
+# switched itself off (it does after its first report).
+if [ -f "$res/taint-after" ] && [ "$(cat "$res/taint-before")" != "$(cat "$res/taint-after")" ]; then
+	splats+=$'\n'"kernel taint changed during the command: $(cat "$res/taint-before") -> $(cat "$res/taint-after")"
+fi
+if [ -s "$res/locks-before" ] && ! cmp -s "$res/locks-before" "$res/locks-after"; then
+	splats+=$'\n'"lockdep: $(cat "$res/locks-after" 2>/dev/null | tr -s ' ') after the command"
+fi
+if [ "$flavour" = debug ] && [ "$(cat "$res/kmemleak-state" 2>/dev/null)" = absent ]; then
+	splats+=$'\n'"kmemleak is not active in the debug kernel (disabled at boot?): leaks cannot be checked"
+fi
+splats=$(sed '/^$/d' <<<"$splats")
 
 if [ ! -f "$res/status" ]; then
 	if ((vng_rc == 124 || vng_rc == 137)); then
-		echo "vm-run: guest hung: killed after the ${timeout}s timeout; last console lines:" >&2
+		if [ -f "$res/started" ]; then
+			echo "vm-run: guest hung: the command was still running at the ${timeout}s timeout; last console lines:" >&2
+		else
+			echo "vm-run: guest hung before the command started (slow boot? raise --timeout ${timeout}); last console lines:" >&2
+		fi
 	else
 		echo "vm-run: guest ended after ${elapsed}s without results (vng exit $vng_rc); last console lines:" >&2
 	fi
@@ -123,6 +153,10 @@ if [ -n "$splats" ]; then
 	printf 'vm-run: kernel splat in the guest log (command exit %s):\n%s\n' "$status" "$splats" >&2
 	[ -n "$keep" ] && echo "vm-run: full logs in $keep" >&2
 	exit 125
+fi
+if ((vng_rc == 124 || vng_rc == 137)); then
+	echo "vm-run: the command finished (exit $status) but the guest hung while shutting down" >&2
+	exit 124
 fi
 echo "vm-run: command exit $status, guest ran ${elapsed}s" >&2
 exit "$status"

@@ -6,6 +6,7 @@
 # Output: $KEVENT_CACHE/selftests/<suite>/.
 . "$(dirname "$0")/../ci/lib.sh"
 
+lock_cache
 hdr=$KEVENT_CACHE/selftests/usr
 mkdir -p "$KEVENT_CACHE/selftests"
 log "installing uapi headers into $hdr"
@@ -19,6 +20,9 @@ build_suite() {
 		return 0
 	fi
 	log "building suite $name ($dir)"
+	# From clean: lib.mk does not track the installed uapi headers, and a
+	# removed test must not linger.
+	rm -rf "${KEVENT_CACHE:?}/selftests/$name"
 	mkdir -p "$KEVENT_CACHE/selftests/$name"
 	quiet make -C "$KERNEL_TREE/$dir" OUTPUT="$KEVENT_CACHE/selftests/$name" \
 		KHDR_INCLUDES="-isystem $hdr/include" CC="ccache gcc"
