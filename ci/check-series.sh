@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Check the patch series in kernel-patches/:
-#   1. scripts/checkpatch.pl --strict reports nothing on any patch;
+#   1. scripts/checkpatch.pl --strict reports nothing on any patch, and
+#      every file a patch adds is covered by the KEVENT MAINTAINERS entry
+#      (instead of checkpatch's "does MAINTAINERS need updating?");
 #   2. the series applies to the base with git am (ci/kernel-tree.sh apply);
 #   3. every patch builds on its own: for each commit of the series, an
 #      incremental bzImage build with the minimal config (ccache makes it
@@ -25,7 +27,10 @@ failed=0
 log "checkpatch --strict on ${#patches[@]} patches"
 for p in "${patches[@]}"; do
 	rc=0
-	out=$(cd "$KERNEL_TREE" && PATH="$VNG_VENV/bin:$PATH" ./scripts/checkpatch.pl --strict -q --terse "$p" 2>&1) || rc=$?
+	# FILE_PATH_CHANGES ("does MAINTAINERS need updating?") is replaced by
+	# the stronger check below: every added file is covered by the entry.
+	out=$(cd "$KERNEL_TREE" && PATH="$VNG_VENV/bin:$PATH" ./scripts/checkpatch.pl --strict -q --terse \
+		--ignore FILE_PATH_CHANGES "$p" 2>&1) || rc=$?
 	if ((rc != 0)) || ! grep -qx "total: 0 errors, 0 warnings, 0 checks, [0-9]* lines checked" <<<"$out" ||
 		[ "$(wc -l <<<"$out")" != 1 ]; then
 		echo "checkpatch: $(basename "$p"):" >&2
@@ -65,6 +70,17 @@ for c in $commits; do
 				die "patch $i ($subject): warnings with W=1 in $d/ (log: $w1.log)"
 		done
 	fi
+	# Every file the patch adds is covered by the KEVENT MAINTAINERS entry.
+	patterns=$(awk '/^KEVENT UNIFIED EVENT QUEUE$/ { p = 1; next } p && /^$/ { exit } p && /^F:/ { print $2 }' \
+		"$KERNEL_TREE/MAINTAINERS")
+	while read -r f; do
+		[ -n "$f" ] || continue
+		covered=0
+		for pat in $patterns; do
+			case "$f" in "$pat" | "$pat"*) [[ "$pat" == */ || "$f" == "$pat" ]] && covered=1 ;; esac
+		done
+		((covered)) || die "patch $i ($subject) adds $f, which the KEVENT entry in MAINTAINERS does not cover"
+	done < <(git -C "$KERNEL_TREE" diff-tree --no-commit-id --name-only --diff-filter=A -r "$c")
 	mapfile -t uapi < <(changed_files "$c" | sed -n 's|^include/uapi/linux/||p' | grep '\.h$')
 	if ((${#uapi[@]})); then
 		log "patch $i: compiling uapi headers on their own: ${uapi[*]}"

@@ -125,8 +125,10 @@ splats=$(cat "$res/console.log" "$res/dmesg" "$res/kmemleak" 2>/dev/null |
 if [ -f "$res/taint-after" ] && [ "$(cat "$res/taint-before")" != "$(cat "$res/taint-after")" ]; then
 	splats+=$'\n'"kernel taint changed during the command: $(cat "$res/taint-before") -> $(cat "$res/taint-after")"
 fi
-if [ -s "$res/locks-before" ] && ! cmp -s "$res/locks-before" "$res/locks-after"; then
-	splats+=$'\n'"lockdep: $(cat "$res/locks-after" 2>/dev/null | tr -s ' ') after the command"
+# (Both files exist only if the guest got that far: not after a hang.)
+if [ -s "$res/locks-before" ] && [ -f "$res/locks-after" ] &&
+	! cmp -s "$res/locks-before" "$res/locks-after"; then
+	splats+=$'\n'"lockdep: $(tr -s ' ' <"$res/locks-after") after the command"
 fi
 if [ "$flavour" = debug ] && [ "$(cat "$res/kmemleak-state" 2>/dev/null)" = absent ]; then
 	splats+=$'\n'"kmemleak is not active in the debug kernel (disabled at boot?): leaks cannot be checked"
