@@ -6,7 +6,7 @@
 #   2. the series applies to the base with git am (ci/kernel-tree.sh apply);
 #   3. every patch builds on its own: for each commit of the series, an
 #      incremental bzImage build with the minimal config (ccache makes it
-#      quick), the directories whose C files it changes again with W=1
+#      quick), the objects of the C files it changes again with W=1
 #      -Werror, and every uapi header it changes compiled on its own.
 # Leaves the tree on branch 'kevent' at the top of the series, even when a
 # step fails.
@@ -54,9 +54,11 @@ for c in $commits; do
 	log "patch $i ($subject): incremental build"
 	"$REPO_ROOT/ci/build-kernel.sh" --out bisect >/dev/null ||
 		die "patch $i ($subject) does not build on its own (log: $(build_dir bisect).log)"
-	mapfile -t c_dirs < <(changed_files "$c" | grep -E '^[^/]+/.*\.c$' | grep -v '^tools/' | xargs -r -n1 dirname | sort -u)
-	if ((${#c_dirs[@]})); then
-		log "patch $i: W=1 -Werror on ${c_dirs[*]}"
+	# Only the objects the patch touches: whole directories such as
+	# kernel/ have W=1 warnings of their own.
+	mapfile -t c_objs < <(changed_files "$c" | grep -E '^[^/]+/.*\.c$' | grep -v '^tools/' | sed 's/\.c$/.o/')
+	if ((${#c_objs[@]})); then
+		log "patch $i: W=1 -Werror on ${c_objs[*]}"
 		# Its own output directory: W=1 changes the flags of everything
 		# 'prepare' generates, which would force full rebuilds in 'bisect'.
 		w1=$(build_dir bisect-w1)
@@ -64,11 +66,9 @@ for c in $commits; do
 		cp "$(build_dir bisect)/.config" "$w1/.config"
 		make -s -C "$KERNEL_TREE" O="$w1" CC="ccache gcc" W=1 KCFLAGS=-Werror olddefconfig \
 			>"$w1.log" 2>&1 || die "patch $i: configuring the W=1 build failed (log: $w1.log)"
-		for d in "${c_dirs[@]}"; do
-			make -s -C "$KERNEL_TREE" O="$w1" CC="ccache gcc" W=1 KCFLAGS=-Werror \
-				-j"$(nproc)" "$d/" >>"$w1.log" 2>&1 ||
-				die "patch $i ($subject): warnings with W=1 in $d/ (log: $w1.log)"
-		done
+		make -s -C "$KERNEL_TREE" O="$w1" CC="ccache gcc" W=1 KCFLAGS=-Werror \
+			-j"$(nproc)" "${c_objs[@]}" >>"$w1.log" 2>&1 ||
+			die "patch $i ($subject): warnings with W=1 in ${c_objs[*]} (log: $w1.log)"
 	fi
 	# Every file the patch adds is covered by the KEVENT MAINTAINERS entry.
 	patterns=$(awk '/^KEVENT UNIFIED EVENT QUEUE$/ { p = 1; next } p && /^$/ { exit } p && /^F:/ { print $2 }' \
