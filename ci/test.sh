@@ -8,7 +8,8 @@
 #   3. the series: checkpatch --strict, git am, every patch builds (bisect)
 #   4. the debug kernel (KASAN, lockdep, kmemleak); the VM runner's self-test
 #      (exit status, splat and hang detection); the kselftests
-#   5. in the VM: the epoll and kevent kselftests; any kernel splat fails
+#   5. in the VM: the epoll and kevent kselftests and the kevent crate's
+#      integration tests (selftests/vm-suite.sh); any kernel splat fails
 #
 # --host-only stops after step 2. Prints the time of every step and ends
 # with "total: N passed, N failed".
@@ -84,14 +85,24 @@ if ((host_only == 0)); then
 	((rc == 0)) || die "the VM runner does not report guest results reliably"
 	step "kselftests: build"
 	"$REPO_ROOT/selftests/build.sh"
-	step "VM: kselftests (debug kernel)"
+	step "Rust integration tests: build"
+	# The test binaries of kevent/tests/vm.rs, built here, run in the guest.
+	mapfile -t rust_bins < <(cargo test -q -p kevent --test vm --no-run --message-format=json |
+		python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["executable"])')
+	((${#rust_bins[@]})) || die "no Rust integration test binary was built"
+	step "VM: kselftests + Rust tests (debug kernel)"
 	vm_log=$(mktemp)
 	set +e
 	"$REPO_ROOT/ci/vm-run.sh" --debug --timeout 1800 --memory 3G \
-		-- "$REPO_ROOT/selftests/run.sh" epoll kevent 2>&1 | tee "$vm_log"
+		-- "$REPO_ROOT/selftests/vm-suite.sh" "${rust_bins[@]}" 2>&1 | tee "$vm_log"
 	rc=${PIPESTATUS[0]}
 	set -e
 	count_summary "$(grep -E '^selftests: [0-9]+ passed' "$vm_log" | tail -n1)"
+	count_summary "$(grep -E '^rust-tests: [0-9]+ passed' "$vm_log" | tail -n1)"
 	rm -f "$vm_log"
 	if ((rc != 0)); then
 		# A splat or a hung guest fails the run even if every test passed.

@@ -1,0 +1,189 @@
+//! The ring: events copied by `kevent_wait()` into memory we own.
+
+use std::alloc::{self, Layout};
+use std::ffi::c_uint;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use kevent_sys as sys;
+
+use crate::interest::Event;
+use crate::queue::{timeout_ns, Queue};
+
+/// A ring of events in our own memory, registered on a [`Queue`] with
+/// `kevent_ring_init()`: [`Ring::wait`] has the kernel copy events into it,
+/// and [`Ring::drain`] reads them without further system calls.
+///
+/// The memory is an owned, 64-byte aligned allocation; the ring is
+/// detached from the queue and freed on drop. A queue has at most one ring
+/// (a second [`Ring::new`] fails with `EBUSY`), and only the process that
+/// registered it may wait on it.
+///
+/// ```no_run
+/// use kevent::{Interest, Queue, Ring};
+///
+/// let queue = Queue::new()?;
+/// queue.add(&[Interest::user(1)])?.check()?;
+/// let mut ring = Ring::new(&queue, 64)?;
+/// queue.trigger(1)?;
+/// ring.wait(64, None)?;
+/// for event in ring.drain() {
+///     assert_eq!(event.id(), 1);
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Ring<'q> {
+    queue: &'q Queue,
+    mem: NonNull<sys::kevent_ring>,
+    layout: Layout,
+    entries: u32,
+}
+
+// SAFETY: the ring memory is owned by this value and only touched through
+// `&mut self` (and by the kernel inside `wait`, which takes `&mut self`).
+unsafe impl Send for Ring<'_> {}
+
+impl<'q> Ring<'q> {
+    /// Allocates a ring of `entries` events (a power of two, at most
+    /// `KEVENT_RING_MAX_ENTRIES`) and registers it on `queue`.
+    pub fn new(queue: &'q Queue, entries: u32) -> io::Result<Self> {
+        if !entries.is_power_of_two() || entries > sys::KEVENT_RING_MAX_ENTRIES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ring entries must be a power of two up to KEVENT_RING_MAX_ENTRIES",
+            ));
+        }
+        let size = std::mem::size_of::<sys::kevent_ring>()
+            + entries as usize * std::mem::size_of::<sys::ukevent>();
+        let layout = Layout::from_size_align(size, 64).map_err(|_| io::ErrorKind::InvalidInput)?;
+        // SAFETY: the layout has a non-zero size.
+        let mem = unsafe { alloc::alloc_zeroed(layout) } as *mut sys::kevent_ring;
+        let Some(mem) = NonNull::new(mem) else {
+            alloc::handle_alloc_error(layout)
+        };
+        // SAFETY: `mem` is a live, aligned allocation of the ring and its
+        // entries, which stays until drop, and drop detaches it first.
+        let ret = unsafe { sys::kevent_ring_init(queue.as_raw_fd(), mem.as_ptr(), entries) };
+        if ret < 0 {
+            let err = io::Error::last_os_error();
+            // SAFETY: allocated above with `layout`, never registered.
+            unsafe { alloc::dealloc(mem.as_ptr() as *mut u8, layout) };
+            return Err(err);
+        }
+        Ok(Ring {
+            queue,
+            mem,
+            layout,
+            entries,
+        })
+    }
+
+    /// How many entries the ring has.
+    pub fn entries(&self) -> u32 {
+        self.entries
+    }
+
+    fn head(&self) -> &AtomicU32 {
+        // SAFETY: `head` is an aligned u32 inside our allocation, written
+        // by the kernel; atomics are how we read it.
+        unsafe { AtomicU32::from_ptr(ptr::addr_of_mut!((*self.mem.as_ptr()).head)) }
+    }
+
+    fn tail(&self) -> &AtomicU32 {
+        // SAFETY: as for `head`; the kernel reads `tail`.
+        unsafe { AtomicU32::from_ptr(ptr::addr_of_mut!((*self.mem.as_ptr()).tail)) }
+    }
+
+    /// Events in the ring not yet drained.
+    pub fn len(&self) -> usize {
+        self.head()
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.tail().load(Ordering::Relaxed)) as usize
+    }
+
+    /// Whether no event waits in the ring.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the last [`wait`](Ring::wait) filled the ring while events
+    /// were left queued in the kernel (`KEVENT_RING_FULL`).
+    pub fn overflowed(&self) -> bool {
+        // SAFETY: `flags` is inside our allocation; the kernel writes it
+        // only inside `wait`, which needs `&mut self`.
+        let flags = unsafe { ptr::read_volatile(ptr::addr_of!((*self.mem.as_ptr()).flags)) };
+        flags & sys::KEVENT_RING_FULL != 0
+    }
+
+    /// Waits for an event (or `timeout`; `None`: forever), then has the
+    /// kernel copy up to `max` events into the free entries. Returns how
+    /// many it copied. Fails with `ENOSPC` if the ring is full: drain it.
+    pub fn wait(&mut self, max: usize, timeout: Option<Duration>) -> io::Result<usize> {
+        let max = max.clamp(1, self.entries as usize) as c_uint;
+        // SAFETY: the registered ring is our live allocation (see `new`).
+        let ret = unsafe { sys::kevent_wait(self.queue.as_raw_fd(), max, timeout_ns(timeout), 0) };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ret as usize)
+    }
+
+    /// Reads the events in the ring, oldest first. Each event's entry is
+    /// handed back to the kernel as the iterator moves past it.
+    pub fn drain(&mut self) -> Drain<'_, 'q> {
+        let head = self.head().load(Ordering::Acquire);
+        Drain { ring: self, head }
+    }
+}
+
+impl Drop for Ring<'_> {
+    fn drop(&mut self) {
+        // SAFETY: detaching passes no memory; after it the kernel no
+        // longer writes ours, which we then free.
+        unsafe {
+            sys::kevent_ring_init(self.queue.as_raw_fd(), ptr::null_mut(), 0);
+            alloc::dealloc(self.mem.as_ptr() as *mut u8, self.layout);
+        }
+    }
+}
+
+/// The iterator of [`Ring::drain`].
+#[derive(Debug)]
+pub struct Drain<'r, 'q> {
+    ring: &'r mut Ring<'q>,
+    head: u32,
+}
+
+impl Iterator for Drain<'_, '_> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        let tail = self.ring.tail().load(Ordering::Relaxed);
+        if tail == self.head {
+            return None;
+        }
+        let index = (tail & (self.ring.entries - 1)) as usize;
+        // SAFETY: `index` < entries, inside our allocation; the acquire
+        // load of head in `drain` orders this read after the kernel's write.
+        let raw = unsafe {
+            let events = ptr::addr_of!((*self.ring.mem.as_ptr()).events) as *const sys::ukevent;
+            ptr::read(events.add(index))
+        };
+        // Hand the entry back only after reading it.
+        self.ring
+            .tail()
+            .store(tail.wrapping_add(1), Ordering::Release);
+        Some(Event { raw })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self
+            .head
+            .wrapping_sub(self.ring.tail().load(Ordering::Relaxed)) as usize;
+        (left, Some(left))
+    }
+}
