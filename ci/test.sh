@@ -86,19 +86,30 @@ if ((host_only == 0)); then
 	step "kselftests: build"
 	"$REPO_ROOT/selftests/build.sh"
 	step "Rust integration tests: build"
-	# The test binaries of kevent/tests/vm.rs, built here, run in the guest.
-	mapfile -t rust_bins < <(cargo test -q -p kevent --test vm --no-run --message-format=json |
+	# kevent/tests/vm.rs and the examples, built here, run in the guest.
+	artifacts() {
 		python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("executable"):
-        print(m["executable"])')
-	((${#rust_bins[@]})) || die "no Rust integration test binary was built"
+        print(m["executable"])'
+	}
+	mapfile -t rust_tests < <(cargo test -q -p kevent --test vm --no-run --message-format=json | artifacts)
+	mapfile -t rust_examples < <(cargo build -q -p kevent --examples --message-format=json | artifacts)
+	((${#rust_tests[@]} && ${#rust_examples[@]} == 2)) || die "the Rust tests or examples did not build"
+	rust_specs=()
+	for t in "${rust_tests[@]}"; do rust_specs+=("test:$t"); done
+	for e in "${rust_examples[@]}"; do
+		case $(basename "$e") in
+		echo) rust_specs+=("example:$e:--self-test") ;;
+		*) rust_specs+=("example:$e") ;;
+		esac
+	done
 	step "VM: kselftests + Rust tests (debug kernel)"
 	vm_log=$(mktemp)
 	set +e
 	"$REPO_ROOT/ci/vm-run.sh" --debug --timeout 1800 --memory 3G \
-		-- "$REPO_ROOT/selftests/vm-suite.sh" "${rust_bins[@]}" 2>&1 | tee "$vm_log"
+		-- "$REPO_ROOT/selftests/vm-suite.sh" "${rust_specs[@]}" 2>&1 | tee "$vm_log"
 	rc=${PIPESTATUS[0]}
 	set -e
 	count_summary "$(grep -E '^selftests: [0-9]+ passed' "$vm_log" | tail -n1)"

@@ -1,9 +1,12 @@
 #!/bin/bash
 # Runs inside the guest (ci/test.sh starts it through ci/vm-run.sh): the
-# kselftest suites, then the Rust integration test binaries given as
-# arguments, with KEVENT_REQUIRE=1 so that a kernel without kevent fails
-# them. Prints "selftests: ..." (from run.sh) and "rust-tests: N passed,
-# M failed"; exits non-zero if anything failed.
+# kselftest suites, then the Rust programs given as arguments:
+#   test:PATH          a libtest binary (cargo test --no-run), whose tests
+#                      count one by one; run with KEVENT_REQUIRE=1, so that
+#                      a kernel without kevent fails them
+#   example:PATH[:ARG] an example that exits 0 when it works; one test
+# Prints "selftests: ..." (from run.sh) and "rust-tests: N passed, M
+# failed"; exits non-zero if anything failed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -11,8 +14,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 rc=$?
 
 passed=0 failed=0
-for bin in "$@"; do
-	echo "== rust: $(basename "$bin")"
+run_test() {
+	local bin=$1 log brc p f
+	echo "== rust test: $(basename "$bin")"
 	log=$(mktemp)
 	KEVENT_REQUIRE=1 "$bin" --test-threads=2 2>&1 | tee "$log"
 	brc=${PIPESTATUS[0]}
@@ -24,6 +28,26 @@ for bin in "$@"; do
 	fi
 	passed=$((passed + p)) failed=$((failed + f))
 	rm -f "$log"
+}
+
+run_example() {
+	local bin=${1%%:*} arg=
+	[[ $1 == *:* ]] && arg=${1#*:}
+	echo "== rust example: $(basename "$bin") $arg"
+	if timeout 120 "$bin" ${arg:+"$arg"}; then
+		passed=$((passed + 1))
+	else
+		echo "FAIL: example $(basename "$bin") $arg"
+		failed=$((failed + 1))
+	fi
+}
+
+for spec in "$@"; do
+	case $spec in
+	test:*) run_test "${spec#test:}" ;;
+	example:*) run_example "${spec#example:}" ;;
+	*) echo "vm-suite: unknown argument $spec" >&2; failed=$((failed + 1)) ;;
+	esac
 done
 echo "rust-tests: $passed passed, $failed failed"
 ((failed == 0)) || rc=1

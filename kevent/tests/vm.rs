@@ -313,3 +313,44 @@ fn many_threads_trigger_one_waiter_counts_all() {
     }
     assert_eq!(seen, 2000);
 }
+
+#[test]
+fn tokio_async_fd_sees_the_queue() {
+    if !kevent_here() {
+        return;
+    }
+    use tokio::io::unix::AsyncFd;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let q = Queue::new_nonblocking().unwrap();
+        q.add(&[Interest::timer(1, Duration::from_millis(20))])
+            .unwrap()
+            .check()
+            .unwrap();
+        // SAFETY: the Queue owns its fd and keeps it until dropped.
+        let q =
+            unsafe { AsyncFd::register_with_interest(q, tokio::io::Interest::READABLE) }.unwrap();
+        let mut ev = Events::with_capacity(4);
+        // Nothing yet: a non-blocking wait would block.
+        assert_eq!(
+            q.get_ref().wait(&mut ev, 1, None).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let start = Instant::now();
+        let n = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let mut guard = q.readable().await.unwrap();
+                if let Ok(r) = guard.try_io(|q| q.get_ref().wait(&mut ev, 1, None)) {
+                    return r.unwrap();
+                }
+            }
+        })
+        .await
+        .expect("the queue never became readable");
+        assert_eq!(n, 1);
+        assert!(start.elapsed() >= Duration::from_millis(15));
+    });
+}
