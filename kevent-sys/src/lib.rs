@@ -13,6 +13,7 @@
 //! raw call does not fail with `ENOSYS` but runs something else. The safe
 //! `kevent` crate checks for the device first.
 #![no_std]
+#![deny(missing_docs)]
 #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
 
 /// The generated types and constants of `<linux/kevent.h>`.

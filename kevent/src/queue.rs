@@ -137,6 +137,21 @@ impl Queue {
     /// The call fails only if the kernel could not process the batch; each
     /// entry's own result (`EEXIST`, `EBADF`, `EINVAL`, `ENOSPC`...) is in
     /// the [`BatchResult`].
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsFd;
+    /// use kevent::{Interest, PollFlags, Queue};
+    ///
+    /// let queue = Queue::new()?;
+    /// let stdin = std::io::stdin();
+    /// let result = queue.add(&[Interest::poll(stdin.as_fd(), PollFlags::IN), Interest::user(1)])?;
+    /// for (i, r) in result.results().iter().enumerate() {
+    ///     if let Err(e) = r {
+    ///         eprintln!("entry {i}: {e}"); // e.g. EPERM: stdin is a regular file
+    ///     }
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn add(&self, interests: &[Interest]) -> io::Result<BatchResult> {
         let mut raw: Vec<_> = interests.iter().map(|i| i.raw).collect();
         self.ctl(sys::KEVENT_CTL_ADD, &mut raw)
@@ -157,6 +172,19 @@ impl Queue {
 
     /// Triggers the user kevent `id` ([`Interest::user`]): it becomes ready
     /// and wakes a waiter. Callable from any thread.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use kevent::{Events, Interest, Queue};
+    ///
+    /// let queue = Arc::new(Queue::new()?);
+    /// queue.add(&[Interest::user(1)])?.check()?;
+    /// let q = Arc::clone(&queue);
+    /// std::thread::spawn(move || q.trigger(1));
+    /// let mut events = Events::with_capacity(1);
+    /// queue.wait(&mut events, 1, None)?; // woken by the other thread
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn trigger(&self, id: u64) -> io::Result<()> {
         let mut raw = [Interest::user(id).key().raw];
         self.ctl(sys::KEVENT_CTL_READY, &mut raw)?.check()
@@ -167,6 +195,18 @@ impl Queue {
     /// capacity. Returns how many events it holds now (0 on timeout).
     ///
     /// Interrupted by signals with [`io::ErrorKind::Interrupted`].
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use kevent::{Events, Queue};
+    ///
+    /// let queue = Queue::new()?;
+    /// let mut events = Events::with_capacity(64);
+    /// if queue.wait(&mut events, 1, Some(Duration::from_millis(100)))? == 0 {
+    ///     println!("timed out");
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn wait(
         &self,
         events: &mut Events,

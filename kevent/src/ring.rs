@@ -134,6 +134,20 @@ impl<'q> Ring<'q> {
 
     /// Reads the events in the ring, oldest first. Each event's entry is
     /// handed back to the kernel as the iterator moves past it.
+    ///
+    /// ```no_run
+    /// # use kevent::{Queue, Ring};
+    /// # let queue = Queue::new()?;
+    /// let mut ring = Ring::new(&queue, 256)?;
+    /// loop {
+    ///     ring.wait(256, None)?;
+    ///     for event in ring.drain() {
+    ///         println!("{:?} {}", event.kind(), event.id());
+    ///     }
+    /// #   break;
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn drain(&mut self) -> Drain<'_, 'q> {
         let head = self.head().load(Ordering::Acquire);
         Drain { ring: self, head }

@@ -354,3 +354,30 @@ fn tokio_async_fd_sees_the_queue() {
         assert!(start.elapsed() >= Duration::from_millis(15));
     });
 }
+
+#[test]
+fn fd_round_trips_and_buffers() {
+    if !kevent_here() {
+        return;
+    }
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let q = Queue::new().unwrap();
+    q.add(&[Interest::user(1)]).unwrap().check().unwrap();
+    let raw = q.into_raw_fd();
+    // SAFETY: `raw` is the queue we just released, owned by nothing else.
+    let q = unsafe { Queue::from_raw_fd(raw) };
+    q.trigger(1).unwrap();
+    let mut ev = Events::with_capacity(3);
+    assert_eq!(ev.capacity(), 3);
+    assert!(ev.is_empty());
+    assert_eq!(q.wait(&mut ev, 1, None).unwrap(), 1);
+    assert_eq!(ev.len(), 1);
+    let e = ev.iter().next().unwrap();
+    assert!(e.flags().is_empty());
+    assert!(format!("{e:?}").contains("User"));
+    // A bad ring size never reaches the kernel.
+    assert_eq!(
+        Ring::new(&q, 3).unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
+}
