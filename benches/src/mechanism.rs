@@ -1,0 +1,162 @@
+//! The mechanisms under comparison, one module each behind one trait, so
+//! that another (a kqueue-compatible layer, say) plugs in as one more
+//! implementation.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use kevent::{Events, Interest, PollFlags, Queue, Ring};
+
+/// A readiness mechanism watching the read ends of a workload's sockets.
+pub trait Mechanism {
+    /// Its name in the report.
+    fn name(&self) -> &'static str;
+    /// Starts watching `fd` for input; `token` comes back with its events.
+    fn watch(&mut self, fd: RawFd, token: usize) -> io::Result<()>;
+    /// Waits for at least one event; appends the tokens of ready fds.
+    fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()>;
+    /// Whether it is edge-triggered (the workload must then drain fds).
+    fn edge(&self) -> bool {
+        false
+    }
+}
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// epoll, level- or edge-triggered.
+pub struct Epoll {
+    fd: RawFd,
+    edge: bool,
+    events: Vec<libc::epoll_event>,
+}
+
+impl Epoll {
+    pub fn new(edge: bool) -> io::Result<Self> {
+        // SAFETY: plain system call.
+        let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        Ok(Epoll {
+            fd,
+            edge,
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; 256],
+        })
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: our descriptor.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+impl Mechanism for Epoll {
+    fn name(&self) -> &'static str {
+        if self.edge {
+            "epoll-et"
+        } else {
+            "epoll"
+        }
+    }
+
+    fn watch(&mut self, fd: RawFd, token: usize) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | if self.edge { libc::EPOLLET } else { 0 }) as u32,
+            u64: token as u64,
+        };
+        // SAFETY: `ev` lives across the call.
+        cvt(unsafe { libc::epoll_ctl(self.fd, libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+        Ok(())
+    }
+
+    fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()> {
+        // SAFETY: `events` has room for its length.
+        let n = cvt(unsafe {
+            libc::epoll_wait(
+                self.fd,
+                self.events.as_mut_ptr(),
+                self.events.len() as i32,
+                -1,
+            )
+        })?;
+        ready.extend(self.events[..n as usize].iter().map(|e| e.u64 as usize));
+        Ok(())
+    }
+
+    fn edge(&self) -> bool {
+        self.edge
+    }
+}
+
+/// kevent through kevent_get_events(), level-triggered.
+pub struct KeventGet {
+    queue: Queue,
+    events: Events,
+}
+
+impl KeventGet {
+    pub fn new() -> io::Result<Self> {
+        Ok(KeventGet {
+            queue: Queue::new()?,
+            events: Events::with_capacity(256),
+        })
+    }
+}
+
+impl Mechanism for KeventGet {
+    fn name(&self) -> &'static str {
+        "kevent"
+    }
+
+    fn watch(&mut self, fd: RawFd, token: usize) -> io::Result<()> {
+        let i = Interest::poll_raw(fd, PollFlags::IN).user_data(token as u64);
+        self.queue.add(&[i])?.check()
+    }
+
+    fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()> {
+        self.queue.wait(&mut self.events, 1, None)?;
+        ready.extend(self.events.iter().map(|e| e.user_data() as usize));
+        Ok(())
+    }
+}
+
+/// kevent through the ring: kevent_wait() and a drain without system calls.
+pub struct KeventRing {
+    // Declared first: dropped (detached) before the queue closes.
+    ring: Ring<'static>,
+    queue: &'static Queue,
+}
+
+impl KeventRing {
+    pub fn new() -> io::Result<Self> {
+        // The ring borrows its queue; a leaked queue per run is a few bytes
+        // and one descriptor, closed when the benchmark process exits.
+        let queue: &'static Queue = Box::leak(Box::new(Queue::new()?));
+        Ok(KeventRing {
+            ring: Ring::new(queue, 256)?,
+            queue,
+        })
+    }
+}
+
+impl Mechanism for KeventRing {
+    fn name(&self) -> &'static str {
+        "kevent-ring"
+    }
+
+    fn watch(&mut self, fd: RawFd, token: usize) -> io::Result<()> {
+        let i = Interest::poll_raw(fd, PollFlags::IN).user_data(token as u64);
+        self.queue.add(&[i])?.check()
+    }
+
+    fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()> {
+        self.ring.wait(256, None)?;
+        ready.extend(self.ring.drain().map(|e| e.user_data() as usize));
+        Ok(())
+    }
+}

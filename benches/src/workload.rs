@@ -1,0 +1,141 @@
+//! Workloads. Each returns the wall time of its event loop and the number
+//! of events it handled.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use crate::mechanism::Mechanism;
+
+/// Raises RLIMIT_NOFILE to its hard limit: 10,000 socket pairs need 20,000
+/// descriptors.
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on our own struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// `n` non-blocking unix stream socket pairs: (read end, write end).
+struct Pairs(Vec<(RawFd, RawFd)>);
+
+impl Pairs {
+    fn new(n: usize) -> io::Result<Self> {
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut fds = [0; 2];
+            // SAFETY: `fds` has room for two descriptors.
+            let ret = unsafe {
+                libc::socketpair(
+                    libc::AF_UNIX,
+                    libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    0,
+                    fds.as_mut_ptr(),
+                )
+            };
+            if ret < 0 {
+                let e = io::Error::last_os_error();
+                drop(Pairs(v));
+                return Err(e);
+            }
+            v.push((fds[0], fds[1]));
+        }
+        Ok(Pairs(v))
+    }
+}
+
+impl Drop for Pairs {
+    fn drop(&mut self) {
+        for &(r, w) in &self.0 {
+            // SAFETY: our descriptors.
+            unsafe {
+                libc::close(r);
+                libc::close(w);
+            }
+        }
+    }
+}
+
+fn write_byte(fd: RawFd) {
+    // SAFETY: one byte from a static.
+    unsafe { libc::write(fd, b"e".as_ptr().cast(), 1) };
+}
+
+/// Reads what is pending (one byte, or all for edge-triggered
+/// mechanisms); returns how many bytes it read.
+fn read_pending(fd: RawFd, drain: bool) -> usize {
+    let mut buf = [0u8; 64];
+    let mut total = 0;
+    loop {
+        let want = if drain { buf.len() } else { 1 };
+        // SAFETY: `buf` has room for `want` bytes.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), want) };
+        if n <= 0 {
+            return total;
+        }
+        total += n as usize;
+        if !drain {
+            return total;
+        }
+    }
+}
+
+/// Niels Provos' libevent `bench.c`: `pairs` socket pairs, `active` of them
+/// with a byte in flight, `writes` more writes. Each event reads a byte and
+/// writes one to the next pair, until every byte has been read.
+pub fn libevent_bench(
+    mech: &mut Option<Box<dyn Mechanism>>,
+    pairs: usize,
+    active: usize,
+    writes: usize,
+) -> io::Result<(Duration, usize)> {
+    let p = Pairs::new(pairs)?;
+    let drain = mech.as_ref().is_some_and(|m| m.edge());
+    if let Some(m) = mech.as_deref_mut() {
+        for (i, &(r, _)) in p.0.iter().enumerate() {
+            m.watch(r, i)?;
+        }
+    }
+    let space = (pairs / active.max(1)).max(1);
+    let mut ready = Vec::with_capacity(256);
+    // Without a mechanism (the upper bound), the loop itself knows which
+    // pairs hold a byte: it is the ready list.
+    let mut direct: std::collections::VecDeque<usize> = Default::default();
+    for i in 0..active {
+        write_byte(p.0[(i * space) % pairs].1);
+        direct.push_back((i * space) % pairs);
+    }
+    let total = active + writes;
+    let mut fired = 0;
+    let mut left = writes;
+    let start = Instant::now();
+    while fired < total {
+        ready.clear();
+        match mech.as_deref_mut() {
+            Some(m) => m.wait(&mut ready)?,
+            None => ready.extend(direct.pop_front()),
+        }
+        for &i in &ready {
+            let got = read_pending(p.0[i].0, drain);
+            for _ in 0..got {
+                fired += 1;
+                if left > 0 {
+                    left -= 1;
+                    let next = (i + 1) % pairs;
+                    write_byte(p.0[next].1);
+                    if mech.is_none() {
+                        direct.push_back(next);
+                    }
+                }
+            }
+        }
+    }
+    Ok((start.elapsed(), fired))
+}
