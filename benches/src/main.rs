@@ -14,7 +14,7 @@ mod workload;
 
 use std::io;
 
-use mechanism::{Epoll, KeventGet, KeventRing, Mechanism};
+use mechanism::{Epoll, IoUringPoll, KeventGet, KeventRing, Mechanism};
 
 type Factory = fn() -> io::Result<Box<dyn Mechanism>>;
 
@@ -26,6 +26,7 @@ fn mechanisms() -> Vec<Option<Factory>> {
         Some(|| Ok(Box::new(Epoll::new(true)?))),
         Some(|| Ok(Box::new(KeventGet::new()?))),
         Some(|| Ok(Box::new(KeventRing::new()?))),
+        Some(|| Ok(Box::new(IoUringPoll::new()?))),
     ]
 }
 
@@ -99,6 +100,17 @@ mod tests {
     fn upper_bound_loop_handles_every_byte() {
         let (_, events) = workload::libevent_bench(&mut None, 10, 3, 50).unwrap();
         assert_eq!(events, 53);
+    }
+
+    #[test]
+    fn io_uring_loop_handles_every_byte() {
+        // io_uring may be disabled (io_uring_disabled sysctl, seccomp).
+        let Ok(ring) = IoUringPoll::new() else {
+            return;
+        };
+        let mut m: Option<Box<dyn Mechanism>> = Some(Box::new(ring));
+        let (_, events) = workload::libevent_bench(&mut m, 100, 100, 20_000).unwrap();
+        assert_eq!(events, 20_100);
     }
 
     #[test]

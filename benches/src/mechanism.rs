@@ -160,3 +160,68 @@ impl Mechanism for KeventRing {
         Ok(())
     }
 }
+
+/// io_uring with one multishot poll request per fd: every wake-up of the
+/// file posts a completion (edge-like, so the workload drains).
+pub struct IoUringPoll {
+    ring: io_uring::IoUring,
+    /// The fd of every token, to re-arm a multishot poll that ended.
+    fds: Vec<RawFd>,
+}
+
+impl IoUringPoll {
+    pub fn new() -> io::Result<Self> {
+        Ok(IoUringPoll {
+            ring: io_uring::IoUring::builder().setup_cqsize(4096).build(256)?,
+            fds: Vec::new(),
+        })
+    }
+}
+
+impl Mechanism for IoUringPoll {
+    fn name(&self) -> &'static str {
+        "io_uring"
+    }
+
+    fn watch(&mut self, fd: RawFd, token: usize) -> io::Result<()> {
+        if self.fds.len() <= token {
+            self.fds.resize(token + 1, -1);
+        }
+        self.fds[token] = fd;
+        let sqe = io_uring::opcode::PollAdd::new(io_uring::types::Fd(fd), libc::POLLIN as u32)
+            .multi(true)
+            .build()
+            .user_data(token as u64);
+        // SAFETY: the request refers to no memory, only to `fd`, which the
+        // workload keeps open while the ring lives.
+        while unsafe { self.ring.submission().push(&sqe) }.is_err() {
+            self.ring.submit()?;
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()> {
+        self.ring.submit_and_wait(1)?;
+        let mut ended = Vec::new();
+        for cqe in self.ring.completion() {
+            if cqe.result() < 0 {
+                return Err(io::Error::from_raw_os_error(-cqe.result()));
+            }
+            let token = cqe.user_data() as usize;
+            ready.push(token);
+            // The kernel may end a multishot poll (it says so by leaving
+            // out IORING_CQE_F_MORE): arm it again.
+            if !io_uring::cqueue::more(cqe.flags()) {
+                ended.push(token);
+            }
+        }
+        for token in ended {
+            self.watch(self.fds[token], token)?;
+        }
+        Ok(())
+    }
+
+    fn edge(&self) -> bool {
+        true
+    }
+}
