@@ -3,8 +3,11 @@
 //! `workload,params,mechanism,metric,value,reps,min,max`.
 //!
 //! ```text
-//! kevent-benches [--quick] [--reps N]
+//! kevent-benches [--quick] [--reps N] [--csv PATH]
 //! ```
+//!
+//! `--csv PATH` also writes the rows to PATH (ci/main.sh passes a file in
+//! the report folder, shared with the VM).
 //!
 //! Workloads so far: the libevent `bench.c` method. See benches/README.md
 //! for what is still to come.
@@ -12,7 +15,8 @@
 mod mechanism;
 mod workload;
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Write};
 
 use mechanism::{Epoll, IoUringPoll, KeventGet, KeventRing, Mechanism};
 
@@ -57,6 +61,21 @@ fn main() -> io::Result<()> {
         );
         std::process::exit(2);
     }
+    let mut csv = match args
+        .iter()
+        .position(|a| a == "--csv")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(path) => Some(File::create(path)?),
+        None => None,
+    };
+    let mut emit = |line: String| -> io::Result<()> {
+        println!("{line}");
+        if let Some(f) = csv.as_mut() {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    };
     workload::raise_fd_limit();
     let sizes: &[usize] = if quick {
         &[100, 1000]
@@ -64,7 +83,7 @@ fn main() -> io::Result<()> {
         &[100, 1000, 10000]
     };
     let (active, writes) = (100, if quick { 20_000 } else { 100_000 });
-    println!("workload,params,mechanism,metric,value,reps,min,max");
+    emit("workload,params,mechanism,metric,value,reps,min,max".to_string())?;
     for &n in sizes {
         for factory in mechanisms() {
             let mut samples = Vec::with_capacity(reps);
@@ -76,10 +95,10 @@ fn main() -> io::Result<()> {
                 samples.push(time.as_nanos() as f64 / events as f64);
             }
             let (median, min, max) = stats(&mut samples);
-            println!(
+            emit(format!(
                 "libevent-bench,pairs={n};active={};writes={writes},{name},ns_per_event,{median:.1},{reps},{min:.1},{max:.1}",
                 active.min(n)
-            );
+            ))?;
             eprintln!("libevent-bench pairs={n} {name}: {median:.0} ns/event");
         }
     }
