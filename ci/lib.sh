@@ -46,6 +46,15 @@ kernel_base_version() {
 
 build_dir() { echo "$KERNEL_BUILD_ROOT/$1"; }
 
+# "PASSED FAILED": the counts of libtest's (cargo test's) "test result:"
+# lines in FILE, summed.
+libtest_counts() {
+	local p f
+	p=$(grep -Eo '[0-9]+ passed' "$1" | awk '{s += $1} END {print s + 0}')
+	f=$(grep -Eo '[0-9]+ failed' "$1" | awk '{s += $1} END {print s + 0}')
+	echo "$p $f"
+}
+
 # Serialise the jobs that change the kernel tree or a build directory in
 # $KEVENT_CACHE. Child scripts inherit the lock (KEVENT_LOCK_HELD).
 lock_cache() {

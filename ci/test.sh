@@ -36,10 +36,8 @@ step() {
 }
 passed=0 failed=0
 count_cargo() {
-	# Sum "test result: ok. N passed; M failed" lines of cargo test.
 	local p f
-	p=$(grep -Eo '[0-9]+ passed' "$1" | awk '{s += $1} END {print s + 0}')
-	f=$(grep -Eo '[0-9]+ failed' "$1" | awk '{s += $1} END {print s + 0}')
+	read -r p f < <(libtest_counts "$1")
 	passed=$((passed + p)) failed=$((failed + f))
 }
 

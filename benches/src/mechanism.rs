@@ -21,6 +21,13 @@ pub trait Mechanism {
     }
 }
 
+/// Both kevent mechanisms watch the same way: a level-triggered poll
+/// kevent carrying the token.
+fn watch_poll(queue: &Queue, fd: RawFd, token: usize) -> io::Result<()> {
+    let interest = Interest::poll_raw(fd, PollFlags::IN).user_data(token as u64);
+    queue.add(&[interest])?.check()
+}
+
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
@@ -114,8 +121,7 @@ impl Mechanism for KeventGet {
     }
 
     fn watch(&mut self, fd: RawFd, token: usize) -> io::Result<()> {
-        let i = Interest::poll_raw(fd, PollFlags::IN).user_data(token as u64);
-        self.queue.add(&[i])?.check()
+        watch_poll(&self.queue, fd, token)
     }
 
     fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()> {
@@ -150,8 +156,7 @@ impl Mechanism for KeventRing {
     }
 
     fn watch(&mut self, fd: RawFd, token: usize) -> io::Result<()> {
-        let i = Interest::poll_raw(fd, PollFlags::IN).user_data(token as u64);
-        self.queue.add(&[i])?.check()
+        watch_poll(self.queue, fd, token)
     }
 
     fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()> {
