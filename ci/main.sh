@@ -7,11 +7,13 @@
 #   --report DIR   where the report goes (default: report/<date-time>/)
 #   --icount       also run the benchmarks with QEMU -icount (instruction-
 #                  counted guest time: steadier ratios under TCG)
-#   --quick        fewer sizes and writes (minutes, not tens of minutes)
+#   --quick        fewer sizes, writes and seconds (under 10 minutes once the
+#                  kernel is built)
 #
-# The report: results-<run>.csv, table.md (ratios against epoll) and SVG
-# plots, gathered in README.md. Issue 6 is in progress: only the libevent
-# bench.c workload exists so far.
+# Workloads: libevent bench.c, oneshot re-arm, 10,000 timers, thundering
+# herd; then criterion per-call microbenchmarks (benches/README.md). The
+# report: results-<run>.csv, table.md (ratios against epoll), SVG plots,
+# gathered in README.md.
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -21,7 +23,7 @@ while (($#)); do
 	--report) report=${2:?--report needs a directory}; shift ;;
 	--icount) icount=1 ;;
 	--quick) quick=(--quick) ;;
-	-h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
 	shift
@@ -37,17 +39,27 @@ log "== kernel tree: base + kernel-patches/"
 "$REPO_ROOT/ci/kernel-tree.sh" apply
 log "== plain kernel build"
 "$REPO_ROOT/ci/build-kernel.sh"
-log "== benchmark binaries (cargo build --release)"
+log "== benchmark binaries (cargo build --release, cargo bench --no-run)"
 cargo build -q --release -p kevent-benches
-bench=$REPO_ROOT/target/release/kevent-benches
+workloads=$REPO_ROOT/target/release/kevent-benches
+per_call=$(cargo bench -q -p kevent-benches --no-run --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "per_call" and m.get("executable"):
+        print(m["executable"])')
+[ -x "$per_call" ] || die "cargo bench --no-run built no per_call benchmark"
 
 run_benches() {
 	local label=$1
 	shift
-	log "== benchmarks in the VM ($label)"
+	log "== benchmarks in the VM ($label): progress [done/total elapsed] below"
+	rm -rf "$report/criterion-$label"
 	"$REPO_ROOT/ci/vm-run.sh" "$@" --timeout 3600 --rwdir "$report" \
-		-- "$bench" "${quick[@]}" --csv "$report/results-$label.csv" | tee "$report/bench-$label.txt"
+		-- "$REPO_ROOT/ci/bench-guest.sh" "$report" "$label" "$workloads" "$per_call" "${quick[@]}" \
+		2>&1 | tee "$report/bench-$label.txt" | grep --line-buffered -E '^\[|^==|^[a-z_0-9]+/[a-z_0-9-]+ +time:|vm-run'
 	[ -s "$report/results-$label.csv" ] || die "the $label run wrote no results (see $report/bench-$label.txt)"
+	python3 "$REPO_ROOT/benches/criterion_csv.py" "$report/criterion-$label" "$report/results-$label.csv"
 }
 run_benches tcg
 ((icount == 0)) || run_benches icount --icount

@@ -1,37 +1,55 @@
-//! Benchmark driver: runs the comparison workloads against every mechanism
-//! in one process (one VM run), and prints CSV rows:
-//! `workload,params,mechanism,metric,value,reps,min,max`.
+//! Benchmark driver: runs every workload against every mechanism in one
+//! process (one VM run), shows its progress on stderr, and prints CSV rows:
+//! `workload,params,mechanism,metric,value,reps,min,max,note`.
 //!
 //! ```text
-//! kevent-benches [--quick] [--reps N] [--csv PATH]
+//! kevent-benches [--quick] [--reps N] [--csv PATH] [--only WORKLOAD]
 //! ```
 //!
-//! `--csv PATH` also writes the rows to PATH (ci/main.sh passes a file in
-//! the report folder, shared with the VM).
-//!
-//! Workloads so far: the libevent `bench.c` method. See benches/README.md
-//! for what is still to come.
+//! `value` is the median of `reps` runs, `min` and `max` their spread. A
+//! workload with no natural form for a mechanism gets a row with no value
+//! and the reason in `note`. `--csv PATH` also writes the rows to PATH
+//! (ci/main.sh passes a file in the report folder, shared with the VM).
+//! Workloads: `libevent-bench`, `oneshot-rearm`, `timers`, `herd`.
 
 mod mechanism;
 mod workload;
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::time::{Duration, Instant};
 
-use mechanism::{Epoll, IoUringPoll, KeventGet, KeventRing, Mechanism};
+use mechanism::{Mechanism, Support};
 
-type Factory = fn() -> io::Result<Box<dyn Mechanism>>;
+/// Sizes and lengths of one mode (quick or full).
+struct Plan {
+    pair_counts: &'static [usize],
+    active: usize,
+    writes: usize,
+    timers: usize,
+    timer_period: Duration,
+    timer_window: Duration,
+    herd_threads: usize,
+    herd_events: u64,
+}
 
-/// Every mechanism; `None` is the loop without one (the upper bound).
-fn mechanisms() -> Vec<Option<Factory>> {
-    vec![
-        None,
-        Some(|| Ok(Box::new(Epoll::new(false)?))),
-        Some(|| Ok(Box::new(Epoll::new(true)?))),
-        Some(|| Ok(Box::new(KeventGet::new()?))),
-        Some(|| Ok(Box::new(KeventRing::new()?))),
-        Some(|| Ok(Box::new(IoUringPoll::new()?))),
-    ]
+impl Plan {
+    fn new(quick: bool) -> Self {
+        Plan {
+            pair_counts: if quick {
+                &[100, 1000]
+            } else {
+                &[100, 1000, 10000]
+            },
+            active: 100,
+            writes: if quick { 20_000 } else { 100_000 },
+            timers: 10_000,
+            timer_period: Duration::from_millis(100),
+            timer_window: Duration::from_secs(if quick { 2 } else { 5 }),
+            herd_threads: 8,
+            herd_events: if quick { 2_000 } else { 10_000 },
+        }
+    }
 }
 
 /// Median, min and max of `samples`.
@@ -46,61 +64,241 @@ fn stats(samples: &mut [f64]) -> (f64, f64, f64) {
     (median, samples[0], samples[n - 1])
 }
 
+/// Quotes a CSV field if it needs it.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Writes rows to stdout and the CSV file, and progress to stderr.
+struct Report {
+    csv: Option<File>,
+    start: Instant,
+    done: usize,
+    total: usize,
+}
+
+impl Report {
+    fn row(&mut self, line: String) -> io::Result<()> {
+        println!("{line}");
+        if let Some(f) = self.csv.as_mut() {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+
+    /// One measurement: `metrics` are (name, samples) pairs, the first
+    /// one shown in the progress line.
+    fn measured(
+        &mut self,
+        workload: &str,
+        params: &str,
+        mechanism: &str,
+        metrics: Vec<(&str, Vec<f64>)>,
+    ) -> io::Result<()> {
+        let mut shown = String::new();
+        for (metric, mut samples) in metrics {
+            let reps = samples.len();
+            let (median, min, max) = stats(&mut samples);
+            self.row(format!(
+                "{workload},{params},{mechanism},{metric},{median:.3},{reps},{min:.3},{max:.3},"
+            ))?;
+            if shown.is_empty() {
+                shown = format!("{median:.1} {metric}");
+            }
+        }
+        self.progress(workload, params, mechanism, &shown);
+        Ok(())
+    }
+
+    fn unsupported(
+        &mut self,
+        workload: &str,
+        params: &str,
+        mechanism: &str,
+        why: &str,
+    ) -> io::Result<()> {
+        self.row(format!(
+            "{workload},{params},{mechanism},,,0,,,{}",
+            csv_field(why)
+        ))?;
+        self.progress(workload, params, mechanism, "n/a");
+        Ok(())
+    }
+
+    fn progress(&mut self, workload: &str, params: &str, mechanism: &str, what: &str) {
+        self.done += 1;
+        let t = self.start.elapsed().as_secs();
+        eprintln!(
+            "[{:>3}/{} {:>2}:{:02}] {workload} {params} {mechanism}: {what}",
+            self.done,
+            self.total,
+            t / 60,
+            t % 60
+        );
+    }
+}
+
+/// The mechanisms for one workload: `None` first (the bound, if the
+/// workload has one), then each mechanism's constructor or why it has
+/// none.
+fn for_each<F: Copy>(
+    mechanisms: &[Mechanism],
+    pick: impl Fn(&Mechanism) -> Support<F>,
+    with_bound: bool,
+    mut run: impl FnMut(&'static str, Support<Option<F>>) -> io::Result<()>,
+) -> io::Result<()> {
+    if with_bound {
+        run("none", Ok(None))?;
+    }
+    for m in mechanisms {
+        run(m.name, pick(m).map(Some))?;
+    }
+    Ok(())
+}
+
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
     let quick = args.iter().any(|a| a == "--quick");
-    let reps: usize = args
-        .iter()
-        .position(|a| a == "--reps")
-        .and_then(|i| args.get(i + 1))
+    let reps: usize = value("--reps")
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(5)
+        .max(1);
+    let only = value("--only").cloned();
     if !kevent::is_supported() {
         eprintln!(
             "kevent-benches: this kernel has no kevent: run it in the patched kernel (ci/main.sh)"
         );
         std::process::exit(2);
     }
-    let mut csv = match args
-        .iter()
-        .position(|a| a == "--csv")
-        .and_then(|i| args.get(i + 1))
-    {
-        Some(path) => Some(File::create(path)?),
-        None => None,
+    let plan = Plan::new(quick);
+    let mechanisms = mechanism::all();
+    let runs = |w: &str| only.as_deref().map_or(true, |o| o == w);
+    let per_workload = mechanisms.len() + 1;
+    let total = per_workload
+        * (usize::from(runs("libevent-bench")) * plan.pair_counts.len()
+            + usize::from(runs("oneshot-rearm")) * plan.pair_counts.len()
+            + usize::from(runs("timers"))
+            + usize::from(runs("herd")));
+    let mut report = Report {
+        csv: value("--csv").map(File::create).transpose()?,
+        start: Instant::now(),
+        done: 0,
+        total,
     };
-    let mut emit = |line: String| -> io::Result<()> {
-        println!("{line}");
-        if let Some(f) = csv.as_mut() {
-            writeln!(f, "{line}")?;
-        }
-        Ok(())
-    };
+    report.row("workload,params,mechanism,metric,value,reps,min,max,note".to_string())?;
     workload::raise_fd_limit();
-    let sizes: &[usize] = if quick {
-        &[100, 1000]
-    } else {
-        &[100, 1000, 10000]
-    };
-    let (active, writes) = (100, if quick { 20_000 } else { 100_000 });
-    emit("workload,params,mechanism,metric,value,reps,min,max".to_string())?;
-    for &n in sizes {
-        for factory in mechanisms() {
-            let mut samples = Vec::with_capacity(reps);
-            let mut name = "none";
-            for _ in 0..reps {
-                let mut mech = factory.map(|f| f()).transpose()?;
-                name = mech.as_ref().map_or("none", |m| m.name());
-                let (time, events) = workload::libevent_bench(&mut mech, n, active.min(n), writes)?;
-                samples.push(time.as_nanos() as f64 / events as f64);
-            }
-            let (median, min, max) = stats(&mut samples);
-            emit(format!(
-                "libevent-bench,pairs={n};active={};writes={writes},{name},ns_per_event,{median:.1},{reps},{min:.1},{max:.1}",
-                active.min(n)
-            ))?;
-            eprintln!("libevent-bench pairs={n} {name}: {median:.0} ns/event");
+
+    for (workload, pick) in [
+        (
+            "libevent-bench",
+            (|m: &Mechanism| m.readiness) as fn(&Mechanism) -> _,
+        ),
+        ("oneshot-rearm", |m: &Mechanism| m.oneshot),
+    ] {
+        if !runs(workload) {
+            continue;
         }
+        for &n in plan.pair_counts {
+            let active = plan.active.min(n);
+            let params = format!("pairs={n};active={active};writes={}", plan.writes);
+            for_each(&mechanisms, pick, true, |name, factory| match factory {
+                Err(why) => report.unsupported(workload, &params, name, why),
+                Ok(factory) => {
+                    let mut samples = Vec::with_capacity(reps);
+                    for _ in 0..reps {
+                        let mut mech = factory.map(|f| f()).transpose()?;
+                        let (time, events) =
+                            workload::libevent_bench(mech.as_deref_mut(), n, active, plan.writes)?;
+                        samples.push(time.as_nanos() as f64 / events as f64);
+                    }
+                    report.measured(workload, &params, name, vec![("ns_per_event", samples)])
+                }
+            })?;
+        }
+    }
+
+    if runs("timers") {
+        let params = format!(
+            "timers={};period_ms={};window_s={}",
+            plan.timers,
+            plan.timer_period.as_millis(),
+            plan.timer_window.as_secs()
+        );
+        for_each(
+            &mechanisms,
+            |m| m.timers,
+            true,
+            |name, factory| match factory {
+                Err(why) => report.unsupported("timers", &params, name, why),
+                Ok(factory) => {
+                    let (mut busy, mut process, mut setup) = (vec![], vec![], vec![]);
+                    for _ in 0..reps {
+                        let mut mech = factory.map(|f| f()).transpose()?;
+                        let r = workload::many_timers(
+                            mech.as_deref_mut(),
+                            plan.timers,
+                            plan.timer_period,
+                            plan.timer_window,
+                        )?;
+                        let per = |d: Duration| d.as_nanos() as f64 / r.expirations.max(1) as f64;
+                        busy.push(per(r.busy));
+                        process.push(per(r.process));
+                        setup.push(r.setup.as_nanos() as f64 / plan.timers as f64);
+                    }
+                    report.measured(
+                        "timers",
+                        &params,
+                        name,
+                        vec![
+                            ("cpu_ns_per_expiration", busy),
+                            ("process_ns_per_expiration", process),
+                            ("setup_ns_per_timer", setup),
+                        ],
+                    )
+                }
+            },
+        )?;
+    }
+
+    if runs("herd") {
+        let params = format!("threads={};events={}", plan.herd_threads, plan.herd_events);
+        for_each(
+            &mechanisms,
+            |m| m.herd,
+            true,
+            |name, factory| match factory {
+                Err(why) => report.unsupported("herd", &params, name, why),
+                Ok(factory) => {
+                    let (mut time, mut wakeups, mut spurious) = (vec![], vec![], vec![]);
+                    for _ in 0..reps {
+                        let r = workload::herd(factory, plan.herd_threads, plan.herd_events)?;
+                        let per = |x: f64| x / r.events as f64;
+                        time.push(per(r.elapsed.as_nanos() as f64));
+                        wakeups.push(per(r.wakeups as f64));
+                        spurious.push(per(r.spurious as f64));
+                    }
+                    report.measured(
+                        "herd",
+                        &params,
+                        name,
+                        vec![
+                            ("wakeups_per_event", wakeups),
+                            ("ns_per_event", time),
+                            ("spurious_per_event", spurious),
+                        ],
+                    )
+                }
+            },
+        )?;
     }
     Ok(())
 }
@@ -116,28 +314,85 @@ mod tests {
     }
 
     #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a, b"), "\"a, b\"");
+        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
+    }
+
+    fn named(name: &str) -> Mechanism {
+        mechanism::all()
+            .into_iter()
+            .find(|m| m.name == name)
+            .unwrap()
+    }
+
+    #[test]
     fn upper_bound_loop_handles_every_byte() {
-        let (_, events) = workload::libevent_bench(&mut None, 10, 3, 50).unwrap();
+        let (_, events) = workload::libevent_bench(None, 10, 3, 50).unwrap();
         assert_eq!(events, 53);
     }
 
     #[test]
-    fn io_uring_loop_handles_every_byte() {
-        // io_uring may be disabled (io_uring_disabled sysctl, seccomp).
-        let Ok(ring) = IoUringPoll::new() else {
-            return;
-        };
-        let mut m: Option<Box<dyn Mechanism>> = Some(Box::new(ring));
-        let (_, events) = workload::libevent_bench(&mut m, 100, 100, 20_000).unwrap();
-        assert_eq!(events, 20_100);
+    fn epoll_loops_handle_every_byte() {
+        for m in ["epoll", "epoll-et"] {
+            let mut mech = (named(m).readiness.unwrap())().unwrap();
+            let (_, events) = workload::libevent_bench(Some(&mut *mech), 20, 5, 200).unwrap();
+            assert_eq!(events, 205, "{m}");
+        }
+        let mut mech = (named("epoll").oneshot.unwrap())().unwrap();
+        let (_, events) = workload::libevent_bench(Some(&mut *mech), 20, 5, 200).unwrap();
+        assert_eq!(events, 205, "epoll oneshot");
     }
 
     #[test]
-    fn epoll_loop_handles_every_byte() {
-        for edge in [false, true] {
-            let mut m: Option<Box<dyn Mechanism>> = Some(Box::new(Epoll::new(edge).unwrap()));
-            let (_, events) = workload::libevent_bench(&mut m, 20, 5, 200).unwrap();
-            assert_eq!(events, 205);
+    fn io_uring_loops_handle_every_byte() {
+        let m = named("io_uring");
+        for factory in [m.readiness.unwrap(), m.oneshot.unwrap()] {
+            // io_uring may be disabled (io_uring_disabled sysctl, seccomp).
+            let Ok(mut mech) = factory() else {
+                return;
+            };
+            let (_, events) = workload::libevent_bench(Some(&mut *mech), 100, 100, 20_000).unwrap();
+            assert_eq!(events, 20_100);
+        }
+    }
+
+    #[test]
+    fn timer_loops_count_expirations() {
+        let period = Duration::from_millis(10);
+        let window = Duration::from_millis(200);
+        let mut timerfds = (named("epoll").timers.unwrap())().unwrap();
+        for mech in [None, Some(&mut *timerfds)] {
+            let r = workload::many_timers(mech, 20, period, window).unwrap();
+            // About 20 timers x 20 periods; allow for a slow machine.
+            assert!((200..=440).contains(&r.expirations), "{}", r.expirations);
+        }
+    }
+
+    #[test]
+    fn herd_counts_one_take_per_event() {
+        for factory in [None, Some(named("epoll-exclusive").herd.unwrap())] {
+            let r = workload::herd(factory, 4, 200).unwrap();
+            assert_eq!(r.events, 200);
+            assert!(r.wakeups >= 200, "{} wake-ups for 200 events", r.wakeups);
+        }
+    }
+
+    #[test]
+    fn every_mechanism_says_why_a_workload_does_not_apply() {
+        for m in mechanism::all() {
+            for why in [
+                m.readiness.err(),
+                m.oneshot.err(),
+                m.timers.err(),
+                m.herd.err(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                assert!(why.len() > 20, "{}: {why}", m.name);
+            }
         }
     }
 }

@@ -1,0 +1,94 @@
+//! The mechanisms under comparison. Each is one module that describes
+//! itself with [`Mechanism`] entries: for every workload, a constructor, or
+//! the reason the workload has no natural form for it. A kqueue-compatible
+//! layer plugs in as one more module listed in [`all`].
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+mod epoll;
+mod io_uring;
+mod kevent;
+
+/// A workload's constructor for a mechanism, or why it has none.
+pub type Support<F> = Result<F, &'static str>;
+
+/// Builds a readiness watcher (level, edge, or oneshot).
+pub type ReadinessFactory = fn() -> io::Result<Box<dyn Readiness>>;
+/// Builds a set of periodic timers.
+pub type TimersFactory = fn() -> io::Result<Box<dyn Timers>>;
+/// Builds `threads` waiters that all wait for input on one fd.
+pub type HerdFactory = fn(fd: RawFd, threads: usize) -> io::Result<Vec<Box<dyn HerdWaiter>>>;
+
+/// One mechanism, as each workload uses it.
+pub struct Mechanism {
+    /// Its name in the report.
+    pub name: &'static str,
+    /// For the socket-pair workload (libevent bench.c).
+    pub readiness: Support<ReadinessFactory>,
+    /// For the oneshot re-arm workload: watches that disarm after each
+    /// event, re-armed through [`Readiness::rearm`].
+    pub oneshot: Support<ReadinessFactory>,
+    /// For the many-timers workload.
+    pub timers: Support<TimersFactory>,
+    /// For the thundering-herd workload.
+    pub herd: Support<HerdFactory>,
+}
+
+/// Every mechanism, epoll (the reference of the ratios) first.
+pub fn all() -> Vec<Mechanism> {
+    let mut v = epoll::mechanisms();
+    v.extend(kevent::mechanisms());
+    v.extend(io_uring::mechanisms());
+    v
+}
+
+/// A readiness mechanism watching the read ends of a workload's sockets.
+pub trait Readiness {
+    /// Starts watching `fd` for input; `token` comes back with its events.
+    fn watch(&mut self, fd: RawFd, token: usize) -> io::Result<()>;
+    /// Waits for at least one event; appends the tokens of ready fds.
+    fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()>;
+    /// Whether it reports edges (the workload must then drain fds).
+    fn edge(&self) -> bool {
+        false
+    }
+    /// Oneshot watchers: arms again the watches of `tokens`, whose events
+    /// have just been handled. Others need nothing.
+    fn rearm(&mut self, _tokens: &[usize]) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A set of periodic timers.
+pub trait Timers {
+    /// Arms `count` timers that expire every `period`.
+    fn arm(&mut self, count: usize, period: Duration) -> io::Result<()>;
+    /// Waits (at most `timeout`) for expirations; returns how many were
+    /// reported, counting the periods a timer missed.
+    fn wait(&mut self, timeout: Duration) -> io::Result<u64>;
+}
+
+/// One thread's handle on a mechanism that several threads wait on.
+pub trait HerdWaiter: Send {
+    /// Blocks until the watched fd is reported (or, for shared state, until
+    /// this thread is handed an event).
+    fn wait(&mut self) -> io::Result<()>;
+}
+
+pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A `timespec` of `d`.
+pub(crate) fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}

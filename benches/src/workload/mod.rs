@@ -1,0 +1,10 @@
+//! The workloads. Each takes a mechanism, or `None` for the loop without
+//! one (the upper bound, where one exists), and returns what it measured.
+
+mod herd;
+mod pairs;
+mod timers;
+
+pub use herd::herd;
+pub use pairs::{libevent_bench, raise_fd_limit};
+pub use timers::many_timers;
