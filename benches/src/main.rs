@@ -371,11 +371,22 @@ mod tests {
     }
 
     #[test]
-    fn herd_counts_one_take_per_event() {
-        for factory in [None, Some(named("epoll-exclusive").herd.unwrap())] {
+    fn herd_tells_wake_one_from_wake_all() {
+        let per_event = |factory| {
             let r = workload::herd(factory, 4, 200).unwrap();
             assert_eq!(r.events, 200);
-            assert!(r.wakeups >= 200, "{} wake-ups for 200 events", r.wakeups);
+            r.wakeups as f64 / r.events as f64
+        };
+        for factory in [None, Some(named("epoll-exclusive").herd.unwrap())] {
+            let w = per_event(factory);
+            assert!((0.5..1.5).contains(&w), "wake-one: {w} wake-ups per event");
+        }
+        // A ring per thread: every thread wakes for every event. io_uring
+        // may be disabled here (io_uring_disabled sysctl, seccomp).
+        let rings = named("io_uring").herd.unwrap();
+        if rings(-1, 1).is_ok() {
+            let w = per_event(Some(rings));
+            assert!(w >= 2.0, "wake-all: {w} wake-ups per event");
         }
     }
 

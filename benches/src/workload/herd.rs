@@ -18,7 +18,8 @@ pub struct HerdResult {
     pub elapsed: Duration,
     pub events: u64,
     /// Times the waiting threads went to sleep (voluntary context
-    /// switches): one per wake-up.
+    /// switches): one per wake-up. A thread that finds the next event
+    /// before it sleeps takes it without one.
     pub wakeups: u64,
     /// Wake-ups that returned to a thread with nothing left to take.
     pub spurious: u64,
@@ -60,6 +61,26 @@ fn voluntary_switches(tid: libc::pid_t) -> io::Result<u64> {
         .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no voluntary_ctxt_switches"))
+}
+
+/// Whether thread `tid` of this process is asleep (state S).
+fn asleep(tid: libc::pid_t) -> bool {
+    fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('S'))
+        })
+        .unwrap_or(false)
+}
+
+/// Waits (up to a second) until every thread in `tids` sleeps, so that
+/// each wake-up so far has been followed by its sleep and counted.
+fn settle(tids: &[libc::pid_t]) {
+    let start = Instant::now();
+    while !tids.iter().all(|&t| asleep(t)) && start.elapsed() < Duration::from_secs(1) {
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The upper bound without a mechanism: a counter and a condition
@@ -145,9 +166,8 @@ pub fn herd(mech: Option<HerdFactory>, threads: usize, events: u64) -> io::Resul
         while shared.tids.lock().unwrap().len() < threads {
             thread::sleep(Duration::from_millis(1));
         }
-        // Let every thread reach its wait.
-        thread::sleep(Duration::from_millis(100));
         let tids = shared.tids.lock().unwrap().clone();
+        settle(&tids);
         let switches = || {
             tids.iter()
                 .map(|&t| voluntary_switches(t))
@@ -165,6 +185,7 @@ pub fn herd(mech: Option<HerdFactory>, threads: usize, events: u64) -> io::Resul
             }
         }
         let elapsed = start.elapsed();
+        settle(&tids);
         Ok(HerdResult {
             elapsed,
             events,
