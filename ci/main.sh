@@ -55,7 +55,7 @@ run_benches() {
 	shift
 	log "== benchmarks in the VM ($label): progress [done/total elapsed] below"
 	rm -rf "$report/criterion-$label"
-	"$REPO_ROOT/ci/vm-run.sh" "$@" --timeout 3600 --rwdir "$report" \
+	"$REPO_ROOT/ci/vm-run.sh" "$@" --follow --timeout 3600 --rwdir "$report" \
 		-- "$REPO_ROOT/ci/bench-guest.sh" "$report" "$label" "$workloads" "$per_call" "${quick[@]}" \
 		2>&1 | tee "$report/bench-$label.txt" | grep --line-buffered -E '^\[|^==|^[a-z_0-9]+/[a-z_0-9-]+ +time:|vm-run'
 	[ -s "$report/results-$label.csv" ] || die "the $label run wrote no results (see $report/bench-$label.txt)"

@@ -2,6 +2,7 @@
 # Check that ci/vm-run.sh reports what happens in the guest, so the test
 # command cannot pass by accident:
 #   - the command's output and exit status come back (exit 3);
+#   - with --follow, output comes back while the command runs, once;
 #   - a kernel splat fails a passing command (a WARNING line written into
 #     the kernel log through /dev/kmsg gives 125);
 #   - a hung guest is killed at the timeout (124).
@@ -27,6 +28,26 @@ expect() {
 expect 3 "exit status and output pass through" --timeout 300 -- \
 	sh -c 'echo marker-$((40 + 2)); exit 3'
 [[ "$out" == *marker-42* ]] || { failed=$((failed + 1)); log "FAIL: guest output missing"; }
+# --follow: the first line must show on the host while the command still
+# sleeps, and every line exactly once.
+follow_log=$(mktemp)
+"$run" "${flavour[@]}" --follow --timeout 300 -- \
+	sh -c 'echo early-$((1 + 1)); sleep 20; echo late-$((2 + 1))' >"$follow_log" 2>&1 &
+follow_pid=$! early_while_running=0
+while kill -0 "$follow_pid" 2>/dev/null; do
+	if grep -q early-2 "$follow_log"; then early_while_running=1; break; fi
+	sleep 1
+done
+set +e; wait "$follow_pid"; follow_rc=$?; set -e
+if ((follow_rc == 0 && early_while_running)) && [ "$(grep -c early-2 "$follow_log")" = 1 ] &&
+	[ "$(grep -c late-3 "$follow_log")" = 1 ]; then
+	passed=$((passed + 1)); log "ok: --follow prints output while the command runs, once"
+else
+	failed=$((failed + 1))
+	log "FAIL: --follow: exit $follow_rc, first line seen while running: $early_while_running"
+	tail -n 15 "$follow_log" >&2
+fi
+rm -f "$follow_log"
 expect 125 "a kernel splat fails a passing command" --timeout 300 -- \
 	sh -c 'echo "WARNING: CPU: 0 PID: 1 at vm-run-selftest injected" > /dev/kmsg'
 # Long enough for the debug kernel to boot (about 50 s), so the command

@@ -12,6 +12,8 @@
 #   --memory SIZE     guest memory (default 2G)
 #   --cpus N          guest CPUs (default 2)
 #   --keep DIR        keep the run's files (console log, guest dmesg) in DIR
+#   --follow          print the command's output while it runs (progress),
+#                     not only at the end
 #
 # The command runs as root in the host's directory tree (read-only, with
 # /tmp fresh) in the current directory. Its output and exit status come back
@@ -25,9 +27,9 @@
 #   126  this script's own usage error or setup problem.
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 
-flavour=minimal kernel="" timeout=900 icount=0 memory=2G cpus=2 keep=""
+flavour=minimal kernel="" timeout=900 icount=0 memory=2G cpus=2 keep="" follow=0
 rwdirs=()
 while (($#)); do
 	case "$1" in
@@ -39,6 +41,7 @@ while (($#)); do
 	--memory) memory=${2:?}; shift ;;
 	--cpus) cpus=${2:?}; shift ;;
 	--keep) keep=${2:?}; shift ;;
+	--follow) follow=1 ;;
 	-h | --help) usage; exit 0 ;;
 	--) shift; break ;;
 	*) usage >&2; echo "error: unknown option '$1'" >&2; exit 126 ;;
@@ -106,6 +109,12 @@ for d in "${rwdirs[@]}"; do vng_args+=(--rwdir "$d"); done
 ((icount)) && vng_args+=(--qemu-opts="-icount shift=0,sleep=off")
 
 start=$(date +%s)
+follower=""
+if ((follow)); then
+	# The guest writes its output into the shared directory as it goes.
+	tail -n +1 -F "$res/output" 2>/dev/null &
+	follower=$!
+fi
 set +e
 PATH="$VNG_VENV/bin:$PATH" timeout --kill-after=15 "$timeout" "$vng" "${vng_args[@]}" --exec "sh $res/guest.sh" \
 	</dev/null >"$res/console.log" 2>&1
@@ -113,7 +122,13 @@ vng_rc=$?
 set -e
 elapsed=$(($(date +%s) - start))
 
-[ -f "$res/output" ] && cat "$res/output"
+if [ -n "$follower" ]; then
+	sleep 1
+	kill "$follower" 2>/dev/null || true
+	wait "$follower" 2>/dev/null || true
+elif [ -f "$res/output" ]; then
+	cat "$res/output"
+fi
 if [ -n "$keep" ]; then mkdir -p "$keep"; cp -a "$res/." "$keep/"; fi
 
 # Look for splats in everything the kernel said.
