@@ -35,7 +35,11 @@ follow_log=$(mktemp)
 	sh -c 'echo early-$((1 + 1)); sleep 20; echo late-$((2 + 1))' >"$follow_log" 2>&1 &
 follow_pid=$! early_while_running=0
 while kill -0 "$follow_pid" 2>/dev/null; do
-	if grep -q early-2 "$follow_log"; then early_while_running=1; break; fi
+	if grep -q early-2 "$follow_log"; then
+		# Not all at the end: the second line is 20 s away.
+		grep -q late-3 "$follow_log" || early_while_running=1
+		break
+	fi
 	sleep 1
 done
 set +e; wait "$follow_pid"; follow_rc=$?; set -e

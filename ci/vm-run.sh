@@ -57,7 +57,30 @@ kernel=${kernel:-$(build_dir "$flavour")/arch/x86/boot/bzImage}
 [ -f "$kernel" ] || { echo "error: no kernel at $kernel: run ci/build-kernel.sh${flavour/minimal/}" >&2; exit 126; }
 
 res=$(mktemp -d "${TMPDIR:-/tmp}/kevent-vm.XXXXXX")
-[ -n "$keep" ] || trap 'rm -rf "$res"' EXIT
+follower=""
+cleanup() {
+	[ -z "$follower" ] || kill "$follower" 2>/dev/null || true
+	[ -n "$keep" ] || rm -rf "$res"
+}
+trap cleanup EXIT
+
+# --follow: print what the guest adds to its output file (in the shared
+# results directory) every half second, each byte once; after the guest
+# ends ($res/follow-done), print the rest and stop.
+follow_output() {
+	local printed=0 size last
+	while :; do
+		last=0
+		[ -e "$res/follow-done" ] && last=1
+		size=$(stat -c %s "$res/output" 2>/dev/null || echo 0)
+		if ((size > printed)); then
+			tail -c +$((printed + 1)) "$res/output" | head -c $((size - printed))
+			printed=$size
+		fi
+		((last)) && return 0
+		sleep 0.5
+	done
+}
 
 # The guest side: run the command, then collect the kernel log, the taint
 # flags and lockdep's state before and after, and a kmemleak scan (boot-time
@@ -109,10 +132,8 @@ for d in "${rwdirs[@]}"; do vng_args+=(--rwdir "$d"); done
 ((icount)) && vng_args+=(--qemu-opts="-icount shift=0,sleep=off")
 
 start=$(date +%s)
-follower=""
 if ((follow)); then
-	# The guest writes its output into the shared directory as it goes.
-	tail -n +1 -F "$res/output" 2>/dev/null &
+	follow_output &
 	follower=$!
 fi
 set +e
@@ -123,9 +144,9 @@ set -e
 elapsed=$(($(date +%s) - start))
 
 if [ -n "$follower" ]; then
-	sleep 1
-	kill "$follower" 2>/dev/null || true
-	wait "$follower" 2>/dev/null || true
+	touch "$res/follow-done"
+	wait "$follower" || true
+	follower=""
 elif [ -f "$res/output" ]; then
 	cat "$res/output"
 fi

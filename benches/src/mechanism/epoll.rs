@@ -155,7 +155,7 @@ impl TimerFds {
             epfd: epoll_create()?,
             edge,
             timers: Vec::new(),
-            events: event_buffer(256),
+            events: event_buffer(super::TIMER_BATCH),
         })
     }
 }

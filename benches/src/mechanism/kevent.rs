@@ -5,12 +5,13 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kevent::{Event, Events, Interest, PollFlags, Queue, Ring};
 
-use super::{HerdWaiter, Mechanism, Readiness, Timers};
+use super::{HerdWaiter, Mechanism, Readiness, Timers, TIMER_BATCH};
 
 pub fn mechanisms() -> Vec<Mechanism> {
     vec![
@@ -18,20 +19,28 @@ pub fn mechanisms() -> Vec<Mechanism> {
             name: "kevent",
             readiness: Ok(|| Ok(Box::new(KeventPoll::new(false, false)?))),
             oneshot: Ok(|| Ok(Box::new(KeventPoll::new(false, true)?))),
-            timers: Ok(|| Ok(Box::new(KeventTimers(KeventQueue::new(false)?)))),
+            timers: Ok(|| {
+                Ok(Box::new(KeventTimers(KeventQueue::new(
+                    false,
+                    TIMER_BATCH,
+                )?)))
+            }),
             herd: Ok(herd),
         },
         Mechanism {
             name: "kevent-ring",
             readiness: Ok(|| Ok(Box::new(KeventPoll::new(true, false)?))),
             oneshot: Ok(|| Ok(Box::new(KeventPoll::new(true, true)?))),
-            timers: Ok(|| Ok(Box::new(KeventTimers(KeventQueue::new(true)?)))),
+            timers: Ok(|| Ok(Box::new(KeventTimers(KeventQueue::new(true, TIMER_BATCH)?)))),
             herd: Err(
                 "a ring has one consumer: several threads would each need a queue of their own",
             ),
         },
     ]
 }
+
+/// Events taken per wait in the socket workloads (as for epoll).
+const BATCH: usize = 256;
 
 /// Where a queue's events are read from.
 enum Source {
@@ -41,38 +50,50 @@ enum Source {
 
 /// A queue and how its events are collected.
 struct KeventQueue {
-    /// Declared before `queue`; always `Some` until drop.
+    /// Always `Some` until drop, which drops it before freeing `queue`.
     source: Option<Source>,
-    /// Leaked so that the ring can borrow it; freed in `drop`.
-    queue: &'static Queue,
+    /// From `Box::into_raw`, so that the ring can borrow it for as long
+    /// as `self` lives; freed in `drop`.
+    queue: NonNull<Queue>,
+    batch: usize,
 }
 
 impl KeventQueue {
-    fn new(ring: bool) -> io::Result<Self> {
-        let queue: &'static Queue = Box::leak(Box::new(Queue::new()?));
-        let source = if ring {
-            Ring::new(queue, 256).map(Source::Ring)
-        } else {
-            Ok(Source::Copy(Events::with_capacity(256)))
-        };
+    fn new(ring: bool, batch: usize) -> io::Result<Self> {
         let mut q = KeventQueue {
             source: None,
-            queue,
+            queue: NonNull::from(Box::leak(Box::new(Queue::new()?))),
+            batch,
         };
-        q.source = Some(source?);
+        // SAFETY: the queue lives until `drop`, which drops the ring (the
+        // only borrower) first; the 'static lifetime never escapes `self`.
+        let queue: &'static Queue = unsafe { q.queue.as_ref() };
+        q.source = Some(if ring {
+            Source::Ring(Ring::new(queue, batch as u32)?)
+        } else {
+            Source::Copy(Events::with_capacity(batch))
+        });
         Ok(q)
+    }
+
+    fn queue(&self) -> &Queue {
+        // SAFETY: valid until `drop` (see `new`).
+        unsafe { self.queue.as_ref() }
     }
 
     /// Waits for events (at most `timeout`; `None`: forever) and hands
     /// each to `f`.
     fn collect(&mut self, timeout: Option<Duration>, mut f: impl FnMut(Event)) -> io::Result<()> {
+        // SAFETY: valid until `drop` (see `new`); not through `self`, which
+        // is borrowed mutably for the source.
+        let queue = unsafe { self.queue.as_ref() };
         match self.source.as_mut().expect("source lives until drop") {
             Source::Copy(events) => {
-                self.queue.wait(events, 1, timeout)?;
+                queue.wait(events, 1, timeout)?;
                 events.iter().for_each(f);
             }
             Source::Ring(ring) => {
-                ring.wait(256, timeout)?;
+                ring.wait(self.batch, timeout)?;
                 for e in ring.drain() {
                     f(e);
                 }
@@ -86,9 +107,9 @@ impl Drop for KeventQueue {
     fn drop(&mut self) {
         // The ring, the only borrower of the queue, goes first.
         self.source = None;
-        // SAFETY: `queue` came from `Box::leak` in `new`, and nothing
-        // borrows it any more.
-        drop(unsafe { Box::from_raw(self.queue as *const Queue as *mut Queue) });
+        // SAFETY: `queue` came from `Box::leak` in `new` (a unique
+        // pointer), and nothing borrows it any more.
+        drop(unsafe { Box::from_raw(self.queue.as_ptr()) });
     }
 }
 
@@ -104,7 +125,7 @@ struct KeventPoll {
 impl KeventPoll {
     fn new(ring: bool, oneshot: bool) -> io::Result<Self> {
         Ok(KeventPoll {
-            q: KeventQueue::new(ring)?,
+            q: KeventQueue::new(ring, BATCH)?,
             oneshot,
             fds: Vec::new(),
             rearm: Vec::with_capacity(256),
@@ -127,7 +148,7 @@ impl Readiness for KeventPoll {
             self.fds.resize(token + 1, -1);
         }
         self.fds[token] = fd;
-        self.q.queue.add(&[self.interest(token)])?.check()
+        self.q.queue().add(&[self.interest(token)])?.check()
     }
 
     fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()> {
@@ -142,7 +163,7 @@ impl Readiness for KeventPoll {
         let mut batch = std::mem::take(&mut self.rearm);
         batch.clear();
         batch.extend(tokens.iter().map(|&t| self.interest(t)));
-        let result = self.q.queue.add(&batch).and_then(|r| r.check());
+        let result = self.q.queue().add(&batch).and_then(|r| r.check());
         self.rearm = batch;
         result
     }
@@ -157,7 +178,7 @@ impl Timers for KeventTimers {
             .map(|id| Interest::timer(id, period))
             .collect();
         for chunk in timers.chunks(1024) {
-            self.0.queue.add(chunk)?.check()?;
+            self.0.queue().add(chunk)?.check()?;
         }
         Ok(())
     }

@@ -25,6 +25,16 @@ pub struct HerdResult {
     pub spurious: u64,
 }
 
+/// Counts its thread as exited when dropped, even by a panic, so that
+/// the producer's stop loop ends.
+struct ExitGuard(Arc<Shared>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        self.0.exited.fetch_add(1, Ordering::Release);
+    }
+}
+
 struct Shared {
     stop: AtomicBool,
     /// Set by a thread whose wait failed (it then acknowledges, so that
@@ -45,6 +55,30 @@ fn eventfd(flags: libc::c_int) -> io::Result<OwnedFd> {
 fn add(fd: RawFd, value: u64) {
     // SAFETY: writes 8 bytes from `value`.
     unsafe { libc::write(fd, (&value as *const u64).cast(), 8) };
+}
+
+/// Waits up to `timeout` for `fd` to be readable, then takes its value.
+/// A lost wake-up in the kernel under test fails the run instead of
+/// stalling the VM until its timeout.
+fn take_within(fd: RawFd, timeout: Duration) -> io::Result<()> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, alive across the call.
+    let n = cvt(unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int) })?;
+    if n == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no thread took the event within 10 s: a lost wake-up?",
+        ));
+    }
+    if take(fd) {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn take(fd: RawFd) -> bool {
@@ -108,7 +142,7 @@ impl HerdWaiter for HandoffWaiter {
 /// thread that read it to acknowledge.
 pub fn herd(mech: Option<HerdFactory>, threads: usize, events: u64) -> io::Result<HerdResult> {
     let work = eventfd(libc::EFD_NONBLOCK)?;
-    let ack = eventfd(0)?;
+    let ack = eventfd(libc::EFD_NONBLOCK)?;
     let handoff = Arc::new(Handoff {
         pending: Mutex::new(0),
         cond: Condvar::new(),
@@ -139,9 +173,10 @@ pub fn herd(mech: Option<HerdFactory>, threads: usize, events: u64) -> io::Resul
         .map(|mut w| {
             let shared = Arc::clone(&shared);
             thread::spawn(move || -> io::Result<()> {
+                let _exit = ExitGuard(Arc::clone(&shared));
                 // SAFETY: plain system call.
                 shared.tids.lock().unwrap().push(unsafe { libc::gettid() });
-                let result = loop {
+                loop {
                     if let Err(e) = w.wait() {
                         shared.failed.store(true, Ordering::Release);
                         add(ack_fd, 1);
@@ -155,9 +190,7 @@ pub fn herd(mech: Option<HerdFactory>, threads: usize, events: u64) -> io::Resul
                     } else {
                         shared.spurious.fetch_add(1, Ordering::Relaxed);
                     }
-                };
-                shared.exited.fetch_add(1, Ordering::Release);
-                result
+                }
             })
         })
         .collect();
@@ -177,9 +210,7 @@ pub fn herd(mech: Option<HerdFactory>, threads: usize, events: u64) -> io::Resul
         let start = Instant::now();
         for _ in 0..events {
             signal();
-            if !take(ack_fd) {
-                return Err(io::Error::last_os_error());
-            }
+            take_within(ack_fd, Duration::from_secs(10))?;
             if shared.failed.load(Ordering::Acquire) {
                 return Err(io::Error::other("a waiting thread failed"));
             }
@@ -196,7 +227,14 @@ pub fn herd(mech: Option<HerdFactory>, threads: usize, events: u64) -> io::Resul
 
     // Wake the threads until all have seen `stop`.
     shared.stop.store(true, Ordering::Release);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while shared.exited.load(Ordering::Acquire) < threads {
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "herd threads did not all wake up to stop within 10 s",
+            ));
+        }
         signal();
         thread::sleep(Duration::from_millis(1));
     }

@@ -14,6 +14,9 @@ pub struct TimersResult {
     pub setup: Duration,
     /// Expirations reported in the window (missed periods included).
     pub expirations: u64,
+    /// `expirations` against the periods that elapsed for all timers:
+    /// 1.0 when every period is reported, less when some are lost or late.
+    pub delivered: f64,
     /// Non-idle CPU time of all CPUs in the window.
     pub busy: Duration,
     /// The process's own CPU time (user + system) in the window.
@@ -47,9 +50,11 @@ pub fn many_timers(
     let elapsed = start.elapsed();
     let (idle1, cpu1) = (idle_time()?, process_time());
     let all = elapsed * num_cpus() as u32;
+    let due = count as f64 * elapsed.as_secs_f64() / period.as_secs_f64();
     Ok(TimersResult {
         setup,
         expirations,
+        delivered: expirations as f64 / due,
         busy: all.saturating_sub(idle1.saturating_sub(idle0)),
         process: cpu1.saturating_sub(cpu0),
     })
