@@ -55,6 +55,18 @@ libtest_counts() {
 	echo "$p $f"
 }
 
+# The executables in cargo's --message-format=json output on stdin, one
+# per line; with NAME, only those of the target NAME.
+cargo_executables() {
+	python3 -c 'import json, sys
+name = sys.argv[1] if len(sys.argv) > 1 else None
+for line in sys.stdin:
+    m = json.loads(line)
+    if (m.get("reason") == "compiler-artifact" and m.get("executable")
+            and name in (None, m["target"]["name"])):
+        print(m["executable"])' "$@"
+}
+
 # Serialise the jobs that change the kernel tree or a build directory in
 # $KEVENT_CACHE. Child scripts inherit the lock (KEVENT_LOCK_HELD).
 lock_cache() {

@@ -42,12 +42,7 @@ log "== plain kernel build"
 log "== benchmark binaries (cargo build --release, cargo bench --no-run)"
 cargo build -q --release -p kevent-benches
 workloads=$REPO_ROOT/target/release/kevent-benches
-per_call=$(cargo bench -q -p kevent-benches --no-run --message-format=json | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "per_call" and m.get("executable"):
-        print(m["executable"])')
+per_call=$(cargo bench -q -p kevent-benches --no-run --message-format=json | cargo_executables per_call)
 [ -x "$per_call" ] || die "cargo bench --no-run built no per_call benchmark"
 
 run_benches() {

@@ -85,15 +85,8 @@ if ((host_only == 0)); then
 	"$REPO_ROOT/selftests/build.sh"
 	step "Rust integration tests: build"
 	# kevent/tests/vm.rs and the examples, built here, run in the guest.
-	artifacts() {
-		python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable"):
-        print(m["executable"])'
-	}
-	mapfile -t rust_tests < <(cargo test -q -p kevent --test vm --no-run --message-format=json | artifacts)
-	mapfile -t rust_examples < <(cargo build -q -p kevent --examples --message-format=json | artifacts)
+	mapfile -t rust_tests < <(cargo test -q -p kevent --test vm --no-run --message-format=json | cargo_executables)
+	mapfile -t rust_examples < <(cargo build -q -p kevent --examples --message-format=json | cargo_executables)
 	((${#rust_tests[@]} && ${#rust_examples[@]} == 2)) || die "the Rust tests or examples did not build"
 	rust_specs=()
 	for t in "${rust_tests[@]}"; do rust_specs+=("test:$t"); done
