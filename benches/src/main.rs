@@ -149,18 +149,14 @@ impl Report {
     }
 }
 
-/// The mechanisms for one workload: `None` first (the bound, if the
-/// workload has one), then each mechanism's constructor or why it has
-/// none.
+/// The mechanisms for one workload: `None` first (the bound without a
+/// mechanism), then each mechanism's constructor or why it has none.
 fn for_each<F: Copy>(
     mechanisms: &[Mechanism],
     pick: impl Fn(&Mechanism) -> Support<F>,
-    with_bound: bool,
     mut run: impl FnMut(&'static str, Support<Option<F>>) -> io::Result<()>,
 ) -> io::Result<()> {
-    if with_bound {
-        run("none", Ok(None))?;
-    }
+    run("none", Ok(None))?;
     for m in mechanisms {
         run(m.name, pick(m).map(Some))?;
     }
@@ -217,7 +213,7 @@ fn main() -> io::Result<()> {
         for &n in plan.pair_counts {
             let active = plan.active.min(n);
             let params = format!("pairs={n};active={active};writes={}", plan.writes);
-            for_each(&mechanisms, pick, true, |name, factory| match factory {
+            for_each(&mechanisms, pick, |name, factory| match factory {
                 Err(why) => report.unsupported(workload, &params, name, why),
                 Ok(factory) => {
                     let mut samples = Vec::with_capacity(reps);
@@ -245,7 +241,6 @@ fn main() -> io::Result<()> {
         for_each(
             &mechanisms,
             |m| m.timers,
-            true,
             |name, factory| match factory {
                 Err(why) => report.unsupported("timers", &params, name, why),
                 Ok(factory) => {
@@ -288,7 +283,6 @@ fn main() -> io::Result<()> {
         for_each(
             &mechanisms,
             |m| m.herd,
-            true,
             |name, factory| match factory {
                 Err(why) => report.unsupported("herd", &params, name, why),
                 Ok(factory) => {

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{cvt, timespec, HerdWaiter, Mechanism, Readiness, Timers};
+use super::{cvt, HerdWaiter, Mechanism, Readiness, Timers};
 
 pub fn mechanisms() -> Vec<Mechanism> {
     vec![
@@ -35,6 +35,14 @@ pub fn mechanisms() -> Vec<Mechanism> {
     ]
 }
 
+/// A `timespec` of `d`.
+fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
 fn epoll_create() -> io::Result<OwnedFd> {
     // SAFETY: plain system call; the new descriptor is ours.
     let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
@@ -49,7 +57,8 @@ fn epoll_ctl(epfd: RawFd, op: libc::c_int, fd: RawFd, events: u32, token: u64) -
     Ok(())
 }
 
-/// Waits forever on `epfd`; returns the events it filled in.
+/// Waits on `epfd` (`timeout_ms` -1: forever); returns how many events
+/// it filled in.
 fn epoll_wait(epfd: RawFd, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
     // SAFETY: `events` has room for its length.
     let n = cvt(unsafe {

@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::mechanism::{timespec, Timers};
+use crate::mechanism::Timers;
 
 /// What one run of [`many_timers`] measured.
 pub struct TimersResult {
@@ -25,7 +25,7 @@ pub struct TimersResult {
 
 /// Arms `count` timers of `period` and takes their expirations for
 /// `window`. `None` is the upper bound: the timers in a heap in user space
-/// and one `clock_nanosleep` until the earliest.
+/// and one sleep until the earliest.
 pub fn many_timers(
     mech: Option<&mut (dyn Timers + 'static)>,
     count: usize,
@@ -98,23 +98,17 @@ fn process_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-fn now() -> Duration {
-    Instant::now().duration_since(*EPOCH.get_or_init(Instant::now))
-}
-
-static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-
 /// The upper bound: deadlines in a binary heap, one sleep at a time.
 #[derive(Default)]
 struct HeapTimers {
-    heap: BinaryHeap<Reverse<(Duration, usize)>>,
+    heap: BinaryHeap<Reverse<(Instant, usize)>>,
     period: Duration,
 }
 
 impl Timers for HeapTimers {
     fn arm(&mut self, count: usize, period: Duration) -> io::Result<()> {
         self.period = period;
-        let first = now() + period;
+        let first = Instant::now() + period;
         self.heap.extend((0..count).map(|id| Reverse((first, id))));
         Ok(())
     }
@@ -123,20 +117,11 @@ impl Timers for HeapTimers {
         let Some(&Reverse((earliest, _))) = self.heap.peek() else {
             return Ok(0);
         };
-        let until = earliest.min(now() + timeout);
-        if let Some(sleep) = until.checked_sub(now()) {
-            let ts = timespec(sleep);
-            // SAFETY: `ts` lives across the call; no remainder wanted.
-            let err = unsafe {
-                libc::clock_nanosleep(libc::CLOCK_MONOTONIC, 0, &ts, std::ptr::null_mut())
-            };
-            // It returns the error number itself; EINTR only ends the
-            // sleep early.
-            if err != 0 && err != libc::EINTR {
-                return Err(io::Error::from_raw_os_error(err));
-            }
+        let until = earliest.min(Instant::now() + timeout);
+        if let Some(sleep) = until.checked_duration_since(Instant::now()) {
+            std::thread::sleep(sleep);
         }
-        let t = now();
+        let t = Instant::now();
         let mut expirations = 0;
         while let Some(&Reverse((deadline, id))) = self.heap.peek() {
             if deadline > t {
@@ -144,7 +129,8 @@ impl Timers for HeapTimers {
             }
             self.heap.pop();
             // Count the periods missed, as timerfd and kevent do.
-            let periods = ((t - deadline).as_nanos() / self.period.as_nanos()) as u32 + 1;
+            let periods =
+                (t.duration_since(deadline).as_nanos() / self.period.as_nanos()) as u32 + 1;
             expirations += u64::from(periods);
             self.heap
                 .push(Reverse((deadline + self.period * periods, id)));
