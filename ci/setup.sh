@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Install everything the project needs on a fresh Debian machine: kernel
 # build dependencies, QEMU, ccache, libclang (bindgen), Debian's
-# linux-source-6.12, and virtme-ng from PyPI in a virtualenv under
-# $KEVENT_CACHE. Idempotent: prints one line when there is nothing to do.
+# linux-source-6.12, gcc-multilib (the kselftests are also built -m32 and
+# -mx32: on amd64 it pulls libc6-dev-i386 and libc6-dev-x32, named here so
+# that a missing one is installed by name), and virtme-ng from PyPI in a
+# virtualenv under $KEVENT_CACHE. Idempotent: prints one line when there is
+# nothing to do.
 . "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(
 	linux-source-6.12 qemu-system-x86 ccache libclang-dev clang
 	bc bison flex libelf-dev libssl-dev dwarves cpio rsync kmod
 	busybox-static python3-venv libcap-dev git make gcc perl
+	gcc-multilib libc6-dev-i386 libc6-dev-x32 file
 )
 
 missing=()
@@ -19,8 +23,10 @@ done
 if ((${#missing[@]})); then
 	[ "$(id -u)" = 0 ] || die "need root to install: ${missing[*]}"
 	log "installing Debian packages: ${missing[*]}"
-	quiet apt-get update
-	DEBIAN_FRONTEND=noninteractive quiet apt-get install -y --no-install-recommends "${missing[@]}"
+	# Wait for another apt (a concurrent job) instead of failing.
+	quiet apt-get -o DPkg::Lock::Timeout=600 update
+	DEBIAN_FRONTEND=noninteractive quiet apt-get -o DPkg::Lock::Timeout=600 \
+		install -y --no-install-recommends "${missing[@]}"
 fi
 
 mkdir -p "$KEVENT_CACHE" "$CCACHE_DIR"
