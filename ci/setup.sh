@@ -13,6 +13,7 @@ APT_PACKAGES=(
 	bc bison flex libelf-dev libssl-dev dwarves cpio rsync kmod
 	busybox-static python3-venv libcap-dev git make gcc perl
 	gcc-multilib libc6-dev-i386 libc6-dev-x32 file
+	python3-matplotlib # benches/report.py: the benchmark report's figures
 )
 
 missing=()
