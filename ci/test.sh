@@ -4,7 +4,8 @@
 #   ci/test.sh [--host-only]
 #
 #   1. setup (ci/setup.sh): Debian packages, virtme-ng
-#   2. host tests: cargo fmt --check, clippy -D warnings, cargo test, cargo doc
+#   2. host tests: cargo fmt --check, clippy -D warnings, cargo test, the
+#      benchmark report's figures (benches/tests/test_report.py), cargo doc
 #   3. the series: checkpatch --strict, git am, every patch builds (bisect)
 #   4. the debug kernel (KASAN, lockdep, kmemleak); the VM runner's self-test
 #      (exit status, splat and hang detection); the kselftests
@@ -64,6 +65,17 @@ set -e
 count_cargo "$cargo_log"
 rm -f "$cargo_log"
 ((rc == 0)) || die "cargo test failed"
+step "host: report figures"
+# benches/report.py on a CSV fixture (matplotlib); /usr/bin/python3 is the
+# one Debian's python3-matplotlib is installed for.
+report_log=$(mktemp)
+set +e
+/usr/bin/python3 "$REPO_ROOT/benches/tests/test_report.py" 2>&1 | tee "$report_log"
+rc=${PIPESTATUS[0]}
+set -e
+count_summary "$(grep -E '^report: [0-9]+ passed' "$report_log" | tail -n1)"
+rm -f "$report_log"
+((rc == 0)) || die "the report's figures test failed (benches/tests/test_report.py)"
 step "host: cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
 

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Host test of benches/report.py: builds the report from the CSV fixture
+(fixtures/results-{tcg,icount}.csv: every workload of benches/README.md's
+measured run, both run kinds, n/a cells, and a herd time whose max is ten
+times its median) into a temporary folder and checks that every expected
+figure exists, as SVG and PNG, non-empty, and that table.md embeds them in
+order. Looking at the figures is for people.
+
+    /usr/bin/python3 benches/tests/test_report.py   # ci/test.sh runs it
+
+Ends with "report: N passed, N failed".
+"""
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import report  # noqa: E402
+
+FIXTURES = HERE / "fixtures"
+RUNS = [("tcg", FIXTURES / "results-tcg.csv"), ("icount", FIXTURES / "results-icount.csv")]
+
+# Every figure the fixture must give, summary first.
+EXPECTED = [
+    "summary",
+    "libevent-bench-ns_per_event",
+    "oneshot-rearm-ns_per_event",
+    "timers-cpu_ns_per_expiration",
+    "timers-process_ns_per_expiration",
+    "timers-setup_ns_per_timer",
+    "timers-delivered_fraction",
+    "herd-wakeups_per_event",
+    "herd-ns_per_event",
+    "herd-spurious_per_event",
+    "per-call-ctl_add_remove_1-ns_per_call",
+    "per-call-ctl_add_remove_64-ns_per_call",
+    "per-call-empty_wait-ns_per_call",
+    "per-call-ready_64-ns_per_call",
+]
+
+
+def check_figure(test, path):
+    test.assertTrue(path.is_file(), f"{path} missing")
+    test.assertGreater(path.stat().st_size, 1000, f"{path} (nearly) empty")
+    data = path.read_bytes()
+    if path.suffix == ".png":
+        test.assertEqual(data[:8], b"\x89PNG\r\n\x1a\n", f"{path} is no PNG")
+    else:
+        test.assertTrue(ET.fromstring(data).tag.endswith("svg"), f"{path} is no SVG")
+
+
+def embedded(table_md):
+    """The figure names table.md embeds, in order."""
+    names = []
+    for line in table_md.splitlines():
+        if line.startswith("[![") and "](figures/" in line:
+            svg = line.split("](figures/", 1)[1].split(")", 1)[0]
+            names.append(svg.rsplit(".", 1)[0])
+    return names
+
+
+class FixtureReport(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.out = Path(cls.tmp.name) / "report"
+        # As ci/main.sh runs it: the command line.
+        subprocess.run([sys.executable, str(HERE.parent / "report.py"), str(cls.out),
+                        *(f"{label}={path}" for label, path in RUNS)], check=True)
+        cls.table = (cls.out / "table.md").read_text()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_every_figure_as_svg_and_png(self):
+        for name in EXPECTED:
+            for ext in ("svg", "png"):
+                with self.subTest(figure=f"{name}.{ext}"):
+                    check_figure(self, self.out / "figures" / f"{name}.{ext}")
+
+    def test_no_unexpected_figure(self):
+        made = sorted(p.name for p in (self.out / "figures").iterdir())
+        self.assertEqual(made, sorted(f"{n}.{e}" for n in EXPECTED for e in ("svg", "png")))
+
+    def test_table_embeds_figures_in_reading_order(self):
+        self.assertEqual(embedded(self.table), EXPECTED)
+        for name in EXPECTED:
+            self.assertIn(f"(figures/{name}.png)", self.table)
+
+    def test_table_has_both_runs_ratios_and_na_notes(self):
+        lines = self.table.splitlines()
+        rows = [line for line in lines if line.startswith("| tcg |") or line.startswith("| icount |")]
+        self.assertEqual(sum(r.startswith("| tcg |") for r in rows), 17)
+        self.assertEqual(sum(r.startswith("| icount |") for r in rows), 17)
+        self.assertIn("**1.09** (3151 ns", self.table)  # kevent, libevent-bench N=100, icount
+        self.assertIn("n/a [1]", self.table)
+        self.assertIn("[4] a ring has one consumer", self.table)
+
+    def test_sections_in_order(self):
+        heads = [line for line in self.table.splitlines() if line.startswith("## ")]
+        self.assertEqual(heads, ["## Summary", "## libevent-bench", "## oneshot-rearm",
+                                 "## timers", "## herd", "## per-call"])
+
+    def test_runs_are_labelled_in_every_figure(self):
+        for name in EXPECTED:
+            svg = (self.out / "figures" / f"{name}.svg").read_text()
+            with self.subTest(figure=name):
+                self.assertIn("QEMU TCG", svg)
+                self.assertIn("QEMU -icount", svg)
+
+    def test_huge_error_bar_is_clipped_and_labelled(self):
+        svg = (self.out / "figures" / "herd-ns_per_event.svg").read_text()
+        self.assertIn("max 4", svg)  # io_uring's tcg max, 4xx µs, written at the cut
+
+
+NEW_CSV = """workload,params,mechanism,metric,value,reps,min,max,note
+echo,connections=10;bytes=64,epoll,ns_per_request,9000,5,8900,9100,
+echo,connections=10;bytes=64,kqueue,ns_per_request,9500,5,9400,9700,
+echo,connections=10;bytes=64,io_uring-multishot,ns_per_request,8000,5,7900,8300,
+echo,connections=1000;bytes=64,epoll,ns_per_request,9900,5,9800,10100,
+echo,connections=1000;bytes=64,kqueue,ns_per_request,10500,5,10000,11000,
+echo,connections=1000;bytes=64,io_uring-multishot,,,0,,,"no such thing, here"
+web-server,page=small,epoll,requests_per_s,1200,5,1100,1300,
+web-server,page=small,kevent-aio,requests_per_s,1500,5,1400,1600,
+web-server,page=large,epoll,requests_per_s,300,5,280,310,
+web-server,page=large,kevent-aio,requests_per_s,450,5,420,470,
+"""
+
+
+class NewWorkloads(unittest.TestCase):
+    """Workloads, metrics and mechanisms report.py has never heard of get
+    figures by the same rules, with no code change."""
+
+    def test_unknown_workloads_and_mechanisms(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "results-new.csv"
+            path.write_text(NEW_CSV)
+            names = report.build(Path(tmp) / "out", [("tcg", report.load(path))])
+            self.assertEqual(names, ["summary", "echo-ns_per_request",
+                                     "web-server-small-requests_per_s",
+                                     "web-server-large-requests_per_s"])
+            for name in names:
+                for ext in ("svg", "png"):
+                    check_figure(self, Path(tmp) / "out" / "figures" / f"{name}.{ext}")
+            table = (Path(tmp) / "out" / "table.md").read_text()
+            self.assertIn("[1] no such thing, here", table)
+
+    def test_colours_are_fixed_per_mechanism(self):
+        self.assertEqual(report.style("kevent"), report.STYLE["kevent"])
+        a, b = report.style("some-new-mechanism"), report.style("some-new-mechanism")
+        self.assertEqual(a, b)
+        colours = [report.style(m)[0] for m in report.STYLE]
+        self.assertEqual(len(colours), len(set(colours)))
+
+    def test_labels_from_metric_names(self):
+        self.assertEqual(report.metric_label("ns_per_request"), "time per request")
+        self.assertEqual(report.metric_label("requests_per_s"), "requests per s")
+        self.assertTrue(report.is_time("cpu_ns_per_expiration"))
+        self.assertFalse(report.is_time("wakeups_per_event"))
+
+
+def main():
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    stream = io.StringIO()
+    result = unittest.TextTestRunner(stream=stream, verbosity=2).run(suite)
+    sys.stdout.write(stream.getvalue())
+    failed = len(result.failures) + len(result.errors)
+    passed = result.testsRun - failed - len(result.skipped)
+    print(f"report: {passed} passed, {failed} failed")
+    sys.exit(0 if result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    main()
