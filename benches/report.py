@@ -300,7 +300,7 @@ def y_axis(ax, tops, medians, zero, bottoms=None):
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,g}"))
     ax.grid(axis="y", color="#dddddd", linewidth=0.8)
     hi = max(tops)
-    top = hi * 1.08
+    top = hi * 1.16  # room for the value labels above the bars
     if max(medians) > 0 and hi > CLIP * max(medians):
         top = CLIP * max(medians)
     if zero:
@@ -315,8 +315,11 @@ def y_axis(ax, tops, medians, zero, bottoms=None):
 def mark_clipped(ax, x, hi, top, color, unit_text):
     """A bar cut at the top of the plot: a triangle there and its max."""
     ax.plot([x], [top], marker="^", color=color, markersize=7, clip_on=False, zorder=5)
-    ax.annotate(f"max {short_num(hi)} {unit_text}".strip(), (x, top), xytext=(6, -10),
-                textcoords="offset points", fontsize=7.5, color=color, ha="left", va="top",
+    # The label on the side with room: left of a bar in the right half.
+    right = ax.transAxes.inverted().transform(ax.transData.transform((x, top)))[0] > 0.6
+    ax.annotate(f"max {short_num(hi)} {unit_text}".strip(), (x, top),
+                xytext=(-6 if right else 6, -10), textcoords="offset points", fontsize=7.5,
+                color=color, ha="right" if right else "left", va="top",
                 bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=color, lw=0.6))
 
 
@@ -329,6 +332,7 @@ def line_panel(ax, rows, metric, x_key, scale, unit_text):
     tops = [r["max"] / scale for r in rows]
     top = y_axis(ax, tops, medians, zero=True)
     k = len(mechs)
+    clipped = []
     for i, m in enumerate(mechs):
         pts = sorted((float(r["params_d"][x_key]), r["value"] / scale, r["min"] / scale,
                       r["max"] / scale) for r in rows if r["mechanism"] == m)
@@ -342,9 +346,7 @@ def line_panel(ax, rows, metric, x_key, scale, unit_text):
                     color=color, marker=marker, markersize=5, linewidth=1.6, capsize=3,
                     elinewidth=1, linestyle="--" if m == BOUND else "-",
                     mfc="white" if m == BOUND else color, label=m)
-        for x, (_, _, _, hi) in zip(px, pts):
-            if hi > top * 1.001:
-                mark_clipped(ax, x, hi, top, color, unit_text)
+        clipped += [(x, hi, color) for x, (_, _, _, hi) in zip(px, pts) if hi > top * 1.001]
     if log:
         ax.set_xscale("log")
         ax.set_xlim(xs[0] / 1.6, xs[-1] * 1.6)
@@ -356,6 +358,8 @@ def line_panel(ax, rows, metric, x_key, scale, unit_text):
         ax.set_xlim(xs[0] - pad, xs[-1] + pad)
     ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,g}"))
     ax.set_xlabel(PARAMS.get(x_key, x_key) + (" (log scale)" if log else ""))
+    for x, hi, color in clipped:
+        mark_clipped(ax, x, hi, top, color, unit_text)
     return mechs
 
 
@@ -368,6 +372,9 @@ def bar_panel(ax, rows, na, metric, scale, unit_text, zero):
     tops = [r["max"] / scale for r in rows]
     top = y_axis(ax, tops, medians, zero, [r["min"] / scale for r in rows])
     base = by.get(BASELINE)
+    # Room for four bars at least: two do not fill a panel.
+    pad = max(0.0, (4 - len(mechs)) / 2)
+    ax.set_xlim(-0.6 - pad, len(mechs) - 0.4 + pad)
     for i, m in enumerate(mechs):
         color, marker = style(m)
         r = by.get(m)
@@ -394,7 +401,6 @@ def bar_panel(ax, rows, na, metric, scale, unit_text, zero):
                         ha="center", va="bottom", fontsize=7.5)
     ax.set_xticks(range(len(mechs)))
     ax.set_xticklabels(mechs, rotation=25, ha="right")
-    ax.set_xlim(-0.6, len(mechs) - 0.4)
     return set(by)
 
 
@@ -453,7 +459,7 @@ def workload_figure(out, runs, workload, metric, split, x_key):
     mechs = set()
     for ax, (label, measured, na) in zip(axes[0], panels):
         skip = {k for k, _ in split} | ({x_key} if x_key else set())
-        ax.set_title(RUNS.get(label, label) + "\n" + const_params(measured, skip), fontsize=9)
+        ax.set_title(RUNS.get(label, label) + "\n" + const_params(measured, skip), fontsize=9, pad=8)
         if x_key:
             mechs |= set(line_panel(ax, measured, metric, x_key, scale, unit_text))
         else:
