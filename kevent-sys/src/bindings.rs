@@ -33,40 +33,46 @@ impl<T> ::core::fmt::Debug for __IncompleteArrayField<T> {
         fmt.write_str("__IncompleteArrayField")
     }
 }
-pub const KEVENT_SOCKET: u32 = 1;
-pub const KEVENT_INODE: u32 = 2;
+pub const KEVENT_ABI_VERSION: u32 = 2;
+pub const KEVENT_PROBE_MAGIC: u32 = 1801811572;
+pub const KEVENT_CLOEXEC: u32 = 524288;
+pub const KEVENT_NONBLOCK: u32 = 2048;
 pub const KEVENT_TIMER: u32 = 3;
 pub const KEVENT_POLL: u32 = 4;
-pub const KEVENT_NAIO: u32 = 5;
 pub const KEVENT_USER: u32 = 6;
-pub const KEVENT_SIGNAL: u32 = 7;
-pub const KEVENT_MAX: u32 = 8;
-pub const KEVENT_SOCKET_RECV: u32 = 1;
-pub const KEVENT_SOCKET_ACCEPT: u32 = 2;
-pub const KEVENT_SOCKET_SEND: u32 = 4;
-pub const KEVENT_INODE_CREATE: u32 = 1;
-pub const KEVENT_INODE_REMOVE: u32 = 2;
 pub const KEVENT_TIMER_FIRED: u32 = 1;
 pub const KEVENT_USER_TRIGGERED: u32 = 1;
 pub const KEVENT_REQ_ONESHOT: u32 = 1;
 pub const KEVENT_REQ_WAKEUP_ALL: u32 = 2;
 pub const KEVENT_REQ_ET: u32 = 4;
-pub const KEVENT_REQ_MASK: u32 = 7;
+pub const KEVENT_REQ_DISPATCH: u32 = 8;
+pub const KEVENT_REQ_DISABLED: u32 = 16;
+pub const KEVENT_REQ_UPDATE: u32 = 32;
+pub const KEVENT_REQ_FD_CLOSE: u32 = 64;
 pub const KEVENT_RET_BROKEN: u32 = 1;
 pub const KEVENT_RET_DONE: u32 = 2;
+pub const KEVENT_EV_EOF: u32 = 1;
+pub const KEVENT_EV_ERROR: u32 = 2;
 pub const KEVENT_CTL_ADD: u32 = 0;
 pub const KEVENT_CTL_REMOVE: u32 = 1;
 pub const KEVENT_CTL_MODIFY: u32 = 2;
 pub const KEVENT_CTL_READY: u32 = 3;
-pub const KEVENT_GET_ABSTIME: u32 = 1;
-pub const KEVENT_MAX_BATCH: u32 = 1048576;
-pub const KEVENT_RING_MAX_ENTRIES: u32 = 1048576;
+pub const KEVENT_CTL_ENABLE: u32 = 4;
+pub const KEVENT_CTL_DISABLE: u32 = 5;
+pub const KEVENT_CTL_PROBE: u32 = 6;
+pub const KEVENT_CLOCK_MONOTONIC: u32 = 0;
+pub const KEVENT_CLOCK_REALTIME: u32 = 1;
+pub const KEVENT_CLOCK_BOOTTIME: u32 = 2;
+pub const KEVENT_TIMER_ABSTIME: u32 = 1;
+pub const KEVENT_WAIT_ABSTIME: u32 = 1;
+pub const KEVENT_WAIT_ARGS_SIZE_VER0: u32 = 32;
 pub const KEVENT_RING_FULL: u32 = 1;
+pub type __u16 = ::core::ffi::c_ushort;
 pub type __u32 = ::core::ffi::c_uint;
 pub type __u64 = ::core::ffi::c_ulonglong;
-#[doc = " struct ukevent - one event request, and one reported event\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL and KEVENT_SOCKET, any value the application chooses for\n\tKEVENT_TIMER and KEVENT_USER\n @type: one of KEVENT_SOCKET .. KEVENT_SIGNAL\n @event: the event bits wanted; on return, the bits that fired\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: KEVENT_RET_* flags (output only, ignored on input)\n @ret_data: type-specific result (output only, ignored on input):\n\tKEVENT_TIMER: ret_data[0] counts expirations since the last report;\n\ton KEVENT_RET_BROKEN, (__s32)ret_data[1] is a negative errno\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds\n @user_data: returned unchanged with every event\n @__reserved: must be zero"]
+#[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL, any value the application chooses for KEVENT_TIMER\n\tand KEVENT_USER\n @type: KEVENT_TIMER, KEVENT_POLL or KEVENT_USER\n @event: the event bits wanted\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; ret_data[0] is 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @__reserved: for other types: must be zero"]
 #[repr(C)]
-#[derive(Debug, Default, Copy, Clone)]
+#[derive(Copy, Clone)]
 pub struct ukevent {
     pub id: __u64,
     pub type_: __u32,
@@ -76,7 +82,52 @@ pub struct ukevent {
     pub ret_data: [__u32; 2usize],
     pub data: __u64,
     pub user_data: __u64,
+    pub __bindgen_anon_1: ukevent__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ukevent__bindgen_ty_1 {
+    pub timer: ukevent__bindgen_ty_1__bindgen_ty_1,
     pub __reserved: [__u32; 4usize],
+}
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct ukevent__bindgen_ty_1__bindgen_ty_1 {
+    pub start: __u64,
+    pub clock: __u32,
+    pub flags: __u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of ukevent__bindgen_ty_1__bindgen_ty_1"]
+        [::core::mem::size_of::<ukevent__bindgen_ty_1__bindgen_ty_1>() - 16usize];
+    ["Alignment of ukevent__bindgen_ty_1__bindgen_ty_1"]
+        [::core::mem::align_of::<ukevent__bindgen_ty_1__bindgen_ty_1>() - 8usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_1::start"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_1, start) - 0usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_1::clock"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_1, clock) - 8usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_1::flags"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_1, flags) - 12usize];
+};
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of ukevent__bindgen_ty_1"][::core::mem::size_of::<ukevent__bindgen_ty_1>() - 16usize];
+    ["Alignment of ukevent__bindgen_ty_1"]
+        [::core::mem::align_of::<ukevent__bindgen_ty_1>() - 8usize];
+    ["Offset of field: ukevent__bindgen_ty_1::timer"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1, timer) - 0usize];
+    ["Offset of field: ukevent__bindgen_ty_1::__reserved"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1, __reserved) - 0usize];
+};
+impl Default for ukevent__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
@@ -90,8 +141,106 @@ const _: () = {
     ["Offset of field: ukevent::ret_data"][::core::mem::offset_of!(ukevent, ret_data) - 24usize];
     ["Offset of field: ukevent::data"][::core::mem::offset_of!(ukevent, data) - 32usize];
     ["Offset of field: ukevent::user_data"][::core::mem::offset_of!(ukevent, user_data) - 40usize];
-    ["Offset of field: ukevent::__reserved"]
-        [::core::mem::offset_of!(ukevent, __reserved) - 48usize];
+};
+impl Default for ukevent {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct kevent_event - one reported event\n @user_data: the kevent's user_data\n @id: the kevent's id\n @data: type-specific result: KEVENT_TIMER: expirations since the last\n\treport; KEVENT_USER: triggers since the last report; KEVENT_POLL:\n\twith KEVENT_EV_ERROR on a socket, its pending error (a positive\n\terrno), else 0\n @events: the event bits that fired\n @type: the kevent's type\n @flags: KEVENT_EV_* flags"]
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct kevent_event {
+    pub user_data: __u64,
+    pub id: __u64,
+    pub data: __u64,
+    pub events: __u32,
+    pub type_: __u16,
+    pub flags: __u16,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of kevent_event"][::core::mem::size_of::<kevent_event>() - 32usize];
+    ["Alignment of kevent_event"][::core::mem::align_of::<kevent_event>() - 8usize];
+    ["Offset of field: kevent_event::user_data"]
+        [::core::mem::offset_of!(kevent_event, user_data) - 0usize];
+    ["Offset of field: kevent_event::id"][::core::mem::offset_of!(kevent_event, id) - 8usize];
+    ["Offset of field: kevent_event::data"][::core::mem::offset_of!(kevent_event, data) - 16usize];
+    ["Offset of field: kevent_event::events"]
+        [::core::mem::offset_of!(kevent_event, events) - 24usize];
+    ["Offset of field: kevent_event::type_"]
+        [::core::mem::offset_of!(kevent_event, type_) - 28usize];
+    ["Offset of field: kevent_event::flags"]
+        [::core::mem::offset_of!(kevent_event, flags) - 30usize];
+};
+#[doc = " struct kevent_wait_args - how kevent_get_events() and kevent_wait() wait\n @timeout_ns: relative nanoseconds, an absolute time with\n\tKEVENT_WAIT_ABSTIME, or KEVENT_TIMEOUT_INFINITE; 0 does not wait\n @sigmask: a pointer to the signal mask to wait with, or 0 to keep the\n\tthread's mask\n @sigmask_size: the size of *@sigmask: sizeof(kernel sigset_t), or 0\n\twithout @sigmask\n @clock: the KEVENT_CLOCK_* that @timeout_ns is measured on\n @min_nr: wait until this many events are ready (0 acts as 1)\n @flags: KEVENT_WAIT_* flags\n\n Passed with its size, so it can grow: a kernel reads what it knows and\n refuses (E2BIG) non-zero bytes beyond that."]
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct kevent_wait_args {
+    pub timeout_ns: __u64,
+    pub sigmask: __u64,
+    pub sigmask_size: __u32,
+    pub clock: __u32,
+    pub min_nr: __u32,
+    pub flags: __u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of kevent_wait_args"][::core::mem::size_of::<kevent_wait_args>() - 32usize];
+    ["Alignment of kevent_wait_args"][::core::mem::align_of::<kevent_wait_args>() - 8usize];
+    ["Offset of field: kevent_wait_args::timeout_ns"]
+        [::core::mem::offset_of!(kevent_wait_args, timeout_ns) - 0usize];
+    ["Offset of field: kevent_wait_args::sigmask"]
+        [::core::mem::offset_of!(kevent_wait_args, sigmask) - 8usize];
+    ["Offset of field: kevent_wait_args::sigmask_size"]
+        [::core::mem::offset_of!(kevent_wait_args, sigmask_size) - 16usize];
+    ["Offset of field: kevent_wait_args::clock"]
+        [::core::mem::offset_of!(kevent_wait_args, clock) - 20usize];
+    ["Offset of field: kevent_wait_args::min_nr"]
+        [::core::mem::offset_of!(kevent_wait_args, min_nr) - 24usize];
+    ["Offset of field: kevent_wait_args::flags"]
+        [::core::mem::offset_of!(kevent_wait_args, flags) - 28usize];
+};
+#[doc = " struct kevent_probe - what this kernel's kevent supports\n @magic: KEVENT_PROBE_MAGIC: proves the system call is kevent's\n @version: KEVENT_ABI_VERSION\n @types: bit n is set if type n is supported\n @req_flags: the KEVENT_REQ_* flags supported\n @cmds: bit n is set if kevent_ctl() command n is supported\n @wait_flags: the KEVENT_WAIT_* flags supported\n @max_batch: the most entries one kevent_ctl() or kevent_get_events()\n\ttakes\n @ring_max_entries: the most entries of a ring\n @event_size: sizeof(struct kevent_event)\n @__reserved: zero\n\n Filled by kevent_ctl(-1, KEVENT_CTL_PROBE, size, probe), which copies\n the first @size bytes (at least 8) and returns the kernel's size."]
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct kevent_probe {
+    pub magic: __u32,
+    pub version: __u32,
+    pub types: __u64,
+    pub req_flags: __u32,
+    pub cmds: __u32,
+    pub wait_flags: __u32,
+    pub max_batch: __u32,
+    pub ring_max_entries: __u32,
+    pub event_size: __u32,
+    pub __reserved: [__u32; 6usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of kevent_probe"][::core::mem::size_of::<kevent_probe>() - 64usize];
+    ["Alignment of kevent_probe"][::core::mem::align_of::<kevent_probe>() - 8usize];
+    ["Offset of field: kevent_probe::magic"][::core::mem::offset_of!(kevent_probe, magic) - 0usize];
+    ["Offset of field: kevent_probe::version"]
+        [::core::mem::offset_of!(kevent_probe, version) - 4usize];
+    ["Offset of field: kevent_probe::types"][::core::mem::offset_of!(kevent_probe, types) - 8usize];
+    ["Offset of field: kevent_probe::req_flags"]
+        [::core::mem::offset_of!(kevent_probe, req_flags) - 16usize];
+    ["Offset of field: kevent_probe::cmds"][::core::mem::offset_of!(kevent_probe, cmds) - 20usize];
+    ["Offset of field: kevent_probe::wait_flags"]
+        [::core::mem::offset_of!(kevent_probe, wait_flags) - 24usize];
+    ["Offset of field: kevent_probe::max_batch"]
+        [::core::mem::offset_of!(kevent_probe, max_batch) - 28usize];
+    ["Offset of field: kevent_probe::ring_max_entries"]
+        [::core::mem::offset_of!(kevent_probe, ring_max_entries) - 32usize];
+    ["Offset of field: kevent_probe::event_size"]
+        [::core::mem::offset_of!(kevent_probe, event_size) - 36usize];
+    ["Offset of field: kevent_probe::__reserved"]
+        [::core::mem::offset_of!(kevent_probe, __reserved) - 40usize];
 };
 #[doc = " struct kevent_ring - a ring of events in user memory\n @head: written by the kernel: the index after the last entry it filled.\n\tRead it with acquire semantics before reading the entries.\n @tail: written by the application: the index of the next entry it will\n\tconsume. Store it with release semantics after reading the entries.\n @flags: KEVENT_RING_* flags, written by the kernel\n @num: the number of entries, a power of two, written by\n\tkevent_ring_init()\n @__reserved: zeroed by kevent_ring_init()\n @events: the entries; index i is events[i & (num - 1)]\n\n Indices run freely and wrap at 2^32: the entries from @tail up to\n @head are filled. kevent_wait() fills entries from @head on, but never\n one the application has not consumed, and then moves @head."]
 #[repr(C)]
@@ -102,7 +251,7 @@ pub struct kevent_ring {
     pub flags: __u32,
     pub num: __u32,
     pub __reserved: [__u64; 6usize],
-    pub events: __IncompleteArrayField<ukevent>,
+    pub events: __IncompleteArrayField<kevent_event>,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {

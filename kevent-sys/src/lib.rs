@@ -1,17 +1,23 @@
-//! Raw bindings to the Linux kevent interface.
+//! Raw bindings to the Linux kevent interface, ABI version 2.
 //!
 //! The types and constants in [`bindings`] (re-exported here) are generated
 //! with bindgen from the series' uapi header, `include/uapi/linux/kevent.h`
 //! (see `kernel-patches/`); a test fails when they drift from it, and
 //! `regenerate.sh` rewrites them. This crate adds the system call numbers
-//! and raw `unsafe` wrappers. Most users want the safe `kevent` crate.
+//! ([`nr`]) and raw wrappers that check what the kernel returns. Most users
+//! want the safe `kevent` crate.
 //!
-//! The system calls exist on 64-bit kernels built with `CONFIG_KEVENT`.
-//! **Call them only where `/dev/kevent` exists**: the numbers are the next
-//! free ones of Linux 6.12, and later kernels without kevent use them for
-//! other calls (463 is `setxattrat` from 6.13 on), so on such a kernel a
-//! raw call does not fail with `ENOSYS` but runs something else. The safe
-//! `kevent` crate checks for the device first.
+//! **Call [`probe`] first, and the other wrappers only if it reported
+//! [`KEVENT_PROBE_MAGIC`] and [`KEVENT_ABI_VERSION`]**: the numbers 500 to
+//! 504 are not reserved for kevent upstream, so a kernel without kevent
+//! may run something else under them. The probe (`kevent_ctl(-1,
+//! KEVENT_CTL_PROBE, ...)`) is designed to be harmless there. The safe
+//! `kevent` crate runs it once before any other kevent system call.
+//!
+//! Every wrapper passes each of the kernel's arguments as a full register
+//! (unsigned values zero-extended, unused pointers null and their sizes 0)
+//! and checks the return value: a count must lie in `0..=requested`, else
+//! the wrapper returns [`Error::Unexpected`].
 #![no_std]
 #![deny(missing_docs)]
 #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
@@ -24,98 +30,286 @@ pub mod bindings {
 pub use bindings::*;
 
 use core::ffi::{c_int, c_long, c_uint};
+use core::mem::size_of;
 
 /// `KEVENT_TIMEOUT_INFINITE`: a timeout that never expires (bindgen does
 /// not evaluate the header's cast).
 pub const KEVENT_TIMEOUT_INFINITE: u64 = !0;
 
-/// Path of the device whose every open creates a queue.
-pub const KEVENT_DEVICE: &core::ffi::CStr = c"/dev/kevent";
+/// `sizeof(struct kevent_wait_args)` as this crate knows it (the
+/// `args_size` of [`kevent_get_events`] and [`kevent_wait`]).
+pub const KEVENT_WAIT_ARGS_SIZE: usize = size_of::<kevent_wait_args>();
 
-/// System call numbers. The same on x86-64 and on the architectures that
-/// use the generic table (arm64, riscv64, loongarch64).
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "aarch64",
-    target_arch = "riscv64",
-    target_arch = "loongarch64"
-))]
+/// The size of the kernel's `sigset_t` (64 signals), the only
+/// `kevent_wait_args.sigmask_size` the kernel takes with a mask. Not
+/// `size_of::<libc::sigset_t>()`, which is 128 bytes on glibc and musl;
+/// the kernel's bits are the first 8 bytes of it.
+pub const KERNEL_SIGSET_SIZE: u32 = 8;
+
+/// System call numbers: the same on x86-64 (64-bit and x32), i386 and the
+/// architectures that use the generic table (arm64, riscv, loongarch...).
 pub mod nr {
-    /// `kevent_ctl(fd, cmd, num, arg)`
-    pub const KEVENT_CTL: i64 = 463;
-    /// `kevent_get_events(fd, min_nr, max_nr, timeout_ns, buf, flags)`
-    pub const KEVENT_GET_EVENTS: i64 = 464;
-    /// `kevent_ring_init(fd, ring, num)`
-    pub const KEVENT_RING_INIT: i64 = 465;
-    /// `kevent_wait(fd, num, timeout_ns, flags)`
-    pub const KEVENT_WAIT: i64 = 466;
+    use core::ffi::c_long;
+
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "riscv32",
+        target_arch = "loongarch64",
+        target_arch = "csky",
+        target_arch = "hexagon",
+    )))]
+    compile_error!(
+        "kevent-sys: kevent's system call numbers are defined for x86_64 (and x32), \
+         x86 (i386) and the generic syscall table (aarch64, riscv, loongarch64, csky, \
+         hexagon) only; add this architecture's numbers to kevent-sys/src/lib.rs \
+         (mod nr) once its table has them"
+    );
+
+    /// x32 numbers a 64-bit "common" call with `__X32_SYSCALL_BIT` set.
+    #[cfg(all(target_arch = "x86_64", target_pointer_width = "32"))]
+    const BASE: c_long = 0x4000_0000;
+    #[cfg(not(all(target_arch = "x86_64", target_pointer_width = "32")))]
+    const BASE: c_long = 0;
+
+    /// `int kevent_create(unsigned int flags)`
+    pub const KEVENT_CREATE: c_long = BASE + 500;
+    /// `int kevent_ctl(int fd, unsigned int cmd, unsigned int num,
+    /// struct ukevent *arg)`
+    pub const KEVENT_CTL: c_long = BASE + 501;
+    /// `int kevent_get_events(int fd, struct kevent_event *events,
+    /// unsigned int max_nr, const struct kevent_wait_args *args,
+    /// size_t args_size)`
+    pub const KEVENT_GET_EVENTS: c_long = BASE + 502;
+    /// `int kevent_ring_init(int fd, struct kevent_ring *ring,
+    /// unsigned int num, unsigned int flags)`
+    pub const KEVENT_RING_INIT: c_long = BASE + 503;
+    /// `int kevent_wait(int fd, unsigned int num,
+    /// const struct kevent_wait_args *args, size_t args_size)`
+    pub const KEVENT_WAIT: c_long = BASE + 504;
+}
+
+/// Why a raw call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The kernel returned this `errno`.
+    Errno(c_int),
+    /// The call returned a value it may not return (a count above the
+    /// number requested, a probe size of 0...): the number is not kevent's
+    /// on this kernel, or the kernel has a bug.
+    Unexpected {
+        /// The system call.
+        call: &'static str,
+        /// What it returned.
+        ret: c_long,
+    },
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Errno(e) => write!(f, "errno {e}"),
+            Error::Unexpected { call, ret } => write!(f, "{call} returned {ret}, out of its range"),
+        }
+    }
+}
+
+/// The result of a raw call.
+pub type Result<T> = core::result::Result<T, Error>;
+
+/// An unsigned `int` argument, zero-extended to a full register.
+#[inline]
+fn u(x: c_uint) -> c_long {
+    x as core::ffi::c_ulong as c_long
+}
+
+/// A signed `int` argument (a file descriptor), sign-extended.
+#[inline]
+fn i(x: c_int) -> c_long {
+    x as c_long
+}
+
+/// A pointer argument.
+#[inline]
+fn p<T>(x: *const T) -> c_long {
+    x as usize as c_long
+}
+
+/// A `size_t` argument.
+#[inline]
+fn z(x: usize) -> c_long {
+    x as c_long
+}
+
+fn errno() -> c_int {
+    // SAFETY: reads this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Checks a call that returns a count in `0..=max`.
+fn count(call: &'static str, ret: c_long, max: c_uint) -> Result<c_uint> {
+    if ret == -1 {
+        Err(Error::Errno(errno()))
+    } else if ret >= 0 && ret as u64 <= u64::from(max) {
+        Ok(ret as c_uint)
+    } else {
+        Err(Error::Unexpected { call, ret })
+    }
+}
+
+/// `kevent_create(flags)`: a new queue.
+///
+/// `flags`: [`KEVENT_CLOEXEC`], [`KEVENT_NONBLOCK`] (which affects only
+/// `read(2)` on the queue). Returns the new descriptor, which the caller
+/// owns.
+///
+/// # Safety
+///
+/// Only after [`probe`] found kevent ABI v2: elsewhere the number may be
+/// another call.
+pub unsafe fn kevent_create(flags: c_uint) -> Result<c_int> {
+    let ret = libc::syscall(nr::KEVENT_CREATE, u(flags));
+    if ret == -1 {
+        Err(Error::Errno(errno()))
+    } else if (0..=c_long::from(c_int::MAX)).contains(&ret) {
+        Ok(ret as c_int)
+    } else {
+        Err(Error::Unexpected {
+            call: "kevent_create",
+            ret,
+        })
+    }
 }
 
 /// `kevent_ctl()`: applies `cmd` to the `num` entries at `arg`.
 ///
-/// Returns the number of entries processed, or -1 with `errno` set.
+/// Returns the number of entries processed (`0..=num`); each entry's own
+/// result is in its `ret_flags` and `ret_data`.
 ///
 /// # Safety
 ///
-/// `arg` must point to `num` readable and writable `ukevent`s (the kernel
-/// writes back `ret_flags` and `ret_data`).
-pub unsafe fn kevent_ctl(fd: c_int, cmd: c_uint, num: c_uint, arg: *mut ukevent) -> c_long {
-    libc::syscall(nr::KEVENT_CTL, fd, cmd, num, arg)
+/// Only after [`probe`] found kevent ABI v2. `arg` must point to `num`
+/// readable and writable `ukevent`s (the kernel writes back `ret_flags`
+/// and `ret_data`), or be null with `num` 0.
+pub unsafe fn kevent_ctl(fd: c_int, cmd: c_uint, num: c_uint, arg: *mut ukevent) -> Result<c_uint> {
+    let ret = libc::syscall(nr::KEVENT_CTL, i(fd), u(cmd), u(num), p(arg));
+    count("kevent_ctl", ret, num)
 }
 
-/// `kevent_get_events()`: waits for `min_nr` events, reports up to
-/// `max_nr` into `buf`.
+/// `kevent_ctl(-1, KEVENT_CTL_PROBE, sizeof *probe, probe)`: asks the
+/// kernel which kevent ABI it has. Fills `probe` (as much of it as the
+/// kernel knows; the rest keeps its value) and returns the kernel's
+/// `sizeof(struct kevent_probe)`, which must be above 0.
 ///
-/// Returns the number of events, or -1 with `errno` set.
+/// The caller must still check `probe.magic == KEVENT_PROBE_MAGIC` and
+/// `probe.version == KEVENT_ABI_VERSION` before any other call. Expect
+/// `Err(Errno(ENOSYS))` (or another error) on a kernel without kevent.
+pub fn probe(probe: &mut kevent_probe) -> Result<usize> {
+    let size = size_of::<kevent_probe>();
+    // SAFETY: the pointer and size describe `*probe`, which we borrow
+    // mutably; the kernel writes at most `size` bytes of it. The probe's
+    // arguments (fd -1) are meant to be harmless where the number is not
+    // kevent's.
+    let ret = unsafe {
+        libc::syscall(
+            nr::KEVENT_CTL,
+            i(-1),
+            u(KEVENT_CTL_PROBE),
+            u(size as c_uint),
+            p(probe as *mut kevent_probe),
+        )
+    };
+    if ret == -1 {
+        Err(Error::Errno(errno()))
+    } else if ret > 0 && ret <= c_long::from(u16::MAX as i32) {
+        Ok(ret as usize)
+    } else {
+        Err(Error::Unexpected {
+            call: "kevent_ctl(KEVENT_CTL_PROBE)",
+            ret,
+        })
+    }
+}
+
+/// `kevent_get_events()`: waits as `args` says, reports up to `max_nr`
+/// events into `events`.
+///
+/// `args` null (then `args_size` must be 0) waits forever for one event,
+/// with the thread's signal mask. Returns the number of events
+/// (`0..=max_nr`; 0 on timeout).
 ///
 /// # Safety
 ///
-/// `buf` must point to `max_nr` writable `ukevent`s.
+/// Only after [`probe`] found kevent ABI v2. `events` must point to
+/// `max_nr` writable `kevent_event`s; `args`, if not null, to `args_size`
+/// readable bytes, and its `sigmask`, if not 0, to `sigmask_size`
+/// readable bytes.
 pub unsafe fn kevent_get_events(
     fd: c_int,
-    min_nr: c_uint,
+    events: *mut kevent_event,
     max_nr: c_uint,
-    timeout_ns: u64,
-    buf: *mut ukevent,
-    flags: c_uint,
-) -> c_long {
-    libc::syscall(
+    args: *const kevent_wait_args,
+    args_size: usize,
+) -> Result<c_uint> {
+    let ret = libc::syscall(
         nr::KEVENT_GET_EVENTS,
-        fd,
-        min_nr,
-        max_nr,
-        timeout_ns,
-        buf,
-        flags,
-    )
+        i(fd),
+        p(events),
+        u(max_nr),
+        p(args),
+        z(args_size),
+    );
+    count("kevent_get_events", ret, max_nr)
 }
 
 /// `kevent_ring_init()`: registers the ring at `ring` with `num` entries,
-/// or detaches the queue's ring when `ring` is null or `num` is 0.
-///
-/// Returns 0, or -1 with `errno` set.
+/// or detaches the queue's ring when `ring` is null and `num` is 0
+/// (detaching when there is none succeeds). `flags` must be 0.
 ///
 /// # Safety
 ///
-/// `ring` must be null, or point to an 8-byte aligned [`kevent_ring`]
-/// followed by `num` entries, that stays mapped and is not used for
-/// anything else until it is detached or the queue is closed: the kernel
-/// writes it during every later `kevent_wait()`.
-pub unsafe fn kevent_ring_init(fd: c_int, ring: *mut kevent_ring, num: c_uint) -> c_long {
-    libc::syscall(nr::KEVENT_RING_INIT, fd, ring, num)
+/// Only after [`probe`] found kevent ABI v2. `ring` must be null, or
+/// point to an 8-byte aligned [`kevent_ring`] followed by `num` entries,
+/// that stays mapped and is not used for anything else until it is
+/// detached or the queue is closed: the kernel writes it during every
+/// later `kevent_wait()`.
+pub unsafe fn kevent_ring_init(
+    fd: c_int,
+    ring: *mut kevent_ring,
+    num: c_uint,
+    flags: c_uint,
+) -> Result<()> {
+    let ret = libc::syscall(nr::KEVENT_RING_INIT, i(fd), p(ring), u(num), u(flags));
+    match ret {
+        0 => Ok(()),
+        -1 => Err(Error::Errno(errno())),
+        ret => Err(Error::Unexpected {
+            call: "kevent_ring_init",
+            ret,
+        }),
+    }
 }
 
-/// `kevent_wait()`: waits for an event, then copies up to `num` events into
-/// the queue's ring.
+/// `kevent_wait()`: waits as `args` says (null: forever, for one event),
+/// then copies up to `num` events into the queue's ring.
 ///
-/// Returns the number of entries filled, or -1 with `errno` set.
+/// Returns the number of entries filled (`0..=num`).
 ///
 /// # Safety
 ///
-/// The ring registered on `fd` must still be valid as described for
-/// [`kevent_ring_init`].
-pub unsafe fn kevent_wait(fd: c_int, num: c_uint, timeout_ns: u64, flags: c_uint) -> c_long {
-    libc::syscall(nr::KEVENT_WAIT, fd, num, timeout_ns, flags)
+/// Only after [`probe`] found kevent ABI v2. The ring registered on `fd`
+/// must still be valid as described for [`kevent_ring_init`]; `args` as
+/// for [`kevent_get_events`].
+pub unsafe fn kevent_wait(
+    fd: c_int,
+    num: c_uint,
+    args: *const kevent_wait_args,
+    args_size: usize,
+) -> Result<c_uint> {
+    let ret = libc::syscall(nr::KEVENT_WAIT, i(fd), u(num), p(args), z(args_size));
+    count("kevent_wait", ret, num)
 }
 
 #[cfg(test)]
@@ -135,7 +329,42 @@ mod tests {
         assert_eq!(offset_of!(ukevent, ret_data), 24);
         assert_eq!(offset_of!(ukevent, data), 32);
         assert_eq!(offset_of!(ukevent, user_data), 40);
-        assert_eq!(offset_of!(ukevent, __reserved), 48);
+        assert_eq!(offset_of!(ukevent, __bindgen_anon_1), 48);
+        type Timer = ukevent__bindgen_ty_1__bindgen_ty_1;
+        assert_eq!(offset_of!(Timer, start), 0);
+        assert_eq!(offset_of!(Timer, clock), 8);
+        assert_eq!(offset_of!(Timer, flags), 12);
+        assert_eq!(size_of::<ukevent__bindgen_ty_1>(), 16);
+    }
+
+    #[test]
+    fn event_layout_is_the_abi() {
+        assert_eq!(size_of::<kevent_event>(), 32);
+        assert_eq!(align_of::<kevent_event>(), 8);
+        assert_eq!(offset_of!(kevent_event, user_data), 0);
+        assert_eq!(offset_of!(kevent_event, id), 8);
+        assert_eq!(offset_of!(kevent_event, data), 16);
+        assert_eq!(offset_of!(kevent_event, events), 24);
+        assert_eq!(offset_of!(kevent_event, type_), 28);
+        assert_eq!(offset_of!(kevent_event, flags), 30);
+    }
+
+    #[test]
+    fn wait_args_and_probe_layouts_are_the_abi() {
+        assert_eq!(KEVENT_WAIT_ARGS_SIZE, KEVENT_WAIT_ARGS_SIZE_VER0 as usize);
+        assert_eq!(offset_of!(kevent_wait_args, timeout_ns), 0);
+        assert_eq!(offset_of!(kevent_wait_args, sigmask), 8);
+        assert_eq!(offset_of!(kevent_wait_args, sigmask_size), 16);
+        assert_eq!(offset_of!(kevent_wait_args, clock), 20);
+        assert_eq!(offset_of!(kevent_wait_args, min_nr), 24);
+        assert_eq!(offset_of!(kevent_wait_args, flags), 28);
+        assert_eq!(size_of::<kevent_probe>(), 64);
+        assert_eq!(offset_of!(kevent_probe, magic), 0);
+        assert_eq!(offset_of!(kevent_probe, version), 4);
+        assert_eq!(offset_of!(kevent_probe, types), 8);
+        assert_eq!(offset_of!(kevent_probe, max_batch), 28);
+        assert_eq!(offset_of!(kevent_probe, ring_max_entries), 32);
+        assert_eq!(offset_of!(kevent_probe, event_size), 36);
     }
 
     #[test]
@@ -150,39 +379,99 @@ mod tests {
     }
 
     #[test]
-    fn constants_are_distinct_where_they_must_be() {
-        let types = [
-            KEVENT_SOCKET,
-            KEVENT_INODE,
-            KEVENT_TIMER,
-            KEVENT_POLL,
-            KEVENT_NAIO,
-            KEVENT_USER,
-            KEVENT_SIGNAL,
-        ];
-        for (i, t) in types.iter().enumerate() {
-            assert_eq!(*t as usize, i + 1, "types are numbered from 1");
-        }
-        assert_eq!(KEVENT_MAX as usize, types.len() + 1);
+    fn constants_are_the_abi() {
         assert_eq!(
-            KEVENT_REQ_MASK,
-            KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL | KEVENT_REQ_ET
+            (KEVENT_TIMER, KEVENT_POLL, KEVENT_USER),
+            (3, 4, 6),
+            "types 1, 2, 5, 7, 8 are reserved"
         );
-        assert!(KEVENT_RING_MAX_ENTRIES.is_power_of_two());
+        assert_eq!(KEVENT_ABI_VERSION, 2);
+        assert_eq!(&KEVENT_PROBE_MAGIC.to_be_bytes(), b"kevt");
+        assert_eq!(KEVENT_CLOEXEC, libc::O_CLOEXEC as u32);
+        assert_eq!(KEVENT_NONBLOCK, libc::O_NONBLOCK as u32);
+        let req = [
+            KEVENT_REQ_ONESHOT,
+            KEVENT_REQ_WAKEUP_ALL,
+            KEVENT_REQ_ET,
+            KEVENT_REQ_DISPATCH,
+            KEVENT_REQ_DISABLED,
+            KEVENT_REQ_UPDATE,
+            KEVENT_REQ_FD_CLOSE,
+        ];
+        for (n, flag) in req.iter().enumerate() {
+            assert_eq!(*flag, 1 << n);
+        }
+        assert_eq!(
+            (
+                KEVENT_CLOCK_MONOTONIC,
+                KEVENT_CLOCK_REALTIME,
+                KEVENT_CLOCK_BOOTTIME
+            ),
+            (0, 1, 2)
+        );
+    }
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))]
+    #[test]
+    fn syscall_numbers() {
+        let base = nr::KEVENT_CREATE - 500;
+        assert_eq!(
+            [
+                nr::KEVENT_CREATE,
+                nr::KEVENT_CTL,
+                nr::KEVENT_GET_EVENTS,
+                nr::KEVENT_RING_INIT,
+                nr::KEVENT_WAIT
+            ],
+            [500, 501, 502, 503, 504].map(|n| base + n)
+        );
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(base, 0);
     }
 
     #[test]
-    fn syscalls_fail_cleanly_on_a_bad_fd() {
-        // Only where kevent exists: elsewhere the number may be another call.
-        // SAFETY: a path literal; the result is only tested for existence.
-        if unsafe { libc::access(KEVENT_DEVICE.as_ptr(), libc::F_OK) } != 0 {
-            return;
+    fn counts_are_checked() {
+        assert_eq!(count("c", 0, 4), Ok(0));
+        assert_eq!(count("c", 4, 4), Ok(4));
+        assert_eq!(
+            count("c", 5, 4),
+            Err(Error::Unexpected { call: "c", ret: 5 })
+        );
+        assert_eq!(
+            count("c", -2, 4),
+            Err(Error::Unexpected { call: "c", ret: -2 })
+        );
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(
+            count("c", 1 << 31, u32::MAX),
+            Ok(1 << 31),
+            "counts above i32::MAX are compared unsigned"
+        );
+        // Arguments fill the register: no sign extension of unsigned ints.
+        assert_eq!(u(u32::MAX) as u64 & 0xffff_ffff, 0xffff_ffff);
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(u(u32::MAX), 0xffff_ffff);
+        assert_eq!(i(-1), -1);
+    }
+
+    #[test]
+    fn probe_is_harmless_here() {
+        // On a kernel without kevent this must fail cleanly (ENOSYS on
+        // most); with kevent it reports ABI v2.
+        let mut pr = kevent_probe::default();
+        match probe(&mut pr) {
+            Ok(size) => {
+                assert!(size >= 8);
+                if pr.magic == KEVENT_PROBE_MAGIC && pr.version == KEVENT_ABI_VERSION {
+                    assert_eq!(pr.event_size as usize, size_of::<kevent_event>());
+                    // Now the other calls are kevent's: a bad fd is EBADF.
+                    // SAFETY: num is 0, so the null array is never touched.
+                    let r = unsafe { kevent_ctl(-1, KEVENT_CTL_ADD, 0, core::ptr::null_mut()) };
+                    assert_eq!(r, Err(Error::Errno(libc::EBADF)));
+                }
+            }
+            Err(Error::Errno(e)) => assert!(e > 0),
+            Err(e) => panic!("{e}"),
         }
-        // SAFETY: num is 0, so the null array is never touched.
-        let ret = unsafe { kevent_ctl(-1, KEVENT_CTL_ADD, 0, core::ptr::null_mut()) };
-        assert_eq!(ret, -1);
-        // SAFETY: reading this thread's errno.
-        let errno = unsafe { *libc::__errno_location() };
-        assert_eq!(errno, libc::EBADF);
     }
 }

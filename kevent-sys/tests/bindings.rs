@@ -1,10 +1,12 @@
 //! The checked-in `src/bindings.rs` must match what bindgen generates from
 //! the series' uapi header today.
 //!
-//! The header is taken from the patched kernel tree if `KEVENT_UAPI_HEADER`
-//! names it, else rebuilt from `kernel-patches/` with `git apply`, so the
-//! test needs no kernel tree. With `KEVENT_SYS_BLESS=1` it rewrites
-//! `src/bindings.rs` instead of failing (see `regenerate.sh`).
+//! The header is the file `KEVENT_UAPI_HEADER` names when it is set (e.g.
+//! `$KEVENT_CACHE/linux/include/uapi/linux/kevent.h`, the patched kernel
+//! tree while the series is being changed), else it is rebuilt from
+//! `kernel-patches/` with `git apply`, so the test needs no kernel tree.
+//! With `KEVENT_SYS_BLESS=1` it rewrites `src/bindings.rs` instead of
+//! failing (see `regenerate.sh`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,8 +20,14 @@ fn repo_root() -> PathBuf {
 
 /// The uapi header as the whole series leaves it.
 fn uapi_header(scratch: &Path) -> PathBuf {
-    if let Some(path) = env::var_os("KEVENT_UAPI_HEADER") {
-        return PathBuf::from(path);
+    if let Some(path) = env::var_os("KEVENT_UAPI_HEADER").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "KEVENT_UAPI_HEADER={} is not a file",
+            path.display()
+        );
+        return path;
     }
     let mut patches: Vec<PathBuf> = fs::read_dir(repo_root().join("kernel-patches"))
         .expect("kernel-patches/")
@@ -46,11 +54,12 @@ fn uapi_header(scratch: &Path) -> PathBuf {
 
 /// What bindgen makes of the header. The options are part of the crate's
 /// ABI: change them only together with the checked-in file.
-fn generate(header: &Path) -> String {
-    let linux_types = "typedef unsigned int __u32;\ntypedef unsigned long long __u64;\n";
-    let scratch = header.parent().unwrap();
-    // <linux/types.h> of the build host is not the point: pin the two types
-    // the header uses, identically on every ABI.
+fn generate(header: &Path, scratch: &Path) -> String {
+    let linux_types = "typedef unsigned short __u16;\ntypedef unsigned int __u32;\n\
+                       typedef unsigned long long __u64;\n";
+    // <linux/types.h> of the build host is not the point: pin the types
+    // the header uses, identically on every ABI. The wrapper goes to the
+    // scratch folder, never beside the header (a kernel tree).
     let wrapper = scratch.join("kevent_wrapper.h");
     let body = fs::read_to_string(header)
         .expect("read header")
@@ -58,7 +67,7 @@ fn generate(header: &Path) -> String {
     fs::write(&wrapper, format!("{linux_types}{body}")).expect("write wrapper");
     let bindings = bindgen::Builder::default()
         .header(wrapper.to_string_lossy())
-        .allowlist_type("ukevent|kevent_ring")
+        .allowlist_type("ukevent|kevent_event|kevent_wait_args|kevent_probe|kevent_ring")
         .allowlist_var("KEVENT_.*")
         .use_core()
         .layout_tests(true)
@@ -79,16 +88,27 @@ fn bindings_match_the_uapi_header() {
     let _ = fs::remove_dir_all(&scratch);
     fs::create_dir_all(&scratch).unwrap();
     let header = uapi_header(&scratch);
-    let generated = generate(&header);
+    let generated = generate(&header, &scratch);
     let checked_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bindings.rs");
     if env::var_os("KEVENT_SYS_BLESS").is_some() {
         fs::write(&checked_in, &generated).expect("write src/bindings.rs");
     } else {
         let current = fs::read_to_string(&checked_in).unwrap_or_default();
+        let from_patches = env::var_os("KEVENT_UAPI_HEADER").map_or(true, |p| p.is_empty());
         assert!(
             current == generated,
-            "src/bindings.rs has drifted from {}: run kevent-sys/regenerate.sh",
-            header.display()
+            "src/bindings.rs has drifted from {}{}: run kevent-sys/regenerate.sh{}",
+            header.display(),
+            if from_patches {
+                " (the header as kernel-patches/ leaves it)"
+            } else {
+                ""
+            },
+            if from_patches {
+                ", or set KEVENT_UAPI_HEADER to compare with a kernel tree's header"
+            } else {
+                ""
+            }
         );
     }
     let _ = fs::remove_dir_all(&scratch);
