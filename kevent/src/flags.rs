@@ -1,7 +1,23 @@
-//! Flags of requests and events.
+//! Flags of queues, requests and events.
 
 use bitflags::bitflags;
 use kevent_sys as sys;
+
+bitflags! {
+    /// Flags of [`Queue::with_flags`](crate::Queue::with_flags): those of
+    /// `kevent_create()`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct QueueFlags: u32 {
+        /// Close the queue on `exec` (`O_CLOEXEC`). [`Queue::new`](crate::Queue::new)
+        /// sets it.
+        const CLOEXEC = sys::KEVENT_CLOEXEC;
+        /// `O_NONBLOCK`: [`Queue::read_events`](crate::Queue::read_events)
+        /// fails with [`WouldBlock`](std::io::ErrorKind::WouldBlock) instead
+        /// of sleeping. It does not change the wait calls, which sleep as
+        /// their timeout says (as `epoll_wait` does).
+        const NONBLOCK = sys::KEVENT_NONBLOCK;
+    }
+}
 
 bitflags! {
     /// Readiness bits of a [`Interest::poll`](crate::Interest::poll) kevent:
@@ -43,5 +59,33 @@ bitflags! {
         const WAKEUP_ALL = sys::KEVENT_REQ_WAKEUP_ALL;
         /// Edge-triggered (poll kevents only; the default is level).
         const EDGE = sys::KEVENT_REQ_ET;
+        /// Disable the kevent after each report; it stays registered and
+        /// [`Queue::enable`](crate::Queue::enable) re-arms it without
+        /// allocating (kqueue's `EV_DISPATCH`). Not with `ONESHOT`.
+        const DISPATCH = sys::KEVENT_REQ_DISPATCH;
+        /// Add or modify the kevent disabled: registered, but reporting
+        /// nothing (events meanwhile are dropped) until
+        /// [`Queue::enable`](crate::Queue::enable).
+        const DISABLED = sys::KEVENT_REQ_DISABLED;
+        /// Add only: if the kevent (kind and id) exists, modify it (and
+        /// enable it unless `DISABLED`) instead of failing with `EEXIST`.
+        const UPDATE = sys::KEVENT_REQ_UPDATE;
+        /// Poll kevents only: remove the kevent when this process closes
+        /// that descriptor number (`close`, `dup2` over it, `exec` with
+        /// close-on-exec, exit), as kqueue does. Without it the kevent lives
+        /// until the last descriptor of the open file is closed, as in epoll.
+        const FD_CLOSE = sys::KEVENT_REQ_FD_CLOSE;
+    }
+}
+
+bitflags! {
+    /// Flags of a reported [`Event`](crate::Event): `kevent_event.flags`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct EventFlags: u16 {
+        /// The other end is closed (`EPOLLHUP` or `EPOLLRDHUP` fired).
+        const EOF = sys::KEVENT_EV_EOF as u16;
+        /// An error is pending (`EPOLLERR` fired); for a socket,
+        /// [`Event::data`](crate::Event::data) holds it.
+        const ERROR = sys::KEVENT_EV_ERROR as u16;
     }
 }

@@ -1,19 +1,29 @@
-//! Safe Rust API for kevent, the unified Linux event queue.
+//! Safe Rust API for kevent, the unified Linux event queue (ABI v2).
 //!
 //! A kevent [`Queue`] lets one thread wait, with one call, for readiness of
 //! any pollable file, timers and events triggered by other threads (socket,
 //! inode, signal and network-AIO sources will follow the kernel side). The
-//! queue is created by opening `/dev/kevent` on a kernel built with the
-//! series in `kernel-patches/`; on other kernels [`Queue::new`] fails with
-//! [`std::io::ErrorKind::Unsupported`] and says how to run the patched one.
+//! queue is created with `kevent_create()` on a kernel built with the
+//! series in `kernel-patches/`. Before its first kevent system call the
+//! crate probes the kernel once ([`features`]); on a kernel without kevent
+//! ABI v2 every constructor fails with [`std::io::ErrorKind::Unsupported`]
+//! and says how to run the patched one.
 //!
-//! - [`Interest`] builds kevents: [`Interest::poll`], [`Interest::timer`],
+//! - [`Interest`] builds kevents: [`Interest::poll`], [`Interest::timer`]
+//!   (with [`start_after`](Interest::start_after),
+//!   [`start_at`](Interest::start_at) and a [`Clock`]),
 //!   [`Interest::user`], with [`oneshot`](Interest::oneshot),
+//!   [`dispatch`](Interest::dispatch), [`disabled`](Interest::disabled),
+//!   [`update`](Interest::update), [`fd_close`](Interest::fd_close),
 //!   [`edge`](Interest::edge) and [`wake_all`](Interest::wake_all).
 //! - [`Queue::add`], [`Queue::modify`] and [`Queue::remove`] take batches
-//!   and report every entry's result; [`Queue::trigger`] fires a user event.
-//! - [`Queue::wait`] fills a reusable [`Events`] buffer; a [`Ring`] gets
-//!   events copied into memory of ours and drained without system calls.
+//!   and report every entry's result; [`Queue::enable`] and
+//!   [`Queue::disable`] switch a kevent (by its [`Key`]) on and off;
+//!   [`Queue::trigger`] fires a user event.
+//! - [`Queue::wait`] fills a reusable [`Events`] buffer with [`Event`]s;
+//!   [`Queue::wait_with`] takes a [`Wait`] (deadline on a clock, minimum
+//!   number of events, signal mask); a [`Ring`] gets events copied into
+//!   memory of ours and drained without system calls.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -32,54 +42,86 @@
 
 mod flags;
 mod interest;
+mod probe;
 mod queue;
 mod ring;
+mod wait;
 
-use std::path::Path;
-
-pub use flags::{PollFlags, ReqFlags};
-pub use interest::{Event, Interest, Kind};
+pub use flags::{EventFlags, PollFlags, QueueFlags, ReqFlags};
+pub use interest::{Clock, Event, Interest, Key, Kind};
+pub use probe::{features, is_supported, Features};
 pub use queue::{BatchResult, Events, Queue};
 pub use ring::{Drain, Ring};
-
-/// Path of the character device that creates kevent queues.
-pub const DEVICE_PATH: &str = "/dev/kevent";
-
-/// Whether the running kernel offers kevent (its device node exists).
-///
-/// # Examples
-///
-/// ```
-/// if !kevent::is_supported() {
-///     eprintln!("no kevent here: boot the patched kernel (see README)");
-/// }
-/// ```
-pub fn is_supported() -> bool {
-    Path::new(DEVICE_PATH).exists()
-}
+pub use wait::Wait;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kevent_sys as sys;
     use std::time::Duration;
-
-    #[test]
-    fn support_matches_device_node() {
-        assert_eq!(is_supported(), std::fs::metadata(DEVICE_PATH).is_ok());
-    }
 
     #[test]
     fn no_kevent_error_says_what_to_do() {
         if is_supported() {
             return;
         }
-        let err = Queue::new().unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
-        let msg = err.to_string();
-        assert!(
-            msg.contains("no kevent") && msg.contains("patched kernel"),
-            "{msg}"
+        for err in [
+            Queue::new().unwrap_err(),
+            Queue::with_flags(QueueFlags::NONBLOCK).unwrap_err(),
+            features().unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+            let msg = err.to_string();
+            assert!(
+                msg.contains("no kevent ABI v2 (probe: ")
+                    && msg.contains("patched kernel")
+                    && msg.contains("ci/vm-run.sh"),
+                "{msg}"
+            );
+        }
+    }
+
+    fn probe_answer(magic: u32, version: u32) -> sys::kevent_probe {
+        sys::kevent_probe {
+            magic,
+            version,
+            types: 1 << sys::KEVENT_TIMER | 1 << sys::KEVENT_POLL | 1 << sys::KEVENT_USER,
+            req_flags: 0x7f,
+            cmds: 0x7f,
+            wait_flags: 1,
+            max_batch: 4096,
+            ring_max_entries: 65536,
+            event_size: 32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn probe_answers_are_checked() {
+        let good = probe_answer(sys::KEVENT_PROBE_MAGIC, 2);
+        let f = Features::from_probe(Ok(64), &good).unwrap();
+        assert_eq!(
+            (f.version, f.max_batch, f.ring_max_entries),
+            (2, 4096, 65536)
         );
+        assert!(f.supports(Kind::Poll) && f.supports(Kind::Timer) && f.supports(Kind::User));
+        assert!(!f.supports(Kind::Other(1)) && !f.supports(Kind::Other(200)));
+        assert!(f.supports_flags(ReqFlags::DISPATCH | ReqFlags::FD_CLOSE));
+        assert!(f.supports_command(sys::KEVENT_CTL_PROBE));
+        let why = |ret, p: &sys::kevent_probe| Features::from_probe(ret, p).unwrap_err();
+        assert!(why(Err(sys::Error::Errno(libc::ENOSYS)), &good).contains("not implemented"));
+        assert!(why(Ok(64), &probe_answer(0, 2)).contains("magic 0x0"));
+        assert!(why(Ok(64), &probe_answer(sys::KEVENT_PROBE_MAGIC, 1)).contains("version 1"));
+        assert!(why(
+            Ok(64),
+            &sys::kevent_probe {
+                max_batch: 0,
+                ..good
+            }
+        )
+        .contains("max_batch 0"));
+        let msg = probe::unsupported_message("x");
+        assert!(msg.starts_with("this kernel has no kevent ABI v2 (probe: x): boot the patched"));
     }
 
     #[test]
@@ -90,7 +132,7 @@ mod tests {
         assert_eq!(t.kind(), Kind::Timer);
         assert_eq!(t.id(), 9);
         assert_eq!(t.raw.data, 250_000);
-        assert_eq!(t.raw.event, kevent_sys::KEVENT_TIMER_FIRED);
+        assert_eq!(t.raw.event, sys::KEVENT_TIMER_FIRED);
         assert_eq!(t.flags(), ReqFlags::ONESHOT);
         assert_eq!(t.raw.user_data, 5);
         let p = Interest::poll_raw(3, PollFlags::IN | PollFlags::OUT)
@@ -99,22 +141,136 @@ mod tests {
         assert_eq!(p.kind(), Kind::Poll);
         assert_eq!(p.raw.event, (libc::EPOLLIN | libc::EPOLLOUT) as u32);
         assert_eq!(p.flags(), ReqFlags::EDGE | ReqFlags::WAKEUP_ALL);
-        let key = p.key();
-        assert_eq!((key.raw.event, key.raw.req_flags, key.raw.data), (0, 0, 0));
-        assert_eq!(key.id(), 3);
+        // SAFETY: plain integers.
+        assert_eq!(unsafe { p.raw.__bindgen_anon_1.__reserved }, [0; 4]);
+        let key = p.key().raw();
+        assert_eq!((key.event, key.req_flags, key.data), (0, 0, 0));
+        assert_eq!((key.id, key.type_), (3, sys::KEVENT_POLL));
+        assert_eq!(p.key(), Key::poll(3));
         // A huge period saturates instead of wrapping.
         assert_eq!(Interest::timer(1, Duration::MAX).raw.data, u64::MAX);
         assert_eq!(Kind::from_raw(99), Kind::Other(99));
+        let all = Interest::user(1).dispatch().disabled().update();
+        assert_eq!(
+            all.raw.req_flags,
+            sys::KEVENT_REQ_DISPATCH | sys::KEVENT_REQ_DISABLED | sys::KEVENT_REQ_UPDATE
+        );
+        assert_eq!(
+            Interest::poll_raw(1, PollFlags::IN).fd_close().flags(),
+            ReqFlags::FD_CLOSE
+        );
+    }
+
+    fn timer_fields(i: &Interest) -> (u64, u32, u32) {
+        // SAFETY: plain integers.
+        let t = unsafe { i.raw.__bindgen_anon_1.timer };
+        (t.start, t.clock, t.flags)
     }
 
     #[test]
-    fn timeouts_never_mean_infinite_by_accident() {
-        use crate::queue::timeout_ns;
-        assert_eq!(timeout_ns(None), kevent_sys::KEVENT_TIMEOUT_INFINITE);
-        assert_eq!(timeout_ns(Some(Duration::from_millis(3))), 3_000_000);
-        assert_ne!(
-            timeout_ns(Some(Duration::MAX)),
-            kevent_sys::KEVENT_TIMEOUT_INFINITE
+    fn timer_start_and_clock() {
+        let ms = Duration::from_millis(1);
+        let t = Interest::timer(1, 10 * ms);
+        assert_eq!(timer_fields(&t), (0, sys::KEVENT_CLOCK_MONOTONIC, 0));
+        let t = t.start_after(3 * ms).clock(Clock::Boottime);
+        assert_eq!(timer_fields(&t), (3_000_000, sys::KEVENT_CLOCK_BOOTTIME, 0));
+        assert_eq!(t.raw.data, 10_000_000);
+        let t = Interest::timer(1, Duration::ZERO).start_at(Clock::Realtime, 5 * ms);
+        assert_eq!(
+            timer_fields(&t),
+            (
+                5_000_000,
+                sys::KEVENT_CLOCK_REALTIME,
+                sys::KEVENT_TIMER_ABSTIME
+            )
         );
+        assert_eq!(t.raw.data, 0, "period 0: a single expiry");
+        // Back to relative; "now" is 1 ns, since 0 means "one period".
+        let t = t.start_after(Duration::ZERO);
+        assert_eq!(timer_fields(&t), (1, sys::KEVENT_CLOCK_REALTIME, 0));
+        assert!(format!("{t:?}").contains("start: 1"));
+    }
+
+    #[test]
+    fn wait_arguments() {
+        let ms = Duration::from_millis(1);
+        // The kernel's default needs no arguments at all.
+        assert!(Wait::forever().raw(8).is_none());
+        assert!(Wait::new(None).min(1).raw(8).is_none());
+        let a = Wait::forever().min(4).raw(8).unwrap();
+        assert_eq!(a.timeout_ns, sys::KEVENT_TIMEOUT_INFINITE);
+        assert_eq!((a.min_nr, a.flags, a.sigmask, a.sigmask_size), (4, 0, 0, 0));
+        // min is clamped to the buffer: min_nr > max_nr is EINVAL.
+        assert_eq!(Wait::forever().min(100).raw(8).unwrap().min_nr, 8);
+        let a = Wait::timeout(3 * ms).raw(8).unwrap();
+        assert_eq!(
+            (a.timeout_ns, a.clock, a.flags, a.min_nr),
+            (3_000_000, 0, 0, 1)
+        );
+        assert_eq!(Wait::timeout(Duration::ZERO).raw(8).unwrap().timeout_ns, 0);
+        assert_ne!(
+            Wait::timeout(Duration::MAX).raw(8).unwrap().timeout_ns,
+            sys::KEVENT_TIMEOUT_INFINITE,
+            "a long timeout is never infinite by accident"
+        );
+        let a = Wait::deadline(Clock::Boottime, 7 * ms).raw(8).unwrap();
+        assert_eq!(
+            (a.timeout_ns, a.clock, a.flags),
+            (
+                7_000_000,
+                sys::KEVENT_CLOCK_BOOTTIME,
+                sys::KEVENT_WAIT_ABSTIME
+            )
+        );
+        let a = Wait::timeout(ms).clock(Clock::Realtime).raw(8).unwrap();
+        assert_eq!((a.clock, a.flags), (sys::KEVENT_CLOCK_REALTIME, 0));
+        // SAFETY: zeroed is a valid (empty) sigset_t.
+        let mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+        let a = Wait::forever().sigmask(&mask).raw(8).unwrap();
+        assert_eq!(a.sigmask, &mask as *const libc::sigset_t as u64);
+        assert_eq!(a.sigmask_size, 8, "the kernel's sigset_t, not libc's");
+        assert_eq!(a.timeout_ns, sys::KEVENT_TIMEOUT_INFINITE);
+        let w: Wait = Some(ms).into();
+        assert_eq!(w.raw(1).unwrap().timeout_ns, 1_000_000);
+    }
+
+    #[test]
+    fn events_read_the_reported_record() {
+        let raw = sys::kevent_event {
+            user_data: 7,
+            id: 3,
+            data: libc::ECONNRESET as u64,
+            events: (libc::EPOLLIN | libc::EPOLLERR) as u32,
+            type_: sys::KEVENT_POLL as u16,
+            flags: (sys::KEVENT_EV_EOF | sys::KEVENT_EV_ERROR) as u16,
+        };
+        let e = Event { raw };
+        assert_eq!(
+            (e.kind(), e.id(), e.user_data(), e.data()),
+            (Kind::Poll, 3, 7, 104)
+        );
+        assert!(e.readiness().contains(PollFlags::IN | PollFlags::ERR));
+        assert!(e.is_eof() && e.is_error());
+        assert_eq!(e.error().unwrap().raw_os_error(), Some(libc::ECONNRESET));
+        assert_eq!(e.key(), Key::poll(3));
+        let t = Event {
+            raw: sys::kevent_event {
+                data: 5,
+                type_: sys::KEVENT_TIMER as u16,
+                ..Default::default()
+            },
+        };
+        assert_eq!((t.kind(), t.count()), (Kind::Timer, 5));
+        assert!(!t.is_eof() && !t.is_error() && t.error().is_none());
+        assert_eq!(t.flags(), EventFlags::empty());
+    }
+
+    #[test]
+    fn clocks() {
+        let a = Clock::Monotonic.now();
+        assert!(Clock::Monotonic.now() >= a);
+        assert!(Clock::Realtime.now() > Duration::from_secs(1_600_000_000));
+        assert!(Clock::Boottime.now() >= a);
+        assert_eq!(Clock::default(), Clock::Monotonic);
     }
 }

@@ -1,36 +1,32 @@
-//! The queue: `/dev/kevent`, `kevent_ctl()` and `kevent_get_events()`.
+//! The queue: `kevent_create()`, `kevent_ctl()` and `kevent_get_events()`.
 
 use std::ffi::c_uint;
-use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use kevent_sys as sys;
 
-use crate::interest::{Event, Interest};
+use crate::flags::QueueFlags;
+use crate::interest::{Clock, Event, Interest, Key};
+use crate::probe::features;
+use crate::wait::Wait;
 
-/// What the crate says when the running kernel has no kevent.
-pub(crate) const NO_KEVENT: &str = "this kernel has no kevent (no /dev/kevent): \
-     boot the patched kernel, e.g. `ci/vm-run.sh -- <your program>` \
-     from the kevent repository (see its README)";
-
-pub(crate) fn timeout_ns(timeout: Option<Duration>) -> u64 {
-    match timeout {
-        None => sys::KEVENT_TIMEOUT_INFINITE,
-        // Saturates far beyond any real wait; never the infinite value.
-        Some(d) => u64::try_from(d.as_nanos()).map_or(u64::MAX - 1, |n| n.min(u64::MAX - 1)),
+/// A raw call's error as an `io::Error`.
+pub(crate) fn os_error(e: sys::Error) -> io::Error {
+    match e {
+        sys::Error::Errno(errno) => io::Error::from_raw_os_error(errno),
+        e => io::Error::other(e.to_string()),
     }
 }
 
-/// A kevent queue: one open of `/dev/kevent`.
+/// A kevent queue, made by `kevent_create()`.
 ///
 /// The queue is a file descriptor ([`OwnedFd`]); it is closed, and every
 /// kevent in it removed, on drop. It is pollable, so it can sit in epoll,
-/// in another queue, or in an async runtime (see the `tokio` example).
-/// `&Queue` may be shared between threads: one can wait while others add
-/// kevents or [`trigger`](Queue::trigger) them.
+/// in another queue, or in an async runtime (see the `tokio_timers`
+/// example). `&Queue` may be shared between threads: one can wait while
+/// others add kevents or [`trigger`](Queue::trigger) them.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -69,74 +65,81 @@ impl BatchResult {
 }
 
 impl Queue {
-    /// Opens a new queue (close-on-exec).
+    /// Creates a new queue (close-on-exec).
     ///
     /// Fails with [`io::ErrorKind::Unsupported`] and a message saying how
-    /// to run the patched kernel when this kernel has no kevent.
+    /// to run the patched kernel when this kernel has no kevent ABI v2
+    /// (see [`features`](crate::features)).
+    ///
+    /// ```no_run
+    /// let queue = kevent::Queue::new()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> io::Result<Self> {
-        Self::open(false)
+        Self::with_flags(QueueFlags::CLOEXEC)
     }
 
-    /// Opens a new non-blocking queue: [`wait`](Queue::wait) never sleeps
-    /// and fails with [`io::ErrorKind::WouldBlock`] when nothing is ready.
-    pub fn new_nonblocking() -> io::Result<Self> {
-        Self::open(true)
-    }
-
-    fn open(nonblock: bool) -> io::Result<Self> {
-        let mut opts = OpenOptions::new();
-        opts.read(true).write(true);
-        opts.custom_flags(libc::O_CLOEXEC | if nonblock { libc::O_NONBLOCK } else { 0 });
-        match opts.open(crate::DEVICE_PATH) {
-            Ok(file) => Ok(Queue { fd: file.into() }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(io::Error::new(io::ErrorKind::Unsupported, NO_KEVENT))
-            }
-            Err(e) => Err(e),
-        }
+    /// Creates a new queue with `flags` (`kevent_create(flags)`).
+    ///
+    /// ```no_run
+    /// use kevent::{Queue, QueueFlags};
+    ///
+    /// // read_events() on it fails with WouldBlock instead of sleeping.
+    /// let queue = Queue::with_flags(QueueFlags::CLOEXEC | QueueFlags::NONBLOCK)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn with_flags(flags: QueueFlags) -> io::Result<Self> {
+        features()?;
+        // SAFETY: the probe found kevent ABI v2.
+        let fd = unsafe { sys::kevent_create(flags.bits()) }.map_err(os_error)?;
+        // SAFETY: a new descriptor that nothing else owns.
+        Ok(Queue {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
     }
 
     fn ctl(&self, cmd: u32, changes: &mut [sys::ukevent]) -> io::Result<BatchResult> {
+        let max_batch = features()?.max_batch as usize;
         let mut results = Vec::with_capacity(changes.len());
         let mut done = 0;
         while done < changes.len() {
             let chunk = &mut changes[done..];
-            let num = chunk.len().min(sys::KEVENT_MAX_BATCH as usize) as c_uint;
-            // SAFETY: `chunk` is `num` initialised ukevents we own for the
-            // duration of the call; the kernel reads them and writes back
-            // ret_flags and ret_data only.
-            let ret = unsafe { sys::kevent_ctl(self.fd.as_raw_fd(), cmd, num, chunk.as_mut_ptr()) };
-            if ret < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            for uk in &chunk[..ret as usize] {
+            let num = chunk.len().min(max_batch) as c_uint;
+            // SAFETY: the probe found kevent ABI v2; `chunk` is `num`
+            // initialised ukevents we own for the duration of the call; the
+            // kernel reads them and writes back ret_flags and ret_data only.
+            let ret = unsafe { sys::kevent_ctl(self.fd.as_raw_fd(), cmd, num, chunk.as_mut_ptr()) }
+                .map_err(os_error)? as usize;
+            for uk in &chunk[..ret] {
                 results.push(if uk.ret_flags & sys::KEVENT_RET_BROKEN != 0 {
                     Err(io::Error::from_raw_os_error(-(uk.ret_data[1] as i32)))
                 } else {
                     Ok(())
                 });
             }
-            if (ret as usize) < num as usize {
+            if ret < num as usize {
                 // The kernel stopped early (a fatal signal, or a fault).
                 return Err(io::Error::new(
                     io::ErrorKind::Interrupted,
                     format!(
                         "kevent_ctl processed {} of {} entries",
-                        done + ret as usize,
+                        done + ret,
                         changes.len()
                     ),
                 ));
             }
-            done += ret as usize;
+            done += ret;
         }
         Ok(BatchResult { results })
     }
 
-    /// Adds kevents, in one system call per `KEVENT_MAX_BATCH` entries.
+    /// Adds kevents, in one system call per
+    /// [`max_batch`](crate::Features::max_batch) entries.
     ///
     /// The call fails only if the kernel could not process the batch; each
     /// entry's own result (`EEXIST`, `EBADF`, `EINVAL`, `ENOSPC`...) is in
-    /// the [`BatchResult`].
+    /// the [`BatchResult`]. With [`Interest::update`], an existing kevent
+    /// is modified instead of failing with `EEXIST`.
     ///
     /// ```no_run
     /// use std::os::fd::AsFd;
@@ -157,8 +160,8 @@ impl Queue {
         self.ctl(sys::KEVENT_CTL_ADD, &mut raw)
     }
 
-    /// Replaces the events, flags, period and user data of kevents, found by
-    /// kind and id. A modified timer restarts from now.
+    /// Replaces the events, flags, timer settings and user data of
+    /// kevents, found by kind and id. A modified timer restarts.
     pub fn modify(&self, interests: &[Interest]) -> io::Result<BatchResult> {
         let mut raw: Vec<_> = interests.iter().map(|i| i.raw).collect();
         self.ctl(sys::KEVENT_CTL_MODIFY, &mut raw)
@@ -166,8 +169,56 @@ impl Queue {
 
     /// Removes kevents, found by kind and id (other fields are ignored).
     pub fn remove(&self, interests: &[Interest]) -> io::Result<BatchResult> {
-        let mut raw: Vec<_> = interests.iter().map(|i| i.key().raw).collect();
+        let mut raw: Vec<_> = interests.iter().map(|i| i.key().raw()).collect();
         self.ctl(sys::KEVENT_CTL_REMOVE, &mut raw)
+    }
+
+    /// Enables a disabled kevent ([`Interest::disabled`], or reported with
+    /// [`Interest::dispatch`]). A level-triggered poll kevent whose file is
+    /// ready now is reported at once. `ENOENT` if there is no such kevent.
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsRawFd;
+    /// use kevent::{Events, Interest, PollFlags, Queue};
+    ///
+    /// let queue = Queue::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// queue.add(&[Interest::poll_raw(b.as_raw_fd(), PollFlags::IN).dispatch()])?.check()?;
+    /// let mut events = Events::with_capacity(16);
+    /// queue.wait(&mut events, 1, None)?;
+    /// for event in &events {
+    ///     // ... read from the socket, then watch it again:
+    ///     queue.enable(event.key())?;
+    /// }
+    /// # drop(a);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn enable(&self, key: impl Into<Key>) -> io::Result<()> {
+        let mut raw = [key.into().raw()];
+        self.ctl(sys::KEVENT_CTL_ENABLE, &mut raw)?.check()
+    }
+
+    /// Disables a kevent: it stays registered but reports nothing, and
+    /// events meanwhile are dropped (a periodic timer keeps running and
+    /// its expirations are dropped). `ENOENT` if there is no such kevent.
+    pub fn disable(&self, key: impl Into<Key>) -> io::Result<()> {
+        let mut raw = [key.into().raw()];
+        self.ctl(sys::KEVENT_CTL_DISABLE, &mut raw)?.check()
+    }
+
+    /// [`enable`](Queue::enable) for many kevents, in one system call per
+    /// [`max_batch`](crate::Features::max_batch) entries, with a result
+    /// per entry.
+    pub fn enable_all(&self, keys: &[Key]) -> io::Result<BatchResult> {
+        let mut raw: Vec<_> = keys.iter().map(Key::raw).collect();
+        self.ctl(sys::KEVENT_CTL_ENABLE, &mut raw)
+    }
+
+    /// [`disable`](Queue::disable) for many kevents, with a result per
+    /// entry.
+    pub fn disable_all(&self, keys: &[Key]) -> io::Result<BatchResult> {
+        let mut raw: Vec<_> = keys.iter().map(Key::raw).collect();
+        self.ctl(sys::KEVENT_CTL_DISABLE, &mut raw)
     }
 
     /// Triggers the user kevent `id` ([`Interest::user`]): it becomes ready
@@ -186,7 +237,7 @@ impl Queue {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn trigger(&self, id: u64) -> io::Result<()> {
-        let mut raw = [Interest::user(id).key().raw];
+        let mut raw = [Key::user(id).raw()];
         self.ctl(sys::KEVENT_CTL_READY, &mut raw)?.check()
     }
 
@@ -213,56 +264,153 @@ impl Queue {
         min: usize,
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
-        self.wait_until(events, min, timeout_ns(timeout), 0)
+        self.wait_with(events, &Wait::new(timeout).min(min))
     }
 
-    /// Like [`wait`](Queue::wait), with an absolute `CLOCK_MONOTONIC`
-    /// deadline in nanoseconds.
+    /// Like [`wait`](Queue::wait), until the absolute time `deadline` of
+    /// `clock` (see [`Clock::now`]).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use kevent::{Clock, Events, Queue};
+    ///
+    /// let queue = Queue::new()?;
+    /// let mut events = Events::with_capacity(64);
+    /// let deadline = Clock::Monotonic.now() + Duration::from_millis(50);
+    /// while queue.wait_deadline(&mut events, 1, Clock::Monotonic, deadline)? > 0 {
+    ///     // handle events until the deadline
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn wait_deadline(
         &self,
         events: &mut Events,
         min: usize,
-        deadline_ns: u64,
+        clock: Clock,
+        deadline: Duration,
     ) -> io::Result<usize> {
-        self.wait_until(
-            events,
-            min,
-            deadline_ns.min(u64::MAX - 1),
-            sys::KEVENT_GET_ABSTIME,
-        )
+        self.wait_with(events, &Wait::deadline(clock, deadline).min(min))
     }
 
-    fn wait_until(
+    /// Like [`wait`](Queue::wait) for one event, with the signal mask
+    /// `mask` installed for the wait (as `epoll_pwait2`): a signal that
+    /// `mask` unblocks runs its handler and ends the wait with
+    /// [`io::ErrorKind::Interrupted`]; the thread's mask is restored
+    /// afterwards.
+    ///
+    /// ```no_run
+    /// use kevent::{Events, Queue};
+    ///
+    /// let queue = Queue::new()?;
+    /// let mut events = Events::with_capacity(64);
+    /// // Wait with every signal unblocked (e.g. SIGINT kept blocked otherwise).
+    /// // SAFETY: sigemptyset initialises the set.
+    /// let mut empty = unsafe { std::mem::zeroed::<libc::sigset_t>() };
+    /// unsafe { libc::sigemptyset(&mut empty) };
+    /// match queue.wait_with_sigmask(&mut events, None, &empty) {
+    ///     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => println!("signal"),
+    ///     r => println!("{} events", r?),
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn wait_with_sigmask(
         &self,
         events: &mut Events,
-        min: usize,
-        timeout: u64,
-        flags: u32,
+        timeout: Option<Duration>,
+        mask: &libc::sigset_t,
     ) -> io::Result<usize> {
+        self.wait_with(events, &Wait::new(timeout).sigmask(mask))
+    }
+
+    /// Waits as `how` says (timeout or deadline, clock, minimum number of
+    /// events, signal mask), then fills `events` with up to its capacity
+    /// (and at most [`max_batch`](crate::Features::max_batch)). Returns how
+    /// many events it holds now (0 on timeout).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use kevent::{Events, Queue, Wait};
+    ///
+    /// let queue = Queue::new()?;
+    /// let mut events = Events::with_capacity(64);
+    /// queue.wait_with(&mut events, &Wait::timeout(Duration::from_millis(5)).min(16))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn wait_with(&self, events: &mut Events, how: &Wait<'_>) -> io::Result<usize> {
         events.len = 0;
-        let max = events.buf.len().min(sys::KEVENT_MAX_BATCH as usize);
+        let max = events.buf.len().min(features()?.max_batch as usize);
         if max == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "Events has no capacity",
             ));
         }
-        let min = min.min(max) as c_uint;
-        // SAFETY: `events.buf` holds `max` ukevents we own mutably.
-        let ret = unsafe {
+        let args = how.raw(max);
+        let (args_ptr, args_size) = match &args {
+            Some(a) => (
+                a as *const sys::kevent_wait_args,
+                sys::KEVENT_WAIT_ARGS_SIZE,
+            ),
+            None => (std::ptr::null(), 0),
+        };
+        // SAFETY: the probe found kevent ABI v2; `events.buf` holds `max`
+        // kevent_events we own mutably; `args` lives across the call, and
+        // its sigmask points into `how`'s borrowed sigset_t.
+        let n = unsafe {
             sys::kevent_get_events(
                 self.fd.as_raw_fd(),
-                min,
-                max as c_uint,
-                timeout,
                 events.buf.as_mut_ptr(),
-                flags,
+                max as c_uint,
+                args_ptr,
+                args_size,
             )
-        };
+        }
+        .map_err(os_error)?;
+        events.len = n as usize;
+        Ok(events.len)
+    }
+
+    /// Takes ready events with `read(2)` on the queue: sleeps until one is
+    /// ready, unless the queue was created with [`QueueFlags::NONBLOCK`],
+    /// which makes it fail with [`io::ErrorKind::WouldBlock`] instead: the
+    /// form an async runtime wants (see the `tokio_timers` example).
+    /// Returns how many events `events` holds now.
+    ///
+    /// ```no_run
+    /// use kevent::{Events, Interest, Queue, QueueFlags};
+    ///
+    /// let queue = Queue::with_flags(QueueFlags::CLOEXEC | QueueFlags::NONBLOCK)?;
+    /// queue.add(&[Interest::user(1)])?.check()?;
+    /// let mut events = Events::with_capacity(8);
+    /// assert_eq!(queue.read_events(&mut events).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+    /// queue.trigger(1)?;
+    /// assert_eq!(queue.read_events(&mut events)?, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_events(&self, events: &mut Events) -> io::Result<usize> {
+        events.len = 0;
+        let max = events.buf.len().min(features()?.max_batch as usize);
+        if max == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Events has no capacity",
+            ));
+        }
+        let size = std::mem::size_of::<sys::kevent_event>();
+        let len = max * size;
+        // SAFETY: `events.buf` holds `max` kevent_events (`len` bytes) we
+        // own mutably; the kernel writes whole records into it.
+        let ret = unsafe { libc::read(self.fd.as_raw_fd(), events.buf.as_mut_ptr().cast(), len) };
         if ret < 0 {
             return Err(io::Error::last_os_error());
         }
-        events.len = ret as usize;
+        let ret = ret as usize;
+        if ret > len || ret % size != 0 {
+            return Err(io::Error::other(format!(
+                "read(2) on the kevent queue returned {ret} bytes, not whole events up to {len}"
+            )));
+        }
+        events.len = ret / size;
         Ok(events.len)
     }
 }
@@ -302,10 +450,11 @@ impl FromRawFd for Queue {
     }
 }
 
-/// A reusable buffer of reported events, filled by [`Queue::wait`].
+/// A reusable buffer of reported events, filled by [`Queue::wait`] and
+/// the other waits.
 #[derive(Debug)]
 pub struct Events {
-    buf: Vec<sys::ukevent>,
+    buf: Vec<sys::kevent_event>,
     len: usize,
 }
 
@@ -313,7 +462,7 @@ impl Events {
     /// Room for `capacity` events per wait.
     pub fn with_capacity(capacity: usize) -> Self {
         Events {
-            buf: vec![sys::ukevent::default(); capacity],
+            buf: vec![sys::kevent_event::default(); capacity],
             len: 0,
         }
     }
@@ -341,9 +490,10 @@ impl Events {
 
 impl<'a> IntoIterator for &'a Events {
     type Item = Event;
-    type IntoIter = Box<dyn Iterator<Item = Event> + 'a>;
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, sys::kevent_event>, fn(&sys::kevent_event) -> Event>;
 
     fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+        self.buf[..self.len].iter().map(|raw| Event { raw: *raw })
     }
 }

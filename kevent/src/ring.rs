@@ -11,7 +11,9 @@ use std::time::Duration;
 use kevent_sys as sys;
 
 use crate::interest::Event;
-use crate::queue::{timeout_ns, Queue};
+use crate::probe::features;
+use crate::queue::{os_error, Queue};
+use crate::wait::Wait;
 
 /// A ring of events in our own memory, registered on a [`Queue`] with
 /// `kevent_ring_init()`: [`Ring::wait`] has the kernel copy events into it,
@@ -49,27 +51,30 @@ unsafe impl Send for Ring<'_> {}
 
 impl<'q> Ring<'q> {
     /// Allocates a ring of `entries` events (a power of two, at most
-    /// `KEVENT_RING_MAX_ENTRIES`) and registers it on `queue`.
+    /// [`ring_max_entries`](crate::Features::ring_max_entries)) and
+    /// registers it on `queue`.
     pub fn new(queue: &'q Queue, entries: u32) -> io::Result<Self> {
-        if !entries.is_power_of_two() || entries > sys::KEVENT_RING_MAX_ENTRIES {
+        let max = features()?.ring_max_entries;
+        if !entries.is_power_of_two() || entries > max {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "ring entries must be a power of two up to KEVENT_RING_MAX_ENTRIES",
+                format!("ring entries must be a power of two up to {max} (this kernel's most)"),
             ));
         }
         let size = std::mem::size_of::<sys::kevent_ring>()
-            + entries as usize * std::mem::size_of::<sys::ukevent>();
+            + entries as usize * std::mem::size_of::<sys::kevent_event>();
         let layout = Layout::from_size_align(size, 64).map_err(|_| io::ErrorKind::InvalidInput)?;
         // SAFETY: the layout has a non-zero size.
         let mem = unsafe { alloc::alloc_zeroed(layout) } as *mut sys::kevent_ring;
         let Some(mem) = NonNull::new(mem) else {
             alloc::handle_alloc_error(layout)
         };
-        // SAFETY: `mem` is a live, aligned allocation of the ring and its
-        // entries, which stays until drop, and drop detaches it first.
-        let ret = unsafe { sys::kevent_ring_init(queue.as_raw_fd(), mem.as_ptr(), entries) };
-        if ret < 0 {
-            let err = io::Error::last_os_error();
+        // SAFETY: the probe found kevent ABI v2; `mem` is a live, aligned
+        // allocation of the ring and its entries, which stays until drop,
+        // and drop detaches it first.
+        let ret = unsafe { sys::kevent_ring_init(queue.as_raw_fd(), mem.as_ptr(), entries, 0) };
+        if let Err(e) = ret {
+            let err = os_error(e);
             // SAFETY: allocated above with `layout`, never registered.
             unsafe { alloc::dealloc(mem.as_ptr() as *mut u8, layout) };
             return Err(err);
@@ -123,13 +128,37 @@ impl<'q> Ring<'q> {
     /// kernel copy up to `max` events into the free entries. Returns how
     /// many it copied. Fails with `ENOSPC` if the ring is full: drain it.
     pub fn wait(&mut self, max: usize, timeout: Option<Duration>) -> io::Result<usize> {
-        let max = max.clamp(1, self.entries as usize) as c_uint;
-        // SAFETY: the registered ring is our live allocation (see `new`).
-        let ret = unsafe { sys::kevent_wait(self.queue.as_raw_fd(), max, timeout_ns(timeout), 0) };
-        if ret < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(ret as usize)
+        self.wait_with(max, &Wait::new(timeout))
+    }
+
+    /// Like [`wait`](Ring::wait), waiting as `how` says (deadline, clock,
+    /// minimum number of events, signal mask).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use kevent::{Queue, Ring, Wait};
+    ///
+    /// let queue = Queue::new()?;
+    /// let mut ring = Ring::new(&queue, 64)?;
+    /// ring.wait_with(64, &Wait::timeout(Duration::from_millis(1)).min(4))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn wait_with(&mut self, max: usize, how: &Wait<'_>) -> io::Result<usize> {
+        let max = max.clamp(1, self.entries as usize);
+        let args = how.raw(max);
+        let (args_ptr, args_size) = match &args {
+            Some(a) => (
+                a as *const sys::kevent_wait_args,
+                sys::KEVENT_WAIT_ARGS_SIZE,
+            ),
+            None => (ptr::null(), 0),
+        };
+        // SAFETY: the registered ring is our live allocation (see `new`);
+        // `args` lives across the call, its sigmask pointing into `how`.
+        let n =
+            unsafe { sys::kevent_wait(self.queue.as_raw_fd(), max as c_uint, args_ptr, args_size) }
+                .map_err(os_error)?;
+        Ok(n as usize)
     }
 
     /// Reads the events in the ring, oldest first. Each event's entry is
@@ -157,10 +186,13 @@ impl<'q> Ring<'q> {
 impl Drop for Ring<'_> {
     fn drop(&mut self) {
         // SAFETY: detaching passes no memory; after it the kernel no
-        // longer writes ours, which we then free.
+        // longer writes ours, which we then free. It cannot fail on our
+        // open queue; if it did, leaking beats freeing memory the kernel
+        // may still write.
         unsafe {
-            sys::kevent_ring_init(self.queue.as_raw_fd(), ptr::null_mut(), 0);
-            alloc::dealloc(self.mem.as_ptr() as *mut u8, self.layout);
+            if sys::kevent_ring_init(self.queue.as_raw_fd(), ptr::null_mut(), 0, 0).is_ok() {
+                alloc::dealloc(self.mem.as_ptr() as *mut u8, self.layout);
+            }
         }
     }
 }
@@ -184,7 +216,8 @@ impl Iterator for Drain<'_, '_> {
         // SAFETY: `index` < entries, inside our allocation; the acquire
         // load of head in `drain` orders this read after the kernel's write.
         let raw = unsafe {
-            let events = ptr::addr_of!((*self.ring.mem.as_ptr()).events) as *const sys::ukevent;
+            let events =
+                ptr::addr_of!((*self.ring.mem.as_ptr()).events) as *const sys::kevent_event;
             ptr::read(events.add(index))
         };
         // Hand the entry back only after reading it.
