@@ -1,7 +1,8 @@
-//! kevent: poll kevents (level-triggered, or oneshot re-armed with one
-//! batched `kevent_ctl` per wake-up), timer kevents, and one queue shared
-//! by the herd (wake-one). Each comes in two forms: events copied by
-//! `kevent_get_events`, or written into the ring by `kevent_wait`.
+//! kevent: poll kevents (level-triggered, or `KEVENT_REQ_DISPATCH`
+//! kevents re-enabled with one batched `kevent_ctl(KEVENT_CTL_ENABLE)` per
+//! wake-up), timer kevents, and one queue shared by the herd (wake-one).
+//! Each comes in two forms: events copied by `kevent_get_events`, or
+//! written into the ring by `kevent_wait`.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -9,7 +10,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kevent::{Event, Events, Interest, PollFlags, Queue, Ring};
+use kevent::{Event, Events, Interest, Key, PollFlags, Queue, Ring};
 
 use super::{HerdWaiter, Mechanism, Readiness, Timers, TIMER_BATCH};
 
@@ -113,13 +114,14 @@ impl Drop for KeventQueue {
     }
 }
 
-/// Poll kevents on sockets, level-triggered or oneshot.
+/// Poll kevents on sockets, level-triggered, or disabled after each
+/// report (`DISPATCH`) and enabled again by the workload ("oneshot").
 struct KeventPoll {
     q: KeventQueue,
     oneshot: bool,
-    /// The fd of every token, to add oneshot kevents again.
+    /// The fd of every token, to enable its kevent again.
     fds: Vec<RawFd>,
-    rearm: Vec<Interest>,
+    rearm: Vec<Key>,
 }
 
 impl KeventPoll {
@@ -135,7 +137,7 @@ impl KeventPoll {
     fn interest(&self, token: usize) -> Interest {
         let i = Interest::poll_raw(self.fds[token], PollFlags::IN).user_data(token as u64);
         if self.oneshot {
-            i.oneshot()
+            i.dispatch()
         } else {
             i
         }
@@ -159,11 +161,12 @@ impl Readiness for KeventPoll {
         if !self.oneshot || tokens.is_empty() {
             return Ok(());
         }
-        // A reported oneshot kevent is gone: add them all back in one call.
+        // A reported DISPATCH kevent is disabled, not removed: enable them
+        // all in one call, with no allocation in the kernel.
         let mut batch = std::mem::take(&mut self.rearm);
         batch.clear();
-        batch.extend(tokens.iter().map(|&t| self.interest(t)));
-        let result = self.q.queue().add(&batch).and_then(|r| r.check());
+        batch.extend(tokens.iter().map(|&t| Key::poll(self.fds[t])));
+        let result = self.q.queue().enable_all(&batch).and_then(|r| r.check());
         self.rearm = batch;
         result
     }
@@ -186,7 +189,7 @@ impl Timers for KeventTimers {
     fn wait(&mut self, timeout: Duration) -> io::Result<u64> {
         let mut expirations = 0;
         self.0
-            .collect(Some(timeout), |e| expirations += u64::from(e.count()))?;
+            .collect(Some(timeout), |e| expirations += e.count())?;
         Ok(expirations)
     }
 }
