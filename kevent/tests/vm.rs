@@ -52,7 +52,8 @@ fn fdinfo(q: &Queue) -> Vec<String> {
         .collect()
 }
 
-/// The state fdinfo shows for the kevent of `kind` and `id`.
+/// The state fdinfo shows for the kevent of `kind` and `id`: `idle`,
+/// `ready` or `disabled`.
 fn state(q: &Queue, kind: Kind, id: u64) -> String {
     let key = format!("type:{} id:{id} ", kind.raw());
     let lines = fdinfo(q);
@@ -60,7 +61,9 @@ fn state(q: &Queue, kind: Kind, id: u64) -> String {
         .iter()
         .find(|l| l.contains(&key))
         .unwrap_or_else(|| panic!("no '{key}' in fdinfo: {lines:?}"));
-    line.rsplit("state:").next().unwrap().trim().to_owned()
+    // Timer lines go on with " period:... remaining:...".
+    let after = line.split("state:").nth(1).unwrap();
+    after.split_whitespace().next().unwrap().to_owned()
 }
 
 #[test]
