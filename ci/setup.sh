@@ -14,6 +14,7 @@ APT_PACKAGES=(
 	busybox-static python3-venv libcap-dev git make gcc perl
 	gcc-multilib libc6-dev-i386 libc6-dev-x32 file
 	python3-matplotlib # benches/report.py: the benchmark report's figures
+	mandoc man-db groff-base # man/check.sh: lint and render the manual pages
 )
 
 missing=()

@@ -5,7 +5,8 @@
 #
 #   1. setup (ci/setup.sh): Debian packages, virtme-ng
 #   2. host tests: cargo fmt --check, clippy -D warnings, cargo test, the
-#      benchmark report's figures (benches/tests/test_report.py), cargo doc
+#      benchmark report's figures (benches/tests/test_report.py), cargo doc,
+#      the manual pages (man/check.sh)
 #   3. the series: checkpatch --strict, git am, every patch builds (bisect)
 #   4. the debug kernel (KASAN, lockdep, kmemleak); the VM runner's self-test
 #      (exit status, splat and hang detection); the kselftests
@@ -78,6 +79,17 @@ rm -f "$report_log"
 ((rc == 0)) || die "the report's figures test failed (benches/tests/test_report.py)"
 step "host: cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
+step "host: manual pages"
+# mandoc -Tlint, groff -ww and man -l of man/man2 and man/man7, and the
+# pages' example programs compiled against the series' uapi header.
+man_log=$(mktemp)
+set +e
+"$REPO_ROOT/man/check.sh" 2>&1 | tee "$man_log"
+rc=${PIPESTATUS[0]}
+set -e
+count_summary "$(grep -E '^man: [0-9]+ passed' "$man_log" | tail -n1)"
+rm -f "$man_log"
+((rc == 0)) || die "the manual pages have warnings or their examples do not build (man/check.sh)"
 
 if ((host_only == 0)); then
 	step "series: checkpatch, git am, bisect"

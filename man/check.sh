@@ -9,16 +9,19 @@
 #                                      '.\" SRC BEGIN' and '.\" SRC END'
 #
 # The examples are compiled against the series' <linux/kevent.h>:
-# $KEVENT_UAPI_HEADER, else $KERNEL_TREE/include/uapi/linux/kevent.h
-# (KERNEL_TREE defaults to /var/cache/kevent/linux); without either they
-# are skipped, with a note. Every check of every page counts once. Prints
-# what failed and ends with "man: N passed, N failed"; exits non-zero if
-# anything failed.
+# $KEVENT_UAPI_HEADER if set, else the kernel tree's
+# ($KERNEL_TREE/include/uapi/linux/kevent.h, KERNEL_TREE defaulting to
+# /var/cache/kevent/linux), else the header that kernel-patches/ builds;
+# the rest of the headers are the system's. Where gcc -m32 works they are
+# also compiled as i386 programs. Every check of every page counts once.
+# Prints what failed and ends with "man: N passed, N failed"; exits
+# non-zero if anything failed.
 set -uo pipefail
 
 MAN_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(dirname "$MAN_DIR")
 KERNEL_TREE=${KERNEL_TREE:-${KEVENT_CACHE:-/var/cache/kevent}/linux}
-header=${KEVENT_UAPI_HEADER:-$KERNEL_TREE/include/uapi/linux/kevent.h}
+UAPI=include/uapi/linux/kevent.h
 
 for cmd in mandoc groff man gcc; do
 	command -v "$cmd" >/dev/null 2>&1 || {
@@ -33,13 +36,38 @@ pages=("$MAN_DIR"/man2/*.2 "$MAN_DIR"/man7/*.7)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if [ -r "$header" ]; then
-	mkdir -p "$tmp/include/linux"
-	cp "$header" "$tmp/include/linux/kevent.h"
+
+# The uapi header as the series (kernel-patches/, cover letter aside)
+# leaves it, into $tmp/series.
+header_from_series() {
+	local p
+	mkdir -p "$tmp/series"
+	for p in "$REPO_ROOT"/kernel-patches/[0-9][0-9][0-9][0-9]-*.patch; do
+		case $p in */0000-cover-letter.patch) continue ;; esac
+		(cd "$tmp/series" && git apply --allow-empty --include="$UAPI" "$p") ||
+			return 1
+	done
+	[ -s "$tmp/series/$UAPI" ]
+}
+
+if [ -n "${KEVENT_UAPI_HEADER:-}" ]; then
+	header=$KEVENT_UAPI_HEADER
+elif [ -r "$KERNEL_TREE/$UAPI" ]; then
+	header=$KERNEL_TREE/$UAPI
+elif header_from_series 2>/dev/null; then
+	header=$tmp/series/$UAPI
 else
-	echo "note: $header not found: examples not compiled"
 	header=
+	echo "note: no <linux/kevent.h> (no kernel tree, no series): examples not compiled"
 fi
+if [ -n "$header" ]; then
+	mkdir -p "$tmp/include/linux"
+	cp "$header" "$tmp/include/linux/kevent.h" || exit 1
+fi
+# i386 too, where gcc-multilib is installed
+m32=
+echo 'int main(void) { return 0; }' >"$tmp/m32.c"
+gcc -m32 -o "$tmp/m32" "$tmp/m32.c" 2>/dev/null && m32=1
 
 passed=0 failed=0
 # check NAME CMD...: passes if CMD exits 0 and prints nothing.
@@ -53,7 +81,7 @@ check() {
 	else
 		failed=$((failed + 1))
 		echo "FAIL: $name (exit $rc)"
-		[ -n "$out" ] && sed 's/^/  /' <<<"$out"
+		[ -n "$out" ] && head -n 20 <<<"$out" | sed 's/^/  /'
 	fi
 }
 
@@ -66,10 +94,12 @@ extract_example() {
 			-e 's/\\\[dq\]/"/g' -e 's/\\e/\\/g'
 }
 
+# compile_example PAGE SOURCE [GCC_OPTION...]
 compile_example() {
 	local page=$1 src=$2
+	shift 2
 	[ -s "$src" ] || { echo "$page: no '.\\\" SRC BEGIN' program"; return 1; }
-	gcc -std=gnu11 -Wall -Wextra -Werror -pthread -I"$tmp/include" \
+	gcc -std=gnu11 -Wall -Wextra -Werror -pthread -I"$tmp/include" "$@" \
 		-o "$tmp/a.out" "$src"
 }
 
@@ -88,6 +118,8 @@ for page in "${pages[@]}"; do
 		src=$tmp/$(basename "$page").c
 		extract_example "$page" >"$src"
 		check "example of $rel" compile_example "$rel" "$src"
+		[ -n "$m32" ] &&
+			check "example of $rel (-m32)" compile_example "$rel" "$src" -m32
 	fi
 done
 
