@@ -4,14 +4,20 @@
 #   selftests/run.sh SUITE...      (inside the guest: see ci/vm-run.sh)
 #
 # Each suite's binaries come from $KEVENT_CACHE/selftests/<suite>/ (built on
-# the host by selftests/build.sh). selftests/baseline/<suite>.txt lists the
-# tests that misbehave on the unpatched base kernel:
+# the host by selftests/build.sh). NAME-m32 and NAME-mx32 are suite NAME
+# built as i386 and x32 programs: for them a program that skips itself
+# whole (no kevent ABI v2 through that ABI's system call entry) fails, and
+# selftests/baseline/NAME.txt applies unless there is a <suite>.txt.
+# selftests/baseline/<suite>.txt lists the tests that misbehave on the
+# unpatched base kernel:
 #   known  result reported, never counted (fails often on the base)
 #   flaky  rerun alone up to $FLAKY_RERUNS times; passes if a rerun passes
 # Any other failure fails the run, and so does a binary whose TAP output is
 # incomplete (fewer results than its "1..N" plan: a crash or a hang) or
 # that exits non-zero without reporting a failure.
 # TAP output goes to $KEVENT_RESULTS/<suite>-<binary>.tap when set.
+# Results are named <suite>/<binary>/<test>, e.g.
+# kevent-m32/kevent_poll_test/global.level, so the ABIs stay apart.
 # Last line: "selftests: N passed, N failed, N skipped".
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,49 +50,74 @@ rerun_passes() {
 
 for suite in "$@"; do
 	bin_dir=$KEVENT_CACHE/selftests/$suite
+	base=${suite%-m32}
+	base=${base%-mx32}
+	case $suite in
+	*-m32) abi=i386 ;;
+	*-mx32) abi=x32 ;;
+	*) abi="" ;;
+	esac
 	baseline=$here/baseline/$suite.txt
+	[ -f "$baseline" ] || baseline=$here/baseline/$base.txt
 	bins=()
 	for b in "$bin_dir"/*; do
 		[ -f "$b" ] && [ -x "$b" ] && bins+=("$b")
 	done
 	if ((${#bins[@]} == 0)); then
-		echo "suite $suite: no test binaries in $bin_dir (run selftests/build.sh)" >&2
+		if [ -f "$bin_dir/NOT-BUILT" ]; then
+			echo "  FAIL  suite $suite: not built: $(cat "$bin_dir/NOT-BUILT")"
+		else
+			echo "  FAIL  suite $suite: no test binaries in $bin_dir (run selftests/build.sh)"
+		fi
 		failed=$((failed + 1))
 		continue
 	fi
 	for b in "${bins[@]}"; do
+		prog=$suite/$(basename "$b")
 		tap=$out_dir/$suite-$(basename "$b").tap
-		echo "== $suite/$(basename "$b")"
+		echo "== $prog${abi:+ ($abi)}"
 		(cd /tmp && "$b") >"$tap" 2>&1
 		rc=$?
 		plan=$(sed -nE 's/^1\.\.([0-9]+)( #.*)?$/\1/p' "$tap" | head -n1)
-		# A program that skips itself whole (kselftest's exit code 4).
+		# A program that skips itself whole (kselftest's exit code 4). In
+		# an i386 or x32 suite that means the kernel's entry for that ABI
+		# does not reach kevent: a failure.
 		if [ "$plan" = 0 ] && ((rc == 4)); then
-			skipped=$((skipped + 1))
-			echo "  skip  $(basename "$b"): $(sed -n 's/^1\.\.0 # SKIP //p' "$tap")"
+			why=$(sed -n 's/^1\.\.0 # SKIP //p' "$tap")
+			if [ -n "$abi" ]; then
+				failed=$((failed + 1))
+				echo "  FAIL  $prog skipped itself whole as an $abi program: $why"
+			else
+				skipped=$((skipped + 1))
+				echo "  skip  $prog: $why"
+			fi
 			continue
 		fi
 		results=$(grep -E '^(not )?ok [0-9]+ ' "$tap")
 		count=$(grep -cE '^(not )?ok [0-9]+ ' "$tap")
 		if [ -z "$plan" ] || ((count != plan)); then
-			echo "  INCOMPLETE: ${count} results for plan '${plan:-none}' (exit $rc: crashed or hung?); last lines:"
+			if ((rc == 126 || rc == 127)) && [ -n "$abi" ]; then
+				echo "  FAIL  $prog: could not run (exit $rc: a kernel without $abi support?):"
+			else
+				echo "  INCOMPLETE: $prog: ${count} results for plan '${plan:-none}' (exit $rc: crashed or hung?); last lines:"
+			fi
 			tail -n 15 "$tap" | sed 's/^/        /'
 			failed=$((failed + 1))
 		fi
-		bin_failed=0
+		bin_failed=0 bin_passed=0
 		while read -r line; do
 			[ -n "$line" ] || continue
 			name=$(sed -E 's/^(not )?ok [0-9]+ ([^ ]+).*/\2/' <<<"$line")
 			expect=$(awk -v t="$name" '$1 == t { print $2 }' "$baseline" 2>/dev/null)
 			if [[ "$line" == *"# SKIP"* ]]; then
-				skipped=$((skipped + 1)); echo "  skip  $name"
+				skipped=$((skipped + 1)); echo "  skip  $prog/$name"
 			elif [[ "$line" == ok* ]]; then
-				passed=$((passed + 1))
+				passed=$((passed + 1)); bin_passed=$((bin_passed + 1))
 			elif [ "$expect" = known ]; then
 				known=$((known + 1)); bin_failed=1
-				echo "  known $name (fails on the base kernel too; not counted)"
+				echo "  known $prog/$name (fails on the base kernel too; not counted)"
 			elif [ "$expect" = flaky ]; then
-				echo "  flaky $name failed; rerunning:"
+				echo "  flaky $prog/$name failed; rerunning:"
 				show_test "$name" "$tap"
 				if rerun_passes "$b" "$name"; then
 					passed=$((passed + 1)); bin_failed=1
@@ -94,13 +125,14 @@ for suite in "$@"; do
 					failed=$((failed + 1))
 				fi
 			else
-				failed=$((failed + 1)); bin_failed=1; echo "  FAIL  $name"
+				failed=$((failed + 1)); bin_failed=1; echo "  FAIL  $prog/$name"
 				show_test "$name" "$tap"
 			fi
 		done <<<"$results"
+		echo "  $prog: $bin_passed of ${plan:-?} passed"
 		# The harness exits non-zero exactly when a test failed.
 		if ((rc != 0 && bin_failed == 0)) && [ -n "$plan" ] && ((count == plan)); then
-			echo "  FAIL  $(basename "$b") exited $rc with no failed test"
+			echo "  FAIL  $prog exited $rc with no failed test"
 			failed=$((failed + 1))
 		fi
 	done
