@@ -1,6 +1,8 @@
 #!/bin/bash
 # Runs inside the guest (ci/test.sh starts it through ci/vm-run.sh): the
-# kselftest suites, then the Rust programs given as arguments:
+# kselftest suites (epoll, kevent, and kevent again as static i386 and x32
+# programs: kevent-m32, kevent-mx32), then the Rust programs given as
+# arguments:
 #   test:PATH          a libtest binary (cargo test --no-run), whose tests
 #                      count one by one; run with KEVENT_REQUIRE=1, so that
 #                      a kernel without kevent fails them
@@ -12,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # Keep going past a failing suite: every result is counted.
 set +e
 
-"$here/run.sh" epoll kevent
+"$here/run.sh" epoll kevent kevent-m32 kevent-mx32
 rc=$?
 
 passed=0 failed=0
