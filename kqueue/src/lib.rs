@@ -1,0 +1,105 @@
+//! `libkqueue`: FreeBSD's `kqueue()`/`kevent()` API (`<sys/event.h>`,
+//! FreeBSD 12 layout) on the Linux kevent queue, as a C shared and static
+//! library that is a drop-in for the `libkqueue` of Linux distributions
+//! (same library name, header path `kqueue/sys/event.h`, pkg-config name).
+//!
+//! A kqueue is a kevent queue (`kevent_create(KEVENT_CLOEXEC)`); the
+//! library keeps a table of knotes per queue and translates:
+//! `EVFILT_READ` and `EVFILT_WRITE` share the descriptor's one
+//! `KEVENT_POLL` kevent (the union of their bits, demultiplexed here),
+//! `EVFILT_TIMER` is `KEVENT_TIMER`, `EVFILT_USER` is `KEVENT_USER`, and
+//! `EVFILT_SIGNAL`, `EVFILT_PROC` and `EVFILT_VNODE` watch a signalfd, a
+//! pidfd and an inotify descriptor through `KEVENT_POLL`. See README.md.
+//!
+//! The C functions never unwind: a panic becomes `EIO`.
+#![deny(missing_docs)]
+
+pub mod abi;
+mod proc_;
+pub mod queue;
+mod signal;
+pub mod translate;
+mod vnode;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use libc::{c_int, timespec};
+
+pub use abi::Kevent;
+
+fn set_errno(e: c_int) {
+    // SAFETY: writes this thread's errno.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Runs `f` for C: its value, or -1 with errno (`EIO` after a panic).
+fn ffi(f: impl FnOnce() -> Result<c_int, c_int>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            set_errno(e);
+            -1
+        }
+        Err(_) => {
+            set_errno(libc::EIO);
+            -1
+        }
+    }
+}
+
+/// `int kqueue(void)`: a new kernel event queue (close-on-exec, not
+/// inherited across `fork()`).
+#[no_mangle]
+pub extern "C" fn kqueue() -> c_int {
+    ffi(|| queue::create(0))
+}
+
+/// `int kqueue1(int flags)`: `kqueue()` with `O_CLOEXEC` (always set) or
+/// `O_NONBLOCK` (accepted); other flags `EINVAL`.
+#[no_mangle]
+pub extern "C" fn kqueue1(flags: c_int) -> c_int {
+    ffi(|| queue::create(flags))
+}
+
+/// `int kevent(int kq, const struct kevent *changelist, int nchanges,
+/// struct kevent *eventlist, int nevents, const struct timespec *timeout)`.
+///
+/// # Safety
+///
+/// `changelist` must point to `nchanges` readable entries and `eventlist`
+/// to `nevents` writable ones (either may be null with a count of 0);
+/// `timeout` is null (wait forever) or points to a `struct timespec`.
+#[no_mangle]
+pub unsafe extern "C" fn kevent(
+    kq: c_int,
+    changelist: *const Kevent,
+    nchanges: c_int,
+    eventlist: *mut Kevent,
+    nevents: c_int,
+    timeout: *const timespec,
+) -> c_int {
+    ffi(|| {
+        if nchanges < 0 || nevents < 0 {
+            return Err(libc::EINVAL);
+        }
+        if (changelist.is_null() && nchanges > 0) || (eventlist.is_null() && nevents > 0) {
+            return Err(libc::EFAULT);
+        }
+        let changes: &[Kevent] = if nchanges == 0 {
+            &[]
+        } else {
+            // SAFETY: the caller's changelist of `nchanges` entries.
+            unsafe { std::slice::from_raw_parts(changelist, nchanges as usize) }
+        };
+        let events: &mut [Kevent] = if nevents == 0 {
+            &mut []
+        } else {
+            // SAFETY: the caller's eventlist of `nevents` entries.
+            unsafe { std::slice::from_raw_parts_mut(eventlist, nevents as usize) }
+        };
+        // SAFETY: null or the caller's timespec.
+        let timeout = translate::timeout_ns(unsafe { timeout.as_ref() })?;
+        let q = queue::lookup(kq)?;
+        q.kevent(changes, events, timeout).map(|n| n as c_int)
+    })
+}

@@ -1,0 +1,1133 @@
+//! A kqueue: one kevent queue and the library's table of knotes.
+//!
+//! `kevent()` applies the changelist in batches of `kevent_ctl()` (one
+//! call per run of changes with the same kernel command), then waits with
+//! one `kevent_get_events()` and turns each kernel event into kqueue
+//! events. The table is locked while changes are applied and events are
+//! translated, never during the wait.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use kevent_sys as sys;
+use libc::c_int;
+
+use crate::abi::*;
+use crate::translate::{self, FdOp, FdState, Knote};
+use crate::{proc_, signal, vnode};
+
+/// `kevent_event.user_data` of the kernel's kevents: what they are.
+pub const TAG_FD: u64 = 0;
+/// The queue's signalfd (`EVFILT_SIGNAL`).
+pub const TAG_SIGNAL: u64 = 1;
+/// A pidfd (`EVFILT_PROC`); the pid is in the upper 32 bits.
+pub const TAG_PROC: u64 = 2;
+/// The queue's inotify descriptor (`EVFILT_VNODE`).
+pub const TAG_VNODE: u64 = 3;
+
+/// Incremented in a child after `fork()`: queues of an older generation
+/// are not inherited (FreeBSD semantics) and fail with `EBADF`.
+static FORK_GEN: AtomicU64 = AtomicU64::new(0);
+
+/// The queues by descriptor number.
+static REGISTRY: Mutex<Vec<Option<Arc<Kq>>>> = Mutex::new(Vec::new());
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic is caught at the C boundary; the table stays usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+extern "C" fn after_fork_in_child() {
+    FORK_GEN.fetch_add(1, Ordering::SeqCst);
+    // The child has one thread: the lock is free unless another thread of
+    // the parent held it at the fork; then the queues stay, unusable.
+    if let Ok(mut reg) = REGISTRY.try_lock() {
+        for kq in reg.iter_mut().filter_map(Option::take) {
+            // SAFETY: the descriptor is the child's copy of the queue,
+            // which FreeBSD does not inherit; nothing else owns it.
+            unsafe { libc::close(kq.fd) };
+        }
+    }
+}
+
+/// What the probe found: the kernel's largest batch, or an errno.
+fn probe() -> Result<u32, c_int> {
+    static PROBE: OnceLock<Result<u32, c_int>> = OnceLock::new();
+    *PROBE.get_or_init(|| {
+        let mut p: sys::kevent_probe = unsafe_zeroed();
+        match sys::probe(&mut p) {
+            Ok(_) if p.magic == sys::KEVENT_PROBE_MAGIC && p.version == sys::KEVENT_ABI_VERSION => {
+                // SAFETY: registers a handler that only touches atomics, a
+                // try_lock and close().
+                unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+                Ok(p.max_batch.max(1))
+            }
+            _ => Err(libc::ENOSYS),
+        }
+    })
+}
+
+/// A zeroed plain-data kernel struct.
+pub fn unsafe_zeroed<T: Copy>() -> T {
+    // SAFETY: only used for the kevent-sys and libc C structs, for which
+    // all-zero bytes are a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+/// One `kevent_ctl()` entry.
+pub fn ukevent(
+    id: u64,
+    type_: u32,
+    event: u32,
+    req_flags: u32,
+    data: u64,
+    user_data: u64,
+) -> sys::ukevent {
+    let mut u: sys::ukevent = unsafe_zeroed();
+    u.id = id;
+    u.type_ = type_;
+    u.event = event;
+    u.req_flags = req_flags;
+    u.data = data;
+    u.user_data = user_data;
+    u
+}
+
+/// Applies `cmd` to one entry now; the entry's errno on failure.
+pub fn ctl_one(kq: RawFd, cmd: u32, mut u: sys::ukevent) -> Result<(), c_int> {
+    // SAFETY: one valid ukevent, read and written back by the kernel; the
+    // probe found kevent before any queue existed.
+    match unsafe { sys::kevent_ctl(kq, cmd, 1, &mut u) } {
+        Ok(1) if u.ret_flags & sys::KEVENT_RET_BROKEN == 0 => Ok(()),
+        Ok(1) => Err(-(u.ret_data[1] as i32)),
+        Ok(_) => Err(libc::EIO),
+        Err(sys::Error::Errno(e)) => Err(e),
+        Err(_) => Err(libc::EIO),
+    }
+}
+
+/// `EBADF` if `fd` is not open, else `ENOENT`.
+fn absent_errno(fd: RawFd) -> c_int {
+    // SAFETY: F_GETFD only reads the descriptor flags.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        libc::EBADF
+    } else {
+        libc::ENOENT
+    }
+}
+
+/// An `EVFILT_USER` knote.
+#[derive(Debug, Clone, Copy)]
+struct User {
+    note: Knote,
+    /// Reported without `EV_CLEAR`: stays triggered (reported by every
+    /// `kevent()`) until it is deleted.
+    sticky: bool,
+}
+
+/// The table of one queue.
+#[derive(Default)]
+pub struct State {
+    fds: HashMap<RawFd, FdState>,
+    /// Descriptors whose kernel kevent must follow the table (the library
+    /// did a ONESHOT or DISPATCH the kernel could not).
+    dirty: Vec<RawFd>,
+    timers: HashMap<usize, Knote>,
+    users: HashMap<usize, User>,
+    pub(crate) signals: signal::Signals,
+    pub(crate) procs: proc_::Procs,
+    pub(crate) vnodes: vnode::Vnodes,
+    /// Events that did not fit in the caller's list.
+    pending: VecDeque<Kevent>,
+}
+
+/// Where translated events go: the caller's list, then `pending`.
+pub struct Out<'a> {
+    buf: &'a mut [Kevent],
+    n: usize,
+    pending: &'a mut VecDeque<Kevent>,
+}
+
+impl Out<'_> {
+    /// Reports one event.
+    pub fn push(&mut self, k: Kevent) {
+        if self.n < self.buf.len() {
+            self.buf[self.n] = k;
+            self.n += 1;
+        } else {
+            self.pending.push_back(k);
+        }
+    }
+}
+
+/// A kqueue.
+pub struct Kq {
+    /// The kevent queue.
+    pub fd: RawFd,
+    gen: u64,
+    max_batch: u32,
+    st: Mutex<State>,
+}
+
+/// `kqueue1(flags)`: a new queue, close-on-exec.
+pub fn create(flags: c_int) -> Result<RawFd, c_int> {
+    if flags & !(libc::O_CLOEXEC | libc::O_NONBLOCK) != 0 {
+        return Err(libc::EINVAL);
+    }
+    let max_batch = probe()?;
+    // SAFETY: the probe found kevent ABI v2.
+    let fd = unsafe { sys::kevent_create(sys::KEVENT_CLOEXEC) }.map_err(|e| match e {
+        sys::Error::Errno(e) => e,
+        _ => libc::EIO,
+    })?;
+    let kq = Arc::new(Kq {
+        fd,
+        gen: FORK_GEN.load(Ordering::SeqCst),
+        max_batch,
+        st: Mutex::new(State::default()),
+    });
+    let mut reg = lock(&REGISTRY);
+    let i = fd as usize;
+    if reg.len() <= i {
+        reg.resize(i + 1, None);
+    }
+    // A queue found at this number was closed by the application.
+    reg[i] = Some(kq);
+    Ok(fd)
+}
+
+/// The queue at `fd`, if it is one of ours in this process.
+pub fn lookup(fd: c_int) -> Result<Arc<Kq>, c_int> {
+    let reg = lock(&REGISTRY);
+    let kq = usize::try_from(fd)
+        .ok()
+        .and_then(|i| reg.get(i).cloned().flatten())
+        .ok_or(libc::EBADF)?;
+    if kq.gen != FORK_GEN.load(Ordering::Relaxed) {
+        return Err(libc::EBADF);
+    }
+    Ok(kq)
+}
+
+/// The errno of a call that failed as a whole on the queue descriptor:
+/// `EINVAL` or `EBADF` there means the application closed the kqueue and
+/// the number is now another file (or none): `EBADF`, and the table is
+/// dropped. (The library's own arguments are always valid.)
+fn not_a_queue(fd: RawFd, e: c_int) -> c_int {
+    if e != libc::EINVAL && e != libc::EBADF {
+        return e;
+    }
+    let mut reg = lock(&REGISTRY);
+    if let Some(slot) = reg.get_mut(fd as usize) {
+        *slot = None;
+    }
+    libc::EBADF
+}
+
+/// A kernel request of the changelist and what to do with its result.
+struct Entry {
+    change: usize,
+    key: (u32, u64),
+    commit: Commit,
+}
+
+enum Commit {
+    Fd {
+        fd: RawFd,
+        new: FdState,
+        op: FdOp,
+        /// The change is an `EV_ADD`: done again as new if the descriptor was closed.
+        add: bool,
+    },
+    Timer {
+        id: usize,
+        new: Option<Knote>,
+    },
+    User {
+        id: usize,
+        new: Option<User>,
+    },
+}
+
+/// The running batch: entries with one command and distinct keys.
+struct Batch {
+    cmd: u32,
+    reqs: Vec<sys::ukevent>,
+    entries: Vec<Entry>,
+}
+
+impl Kq {
+    /// `kevent()` on this queue.
+    pub fn kevent(
+        &self,
+        changes: &[Kevent],
+        events: &mut [Kevent],
+        timeout: Option<u64>,
+    ) -> Result<usize, c_int> {
+        let mut st = lock(&self.st);
+        // Change results: 0 or an errno, per change.
+        let mut results = vec![0; changes.len()];
+        self.apply(&mut st, changes, &mut results);
+        // FreeBSD: errors (and EV_RECEIPT) go to the event list while it
+        // has room, and then kevent() returns without waiting.
+        let mut n = 0;
+        for (kev, &err) in changes.iter().zip(&results) {
+            if err != 0 || kev.flags & EV_RECEIPT != 0 {
+                if n < events.len() {
+                    let mut e = *kev;
+                    e.flags = EV_ERROR;
+                    e.data = err.into();
+                    e.ext = [0; 4];
+                    events[n] = e;
+                    n += 1;
+                } else if err != 0 {
+                    return Err(err);
+                }
+            }
+        }
+        if n > 0 || events.is_empty() {
+            return Ok(n);
+        }
+        // Events that did not fit last time come first.
+        if !st.pending.is_empty() {
+            while n < events.len() {
+                match st.pending.pop_front() {
+                    Some(e) => {
+                        events[n] = e;
+                        n += 1;
+                    }
+                    None => break,
+                }
+            }
+            return Ok(n);
+        }
+        let deadline = match timeout {
+            Some(t) if t > 0 => Some(monotonic_ns().saturating_add(t)),
+            _ => None,
+        };
+        loop {
+            let sticky = st.users.values().any(|u| u.sticky && u.note.enabled);
+            let want = (events.len() as u32).min(self.max_batch);
+            drop(st);
+            let got = self.wait(want, if sticky { Some(0) } else { timeout }, deadline)?;
+            st = lock(&self.st);
+            let n = KBUF.with(|b| {
+                let b = b.borrow();
+                self.translate(&mut st, &b[..got], events)
+            });
+            let n = self.add_sticky(&mut st, events, n);
+            if n > 0 || timeout == Some(0) || sticky {
+                return Ok(n);
+            }
+            if deadline.is_some_and(|d| monotonic_ns() >= d) {
+                return Ok(0);
+            }
+            // Only events the table dropped: bring the kernel up to date
+            // and wait again.
+            let mut none: [c_int; 0] = [];
+            self.apply(&mut st, &[], &mut none);
+        }
+    }
+
+    /// One `kevent_get_events()` into this thread's buffer.
+    fn wait(&self, want: u32, timeout: Option<u64>, deadline: Option<u64>) -> Result<usize, c_int> {
+        let mut args: sys::kevent_wait_args = unsafe_zeroed();
+        match (timeout, deadline) {
+            (None, _) => args.timeout_ns = sys::KEVENT_TIMEOUT_INFINITE,
+            (Some(0), _) => args.timeout_ns = 0,
+            (Some(_), Some(d)) => {
+                args.timeout_ns = d;
+                args.clock = sys::KEVENT_CLOCK_MONOTONIC;
+                args.flags = sys::KEVENT_WAIT_ABSTIME;
+            }
+            (Some(t), None) => args.timeout_ns = t,
+        }
+        KBUF.with(|b| {
+            let mut b = b.borrow_mut();
+            if b.len() < want as usize {
+                b.resize(want as usize, unsafe_zeroed());
+            }
+            // SAFETY: `b` holds `want` writable entries; `args` is a valid
+            // kevent_wait_args of the size passed, without a signal mask.
+            let r = unsafe {
+                sys::kevent_get_events(
+                    self.fd,
+                    b.as_mut_ptr(),
+                    want,
+                    &args,
+                    sys::KEVENT_WAIT_ARGS_SIZE,
+                )
+            };
+            match r {
+                Ok(n) => Ok(n as usize),
+                Err(sys::Error::Errno(e)) => Err(not_a_queue(self.fd, e)),
+                Err(_) => Err(libc::EIO),
+            }
+        })
+    }
+
+    /// Applies the changelist (and the kernel updates the table owes),
+    /// batching kernel requests; `results[i]` gets change i's errno.
+    fn apply(&self, st: &mut State, changes: &[Kevent], results: &mut [c_int]) {
+        let mut batch = Batch {
+            cmd: 0,
+            reqs: Vec::new(),
+            entries: Vec::new(),
+        };
+        let mut retry = Vec::new();
+        // Fix-ups: the kernel follows what the library did after reports.
+        let dirty = std::mem::take(&mut st.dirty);
+        for fd in dirty {
+            if let Some(s) = st.fds.get(&fd).copied() {
+                if let Some(op) = s.op() {
+                    let e = Entry {
+                        change: usize::MAX,
+                        key: (sys::KEVENT_POLL, fd as u64),
+                        commit: Commit::Fd {
+                            fd,
+                            new: s,
+                            op,
+                            add: false,
+                        },
+                    };
+                    self.push(st, &mut batch, e, fd_req(fd, &op), results, &mut retry);
+                }
+            }
+        }
+        for (i, kev) in changes.iter().enumerate() {
+            self.change(st, &mut batch, i, kev, results, &mut retry);
+        }
+        self.flush(st, &mut batch, results, &mut retry);
+        // A MODIFY that found the descriptor closed (and its kevent gone
+        // with it): the table forgot it; an EV_ADD is done again as new.
+        while !retry.is_empty() {
+            for i in std::mem::take(&mut retry) {
+                self.change(st, &mut batch, i, &changes[i], results, &mut retry);
+            }
+            self.flush(st, &mut batch, results, &mut retry);
+        }
+    }
+
+    fn push(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        e: Entry,
+        req: sys::ukevent,
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) {
+        let cmd = e_cmd(&e, &req);
+        let mut req = req;
+        req.ret_flags = 0;
+        if batch.cmd != cmd || batch.reqs.len() >= self.max_batch as usize {
+            self.flush(st, batch, results, retry);
+        }
+        batch.cmd = cmd;
+        batch.reqs.push(req);
+        batch.entries.push(e);
+    }
+
+    /// Flushes the batch if it holds a request for `key`, so that a change
+    /// sees the table as the kernel left it.
+    fn touch(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        key: (u32, u64),
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) {
+        if batch.entries.iter().any(|e| e.key == key) {
+            self.flush(st, batch, results, retry);
+        }
+    }
+
+    fn flush(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) {
+        if batch.reqs.is_empty() {
+            return;
+        }
+        let n = batch.reqs.len() as u32;
+        // SAFETY: `reqs` holds `n` valid entries the kernel reads and
+        // writes back.
+        let r = unsafe { sys::kevent_ctl(self.fd, batch.cmd, n, batch.reqs.as_mut_ptr()) };
+        let entries = std::mem::take(&mut batch.entries);
+        let reqs = std::mem::take(&mut batch.reqs);
+        for (e, req) in entries.into_iter().zip(reqs) {
+            let err = match r {
+                Err(sys::Error::Errno(err)) => not_a_queue(self.fd, err),
+                Err(_) => libc::EIO,
+                Ok(_) if req.ret_flags & sys::KEVENT_RET_BROKEN != 0 => -(req.ret_data[1] as i32),
+                Ok(_) if req.ret_flags & sys::KEVENT_RET_DONE == 0 => libc::EIO,
+                Ok(_) => 0,
+            };
+            let err = self.commit(st, e.change, e.commit, err, retry);
+            if err != 0 && e.change != usize::MAX {
+                results[e.change] = err;
+            }
+        }
+    }
+
+    /// Applies a request's result to the table; returns the change's errno.
+    fn commit(
+        &self,
+        st: &mut State,
+        change: usize,
+        c: Commit,
+        err: c_int,
+        retry: &mut Vec<usize>,
+    ) -> c_int {
+        match c {
+            Commit::Fd {
+                fd,
+                mut new,
+                op,
+                add,
+            } => {
+                if err == 0 {
+                    new.kernel = op.result();
+                    if new.is_empty() && new.kernel.is_none() {
+                        st.fds.remove(&fd);
+                    } else {
+                        st.fds.insert(fd, new);
+                    }
+                    return 0;
+                }
+                if err == libc::ENOENT && !matches!(op, FdOp::Add(_)) {
+                    // The descriptor was closed: the kernel removed the
+                    // kevent (KEVENT_REQ_FD_CLOSE), so do the knotes.
+                    st.fds.remove(&fd);
+                    st.pending
+                        .retain(|e| !is_fd_filter(e.filter) || e.ident != fd as usize);
+                    if change == usize::MAX {
+                        return 0;
+                    }
+                    if add {
+                        retry.push(change);
+                        return 0;
+                    }
+                    return absent_errno(fd);
+                }
+                err
+            }
+            Commit::Timer { id, new } => {
+                if err == 0 {
+                    match new {
+                        Some(k) => st.timers.insert(id, k),
+                        None => st.timers.remove(&id),
+                    };
+                } else if err == libc::ENOENT {
+                    // Removed by the kernel (a reported EV_ONESHOT).
+                    st.timers.remove(&id);
+                }
+                err
+            }
+            Commit::User { id, new } => {
+                if err == 0 {
+                    match new {
+                        Some(u) => st.users.insert(id, u),
+                        None => st.users.remove(&id),
+                    };
+                } else if err == libc::ENOENT {
+                    st.users.remove(&id);
+                }
+                err
+            }
+        }
+    }
+
+    /// One change of the changelist.
+    fn change(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        i: usize,
+        kev: &Kevent,
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) {
+        let f = kev.flags;
+        if f & (EV_DELETE | EV_DISABLE) != 0 {
+            st.pending
+                .retain(|e| e.filter != kev.filter || e.ident != kev.ident);
+        }
+        let r = match kev.filter {
+            EVFILT_READ | EVFILT_WRITE => self.change_fd(st, batch, i, kev, results, retry),
+            EVFILT_TIMER => self.change_timer(st, batch, i, kev, results, retry),
+            EVFILT_USER => self.change_user(st, batch, i, kev, results, retry),
+            EVFILT_SIGNAL | EVFILT_PROC | EVFILT_VNODE => {
+                // These do their own system calls, in changelist order.
+                self.flush(st, batch, results, retry);
+                match kev.filter {
+                    EVFILT_SIGNAL => st.signals.change(self.fd, kev),
+                    EVFILT_PROC => st.procs.change(self.fd, kev),
+                    _ => st.vnodes.change(self.fd, kev),
+                }
+            }
+            _ => Err(libc::EINVAL),
+        };
+        if let Err(e) = r {
+            results[i] = e;
+        }
+    }
+
+    fn change_fd(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        i: usize,
+        kev: &Kevent,
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) -> Result<(), c_int> {
+        let fd = RawFd::try_from(kev.ident).map_err(|_| libc::EBADF)?;
+        if fd < 0 {
+            return Err(libc::EBADF);
+        }
+        self.touch(st, batch, (sys::KEVENT_POLL, fd as u64), results, retry);
+        let mut new = st.fds.get(&fd).copied().unwrap_or_default();
+        let slot = new.slot(kev.filter);
+        let f = kev.flags;
+        if f & EV_DELETE != 0 {
+            if slot.take().is_none() {
+                return Err(absent_errno(fd));
+            }
+        } else if f & EV_ADD != 0 {
+            match slot {
+                None => *slot = Some(Knote::new(kev)),
+                Some(k) => {
+                    k.udata = kev.udata as usize;
+                    k.fflags = kev.fflags;
+                    k.data = kev.data;
+                    if f & EV_DISABLE != 0 {
+                        k.enabled = false;
+                    } else if f & EV_ENABLE != 0 {
+                        k.enabled = true;
+                    }
+                }
+            }
+            let k = slot.as_ref().expect("just set");
+            if k.fflags & NOTE_LOWAT != 0 && kev.filter == EVFILT_READ {
+                set_rcvlowat(fd, k.data);
+            }
+        } else {
+            let k = slot.as_mut().ok_or_else(|| absent_errno(fd))?;
+            if f & EV_DISABLE != 0 {
+                k.enabled = false;
+            } else if f & EV_ENABLE != 0 {
+                k.enabled = true;
+            }
+        }
+        let mut op = new.op();
+        if op.is_none() && f & EV_ADD != 0 {
+            // An EV_ADD that changes nothing in the kernel still asks it:
+            // a MODIFY finds a descriptor that was closed (ENOENT), so the
+            // table does not keep knotes the close removed.
+            op = new.kernel.map(FdOp::Modify);
+        }
+        match op {
+            None => {
+                if new.is_empty() && new.kernel.is_none() {
+                    st.fds.remove(&fd);
+                } else {
+                    st.fds.insert(fd, new);
+                }
+            }
+            Some(op) => {
+                let e = Entry {
+                    change: i,
+                    key: (sys::KEVENT_POLL, fd as u64),
+                    commit: Commit::Fd {
+                        fd,
+                        new,
+                        op,
+                        add: f & EV_ADD != 0,
+                    },
+                };
+                let req = fd_req(fd, &op);
+                self.push(st, batch, e, req, results, retry);
+            }
+        }
+        Ok(())
+    }
+
+    fn change_timer(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        i: usize,
+        kev: &Kevent,
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) -> Result<(), c_int> {
+        let id = kev.ident;
+        let key = (sys::KEVENT_TIMER, id as u64);
+        self.touch(st, batch, key, results, retry);
+        let cur = st.timers.get(&id).copied();
+        let f = kev.flags;
+        let (req, new) = if f & EV_DELETE != 0 {
+            cur.ok_or(libc::ENOENT)?;
+            (ukevent(id as u64, sys::KEVENT_TIMER, 0, 0, 0, 0), None)
+        } else if f & EV_ADD != 0 {
+            let (period, start, tflags) = translate::timer_request(kev)?;
+            let mut k = Knote::new(kev);
+            k.flags |= EV_CLEAR;
+            if let Some(c) = cur {
+                if f & (EV_ENABLE | EV_DISABLE) == 0 {
+                    k.enabled = c.enabled;
+                }
+            }
+            let mut req_flags = k.mode_req() & !sys::KEVENT_REQ_ET | sys::KEVENT_REQ_UPDATE;
+            if !k.enabled {
+                req_flags |= sys::KEVENT_REQ_DISABLED;
+            }
+            let mut u = ukevent(
+                id as u64,
+                sys::KEVENT_TIMER,
+                sys::KEVENT_TIMER_FIRED,
+                req_flags,
+                period,
+                0,
+            );
+            u.__bindgen_anon_1.timer.start = start;
+            u.__bindgen_anon_1.timer.flags = tflags;
+            u.__bindgen_anon_1.timer.clock = if tflags != 0 {
+                sys::KEVENT_CLOCK_REALTIME
+            } else {
+                sys::KEVENT_CLOCK_MONOTONIC
+            };
+            (u, Some(k))
+        } else if f & (EV_ENABLE | EV_DISABLE) != 0 {
+            let mut k = cur.ok_or(libc::ENOENT)?;
+            k.enabled = f & EV_DISABLE == 0;
+            (ukevent(id as u64, sys::KEVENT_TIMER, 0, 0, 0, 0), Some(k))
+        } else {
+            cur.ok_or(libc::ENOENT)?;
+            return Ok(());
+        };
+        let cmd = if f & EV_DELETE != 0 {
+            sys::KEVENT_CTL_REMOVE
+        } else if f & EV_ADD != 0 {
+            sys::KEVENT_CTL_ADD
+        } else if f & EV_DISABLE != 0 {
+            sys::KEVENT_CTL_DISABLE
+        } else {
+            sys::KEVENT_CTL_ENABLE
+        };
+        let mut req = req;
+        req.ret_flags = cmd; // carried to push(); cleared there
+        let e = Entry {
+            change: i,
+            key,
+            commit: Commit::Timer { id, new },
+        };
+        self.push(st, batch, e, req, results, retry);
+        Ok(())
+    }
+
+    fn change_user(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        i: usize,
+        kev: &Kevent,
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) -> Result<(), c_int> {
+        let id = kev.ident;
+        let key = (sys::KEVENT_USER, id as u64);
+        self.touch(st, batch, key, results, retry);
+        let cur = st.users.get(&id).copied();
+        let f = kev.flags;
+        let trigger = kev.fflags & NOTE_TRIGGER != 0;
+        let new;
+        let cmd;
+        let mut req = ukevent(id as u64, sys::KEVENT_USER, 0, 0, 0, 0);
+        if f & EV_DELETE != 0 {
+            cur.ok_or(libc::ENOENT)?;
+            cmd = sys::KEVENT_CTL_REMOVE;
+            new = None;
+        } else if f & EV_ADD != 0 {
+            let mut u = match cur {
+                Some(mut u) => {
+                    u.note.udata = kev.udata as usize;
+                    u.note.data = kev.data;
+                    if f & EV_DISABLE != 0 {
+                        u.note.enabled = false;
+                    } else if f & EV_ENABLE != 0 {
+                        u.note.enabled = true;
+                    }
+                    u
+                }
+                None => {
+                    let mut n = Knote::new(kev);
+                    n.fflags = 0;
+                    User {
+                        note: n,
+                        sticky: false,
+                    }
+                }
+            };
+            u.note.fflags = translate::user_fflags(u.note.fflags, kev.fflags);
+            let mut req_flags = u.note.mode_req() & !sys::KEVENT_REQ_ET | sys::KEVENT_REQ_UPDATE;
+            if !u.note.enabled {
+                req_flags |= sys::KEVENT_REQ_DISABLED;
+            }
+            req.event = sys::KEVENT_USER_TRIGGERED;
+            req.req_flags = req_flags;
+            cmd = sys::KEVENT_CTL_ADD;
+            new = Some(u);
+        } else if f & (EV_ENABLE | EV_DISABLE) != 0 {
+            let mut u = cur.ok_or(libc::ENOENT)?;
+            u.note.enabled = f & EV_DISABLE == 0;
+            u.note.fflags = translate::user_fflags(u.note.fflags, kev.fflags);
+            cmd = if f & EV_DISABLE != 0 {
+                sys::KEVENT_CTL_DISABLE
+            } else {
+                sys::KEVENT_CTL_ENABLE
+            };
+            new = Some(u);
+        } else {
+            let mut u = cur.ok_or(libc::ENOENT)?;
+            u.note.fflags = translate::user_fflags(u.note.fflags, kev.fflags);
+            if !trigger {
+                st.users.insert(id, u);
+                return Ok(());
+            }
+            st.users.insert(id, u);
+            cmd = sys::KEVENT_CTL_READY;
+            req.event = sys::KEVENT_USER_TRIGGERED;
+            new = Some(u);
+            req.ret_flags = cmd;
+            let e = Entry {
+                change: i,
+                key,
+                commit: Commit::User { id, new },
+            };
+            self.push(st, batch, e, req, results, retry);
+            return Ok(());
+        }
+        req.ret_flags = cmd;
+        let e = Entry {
+            change: i,
+            key,
+            commit: Commit::User { id, new },
+        };
+        self.push(st, batch, e, req, results, retry);
+        if trigger && new.is_some() {
+            // EV_ADD/EV_ENABLE with NOTE_TRIGGER: then trigger it.
+            self.flush(st, batch, results, retry);
+            if results[i] == 0 {
+                let mut req = ukevent(
+                    id as u64,
+                    sys::KEVENT_USER,
+                    sys::KEVENT_USER_TRIGGERED,
+                    0,
+                    0,
+                    0,
+                );
+                req.ret_flags = sys::KEVENT_CTL_READY;
+                let e = Entry {
+                    change: i,
+                    key,
+                    commit: Commit::User { id, new },
+                };
+                self.push(st, batch, e, req, results, retry);
+            }
+        }
+        Ok(())
+    }
+
+    /// Kernel events into kqueue events; returns how many are in `events`.
+    fn translate(
+        &self,
+        st: &mut State,
+        kevs: &[sys::kevent_event],
+        events: &mut [Kevent],
+    ) -> usize {
+        let State {
+            fds,
+            dirty,
+            timers,
+            users,
+            signals,
+            procs,
+            vnodes,
+            pending,
+        } = st;
+        let mut out = Out {
+            buf: events,
+            n: 0,
+            pending,
+        };
+        for ev in kevs {
+            match ev.type_ as u32 {
+                sys::KEVENT_POLL => match ev.user_data & 0xff {
+                    TAG_FD => {
+                        let fd = ev.id as RawFd;
+                        let Some(s) = fds.get_mut(&fd) else { continue };
+                        s.kernel_reported();
+                        let fired = s.fired(ev.events);
+                        let err = if ev.flags & sys::KEVENT_EV_ERROR as u16 != 0 {
+                            ev.data as u32
+                        } else {
+                            0
+                        };
+                        let mut sync = false;
+                        for (filter, on, eof) in [
+                            (EVFILT_READ, fired.read, fired.read_eof),
+                            (EVFILT_WRITE, fired.write, fired.write_eof),
+                        ] {
+                            if !on {
+                                continue;
+                            }
+                            let k = (*s.slot(filter)).expect("fired filters exist");
+                            let data = fd_data(fd, filter, ev.events, &k);
+                            if filter == EVFILT_READ
+                                && k.fflags & NOTE_LOWAT != 0
+                                && data < k.data
+                                && !eof
+                            {
+                                continue;
+                            }
+                            let mut flags = k.flags;
+                            let mut fflags = 0;
+                            if eof {
+                                flags |= EV_EOF;
+                                fflags = err;
+                            }
+                            out.push(Kevent::new(
+                                fd as usize,
+                                filter,
+                                flags,
+                                fflags,
+                                data,
+                                k.udata,
+                            ));
+                            sync |= s.reported(filter);
+                        }
+                        sync |= s.op().is_some();
+                        if s.is_empty() && s.kernel.is_none() {
+                            fds.remove(&fd);
+                        } else if sync {
+                            dirty.push(fd);
+                        }
+                    }
+                    TAG_SIGNAL => signals.collect(&mut out),
+                    TAG_PROC => {
+                        procs.collect(self.fd, (ev.user_data >> 32) as libc::pid_t, &mut out)
+                    }
+                    TAG_VNODE => vnodes.collect(&mut out),
+                    _ => {}
+                },
+                sys::KEVENT_TIMER => {
+                    let id = ev.id as usize;
+                    let Some(k) = timers.get_mut(&id) else {
+                        continue;
+                    };
+                    if !k.enabled {
+                        continue;
+                    }
+                    out.push(Kevent::new(
+                        id,
+                        EVFILT_TIMER,
+                        k.flags,
+                        0,
+                        ev.data as i64,
+                        k.udata,
+                    ));
+                    if k.flags & EV_ONESHOT != 0 {
+                        timers.remove(&id);
+                    } else if k.flags & EV_DISPATCH != 0 {
+                        k.enabled = false;
+                    }
+                }
+                sys::KEVENT_USER => {
+                    let id = ev.id as usize;
+                    let Some(u) = users.get_mut(&id) else {
+                        continue;
+                    };
+                    if !u.note.enabled {
+                        continue;
+                    }
+                    report_user(id, u, &mut out);
+                    if u.note.flags & EV_ONESHOT != 0 {
+                        users.remove(&id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.n
+    }
+
+    /// Triggered `EVFILT_USER` knotes without `EV_CLEAR` stay triggered.
+    fn add_sticky(&self, st: &mut State, events: &mut [Kevent], mut n: usize) -> usize {
+        for (&id, u) in st.users.iter_mut() {
+            if n >= events.len() {
+                break;
+            }
+            if !u.sticky
+                || !u.note.enabled
+                || events[..n]
+                    .iter()
+                    .any(|e| e.filter == EVFILT_USER && e.ident == id)
+            {
+                continue;
+            }
+            let mut out = Out {
+                buf: &mut events[n..n + 1],
+                n: 0,
+                pending: &mut st.pending,
+            };
+            report_user(id, u, &mut out);
+            n += out.n;
+        }
+        n
+    }
+}
+
+/// Reports a triggered user knote: `EV_CLEAR` resets its flags, without it
+/// it stays triggered; `EV_DISPATCH` disables it.
+fn report_user(id: usize, u: &mut User, out: &mut Out<'_>) {
+    out.push(Kevent::new(
+        id,
+        EVFILT_USER,
+        u.note.flags,
+        u.note.fflags,
+        u.note.data,
+        u.note.udata,
+    ));
+    if u.note.flags & EV_CLEAR != 0 {
+        u.note.fflags = 0;
+        u.sticky = false;
+    } else {
+        u.sticky = true;
+    }
+    if u.note.flags & EV_DISPATCH != 0 {
+        u.note.enabled = false;
+    }
+}
+
+fn is_fd_filter(f: i16) -> bool {
+    f == EVFILT_READ || f == EVFILT_WRITE
+}
+
+/// The command a batch entry carries (in `ret_flags` until it is sent).
+fn e_cmd(e: &Entry, req: &sys::ukevent) -> u32 {
+    match &e.commit {
+        Commit::Fd { op, .. } => op.cmd(),
+        _ => req.ret_flags,
+    }
+}
+
+/// The request of a descriptor's [`FdOp`].
+fn fd_req(fd: RawFd, op: &FdOp) -> sys::ukevent {
+    let events = match op {
+        FdOp::Add(k) | FdOp::Modify(k) => k.events,
+        FdOp::Remove => 0,
+    };
+    ukevent(
+        fd as u64,
+        sys::KEVENT_POLL,
+        events,
+        op.req_flags(),
+        0,
+        TAG_FD,
+    )
+}
+
+thread_local! {
+    static KBUF: std::cell::RefCell<Vec<sys::kevent_event>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `kevent()` computes exact `data` for READ and WRITE with an
+/// `ioctl()` per event (`KQUEUE_EXACT_DATA=1`); else only knotes with
+/// `NOTE_LOWAT` do.
+fn exact_data() -> bool {
+    static EXACT: OnceLock<bool> = OnceLock::new();
+    *EXACT.get_or_init(|| std::env::var_os("KQUEUE_EXACT_DATA").is_some_and(|v| v == "1"))
+}
+
+/// `data` of a READ or WRITE event. Without an `ioctl()`: 1 when the
+/// filter's bit fired (at least one byte, or room), 0 when only a hang-up
+/// or error did; READ with `EV_EOF` is exact (`FIONREAD`: once per
+/// connection, so that 0 tells the end). Exact (`FIONREAD`; `SO_SNDBUF` minus `SIOCOUTQ` for
+/// sockets, the pipe's free room) with `KQUEUE_EXACT_DATA=1` or `NOTE_LOWAT`.
+fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote) -> i64 {
+    let bit = if filter == EVFILT_READ {
+        libc::EPOLLIN
+    } else {
+        libc::EPOLLOUT
+    } as u32;
+    if events & bit == 0 {
+        return 0;
+    }
+    let eof = events & (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32 != 0;
+    if !exact_data() && k.fflags & NOTE_LOWAT == 0 && !(eof && filter == EVFILT_READ) {
+        return 1;
+    }
+    let mut v: c_int = 0;
+    if filter == EVFILT_READ {
+        // SAFETY: FIONREAD writes one int.
+        if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut v) } == 0 {
+            return v.into();
+        }
+        return 1;
+    }
+    let mut size: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes one int into `size`; the ioctls one int.
+    unsafe {
+        if libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&mut size as *mut c_int).cast(),
+            &mut len,
+        ) == 0
+        {
+            if libc::ioctl(fd, libc::TIOCOUTQ, &mut v) == 0 {
+                return (size - v).max(0).into();
+            }
+            return size.into();
+        }
+        let cap = libc::fcntl(fd, libc::F_GETPIPE_SZ);
+        if cap > 0 && libc::ioctl(fd, libc::FIONREAD, &mut v) == 0 {
+            return (cap - v).max(0).into();
+        }
+    }
+    1
+}
+
+/// `NOTE_LOWAT` on a socket: `SO_RCVLOWAT`, so that the kernel does not
+/// report it below the mark (other files: the library filters).
+fn set_rcvlowat(fd: RawFd, lowat: i64) {
+    let v: c_int = lowat.clamp(1, c_int::MAX.into()) as c_int;
+    // SAFETY: setsockopt reads one int; on a non-socket it fails harmlessly.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&v as *const c_int).cast(),
+            std::mem::size_of::<c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds (vDSO: no system call).
+pub fn monotonic_ns() -> u64 {
+    let mut ts: libc::timespec = unsafe_zeroed();
+    // SAFETY: writes one timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,534 @@
+//! The translation between kqueue's knotes and kevent's requests, with no
+//! system calls: what the library keeps per file descriptor, what the
+//! kernel's one `KEVENT_POLL` kevent per descriptor must be for it, which
+//! filters an event fires, timer units, `EVFILT_USER` flag operations and
+//! timeouts. Host-tested.
+
+use crate::abi::*;
+use kevent_sys as sys;
+
+/// `EPOLLIN | EPOLLRDHUP`: what `EVFILT_READ` asks the kernel for.
+pub const READ_BITS: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+/// `EPOLLOUT`: what `EVFILT_WRITE` asks the kernel for.
+pub const WRITE_BITS: u32 = libc::EPOLLOUT as u32;
+const HUP: u32 = libc::EPOLLHUP as u32;
+const ERR: u32 = libc::EPOLLERR as u32;
+const IN: u32 = libc::EPOLLIN as u32;
+const OUT: u32 = libc::EPOLLOUT as u32;
+const RDHUP: u32 = libc::EPOLLRDHUP as u32;
+
+/// The flags a knote keeps from its `EV_ADD` and reports back.
+pub const KEPT_FLAGS: u16 = EV_ONESHOT | EV_CLEAR | EV_DISPATCH | EV_RECEIPT;
+
+/// One registered filter of a file descriptor (`EVFILT_READ` or
+/// `EVFILT_WRITE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Knote {
+    /// `udata`, returned with every event.
+    pub udata: usize,
+    /// The kept flags (`EV_ONESHOT`, `EV_CLEAR`, `EV_DISPATCH`, `EV_RECEIPT`).
+    pub flags: u16,
+    /// Not disabled (`EV_DISABLE`, or reported with `EV_DISPATCH`).
+    pub enabled: bool,
+    /// `fflags` of the last `EV_ADD` (`NOTE_LOWAT`).
+    pub fflags: u32,
+    /// `data` of the last `EV_ADD` (the low-water mark).
+    pub data: i64,
+}
+
+impl Knote {
+    /// A new knote from an `EV_ADD` change.
+    pub fn new(kev: &Kevent) -> Knote {
+        Knote {
+            udata: kev.udata as usize,
+            flags: kev.flags & KEPT_FLAGS,
+            enabled: kev.flags & EV_DISABLE == 0,
+            fflags: kev.fflags,
+            data: kev.data,
+        }
+    }
+
+    /// The kernel request flags for this knote's mode alone.
+    pub fn mode_req(&self) -> u32 {
+        let mut r = 0;
+        if self.flags & EV_CLEAR != 0 {
+            r |= sys::KEVENT_REQ_ET;
+        }
+        if self.flags & EV_ONESHOT != 0 {
+            r |= sys::KEVENT_REQ_ONESHOT;
+        } else if self.flags & EV_DISPATCH != 0 {
+            r |= sys::KEVENT_REQ_DISPATCH;
+        }
+        r
+    }
+}
+
+/// What the kernel's `KEVENT_POLL` kevent of a descriptor is (or must be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KState {
+    /// The `EPOLL*` bits.
+    pub events: u32,
+    /// `KEVENT_REQ_*` flags, without `DISABLED` and `UPDATE`.
+    pub req_flags: u32,
+    /// Registered disabled.
+    pub disabled: bool,
+}
+
+/// A kernel request for a descriptor: the command and the state it sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdOp {
+    /// `KEVENT_CTL_ADD` with `KEVENT_REQ_UPDATE`.
+    Add(KState),
+    /// `KEVENT_CTL_MODIFY`.
+    Modify(KState),
+    /// `KEVENT_CTL_REMOVE`.
+    Remove,
+}
+
+impl FdOp {
+    /// The `KEVENT_CTL_*` command.
+    pub fn cmd(&self) -> u32 {
+        match self {
+            FdOp::Add(_) => sys::KEVENT_CTL_ADD,
+            FdOp::Modify(_) => sys::KEVENT_CTL_MODIFY,
+            FdOp::Remove => sys::KEVENT_CTL_REMOVE,
+        }
+    }
+
+    /// The kernel state after the request succeeded.
+    pub fn result(&self) -> Option<KState> {
+        match self {
+            FdOp::Add(k) | FdOp::Modify(k) => Some(*k),
+            FdOp::Remove => None,
+        }
+    }
+
+    /// The `ukevent.req_flags` of the request.
+    pub fn req_flags(&self) -> u32 {
+        match self {
+            FdOp::Add(k) | FdOp::Modify(k) => {
+                let mut r = k.req_flags;
+                if k.disabled {
+                    r |= sys::KEVENT_REQ_DISABLED;
+                }
+                if matches!(self, FdOp::Add(_)) {
+                    r |= sys::KEVENT_REQ_UPDATE;
+                }
+                r
+            }
+            FdOp::Remove => 0,
+        }
+    }
+}
+
+/// Which filters an event of a descriptor fired, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fired {
+    /// `EVFILT_READ` fires.
+    pub read: bool,
+    /// `EVFILT_WRITE` fires.
+    pub write: bool,
+    /// `EV_EOF` on the read event (`EPOLLRDHUP` or `EPOLLHUP`).
+    pub read_eof: bool,
+    /// `EV_EOF` on the write event (`EPOLLHUP` or `EPOLLERR`).
+    pub write_eof: bool,
+}
+
+/// The library's state of one file descriptor: its two filters and what
+/// the kernel holds for it (READ and WRITE share one `KEVENT_POLL` kevent,
+/// keyed by the descriptor, with the union of their bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FdState {
+    /// `EVFILT_READ`.
+    pub read: Option<Knote>,
+    /// `EVFILT_WRITE`.
+    pub write: Option<Knote>,
+    /// The kernel's kevent as the library last set it.
+    pub kernel: Option<KState>,
+}
+
+impl FdState {
+    /// The knote of `filter` (READ or WRITE).
+    pub fn slot(&mut self, filter: i16) -> &mut Option<Knote> {
+        if filter == EVFILT_READ {
+            &mut self.read
+        } else {
+            &mut self.write
+        }
+    }
+
+    /// No filter left.
+    pub fn is_empty(&self) -> bool {
+        self.read.is_none() && self.write.is_none()
+    }
+
+    /// The kernel kevent these knotes need: the union of the enabled
+    /// filters' bits; the one filter's mode (ET, ONESHOT, DISPATCH) when
+    /// it is alone; with both, edge-triggered only if both are `EV_CLEAR`
+    /// (ONESHOT and DISPATCH are then done by the library); disabled when
+    /// no filter is enabled; always `KEVENT_REQ_FD_CLOSE`.
+    pub fn desired(&self) -> Option<KState> {
+        let present: Vec<(Knote, u32)> = [(self.read, READ_BITS), (self.write, WRITE_BITS)]
+            .into_iter()
+            .filter_map(|(k, b)| k.map(|k| (k, b)))
+            .collect();
+        if present.is_empty() {
+            return None;
+        }
+        let active: Vec<&(Knote, u32)> = present.iter().filter(|(k, _)| k.enabled).collect();
+        let fd_close = sys::KEVENT_REQ_FD_CLOSE;
+        let disabled = active.is_empty();
+        let counted: Vec<&(Knote, u32)> = if disabled {
+            present.iter().collect()
+        } else {
+            active
+        };
+        let events = counted.iter().fold(0, |a, (_, b)| a | b);
+        let req_flags = if present.len() == 1 {
+            fd_close | present[0].0.mode_req()
+        } else if counted.iter().all(|(k, _)| k.flags & EV_CLEAR != 0) {
+            fd_close | sys::KEVENT_REQ_ET
+        } else {
+            fd_close
+        };
+        Some(KState {
+            events,
+            req_flags,
+            disabled,
+        })
+    }
+
+    /// The request that brings the kernel to [`FdState::desired`], if any.
+    pub fn op(&self) -> Option<FdOp> {
+        match (self.kernel, self.desired()) {
+            (None, None) => None,
+            (None, Some(d)) => Some(FdOp::Add(d)),
+            (Some(_), None) => Some(FdOp::Remove),
+            (Some(k), Some(d)) if k == d => None,
+            (Some(_), Some(d)) => Some(FdOp::Modify(d)),
+        }
+    }
+
+    /// Which enabled filters an event with `events` bits fires.
+    pub fn fired(&self, events: u32) -> Fired {
+        let on = |k: &Option<Knote>| k.is_some_and(|k| k.enabled);
+        Fired {
+            read: on(&self.read) && events & (IN | RDHUP | HUP | ERR) != 0,
+            write: on(&self.write) && events & (OUT | HUP | ERR) != 0,
+            read_eof: events & (RDHUP | HUP) != 0,
+            write_eof: events & (HUP | ERR) != 0,
+        }
+    }
+
+    /// After `filter` was reported: ONESHOT removes it, DISPATCH disables
+    /// it; the kernel's own ONESHOT or DISPATCH is mirrored. Returns
+    /// whether the kernel must be brought up to date ([`FdState::op`]).
+    pub fn reported(&mut self, filter: i16) -> bool {
+        let slot = self.slot(filter);
+        if let Some(k) = slot {
+            if k.flags & EV_ONESHOT != 0 {
+                *slot = None;
+            } else if k.flags & EV_DISPATCH != 0 {
+                k.enabled = false;
+            }
+        }
+        self.op().is_some()
+    }
+
+    /// The kernel's reaction to its own report: a ONESHOT kevent is gone,
+    /// a DISPATCH one disabled.
+    pub fn kernel_reported(&mut self) {
+        if let Some(k) = &mut self.kernel {
+            if k.req_flags & sys::KEVENT_REQ_ONESHOT != 0 {
+                self.kernel = None;
+            } else if k.req_flags & sys::KEVENT_REQ_DISPATCH != 0 {
+                k.disabled = true;
+            }
+        }
+    }
+}
+
+/// `EVFILT_TIMER`'s `data` in `fflags`' unit (milliseconds by default),
+/// in nanoseconds. `EINVAL` for a negative value or two units.
+pub fn timer_ns(fflags: u32, data: i64) -> Result<u64, i32> {
+    if data < 0 {
+        return Err(libc::EINVAL);
+    }
+    let unit: u64 = match fflags & (NOTE_SECONDS | NOTE_MSECONDS | NOTE_USECONDS | NOTE_NSECONDS) {
+        0 | NOTE_MSECONDS => 1_000_000,
+        NOTE_SECONDS => 1_000_000_000,
+        NOTE_USECONDS => 1_000,
+        NOTE_NSECONDS => 1,
+        _ => return Err(libc::EINVAL),
+    };
+    Ok((data as u64).saturating_mul(unit))
+}
+
+/// The kernel's shortest timer period (1 us).
+pub const MIN_PERIOD_NS: u64 = 1_000;
+
+/// The `KEVENT_TIMER` request fields of an `EVFILT_TIMER` `EV_ADD`:
+/// `(data = period, timer.start, timer.flags)`. Periodic timers start one
+/// period from now; `EV_ONESHOT` ones expire once and are removed by the
+/// kernel; `NOTE_ABSTIME` ones expire once at the absolute time on
+/// `CLOCK_REALTIME` (data counted in the unit from the epoch).
+pub fn timer_request(kev: &Kevent) -> Result<(u64, u64, u32), i32> {
+    let ns = timer_ns(kev.fflags, kev.data)?;
+    if kev.fflags & NOTE_ABSTIME != 0 {
+        return Ok((0, ns.max(1), sys::KEVENT_TIMER_ABSTIME));
+    }
+    let period = ns.max(MIN_PERIOD_NS);
+    Ok((period, period, 0))
+}
+
+/// `EVFILT_USER`: the new `fflags` after the operation in `fflags`'s
+/// control bits (`NOTE_FFNOP`, `NOTE_FFAND`, `NOTE_FFOR`, `NOTE_FFCOPY`).
+pub fn user_fflags(current: u32, fflags: u32) -> u32 {
+    let v = fflags & NOTE_FFLAGSMASK;
+    match fflags & NOTE_FFCTRLMASK {
+        NOTE_FFAND => current & v,
+        NOTE_FFOR => current | v,
+        NOTE_FFCOPY => v,
+        _ => current,
+    }
+}
+
+/// A `struct timespec` timeout as nanoseconds (`None`: forever); `EINVAL`
+/// for a negative or unnormalised one.
+pub fn timeout_ns(ts: Option<&libc::timespec>) -> Result<Option<u64>, i32> {
+    let Some(ts) = ts else { return Ok(None) };
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(libc::EINVAL);
+    }
+    Ok(Some(
+        (ts.tv_sec as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts.tv_nsec as u64),
+    ))
+}
+
+/// The exit status of a `waitid()` `siginfo_t` as `wait(2)` encodes it
+/// (what `NOTE_EXIT` reports in `data`).
+pub fn wait_status(code: i32, status: i32) -> i64 {
+    match code {
+        libc::CLD_EXITED => i64::from((status & 0xff) << 8),
+        libc::CLD_KILLED => i64::from(status & 0x7f),
+        libc::CLD_DUMPED => i64::from((status & 0x7f) | 0x80),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kev(filter: i16, flags: u16) -> Kevent {
+        Kevent::new(5, filter, flags, 0, 0, 0x1234)
+    }
+
+    fn with(read: Option<u16>, write: Option<u16>) -> FdState {
+        FdState {
+            read: read.map(|f| Knote::new(&kev(EVFILT_READ, EV_ADD | f))),
+            write: write.map(|f| Knote::new(&kev(EVFILT_WRITE, EV_ADD | f))),
+            kernel: None,
+        }
+    }
+
+    const FDC: u32 = sys::KEVENT_REQ_FD_CLOSE;
+
+    #[test]
+    fn one_filter_adds_its_bits_and_mode() {
+        let s = with(Some(0), None);
+        assert_eq!(
+            s.op(),
+            Some(FdOp::Add(KState {
+                events: READ_BITS,
+                req_flags: FDC,
+                disabled: false
+            }))
+        );
+        let s = with(None, Some(EV_CLEAR | EV_DISPATCH));
+        let d = s.desired().unwrap();
+        assert_eq!(d.events, WRITE_BITS);
+        assert_eq!(
+            d.req_flags,
+            FDC | sys::KEVENT_REQ_ET | sys::KEVENT_REQ_DISPATCH
+        );
+        let s = with(Some(EV_ONESHOT), None);
+        assert_eq!(
+            s.desired().unwrap().req_flags,
+            FDC | sys::KEVENT_REQ_ONESHOT
+        );
+        assert_eq!(
+            FdOp::Add(s.desired().unwrap()).req_flags(),
+            FDC | sys::KEVENT_REQ_ONESHOT | sys::KEVENT_REQ_UPDATE
+        );
+    }
+
+    #[test]
+    fn read_and_write_share_one_kevent() {
+        let mut s = with(Some(0), None);
+        s.kernel = s.desired();
+        s.write = Some(Knote::new(&kev(EVFILT_WRITE, EV_ADD)));
+        assert_eq!(
+            s.op(),
+            Some(FdOp::Modify(KState {
+                events: READ_BITS | WRITE_BITS,
+                req_flags: FDC,
+                disabled: false
+            }))
+        );
+        // Both EV_CLEAR: edge-triggered; mixed: level.
+        assert_eq!(
+            with(Some(EV_CLEAR), Some(EV_CLEAR))
+                .desired()
+                .unwrap()
+                .req_flags,
+            FDC | sys::KEVENT_REQ_ET
+        );
+        assert_eq!(
+            with(Some(EV_CLEAR), Some(0)).desired().unwrap().req_flags,
+            FDC
+        );
+        // ONESHOT of one of two is the library's.
+        assert_eq!(
+            with(Some(EV_ONESHOT), Some(0)).desired().unwrap().req_flags,
+            FDC
+        );
+    }
+
+    #[test]
+    fn delete_of_the_last_filter_removes_and_disable_keeps() {
+        let mut s = with(Some(0), None);
+        s.kernel = s.desired();
+        assert_eq!(s.op(), None);
+        let mut d = s;
+        d.read.as_mut().unwrap().enabled = false;
+        assert_eq!(
+            d.op(),
+            Some(FdOp::Modify(KState {
+                events: READ_BITS,
+                req_flags: FDC,
+                disabled: true
+            }))
+        );
+        // A reported DISPATCH knote alone: the kernel disabled it already.
+        let mut s2 = with(Some(EV_DISPATCH | EV_CLEAR), None);
+        s2.kernel = s2.desired();
+        s2.kernel_reported();
+        assert!(!s2.reported(EVFILT_READ));
+        assert_eq!(
+            FdOp::Modify(d.desired().unwrap()).req_flags(),
+            FDC | sys::KEVENT_REQ_DISABLED
+        );
+        s.read = None;
+        assert_eq!(s.op(), Some(FdOp::Remove));
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn disabling_one_of_two_drops_its_bits() {
+        let mut s = with(Some(0), Some(0));
+        s.kernel = s.desired();
+        s.write.as_mut().unwrap().enabled = false;
+        assert_eq!(s.desired().unwrap().events, READ_BITS);
+    }
+
+    #[test]
+    fn events_fire_the_enabled_filters() {
+        let s = with(Some(0), Some(0));
+        let f = s.fired(IN);
+        assert!(f.read && !f.write && !f.read_eof);
+        let f = s.fired(OUT);
+        assert!(!f.read && f.write);
+        let f = s.fired(IN | RDHUP | OUT);
+        assert!(f.read && f.write && f.read_eof && !f.write_eof);
+        let f = s.fired(HUP | ERR);
+        assert!(f.read && f.write && f.read_eof && f.write_eof);
+        let mut d = s;
+        d.read.as_mut().unwrap().enabled = false;
+        assert!(!d.fired(IN | OUT).read);
+        assert!(with(None, Some(0)).fired(OUT).write);
+        assert!(!with(None, Some(0)).fired(IN).write);
+    }
+
+    #[test]
+    fn oneshot_and_dispatch_after_a_report() {
+        // Alone: the kernel did it; mirrored, nothing to send.
+        let mut s = with(Some(EV_ONESHOT), None);
+        s.kernel = s.desired();
+        s.kernel_reported();
+        assert!(!s.reported(EVFILT_READ));
+        assert_eq!(s, FdState::default());
+        let mut s = with(None, Some(EV_DISPATCH));
+        s.kernel = s.desired();
+        s.kernel_reported();
+        assert!(!s.reported(EVFILT_WRITE));
+        assert!(!s.write.unwrap().enabled);
+        // Re-enabled: MODIFY (which re-checks a level source).
+        s.write.as_mut().unwrap().enabled = true;
+        assert!(matches!(s.op(), Some(FdOp::Modify(k)) if !k.disabled));
+        // With another filter: the library does it, and the kernel must follow.
+        let mut s = with(Some(EV_ONESHOT), Some(0));
+        s.kernel = s.desired();
+        s.kernel_reported();
+        assert!(s.reported(EVFILT_READ));
+        assert_eq!(s.op().unwrap().result().unwrap().events, WRITE_BITS);
+    }
+
+    #[test]
+    fn timer_units() {
+        assert_eq!(timer_ns(0, 5), Ok(5_000_000));
+        assert_eq!(timer_ns(NOTE_MSECONDS, 5), Ok(5_000_000));
+        assert_eq!(timer_ns(NOTE_SECONDS, 2), Ok(2_000_000_000));
+        assert_eq!(timer_ns(NOTE_USECONDS, 7), Ok(7_000));
+        assert_eq!(timer_ns(NOTE_NSECONDS, 9), Ok(9));
+        assert_eq!(timer_ns(NOTE_NSECONDS | NOTE_SECONDS, 9), Err(libc::EINVAL));
+        assert_eq!(timer_ns(0, -1), Err(libc::EINVAL));
+        assert_eq!(timer_ns(NOTE_SECONDS, i64::MAX), Ok(u64::MAX));
+        let t = timer_request(&Kevent::new(1, EVFILT_TIMER, EV_ADD, NOTE_NSECONDS, 10, 0));
+        assert_eq!(t, Ok((MIN_PERIOD_NS, MIN_PERIOD_NS, 0)));
+        let t = timer_request(&Kevent::new(
+            1,
+            EVFILT_TIMER,
+            EV_ADD,
+            NOTE_SECONDS | NOTE_ABSTIME,
+            3,
+            0,
+        ));
+        assert_eq!(t, Ok((0, 3_000_000_000, sys::KEVENT_TIMER_ABSTIME)));
+    }
+
+    #[test]
+    fn user_fflags_operations() {
+        assert_eq!(user_fflags(0b1100, NOTE_FFNOP | 0b0011), 0b1100);
+        assert_eq!(user_fflags(0b1100, NOTE_FFAND | 0b0110), 0b0100);
+        assert_eq!(user_fflags(0b1100, NOTE_FFOR | 0b0011), 0b1111);
+        assert_eq!(user_fflags(0b1100, NOTE_FFCOPY | 0b0011), 0b0011);
+        // NOTE_TRIGGER and the control bits are not flags.
+        assert_eq!(
+            user_fflags(0, NOTE_FFCOPY | NOTE_TRIGGER | 0x00ff_ffff),
+            0x00ff_ffff
+        );
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(timeout_ns(None), Ok(None));
+        let ts = |s, n| libc::timespec {
+            tv_sec: s,
+            tv_nsec: n,
+        };
+        assert_eq!(timeout_ns(Some(&ts(0, 0))), Ok(Some(0)));
+        assert_eq!(timeout_ns(Some(&ts(2, 5))), Ok(Some(2_000_000_005)));
+        assert_eq!(timeout_ns(Some(&ts(-1, 0))), Err(libc::EINVAL));
+        assert_eq!(timeout_ns(Some(&ts(0, 1_000_000_000))), Err(libc::EINVAL));
+    }
+
+    #[test]
+    fn exit_statuses_as_wait_encodes_them() {
+        assert_eq!(wait_status(libc::CLD_EXITED, 3), 3 << 8);
+        assert_eq!(wait_status(libc::CLD_KILLED, libc::SIGKILL), 9);
+        assert_eq!(wait_status(libc::CLD_DUMPED, libc::SIGSEGV), 11 | 0x80);
+    }
+}

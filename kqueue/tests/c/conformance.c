@@ -1,0 +1,883 @@
+/*
+ * Conformance tests of libkqueue on kevent, written from FreeBSD's
+ * kqueue(2) manual: every filter and flag this library supports.
+ * Built against the installed header and library (pkg-config libkqueue)
+ * by build.sh; run in the patched kernel by ci/test.sh.
+ */
+#define _GNU_SOURCE
+#include <sys/event.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const struct timespec zero_ts = { 0, 0 };
+static const struct timespec ms50 = { 0, 50 * 1000 * 1000 };
+
+static int kq_new(void)
+{
+	return kqueue();
+}
+
+/* One change, no wait; returns kevent()'s value. */
+static int change(int kq, uintptr_t ident, short filter, unsigned short flags,
+		  unsigned int fflags, int64_t data, void *udata)
+{
+	struct kevent kev;
+
+	EV_SET(&kev, ident, filter, flags, fflags, data, udata);
+	return kevent(kq, &kev, 1, NULL, 0, NULL);
+}
+
+/* The errno a single change reports in the event list (EV_ERROR). */
+static int change_err(int kq, uintptr_t ident, short filter,
+		      unsigned short flags, unsigned int fflags, int64_t data)
+{
+	struct kevent kev, out;
+	int n;
+
+	EV_SET(&kev, ident, filter, flags, fflags, data, NULL);
+	n = kevent(kq, &kev, 1, &out, 1, &zero_ts);
+	if (n == 1 && (out.flags & EV_ERROR))
+		return (int)out.data;
+	return n < 0 ? -errno : 0;
+}
+
+static int wait_events(int kq, struct kevent *ev, int n,
+		       const struct timespec *ts)
+{
+	return kevent(kq, NULL, 0, ev, n, ts);
+}
+
+static void test_layout(void)
+{
+	struct kevent kev;
+
+	CHECK(sizeof(struct kevent) == 64);
+	CHECK(offsetof(struct kevent, filter) == 8);
+	CHECK(offsetof(struct kevent, data) == 16);
+	CHECK(offsetof(struct kevent, udata) == 24);
+	CHECK(offsetof(struct kevent, ext) == 32);
+	memset(&kev, 0xff, sizeof(kev));
+	EV_SET(&kev, 3, EVFILT_READ, EV_ADD, 1, 2, (void *)4);
+	CHECK(kev.ident == 3 && kev.filter == EVFILT_READ && kev.flags == EV_ADD);
+	CHECK(kev.fflags == 1 && kev.data == 2 && kev.udata == (void *)4);
+	CHECK(kev.ext[0] == 0 && kev.ext[3] == 0);
+}
+
+static void test_kqueue_cloexec(void)
+{
+	int kq = kq_new();
+
+	CHECK(kq >= 0);
+	CHECK(fcntl(kq, F_GETFD) & FD_CLOEXEC);
+	close(kq);
+	kq = kqueue1(O_CLOEXEC | O_NONBLOCK);
+	CHECK(kq >= 0);
+	close(kq);
+	errno = 0;
+	CHECK(kqueue1(0x40000000) == -1 && errno == EINVAL);
+}
+
+static void test_bad_kq(void)
+{
+	struct kevent ev;
+	int p[2];
+
+	errno = 0;
+	CHECK(kevent(-1, NULL, 0, &ev, 1, &zero_ts) == -1 && errno == EBADF);
+	CHECK(pipe(p) == 0);
+	errno = 0;
+	CHECK(kevent(p[0], NULL, 0, &ev, 1, &zero_ts) == -1 && errno == EBADF);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_timeouts(void)
+{
+	struct kevent ev;
+	struct timespec bad = { -1, 0 };
+	long long t;
+	int kq = kq_new();
+
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	t = now_ms();
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(now_ms() - t >= 45);
+	errno = 0;
+	CHECK(wait_events(kq, &ev, 1, &bad) == -1 && errno == EINVAL);
+	close(kq);
+}
+
+static void test_read_pipe_level(void)
+{
+	struct kevent ev;
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, (void *)0x1234) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(write(p[1], "hello", 5) == 5);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.ident == (uintptr_t)p[0] && ev.filter == EVFILT_READ);
+	CHECK(ev.udata == (void *)0x1234);
+	CHECK(ev.data >= 1 && !(ev.flags & (EV_EOF | EV_ERROR)));
+	/* Level: reported again while data is there. */
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 1);
+	{
+		char b[8];
+
+		CHECK(read(p[0], b, sizeof(b)) == 5);
+	}
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+static void test_read_clear(void)
+{
+	struct kevent ev;
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.flags & EV_CLEAR);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(write(p[1], "y", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+static void test_read_oneshot(void)
+{
+	struct kevent ev;
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.flags & EV_ONESHOT);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change_err(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0) == ENOENT);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+static void test_read_dispatch(void)
+{
+	struct kevent ev;
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_DISPATCH, 0, 0, NULL) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.flags & EV_DISPATCH);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+static void test_disable_enable(void)
+{
+	struct kevent ev;
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_DISABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_DISABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	/* EV_ADD keeps a disabled knote disabled; EV_ENABLE enables it. */
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+static void test_read_eof(void)
+{
+	struct kevent ev;
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	close(p[1]);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.flags & EV_EOF);
+	CHECK(ev.data == 0);
+	close(p[0]);
+	close(kq);
+}
+
+static void test_socket_eof_and_data(void)
+{
+	struct kevent ev;
+	int s[2], kq = kq_new();
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	CHECK(write(s[1], "abc", 3) == 3);
+	CHECK(shutdown(s[1], SHUT_WR) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.flags & EV_EOF);
+	CHECK(ev.data >= 1);
+	{
+		char b[8];
+
+		CHECK(read(s[0], b, sizeof(b)) == 3);
+	}
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK((ev.flags & EV_EOF) && ev.data == 0);
+	close(s[0]);
+	close(s[1]);
+	close(kq);
+}
+
+static void test_write_filter(void)
+{
+	struct kevent ev;
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(change(kq, p[1], EVFILT_WRITE, EV_ADD, 0, 0, (void *)7) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.filter == EVFILT_WRITE && ev.ident == (uintptr_t)p[1]);
+	CHECK(ev.data > 0 && ev.udata == (void *)7);
+	close(p[0]);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.flags & EV_EOF);
+	close(p[1]);
+	close(kq);
+}
+
+static void test_read_write_independent(void)
+{
+	struct kevent ev[4];
+	int s[2], n, i, r = 0, w = 0, kq = kq_new();
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_ADD, 0, 0, (void *)1) == 0);
+	CHECK(change(kq, s[0], EVFILT_WRITE, EV_ADD, 0, 0, (void *)2) == 0);
+	n = wait_events(kq, ev, 4, &ms50);
+	CHECK(n == 1 && ev[0].filter == EVFILT_WRITE && ev[0].udata == (void *)2);
+	CHECK(write(s[1], "x", 1) == 1);
+	n = wait_events(kq, ev, 4, &ms50);
+	CHECK(n == 2);
+	for (i = 0; i < n; i++) {
+		if (ev[i].filter == EVFILT_READ && ev[i].udata == (void *)1)
+			r++;
+		if (ev[i].filter == EVFILT_WRITE && ev[i].udata == (void *)2)
+			w++;
+	}
+	CHECK(r == 1 && w == 1);
+	/* Deleting WRITE leaves READ alone. */
+	CHECK(change(kq, s[0], EVFILT_WRITE, EV_DELETE, 0, 0, NULL) == 0);
+	n = wait_events(kq, ev, 4, &ms50);
+	CHECK(n == 1 && ev[0].filter == EVFILT_READ && ev[0].udata == (void *)1);
+	CHECK(change_err(kq, s[0], EVFILT_WRITE, EV_DELETE, 0, 0) == ENOENT);
+	/* Disabling READ, WRITE back: only WRITE. */
+	CHECK(change(kq, s[0], EVFILT_READ, EV_DISABLE, 0, 0, NULL) == 0);
+	CHECK(change(kq, s[0], EVFILT_WRITE, EV_ADD, 0, 0, (void *)3) == 0);
+	n = wait_events(kq, ev, 4, &ms50);
+	CHECK(n == 1 && ev[0].filter == EVFILT_WRITE && ev[0].udata == (void *)3);
+	close(s[0]);
+	close(s[1]);
+	close(kq);
+}
+
+static void test_read_oneshot_write_level(void)
+{
+	struct kevent ev[4];
+	int s[2], n, kq = kq_new();
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+	CHECK(write(s[1], "x", 1) == 1);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL) == 0);
+	CHECK(change(kq, s[0], EVFILT_WRITE, EV_ADD, 0, 0, NULL) == 0);
+	n = wait_events(kq, ev, 4, &ms50);
+	CHECK(n == 2);
+	n = wait_events(kq, ev, 4, &ms50);
+	CHECK(n == 1 && ev[0].filter == EVFILT_WRITE);
+	CHECK(change_err(kq, s[0], EVFILT_READ, EV_DELETE, 0, 0) == ENOENT);
+	close(s[0]);
+	close(s[1]);
+	close(kq);
+}
+
+static void test_small_eventlist(void)
+{
+	struct kevent ev;
+	int s[2], kq = kq_new();
+	int seen_r = 0, seen_w = 0, i;
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+	CHECK(write(s[1], "x", 1) == 1);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL) == 0);
+	CHECK(change(kq, s[0], EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, NULL) == 0);
+	for (i = 0; i < 2; i++) {
+		CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+		seen_r += ev.filter == EVFILT_READ;
+		seen_w += ev.filter == EVFILT_WRITE;
+	}
+	CHECK(seen_r == 1 && seen_w == 1);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	close(s[0]);
+	close(s[1]);
+	close(kq);
+}
+
+static void test_ev_add_updates(void)
+{
+	struct kevent ev[2];
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(change(kq, p[1], EVFILT_WRITE, EV_ADD, 0, 0, (void *)1) == 0);
+	CHECK(change(kq, p[1], EVFILT_WRITE, EV_ADD, 0, 0, (void *)2) == 0);
+	CHECK(wait_events(kq, ev, 2, &ms50) == 1);
+	CHECK(ev[0].udata == (void *)2);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+static void test_errors(void)
+{
+	struct kevent kev, out[4];
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(change_err(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(change_err(kq, p[0], EVFILT_READ, EV_ENABLE, 0, 0) == ENOENT);
+	CHECK(change_err(kq, 12345, EVFILT_READ, EV_ADD, 0, 0) == EBADF);
+	CHECK(change_err(kq, 12345, EVFILT_READ, EV_DELETE, 0, 0) == EBADF);
+	CHECK(change_err(kq, 1, EVFILT_AIO, EV_ADD, 0, 0) == EINVAL);
+	CHECK(change_err(kq, 1, EVFILT_TIMER, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(change_err(kq, 1, EVFILT_USER, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(change_err(kq, 1, EVFILT_TIMER, EV_ADD, 0, -1) == EINVAL);
+	/* No room in the event list: kevent() fails with the error. */
+	EV_SET(&kev, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL);
+	errno = 0;
+	CHECK(kevent(kq, &kev, 1, NULL, 0, NULL) == -1 && errno == ENOENT);
+	/* An error ends the call at once, without waiting. */
+	CHECK(kevent(kq, &kev, 1, out, 4, NULL) == 1);
+	CHECK(out[0].flags & EV_ERROR);
+	errno = 0;
+	CHECK(kevent(kq, NULL, -1, NULL, 0, NULL) == -1 && errno == EINVAL);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+static void test_receipt(void)
+{
+	struct kevent kev[2], out[4];
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	EV_SET(&kev[0], p[0], EVFILT_READ, EV_ADD | EV_RECEIPT, 0, 0, NULL);
+	EV_SET(&kev[1], p[1], EVFILT_READ, EV_DELETE | EV_RECEIPT, 0, 0, NULL);
+	CHECK(kevent(kq, kev, 2, out, 4, NULL) == 2);
+	CHECK(out[0].flags & EV_ERROR && out[0].data == 0);
+	CHECK(out[0].ident == (uintptr_t)p[0]);
+	CHECK(out[1].flags & EV_ERROR && out[1].data == ENOENT);
+	/* The READ knote was added: the next call reports it. */
+	CHECK(wait_events(kq, out, 4, &ms50) == 1 && out[0].filter == EVFILT_READ);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+static void test_close_removes_knotes(void)
+{
+	struct kevent ev[4];
+	int p[2], q[2], n, fd, kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	fd = p[0];
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD, 0, 0, (void *)1) == 0);
+	close(fd);
+	/* Closed: the knote is gone (EBADF: no such descriptor). */
+	CHECK(change_err(kq, fd, EVFILT_READ, EV_DELETE, 0, 0) == EBADF);
+	/* A new file at the number: no stale READ knote. */
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD, 0, 0, (void *)1) == -1 || 1);
+	CHECK(pipe(q) == 0);
+	if (q[1] != fd) {
+		CHECK(dup2(q[1], fd) == fd);
+		close(q[1]);
+	}
+	CHECK(change(kq, fd, EVFILT_WRITE, EV_ADD, 0, 0, (void *)2) == 0);
+	n = wait_events(kq, ev, 4, &ms50);
+	CHECK(n == 1 && ev[0].filter == EVFILT_WRITE && ev[0].udata == (void *)2);
+	close(q[0]);
+	close(fd);
+	close(p[1]);
+	close(kq);
+}
+
+static void test_close_of_one_with_two_filters(void)
+{
+	struct kevent ev[4];
+	int s[2], p[2], n, fd, kq = kq_new();
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+	fd = s[0];
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD, 0, 0, (void *)1) == 0);
+	CHECK(change(kq, fd, EVFILT_WRITE, EV_ADD, 0, 0, (void *)2) == 0);
+	close(fd);
+	CHECK(pipe(p) == 0);
+	CHECK(dup2(p[0], fd) == fd);
+	CHECK(write(p[1], "x", 1) == 1);
+	/* Only the new READ knote: the old WRITE one went with close(). */
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD, 0, 0, (void *)3) == 0);
+	n = wait_events(kq, ev, 4, &ms50);
+	CHECK(n == 1 && ev[0].filter == EVFILT_READ && ev[0].udata == (void *)3);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	close(s[1]);
+	close(kq);
+}
+
+static void test_listen_socket(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	struct kevent ev;
+	int l, c, kq = kq_new();
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(l >= 0);
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0);
+	CHECK(listen(l, 8) == 0);
+	CHECK(getsockname(l, (struct sockaddr *)&a, &len) == 0);
+	CHECK(change(kq, l, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.ident == (uintptr_t)l && ev.data >= 1);
+	close(c);
+	close(l);
+	close(kq);
+}
+
+static void test_lowat(void)
+{
+	struct kevent ev;
+	int s[2], kq = kq_new();
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 10, NULL) == 0);
+	CHECK(write(s[1], "12345", 5) == 5);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(write(s[1], "67890", 5) == 5);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.data == 10);
+	close(s[0]);
+	close(s[1]);
+	close(kq);
+}
+
+static void test_timer_periodic(void)
+{
+	struct kevent ev;
+	long long t = now_ms();
+	struct timespec sec = { 2, 0 };
+	int kq = kq_new();
+
+	CHECK(change(kq, 1, EVFILT_TIMER, EV_ADD, 0, 20, (void *)9) == 0);
+	CHECK(wait_events(kq, &ev, 1, &sec) == 1);
+	CHECK(now_ms() - t >= 15);
+	CHECK(ev.ident == 1 && ev.filter == EVFILT_TIMER);
+	CHECK(ev.udata == (void *)9 && ev.data >= 1);
+	CHECK(wait_events(kq, &ev, 1, &sec) == 1);
+	usleep(120 * 1000);
+	CHECK(wait_events(kq, &ev, 1, &sec) == 1);
+	CHECK(ev.data >= 3); /* expirations since the last report */
+	CHECK(change(kq, 1, EVFILT_TIMER, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	close(kq);
+}
+
+static void test_timer_units(void)
+{
+	static const struct { unsigned int note; int64_t data; } u[] = {
+		{ NOTE_SECONDS, 1 }, { NOTE_MSECONDS, 30 },
+		{ NOTE_USECONDS, 30000 }, { NOTE_NSECONDS, 30000000 },
+	};
+	struct timespec sec = { 3, 0 };
+	struct kevent ev;
+	unsigned int i;
+	int kq = kq_new();
+
+	for (i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		long long t = now_ms();
+		long long want = u[i].note == NOTE_SECONDS ? 1000 : 30;
+
+		CHECK(change(kq, 2, EVFILT_TIMER, EV_ADD | EV_ONESHOT, u[i].note,
+			     u[i].data, NULL) == 0);
+		CHECK(wait_events(kq, &ev, 1, &sec) == 1);
+		CHECK(now_ms() - t >= want - 5);
+	}
+	CHECK(change_err(kq, 2, EVFILT_TIMER, EV_ADD,
+			 NOTE_SECONDS | NOTE_NSECONDS, 1) == EINVAL);
+	close(kq);
+}
+
+static void test_timer_oneshot(void)
+{
+	struct kevent ev;
+	int kq = kq_new();
+
+	CHECK(change(kq, 3, EVFILT_TIMER, EV_ADD | EV_ONESHOT, 0, 10, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.flags & EV_ONESHOT && ev.data == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change_err(kq, 3, EVFILT_TIMER, EV_DELETE, 0, 0) == ENOENT);
+	close(kq);
+}
+
+static void test_timer_abstime(void)
+{
+	struct kevent ev;
+	struct timeval tv;
+	struct timespec sec = { 2, 0 };
+	long long t = now_ms();
+	int64_t at;
+	int kq = kq_new();
+
+	gettimeofday(&tv, NULL);
+	at = tv.tv_sec * 1000LL + tv.tv_usec / 1000 + 100;
+	CHECK(change(kq, 4, EVFILT_TIMER, EV_ADD | EV_ONESHOT,
+		     NOTE_ABSTIME | NOTE_MSECONDS, at, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &sec) == 1);
+	CHECK(now_ms() - t >= 90);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	close(kq);
+}
+
+static void test_timer_dispatch_and_update(void)
+{
+	struct kevent ev;
+	struct timespec sec = { 2, 0 };
+	int kq = kq_new();
+
+	CHECK(change(kq, 5, EVFILT_TIMER, EV_ADD | EV_DISPATCH, 0, 10, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &sec) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change(kq, 5, EVFILT_TIMER, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &sec) == 1);
+	/* EV_ADD again: new period and udata. */
+	CHECK(change(kq, 5, EVFILT_TIMER, EV_ADD | EV_ENABLE, 0, 10, (void *)5) == 0);
+	CHECK(wait_events(kq, &ev, 1, &sec) == 1 && ev.udata == (void *)5);
+	CHECK(change(kq, 5, EVFILT_TIMER, EV_DISABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	close(kq);
+}
+
+static void test_user_trigger_fflags(void)
+{
+	struct kevent ev;
+	int kq = kq_new();
+
+	CHECK(change(kq, 1, EVFILT_USER, EV_ADD | EV_CLEAR, NOTE_FFCOPY | 0x11, 0,
+		     (void *)42) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_FFOR | NOTE_TRIGGER | 0x100, 0,
+		     NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.ident == 1 && ev.filter == EVFILT_USER && ev.udata == (void *)42);
+	CHECK(ev.fflags == 0x111);
+	/* EV_CLEAR: reported once, flags reset. */
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_FFCOPY | 0xf0, 0, NULL) == 0);
+	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_FFAND | NOTE_TRIGGER | 0x30, 0,
+		     NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == 0x30);
+	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_FFNOP | NOTE_TRIGGER | 0xff, 0,
+		     NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == 0);
+	close(kq);
+}
+
+static void test_user_without_clear_stays(void)
+{
+	struct kevent ev;
+	int kq = kq_new();
+
+	CHECK(change(kq, 2, EVFILT_USER, EV_ADD, 0, 0, NULL) == 0);
+	CHECK(change(kq, 2, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(change(kq, 2, EVFILT_USER, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	close(kq);
+}
+
+static void test_user_oneshot_dispatch(void)
+{
+	struct kevent ev;
+	int kq = kq_new();
+
+	CHECK(change(kq, 3, EVFILT_USER, EV_ADD | EV_ONESHOT, 0, 0, NULL) == 0);
+	CHECK(change(kq, 3, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change_err(kq, 3, EVFILT_USER, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(change(kq, 4, EVFILT_USER, EV_ADD | EV_DISPATCH | EV_CLEAR, 0, 0,
+		     NULL) == 0);
+	CHECK(change(kq, 4, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(change(kq, 4, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, 4, EVFILT_USER, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(change(kq, 4, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	close(kq);
+}
+
+static void *trigger_later(void *arg)
+{
+	usleep(50 * 1000);
+	change(*(int *)arg, 9, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
+	return NULL;
+}
+
+static void test_user_trigger_from_thread(void)
+{
+	struct kevent ev;
+	pthread_t t;
+	int kq = kq_new();
+
+	CHECK(change(kq, 9, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL) == 0);
+	CHECK(pthread_create(&t, NULL, trigger_later, &kq) == 0);
+	CHECK(wait_events(kq, &ev, 1, NULL) == 1 && ev.ident == 9);
+	pthread_join(t, NULL);
+	close(kq);
+}
+
+static void test_signal(void)
+{
+	struct kevent ev;
+	int kq = kq_new();
+
+	signal(SIGUSR1, SIG_IGN); /* kqueue still counts ignored signals */
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD, 0, 0, (void *)3) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.ident == SIGUSR1 && ev.filter == EVFILT_SIGNAL);
+	CHECK(ev.data == 1 && ev.udata == (void *)3);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_DISABLE, 0, 0, NULL) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(change_err(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0) == ENOENT);
+	close(kq);
+}
+
+static void test_proc_exit(void)
+{
+	struct kevent ev;
+	struct timespec sec = { 5, 0 };
+	int status, kq = kq_new();
+	int go[2];
+	pid_t pid;
+
+	CHECK(pipe(go) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		char c;
+
+		(void)!read(go[0], &c, 1);
+		_exit(7);
+	}
+	CHECK(change(kq, pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, (void *)5) == 0);
+	CHECK(write(go[1], "x", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &sec) == 1);
+	CHECK(ev.ident == (uintptr_t)pid && ev.filter == EVFILT_PROC);
+	CHECK(ev.fflags & NOTE_EXIT && ev.flags & EV_EOF);
+	CHECK(WIFEXITED((int)ev.data) && WEXITSTATUS((int)ev.data) == 7);
+	CHECK(ev.udata == (void *)5);
+	CHECK(waitpid(pid, &status, 0) == pid && WEXITSTATUS(status) == 7);
+	CHECK(change_err(kq, 999999, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0) == ESRCH);
+	close(go[0]);
+	close(go[1]);
+	close(kq);
+}
+
+static void test_vnode(void)
+{
+	char path[] = "/tmp/kq-vnode-XXXXXX", path2[64], path3[64];
+	struct kevent ev;
+	int fd, kq = kq_new();
+	unsigned int all = NOTE_DELETE | NOTE_WRITE | NOTE_EXTEND | NOTE_ATTRIB |
+			   NOTE_LINK | NOTE_RENAME | NOTE_REVOKE;
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	snprintf(path2, sizeof(path2), "%s.moved", path);
+	snprintf(path3, sizeof(path3), "%s.link", path);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD, all, 0, (void *)8) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(write(fd, "data", 4) == 4);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.filter == EVFILT_VNODE && ev.udata == (void *)8);
+	CHECK(ev.fflags & NOTE_WRITE && ev.fflags & NOTE_EXTEND);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(fchmod(fd, 0600) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_ATTRIB);
+	CHECK(link(path, path3) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags & NOTE_LINK);
+	CHECK(unlink(path3) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags & NOTE_LINK);
+	CHECK(rename(path, path2) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags & NOTE_RENAME);
+	CHECK(unlink(path2) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags & NOTE_DELETE);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0, NULL) == 0);
+	close(fd);
+	close(kq);
+}
+
+static void test_vnode_only_asked_notes(void)
+{
+	char path[] = "/tmp/kq-vnode-XXXXXX";
+	struct kevent ev;
+	int fd, kq = kq_new();
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_DELETE, 0, NULL) == 0);
+	CHECK(write(fd, "data", 4) == 4);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(unlink(path) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_DELETE);
+	close(fd);
+	close(kq);
+}
+
+static void test_not_inherited_by_fork(void)
+{
+	struct kevent ev;
+	int status, kq = kq_new();
+	pid_t pid;
+
+	CHECK(change(kq, 1, EVFILT_USER, EV_ADD, 0, 0, NULL) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int ok = kevent(kq, NULL, 0, &ev, 1, &zero_ts) == -1 &&
+			 errno == EBADF;
+		int kq2 = kqueue(); /* a new queue works in the child */
+
+		ok = ok && kq2 >= 0 &&
+		     change(kq2, 1, EVFILT_USER, EV_ADD, 0, 0, NULL) == 0;
+		_exit(ok ? 0 : 1);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* The parent's queue is untouched. */
+	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	close(kq);
+}
+
+static void test_many_changes_one_call(void)
+{
+	struct kevent ch[64], ev[64];
+	int p[32][2], i, n, kq = kq_new();
+
+	for (i = 0; i < 32; i++) {
+		CHECK(pipe(p[i]) == 0);
+		EV_SET(&ch[2 * i], p[i][0], EVFILT_READ, EV_ADD, 0, 0, NULL);
+		EV_SET(&ch[2 * i + 1], p[i][1], EVFILT_WRITE, EV_ADD | EV_ONESHOT, 0,
+		       0, (void *)(intptr_t)i);
+	}
+	n = kevent(kq, ch, 64, ev, 64, &ms50);
+	CHECK(n == 32);
+	for (i = 0; i < n; i++)
+		CHECK(ev[i].filter == EVFILT_WRITE);
+	CHECK(kevent(kq, NULL, 0, ev, 64, &zero_ts) == 0);
+	for (i = 0; i < 32; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	close(kq);
+}
+
+int main(void)
+{
+	RUN(test_layout);
+	RUN(test_kqueue_cloexec);
+	RUN(test_bad_kq);
+	RUN(test_timeouts);
+	RUN(test_read_pipe_level);
+	RUN(test_read_clear);
+	RUN(test_read_oneshot);
+	RUN(test_read_dispatch);
+	RUN(test_disable_enable);
+	RUN(test_read_eof);
+	RUN(test_socket_eof_and_data);
+	RUN(test_write_filter);
+	RUN(test_read_write_independent);
+	RUN(test_read_oneshot_write_level);
+	RUN(test_small_eventlist);
+	RUN(test_ev_add_updates);
+	RUN(test_errors);
+	RUN(test_receipt);
+	RUN(test_close_removes_knotes);
+	RUN(test_close_of_one_with_two_filters);
+	RUN(test_listen_socket);
+	RUN(test_lowat);
+	RUN(test_timer_periodic);
+	RUN(test_timer_units);
+	RUN(test_timer_oneshot);
+	RUN(test_timer_abstime);
+	RUN(test_timer_dispatch_and_update);
+	RUN(test_user_trigger_fflags);
+	RUN(test_user_without_clear_stays);
+	RUN(test_user_oneshot_dispatch);
+	RUN(test_user_trigger_from_thread);
+	RUN(test_signal);
+	RUN(test_proc_exit);
+	RUN(test_vnode);
+	RUN(test_vnode_only_asked_notes);
+	RUN(test_not_inherited_by_fork);
+	RUN(test_many_changes_one_call);
+	return summary("kqueue conformance");
+}
