@@ -13,8 +13,10 @@ APT_PACKAGES=(
 	bc bison flex libelf-dev libssl-dev dwarves cpio rsync kmod
 	busybox-static python3-venv libcap-dev git make gcc perl
 	gcc-multilib libc6-dev-i386 libc6-dev-x32 file
+	sparse # ci/check-series.sh: make C=2 on fs/kevent/
 	python3-matplotlib # benches/report.py: the benchmark report's figures
 	mandoc man-db groff-base # man/check.sh: lint and render the manual pages
+	pkg-config dpkg-dev # kqueue/: tests built with pkg-config; clients from apt-get source
 )
 
 missing=()
@@ -29,6 +31,21 @@ if ((${#missing[@]})); then
 	quiet apt-get -o DPkg::Lock::Timeout=600 update
 	DEBIAN_FRONTEND=noninteractive quiet apt-get -o DPkg::Lock::Timeout=600 \
 		install -y --no-install-recommends "${missing[@]}"
+fi
+
+# deb-src entries for the archive the binary packages come from, so that
+# kqueue/clients/build.sh can 'apt-get source' libevent and libev.
+debsrc=/etc/apt/sources.list.d/kevent-deb-src.sources
+if ! grep -rqsE '^(deb-src |Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+	[ "$(id -u)" = 0 ] || die "need root to add $debsrc"
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$debsrc.tmp"
+	else
+		sed -n 's/^deb /deb-src /p' /etc/apt/sources.list >"${debsrc%.sources}.list"
+	fi
+	[ -f "$debsrc.tmp" ] && mv "$debsrc.tmp" "$debsrc"
+	log "added deb-src entries ($debsrc); apt-get update"
+	quiet apt-get -o DPkg::Lock::Timeout=600 update
 fi
 
 mkdir -p "$KEVENT_CACHE" "$CCACHE_DIR"
