@@ -10,8 +10,9 @@
 #   3. the series: checkpatch --strict, git am, every patch builds (bisect)
 #   4. the debug kernel (KASAN, lockdep, kmemleak); the VM runner's self-test
 #      (exit status, splat and hang detection); the kselftests
-#   5. in the VM: the epoll and kevent kselftests and the kevent crate's
-#      integration tests (selftests/vm-suite.sh); any kernel splat fails
+#   5. in the VM: the epoll and kevent kselftests, the kevent crate's
+#      integration tests and kqueue's C conformance tests
+#      (selftests/vm-suite.sh); any kernel splat fails
 #
 # --host-only stops after step 2. Prints the time of every step and ends
 # with "total: N passed, N failed".
@@ -120,6 +121,12 @@ if ((host_only == 0)); then
 		*) rust_specs+=("example:$e") ;;
 		esac
 	done
+	# kqueue/: the C conformance tests, built against libkqueue as
+	# install.sh installs it (shared and static); their summary line
+	# reads like libtest's, so they run as test: specs.
+	mapfile -t kq_tests < <("$REPO_ROOT/kqueue/tests/c/build.sh" "$REPO_ROOT/target/kqueue-c")
+	((${#kq_tests[@]})) || die "the kqueue C tests did not build"
+	for t in "${kq_tests[@]}"; do rust_specs+=("test:$t"); done
 	step "VM: kselftests + Rust tests (debug kernel)"
 	vm_log=$(mktemp)
 	set +e

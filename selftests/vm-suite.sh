@@ -5,7 +5,8 @@
 # arguments:
 #   test:PATH          a libtest binary (cargo test --no-run), whose tests
 #                      count one by one; run with KEVENT_REQUIRE=1, so that
-#                      a kernel without kevent fails them
+#                      a kernel without kevent fails them (also kqueue's C
+#                      tests, whose summary line reads like libtest's)
 #   example:PATH[:ARG] an example that exits 0 when it works; one test
 # Prints "selftests: ..." (from run.sh) and "rust-tests: N passed, M
 # failed"; exits non-zero if anything failed.

@@ -4,8 +4,8 @@
 //! this module is what changes.)
 //!
 //! A signalfd sees only blocked signals, so `EV_ADD` blocks the signal in
-//! the calling thread (`pthread_sigmask`) and leaves it blocked after
-//! `EV_DELETE`. FreeBSD counts a signal even when it is ignored; here a
+//! the calling thread (`pthread_sigmask`), and `EV_DELETE` unblocks it
+//! (in the calling thread) if `EV_ADD` was what blocked it. FreeBSD counts a signal even when it is ignored; here a
 //! blocked signal stays pending even with `SIG_IGN`, so that works for the
 //! thread that registered it. Other threads that do not block the signal
 //! may take it (then it is not counted): block it in every thread, as
@@ -27,6 +27,9 @@ pub struct Signals {
     sfd: Option<RawFd>,
     mask: libc::sigset_t,
     notes: HashMap<c_int, Knote>,
+    /// Signals that `EV_ADD` blocked (they were not blocked before):
+    /// `EV_DELETE` unblocks them again.
+    blocked_by_us: Vec<c_int>,
 }
 
 impl Default for Signals {
@@ -38,6 +41,7 @@ impl Default for Signals {
             sfd: None,
             mask,
             notes: HashMap::new(),
+            blocked_by_us: Vec::new(),
         }
     }
 }
@@ -90,6 +94,17 @@ impl Signals {
             self.notes.remove(&sig).ok_or(libc::ENOENT)?;
             // SAFETY: edits our mask.
             unsafe { libc::sigdelset(&mut self.mask, sig) };
+            if let Some(i) = self.blocked_by_us.iter().position(|&s| s == sig) {
+                self.blocked_by_us.swap_remove(i);
+                let mut set: libc::sigset_t = unsafe_zeroed();
+                // SAFETY: a one-signal set, unblocked in this thread: a
+                // pending one now goes to its handler, as without kqueue.
+                unsafe {
+                    libc::sigemptyset(&mut set);
+                    libc::sigaddset(&mut set, sig);
+                    libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                }
+            }
             return self.set_mask(kq);
         }
         if f & EV_ADD != 0 {
@@ -103,13 +118,18 @@ impl Signals {
                 return Ok(());
             }
             let mut set: libc::sigset_t = unsafe_zeroed();
-            // SAFETY: builds a one-signal set, blocks it in this thread,
-            // and adds it to our mask.
-            unsafe {
+            let mut old: libc::sigset_t = unsafe_zeroed();
+            // SAFETY: builds a one-signal set, blocks it in this thread
+            // (keeping the old mask), and adds it to our mask.
+            let was_blocked = unsafe {
                 libc::sigemptyset(&mut set);
                 libc::sigaddset(&mut set, sig);
-                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
                 libc::sigaddset(&mut self.mask, sig);
+                libc::sigismember(&old, sig) == 1
+            };
+            if !was_blocked {
+                self.blocked_by_us.push(sig);
             }
             self.set_mask(kq)?;
             let mut k = Knote::new(kev);

@@ -269,8 +269,8 @@ pub const MIN_PERIOD_NS: u64 = 1_000;
 
 /// The `KEVENT_TIMER` request fields of an `EVFILT_TIMER` `EV_ADD`:
 /// `(data = period, timer.start, timer.flags)`. Periodic timers start one
-/// period from now; `EV_ONESHOT` ones expire once and are removed by the
-/// kernel; `NOTE_ABSTIME` ones expire once at the absolute time on
+/// period from now; `EV_ONESHOT` ones expire once (period 0) and are
+/// removed by the kernel; `NOTE_ABSTIME` ones expire once at the absolute time on
 /// `CLOCK_REALTIME` (data counted in the unit from the epoch).
 pub fn timer_request(kev: &Kevent) -> Result<(u64, u64, u32), i32> {
     let ns = timer_ns(kev.fflags, kev.data)?;
@@ -278,6 +278,10 @@ pub fn timer_request(kev: &Kevent) -> Result<(u64, u64, u32), i32> {
         return Ok((0, ns.max(1), sys::KEVENT_TIMER_ABSTIME));
     }
     let period = ns.max(MIN_PERIOD_NS);
+    if kev.flags & EV_ONESHOT != 0 {
+        // Expires once (data 1), however late it is collected.
+        return Ok((0, period, 0));
+    }
     Ok((period, period, 0))
 }
 
@@ -488,6 +492,8 @@ mod tests {
         assert_eq!(timer_ns(NOTE_SECONDS, i64::MAX), Ok(u64::MAX));
         let t = timer_request(&Kevent::new(1, EVFILT_TIMER, EV_ADD, NOTE_NSECONDS, 10, 0));
         assert_eq!(t, Ok((MIN_PERIOD_NS, MIN_PERIOD_NS, 0)));
+        let t = timer_request(&Kevent::new(1, EVFILT_TIMER, EV_ADD | EV_ONESHOT, 0, 10, 0));
+        assert_eq!(t, Ok((0, 10_000_000, 0)));
         let t = timer_request(&Kevent::new(
             1,
             EVFILT_TIMER,

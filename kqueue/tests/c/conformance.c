@@ -688,6 +688,14 @@ static void test_user_trigger_from_thread(void)
 	close(kq);
 }
 
+static volatile sig_atomic_t usr1_handled;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_handled++;
+}
+
 static void test_signal(void)
 {
 	struct kevent ev;
@@ -706,6 +714,11 @@ static void test_signal(void)
 	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
 	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0, NULL) == 0);
 	CHECK(change_err(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0) == ENOENT);
+	/* Deleted: the signal goes to its handler again. */
+	signal(SIGUSR1, on_usr1);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(usr1_handled == 1);
+	signal(SIGUSR1, SIG_DFL);
 	close(kq);
 }
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds overhead.c against the installed library and runs it in the
+# minimal kernel: libkqueue's cost per event over raw kevent_get_events().
+#
+#   kqueue/bench/run.sh [ROUNDS [REPS]]
+. "$(dirname "$0")/../../ci/lib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+out=$REPO_ROOT/target/kqueue-bench
+mkdir -p "$out"
+PREFIX=$out/stage "$REPO_ROOT/kqueue/install.sh" >&2
+export PKG_CONFIG_PATH=$out/stage/lib/pkgconfig
+header=$KERNEL_TREE/include/uapi/linux/kevent.h
+[ -f "$header" ] || die "no $header: ci/kernel-tree.sh apply"
+# shellcheck disable=SC2046
+cc -O2 -Wall -Werror -include "$header" -o "$out/overhead" "$here/overhead.c" \
+	$(pkg-config --cflags --libs libkqueue) -Wl,-rpath,"$out/stage/lib"
+"$REPO_ROOT/ci/vm-run.sh" --timeout 900 -- "$out/overhead" "${1:-200000}" "${2:-5}"
