@@ -85,10 +85,29 @@ pub unsafe extern "C" fn kevent(
         if (changelist.is_null() && nchanges > 0) || (eventlist.is_null() && nevents > 0) {
             return Err(libc::EFAULT);
         }
+        // FreeBSD programs often pass one array as both lists: then the
+        // changes are copied first, so the two slices never alias.
+        let size = std::mem::size_of::<Kevent>();
+        let (c0, c1) = (
+            changelist as usize,
+            changelist as usize + nchanges as usize * size,
+        );
+        let (e0, e1) = (
+            eventlist as usize,
+            eventlist as usize + nevents as usize * size,
+        );
+        let overlap = nchanges > 0 && nevents > 0 && c0 < e1 && e0 < c1;
+        let copied: Vec<Kevent>;
         let changes: &[Kevent] = if nchanges == 0 {
             &[]
+        } else if overlap {
+            // SAFETY: the caller's changelist of `nchanges` entries, read
+            // before any reference to the event list exists.
+            copied = unsafe { std::slice::from_raw_parts(changelist, nchanges as usize) }.to_vec();
+            &copied
         } else {
-            // SAFETY: the caller's changelist of `nchanges` entries.
+            // SAFETY: the caller's changelist of `nchanges` entries, apart
+            // from the event list.
             unsafe { std::slice::from_raw_parts(changelist, nchanges as usize) }
         };
         let events: &mut [Kevent] = if nevents == 0 {

@@ -41,6 +41,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 extern "C" fn after_fork_in_child() {
     FORK_GEN.fetch_add(1, Ordering::SeqCst);
+    signal::after_fork_in_child();
     // The child has one thread: the lock is free unless another thread of
     // the parent held it at the fork; then the queues stay, unusable.
     if let Ok(mut reg) = REGISTRY.try_lock() {
@@ -141,6 +142,10 @@ pub struct State {
     pub(crate) vnodes: vnode::Vnodes,
     /// Events that did not fit in the caller's list.
     pending: VecDeque<Kevent>,
+    /// Kernel kevents the table does not know (it should never happen):
+    /// removed by the next `kevent()`, so that a level-triggered one does
+    /// not wake every wait.
+    orphans: Vec<(u32, u64)>,
 }
 
 /// Where translated events go: the caller's list, then `pending`.
@@ -394,6 +399,20 @@ impl Kq {
                     };
                     self.push(st, &mut batch, e, fd_req(fd, &op), results, &mut retry);
                 }
+            }
+        }
+        for (type_, id) in std::mem::take(&mut st.orphans) {
+            // Unless another thread registered it since.
+            let known = match type_ {
+                sys::KEVENT_POLL => st.fds.contains_key(&(id as RawFd)),
+                _ => st.timers.contains_key(&(id as usize)),
+            };
+            if !known {
+                let _ = ctl_one(
+                    self.fd,
+                    sys::KEVENT_CTL_REMOVE,
+                    ukevent(id, type_, 0, 0, 0, 0),
+                );
             }
         }
         for (i, kev) in changes.iter().enumerate() {
@@ -743,6 +762,10 @@ impl Kq {
         retry: &mut Vec<usize>,
     ) -> Result<(), c_int> {
         let id = kev.ident;
+        if id as u64 == signal::DOORBELL {
+            // Reserved: the signal doorbell.
+            return Err(libc::EINVAL);
+        }
         let key = (sys::KEVENT_USER, id as u64);
         self.touch(st, batch, key, results, retry);
         let cur = st.users.get(&id).copied();
@@ -862,6 +885,7 @@ impl Kq {
             procs,
             vnodes,
             pending,
+            orphans,
         } = st;
         let mut out = Out {
             buf: events,
@@ -873,7 +897,10 @@ impl Kq {
                 sys::KEVENT_POLL => match ev.user_data & 0xff {
                     TAG_FD => {
                         let fd = ev.id as RawFd;
-                        let Some(s) = fds.get_mut(&fd) else { continue };
+                        let Some(s) = fds.get_mut(&fd) else {
+                            orphans.push((sys::KEVENT_POLL, ev.id));
+                            continue;
+                        };
                         s.kernel_reported();
                         let fired = s.fired(ev.events);
                         let err = if ev.flags & sys::KEVENT_EV_ERROR as u16 != 0 {
@@ -931,6 +958,7 @@ impl Kq {
                 sys::KEVENT_TIMER => {
                     let id = ev.id as usize;
                     let Some(k) = timers.get_mut(&id) else {
+                        orphans.push((sys::KEVENT_TIMER, ev.id));
                         continue;
                     };
                     if !k.enabled {
@@ -950,6 +978,7 @@ impl Kq {
                         k.enabled = false;
                     }
                 }
+                sys::KEVENT_USER if ev.user_data == TAG_SIGNAL => signals.collect(&mut out),
                 sys::KEVENT_USER => {
                     let id = ev.id as usize;
                     let Some(u) = users.get_mut(&id) else {

@@ -417,6 +417,24 @@ static void test_receipt(void)
 	close(kq);
 }
 
+static void test_one_array_for_both_lists(void)
+{
+	struct kevent kev[2];
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	EV_SET(&kev[0], p[0], EVFILT_READ, EV_ADD | EV_RECEIPT, 0, 0, (void *)1);
+	EV_SET(&kev[1], p[1], EVFILT_WRITE, EV_ADD | EV_RECEIPT, 0, 0, (void *)2);
+	CHECK(kevent(kq, kev, 2, kev, 2, NULL) == 2);
+	CHECK(kev[0].flags == EV_ERROR && kev[0].data == 0 && kev[0].udata == (void *)1);
+	CHECK(kev[1].flags == EV_ERROR && kev[1].data == 0 && kev[1].udata == (void *)2);
+	CHECK(kev[1].ident == (uintptr_t)p[1] && kev[1].filter == EVFILT_WRITE);
+	CHECK(kevent(kq, NULL, 0, kev, 2, &ms50) == 1 && kev[0].filter == EVFILT_WRITE);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
 static void test_close_removes_knotes(void)
 {
 	struct kevent ev[4];
@@ -722,6 +740,28 @@ static void test_signal(void)
 	close(kq);
 }
 
+static void test_signal_two_queues(void)
+{
+	struct kevent ev;
+	int kq1 = kq_new(), kq2 = kq_new();
+
+	signal(SIGUSR2, SIG_IGN);
+	CHECK(change(kq1, SIGUSR2, EVFILT_SIGNAL, EV_ADD, 0, 0, (void *)1) == 0);
+	CHECK(change(kq2, SIGUSR2, EVFILT_SIGNAL, EV_ADD, 0, 0, (void *)2) == 0);
+	CHECK(kill(getpid(), SIGUSR2) == 0);
+	/* Each queue counts the one delivery, whichever reads it first. */
+	CHECK(wait_events(kq2, &ev, 1, &ms50) == 1 && ev.udata == (void *)2);
+	CHECK(ev.data == 1);
+	CHECK(wait_events(kq1, &ev, 1, &ms50) == 1 && ev.udata == (void *)1);
+	CHECK(ev.data == 1);
+	CHECK(wait_events(kq1, &ev, 1, &zero_ts) == 0);
+	CHECK(wait_events(kq2, &ev, 1, &zero_ts) == 0);
+	CHECK(change_err(kq1, (uintptr_t)-1, EVFILT_USER, EV_ADD, 0, 0) == EINVAL);
+	close(kq1);
+	close(kq2);
+	signal(SIGUSR2, SIG_DFL);
+}
+
 static void test_proc_exit(void)
 {
 	struct kevent ev;
@@ -873,6 +913,7 @@ int main(void)
 	RUN(test_ev_add_updates);
 	RUN(test_errors);
 	RUN(test_receipt);
+	RUN(test_one_array_for_both_lists);
 	RUN(test_close_removes_knotes);
 	RUN(test_close_of_one_with_two_filters);
 	RUN(test_listen_socket);
@@ -887,6 +928,7 @@ int main(void)
 	RUN(test_user_oneshot_dispatch);
 	RUN(test_user_trigger_from_thread);
 	RUN(test_signal);
+	RUN(test_signal_two_queues);
 	RUN(test_proc_exit);
 	RUN(test_vnode);
 	RUN(test_vnode_only_asked_notes);
