@@ -5,7 +5,7 @@
 # pipes, active, run, usec: bench.c's 25 timed runs per configuration),
 # OUTDIR/libevent-bench.md (medians) and OUTDIR/libevent-bench.png.
 #
-#   kqueue/bench/libevent-bench.sh [OUTDIR]
+#   [KQ_ICOUNT=1] kqueue/bench/libevent-bench.sh [OUTDIR]   (KQ_ICOUNT: QEMU -icount)
 . "$(dirname "$0")/../../ci/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$REPO_ROOT/target/kqueue-bench}
@@ -29,5 +29,6 @@ for pipes in 100 1000; do
 done
 GUEST
 chmod +x "$guest"
-"$REPO_ROOT/ci/vm-run.sh" --timeout 1200 -- "$guest" | grep -E '^(backend|EPOLL|KQUEUE),' >"$out/libevent-bench.csv"
-/usr/bin/python3 "$here/plot.py" "$out/libevent-bench.csv" "$out/libevent-bench.png" | tee "$out/libevent-bench.md"
+"$REPO_ROOT/ci/vm-run.sh" ${KQ_ICOUNT:+--icount} --timeout 1200 -- "$guest" | grep -E '^(backend|EPOLL|KQUEUE),' >"$out/libevent-bench.csv"
+/usr/bin/python3 "$here/plot.py" "$out/libevent-bench.csv" "$out/libevent-bench.png" \
+	"QEMU TCG${KQ_ICOUNT:+ -icount}, minimal kernel" | tee "$out/libevent-bench.md"

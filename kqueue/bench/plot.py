@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """libevent bench.c per backend: a markdown table of medians and a plot.
 
-    plot.py CSV PNG   (CSV: backend,pipes,active,run,usec)
+    plot.py CSV PNG [MODE]   (CSV: backend,pipes,active,run,usec; MODE: "QEMU TCG")
 """
 import csv
 import statistics
@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def main(src, png):
+def main(src, png, mode="QEMU TCG"):
     runs = defaultdict(list)
     with open(src) as f:
         for row in csv.DictReader(f):
@@ -38,7 +38,7 @@ def main(src, png):
     ax.set_xticks(range(len(configs)))
     ax.set_xticklabels([f"{p} pipes\n{a} active" for p, a in configs])
     ax.set_ylabel("time per bench.c run (us, median of 25)")
-    ax.set_title("libevent 2.1.12 test/bench.c, per backend (QEMU TCG)")
+    ax.set_title(f"libevent 2.1.12 test/bench.c, per backend ({mode})")
     ax.legend()
     ax.margins(y=0.15)
     fig.tight_layout()
@@ -46,4 +46,4 @@ def main(src, png):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

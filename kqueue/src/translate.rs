@@ -168,25 +168,29 @@ impl FdState {
     /// (ONESHOT and DISPATCH are then done by the library); disabled when
     /// no filter is enabled; always `KEVENT_REQ_FD_CLOSE`.
     pub fn desired(&self) -> Option<KState> {
-        let present: Vec<(Knote, u32)> = [(self.read, READ_BITS), (self.write, WRITE_BITS)]
-            .into_iter()
-            .filter_map(|(k, b)| k.map(|k| (k, b)))
-            .collect();
-        if present.is_empty() {
-            return None;
-        }
-        let active: Vec<&(Knote, u32)> = present.iter().filter(|(k, _)| k.enabled).collect();
-        let fd_close = sys::KEVENT_REQ_FD_CLOSE;
-        let disabled = active.is_empty();
-        let counted: Vec<&(Knote, u32)> = if disabled {
-            present.iter().collect()
-        } else {
-            active
+        // No allocation: this runs for every event of a descriptor.
+        let (r, w) = (self.read, self.write);
+        let (k, alone) = match (r, w) {
+            (None, None) => return None,
+            (Some(k), None) | (None, Some(k)) => (k, true),
+            (Some(k), Some(_)) => (k, false),
         };
-        let events = counted.iter().fold(0, |a, (_, b)| a | b);
-        let req_flags = if present.len() == 1 {
-            fd_close | present[0].0.mode_req()
-        } else if counted.iter().all(|(k, _)| k.flags & EV_CLEAR != 0) {
+        let fd_close = sys::KEVENT_REQ_FD_CLOSE;
+        let on = |k: Option<Knote>| k.is_some_and(|k| k.enabled);
+        let disabled = !on(r) && !on(w);
+        // The filters that count: the enabled ones, or all when none is.
+        let counts = |k: Option<Knote>| k.is_some() && (disabled || k.is_some_and(|k| k.enabled));
+        let mut events = 0;
+        let mut all_clear = true;
+        for (k, bits) in [(r, READ_BITS), (w, WRITE_BITS)] {
+            if counts(k) {
+                events |= bits;
+                all_clear &= k.is_some_and(|k| k.flags & EV_CLEAR != 0);
+            }
+        }
+        let req_flags = if alone {
+            fd_close | k.mode_req()
+        } else if all_clear {
             fd_close | sys::KEVENT_REQ_ET
         } else {
             fd_close
