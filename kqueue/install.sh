@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and installs libkqueue (this crate): the shared library
-# (libkqueue.so.0, soname as libkqueue's, and the libkqueue.so link), the
+# (libkqueue.so.1: libkqueue's name, a new major for FreeBSD 12's struct;
+# and the libkqueue.so link), the
 # static library, <kqueue/sys/event.h> and libkqueue.pc.
 #
 #   kqueue/install.sh [--no-build]
@@ -30,8 +31,8 @@ dir=$target/$([ "$profile" = dev ] && echo debug || echo "$profile")
 }
 
 install -d "$DESTDIR$LIBDIR/pkgconfig" "$DESTDIR$PREFIX/include/kqueue/sys"
-install -m 0755 "$dir/libkqueue.so" "$DESTDIR$LIBDIR/libkqueue.so.0"
-ln -sf libkqueue.so.0 "$DESTDIR$LIBDIR/libkqueue.so"
+install -m 0755 "$dir/libkqueue.so" "$DESTDIR$LIBDIR/libkqueue.so.1"
+ln -sf libkqueue.so.1 "$DESTDIR$LIBDIR/libkqueue.so"
 install -m 0644 "$dir/libkqueue.a" "$DESTDIR$LIBDIR/libkqueue.a"
 install -m 0644 "$here/include/sys/event.h" "$DESTDIR$PREFIX/include/kqueue/sys/event.h"
 sed -e "s|@PREFIX@|$PREFIX|" -e "s|@LIBDIR@|$LIBDIR|" -e "s|@VERSION@|$VERSION|" \
