@@ -237,6 +237,38 @@ fn timers_count_expirations() {
     assert_eq!(entry_errno(&r, 0), libc::ENOENT);
 }
 
+#[test]
+fn periodic_timers_count_every_period_once() {
+    if !kevent_here() {
+        return;
+    }
+    // 20 timers of 10 ms for about 500 ms: every period reported once,
+    // counting missed ones, never more than the periods that passed.
+    let q = Queue::new().unwrap();
+    let timers: Vec<_> = (0..20).map(|id| Interest::timer(id, 10 * MS)).collect();
+    let start = Instant::now();
+    q.add(&timers).unwrap().check().unwrap();
+    // As the benchmark's timer workload waits: a large buffer, the rest of
+    // the window as the timeout.
+    let mut ev = Events::with_capacity(4096);
+    let mut per_timer = [0u64; 20];
+    let mut counts = Vec::new();
+    while let Some(left) = (500 * MS).checked_sub(start.elapsed()) {
+        q.wait(&mut ev, 1, Some(left.max(MS))).unwrap();
+        for e in &ev {
+            per_timer[e.id() as usize] += e.count();
+            counts.push(e.count());
+        }
+    }
+    let periods = (start.elapsed().as_nanos() / (10 * MS).as_nanos()) as u64;
+    for (id, n) in per_timer.iter().enumerate() {
+        assert!(
+            *n <= periods && *n * 2 >= periods,
+            "timer {id}: {n} expirations in {periods} periods; counts reported: {counts:?}"
+        );
+    }
+}
+
 /// Waits for the next event of timer `id` (other events are dropped).
 fn next_timer_event(q: &Queue, id: u64) -> kevent::Event {
     let mut ev = Events::with_capacity(8);
