@@ -130,7 +130,7 @@ if ((host_only == 0)); then
 	step "VM: kselftests + Rust tests (debug kernel)"
 	vm_log=$(mktemp)
 	set +e
-	"$REPO_ROOT/ci/vm-run.sh" --debug --timeout 1800 --memory 3G \
+	"$REPO_ROOT/ci/vm-run.sh" --debug --timeout 3600 --memory 3G \
 		-- "$REPO_ROOT/selftests/vm-suite.sh" "${rust_specs[@]}" 2>&1 | tee "$vm_log"
 	rc=${PIPESTATUS[0]}
 	set -e
