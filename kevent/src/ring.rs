@@ -43,6 +43,9 @@ pub struct Ring<'q> {
     mem: NonNull<sys::kevent_ring>,
     layout: Layout,
     entries: u32,
+    /// The process that registered the ring: a copy of this value in a
+    /// forked child must not detach the parent's ring when dropped.
+    owner: libc::pid_t,
 }
 
 // SAFETY: the ring memory is owned by this value and only touched through
@@ -61,8 +64,10 @@ impl<'q> Ring<'q> {
                 format!("ring entries must be a power of two up to {max} (this kernel's most)"),
             ));
         }
-        let size = std::mem::size_of::<sys::kevent_ring>()
-            + entries as usize * std::mem::size_of::<sys::kevent_event>();
+        let size = (entries as usize)
+            .checked_mul(std::mem::size_of::<sys::kevent_event>())
+            .and_then(|n| n.checked_add(std::mem::size_of::<sys::kevent_ring>()))
+            .ok_or(io::ErrorKind::InvalidInput)?;
         let layout = Layout::from_size_align(size, 64).map_err(|_| io::ErrorKind::InvalidInput)?;
         // SAFETY: the layout has a non-zero size.
         let mem = unsafe { alloc::alloc_zeroed(layout) } as *mut sys::kevent_ring;
@@ -84,6 +89,8 @@ impl<'q> Ring<'q> {
             mem,
             layout,
             entries,
+            // SAFETY: getpid() has no preconditions.
+            owner: unsafe { libc::getpid() },
         })
     }
 
@@ -118,10 +125,10 @@ impl<'q> Ring<'q> {
     /// Whether the last [`wait`](Ring::wait) filled the ring while events
     /// were left queued in the kernel (`KEVENT_RING_FULL`).
     pub fn overflowed(&self) -> bool {
-        // SAFETY: `flags` is inside our allocation; the kernel writes it
-        // only inside `wait`, which needs `&mut self`.
-        let flags = unsafe { ptr::read_volatile(ptr::addr_of!((*self.mem.as_ptr()).flags)) };
-        flags & sys::KEVENT_RING_FULL != 0
+        // SAFETY: `flags` is an aligned u32 inside our allocation, written
+        // by the kernel; atomics are how we read it.
+        let flags = unsafe { AtomicU32::from_ptr(ptr::addr_of_mut!((*self.mem.as_ptr()).flags)) };
+        flags.load(Ordering::Acquire) & sys::KEVENT_RING_FULL != 0
     }
 
     /// Waits for an event (or `timeout`; `None`: forever), then has the
@@ -185,6 +192,17 @@ impl<'q> Ring<'q> {
 
 impl Drop for Ring<'_> {
     fn drop(&mut self) {
+        // SAFETY: getpid() has no preconditions.
+        if unsafe { libc::getpid() } != self.owner {
+            // A forked child's copy: the ring the queue has is the
+            // parent's, which the kernel never writes from here (EPERM);
+            // detaching it would take it from the parent. Our copy of the
+            // memory is ours alone.
+            // SAFETY: allocated in `new` with `layout`; the kernel writes
+            // ring memory only for the registering process.
+            unsafe { alloc::dealloc(self.mem.as_ptr() as *mut u8, self.layout) };
+            return;
+        }
         // SAFETY: detaching passes no memory; after it the kernel no
         // longer writes ours, which we then free. It cannot fail on our
         // open queue; if it did, leaking beats freeing memory the kernel

@@ -1102,3 +1102,35 @@ fn fd_round_trips_and_buffers() {
         io::ErrorKind::InvalidInput
     );
 }
+
+/// A forked child's copy of a `Ring`, dropped, leaves the parent's ring
+/// registered: the parent keeps waiting on it and a second ring is still
+/// refused.
+#[test]
+fn ring_copy_dropped_in_child_keeps_parents_ring() {
+    if !kevent_here() {
+        return;
+    }
+    let q = Queue::new().unwrap();
+    q.add(&[Interest::user(1)]).unwrap().check().unwrap();
+    let mut ring = Ring::new(&q, 4).unwrap();
+    // SAFETY: the child only drops its copy of the ring and exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        // SAFETY: reading the Ring out of our stack frame once; the
+        // original is forgotten so it is dropped exactly once here.
+        let copy = unsafe { std::ptr::read(&ring) };
+        drop(copy);
+        // SAFETY: exit without running the parent's destructors again.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    q.trigger(1).unwrap();
+    assert_eq!(ring.wait(4, Some(Duration::from_secs(10))).unwrap(), 1);
+    assert_eq!(ring.drain().count(), 1);
+    assert_eq!(errno(&Ring::new(&q, 4).unwrap_err()), libc::EBUSY);
+}
