@@ -337,14 +337,7 @@ impl Queue {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn wait_with(&self, events: &mut Events, how: &Wait<'_>) -> io::Result<usize> {
-        events.len = 0;
-        let max = events.buf.len().min(features()?.max_batch as usize);
-        if max == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "Events has no capacity",
-            ));
-        }
+        let max = events_room(events)?;
         let args = how.raw(max);
         let (args_ptr, args_size) = match &args {
             Some(a) => (
@@ -388,14 +381,7 @@ impl Queue {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_events(&self, events: &mut Events) -> io::Result<usize> {
-        events.len = 0;
-        let max = events.buf.len().min(features()?.max_batch as usize);
-        if max == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "Events has no capacity",
-            ));
-        }
+        let max = events_room(events)?;
         let size = std::mem::size_of::<sys::kevent_event>();
         let len = max * size;
         // SAFETY: `events.buf` holds `max` kevent_events (`len` bytes) we
@@ -496,4 +482,18 @@ impl<'a> IntoIterator for &'a Events {
     fn into_iter(self) -> Self::IntoIter {
         self.buf[..self.len].iter().map(|raw| Event { raw: *raw })
     }
+}
+
+/// Empties `events` and returns how many records one call may fill: its
+/// capacity, at most this kernel's batch limit.
+fn events_room(events: &mut Events) -> io::Result<usize> {
+    events.len = 0;
+    let max = events.buf.len().min(features()?.max_batch as usize);
+    if max == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "Events has no capacity",
+        ));
+    }
+    Ok(max)
 }
