@@ -147,6 +147,22 @@ impl std::hash::Hasher for FastHash {
 /// A map keyed by a descriptor number or an ident.
 type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHash>>;
 
+/// Applies the kernel's answer for a knote kept by id (timers, user
+/// events): on success the table follows the request (`None`: deleted);
+/// ENOENT means the kernel removed it already (a reported EV_ONESHOT).
+/// Returns `err`, the change's errno.
+fn commit_keyed<V>(map: &mut Map<usize, V>, id: usize, new: Option<V>, err: c_int) -> c_int {
+    if err == 0 {
+        match new {
+            Some(v) => map.insert(id, v),
+            None => map.remove(&id),
+        };
+    } else if err == libc::ENOENT {
+        map.remove(&id);
+    }
+    err
+}
+
 /// An `EVFILT_USER` knote.
 #[derive(Debug, Clone, Copy)]
 struct User {
@@ -567,29 +583,8 @@ impl Kq {
                 }
                 err
             }
-            Commit::Timer { id, new } => {
-                if err == 0 {
-                    match new {
-                        Some(k) => st.timers.insert(id, k),
-                        None => st.timers.remove(&id),
-                    };
-                } else if err == libc::ENOENT {
-                    // Removed by the kernel (a reported EV_ONESHOT).
-                    st.timers.remove(&id);
-                }
-                err
-            }
-            Commit::User { id, new } => {
-                if err == 0 {
-                    match new {
-                        Some(u) => st.users.insert(id, u),
-                        None => st.users.remove(&id),
-                    };
-                } else if err == libc::ENOENT {
-                    st.users.remove(&id);
-                }
-                err
-            }
+            Commit::Timer { id, new } => commit_keyed(&mut st.timers, id, new, err),
+            Commit::User { id, new } => commit_keyed(&mut st.users, id, new, err),
         }
     }
 
