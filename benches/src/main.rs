@@ -153,10 +153,13 @@ impl Report {
 /// mechanism), then each mechanism's constructor or why it has none.
 fn for_each<F: Copy>(
     mechanisms: &[Mechanism],
+    with_bound: bool,
     pick: impl Fn(&Mechanism) -> Support<F>,
     mut run: impl FnMut(&'static str, Support<Option<F>>) -> io::Result<()>,
 ) -> io::Result<()> {
-    run("none", Ok(None))?;
+    if with_bound {
+        run("none", Ok(None))?;
+    }
     for m in mechanisms {
         run(m.name, pick(m).map(Some))?;
     }
@@ -181,9 +184,20 @@ fn main() -> io::Result<()> {
         std::process::exit(2);
     }
     let plan = Plan::new(quick);
-    let mechanisms = mechanism::all();
+    let mut mechanisms = mechanism::all();
+    // --mechanism NAME: that one only, and no bound unless NAME is "none"
+    // (for profiles and A/B runs of one mechanism).
+    let only_mechanism = value("--mechanism").cloned();
+    if let Some(name) = &only_mechanism {
+        mechanisms.retain(|m| m.name == name.as_str());
+        if mechanisms.is_empty() && name != "none" {
+            eprintln!("kevent-benches: no mechanism named '{name}'");
+            std::process::exit(2);
+        }
+    }
+    let with_bound = only_mechanism.as_deref().map_or(true, |n| n == "none");
     let runs = |w: &str| only.as_deref().map_or(true, |o| o == w);
-    let per_workload = mechanisms.len() + 1;
+    let per_workload = mechanisms.len() + usize::from(with_bound);
     let total = per_workload
         * (usize::from(runs("libevent-bench")) * plan.pair_counts.len()
             + usize::from(runs("oneshot-rearm")) * plan.pair_counts.len()
@@ -211,7 +225,7 @@ fn main() -> io::Result<()> {
         for &n in plan.pair_counts {
             let active = plan.active.min(n);
             let params = format!("pairs={n};active={active};writes={}", plan.writes);
-            for_each(&mechanisms, pick, |name, factory| match factory {
+            for_each(&mechanisms, with_bound, pick, |name, factory| match factory {
                 Err(why) => report.unsupported(workload, &params, name, why),
                 Ok(factory) => {
                     let mut samples = Vec::with_capacity(reps);
@@ -238,6 +252,7 @@ fn main() -> io::Result<()> {
         );
         for_each(
             &mechanisms,
+            with_bound,
             |m| m.timers,
             |name, factory| match factory {
                 Err(why) => report.unsupported("timers", &params, name, why),
@@ -280,6 +295,7 @@ fn main() -> io::Result<()> {
         let params = format!("threads={};events={}", plan.herd_threads, plan.herd_events);
         for_each(
             &mechanisms,
+            with_bound,
             |m| m.herd,
             |name, factory| match factory {
                 Err(why) => report.unsupported("herd", &params, name, why),
