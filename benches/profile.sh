@@ -15,7 +15,9 @@
 #
 #   benches/profile.sh -- --quick --reps 1 --only libevent-bench --mechanism kevent
 #
-# --callers SYM also prints the call chains into SYM.
+# --callers SYM also prints the call chains into SYM. If the first
+# argument is an executable's path, that program runs instead of the driver
+# (benches/loops.c has small loops of single calls for this).
 . "$(dirname "$0")/../ci/lib.sh"
 cd "$REPO_ROOT"
 
@@ -38,13 +40,18 @@ out=$(cd "$out" && pwd)
 cargo build -q --release -p kevent-benches
 vmlinux=$(build_dir minimal)/vmlinux
 
+if [ -x "${1}" ] && [[ "$1" == /* ]]; then
+	prog=("$@")
+else
+	prog=("$REPO_ROOT/target/release/kevent-benches" "$@")
+fi
 guest=$out/guest.sh
 cat >"$guest" <<EOF
 #!/bin/sh
 # 10 kHz of guest time: one sample per 100,000 instructions under -icount.
 # perf.data on the guest's tmpfs: writing it through 9p would be profiled.
 perf record -q -e cpu-clock -F 10000 -g -o /tmp/perf.data -- \\
-	"$REPO_ROOT/target/release/kevent-benches" $(printf '%q ' "$@") >"$out/bench.txt" 2>&1 || exit 1
+	$(printf '%q ' "${prog[@]}") >"$out/bench.txt" 2>&1 || exit 1
 perf report -q -i /tmp/perf.data --kallsyms=/proc/kallsyms --no-children \\
 	--sort sym --stdio -g none -n --percent-limit 0.05 >"$out/profile.txt" 2>/dev/null
 perf report -q -i /tmp/perf.data --kallsyms=/proc/kallsyms --no-children \\

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Loops of single system calls, for instruction profiles of one call
+ * (benches/profile.sh) with nothing else in the process: no Rust crate,
+ * no criterion. Raw system calls on both sides.
+ *
+ *   loops MODE [ITERATIONS]
+ *
+ * MODE: empty_wait_epoll, empty_wait_kevent (a zero-timeout wait on an
+ * empty queue; empty_wait_epoll_raw: through syscall(), as kevent goes); ready64_epoll, ready64_kevent (64 level-triggered ready
+ * eventfds, all 64 events taken and read by each call); ctl1_epoll,
+ * ctl1_kevent (one watch added and removed); ctl64_epoll, ctl64_kevent
+ * (64 added and removed: 128 epoll_ctl() calls, or one kevent_ctl() batch
+ * each way).
+ *
+ * Build: cc -O2 -I<kernel tree>/usr/include loops.c (the series' uapi
+ * header, installed with make headers_install).
+ */
+#include <linux/kevent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef __NR_kevent_create
+#define __NR_kevent_create	500
+#define __NR_kevent_ctl		501
+#define __NR_kevent_get_events	502
+#endif
+
+#define N 64
+
+enum {
+	M_empty_wait_epoll,
+	M_empty_wait_epoll_raw,
+	M_empty_read_kevent,
+	M_empty_wait_kevent_null,
+	M_empty_wait_kevent,
+	M_ready64_epoll,
+	M_ready64_kevent,
+	M_ctl1_epoll,
+	M_ctl64_epoll,
+	M_ctl1_kevent,
+	M_ctl64_kevent,
+};
+
+static const char *const modes[] = {
+	"empty_wait_epoll",
+	"empty_wait_epoll_raw",
+	"empty_read_kevent",
+	"empty_wait_kevent_null",
+	"empty_wait_kevent",
+	"ready64_epoll",
+	"ready64_kevent",
+	"ctl1_epoll",
+	"ctl64_epoll",
+	"ctl1_kevent",
+	"ctl64_kevent",
+};
+
+static volatile uint64_t sink;
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+static int kq_create(void)
+{
+	long fd = syscall(__NR_kevent_create, 0);
+
+	if (fd < 0)
+		die("kevent_create");
+	return fd;
+}
+
+static void kq_ctl(int q, unsigned int cmd, unsigned int num, struct ukevent *uk)
+{
+	if (syscall(__NR_kevent_ctl, q, cmd, num, uk) < 0)
+		die("kevent_ctl");
+}
+
+static void poll_uk(struct ukevent *uk, int fd)
+{
+	memset(uk, 0, sizeof(*uk));
+	uk->type = KEVENT_POLL;
+	uk->id = fd;
+	uk->event = EPOLLIN;
+	uk->user_data = fd;
+}
+
+/* The index of @name in modes[], or -1: the loop compares integers. */
+static int mode_index(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(modes[i], name))
+			return i;
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	long iters = argc > 2 ? atol(argv[2]) : 200000;
+	struct kevent_wait_args zero = { .timeout_ns = 0 };
+	struct kevent_event kev[N];
+	struct epoll_event eev[N];
+	struct ukevent uk[N];
+	int fds[N], ep, q, qnb, i, m, max_nr;
+	struct timespec t0, t1;
+	long it;
+
+	for (i = 0; i < N; i++) {
+		fds[i] = eventfd(1, EFD_NONBLOCK);
+		if (fds[i] < 0)
+			die("eventfd");
+		poll_uk(&uk[i], fds[i]);
+	}
+	ep = epoll_create1(0);
+	q = kq_create();
+	qnb = syscall(__NR_kevent_create, KEVENT_NONBLOCK);
+	if (ep < 0)
+		die("epoll_create1");
+	if (!strncmp(mode, "ready64", 7)) {
+		for (i = 0; i < N; i++) {
+			struct epoll_event e = { .events = EPOLLIN, .data.u64 = fds[i] };
+
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e))
+				die("epoll_ctl");
+		}
+		kq_ctl(q, KEVENT_CTL_ADD, N, uk);
+	}
+
+	m = mode_index(mode);
+	max_nr = getenv("LOOPS_MAX_NR") ? atoi(getenv("LOOPS_MAX_NR")) : N;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (it = 0; it < iters; it++) {
+		if (m == M_empty_wait_epoll) {
+			sink += epoll_wait(ep, eev, N, 0);
+		} else if (m == M_empty_wait_epoll_raw) {
+			sink += syscall(SYS_epoll_wait, ep, eev, N, 0);
+		} else if (m == M_empty_read_kevent) {
+			sink += read(qnb, kev, sizeof(kev));
+		} else if (m == M_empty_wait_kevent_null) {
+			struct kevent_wait_args inf = { .timeout_ns = 0 };
+			sink += syscall(__NR_kevent_get_events, q, kev, N, &inf, 32);
+		} else if (m == M_empty_wait_kevent) {
+			sink += syscall(__NR_kevent_get_events, q, kev, max_nr, &zero,
+					sizeof(zero));
+		} else if (m == M_ready64_epoll) {
+			int n = epoll_wait(ep, eev, N, 0);
+
+			for (i = 0; i < n; i++)
+				sink += eev[i].data.u64;
+			if (n != N)
+				die("ready64_epoll: not 64 events");
+		} else if (m == M_ready64_kevent) {
+			long n = syscall(__NR_kevent_get_events, q, kev, N, &zero,
+					 sizeof(zero));
+
+			for (i = 0; i < n; i++)
+				sink += kev[i].user_data;
+			if (n != N)
+				die("ready64_kevent: not 64 events");
+		} else if (m == M_ctl1_epoll || m == M_ctl64_epoll) {
+			int n = m == M_ctl1_epoll || m == M_ctl1_kevent ? 1 : N;
+
+			for (i = 0; i < n; i++) {
+				struct epoll_event e = { .events = EPOLLIN, .data.u64 = fds[i] };
+
+				if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e))
+					die("epoll_ctl add");
+			}
+			for (i = 0; i < n; i++)
+				if (epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL))
+					die("epoll_ctl del");
+		} else if (m == M_ctl1_kevent || m == M_ctl64_kevent) {
+			int n = m == M_ctl1_epoll || m == M_ctl1_kevent ? 1 : N;
+
+			kq_ctl(q, KEVENT_CTL_ADD, n, uk);
+			kq_ctl(q, KEVENT_CTL_REMOVE, n, uk);
+		} else {
+			fprintf(stderr, "usage: loops MODE [ITERATIONS] (see the top of benches/loops.c)\n");
+			return 2;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("%s: %.1f ns per iteration (%ld iterations)\n", mode,
+	       ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / iters,
+	       iters);
+	return 0;
+}
