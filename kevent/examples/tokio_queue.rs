@@ -6,7 +6,8 @@
 //! ```
 //!
 //! A periodic timer, a single-expiry timer and a user event triggered from
-//! another task; exits 0 once the periodic one fired 5 times.
+//! another task; exits 0 once the periodic one fired 5 times and the
+//! other two once each.
 
 use std::io;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ async fn main() -> io::Result<()> {
     });
     let mut events = Events::with_capacity(8);
     let (mut ticks, mut once, mut user) = (0, 0, 0);
-    while ticks < 5 {
+    while ticks < 5 || once == 0 || user == 0 {
         let n = tokio::time::timeout(Duration::from_secs(10), queue.wait(&mut events))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no event in 10 s"))??;
