@@ -48,6 +48,11 @@ pub use bindings::*;
 #[doc(hidden)]
 pub use bindings::__IncompleteArrayField;
 
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The entries of the ring at `ring`: a pointer to its first
 /// `kevent_event`, derived from the raw pointer (unlike bindgen's
 /// `events.as_ptr()`, see [`bindings`]), valid for `ring.num` entries if

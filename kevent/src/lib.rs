@@ -90,6 +90,11 @@ pub use tokio_queue::AsyncQueue;
 pub use wait::Wait;
 pub use waker::Waker;
 
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// `Send` and `Sync` as documented: checked at compile time.
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
