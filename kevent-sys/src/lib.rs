@@ -25,6 +25,10 @@
 //! returned [`Error`]. Elsewhere they go through libc's `syscall()`.
 #![no_std]
 #![deny(missing_docs)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
 
 /// The generated types and constants of `<linux/kevent.h>`.
@@ -39,7 +43,13 @@
 /// **do not call them**. Use [`kevent_ring_entries`](super::kevent_ring_entries),
 /// which computes the pointer from the ring's raw pointer instead. The
 /// type is hidden from this crate's documentation for that reason.
-#[allow(missing_docs, clippy::all, rustdoc::broken_intra_doc_links)]
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block,
+    rustdoc::broken_intra_doc_links
+)]
 pub mod bindings {
     include!("bindings.rs");
 }
@@ -644,21 +654,28 @@ mod tests {
     #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
     fn syscalls_fail_cleanly_on_a_bad_fd() {
         assert!(kevent_here(), "no kevent ABI v2 here");
-        // SAFETY: num is 0 and the pointers null, so no memory is touched.
-        unsafe {
-            let r = kevent_ctl(-1, KEVENT_CTL_ADD, 0, core::ptr::null_mut());
-            assert_eq!(r, Err(Error::Errno(libc::EBADF)));
-            let r = kevent_get_events(-1, core::ptr::null_mut(), 1, core::ptr::null(), 0);
-            assert_eq!(r, Err(Error::Errno(libc::EBADF)));
-            let r = kevent_wait(-1, 1, core::ptr::null(), 0);
-            assert_eq!(r, Err(Error::Errno(libc::EBADF)));
-            let r = kevent_ring_init(-1, core::ptr::null_mut(), 0, 0);
-            assert_eq!(r, Err(Error::Errno(libc::EBADF)));
-            assert_eq!(kevent_create(!0), Err(Error::Errno(libc::EINVAL)));
-            let fd = kevent_create(KEVENT_CLOEXEC).unwrap();
-            assert!(fd >= 0);
-            assert_eq!(libc::close(fd), 0);
-        }
+        let null = core::ptr::null_mut();
+        // SAFETY: the descriptor is bad and no memory is touched (num 0,
+        // or null pointers the kernel never reaches); the same below.
+        let r = unsafe { kevent_ctl(-1, KEVENT_CTL_ADD, 0, null) };
+        assert_eq!(r, Err(Error::Errno(libc::EBADF)));
+        // SAFETY: as above.
+        let r = unsafe { kevent_get_events(-1, null.cast(), 1, core::ptr::null(), 0) };
+        assert_eq!(r, Err(Error::Errno(libc::EBADF)));
+        // SAFETY: as above.
+        let r = unsafe { kevent_wait(-1, 1, core::ptr::null(), 0) };
+        assert_eq!(r, Err(Error::Errno(libc::EBADF)));
+        // SAFETY: as above.
+        let r = unsafe { kevent_ring_init(-1, null.cast(), 0, 0) };
+        assert_eq!(r, Err(Error::Errno(libc::EBADF)));
+        // SAFETY: unknown flags: EINVAL, nothing created.
+        let r = unsafe { kevent_create(!0) };
+        assert_eq!(r, Err(Error::Errno(libc::EINVAL)));
+        // SAFETY: the probe found kevent.
+        let fd = unsafe { kevent_create(KEVENT_CLOEXEC) }.unwrap();
+        assert!(fd >= 0);
+        // SAFETY: closes the queue we just made.
+        assert_eq!(unsafe { libc::close(fd) }, 0);
     }
 
     /// The x32 numbers (`__X32_SYSCALL_BIT` + 501) reach `kevent_ctl`
@@ -691,11 +708,12 @@ mod tests {
                 [i(-1), u(KEVENT_CTL_PROBE), u(64), p(probe), 0, 0],
             )
         };
-        // SAFETY: reads our page; unmaps it.
-        unsafe {
-            assert_eq!(ret, Ok(64));
-            assert_eq!(((*probe).magic, (*probe).version), (KEVENT_PROBE_MAGIC, 2));
-            libc::munmap(mem, 4096);
-        }
+        assert_eq!(ret, Ok(64));
+        // SAFETY: reads our page, which the kernel filled.
+        let answer = unsafe { probe.read() };
+        let (magic, version) = (answer.magic, answer.version);
+        assert_eq!((magic, version), (KEVENT_PROBE_MAGIC, 2));
+        // SAFETY: unmaps our page, no longer used.
+        assert_eq!(unsafe { libc::munmap(mem, 4096) }, 0);
     }
 }

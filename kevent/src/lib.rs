@@ -61,6 +61,10 @@
 //! The crate is for Linux only, on a kernel with the kevent series.
 
 #![deny(missing_docs)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("kevent is a Linux interface: this crate builds for Linux targets only");

@@ -170,9 +170,8 @@ impl Queue {
         // SAFETY: the probe found kevent ABI v2.
         let fd = unsafe { sys::kevent_create(flags.bits()) }.map_err(os_error)?;
         // SAFETY: a new descriptor that nothing else owns.
-        Ok(Queue {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Queue { fd })
     }
 
     /// One `kevent_ctl()` on `raw` (at most `max_batch` entries). Returns

@@ -80,7 +80,7 @@ impl RingMem {
     }
 
     fn head(&self) -> &AtomicU32 {
-        // SAFETY (of the projection): in bounds of the mapping.
+        // SAFETY: a projection in bounds of the mapping (no reference made).
         self.field(|r| unsafe { ptr::addr_of_mut!((*r).head) })
     }
 
@@ -371,11 +371,11 @@ impl<Q: Borrow<Queue>> Drop for Ring<Q> {
         // from a fatal signal, EBADF from someone closing our queue's
         // descriptor), leaking beats unmapping memory the kernel may still
         // write.
-        unsafe {
-            let fd = self.queue.borrow().as_raw_fd();
-            if sys::kevent_ring_init(fd, ptr::null_mut(), 0, 0).is_ok() {
-                self.mem.unmap();
-            }
+        let fd = self.queue.borrow().as_raw_fd();
+        // SAFETY: see above; no memory is passed.
+        if unsafe { sys::kevent_ring_init(fd, ptr::null_mut(), 0, 0) }.is_ok() {
+            // SAFETY: the kernel no longer holds the ring.
+            unsafe { self.mem.unmap() };
         }
     }
 }
