@@ -151,3 +151,73 @@ fn bindings_match_the_uapi_header() {
     }
     let _ = fs::remove_dir_all(&scratch);
 }
+
+/// `kevent_sys::nr` against the series' syscall tables (x86 32- and
+/// 64-bit, the generic `unistd.h` and `scripts/syscall.tbl`): every
+/// kevent call has the crate's number in each.
+#[test]
+fn syscall_numbers_match_the_series() {
+    let dir = repo_root().join("kernel-patches");
+    if !dir.is_dir() {
+        eprintln!("skipped: no kernel-patches/ (not in the kevent repository)");
+        return;
+    }
+    let base = kevent_sys::nr::KEVENT_CREATE - 500;
+    let ours = [
+        ("kevent_create", kevent_sys::nr::KEVENT_CREATE - base),
+        ("kevent_ctl", kevent_sys::nr::KEVENT_CTL - base),
+        (
+            "kevent_get_events",
+            kevent_sys::nr::KEVENT_GET_EVENTS - base,
+        ),
+        ("kevent_ring_init", kevent_sys::nr::KEVENT_RING_INIT - base),
+        ("kevent_wait", kevent_sys::nr::KEVENT_WAIT - base),
+    ];
+    let mut found: Vec<(String, String, i64)> = Vec::new();
+    let mut file = String::new();
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().map_or(true, |e| e != "patch") {
+            continue;
+        }
+        for line in fs::read_to_string(&path).unwrap().lines() {
+            if let Some(f) = line.strip_prefix("+++ b/") {
+                file = f.to_owned();
+                continue;
+            }
+            let Some(added) = line.strip_prefix('+') else {
+                continue;
+            };
+            let words: Vec<&str> = added.split_whitespace().collect();
+            // "NNN <abi> kevent_x sys_kevent_x" in a .tbl file.
+            if file.ends_with(".tbl") && words.len() >= 3 && words[2].starts_with("kevent_") {
+                if let Ok(n) = words[0].parse() {
+                    found.push((file.clone(), words[2].to_owned(), n));
+                }
+            }
+            // "#define __NR_kevent_x NNN" in unistd.h.
+            if file.ends_with("unistd.h") && words.len() == 3 && words[0] == "#define" {
+                if let Some(name) = words[1].strip_prefix("__NR_") {
+                    if let Ok(n) = words[2].parse() {
+                        found.push((file.clone(), name.to_owned(), n));
+                    }
+                }
+            }
+        }
+    }
+    let files: std::collections::BTreeSet<&str> = found.iter().map(|f| f.0.as_str()).collect();
+    assert!(files.len() >= 3, "syscall tables in the series: {files:?}");
+    for (file, name, n) in &found {
+        if let Some((_, want)) = ours.iter().find(|(o, _)| o == name) {
+            assert_eq!(i64::from(*want as i32), *n, "{name} in {file}");
+        }
+    }
+    for (name, _) in ours {
+        for f in &files {
+            assert!(
+                found.iter().any(|(ff, nn, _)| ff == f && nn == name),
+                "{name} missing from {f}"
+            );
+        }
+    }
+}
