@@ -1,0 +1,61 @@
+#!/bin/bash
+# The bounded fuzz and stress run of the test command: runs in the guest
+# (selftests/vm-suite.sh, as a test: spec given by ci/test.sh), takes at
+# most about 3 minutes under TCG, and prints one result per program and
+# a summary line "fuzz-suite: N passed, M failed".
+#
+#   fuzz/suite.sh [--long] [ignored libtest arguments]
+#
+#   1. kevent-fuzz, one thread, --strict (every documented bad input gets
+#      its documented errno), 40 s
+#   2. kevent-fuzz, 4 threads, fork and SCM_RIGHTS in the middle, 35 s
+#   3. kevent-stress, 8 threads, exact accounting, 45 s
+#   4. fault injection (fuzz/faultinject.sh): kevent-stress --fail, 25 s
+#      and kevent-fuzz --fail, 15 s; skipped (counted as failed) on a
+#      kernel without CONFIG_FAILSLAB etc.
+#
+# --long: the long runs instead (1 million fuzz calls, 1 million stress
+# operations, one of each under fault injection; hours under TCG).
+# Records of the fuzzer go to $KEVENT_RESULTS (or /tmp) as fuzz-*.tsv;
+# fuzz/table.py turns them into the table of bad inputs. Seeds are printed;
+# set FUZZ_SEED to repeat a run.
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${FUZZ_BIN:-$here/../target/fuzz}
+out=${KEVENT_RESULTS:-/tmp}
+long=0
+for a in "$@"; do [ "$a" = --long ] && long=1; done
+seed=${FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+passed=0 failed=0
+run() {
+	local name=$1 rc
+	shift
+	echo "== fuzz-suite: $name: $*"
+	"$@"
+	rc=$?
+	if ((rc == 0)); then
+		echo "fuzz-suite: $name: ok"
+		passed=$((passed + 1))
+	else
+		echo "fuzz-suite: $name: FAIL (exit $rc)"
+		failed=$((failed + 1))
+	fi
+}
+if ((long)); then
+	n=1000000 t1=36000 t2=36000 t3=36000 t4=7200 t5=7200
+else
+	n=1000000 t1=40 t2=35 t3=45 t4=25 t5=15
+fi
+run "fuzz 1 thread" "$bin/kevent-fuzz" -s "$seed" -n "$n" -t "$t1" --strict -q -o "$out/fuzz-single.tsv"
+run "fuzz 4 threads" "$bin/kevent-fuzz" -s "$((seed + 1))" -n "$n" -t "$t2" -j 4 -o "$out/fuzz-threads.tsv"
+run "stress 8 threads" "$bin/kevent-stress" -s "$((seed + 2))" -n "$n" -t "$t3" -j 8
+if [ -d /sys/kernel/debug/failslab ] || { mount -t debugfs none /sys/kernel/debug 2>/dev/null; [ -d /sys/kernel/debug/failslab ]; }; then
+	run "stress under fault injection" "$here/faultinject.sh" -p 10 -- \
+		"$bin/kevent-stress" -s "$((seed + 3))" -n "$n" -t "$t4" -j 8 --fail
+	run "fuzz under fault injection" "$here/faultinject.sh" -p 10 -- \
+		"$bin/kevent-fuzz" -s "$((seed + 4))" -n "$n" -t "$t5" -j 2 --fail -o "$out/fuzz-fail.tsv"
+else
+	echo "fuzz-suite: fault injection: FAIL (no /sys/kernel/debug/failslab: CONFIG_FAILSLAB missing)"
+	failed=$((failed + 1))
+fi
+echo "fuzz-suite: $passed passed, $failed failed"
+((failed == 0))
