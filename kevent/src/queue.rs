@@ -2,6 +2,7 @@
 
 use std::ffi::c_uint;
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -211,16 +212,22 @@ impl Queue {
         raw_of: impl Fn(&T) -> sys::ukevent,
     ) -> io::Result<BatchResult> {
         let chunk_len = CHUNK.min(features()?.max_batch as usize);
-        let mut buf = [sys::ukevent::default(); CHUNK];
+        // Not zeroed as a whole (4 KiB per call): each chunk writes the
+        // entries it sends.
+        let mut buf = [MaybeUninit::<sys::ukevent>::uninit(); CHUNK];
         let mut result = BatchResult {
             len: items.len(),
             failed: Vec::new(),
         };
         for (c, chunk) in items.chunks(chunk_len).enumerate() {
-            let raw = &mut buf[..chunk.len()];
-            for (r, item) in raw.iter_mut().zip(chunk) {
-                *r = raw_of(item);
+            for (r, item) in buf.iter_mut().zip(chunk) {
+                r.write(raw_of(item));
             }
+            // SAFETY: the first `chunk.len()` entries were just written
+            // (MaybeUninit<T> has T's layout).
+            let raw = unsafe {
+                std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<sys::ukevent>(), chunk.len())
+            };
             let done = self.ctl_raw(cmd, raw)?;
             let base = c * chunk_len;
             for (i, uk) in raw[..done].iter().enumerate() {

@@ -68,7 +68,9 @@ impl<'q, F: AsFd> Registered<'q, F> {
         self.queue.modify_fd(&*self.fd, events, token)
     }
 
-    /// Removes the kevent and gives the descriptor back.
+    /// Removes the kevent and gives the descriptor back. If the removal
+    /// fails (`ENOENT`: a oneshot kevent that fired, or one removed by
+    /// key meanwhile), the error is returned and the descriptor dropped.
     pub fn deregister(mut self) -> io::Result<F> {
         let result = self.queue.remove(self.key());
         // SAFETY: `self` is forgotten right after, so `fd` is taken once

@@ -256,6 +256,37 @@ impl<Q: Borrow<Queue>> Ring<Q> {
         self.queue.borrow()
     }
 
+    /// Detaches the ring from its queue, unmaps it and gives the queue
+    /// back (undrained events are lost: [`drain`](Ring::drain) first).
+    /// Events queued later go to the queue's own waits again.
+    ///
+    /// # Errors
+    ///
+    /// If the detach fails, the memory is leaked (the kernel may still
+    /// hold it) and the error returned; the queue is dropped. In a forked
+    /// child (not the registering process) it fails with `EPERM` and
+    /// leaves the parent's ring registered.
+    pub fn detach(self) -> io::Result<Q> {
+        // SAFETY: getpid() has no preconditions.
+        if unsafe { libc::getpid() } != self.owner {
+            drop(self); // as Drop does in a child: nothing detached
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the queue is read out once.
+        let queue = unsafe { ptr::read(&this.queue) };
+        let fd = queue.borrow().as_raw_fd();
+        // SAFETY: no memory is passed.
+        match unsafe { sys::kevent_ring_init(fd, ptr::null_mut(), 0, 0) } {
+            Ok(()) => {
+                // SAFETY: detached: the kernel no longer holds the ring.
+                unsafe { this.mem.unmap() };
+                Ok(queue)
+            }
+            Err(e) => Err(os_error(e)),
+        }
+    }
+
     /// How many entries the ring has.
     pub fn entries(&self) -> u32 {
         self.mem.entries

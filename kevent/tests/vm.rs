@@ -1301,6 +1301,14 @@ fn ring_owns_or_shares_its_queue_and_drains_partially() {
     assert_eq!(ring.wait(Some(LONG)).unwrap(), 1);
     t.join().unwrap().unwrap();
     assert_eq!(ring.drain().map(|e| e.id()).collect::<Vec<_>>(), [9]);
+    // Detached: the queue comes back, its waits see events again, and
+    // another ring may be registered.
+    let q = ring.detach().unwrap();
+    q.trigger(9).unwrap();
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(LONG)).unwrap(), 1);
+    let ring = Ring::new(&*q, 4).unwrap();
+    assert_eq!(ring.entries(), 4);
 }
 
 #[test]
@@ -1495,4 +1503,79 @@ fn mio_polls_the_queue() {
     q.trigger(1).unwrap();
     poll.poll(&mut mio_events, Some(20 * MS)).unwrap();
     assert!(mio_events.is_empty(), "deregistered");
+}
+
+/// Counts this thread's heap allocations (other test threads' are not
+/// counted), for the test that the hot paths allocate nothing.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's layout, passed on.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: allocated by `alloc` above with this layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// How many allocations `f` made on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(|n| n.get());
+    f();
+    ALLOCATIONS.with(|n| n.get()) - before
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn hot_paths_do_not_allocate() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let mut ev = Events::with_capacity(64);
+    let waker = kevent::Waker::new(&q, Token(99)).unwrap();
+    let batch: Vec<Kevent> = (1000..1100).map(Kevent::user).collect();
+    let keys: Vec<Key> = batch.iter().map(Kevent::key).collect();
+    let mut ring_q = Ring::new(Queue::new().unwrap(), 64).unwrap();
+    ring_q.queue().add(Kevent::user(1)).unwrap();
+    a.write_all(b"x").unwrap();
+    // The counter sees allocations: a Vec allocates.
+    assert_eq!(allocations(|| drop(vec![1u8; 10])), 1);
+    let n = allocations(|| {
+        q.add(Kevent::poll(b.as_fd(), PollFlags::IN).token(Token(1)))
+            .unwrap();
+        q.modify_fd(&b, PollFlags::IN | PollFlags::OUT, Token(1))
+            .unwrap();
+        q.add(Kevent::user(7)).unwrap();
+        q.trigger(7).unwrap();
+        waker.wake().unwrap();
+        assert!(q.wait(&mut ev, Some(LONG)).unwrap() >= 1);
+        let mut sum = 0;
+        for e in &ev {
+            sum += e.token().0;
+        }
+        assert!(sum > 0);
+        q.disable(Key::user(7)).unwrap();
+        q.enable(Key::user(7)).unwrap();
+        q.remove(Key::user(7)).unwrap();
+        q.remove_fd(&b).unwrap();
+        // A batch that succeeds: the failures' Vec stays empty.
+        q.add_all(&batch).unwrap().check().unwrap();
+        q.remove_all(&keys).unwrap().check().unwrap();
+        ring_q.queue().trigger(1).unwrap();
+        assert_eq!(ring_q.wait(Some(LONG)).unwrap(), 1);
+        assert_eq!(ring_q.drain().count(), 1);
+    });
+    assert_eq!(n, 0, "allocations on the hot paths");
 }
