@@ -11,8 +11,9 @@
 #   4. the debug kernel (KASAN, lockdep, kmemleak); the VM runner's self-test
 #      (exit status, splat and hang detection); the kselftests
 #   5. in the VM: the epoll and kevent kselftests, the kevent crate's
-#      integration tests and kqueue's C conformance tests
-#      (selftests/vm-suite.sh); any kernel splat fails
+#      integration tests, kqueue's C conformance tests and the bounded
+#      fuzzer/stress run (fuzz/suite.sh) (selftests/vm-suite.sh); any
+#      kernel splat fails
 #
 # --host-only stops after step 2. Prints the time of every step and ends
 # with "total: N passed, N failed".
@@ -131,6 +132,10 @@ if ((host_only == 0)); then
 	mapfile -t kq_tests < <("$REPO_ROOT/kqueue/tests/c/build.sh" "$REPO_ROOT/target/kqueue-c")
 	((${#kq_tests[@]})) || die "the kqueue C tests did not build"
 	for t in "${kq_tests[@]}"; do rust_specs+=("test:$t"); done
+	# fuzz/: the bounded fuzzer and stress run (fuzz/suite.sh, about 3
+	# minutes), built against the uapi headers selftests/build.sh installed.
+	"$REPO_ROOT/fuzz/build.sh" >/dev/null
+	rust_specs+=("test:$REPO_ROOT/fuzz/suite.sh")
 	step "VM: kselftests + Rust tests (debug kernel)"
 	vm_log=$(mktemp)
 	set +e

@@ -25,9 +25,10 @@ for f in failslab fail_page_alloc fail_usercopy; do
 	[ -d $D/$f ] || { echo "faultinject: no $D/$f (kernel without fault injection)"; exit 2; }
 done
 build=${KEVENT_CACHE:-/var/cache/kevent}/build/debug
-# The kevent text range: addresses of the functions of fs/kevent/*.o that
-# have a unique name in kallsyms.
-range=$(nm --defined-only "$build"/fs/kevent/*.o 2>/dev/null | awk '$2 ~ /^[tT]$/ {print $3}' | sort -u |
+# The kevent text range: addresses of the .text functions of fs/kevent/*.o
+# (not .init.text, which lies elsewhere) that have a unique name in
+# kallsyms; they are contiguous in vmlinux.
+range=$(objdump -t "$build"/fs/kevent/*.o 2>/dev/null | awk '$3 == "F" && $4 == ".text" {print $6}' | sort -u |
 	awk 'NR == FNR { want[$1] = 1; next }
 	     ($2 ~ /^[tT]$/) && ($3 in want) { n[$3]++; a[$3] = $1 }
 	     END { for (s in n) if (n[s] == 1) print a[s] }' - /proc/kallsyms | sort)
@@ -37,6 +38,12 @@ end=$(tail -n1 <<<"$range")
 # the last function's end: give it 16 KiB
 end=$(printf '0x%x' $((0x$end + 16384)))
 start=0x$start
+# kevent's code is a few tens of KiB: a wider range would fail allocations
+# of the rest of the kernel (page faults, the 9p root file system).
+if ((end - start > 1024 * 1024)); then
+	echo "faultinject: kevent text range $start..$end is implausible"
+	exit 2
+fi
 echo "faultinject: kevent text $start..$end ($(wc -l <<<"$range") functions), $pct% of kevent allocations and user copies fail for make-it-fail tasks"
 budget=100000000
 for f in failslab fail_page_alloc fail_usercopy; do

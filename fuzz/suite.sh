@@ -7,21 +7,23 @@
 #   fuzz/suite.sh [--long] [ignored libtest arguments]
 #
 #   1. kevent-fuzz, one thread, --strict (every documented bad input gets
-#      its documented errno), 40 s
-#   2. kevent-fuzz, 4 threads, fork and SCM_RIGHTS in the middle, 35 s
-#   3. kevent-stress, 8 threads, exact accounting, 45 s
-#   4. fault injection (fuzz/faultinject.sh): kevent-stress --fail, 25 s
-#      and kevent-fuzz --fail, 15 s; skipped (counted as failed) on a
+#      its documented errno), 30 s
+#   2. kevent-fuzz, 4 threads, fork and SCM_RIGHTS in the middle, 25 s
+#   3. kevent-stress, 8 threads, exact accounting, 30 s (+ its final checks)
+#   4. fault injection (fuzz/faultinject.sh): kevent-stress --fail, 20 s
+#      and kevent-fuzz --fail, 10 s; skipped (counted as failed) on a
 #      kernel without CONFIG_FAILSLAB etc.
 #
-# --long: the long runs instead (1 million fuzz calls, 1 million stress
-# operations, one of each under fault injection; hours under TCG).
-# Records of the fuzzer go to $KEVENT_RESULTS (or /tmp) as fuzz-*.tsv;
+# --long: the long runs instead: 200000 fuzz calls with one thread
+# (--strict), 1 million with 4 threads, 1 million stress operations, 1
+# million under fault injection and 200000 fuzz calls under fault
+# injection (about 25 minutes of guest time under TCG).
+# Records of the fuzzer go to $FUZZ_OUT, $KEVENT_RESULTS or /tmp as fuzz-*.tsv;
 # fuzz/table.py turns them into the table of bad inputs. Seeds are printed;
 # set FUZZ_SEED to repeat a run.
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${FUZZ_BIN:-$here/../target/fuzz}
-out=${KEVENT_RESULTS:-/tmp}
+out=${FUZZ_OUT:-${KEVENT_RESULTS:-/tmp}}
 long=0
 for a in "$@"; do [ "$a" = --long ] && long=1; done
 seed=${FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
@@ -41,18 +43,21 @@ run() {
 	fi
 }
 if ((long)); then
-	n=1000000 t1=36000 t2=36000 t3=36000 t4=7200 t5=7200
+	# calls (operations) of each run, and a time cap far above them
+	n1=200000 n2=1000000 n3=1000000 n4=1000000 n5=200000
+	t1=36000 t2=36000 t3=36000 t4=36000 t5=36000
 else
-	n=1000000 t1=40 t2=35 t3=45 t4=25 t5=15
+	n1=1000000 n2=1000000 n3=1000000 n4=1000000 n5=1000000
+	t1=30 t2=25 t3=30 t4=20 t5=10
 fi
-run "fuzz 1 thread" "$bin/kevent-fuzz" -s "$seed" -n "$n" -t "$t1" --strict -q -o "$out/fuzz-single.tsv"
-run "fuzz 4 threads" "$bin/kevent-fuzz" -s "$((seed + 1))" -n "$n" -t "$t2" -j 4 -o "$out/fuzz-threads.tsv"
-run "stress 8 threads" "$bin/kevent-stress" -s "$((seed + 2))" -n "$n" -t "$t3" -j 8
+run "fuzz 1 thread" "$bin/kevent-fuzz" -s "$seed" -n "$n1" -t "$t1" --strict -q -o "$out/fuzz-single.tsv"
+run "fuzz 4 threads" "$bin/kevent-fuzz" -s "$((seed + 1))" -n "$n2" -t "$t2" -j 4 -o "$out/fuzz-threads.tsv"
+run "stress 8 threads" "$bin/kevent-stress" -s "$((seed + 2))" -n "$n3" -t "$t3" -j 8
 if [ -d /sys/kernel/debug/failslab ] || { mount -t debugfs none /sys/kernel/debug 2>/dev/null; [ -d /sys/kernel/debug/failslab ]; }; then
 	run "stress under fault injection" "$here/faultinject.sh" -p 10 -- \
-		"$bin/kevent-stress" -s "$((seed + 3))" -n "$n" -t "$t4" -j 8 --fail
+		"$bin/kevent-stress" -s "$((seed + 3))" -n "$n4" -t "$t4" -j 8 --fail
 	run "fuzz under fault injection" "$here/faultinject.sh" -p 10 -- \
-		"$bin/kevent-fuzz" -s "$((seed + 4))" -n "$n" -t "$t5" -j 2 --fail -o "$out/fuzz-fail.tsv"
+		"$bin/kevent-fuzz" -s "$((seed + 4))" -n "$n5" -t "$t5" -j 2 --fail -o "$out/fuzz-fail.tsv"
 else
 	echo "fuzz-suite: fault injection: FAIL (no /sys/kernel/debug/failslab: CONFIG_FAILSLAB missing)"
 	failed=$((failed + 1))

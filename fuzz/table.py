@@ -33,7 +33,7 @@ PAGE = {
 # Errors of the generic calls the pages refer to rather than list.
 EXTRA = {
     # read(2) of a queue: EAGAIN (O_NONBLOCK) and EINTR as read(2) has them
-    "read": {"EAGAIN", "EINTR", "EINVAL", "EFAULT"},
+    "read": {"EAGAIN", "EINTR", "EINVAL", "EFAULT", "EBADF"},
     # the fuzzer's watchdog signal interrupts blocking waits
     "kevent_wait": {"EINTR"},
     "kevent_get_events": {"EINTR"},

@@ -6,7 +6,8 @@
 #   test:PATH[:ARG]    a libtest binary (cargo test --no-run), whose tests
 #                      count one by one; run with KEVENT_REQUIRE=1, so that
 #                      a kernel without kevent fails them (also kqueue's C
-#                      tests, whose summary line reads like libtest's); ARG
+#                      tests and fuzz/suite.sh, whose summary lines read
+#                      like libtest's); ARG
 #                      is passed on (the Rust crates' kernel tests are
 #                      #[ignore]d on the host: test:PATH:--include-ignored)
 #   example:PATH[:ARG] an example that exits 0 when it works; one test
