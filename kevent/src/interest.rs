@@ -10,6 +10,11 @@ use kevent_sys as sys;
 use crate::flags::{EventFlags, PollFlags, ReqFlags};
 
 /// The kind of a kevent: `ukevent.type`.
+///
+/// `#[non_exhaustive]`: the kernel side will add sources (socket, inode,
+/// signal, network AIO). A type this version does not know comes as
+/// [`Kind::Other`]; a later version of the crate may give it a variant of
+/// its own, so match `Other(n)` only as a fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Kind {

@@ -25,6 +25,7 @@ use crate::interest::{nanos, Clock, Deadline};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone, Copy)]
+#[must_use = "a Wait does nothing until a wait call takes it"]
 pub struct Wait<'a> {
     timeout_ns: u64,
     absolute: bool,
