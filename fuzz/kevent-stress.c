@@ -19,7 +19,9 @@
  * Then rounds of closing a queue while threads wait in kevent_get_events(),
  * kevent_wait() and read() on it.
  *
- *   kevent-stress [-s SEED] [-n OPS] [-t SECONDS] [-j THREADS] [--fail]
+ *   kevent-stress [-s SEED] [-n OPS] [-t SECONDS] [-j THREADS] [-w N] [--fail]
+ *
+ * -w N: also N queues watching one pipe, which then closes (0: skipped).
  *
  * --fail: the worker threads set /proc/thread-self/make-it-fail, for
  * failslab, fail_page_alloc and fail_usercopy with task-filter (see
@@ -32,6 +34,8 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/wait.h>
 
@@ -57,6 +61,7 @@ static int fail_mode;
 static unsigned long nops = 1000000;
 static double tbudget = 60;
 static int nthreads = 8;
+static long nwatchers;
 static uint64_t seed;
 static uint64_t t_start;
 
@@ -585,7 +590,7 @@ static void final_checks(void)
 
 struct cw {
 	int fd;
-	int how;	/* 0 get_events, 1 kevent_wait, 2 read */
+	int how;	/* 0 get_events, 1 kevent_wait, 2 read, 3 poll */
 	long ret;
 	timer_t wd;
 };
@@ -611,8 +616,13 @@ static void *cw_thread(void *arg)
 		c->ret = k_get(c->fd, ev, 4, &a, sizeof(a));
 	else if (c->how == 1)
 		c->ret = k_wait(c->fd, 4, &a, sizeof(a));
-	else
+	else if (c->how == 2)
 		c->ret = ret_errno(read(c->fd, ev, sizeof(ev)));
+	else {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+		c->ret = ret_errno(poll(&p, 1, 100));
+	}
 	timer_delete(c->wd);
 	return NULL;
 }
@@ -624,8 +634,8 @@ static void close_while_waiting(int rounds)
 
 	for (i = 0; i < rounds; i++) {
 		int q = k_create(0), p[2];
-		struct cw c[3];
-		pthread_t th[3];
+		struct cw c[4];
+		pthread_t th[4];
 
 		if (q < 0 || pipe2(p, O_CLOEXEC)) {
 			VIOL("kevent_create/pipe: %s\n", errname(q));
@@ -638,7 +648,7 @@ static void close_while_waiting(int rounds)
 			     0, 0, 5000000);
 		if (k_ring_init(q, ringmem, 8, 0))
 			VIOL("kevent_ring_init failed\n");
-		for (w = 0; w < 3; w++) {
+		for (w = 0; w < 4; w++) {
 			c[w].fd = q;
 			c[w].how = w;
 			pthread_create(&th[w], NULL, cw_thread, &c[w]);
@@ -649,7 +659,7 @@ static void close_while_waiting(int rounds)
 		}
 		close(p[0]);
 		close(p[1]);
-		for (w = 0; w < 3; w++) {
+		for (w = 0; w < 4; w++) {
 			pthread_join(th[w], NULL);
 			if (c[w].ret < 0 && c[w].ret != -EINTR && c[w].ret != -EBADF &&
 			    c[w].ret != -EINVAL)
@@ -657,6 +667,175 @@ static void close_while_waiting(int rounds)
 				     errname(c[w].ret));
 		}
 	}
+}
+
+/* ---- queues watching queues; many tiny timers --------------------- */
+
+/*
+ * A chain of NQ queues, each watching the next level-triggered (an epoll
+ * set in between every 8th link), the last watching the first: a cycle.
+ * One USER event at the end of the chain makes every queue readable; the
+ * ABI says level-triggered watchers of each other go quiet once their
+ * events are reported. Counts, not time: at most 64 rounds of
+ * zero-timeout waits over all queues until two whole rounds in a row
+ * report nothing.
+ */
+static void chains(void)
+{
+	enum { NQ = 48 };
+	int q[NQ], ep[NQ], i, round, quiet = 0, zero = 0;
+	long total = 0;
+
+	for (i = 0; i < NQ; i++) {
+		q[i] = k_create(0);
+		ep[i] = -1;
+		if (q[i] < 0) {
+			VIOL("chains: kevent_create: %s\n", errname(q[i]));
+			return;
+		}
+	}
+	for (i = 0; i < NQ; i++) {
+		int next = q[(i + 1) % NQ], target = next;
+		long e;
+
+		if (i % 8 == 7) {
+			struct epoll_event ee = { .events = EPOLLIN };
+
+			ep[i] = epoll_create1(0);
+			epoll_ctl(ep[i], EPOLL_CTL_ADD, next, &ee);
+			target = ep[i];
+		}
+		e = ctl1(q[i], KEVENT_CTL_ADD, KEVENT_POLL, target, EPOLLIN, 0, 0, 0, 0);
+		if (e)
+			VIOL("chains: ADD POLL of the next queue: %s\n", errname(e));
+	}
+	ctl1(q[NQ - 1], KEVENT_CTL_ADD, KEVENT_USER, 1, 1, 0, 0, 0, 0);
+	ctl1(q[NQ - 1], KEVENT_CTL_READY, KEVENT_USER, 1, 0, 0, 0, 0, 0);
+	for (round = 0; round < 64 && !quiet; round++) {
+		long n = 0;
+
+		usleep(1000);	/* let the irq_work wake-ups run */
+		/* the far end of the chain first: every link is still ready */
+		for (i = 0; i < NQ; i++) {
+			struct kevent_event ev[8];
+			struct kevent_wait_args a = { .timeout_ns = 0 };
+			long r = k_get(q[i], ev, 8, &a, sizeof(a));
+
+			if (r < 0)
+				VIOL("chains: get_events: %s\n", errname(r));
+			else
+				n += r;
+		}
+		total += n;
+		/* two rounds in a row without an event */
+		zero = n ? 0 : zero + 1;
+		quiet = zero >= 2;
+	}
+	printf("kevent-stress: a cycle of %d queues (epoll every 8th): %ld events, quiet after %d rounds%s\n",
+	       NQ, total, round, quiet ? "" : " (NOT quiet)");
+	if (!quiet)
+		VIOL("level-triggered queues watching each other did not go quiet in 64 rounds (%ld events)\n",
+		     total);
+	for (i = 0; i < NQ; i++) {
+		close(q[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+}
+
+/*
+ * Many timers with tiny periods (1..10 us) on one queue, read a few times,
+ * then the queue closes with all of them armed.
+ */
+static void timer_storm(int n)
+{
+	int q = k_create(0), i, r;
+	long added = 0, got = 0;
+
+	if (q < 0)
+		return;
+	for (i = 0; i < n; i++)
+		if (!ctl1(q, KEVENT_CTL_ADD, KEVENT_TIMER, i, 1,
+			  i % 3 ? 0 : KEVENT_REQ_WAKEUP_ALL, 1000 + i % 10 * 1000, 0, 0))
+			added++;
+	for (r = 0; r < 5; r++) {
+		struct kevent_event ev[256];
+		struct kevent_wait_args a = { .timeout_ns = 1000000 };
+		long k = k_get(q, ev, 256, &a, sizeof(a));
+
+		if (k < 0 && k != -EINTR)
+			VIOL("timer storm: get_events: %s\n", errname(k));
+		else if (k > 0)
+			got += k;
+	}
+	close(q);
+	printf("kevent-stress: %ld timers of 1..10 us: %ld reports in 5 waits, closed armed\n",
+	       added, got);
+	if (added != n)
+		VIOL("timer storm: only %ld of %d timers added\n", added, n);
+}
+
+/*
+ * One pipe watched by @n queues (issue 19's soft lockup: the close of a
+ * file watched by very many kevents walked them all without rescheduling):
+ * then the pipe closes, the kevents go with it, and the queues close.
+ * The debug kernel's soft-lockup and hung-task detectors are the check.
+ */
+static void many_watchers(long n)
+{
+	struct rlimit rl = { n + 100, n + 100 };
+	int p[2], *q;
+	long i, made = 0;
+	uint64_t t0;
+
+	if (setrlimit(RLIMIT_NOFILE, &rl)) {
+		printf("kevent-stress: cannot raise RLIMIT_NOFILE to %ld: many watchers skipped\n",
+		       n + 100);
+		VIOL("RLIMIT_NOFILE\n");
+		return;
+	}
+	q = calloc(n, sizeof(*q));
+	if (!q || pipe2(p, O_CLOEXEC))
+		return;
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		long e;
+
+		q[i] = k_create(KEVENT_CLOEXEC);
+		if (q[i] < 0) {
+			VIOL("many watchers: kevent_create %ld: %s\n", i, errname(q[i]));
+			break;
+		}
+		e = ctl1(q[i], KEVENT_CTL_ADD, KEVENT_POLL, p[0], EPOLLIN, 0, 0, 0, 0);
+		if (e) {
+			VIOL("many watchers: ADD %ld: %s\n", i, errname(e));
+			close(q[i]);
+			break;
+		}
+		made++;
+	}
+	printf("kevent-stress: %ld queues watch one pipe (%.1f s to set up)\n", made,
+	       (now_ns() - t0) / 1e9);
+	fflush(stdout);
+	if (write(p[1], "x", 1) < 0) {
+	}
+	t0 = now_ns();
+	close(p[0]);
+	printf("kevent-stress: close() of the watched pipe took %.2f s\n",
+	       (now_ns() - t0) / 1e9);
+	close(p[1]);
+	/* every kevent went with the pipe: a queue reports nothing */
+	for (i = 0; i < made; i += made / 16 + 1) {
+		struct kevent_event ev[2];
+		struct kevent_wait_args a = { .timeout_ns = 0 };
+		long r = k_get(q[i], ev, 2, &a, sizeof(a));
+
+		if (r != 0)
+			VIOL("many watchers: queue %ld reported %ld after the pipe closed\n", i, r);
+	}
+	for (i = 0; i < made; i++)
+		close(q[i]);
+	free(q);
 }
 
 /* ---- the per-user counts ------------------------------------------ */
@@ -789,8 +968,10 @@ int main(int argc, char **argv)
 			nthreads = atoi(argv[++j]);
 		else if (!strcmp(argv[j], "--fail"))
 			fail_mode = 1;
+		else if (!strcmp(argv[j], "-w") && j + 1 < argc)
+			nwatchers = atol(argv[++j]);
 		else {
-			fprintf(stderr, "usage: %s [-s SEED] [-n OPS] [-t SECONDS] [-j THREADS] [--fail]\n",
+			fprintf(stderr, "usage: %s [-s SEED] [-n OPS] [-t SECONDS] [-j THREADS] [-w WATCHERS] [--fail]\n",
 				argv[0]);
 			return 2;
 		}
@@ -846,6 +1027,12 @@ int main(int argc, char **argv)
 	close(kq);
 
 	close_while_waiting(fail_mode ? 4 : 12);
+	if (!fail_mode) {
+		chains();
+		timer_storm(8000);
+		if (nwatchers)
+			many_watchers(nwatchers);
+	}
 	reconcile();
 	{
 		long k1 = slab_objects("kevent"), q1 = slab_objects("kevent_queue");

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Turn kevent-fuzz records into the README's table of bad inputs.
 
-    fuzz/table.py RECORDS.tsv [MORE.tsv...] > fuzz/bad-inputs.md
+    fuzz/table.py [--summary] RECORDS.tsv [MORE.tsv...] > fuzz/bad-inputs.md
+
+--summary: only the bad inputs, with the commands and types of a
+kevent_ctl class merged into one row (the README's summary).
 
 RECORDS are the tab-separated files of `kevent-fuzz -o` (call, input
 class, outcome, count, expected outcomes). Records of several runs are
@@ -53,6 +56,62 @@ def documented(page):
     return set(re.findall(r"^\.B (E[A-Z0-9]+)", m.group(1), re.M))
 
 
+def summary_key(call, cls):
+    """Merge the commands and types of a class: (call, what, where)."""
+    if call == "kevent_ctl entry":
+        m = re.match(r"([A-Z]+) (.+?): (.*)$", cls)
+        if m:
+            return call, m.group(3), f"{m.group(1)} {m.group(2)}"
+    if call == "kevent_ctl":
+        m = re.match(r"([A-Z]+): (arg .*)$", cls)
+        if m:
+            return call, m.group(2), m.group(1)
+    m = re.match(r"fd: (.*)$", cls)
+    if m and m.group(1) not in ("-1", "negative", "never opened (2^20)",
+                                "closed or reused number"):
+        return call, "fd: another kind of file", m.group(1)
+    return call, cls, ""
+
+
+def summary(rows, expect, docs):
+    """Only the bad inputs (a class whose expected outcomes exclude ok),
+    commands and types merged."""
+    merged = collections.OrderedDict()
+    for (call, cls), outs in rows.items():
+        exp = expect.get((call, cls), "")
+        if not exp or "ok" in exp.split(","):
+            continue
+        key = summary_key(call, cls)
+        m = merged.setdefault(key[:2], [collections.Counter(), set(), set()])
+        m[0].update(outs)
+        if key[2]:
+            m[1].add(key[2])
+        m[2].update(exp.split(","))
+    print("| call | bad input | errno (count) | documented |")
+    print("|---|---|---|---|")
+    marked = 0
+    for (call, what), (outs, where, exp) in sorted(merged.items()):
+        undoc = sorted(o for o in outs if o != "ok" and o not in docs.get(call, set()))
+        bad = sorted(o for o in outs if o not in exp)
+        note = "yes"
+        if undoc or bad:
+            marked += 1
+            note = "; ".join(x for x in (
+                "NOT DOCUMENTED: " + ", ".join(undoc) if undoc else "",
+                "UNEXPECTED: " + ", ".join(bad) if bad else "") if x)
+        cell = ", ".join(f"{o} ({n})" for o, n in outs.most_common())
+        if what == "fd: another kind of file":
+            w = f" ({', '.join(sorted(where))})"
+        elif len(where) > 1:
+            w = f" ({len(where)} command/type pairs)"
+        else:
+            w = f" ({next(iter(where))})" if where else ""
+        print(f"| `{call}` | {what}{w} | {cell} | {note} |")
+    print()
+    print(f"{len(merged)} classes of bad input; {marked} marked.")
+    return 1 if marked else 0
+
+
 def main(paths):
     rows = collections.OrderedDict()
     expect = {}
@@ -70,6 +129,8 @@ def main(paths):
                     expect[key] = exp
     docs = {call: documented(page) | EXTRA.get(call, set())
             for call, page in PAGE.items()}
+    if SUMMARY:
+        return summary(rows, expect, docs)
     marked = 0
     total = sum(sum(c.values()) for c in rows.values())
     print("| call | input | outcomes (count) | expected | check |")
@@ -98,7 +159,13 @@ def main(paths):
     return 1 if marked else 0
 
 
+SUMMARY = False
+
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    if args and args[0] == "--summary":
+        SUMMARY = True
+        args = args[1:]
+    if not args:
         sys.exit(__doc__)
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(args))
