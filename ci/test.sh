@@ -11,8 +11,9 @@
 #   4. the debug kernel (KASAN, lockdep, kmemleak); the VM runner's self-test
 #      (exit status, splat and hang detection); the kselftests
 #   5. in the VM: the epoll and kevent kselftests, the kevent crate's
-#      integration tests and kqueue's C conformance tests
-#      (selftests/vm-suite.sh); any kernel splat fails
+#      integration tests, kqueue's C conformance tests and the bounded
+#      fuzzer/stress run (fuzz/suite.sh) (selftests/vm-suite.sh); any
+#      kernel splat fails
 #
 # --host-only stops after step 2. Prints the time of every step and ends
 # with "total: N passed, N failed".
@@ -57,11 +58,11 @@ lock_cache
 
 step "host: cargo fmt/clippy"
 cargo fmt --all --check || die "cargo fmt --check: run 'cargo fmt --all'"
-cargo clippy -q --workspace --all-targets -- -D warnings
+cargo clippy -q --workspace --all-targets --all-features -- -D warnings
 step "host: cargo test"
 cargo_log=$(mktemp)
 set +e
-cargo test -q --workspace 2>&1 | tee "$cargo_log"
+cargo test -q --workspace --all-features 2>&1 | tee "$cargo_log"
 rc=${PIPESTATUS[0]}
 set -e
 count_cargo "$cargo_log"
@@ -79,7 +80,7 @@ count_summary "$(grep -E '^report: [0-9]+ passed' "$report_log" | tail -n1)"
 rm -f "$report_log"
 ((rc == 0)) || die "the report's figures test failed (benches/tests/test_report.py)"
 step "host: cargo doc"
-RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
 step "host: manual pages"
 # mandoc -Tlint, groff -ww and man -l of man/man2 and man/man7, and the
 # pages' example programs compiled against the series' uapi header.
@@ -109,12 +110,16 @@ if ((host_only == 0)); then
 	step "kselftests: build"
 	"$REPO_ROOT/selftests/build.sh"
 	step "Rust integration tests: build"
-	# kevent/tests/vm.rs and the examples, built here, run in the guest.
-	mapfile -t rust_tests < <(cargo test -q -p kevent --test vm --no-run --message-format=json | cargo_executables)
-	mapfile -t rust_examples < <(cargo build -q -p kevent --examples --message-format=json | cargo_executables)
-	((${#rust_tests[@]} && ${#rust_examples[@]} == 2)) || die "the Rust tests or examples did not build"
+	# kevent/tests/vm.rs (with the mio and tokio features), kevent-sys's
+	# unit tests and the examples, built here, run in the guest; their
+	# kernel tests are #[ignore]d on the host, so the guest runs them
+	# with --include-ignored.
+	mapfile -t rust_tests < <(cargo test -q -p kevent --all-features --test vm --no-run --message-format=json | cargo_executables)
+	mapfile -t -O "${#rust_tests[@]}" rust_tests < <(cargo test -q -p kevent-sys --lib --no-run --message-format=json | cargo_executables)
+	mapfile -t rust_examples < <(cargo build -q -p kevent --all-features --examples --message-format=json | cargo_executables)
+	((${#rust_tests[@]} == 2 && ${#rust_examples[@]} == 3)) || die "the Rust tests or examples did not build"
 	rust_specs=()
-	for t in "${rust_tests[@]}"; do rust_specs+=("test:$t"); done
+	for t in "${rust_tests[@]}"; do rust_specs+=("test:$t:--include-ignored"); done
 	for e in "${rust_examples[@]}"; do
 		case $(basename "$e") in
 		echo) rust_specs+=("example:$e:--self-test") ;;
@@ -127,6 +132,10 @@ if ((host_only == 0)); then
 	mapfile -t kq_tests < <("$REPO_ROOT/kqueue/tests/c/build.sh" "$REPO_ROOT/target/kqueue-c")
 	((${#kq_tests[@]})) || die "the kqueue C tests did not build"
 	for t in "${kq_tests[@]}"; do rust_specs+=("test:$t"); done
+	# fuzz/: the bounded fuzzer and stress run (fuzz/suite.sh, about 3
+	# minutes), built against the uapi headers selftests/build.sh installed.
+	"$REPO_ROOT/fuzz/build.sh" >/dev/null
+	rust_specs+=("test:$REPO_ROOT/fuzz/suite.sh")
 	step "VM: kselftests + Rust tests (debug kernel)"
 	vm_log=$(mktemp)
 	set +e

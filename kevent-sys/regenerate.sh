@@ -4,5 +4,5 @@
 #   KEVENT_UAPI_HEADER=/var/cache/kevent/linux/include/uapi/linux/kevent.h kevent-sys/regenerate.sh
 set -euo pipefail
 cd "$(dirname "$0")"
-KEVENT_SYS_BLESS=1 cargo test -q -p kevent-sys --test bindings
+KEVENT_SYS_BLESS=1 cargo test -q -p kevent-sys-drift --test bindings
 echo "kevent-sys: src/bindings.rs regenerated"

@@ -3,10 +3,13 @@
 # kselftest suites (epoll, kevent, and kevent again as static i386 and x32
 # programs: kevent-m32, kevent-mx32), then the Rust programs given as
 # arguments:
-#   test:PATH          a libtest binary (cargo test --no-run), whose tests
+#   test:PATH[:ARG]    a libtest binary (cargo test --no-run), whose tests
 #                      count one by one; run with KEVENT_REQUIRE=1, so that
 #                      a kernel without kevent fails them (also kqueue's C
-#                      tests, whose summary line reads like libtest's)
+#                      tests and fuzz/suite.sh, whose summary lines read
+#                      like libtest's); ARG
+#                      is passed on (the Rust crates' kernel tests are
+#                      #[ignore]d on the host: test:PATH:--include-ignored)
 #   example:PATH[:ARG] an example that exits 0 when it works; one test
 # Prints "selftests: ..." (from run.sh) and "rust-tests: N passed, M
 # failed"; exits non-zero if anything failed.
@@ -20,10 +23,11 @@ rc=$?
 
 passed=0 failed=0
 run_test() {
-	local bin=$1 log brc p f
-	echo "== rust test: $(basename "$bin")"
+	local bin=${1%%:*} arg= log brc p f
+	[[ $1 == *:* ]] && arg=${1#*:}
+	echo "== rust test: $(basename "$bin") $arg"
 	log=$(mktemp)
-	KEVENT_REQUIRE=1 "$bin" --test-threads=2 2>&1 | tee "$log"
+	KEVENT_REQUIRE=1 "$bin" --test-threads=2 ${arg:+"$arg"} 2>&1 | tee "$log"
 	brc=${PIPESTATUS[0]}
 	read -r p f < <(libtest_counts "$log")
 	# A crash before the summary still counts as a failure.

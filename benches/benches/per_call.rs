@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use io_uring::{opcode, types, IoUring};
-use kevent::{Events, Interest, PollFlags, Queue, Ring};
+use kevent::{Events, Kevent, Key, PollFlags, Queue, Ring, Wait};
 
 fn check(ret: libc::c_int) -> libc::c_int {
     assert!(ret >= 0, "{}", std::io::Error::last_os_error());
@@ -69,14 +69,15 @@ fn ctl(c: &mut Criterion) {
             })
         });
         let q = Queue::new().expect("kevent");
-        let interests: Vec<Interest> = fds
+        let interests: Vec<Kevent> = fds
             .iter()
-            .map(|fd| Interest::poll(fd.as_fd(), PollFlags::IN))
+            .map(|fd| Kevent::poll(fd.as_fd(), PollFlags::IN))
             .collect();
+        let keys: Vec<Key> = interests.iter().map(Kevent::key).collect();
         g.bench_function("kevent", |b| {
             b.iter(|| {
-                q.add(&interests).unwrap().check().unwrap();
-                q.remove(&interests).unwrap().check().unwrap();
+                q.add_all(&interests).unwrap().check().unwrap();
+                q.remove_all(&keys).unwrap().check().unwrap();
             })
         });
         let mut ring = IoUring::new(128).unwrap();
@@ -114,12 +115,12 @@ fn empty_wait(c: &mut Criterion) {
     let q = Queue::new().expect("kevent");
     let mut kevents = Events::with_capacity(64);
     g.bench_function("kevent", |b| {
-        b.iter(|| assert_eq!(q.wait(&mut kevents, 1, Some(Duration::ZERO)).unwrap(), 0))
+        b.iter(|| assert_eq!(q.wait(&mut kevents, Some(Duration::ZERO)).unwrap(), 0))
     });
     let q2 = Queue::new().expect("kevent");
     let mut ring = Ring::new(&q2, 64).unwrap();
     g.bench_function("kevent-ring", |b| {
-        b.iter(|| assert_eq!(ring.wait(64, Some(Duration::ZERO)).unwrap(), 0))
+        b.iter(|| assert_eq!(ring.wait(Some(Duration::ZERO)).unwrap(), 0))
     });
     let mut uring = IoUring::new(8).unwrap();
     // io_uring's check for completions is a load from shared memory, no
@@ -143,22 +144,28 @@ fn ready_64(c: &mut Criterion) {
     g.bench_function("epoll", |b| {
         b.iter(|| assert_eq!(epoll_wait(ep.as_raw_fd(), &mut events, 0), 64))
     });
-    let interests: Vec<Interest> = fds
+    let interests: Vec<Kevent> = fds
         .iter()
-        .map(|fd| Interest::poll(fd.as_fd(), PollFlags::IN))
+        .map(|fd| Kevent::poll(fd.as_fd(), PollFlags::IN))
         .collect();
     let q = Queue::new().expect("kevent");
-    q.add(&interests).unwrap().check().unwrap();
+    q.add_all(&interests).unwrap().check().unwrap();
     let mut kevents = Events::with_capacity(64);
     g.bench_function("kevent", |b| {
-        b.iter(|| assert_eq!(q.wait(&mut kevents, 64, Some(Duration::ZERO)).unwrap(), 64))
+        b.iter(|| {
+            assert_eq!(
+                q.wait_with(&mut kevents, &Wait::timeout(Duration::ZERO).min(64))
+                    .unwrap(),
+                64
+            )
+        })
     });
     let q2 = Queue::new().expect("kevent");
-    q2.add(&interests).unwrap().check().unwrap();
+    q2.add_all(&interests).unwrap().check().unwrap();
     let mut ring = Ring::new(&q2, 64).unwrap();
     g.bench_function("kevent-ring", |b| {
         b.iter(|| {
-            assert_eq!(ring.wait(64, Some(Duration::ZERO)).unwrap(), 64);
+            assert_eq!(ring.wait(Some(Duration::ZERO)).unwrap(), 64);
             assert_eq!(ring.drain().count(), 64);
         })
     });

@@ -14,20 +14,67 @@
 //! KEVENT_CTL_PROBE, ...)`) is designed to be harmless there. The safe
 //! `kevent` crate runs it once before any other kevent system call.
 //!
-//! Every wrapper passes each of the kernel's arguments as a full register
-//! (unsigned values zero-extended, unused pointers null and their sizes 0)
-//! and checks the return value: a count must lie in `0..=requested`, else
-//! the wrapper returns [`Error::Unexpected`].
+//! Every wrapper sets all six argument registers: each of the kernel's
+//! arguments as a full register (unsigned values and pointers
+//! zero-extended, unused pointers null and their sizes 0), the registers
+//! past the call's arguments 0. It checks the return value: a count must
+//! lie in `0..=requested`, else the wrapper returns [`Error::Unexpected`].
+//! On x86-64, x32 included, the calls are inline `syscall` instructions
+//! with 64-bit registers (glibc's variadic `syscall()` takes `long`s, only
+//! 32 bits on x32), and `errno` is left alone: the error is in the
+//! returned [`Error`]. Elsewhere they go through libc's `syscall()`.
 #![no_std]
 #![deny(missing_docs)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
 
 /// The generated types and constants of `<linux/kevent.h>`.
-#[allow(missing_docs, clippy::all, rustdoc::broken_intra_doc_links)]
+///
+/// # `kevent_ring::events` and `__IncompleteArrayField`
+///
+/// bindgen gives the ring's flexible array member the type
+/// `__IncompleteArrayField`, whose `as_ptr`, `as_mut_ptr`, `as_slice` and
+/// `as_mut_slice` derive the entries' pointer from a reference to a
+/// zero-sized field. Under Stacked Borrows that pointer may not be used to
+/// read or write past the field (rust-bindgen #1892), i.e. any entry:
+/// **do not call them**. Use [`kevent_ring_entries`](super::kevent_ring_entries),
+/// which computes the pointer from the ring's raw pointer instead. The
+/// type is hidden from this crate's documentation for that reason.
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block,
+    rustdoc::broken_intra_doc_links
+)]
 pub mod bindings {
     include!("bindings.rs");
 }
 pub use bindings::*;
+// Not to be used (see `bindings`): hidden from the documentation.
+#[doc(hidden)]
+pub use bindings::__IncompleteArrayField;
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+/// The entries of the ring at `ring`: a pointer to its first
+/// `kevent_event`, derived from the raw pointer (unlike bindgen's
+/// `events.as_ptr()`, see [`bindings`]), valid for `ring.num` entries if
+/// `ring` points to a ring allocated with that many.
+///
+/// Computing the pointer is safe; reading through it needs the ring's
+/// protocol (load `head` with acquire before reading entries).
+pub fn kevent_ring_entries(ring: *mut kevent_ring) -> *mut kevent_event {
+    ring.cast::<u8>()
+        .wrapping_add(core::mem::size_of::<kevent_ring>())
+        .cast::<kevent_event>()
+}
 
 use core::ffi::{c_int, c_long, c_uint};
 use core::mem::size_of;
@@ -119,43 +166,126 @@ impl core::fmt::Display for Error {
 /// The result of a raw call.
 pub type Result<T> = core::result::Result<T, Error>;
 
+/// One argument register's value: 64 bits on x86-64, also for x32
+/// (whose `long` and pointers are 32 bits but whose system calls take
+/// 64-bit registers), else a `long`.
+#[cfg(target_arch = "x86_64")]
+type Reg = u64;
+#[cfg(not(target_arch = "x86_64"))]
+type Reg = c_long;
+
 /// An unsigned `int` argument, zero-extended to a full register.
 #[inline]
-fn u(x: c_uint) -> c_long {
-    x as core::ffi::c_ulong as c_long
+fn u(x: c_uint) -> Reg {
+    x as core::ffi::c_ulong as Reg
 }
 
-/// A signed `int` argument (a file descriptor), sign-extended.
+/// A signed `int` argument (a file descriptor), sign-extended (the kernel
+/// reads the low 32 bits).
 #[inline]
-fn i(x: c_int) -> c_long {
-    x as c_long
+fn i(x: c_int) -> Reg {
+    x as c_long as Reg
 }
 
-/// A pointer argument.
+/// A pointer argument, zero-extended (an x32 pointer above 2 GiB stays
+/// positive).
 #[inline]
-fn p<T>(x: *const T) -> c_long {
-    x as usize as c_long
+fn p<T>(x: *const T) -> Reg {
+    x as usize as Reg
 }
 
-/// A `size_t` argument.
+/// A `size_t` argument, zero-extended.
 #[inline]
-fn z(x: usize) -> c_long {
-    x as c_long
+fn z(x: usize) -> Reg {
+    x as Reg
 }
 
+/// A system call with all six argument registers set (unused ones 0).
+/// Returns what the kernel returned, or -1 with the error in `Err`.
+///
+/// On x86-64 (and x32) the call is made with inline assembly: the
+/// arguments are full 64-bit registers whatever the width of `long`
+/// (glibc's variadic `syscall()` takes `long`s, 32 bits on x32), and
+/// `errno` is neither read nor written. Elsewhere it is libc's
+/// `syscall()` with six arguments, whose `long` is the register width on
+/// every other supported target.
+///
+/// # Safety
+///
+/// As for the system call `nr` with these arguments.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+unsafe fn syscall6(nr: c_long, a: [Reg; 6]) -> core::result::Result<c_long, c_int> {
+    let ret: i64;
+    // c_long is i64 on x86-64 and i32 on x32.
+    #[allow(clippy::useless_conversion)]
+    let nr = i64::from(nr);
+    // SAFETY: the caller vouches for the call; `syscall` clobbers rcx and
+    // r11 and returns in rax; it touches no stack.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr => ret,
+            in("rdi") a[0],
+            in("rsi") a[1],
+            in("rdx") a[2],
+            in("r10") a[3],
+            in("r8") a[4],
+            in("r9") a[5],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    decode(ret)
+}
+
+/// See the x86-64 version.
+///
+/// # Safety
+///
+/// As for the system call `nr` with these arguments.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+unsafe fn syscall6(nr: c_long, a: [Reg; 6]) -> core::result::Result<c_long, c_int> {
+    // SAFETY: the caller vouches for the call.
+    let ret = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    if ret == -1 {
+        Err(errno())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The kernel's return value: -4095..=-1 is an error number.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn decode(ret: i64) -> core::result::Result<c_long, c_int> {
+    if (-4095..0).contains(&ret) {
+        Err(-ret as c_int)
+    } else {
+        // On x32 a value that does not fit a `long` is out of any range
+        // the callers accept: make it -2, which they refuse.
+        Ok(c_long::try_from(ret).unwrap_or(-2))
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
 fn errno() -> c_int {
     // SAFETY: reads this thread's errno.
     unsafe { *libc::__errno_location() }
 }
 
 /// Checks a call that returns a count in `0..=max`.
-fn count(call: &'static str, ret: c_long, max: c_uint) -> Result<c_uint> {
-    if ret == -1 {
-        Err(Error::Errno(errno()))
-    } else if ret >= 0 && ret as u64 <= u64::from(max) {
-        Ok(ret as c_uint)
-    } else {
-        Err(Error::Unexpected { call, ret })
+fn count(
+    call: &'static str,
+    ret: core::result::Result<c_long, c_int>,
+    max: c_uint,
+) -> Result<c_uint> {
+    match ret {
+        Err(e) => Err(Error::Errno(e)),
+        Ok(ret) if ret >= 0 && ret as u64 <= u64::from(max) => Ok(ret as c_uint),
+        Ok(ret) => Err(Error::Unexpected { call, ret }),
     }
 }
 
@@ -170,16 +300,13 @@ fn count(call: &'static str, ret: c_long, max: c_uint) -> Result<c_uint> {
 /// Only after [`probe`] found kevent ABI v2: elsewhere the number may be
 /// another call.
 pub unsafe fn kevent_create(flags: c_uint) -> Result<c_int> {
-    let ret = libc::syscall(nr::KEVENT_CREATE, u(flags));
-    if ret == -1 {
-        Err(Error::Errno(errno()))
-    } else if (0..=c_long::from(c_int::MAX)).contains(&ret) {
-        Ok(ret as c_int)
-    } else {
-        Err(Error::Unexpected {
+    match syscall6(nr::KEVENT_CREATE, [u(flags), 0, 0, 0, 0, 0]) {
+        Err(e) => Err(Error::Errno(e)),
+        Ok(ret) if (0..=c_long::from(c_int::MAX)).contains(&ret) => Ok(ret as c_int),
+        Ok(ret) => Err(Error::Unexpected {
             call: "kevent_create",
             ret,
-        })
+        }),
     }
 }
 
@@ -194,7 +321,7 @@ pub unsafe fn kevent_create(flags: c_uint) -> Result<c_int> {
 /// readable and writable `ukevent`s (the kernel writes back `ret_flags`
 /// and `ret_data`), or be null with `num` 0.
 pub unsafe fn kevent_ctl(fd: c_int, cmd: c_uint, num: c_uint, arg: *mut ukevent) -> Result<c_uint> {
-    let ret = libc::syscall(nr::KEVENT_CTL, i(fd), u(cmd), u(num), p(arg));
+    let ret = syscall6(nr::KEVENT_CTL, [i(fd), u(cmd), u(num), p(arg), 0, 0]);
     count("kevent_ctl", ret, num)
 }
 
@@ -213,23 +340,25 @@ pub fn probe(probe: &mut kevent_probe) -> Result<usize> {
     // arguments (fd -1) are meant to be harmless where the number is not
     // kevent's.
     let ret = unsafe {
-        libc::syscall(
+        syscall6(
             nr::KEVENT_CTL,
-            i(-1),
-            u(KEVENT_CTL_PROBE),
-            u(size as c_uint),
-            p(probe as *mut kevent_probe),
+            [
+                i(-1),
+                u(KEVENT_CTL_PROBE),
+                u(size as c_uint),
+                p(probe as *mut kevent_probe),
+                0,
+                0,
+            ],
         )
     };
-    if ret == -1 {
-        Err(Error::Errno(errno()))
-    } else if ret > 0 && ret <= c_long::from(u16::MAX as i32) {
-        Ok(ret as usize)
-    } else {
-        Err(Error::Unexpected {
+    match ret {
+        Err(e) => Err(Error::Errno(e)),
+        Ok(ret) if ret > 0 && ret <= c_long::from(u16::MAX as i32) => Ok(ret as usize),
+        Ok(ret) => Err(Error::Unexpected {
             call: "kevent_ctl(KEVENT_CTL_PROBE)",
             ret,
-        })
+        }),
     }
 }
 
@@ -253,13 +382,9 @@ pub unsafe fn kevent_get_events(
     args: *const kevent_wait_args,
     args_size: usize,
 ) -> Result<c_uint> {
-    let ret = libc::syscall(
+    let ret = syscall6(
         nr::KEVENT_GET_EVENTS,
-        i(fd),
-        p(events),
-        u(max_nr),
-        p(args),
-        z(args_size),
+        [i(fd), p(events), u(max_nr), p(args), z(args_size), 0],
     );
     count("kevent_get_events", ret, max_nr)
 }
@@ -281,11 +406,13 @@ pub unsafe fn kevent_ring_init(
     num: c_uint,
     flags: c_uint,
 ) -> Result<()> {
-    let ret = libc::syscall(nr::KEVENT_RING_INIT, i(fd), p(ring), u(num), u(flags));
-    match ret {
-        0 => Ok(()),
-        -1 => Err(Error::Errno(errno())),
-        ret => Err(Error::Unexpected {
+    match syscall6(
+        nr::KEVENT_RING_INIT,
+        [i(fd), p(ring), u(num), u(flags), 0, 0],
+    ) {
+        Ok(0) => Ok(()),
+        Err(e) => Err(Error::Errno(e)),
+        Ok(ret) => Err(Error::Unexpected {
             call: "kevent_ring_init",
             ret,
         }),
@@ -308,7 +435,10 @@ pub unsafe fn kevent_wait(
     args: *const kevent_wait_args,
     args_size: usize,
 ) -> Result<c_uint> {
-    let ret = libc::syscall(nr::KEVENT_WAIT, i(fd), u(num), p(args), z(args_size));
+    let ret = syscall6(
+        nr::KEVENT_WAIT,
+        [i(fd), u(num), p(args), z(args_size), 0, 0],
+    );
     count("kevent_wait", ret, num)
 }
 
@@ -431,47 +561,159 @@ mod tests {
 
     #[test]
     fn counts_are_checked() {
-        assert_eq!(count("c", 0, 4), Ok(0));
-        assert_eq!(count("c", 4, 4), Ok(4));
+        assert_eq!(count("c", Ok(0), 4), Ok(0));
+        assert_eq!(count("c", Ok(4), 4), Ok(4));
         assert_eq!(
-            count("c", 5, 4),
+            count("c", Ok(5), 4),
             Err(Error::Unexpected { call: "c", ret: 5 })
         );
         assert_eq!(
-            count("c", -2, 4),
+            count("c", Ok(-2), 4),
             Err(Error::Unexpected { call: "c", ret: -2 })
+        );
+        assert_eq!(
+            count("c", Err(libc::EBADF), 4),
+            Err(Error::Errno(libc::EBADF))
         );
         #[cfg(target_pointer_width = "64")]
         assert_eq!(
-            count("c", 1 << 31, u32::MAX),
+            count("c", Ok(1 << 31), u32::MAX),
             Ok(1 << 31),
             "counts above i32::MAX are compared unsigned"
         );
-        // Arguments fill the register: no sign extension of unsigned ints.
-        assert_eq!(u(u32::MAX) as u64 & 0xffff_ffff, 0xffff_ffff);
-        #[cfg(target_pointer_width = "64")]
-        assert_eq!(u(u32::MAX), 0xffff_ffff);
-        assert_eq!(i(-1), -1);
     }
 
     #[test]
-    fn probe_is_harmless_here() {
+    fn arguments_fill_the_register() {
+        // No sign extension of unsigned ints and sizes.
+        assert_eq!(u(u32::MAX) as u64 & 0xffff_ffff, 0xffff_ffff);
+        #[cfg(target_arch = "x86_64")]
+        {
+            // 64-bit registers on x86-64 and x32 alike: an unsigned int
+            // or a pointer is zero-extended, an fd sign-extended.
+            assert_eq!(u(u32::MAX), 0xffff_ffff_u64);
+            assert_eq!(u(0x8000_0000), 0x8000_0000_u64);
+            assert_eq!(i(-1), u64::MAX);
+            assert_eq!(p(0x8000_0000usize as *const u8), 0x8000_0000_u64);
+            assert_eq!(z(u32::MAX as usize), 0xffff_ffff_u64);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        assert_eq!(i(-1), -1);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn kernel_returns_are_decoded() {
+        assert_eq!(decode(0), Ok(0));
+        assert_eq!(decode(64), Ok(64));
+        assert_eq!(decode(-1), Err(1));
+        assert_eq!(decode(-4095), Err(4095));
+        // Below the error range: a value, which the callers then refuse.
+        assert_eq!(decode(-4096), Ok(-4096));
+        // A made-up number gets ENOSYS from the kernel, through the same
+        // path the wrappers take.
+        // SAFETY: an unassigned number does nothing.
+        assert_eq!(unsafe { syscall6(1_000_000, [0; 6]) }, Err(libc::ENOSYS));
+    }
+
+    #[test]
+    fn ring_entries_follow_the_header() {
+        let mut ring = kevent_ring::default();
+        let base = &mut ring as *mut kevent_ring;
+        let entries = kevent_ring_entries(base);
+        assert_eq!(entries as usize - base as usize, 64);
+        assert_eq!(
+            entries as usize,
+            core::ptr::addr_of!(ring.events) as usize,
+            "the same address as the field"
+        );
+    }
+
+    /// Whether the running kernel has kevent ABI v2.
+    fn kevent_here() -> bool {
+        let mut pr = kevent_probe::default();
+        probe(&mut pr).is_ok() && pr.magic == KEVENT_PROBE_MAGIC && pr.version == KEVENT_ABI_VERSION
+    }
+
+    #[test]
+    fn probe_fails_cleanly_or_finds_kevent() {
         // On a kernel without kevent this must fail cleanly (ENOSYS on
         // most); with kevent it reports ABI v2.
         let mut pr = kevent_probe::default();
         match probe(&mut pr) {
             Ok(size) => {
-                assert!(size >= 8);
-                if pr.magic == KEVENT_PROBE_MAGIC && pr.version == KEVENT_ABI_VERSION {
-                    assert_eq!(pr.event_size as usize, size_of::<kevent_event>());
-                    // Now the other calls are kevent's: a bad fd is EBADF.
-                    // SAFETY: num is 0, so the null array is never touched.
-                    let r = unsafe { kevent_ctl(-1, KEVENT_CTL_ADD, 0, core::ptr::null_mut()) };
-                    assert_eq!(r, Err(Error::Errno(libc::EBADF)));
-                }
+                assert_eq!(size, 64);
+                assert_eq!((pr.magic, pr.version), (KEVENT_PROBE_MAGIC, 2));
             }
             Err(Error::Errno(e)) => assert!(e > 0),
             Err(e) => panic!("{e}"),
         }
+    }
+
+    #[test]
+    #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+    fn syscalls_fail_cleanly_on_a_bad_fd() {
+        assert!(kevent_here(), "no kevent ABI v2 here");
+        let null = core::ptr::null_mut();
+        // SAFETY: the descriptor is bad and no memory is touched (num 0,
+        // or null pointers the kernel never reaches); the same below.
+        let r = unsafe { kevent_ctl(-1, KEVENT_CTL_ADD, 0, null) };
+        assert_eq!(r, Err(Error::Errno(libc::EBADF)));
+        // SAFETY: as above.
+        let r = unsafe { kevent_get_events(-1, null.cast(), 1, core::ptr::null(), 0) };
+        assert_eq!(r, Err(Error::Errno(libc::EBADF)));
+        // SAFETY: as above.
+        let r = unsafe { kevent_wait(-1, 1, core::ptr::null(), 0) };
+        assert_eq!(r, Err(Error::Errno(libc::EBADF)));
+        // SAFETY: as above.
+        let r = unsafe { kevent_ring_init(-1, null.cast(), 0, 0) };
+        assert_eq!(r, Err(Error::Errno(libc::EBADF)));
+        // SAFETY: unknown flags: EINVAL, nothing created.
+        let r = unsafe { kevent_create(!0) };
+        assert_eq!(r, Err(Error::Errno(libc::EINVAL)));
+        // SAFETY: the probe found kevent.
+        let fd = unsafe { kevent_create(KEVENT_CLOEXEC) }.unwrap();
+        assert!(fd >= 0);
+        // SAFETY: closes the queue we just made.
+        assert_eq!(unsafe { libc::close(fd) }, 0);
+    }
+
+    /// The x32 numbers (`__X32_SYSCALL_BIT` + 501) reach `kevent_ctl`
+    /// through the same 64-bit-register path an x32 build takes, with an
+    /// address below 4 GiB as x32 pointers are (the kernel decides x32 by
+    /// the number, not by the process).
+    #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+    #[test]
+    #[ignore = "needs the kevent kernel with CONFIG_X86_X32_ABI: run with --include-ignored in the VM"]
+    fn x32_numbers_reach_kevent() {
+        assert!(kevent_here(), "no kevent ABI v2 here");
+        // SAFETY: an anonymous mapping below 4 GiB (MAP_32BIT), ours.
+        let mem = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(mem, libc::MAP_FAILED);
+        assert!((mem as usize) < 1 << 32);
+        let probe = mem.cast::<kevent_probe>();
+        // SAFETY: the probe writes at most 64 bytes of our page.
+        let ret = unsafe {
+            syscall6(
+                0x4000_0000 + 501,
+                [i(-1), u(KEVENT_CTL_PROBE), u(64), p(probe), 0, 0],
+            )
+        };
+        assert_eq!(ret, Ok(64));
+        // SAFETY: reads our page, which the kernel filled.
+        let answer = unsafe { probe.read() };
+        let (magic, version) = (answer.magic, answer.version);
+        assert_eq!((magic, version), (KEVENT_PROBE_MAGIC, 2));
+        // SAFETY: unmaps our page, no longer used.
+        assert_eq!(unsafe { libc::munmap(mem, 4096) }, 0);
     }
 }

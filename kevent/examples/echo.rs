@@ -9,38 +9,46 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
 use std::thread;
 use std::time::Duration;
 
-use kevent::{Events, Interest, PollFlags, Queue};
+use kevent::{Events, PollFlags, Queue, Registered, Token};
+
+const LISTENER: Token = Token(0);
 
 /// Serves echo connections until `connections` of them have closed (never,
 /// for `None`).
 fn serve(listener: TcpListener, connections: Option<usize>) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let queue = Queue::new()?;
-    let listen_id = listener.as_raw_fd() as u64;
-    queue
-        .add(&[Interest::poll(listener.as_fd(), PollFlags::IN)])?
-        .check()?;
-    let mut clients: HashMap<u64, TcpStream> = HashMap::new();
+    // Each descriptor sits in a guard that removes its kevent before it
+    // closes; events carry the token, not the descriptor number.
+    let listener = queue.register(listener, PollFlags::IN, LISTENER)?;
+    let mut clients: HashMap<Token, Registered<'_, TcpStream>> = HashMap::new();
+    let mut next = 1u64;
     let mut events = Events::with_capacity(64);
     let mut closed = 0;
     let mut buf = [0u8; 4096];
     while connections != Some(closed) {
-        queue.wait(&mut events, 1, None)?;
+        queue.wait(&mut events, None)?;
         for event in &events {
-            if event.id() == listen_id {
-                // Level-triggered: accept until WouldBlock.
+            if event.token() == LISTENER {
+                // Level-triggered: accept until WouldBlock. One client's
+                // failure is that client's, not the server's.
                 loop {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            stream.set_nonblocking(true)?;
-                            let interest =
-                                Interest::poll(stream.as_fd(), PollFlags::IN | PollFlags::RDHUP);
-                            queue.add(&[interest])?.check()?;
-                            clients.insert(stream.as_raw_fd() as u64, stream);
+                    match listener.get_ref().accept() {
+                        Ok((stream, peer)) => {
+                            let token = Token(next);
+                            next += 1;
+                            let watched = stream.set_nonblocking(true).and_then(|()| {
+                                queue.register(stream, PollFlags::IN | PollFlags::RDHUP, token)
+                            });
+                            match watched {
+                                Ok(client) => {
+                                    clients.insert(token, client);
+                                }
+                                Err(e) => eprintln!("echo: dropping {peer}: {e}"),
+                            }
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => return Err(e),
@@ -48,21 +56,20 @@ fn serve(listener: TcpListener, connections: Option<usize>) -> io::Result<()> {
                 }
                 continue;
             }
-            let Some(stream) = clients.get_mut(&event.id()) else {
+            let Some(stream) = clients.get_mut(&event.token()) else {
                 continue;
             };
-            let open = match stream.read(&mut buf) {
+            let open = match stream.get_mut().read(&mut buf) {
                 Ok(0) => false,
                 // Small replies to a blocking-enough peer: write_all is fine
                 // for an example; a real server would watch OUT as well.
-                Ok(n) => write_all_nonblocking(stream, &buf[..n]).is_ok(),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+                Ok(n) => write_all_nonblocking(stream.get_mut(), &buf[..n]).is_ok(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => !event.is_read_closed(),
                 Err(_) => false,
             };
             if !open {
-                // Dropping the stream closes its last descriptor, which
-                // removes its kevent.
-                clients.remove(&event.id());
+                // The guard removes the kevent, then closes the stream.
+                clients.remove(&event.token());
                 closed += 1;
             }
         }

@@ -1,14 +1,20 @@
 //! What a kevent watches, and the events it reports.
 
 use std::io;
+use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kevent_sys as sys;
 
 use crate::flags::{EventFlags, PollFlags, ReqFlags};
 
 /// The kind of a kevent: `ukevent.type`.
+///
+/// `#[non_exhaustive]`: the kernel side will add sources (socket, inode,
+/// signal, network AIO). A type this version does not know comes as
+/// [`Kind::Other`]; a later version of the crate may give it a variant of
+/// its own, so match `Other(n)` only as a fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Kind {
@@ -74,15 +80,13 @@ impl Clock {
         }
     }
 
-    /// The clock's current time, since its epoch: what
-    /// [`Interest::start_at`] and [`Wait::deadline`](crate::Wait::deadline)
-    /// take.
+    /// The clock's current time, since its epoch (see [`Deadline`]).
     ///
     /// ```
     /// use std::time::Duration;
-    /// use kevent::Clock;
+    /// use kevent::{Clock, Deadline};
     ///
-    /// let in_a_second = Clock::Monotonic.now() + Duration::from_secs(1);
+    /// let in_a_second = Deadline::at(Clock::Realtime, Clock::Realtime.now() + Duration::from_secs(1));
     /// # let _ = in_a_second;
     /// ```
     pub fn now(self) -> Duration {
@@ -102,40 +106,163 @@ pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// An absolute time on a [`Clock`]: when a timer first expires
+/// ([`Kevent::timer_at`], [`Kevent::start_at`]) or a wait ends
+/// ([`Queue::wait_until`](crate::Queue::wait_until)).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use kevent::{Clock, Deadline};
+///
+/// let soon = Deadline::after(Duration::from_millis(10)); // monotonic
+/// let wall = Deadline::at(Clock::Realtime, Duration::from_secs(2_000_000_000)); // in 2033
+/// let same = Deadline::from(Instant::now() + Duration::from_millis(10));
+/// assert!(!soon.has_passed() && !wall.has_passed() && !same.has_passed());
+/// assert_eq!(soon.clock(), Clock::Monotonic);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Deadline {
+    clock: Clock,
+    at: Duration,
+}
+
+impl Deadline {
+    /// The time `at` since `clock`'s epoch (see [`Clock::now`]).
+    pub const fn at(clock: Clock, at: Duration) -> Self {
+        Deadline { clock, at }
+    }
+
+    /// `after` from now, on [`Clock::Monotonic`].
+    pub fn after(after: Duration) -> Self {
+        Self::after_on(Clock::Monotonic, after)
+    }
+
+    /// `after` from now, on `clock`.
+    pub fn after_on(clock: Clock, after: Duration) -> Self {
+        Deadline {
+            clock,
+            at: clock.now().saturating_add(after),
+        }
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// The time since the clock's epoch.
+    pub fn time(&self) -> Duration {
+        self.at
+    }
+
+    /// The time left until the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_sub(self.clock.now())
+    }
+
+    /// Whether the deadline has passed.
+    pub fn has_passed(&self) -> bool {
+        self.clock.now() >= self.at
+    }
+}
+
+impl From<Instant> for Deadline {
+    /// The same moment on [`Clock::Monotonic`] (which `Instant` reads on
+    /// Linux), to within the time between two clock reads.
+    fn from(at: Instant) -> Self {
+        let now = Instant::now();
+        let mono = Clock::Monotonic.now();
+        let at = match at.checked_duration_since(now) {
+            Some(ahead) => mono.saturating_add(ahead),
+            None => mono.saturating_sub(now - at),
+        };
+        Deadline::at(Clock::Monotonic, at)
+    }
+}
+
+/// The value a kevent hands back with every event: `user_data`. Dispatch
+/// on it, as on mio's `Token`: give each kevent its own
+/// ([`Kevent::token`]) and [`Event::token`] says which one fired.
+///
+/// A kevent's [`Key`] (kind and id) is how the queue finds it for
+/// [`Queue::modify`](crate::Queue::modify), [`Queue::remove`](crate::Queue::remove)
+/// or [`Queue::enable`](crate::Queue::enable); for a poll kevent the id is
+/// the descriptor number, which the process may reuse, so the token is the
+/// better name for your connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Token(pub u64);
+
+impl From<u64> for Token {
+    fn from(v: u64) -> Self {
+        Token(v)
+    }
+}
+
+impl From<usize> for Token {
+    fn from(v: usize) -> Self {
+        Token(v as u64)
+    }
+}
+
+impl From<Token> for u64 {
+    fn from(t: Token) -> u64 {
+        t.0
+    }
+}
+
 /// A kevent to add, modify or remove: one `struct ukevent` request.
 ///
-/// Build one with [`Interest::poll`], [`Interest::timer`] or
-/// [`Interest::user`], then refine it:
+/// Build one with [`Kevent::poll`], [`Kevent::timer`] (periodic),
+/// [`Kevent::timer_after`] or [`Kevent::timer_at`] (one expiry) or
+/// [`Kevent::user`], then refine it. A poll kevent borrows its descriptor
+/// (the `'fd` lifetime): the descriptor cannot be closed while the
+/// request that names it exists.
 ///
 /// ```
 /// use std::time::Duration;
-/// use kevent::{Clock, Interest};
+/// use kevent::{Clock, Deadline, Kevent, Token};
 ///
-/// let tick = Interest::timer(1, Duration::from_millis(10)).user_data(42);
+/// let tick = Kevent::timer(1, Duration::from_millis(10)).token(Token(42));
 /// // First expiry in 1 ms, then every 10 ms, on CLOCK_BOOTTIME.
-/// let soon = Interest::timer(2, Duration::from_millis(10))
+/// let soon = Kevent::timer(2, Duration::from_millis(10))
 ///     .start_after(Duration::from_millis(1))
 ///     .clock(Clock::Boottime);
-/// // Expires once, at an absolute time.
-/// let at = Interest::timer(3, Duration::ZERO)
-///     .start_at(Clock::Realtime, Clock::Realtime.now() + Duration::from_secs(60));
-/// let once = Interest::user(7).oneshot();
-/// # let _ = (tick, soon, at, once);
+/// // Expires once, in 5 ms; once, at an absolute wall-clock time.
+/// let delay = Kevent::timer_after(3, Duration::from_millis(5));
+/// let at = Kevent::timer_at(4, Deadline::after_on(Clock::Realtime, Duration::from_secs(60)));
+/// let once = Kevent::user(7).oneshot();
+/// # let _ = (tick, soon, delay, at, once);
+/// ```
+///
+/// A poll request cannot outlive its descriptor:
+///
+/// ```compile_fail,E0597
+/// use std::os::fd::AsFd;
+/// use kevent::{Kevent, PollFlags};
+///
+/// let request = {
+///     let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+///     Kevent::poll(a.as_fd(), PollFlags::IN) // `a` is closed here
+/// };
+/// # let _ = request;
 /// ```
 #[derive(Clone, Copy)]
-pub struct Interest {
+#[repr(transparent)]
+#[must_use = "a Kevent does nothing until it is added to a Queue"]
+pub struct Kevent<'fd> {
     pub(crate) raw: sys::ukevent,
+    _fd: PhantomData<BorrowedFd<'fd>>,
 }
 
-impl std::fmt::Debug for Interest {
+impl std::fmt::Debug for Kevent<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut d = f.debug_struct("Interest");
+        let mut d = f.debug_struct("Kevent");
         d.field("kind", &self.kind())
             .field("id", &self.raw.id)
             .field("event", &self.raw.event)
             .field("flags", &self.flags())
             .field("data", &self.raw.data)
-            .field("user_data", &self.raw.user_data);
+            .field("token", &self.raw.user_data);
         if self.kind() == Kind::Timer {
             let t = self.timer_fields();
             d.field("start", &t.start)
@@ -146,7 +273,7 @@ impl std::fmt::Debug for Interest {
     }
 }
 
-impl Interest {
+impl Kevent<'static> {
     fn new(kind: Kind, id: u64, event: u32) -> Self {
         let raw = sys::ukevent {
             id,
@@ -154,20 +281,23 @@ impl Interest {
             event,
             ..Default::default()
         };
-        Interest { raw }
+        Kevent {
+            raw,
+            _fd: PhantomData,
+        }
     }
 
-    /// Readiness of `fd` for `events`. Level-triggered unless
-    /// [`edge`](Self::edge). The kevent watches the open file, not the
-    /// number: it goes away when the file's last descriptor is closed
-    /// (with [`fd_close`](Self::fd_close): when this number is closed).
-    pub fn poll(fd: BorrowedFd<'_>, events: PollFlags) -> Self {
-        Self::poll_raw(fd.as_raw_fd(), events)
-    }
-
-    /// [`poll`](Self::poll) by descriptor number, for removing a kevent
-    /// whose descriptor you no longer hold as a `BorrowedFd`.
-    pub fn poll_raw(fd: RawFd, events: PollFlags) -> Self {
+    /// [`poll`](Kevent::poll) by descriptor number.
+    ///
+    /// To remove or enable a kevent by number, use [`Key::poll`] instead,
+    /// which is safe.
+    ///
+    /// # Safety
+    ///
+    /// If this request is added or modified, `fd` must be open and refer to
+    /// the file you mean to watch at that time (I/O safety): the kernel
+    /// takes a reference to whatever file the number holds then.
+    pub unsafe fn poll_raw(fd: RawFd, events: PollFlags) -> Self {
         Self::new(Kind::Poll, fd as u64, events.bits())
     }
 
@@ -175,26 +305,60 @@ impl Interest {
     /// from now unless [`start_after`](Self::start_after) or
     /// [`start_at`](Self::start_at) says otherwise, on
     /// [`Clock::Monotonic`] unless [`clock`](Self::clock) says otherwise.
-    /// `id` is any value you choose.
+    /// `id` is any value you choose (its [`Key`] is `Key::timer(id)`).
     ///
-    /// A `period` of zero expires once, at the start (which must then be
-    /// given); the kevent stays registered, disarmed, unless
-    /// [`oneshot`](Self::oneshot).
+    /// A zero `period` is refused by the kernel (`EINVAL`) unless a start
+    /// is given; for a single expiry use [`timer_after`](Self::timer_after)
+    /// or [`timer_at`](Self::timer_at).
     pub fn timer(id: u64, period: Duration) -> Self {
         let mut this = Self::new(Kind::Timer, id, sys::KEVENT_TIMER_FIRED);
         this.raw.data = nanos(period);
         this
     }
 
-    /// An event that [`Queue::trigger`](crate::Queue::trigger) makes ready.
-    /// `id` is any value you choose.
+    /// A timer that expires once, `delay` from now (a zero delay: at
+    /// once). It stays registered, disarmed, after it fired, unless
+    /// [`oneshot`](Self::oneshot); adding it again with
+    /// [`update`](Self::update) re-arms it.
+    pub fn timer_after(id: u64, delay: Duration) -> Self {
+        Self::timer(id, Duration::ZERO).start_after(delay)
+    }
+
+    /// A timer that expires once, at `deadline` (at once if it has
+    /// passed), on the deadline's clock. See [`timer_after`](Self::timer_after).
+    pub fn timer_at(id: u64, deadline: Deadline) -> Self {
+        Self::timer(id, Duration::ZERO).start_at(deadline)
+    }
+
+    /// An event that [`Queue::trigger`](crate::Queue::trigger) (or a
+    /// [`Waker`](crate::Waker)) makes ready. `id` is any value you choose.
     pub fn user(id: u64) -> Self {
         Self::new(Kind::User, id, sys::KEVENT_USER_TRIGGERED)
+    }
+}
+
+impl<'fd> Kevent<'fd> {
+    /// Readiness of `fd` for `events`. Level-triggered unless
+    /// [`edge`](Self::edge). The kevent watches the open file, not the
+    /// number: it goes away when the file's last descriptor is closed
+    /// (with [`fd_close`](Self::fd_close): when this number is closed).
+    /// Its id is the descriptor number ([`Key::poll`]).
+    ///
+    /// The request borrows `fd`; to remove the kevent before the
+    /// descriptor closes, keep it in a [`Registered`](crate::Registered)
+    /// guard ([`Queue::register`](crate::Queue::register)).
+    pub fn poll(fd: BorrowedFd<'fd>, events: PollFlags) -> Self {
+        // SAFETY: `fd` is open and stays so while the result lives ('fd).
+        let k = unsafe { Kevent::poll_raw(fd.as_raw_fd(), events) };
+        Kevent {
+            raw: k.raw,
+            _fd: PhantomData,
+        }
     }
 
     fn timer_fields(&self) -> sys::ukevent__bindgen_ty_1__bindgen_ty_1 {
         // SAFETY: both members of the union are plain integers, and every
-        // Interest starts zeroed.
+        // Kevent starts zeroed.
         unsafe { self.raw.__bindgen_anon_1.timer }
     }
 
@@ -214,20 +378,31 @@ impl Interest {
         })
     }
 
-    /// Timers only: the first expiry at the absolute time `at` of `clock`
-    /// (see [`Clock::now`]), then every period; a time already past
-    /// expires at once. Sets the timer's clock to `clock`.
-    pub fn start_at(self, clock: Clock, at: Duration) -> Self {
+    /// Timers only: the first expiry at `deadline` (then every period),
+    /// on the deadline's clock, which the timer then runs on; a deadline
+    /// already past expires at once.
+    pub fn start_at(self, deadline: Deadline) -> Self {
         self.set_timer(|t| {
-            t.start = nanos(at).max(1);
-            t.clock = clock.raw();
+            t.start = nanos(deadline.at).max(1);
+            t.clock = deadline.clock.raw();
             t.flags |= sys::KEVENT_TIMER_ABSTIME;
         })
     }
 
     /// Timers only: the clock the timer runs on (default
     /// [`Clock::Monotonic`]).
+    ///
+    /// # Panics
+    ///
+    /// After [`start_at`](Self::start_at) or with [`timer_at`](Self::timer_at),
+    /// whose [`Deadline`] sets the clock: another clock would read the
+    /// absolute time differently.
     pub fn clock(self, clock: Clock) -> Self {
+        assert!(
+            self.timer_fields().flags & sys::KEVENT_TIMER_ABSTIME == 0
+                || self.timer_fields().clock == clock.raw(),
+            "Kevent::clock after start_at: the Deadline gives an absolute start's clock"
+        );
         self.set_timer(|t| t.clock = clock.raw())
     }
 
@@ -275,7 +450,15 @@ impl Interest {
         self
     }
 
-    /// A value returned unchanged with every event of this kevent.
+    /// The token every event of this kevent carries ([`Event::token`]).
+    /// A [`Queue::modify`](crate::Queue::modify) replaces it too: give it
+    /// again.
+    pub fn token(mut self, token: impl Into<Token>) -> Self {
+        self.raw.user_data = token.into().0;
+        self
+    }
+
+    /// The token as a raw `u64` (the same field as [`token`](Self::token)).
     pub fn user_data(mut self, data: u64) -> Self {
         self.raw.user_data = data;
         self
@@ -291,6 +474,11 @@ impl Interest {
         self.raw.id
     }
 
+    /// The token given with [`token`](Self::token) (0 if none).
+    pub fn get_token(&self) -> Token {
+        Token(self.raw.user_data)
+    }
+
     /// The request flags.
     pub fn flags(&self) -> ReqFlags {
         ReqFlags::from_bits_retain(self.raw.req_flags)
@@ -303,13 +491,13 @@ impl Interest {
 }
 
 /// Which kevent: its kind and id, the key of a queue's kevents. What
-/// [`Queue::enable`](crate::Queue::enable) and
-/// [`Queue::disable`](crate::Queue::disable) take.
+/// [`Queue::remove`](crate::Queue::remove), [`Queue::enable`](crate::Queue::enable)
+/// and [`Queue::disable`](crate::Queue::disable) take.
 ///
 /// ```
-/// use kevent::{Interest, Key, Kind};
+/// use kevent::{Kevent, Key, Kind};
 ///
-/// assert_eq!(Interest::user(3).key(), Key::user(3));
+/// assert_eq!(Kevent::user(3).key(), Key::user(3));
 /// assert_eq!(Key::user(3), Key::new(Kind::User, 3));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -324,7 +512,8 @@ impl Key {
         Key { kind, id }
     }
 
-    /// The poll kevent of descriptor `fd`.
+    /// The poll kevent of descriptor number `fd` (safe: removing or
+    /// enabling by number hands the kernel no file).
     pub fn poll(fd: RawFd) -> Self {
         Key::new(Kind::Poll, fd as u64)
     }
@@ -360,14 +549,14 @@ impl Key {
     }
 }
 
-impl From<&Interest> for Key {
-    fn from(i: &Interest) -> Key {
+impl From<&Kevent<'_>> for Key {
+    fn from(i: &Kevent<'_>) -> Key {
         i.key()
     }
 }
 
-impl From<Interest> for Key {
-    fn from(i: Interest) -> Key {
+impl From<Kevent<'_>> for Key {
+    fn from(i: Kevent<'_>) -> Key {
         i.key()
     }
 }
@@ -411,13 +600,14 @@ impl Event {
         Kind::from_raw(u32::from(self.raw.type_))
     }
 
-    /// Its id (the descriptor number for poll kevents).
+    /// Its id (the descriptor number for poll kevents; see
+    /// [`token`](Self::token) for what to dispatch on).
     pub fn id(&self) -> u64 {
         self.raw.id
     }
 
     /// Its key (kind and id), e.g. to [`enable`](crate::Queue::enable) a
-    /// [`dispatch`](Interest::dispatch) kevent again.
+    /// [`dispatch`](Kevent::dispatch) kevent again.
     pub fn key(&self) -> Key {
         Key::new(self.kind(), self.raw.id)
     }
@@ -446,9 +636,54 @@ impl Event {
         self.raw.data
     }
 
-    /// The value given with [`Interest::user_data`].
+    /// The token of the kevent that fired ([`Kevent::token`]): what to
+    /// dispatch on.
+    pub fn token(&self) -> Token {
+        Token(self.raw.user_data)
+    }
+
+    /// The token as a raw `u64`.
     pub fn user_data(&self) -> u64 {
         self.raw.user_data
+    }
+
+    fn poll_bits(&self) -> u32 {
+        if self.kind() == Kind::Poll {
+            self.raw.events
+        } else {
+            0
+        }
+    }
+
+    /// A poll kevent whose file is readable (`EPOLLIN` or `EPOLLPRI`).
+    /// Always false for timers and user events.
+    pub fn is_readable(&self) -> bool {
+        self.poll_bits() & (libc::EPOLLIN | libc::EPOLLPRI) as u32 != 0
+    }
+
+    /// A poll kevent whose file is writable (`EPOLLOUT`).
+    pub fn is_writable(&self) -> bool {
+        self.poll_bits() & libc::EPOLLOUT as u32 != 0
+    }
+
+    /// A poll kevent whose reading side is closed: `EPOLLHUP`, or
+    /// `EPOLLIN` with `EPOLLRDHUP` (as mio's `is_read_closed`).
+    pub fn is_read_closed(&self) -> bool {
+        let e = self.poll_bits();
+        e & libc::EPOLLHUP as u32 != 0
+            || (e & libc::EPOLLIN as u32 != 0 && e & libc::EPOLLRDHUP as u32 != 0)
+    }
+
+    /// A poll kevent whose writing side is closed: `EPOLLHUP`, or
+    /// `EPOLLERR` (as mio's `is_write_closed`).
+    pub fn is_write_closed(&self) -> bool {
+        let e = self.poll_bits();
+        e & (libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0
+    }
+
+    /// A poll kevent with urgent data (`EPOLLPRI`).
+    pub fn is_priority(&self) -> bool {
+        self.poll_bits() & libc::EPOLLPRI as u32 != 0
     }
 
     /// The event's flags ([`EventFlags::EOF`], [`EventFlags::ERROR`]).
@@ -461,9 +696,9 @@ impl Event {
         self.flags().contains(EventFlags::EOF)
     }
 
-    /// An error is pending: `EPOLLERR` fired.
+    /// An error is pending: `EPOLLERR` fired ([`EventFlags::ERROR`]).
     pub fn is_error(&self) -> bool {
-        self.flags().contains(EventFlags::ERROR)
+        self.flags().contains(EventFlags::ERROR) || self.poll_bits() & libc::EPOLLERR as u32 != 0
     }
 
     /// The pending error of a socket, when [`is_error`](Self::is_error)

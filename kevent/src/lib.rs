@@ -9,50 +9,109 @@
 //! ABI v2 every constructor fails with [`std::io::ErrorKind::Unsupported`]
 //! and says how to run the patched one.
 //!
-//! - [`Interest`] builds kevents: [`Interest::poll`], [`Interest::timer`]
-//!   (with [`start_after`](Interest::start_after),
-//!   [`start_at`](Interest::start_at) and a [`Clock`]),
-//!   [`Interest::user`], with [`oneshot`](Interest::oneshot),
-//!   [`dispatch`](Interest::dispatch), [`disabled`](Interest::disabled),
-//!   [`update`](Interest::update), [`fd_close`](Interest::fd_close),
-//!   [`edge`](Interest::edge) and [`wake_all`](Interest::wake_all).
-//! - [`Queue::add`], [`Queue::modify`] and [`Queue::remove`] take batches
-//!   and report every entry's result; [`Queue::enable`] and
-//!   [`Queue::disable`] switch a kevent (by its [`Key`]) on and off;
-//!   [`Queue::trigger`] fires a user event.
-//! - [`Queue::wait`] fills a reusable [`Events`] buffer with [`Event`]s;
-//!   [`Queue::wait_with`] takes a [`Wait`] (deadline on a clock, minimum
-//!   number of events, signal mask); a [`Ring`] gets events copied into
-//!   memory of ours and drained without system calls.
+//! - [`Kevent`] builds kevents: [`Kevent::poll`] (borrowing the
+//!   descriptor), [`Kevent::timer`] (periodic, with
+//!   [`start_after`](Kevent::start_after) or [`start_at`](Kevent::start_at)
+//!   a [`Deadline`]), [`Kevent::timer_after`] and [`Kevent::timer_at`]
+//!   (one expiry), [`Kevent::user`], with a [`Token`] and
+//!   [`oneshot`](Kevent::oneshot), [`dispatch`](Kevent::dispatch),
+//!   [`disabled`](Kevent::disabled), [`update`](Kevent::update),
+//!   [`fd_close`](Kevent::fd_close), [`edge`](Kevent::edge) and
+//!   [`wake_all`](Kevent::wake_all).
+//! - [`Queue::add`], [`Queue::modify`] and [`Queue::remove`] (by [`Key`])
+//!   change one kevent without allocating; [`Queue::add_fd`],
+//!   [`Queue::modify_fd`] and [`Queue::register`] (a guard that removes
+//!   the kevent before its descriptor closes) are the short forms for
+//!   descriptors; [`Queue::add_all`] and the other `*_all` take batches and
+//!   report every entry ([`BatchResult`]); [`Queue::enable`] and
+//!   [`Queue::disable`] switch a kevent on and off; [`Queue::trigger`] and
+//!   a [`Waker`] fire a user event.
+//! - [`Queue::wait`] fills a reusable [`Events`] buffer with [`Event`]s
+//!   (dispatch on [`Event::token`]; [`Event::is_readable`] and friends
+//!   read the readiness); [`Queue::wait_with`] takes a [`Wait`] (deadline
+//!   on a clock, minimum number of events, signal mask); a [`Ring`] gets
+//!   events copied into memory of ours and drained without system calls.
+//! - Features: `mio` (the queue as a `mio::event::Source`) and `tokio`
+//!   (`AsyncQueue`, waiting in an async task).
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use kevent::{Events, Interest, Queue};
+//! use kevent::{Events, Kevent, Queue, Token};
 //!
 //! let queue = Queue::new()?;
-//! queue.add(&[Interest::timer(1, Duration::from_millis(5)), Interest::user(2)])?.check()?;
+//! queue.add(Kevent::timer_after(1, Duration::from_millis(5)).token(Token(1)))?;
+//! queue.add(Kevent::user(2).token(Token(2)))?;
 //! queue.trigger(2)?;
 //! let mut events = Events::with_capacity(8);
-//! queue.wait(&mut events, 2, None)?;
-//! assert_eq!(events.len(), 2);
+//! let mut seen = 0;
+//! while seen < 2 {
+//!     queue.wait(&mut events, None)?;
+//!     for event in &events {
+//!         match event.token() {
+//!             Token(1) => println!("timer"),
+//!             Token(2) => println!("triggered"),
+//!             _ => unreachable!(),
+//!         }
+//!         seen += 1;
+//!     }
+//! }
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! The crate is for Linux only, on a kernel with the kevent series.
 
 #![deny(missing_docs)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("kevent is a Linux interface: this crate builds for Linux targets only");
 
 mod flags;
 mod interest;
 mod probe;
 mod queue;
+mod registered;
 mod ring;
 mod wait;
+mod waker;
+
+#[cfg(feature = "mio")]
+mod mio_source;
+#[cfg(feature = "tokio")]
+mod tokio_queue;
 
 pub use flags::{EventFlags, PollFlags, QueueFlags, ReqFlags};
-pub use interest::{Clock, Event, Interest, Key, Kind};
+pub use interest::{Clock, Deadline, Event, Kevent, Key, Kind, Token};
 pub use probe::{features, is_supported, Features};
-pub use queue::{BatchResult, Events, Queue};
-pub use ring::{Drain, Ring};
+pub use queue::{BatchResult, Events, Iter, Queue};
+pub use registered::Registered;
+pub use ring::{Drain, Ring, RingBuilder};
+#[cfg(feature = "tokio")]
+pub use tokio_queue::AsyncQueue;
 pub use wait::Wait;
+pub use waker::Waker;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+/// `Send` and `Sync` as documented: checked at compile time.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    const fn send<T: Send>() {}
+    send_sync::<Queue>();
+    send_sync::<Events>();
+    send_sync::<Event>();
+    send_sync::<Kevent<'static>>();
+    send_sync::<BatchResult>();
+    send_sync::<Waker>();
+    send::<Ring<Queue>>();
+    send::<Ring<std::sync::Arc<Queue>>>();
+};
 
 #[cfg(test)]
 mod tests {
@@ -73,9 +132,7 @@ mod tests {
             assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
             let msg = err.to_string();
             assert!(
-                msg.contains("no kevent ABI v2 (probe: ")
-                    && msg.contains("patched kernel")
-                    && msg.contains("ci/vm-run.sh"),
+                msg.contains("no kevent ABI v2 (probe: ") && msg.contains("kevent patch series"),
                 "{msg}"
             );
         }
@@ -121,12 +178,12 @@ mod tests {
         )
         .contains("max_batch 0"));
         let msg = probe::unsupported_message("x");
-        assert!(msg.starts_with("this kernel has no kevent ABI v2 (probe: x): boot the patched"));
+        assert!(msg.starts_with("this kernel has no kevent ABI v2 (probe: x): boot a kernel with"));
     }
 
     #[test]
     fn builders_fill_the_request() {
-        let t = Interest::timer(9, Duration::from_micros(250))
+        let t = Kevent::timer(9, Duration::from_micros(250))
             .oneshot()
             .user_data(5);
         assert_eq!(t.kind(), Kind::Timer);
@@ -135,7 +192,8 @@ mod tests {
         assert_eq!(t.raw.event, sys::KEVENT_TIMER_FIRED);
         assert_eq!(t.flags(), ReqFlags::ONESHOT);
         assert_eq!(t.raw.user_data, 5);
-        let p = Interest::poll_raw(3, PollFlags::IN | PollFlags::OUT)
+        // SAFETY: never added.
+        let p = unsafe { Kevent::poll_raw(3, PollFlags::IN | PollFlags::OUT) }
             .edge()
             .wake_all();
         assert_eq!(p.kind(), Kind::Poll);
@@ -148,20 +206,24 @@ mod tests {
         assert_eq!((key.id, key.type_), (3, sys::KEVENT_POLL));
         assert_eq!(p.key(), Key::poll(3));
         // A huge period saturates instead of wrapping.
-        assert_eq!(Interest::timer(1, Duration::MAX).raw.data, u64::MAX);
+        assert_eq!(Kevent::timer(1, Duration::MAX).raw.data, u64::MAX);
         assert_eq!(Kind::from_raw(99), Kind::Other(99));
-        let all = Interest::user(1).dispatch().disabled().update();
+        let all = Kevent::user(1).dispatch().disabled().update();
         assert_eq!(
             all.raw.req_flags,
             sys::KEVENT_REQ_DISPATCH | sys::KEVENT_REQ_DISABLED | sys::KEVENT_REQ_UPDATE
         );
-        assert_eq!(
-            Interest::poll_raw(1, PollFlags::IN).fd_close().flags(),
-            ReqFlags::FD_CLOSE
-        );
+        // SAFETY: never added.
+        let p = unsafe { Kevent::poll_raw(1, PollFlags::IN) };
+        assert_eq!(p.fd_close().flags(), ReqFlags::FD_CLOSE);
+        // A borrowed descriptor's request.
+        let stdin = std::io::stdin();
+        let p = Kevent::poll(std::os::fd::AsFd::as_fd(&stdin), PollFlags::IN).token(Token(3));
+        assert_eq!((p.id(), p.get_token()), (0, Token(3)));
+        assert_eq!(p.raw.user_data, 3);
     }
 
-    fn timer_fields(i: &Interest) -> (u64, u32, u32) {
+    fn timer_fields(i: &Kevent<'_>) -> (u64, u32, u32) {
         // SAFETY: plain integers.
         let t = unsafe { i.raw.__bindgen_anon_1.timer };
         (t.start, t.clock, t.flags)
@@ -170,12 +232,12 @@ mod tests {
     #[test]
     fn timer_start_and_clock() {
         let ms = Duration::from_millis(1);
-        let t = Interest::timer(1, 10 * ms);
+        let t = Kevent::timer(1, 10 * ms);
         assert_eq!(timer_fields(&t), (0, sys::KEVENT_CLOCK_MONOTONIC, 0));
         let t = t.start_after(3 * ms).clock(Clock::Boottime);
         assert_eq!(timer_fields(&t), (3_000_000, sys::KEVENT_CLOCK_BOOTTIME, 0));
         assert_eq!(t.raw.data, 10_000_000);
-        let t = Interest::timer(1, Duration::ZERO).start_at(Clock::Realtime, 5 * ms);
+        let t = Kevent::timer_at(1, Deadline::at(Clock::Realtime, 5 * ms));
         assert_eq!(
             timer_fields(&t),
             (
@@ -189,6 +251,59 @@ mod tests {
         let t = t.start_after(Duration::ZERO);
         assert_eq!(timer_fields(&t), (1, sys::KEVENT_CLOCK_REALTIME, 0));
         assert!(format!("{t:?}").contains("start: 1"));
+        // A delay is a start, not a period.
+        let t = Kevent::timer_after(2, 7 * ms);
+        assert_eq!(t.raw.data, 0);
+        assert_eq!(
+            timer_fields(&t),
+            (7_000_000, sys::KEVENT_CLOCK_MONOTONIC, 0)
+        );
+        let t = Kevent::timer_after(2, Duration::ZERO);
+        assert_eq!(timer_fields(&t).0, 1, "at once, not one period");
+    }
+
+    #[test]
+    #[should_panic(expected = "Deadline gives")]
+    fn clock_after_an_absolute_start_panics() {
+        let _ = Kevent::timer_at(1, Deadline::at(Clock::Realtime, Duration::from_secs(1)))
+            .clock(Clock::Monotonic);
+    }
+
+    #[test]
+    fn deadlines() {
+        let ms = Duration::from_millis(1);
+        // An hour away, and bounds from clock reads taken around each
+        // call: nothing here may depend on how soon this thread runs
+        // again (a loaded machine stalls it for 50 ms and more).
+        let hour = Duration::from_secs(3600);
+        let before = Clock::Monotonic.now();
+        let d = Deadline::after(hour);
+        let after = Clock::Monotonic.now();
+        assert_eq!(d.clock(), Clock::Monotonic);
+        assert!(d.time() >= before + hour && d.time() <= after + hour);
+        assert!(!d.has_passed());
+        assert!(d.remaining() <= hour && d.remaining() > Duration::ZERO);
+        let past = Deadline::at(Clock::Boottime, Duration::from_secs(1));
+        assert!(past.has_passed());
+        assert_eq!(past.remaining(), Duration::ZERO);
+        // From an Instant: the same moment on CLOCK_MONOTONIC (the clock
+        // Instant reads), between the clock reads before the Instant and
+        // after the conversion.
+        let before = Clock::Monotonic.now();
+        let i = std::time::Instant::now() + 100 * ms;
+        let d = Deadline::from(i);
+        let after = Clock::Monotonic.now();
+        assert!(
+            d.time() >= before + 100 * ms && d.time() <= after + 100 * ms,
+            "{:?} not in {:?}..{:?}",
+            d.time(),
+            before + 100 * ms,
+            after + 100 * ms
+        );
+        let earlier = Deadline::from(std::time::Instant::now() - 10 * ms);
+        assert!(earlier.has_passed());
+        // Saturates instead of overflowing.
+        assert_eq!(Deadline::after(Duration::MAX).time(), Duration::MAX);
     }
 
     #[test]
@@ -213,7 +328,9 @@ mod tests {
             sys::KEVENT_TIMEOUT_INFINITE,
             "a long timeout is never infinite by accident"
         );
-        let a = Wait::deadline(Clock::Boottime, 7 * ms).raw(8).unwrap();
+        let a = Wait::deadline(Deadline::at(Clock::Boottime, 7 * ms))
+            .raw(8)
+            .unwrap();
         assert_eq!(
             (a.timeout_ns, a.clock, a.flags),
             (
@@ -263,6 +380,40 @@ mod tests {
         assert_eq!((t.kind(), t.count()), (Kind::Timer, 5));
         assert!(!t.is_eof() && !t.is_error() && t.error().is_none());
         assert_eq!(t.flags(), EventFlags::empty());
+        // Readiness helpers are for poll kevents: a timer's "fired" bit is
+        // EPOLLIN's value, yet not readable.
+        let t = Event {
+            raw: sys::kevent_event {
+                events: sys::KEVENT_TIMER_FIRED,
+                type_: sys::KEVENT_TIMER as u16,
+                ..Default::default()
+            },
+        };
+        assert!(!t.is_readable() && !t.is_writable() && !t.is_read_closed());
+        let poll = |bits: i32| Event {
+            raw: sys::kevent_event {
+                events: bits as u32,
+                type_: sys::KEVENT_POLL as u16,
+                user_data: 9,
+                ..Default::default()
+            },
+        };
+        let e = poll(libc::EPOLLIN);
+        assert!(e.is_readable() && !e.is_writable() && !e.is_read_closed() && !e.is_error());
+        assert_eq!(e.token(), Token(9));
+        let e = poll(libc::EPOLLOUT);
+        assert!(!e.is_readable() && e.is_writable() && !e.is_write_closed());
+        let e = poll(libc::EPOLLIN | libc::EPOLLRDHUP);
+        assert!(e.is_readable() && e.is_read_closed() && !e.is_write_closed());
+        assert!(
+            !poll(libc::EPOLLRDHUP).is_read_closed(),
+            "RDHUP alone: not (mio)"
+        );
+        let e = poll(libc::EPOLLHUP);
+        assert!(e.is_read_closed() && e.is_write_closed());
+        let e = poll(libc::EPOLLERR);
+        assert!(e.is_error() && e.is_write_closed() && !e.is_read_closed());
+        assert!(poll(libc::EPOLLPRI).is_priority() && poll(libc::EPOLLPRI).is_readable());
     }
 
     #[test]

@@ -111,8 +111,8 @@ impl Features {
 /// ABI v2, `detail` saying what the probe found.
 pub(crate) fn unsupported_message(detail: &str) -> String {
     format!(
-        "this kernel has no kevent ABI v2 (probe: {detail}): boot the patched kernel, \
-         e.g. `ci/vm-run.sh -- <your program>` from the kevent repository (see its README)"
+        "this kernel has no kevent ABI v2 (probe: {detail}): boot a kernel with the kevent \
+         patch series (see the kevent crate's README)"
     )
 }
 

@@ -2,15 +2,21 @@
 
 use std::ffi::c_uint;
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use kevent_sys as sys;
 
-use crate::flags::QueueFlags;
-use crate::interest::{Clock, Event, Interest, Key};
+use crate::flags::{PollFlags, QueueFlags};
+use crate::interest::{Deadline, Event, Kevent, Key, Token};
 use crate::probe::features;
+use crate::registered::Registered;
 use crate::wait::Wait;
+
+/// Entries copied per `kevent_ctl()` call of a batch: on the stack, so a
+/// batch allocates nothing (4 KiB).
+const CHUNK: usize = 64;
 
 /// A raw call's error as an `io::Error`.
 pub(crate) fn os_error(e: sys::Error) -> io::Error {
@@ -24,19 +30,24 @@ pub(crate) fn os_error(e: sys::Error) -> io::Error {
 ///
 /// The queue is a file descriptor ([`OwnedFd`]); it is closed, and every
 /// kevent in it removed, on drop. It is pollable, so it can sit in epoll,
-/// in another queue, or in an async runtime (see the `tokio_timers`
-/// example). `&Queue` may be shared between threads: one can wait while
+/// in another queue, or in an async runtime (the `mio` and `tokio`
+/// features). `&Queue` may be shared between threads: one can wait while
 /// others add kevents or [`trigger`](Queue::trigger) them.
+///
+/// Adding, modifying, removing and triggering allocate nothing; a batch
+/// ([`add_all`](Queue::add_all)...) allocates only to record the entries
+/// that failed.
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use kevent::{Events, Interest, Queue};
+/// use kevent::{Events, Kevent, Queue, Token};
 ///
 /// let queue = Queue::new()?;
-/// queue.add(&[Interest::timer(1, Duration::from_millis(10))])?.check()?;
+/// queue.add(Kevent::timer(1, Duration::from_millis(10)).token(Token(7)))?;
 /// let mut events = Events::with_capacity(16);
-/// queue.wait(&mut events, 1, Some(Duration::from_secs(1)))?;
-/// for event in events.iter() {
+/// queue.wait(&mut events, Some(Duration::from_secs(1)))?;
+/// for event in &events {
+///     assert_eq!(event.token(), Token(7));
 ///     println!("{:?} fired {} times", event.kind(), event.count());
 /// }
 /// # Ok::<(), std::io::Error>(())
@@ -46,30 +57,97 @@ pub struct Queue {
     fd: OwnedFd,
 }
 
-/// The per-entry results of a batch of changes, in order.
-#[derive(Debug)]
+/// The per-entry results of a batch of changes ([`Queue::add_all`] and
+/// the other `*_all` calls), in order. Only failures are stored: a batch
+/// that succeeds allocates nothing.
+///
+/// ```no_run
+/// use kevent::{Kevent, Queue};
+///
+/// let queue = Queue::new()?;
+/// let result = queue.add_all(&[Kevent::user(1), Kevent::user(1)])?;
+/// for (i, err) in result.errors() {
+///     eprintln!("entry {i}: {err}"); // entry 1: File exists
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "a batch's entries fail one by one: check() or look at errors()"]
 pub struct BatchResult {
-    results: Vec<io::Result<()>>,
+    len: usize,
+    /// (index, errno) of every failed entry, in order.
+    failed: Vec<(usize, i32)>,
 }
 
 impl BatchResult {
-    /// The result of every entry, in the order given.
-    pub fn results(&self) -> &[io::Result<()>] {
-        &self.results
+    /// How many entries the batch had.
+    pub fn len(&self) -> usize {
+        self.len
     }
 
-    /// `Ok` if every entry succeeded, else the first entry's error.
-    pub fn check(self) -> io::Result<()> {
-        self.results.into_iter().collect()
+    /// Whether the batch was empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
+
+    /// Whether every entry succeeded.
+    pub fn is_ok(&self) -> bool {
+        self.failed.is_empty()
+    }
+
+    /// The result of entry `index`.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`len`](Self::len).
+    pub fn result(&self, index: usize) -> io::Result<()> {
+        assert!(index < self.len, "entry {index} of a batch of {}", self.len);
+        match self.failed.binary_search_by_key(&index, |&(i, _)| i) {
+            Ok(at) => Err(io::Error::from_raw_os_error(self.failed[at].1)),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The result of every entry, in the order given.
+    pub fn results(&self) -> impl ExactSizeIterator<Item = io::Result<()>> + '_ {
+        (0..self.len).map(|i| self.result(i))
+    }
+
+    /// The entries that failed: their index and error.
+    pub fn errors(&self) -> impl ExactSizeIterator<Item = (usize, io::Error)> + '_ {
+        self.failed
+            .iter()
+            .map(|&(i, e)| (i, io::Error::from_raw_os_error(e)))
+    }
+
+    /// `Ok` if every entry succeeded, else the first failed entry's error.
+    pub fn check(self) -> io::Result<()> {
+        match self.failed.first() {
+            None => Ok(()),
+            Some(&(_, e)) => Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// The error of an entry the kernel marked `KEVENT_RET_BROKEN`.
+fn entry_errno(uk: &sys::ukevent) -> Option<i32> {
+    if uk.ret_flags & sys::KEVENT_RET_BROKEN == 0 {
+        return None;
+    }
+    // ret_data[1] is -errno; a broken kernel's 0 or i32::MIN becomes EIO.
+    let e = (uk.ret_data[1] as i32).wrapping_neg();
+    Some(if e > 0 { e } else { libc::EIO })
 }
 
 impl Queue {
     /// Creates a new queue (close-on-exec).
     ///
-    /// Fails with [`io::ErrorKind::Unsupported`] and a message saying how
-    /// to run the patched kernel when this kernel has no kevent ABI v2
-    /// (see [`features`](crate::features)).
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::Unsupported`] with a message saying what the probe
+    /// found when this kernel has no kevent ABI v2 (see
+    /// [`features`](crate::features)); `EMFILE`/`ENFILE`/`ENOMEM` from
+    /// `kevent_create()`.
     ///
     /// ```no_run
     /// let queue = kevent::Queue::new()?;
@@ -93,99 +171,223 @@ impl Queue {
         // SAFETY: the probe found kevent ABI v2.
         let fd = unsafe { sys::kevent_create(flags.bits()) }.map_err(os_error)?;
         // SAFETY: a new descriptor that nothing else owns.
-        Ok(Queue {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Queue { fd })
     }
 
-    fn ctl(&self, cmd: u32, changes: &mut [sys::ukevent]) -> io::Result<BatchResult> {
-        let max_batch = features()?.max_batch as usize;
-        let mut results = Vec::with_capacity(changes.len());
-        let mut done = 0;
-        while done < changes.len() {
-            let chunk = &mut changes[done..];
-            let num = chunk.len().min(max_batch) as c_uint;
-            // SAFETY: the probe found kevent ABI v2; `chunk` is `num`
-            // initialised ukevents we own for the duration of the call; the
-            // kernel reads them and writes back ret_flags and ret_data only.
-            let ret = unsafe { sys::kevent_ctl(self.fd.as_raw_fd(), cmd, num, chunk.as_mut_ptr()) }
-                .map_err(os_error)? as usize;
-            for uk in &chunk[..ret] {
-                results.push(if uk.ret_flags & sys::KEVENT_RET_BROKEN != 0 {
-                    Err(io::Error::from_raw_os_error(-(uk.ret_data[1] as i32)))
-                } else {
-                    Ok(())
-                });
+    /// One `kevent_ctl()` on `raw` (at most `max_batch` entries). Returns
+    /// how many entries the kernel processed.
+    fn ctl_raw(&self, cmd: u32, raw: &mut [sys::ukevent]) -> io::Result<usize> {
+        features()?;
+        let num = raw.len() as c_uint;
+        // SAFETY: the probe found kevent ABI v2; `raw` is `num`
+        // initialised ukevents we borrow mutably for the call; the kernel
+        // reads them and writes back ret_flags and ret_data only.
+        let ret = unsafe { sys::kevent_ctl(self.fd.as_raw_fd(), cmd, num, raw.as_mut_ptr()) }
+            .map_err(os_error)?;
+        Ok(ret as usize)
+    }
+
+    /// One entry: its own result.
+    fn ctl_one(&self, cmd: u32, raw: sys::ukevent) -> io::Result<()> {
+        let mut raw = [raw];
+        match self.ctl_raw(cmd, &mut raw)? {
+            1 => match entry_errno(&raw[0]) {
+                None => Ok(()),
+                Some(e) => Err(io::Error::from_raw_os_error(e)),
+            },
+            _ => Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "kevent_ctl processed no entry",
+            )),
+        }
+    }
+
+    /// A batch, copied `CHUNK` entries at a time into a buffer on the
+    /// stack.
+    fn ctl_batch<T>(
+        &self,
+        cmd: u32,
+        items: &[T],
+        raw_of: impl Fn(&T) -> sys::ukevent,
+    ) -> io::Result<BatchResult> {
+        let chunk_len = CHUNK.min(features()?.max_batch as usize);
+        // Not zeroed as a whole (4 KiB per call): each chunk writes the
+        // entries it sends.
+        let mut buf = [MaybeUninit::<sys::ukevent>::uninit(); CHUNK];
+        let mut result = BatchResult {
+            len: items.len(),
+            failed: Vec::new(),
+        };
+        for (c, chunk) in items.chunks(chunk_len).enumerate() {
+            for (r, item) in buf.iter_mut().zip(chunk) {
+                r.write(raw_of(item));
             }
-            if ret < num as usize {
+            // SAFETY: the first `chunk.len()` entries were just written
+            // (MaybeUninit<T> has T's layout).
+            let raw = unsafe {
+                std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<sys::ukevent>(), chunk.len())
+            };
+            let done = self.ctl_raw(cmd, raw)?;
+            let base = c * chunk_len;
+            for (i, uk) in raw[..done].iter().enumerate() {
+                if let Some(e) = entry_errno(uk) {
+                    result.failed.push((base + i, e));
+                }
+            }
+            if done < chunk.len() {
                 // The kernel stopped early (a fatal signal, or a fault).
                 return Err(io::Error::new(
                     io::ErrorKind::Interrupted,
                     format!(
                         "kevent_ctl processed {} of {} entries",
-                        done + ret,
-                        changes.len()
+                        base + done,
+                        items.len()
                     ),
                 ));
             }
-            done += ret;
         }
-        Ok(BatchResult { results })
+        Ok(result)
     }
 
-    /// Adds kevents, in one system call per
-    /// [`max_batch`](crate::Features::max_batch) entries.
+    /// Adds one kevent. No allocation.
     ///
-    /// The call fails only if the kernel could not process the batch; each
-    /// entry's own result (`EEXIST`, `EBADF`, `EINVAL`, `ENOSPC`...) is in
-    /// the [`BatchResult`]. With [`Interest::update`], an existing kevent
-    /// is modified instead of failing with `EEXIST`.
+    /// # Errors
+    ///
+    /// The entry's own error: `EEXIST` (the key is taken: use
+    /// [`Kevent::update`] to add or modify), `EBADF`, `EPERM` (a file that
+    /// cannot be polled, e.g. a regular file), `EINVAL` (a request the
+    /// kernel refuses, e.g. a timer period below 1 µs), `ENOSPC` (too many
+    /// timers), `ENOMEM`; or the call's (`Unsupported` without kevent).
     ///
     /// ```no_run
     /// use std::os::fd::AsFd;
-    /// use kevent::{Interest, PollFlags, Queue};
-    ///
-    /// let queue = Queue::new()?;
-    /// let stdin = std::io::stdin();
-    /// let result = queue.add(&[Interest::poll(stdin.as_fd(), PollFlags::IN), Interest::user(1)])?;
-    /// for (i, r) in result.results().iter().enumerate() {
-    ///     if let Err(e) = r {
-    ///         eprintln!("entry {i}: {e}"); // e.g. EPERM: stdin is a regular file
-    ///     }
-    /// }
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
-    pub fn add(&self, interests: &[Interest]) -> io::Result<BatchResult> {
-        let mut raw: Vec<_> = interests.iter().map(|i| i.raw).collect();
-        self.ctl(sys::KEVENT_CTL_ADD, &mut raw)
-    }
-
-    /// Replaces the events, flags, timer settings and user data of
-    /// kevents, found by kind and id. A modified timer restarts.
-    pub fn modify(&self, interests: &[Interest]) -> io::Result<BatchResult> {
-        let mut raw: Vec<_> = interests.iter().map(|i| i.raw).collect();
-        self.ctl(sys::KEVENT_CTL_MODIFY, &mut raw)
-    }
-
-    /// Removes kevents, found by kind and id (other fields are ignored).
-    pub fn remove(&self, interests: &[Interest]) -> io::Result<BatchResult> {
-        let mut raw: Vec<_> = interests.iter().map(|i| i.key().raw()).collect();
-        self.ctl(sys::KEVENT_CTL_REMOVE, &mut raw)
-    }
-
-    /// Enables a disabled kevent ([`Interest::disabled`], or reported with
-    /// [`Interest::dispatch`]). A level-triggered poll kevent whose file is
-    /// ready now is reported at once. `ENOENT` if there is no such kevent.
-    ///
-    /// ```no_run
-    /// use std::os::fd::AsRawFd;
-    /// use kevent::{Events, Interest, PollFlags, Queue};
+    /// use kevent::{Kevent, PollFlags, Queue, Token};
     ///
     /// let queue = Queue::new()?;
     /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
-    /// queue.add(&[Interest::poll_raw(b.as_raw_fd(), PollFlags::IN).dispatch()])?.check()?;
+    /// queue.add(Kevent::poll(b.as_fd(), PollFlags::IN).token(Token(1)))?;
+    /// # drop(a);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn add(&self, kevent: Kevent<'_>) -> io::Result<()> {
+        self.ctl_one(sys::KEVENT_CTL_ADD, kevent.raw)
+    }
+
+    /// Replaces the events, flags, timer settings and token of the kevent
+    /// with `kevent`'s key (a modified timer restarts). The token is
+    /// replaced too: give it again (or use [`modify_fd`](Self::modify_fd),
+    /// which takes it). `ENOENT` if there is no such kevent.
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsFd;
+    /// use kevent::{Kevent, PollFlags, Queue, Token};
+    ///
+    /// let queue = Queue::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// queue.add(Kevent::poll(b.as_fd(), PollFlags::IN).token(Token(1)))?;
+    /// // Also watch for room to write, same token.
+    /// queue.modify(Kevent::poll(b.as_fd(), PollFlags::IN | PollFlags::OUT).token(Token(1)))?;
+    /// # drop(a);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn modify(&self, kevent: Kevent<'_>) -> io::Result<()> {
+        self.ctl_one(sys::KEVENT_CTL_MODIFY, kevent.raw)
+    }
+
+    /// Removes the kevent with `key` (a [`Key`], or anything with one: a
+    /// [`Kevent`], an [`Event`]). `ENOENT` if there is none.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use kevent::{Kevent, Key, Queue};
+    ///
+    /// let queue = Queue::new()?;
+    /// queue.add(Kevent::timer(5, Duration::from_secs(1)))?;
+    /// queue.remove(Key::timer(5))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn remove(&self, key: impl Into<Key>) -> io::Result<()> {
+        self.ctl_one(sys::KEVENT_CTL_REMOVE, key.into().raw())
+    }
+
+    /// Watches `fd` for `events`, level-triggered, reporting `token`: the
+    /// short form of `add(Kevent::poll(fd.as_fd(), events).token(token))`.
+    pub fn add_fd(&self, fd: &impl AsFd, events: PollFlags, token: Token) -> io::Result<()> {
+        self.add(Kevent::poll(fd.as_fd(), events).token(token))
+    }
+
+    /// Changes what `fd` is watched for; the token must be given again, so
+    /// that it cannot be lost.
+    pub fn modify_fd(&self, fd: &impl AsFd, events: PollFlags, token: Token) -> io::Result<()> {
+        self.modify(Kevent::poll(fd.as_fd(), events).token(token))
+    }
+
+    /// Stops watching `fd` (its poll kevent, by descriptor number).
+    pub fn remove_fd(&self, fd: &impl AsFd) -> io::Result<()> {
+        self.remove(Key::poll(fd.as_fd().as_raw_fd()))
+    }
+
+    /// Watches `fd` as [`add_fd`](Self::add_fd) does and returns a guard
+    /// that owns (or borrows) it and removes the kevent when dropped,
+    /// before `fd` closes: the kevent can neither outlive its descriptor
+    /// nor be left behind when a duplicate keeps the file open.
+    ///
+    /// ```no_run
+    /// use kevent::{PollFlags, Queue, Token};
+    ///
+    /// let queue = Queue::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let b = queue.register(b, PollFlags::IN, Token(1))?;
+    /// b.get_ref().set_nonblocking(true)?;
+    /// drop(b); // removed from the queue, then closed
+    /// # drop(a);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn register<F: AsFd>(
+        &self,
+        fd: F,
+        events: PollFlags,
+        token: Token,
+    ) -> io::Result<Registered<'_, F>> {
+        self.add_fd(&fd, events, token)?;
+        Ok(Registered::new(self, fd))
+    }
+
+    /// Adds kevents, with a result per entry, in one system call per 64
+    /// entries (copied on the stack).
+    ///
+    /// The call fails only if the kernel could not process the batch
+    /// (then the results of earlier entries are lost); each entry's own
+    /// result (`EEXIST`, `EBADF`, `EINVAL`, `ENOSPC`...) is in the
+    /// [`BatchResult`].
+    pub fn add_all(&self, kevents: &[Kevent<'_>]) -> io::Result<BatchResult> {
+        self.ctl_batch(sys::KEVENT_CTL_ADD, kevents, |k| k.raw)
+    }
+
+    /// [`modify`](Self::modify) for many kevents, with a result per entry.
+    pub fn modify_all(&self, kevents: &[Kevent<'_>]) -> io::Result<BatchResult> {
+        self.ctl_batch(sys::KEVENT_CTL_MODIFY, kevents, |k| k.raw)
+    }
+
+    /// [`remove`](Self::remove) for many kevents, with a result per entry.
+    pub fn remove_all(&self, keys: &[Key]) -> io::Result<BatchResult> {
+        self.ctl_batch(sys::KEVENT_CTL_REMOVE, keys, Key::raw)
+    }
+
+    /// Enables a disabled kevent ([`Kevent::disabled`], or reported with
+    /// [`Kevent::dispatch`]). A level-triggered poll kevent whose file is
+    /// ready now is reported at once. `ENOENT` if there is no such kevent.
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsFd;
+    /// use kevent::{Events, Kevent, PollFlags, Queue};
+    ///
+    /// let queue = Queue::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// queue.add(Kevent::poll(b.as_fd(), PollFlags::IN).dispatch())?;
     /// let mut events = Events::with_capacity(16);
-    /// queue.wait(&mut events, 1, None)?;
+    /// queue.wait(&mut events, None)?;
     /// for event in &events {
     ///     // ... read from the socket, then watch it again:
     ///     queue.enable(event.key())?;
@@ -194,58 +396,55 @@ impl Queue {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn enable(&self, key: impl Into<Key>) -> io::Result<()> {
-        let mut raw = [key.into().raw()];
-        self.ctl(sys::KEVENT_CTL_ENABLE, &mut raw)?.check()
+        self.ctl_one(sys::KEVENT_CTL_ENABLE, key.into().raw())
     }
 
     /// Disables a kevent: it stays registered but reports nothing, and
     /// events meanwhile are dropped (a periodic timer keeps running and
     /// its expirations are dropped). `ENOENT` if there is no such kevent.
     pub fn disable(&self, key: impl Into<Key>) -> io::Result<()> {
-        let mut raw = [key.into().raw()];
-        self.ctl(sys::KEVENT_CTL_DISABLE, &mut raw)?.check()
+        self.ctl_one(sys::KEVENT_CTL_DISABLE, key.into().raw())
     }
 
-    /// [`enable`](Queue::enable) for many kevents, in one system call per
-    /// [`max_batch`](crate::Features::max_batch) entries, with a result
-    /// per entry.
+    /// [`enable`](Queue::enable) for many kevents, with a result per
+    /// entry.
     pub fn enable_all(&self, keys: &[Key]) -> io::Result<BatchResult> {
-        let mut raw: Vec<_> = keys.iter().map(Key::raw).collect();
-        self.ctl(sys::KEVENT_CTL_ENABLE, &mut raw)
+        self.ctl_batch(sys::KEVENT_CTL_ENABLE, keys, Key::raw)
     }
 
     /// [`disable`](Queue::disable) for many kevents, with a result per
     /// entry.
     pub fn disable_all(&self, keys: &[Key]) -> io::Result<BatchResult> {
-        let mut raw: Vec<_> = keys.iter().map(Key::raw).collect();
-        self.ctl(sys::KEVENT_CTL_DISABLE, &mut raw)
+        self.ctl_batch(sys::KEVENT_CTL_DISABLE, keys, Key::raw)
     }
 
-    /// Triggers the user kevent `id` ([`Interest::user`]): it becomes ready
-    /// and wakes a waiter. Callable from any thread.
+    /// Triggers the user kevent `id` ([`Kevent::user`]): it becomes ready
+    /// and wakes a waiter. Callable from any thread; no allocation. See
+    /// also [`Waker`](crate::Waker).
     ///
     /// ```no_run
     /// use std::sync::Arc;
-    /// use kevent::{Events, Interest, Queue};
+    /// use kevent::{Events, Kevent, Queue};
     ///
     /// let queue = Arc::new(Queue::new()?);
-    /// queue.add(&[Interest::user(1)])?.check()?;
+    /// queue.add(Kevent::user(1))?;
     /// let q = Arc::clone(&queue);
     /// std::thread::spawn(move || q.trigger(1));
     /// let mut events = Events::with_capacity(1);
-    /// queue.wait(&mut events, 1, None)?; // woken by the other thread
+    /// queue.wait(&mut events, None)?; // woken by the other thread
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn trigger(&self, id: u64) -> io::Result<()> {
-        let mut raw = [Key::user(id).raw()];
-        self.ctl(sys::KEVENT_CTL_READY, &mut raw)?.check()
+        self.ctl_one(sys::KEVENT_CTL_READY, Key::user(id).raw())
     }
 
-    /// Waits until `min` kevents are ready (0 acts as 1) or `timeout`
-    /// passes (`None`: forever), then fills `events` with up to its
-    /// capacity. Returns how many events it holds now (0 on timeout).
+    /// Waits until a kevent is ready or `timeout` passes (`None`:
+    /// forever), then fills `events` with up to its capacity. Returns how
+    /// many events it holds now (0 on timeout).
     ///
-    /// Interrupted by signals with [`io::ErrorKind::Interrupted`].
+    /// Interrupted by signals with [`io::ErrorKind::Interrupted`]. To wait
+    /// for more than one event, or on another clock, use
+    /// [`wait_with`](Queue::wait_with).
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -253,50 +452,37 @@ impl Queue {
     ///
     /// let queue = Queue::new()?;
     /// let mut events = Events::with_capacity(64);
-    /// if queue.wait(&mut events, 1, Some(Duration::from_millis(100)))? == 0 {
+    /// if queue.wait(&mut events, Some(Duration::from_millis(100)))? == 0 {
     ///     println!("timed out");
     /// }
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn wait(
-        &self,
-        events: &mut Events,
-        min: usize,
-        timeout: Option<Duration>,
-    ) -> io::Result<usize> {
-        self.wait_with(events, &Wait::new(timeout).min(min))
+    pub fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
+        self.wait_with(events, &Wait::new(timeout))
     }
 
-    /// Like [`wait`](Queue::wait), until the absolute time `deadline` of
-    /// `clock` (see [`Clock::now`]).
+    /// Like [`wait`](Queue::wait), until `deadline`.
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use kevent::{Clock, Events, Queue};
+    /// use kevent::{Deadline, Events, Queue};
     ///
     /// let queue = Queue::new()?;
     /// let mut events = Events::with_capacity(64);
-    /// let deadline = Clock::Monotonic.now() + Duration::from_millis(50);
-    /// while queue.wait_deadline(&mut events, 1, Clock::Monotonic, deadline)? > 0 {
+    /// let deadline = Deadline::after(Duration::from_millis(50));
+    /// while queue.wait_until(&mut events, deadline)? > 0 {
     ///     // handle events until the deadline
     /// }
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn wait_deadline(
-        &self,
-        events: &mut Events,
-        min: usize,
-        clock: Clock,
-        deadline: Duration,
-    ) -> io::Result<usize> {
-        self.wait_with(events, &Wait::deadline(clock, deadline).min(min))
+    pub fn wait_until(&self, events: &mut Events, deadline: Deadline) -> io::Result<usize> {
+        self.wait_with(events, &Wait::deadline(deadline))
     }
 
-    /// Like [`wait`](Queue::wait) for one event, with the signal mask
-    /// `mask` installed for the wait (as `epoll_pwait2`): a signal that
-    /// `mask` unblocks runs its handler and ends the wait with
-    /// [`io::ErrorKind::Interrupted`]; the thread's mask is restored
-    /// afterwards.
+    /// Like [`wait`](Queue::wait), with the signal mask `mask` installed
+    /// for the wait (as `epoll_pwait2`): a signal that `mask` unblocks runs
+    /// its handler and ends the wait with [`io::ErrorKind::Interrupted`];
+    /// the thread's mask is restored afterwards.
     ///
     /// ```no_run
     /// use kevent::{Events, Queue};
@@ -347,12 +533,13 @@ impl Queue {
             None => (std::ptr::null(), 0),
         };
         // SAFETY: the probe found kevent ABI v2; `events.buf` holds `max`
-        // kevent_events we own mutably; `args` lives across the call, and
-        // its sigmask points into `how`'s borrowed sigset_t.
+        // Events (repr(transparent) kevent_events) we own mutably; `args`
+        // lives across the call, and its sigmask points into `how`'s
+        // borrowed sigset_t.
         let n = unsafe {
             sys::kevent_get_events(
                 self.fd.as_raw_fd(),
-                events.buf.as_mut_ptr(),
+                events.buf.as_mut_ptr().cast::<sys::kevent_event>(),
                 max as c_uint,
                 args_ptr,
                 args_size,
@@ -365,15 +552,14 @@ impl Queue {
 
     /// Takes ready events with `read(2)` on the queue: sleeps until one is
     /// ready, unless the queue was created with [`QueueFlags::NONBLOCK`],
-    /// which makes it fail with [`io::ErrorKind::WouldBlock`] instead: the
-    /// form an async runtime wants (see the `tokio_timers` example).
+    /// which makes it fail with [`io::ErrorKind::WouldBlock`] instead.
     /// Returns how many events `events` holds now.
     ///
     /// ```no_run
-    /// use kevent::{Events, Interest, Queue, QueueFlags};
+    /// use kevent::{Events, Kevent, Queue, QueueFlags};
     ///
     /// let queue = Queue::with_flags(QueueFlags::CLOEXEC | QueueFlags::NONBLOCK)?;
-    /// queue.add(&[Interest::user(1)])?.check()?;
+    /// queue.add(Kevent::user(1))?;
     /// let mut events = Events::with_capacity(8);
     /// assert_eq!(queue.read_events(&mut events).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     /// queue.trigger(1)?;
@@ -437,10 +623,10 @@ impl FromRawFd for Queue {
 }
 
 /// A reusable buffer of reported events, filled by [`Queue::wait`] and
-/// the other waits.
+/// the other waits; iterating it yields [`Event`]s without allocating.
 #[derive(Debug)]
 pub struct Events {
-    buf: Vec<sys::kevent_event>,
+    buf: Vec<Event>,
     len: usize,
 }
 
@@ -448,14 +634,19 @@ impl Events {
     /// Room for `capacity` events per wait.
     pub fn with_capacity(capacity: usize) -> Self {
         Events {
-            buf: vec![sys::kevent_event::default(); capacity],
+            buf: vec![Event::default(); capacity],
             len: 0,
         }
     }
 
     /// The events of the last wait.
-    pub fn iter(&self) -> impl Iterator<Item = Event> + '_ {
-        self.buf[..self.len].iter().map(|raw| Event { raw: *raw })
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(self.as_slice().iter())
+    }
+
+    /// The events of the last wait, as a slice.
+    pub fn as_slice(&self) -> &[Event] {
+        &self.buf[..self.len]
     }
 
     /// How many events the last wait reported.
@@ -472,15 +663,46 @@ impl Events {
     pub fn capacity(&self) -> usize {
         self.buf.len()
     }
+
+    /// Forgets the events of the last wait.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
 }
+
+/// The iterator of [`Events::iter`]: each [`Event`] of the last wait, by
+/// value (32 bytes, `Copy`).
+#[derive(Debug, Clone)]
+pub struct Iter<'a>(std::slice::Iter<'a, Event>);
+
+impl Iterator for Iter<'_> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        self.0.next().copied()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Event> {
+        self.0.next_back().copied()
+    }
+}
+
+impl std::iter::FusedIterator for Iter<'_> {}
 
 impl<'a> IntoIterator for &'a Events {
     type Item = Event;
-    type IntoIter =
-        std::iter::Map<std::slice::Iter<'a, sys::kevent_event>, fn(&sys::kevent_event) -> Event>;
+    type IntoIter = Iter<'a>;
 
-    fn into_iter(self) -> Self::IntoIter {
-        self.buf[..self.len].iter().map(|raw| Event { raw: *raw })
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
     }
 }
 

@@ -1,6 +1,6 @@
 //! The ring: events copied by `kevent_wait()` into memory we own.
 
-use std::alloc::{self, Layout};
+use std::borrow::Borrow;
 use std::ffi::c_uint;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -15,106 +15,286 @@ use crate::probe::features;
 use crate::queue::{os_error, Queue};
 use crate::wait::Wait;
 
+/// The ring's memory: an anonymous mapping holding a `struct kevent_ring`
+/// and its entries, zeroed. Kept apart from the kernel registration so
+/// that the consumer side ([`Drain`]) can be tested against a fake kernel.
+#[derive(Debug)]
+struct RingMem {
+    ptr: NonNull<sys::kevent_ring>,
+    /// The mapping's length in bytes.
+    size: usize,
+    entries: u32,
+}
+
+impl RingMem {
+    /// Maps a zeroed ring of `entries` (a power of two) entries.
+    fn map(entries: u32, dontfork: bool) -> io::Result<Self> {
+        debug_assert!(entries.is_power_of_two());
+        let size = (entries as usize)
+            .checked_mul(std::mem::size_of::<sys::kevent_event>())
+            .and_then(|n| n.checked_add(std::mem::size_of::<sys::kevent_ring>()))
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        // SAFETY: a new private anonymous mapping, which nothing else uses.
+        let mem = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if mem == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let this = RingMem {
+            // SAFETY: mmap never returns null on success here (no MAP_FIXED).
+            ptr: unsafe { NonNull::new_unchecked(mem.cast()) },
+            size,
+            entries,
+        };
+        // SAFETY: advice on our own mapping.
+        if dontfork && unsafe { libc::madvise(mem, size, libc::MADV_DONTFORK) } != 0 {
+            let err = io::Error::last_os_error();
+            // SAFETY: never registered.
+            unsafe { this.unmap() };
+            return Err(err);
+        }
+        Ok(this)
+    }
+
+    /// # Safety
+    ///
+    /// The kernel must not hold the ring (never registered, or detached),
+    /// and nothing may use it afterwards.
+    unsafe fn unmap(&self) {
+        // SAFETY: our mapping, per the caller.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.size) };
+    }
+
+    fn field(&self, f: impl FnOnce(*mut sys::kevent_ring) -> *mut u32) -> &AtomicU32 {
+        // SAFETY: the field is an aligned u32 inside our mapping, shared
+        // with the kernel; atomics are how we touch it.
+        unsafe { AtomicU32::from_ptr(f(self.ptr.as_ptr())) }
+    }
+
+    fn head(&self) -> &AtomicU32 {
+        // SAFETY: a projection in bounds of the mapping (no reference made).
+        self.field(|r| unsafe { ptr::addr_of_mut!((*r).head) })
+    }
+
+    fn tail(&self) -> &AtomicU32 {
+        // SAFETY: as for `head`.
+        self.field(|r| unsafe { ptr::addr_of_mut!((*r).tail) })
+    }
+
+    fn flags(&self) -> &AtomicU32 {
+        // SAFETY: as for `head`.
+        self.field(|r| unsafe { ptr::addr_of_mut!((*r).flags) })
+    }
+
+    /// The entry at free-running index `index`.
+    fn entry(&self, index: u32) -> *mut sys::kevent_event {
+        let i = (index & (self.entries - 1)) as usize;
+        // In bounds: `i` < entries, which the mapping holds.
+        sys::kevent_ring_entries(self.ptr.as_ptr()).wrapping_add(i)
+    }
+
+    fn len(&self) -> usize {
+        self.head()
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.tail().load(Ordering::Relaxed)) as usize
+    }
+
+    fn drain(&mut self) -> Drain<'_> {
+        let head = self.head().load(Ordering::Acquire);
+        let tail = self.tail().load(Ordering::Relaxed);
+        // A head more than `entries` ahead is a kernel bug or corruption:
+        // read no more than the ring holds.
+        let head = if head.wrapping_sub(tail) > self.entries {
+            tail.wrapping_add(self.entries)
+        } else {
+            head
+        };
+        Drain {
+            mem: self,
+            tail,
+            head,
+        }
+    }
+}
+
 /// A ring of events in our own memory, registered on a [`Queue`] with
 /// `kevent_ring_init()`: [`Ring::wait`] has the kernel copy events into it,
 /// and [`Ring::drain`] reads them without further system calls.
 ///
-/// The memory is an owned, 64-byte aligned allocation; the ring is
-/// detached from the queue and freed on drop. A queue has at most one ring
-/// (a second [`Ring::new`] fails with `EBUSY`), and only the process that
-/// registered it may wait on it.
+/// The ring owns or borrows its queue: `Q` is a [`Queue`], an
+/// `Arc<Queue>` or a `&Queue`, so a ring and its queue can live in one
+/// struct or one task. The memory is an anonymous mapping of ours; on drop
+/// the ring is detached and then unmapped, and if the detach fails the
+/// memory is leaked rather than unmapped under the kernel. A queue has at
+/// most one ring (a second [`Ring::new`] fails with `EBUSY`), and only the
+/// process that registered it may wait on it (`EPERM` elsewhere); a copy
+/// of a `Ring` in a forked child never detaches the parent's ring.
+/// [`Ring::builder`] offers `MADV_DONTFORK`, so children do not even
+/// inherit the memory. Events left in the ring when it is dropped are
+/// lost.
 ///
 /// ```no_run
-/// use kevent::{Interest, Queue, Ring};
+/// use kevent::{Kevent, Queue, Ring};
 ///
 /// let queue = Queue::new()?;
-/// queue.add(&[Interest::user(1)])?.check()?;
-/// let mut ring = Ring::new(&queue, 64)?;
-/// queue.trigger(1)?;
-/// ring.wait(64, None)?;
+/// queue.add(Kevent::user(1))?;
+/// let mut ring = Ring::new(queue, 64)?; // the ring owns the queue
+/// ring.queue().trigger(1)?;
+/// ring.wait(None)?;
 /// for event in ring.drain() {
 ///     assert_eq!(event.id(), 1);
 /// }
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct Ring<'q> {
-    queue: &'q Queue,
-    mem: NonNull<sys::kevent_ring>,
-    layout: Layout,
-    entries: u32,
+pub struct Ring<Q: Borrow<Queue> = Queue> {
+    mem: RingMem,
     /// The process that registered the ring: a copy of this value in a
     /// forked child must not detach the parent's ring when dropped.
     owner: libc::pid_t,
+    dontfork: bool,
+    /// Dropped after `Drop::drop` detached the ring.
+    queue: Q,
 }
 
 // SAFETY: the ring memory is owned by this value and only touched through
-// `&mut self` (and by the kernel inside `wait`, which takes `&mut self`).
-unsafe impl Send for Ring<'_> {}
+// `&mut self` (and by the kernel inside `wait`, which takes `&mut self`);
+// the queue is sent along with it.
+unsafe impl<Q: Borrow<Queue> + Send> Send for Ring<Q> {}
 
-impl<'q> Ring<'q> {
-    /// Allocates a ring of `entries` events (a power of two, at most
-    /// [`ring_max_entries`](crate::Features::ring_max_entries)) and
-    /// registers it on `queue`.
-    pub fn new(queue: &'q Queue, entries: u32) -> io::Result<Self> {
+/// Options for a [`Ring`]: [`Ring::builder`].
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct RingBuilder {
+    entries: u32,
+    dontfork: bool,
+}
+
+impl RingBuilder {
+    /// `MADV_DONTFORK` on the ring's memory (as io-uring's
+    /// `Builder::dontfork`): a forked child does not inherit the mapping,
+    /// so it cannot touch the memory the kernel writes for the parent
+    /// (and the fork copies less).
+    pub fn dontfork(mut self) -> Self {
+        self.dontfork = true;
+        self
+    }
+
+    /// Maps the ring and registers it on `queue`.
+    pub fn build<Q: Borrow<Queue>>(self, queue: Q) -> io::Result<Ring<Q>> {
         let max = features()?.ring_max_entries;
+        let entries = self.entries;
         if !entries.is_power_of_two() || entries > max {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("ring entries must be a power of two up to {max} (this kernel's most)"),
             ));
         }
-        let size = (entries as usize)
-            .checked_mul(std::mem::size_of::<sys::kevent_event>())
-            .and_then(|n| n.checked_add(std::mem::size_of::<sys::kevent_ring>()))
-            .ok_or(io::ErrorKind::InvalidInput)?;
-        let layout = Layout::from_size_align(size, 64).map_err(|_| io::ErrorKind::InvalidInput)?;
-        // SAFETY: the layout has a non-zero size.
-        let mem = unsafe { alloc::alloc_zeroed(layout) } as *mut sys::kevent_ring;
-        let Some(mem) = NonNull::new(mem) else {
-            alloc::handle_alloc_error(layout)
-        };
+        let mem = RingMem::map(entries, self.dontfork)?;
         // SAFETY: the probe found kevent ABI v2; `mem` is a live, aligned
-        // allocation of the ring and its entries, which stays until drop,
-        // and drop detaches it first.
-        let ret = unsafe { sys::kevent_ring_init(queue.as_raw_fd(), mem.as_ptr(), entries, 0) };
+        // mapping of the ring and its entries, which stays until drop, and
+        // drop detaches it first (or leaks it).
+        let ret = unsafe {
+            sys::kevent_ring_init(queue.borrow().as_raw_fd(), mem.ptr.as_ptr(), entries, 0)
+        };
         if let Err(e) = ret {
-            let err = os_error(e);
-            // SAFETY: allocated above with `layout`, never registered.
-            unsafe { alloc::dealloc(mem.as_ptr() as *mut u8, layout) };
-            return Err(err);
+            // SAFETY: never registered.
+            unsafe { mem.unmap() };
+            return Err(os_error(e));
         }
         Ok(Ring {
-            queue,
             mem,
-            layout,
-            entries,
             // SAFETY: getpid() has no preconditions.
             owner: unsafe { libc::getpid() },
+            dontfork: self.dontfork,
+            queue,
         })
+    }
+}
+
+impl Ring<Queue> {
+    /// A builder for a ring of `entries` events, for options such as
+    /// [`dontfork`](RingBuilder::dontfork).
+    ///
+    /// ```no_run
+    /// use kevent::{Queue, Ring};
+    ///
+    /// let ring = Ring::builder(256).dontfork().build(Queue::new()?)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn builder(entries: u32) -> RingBuilder {
+        RingBuilder {
+            entries,
+            dontfork: false,
+        }
+    }
+}
+
+impl<Q: Borrow<Queue>> Ring<Q> {
+    /// Maps a ring of `entries` events (a power of two, at most
+    /// [`ring_max_entries`](crate::Features::ring_max_entries)) and
+    /// registers it on `queue` (a [`Queue`], `Arc<Queue>` or `&Queue`).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a bad size; `EBUSY` if the queue has a ring;
+    /// `ENOMEM`; `Unsupported` without kevent.
+    pub fn new(queue: Q, entries: u32) -> io::Result<Self> {
+        Ring::builder(entries).build(queue)
+    }
+
+    /// The queue the ring is registered on.
+    pub fn queue(&self) -> &Queue {
+        self.queue.borrow()
+    }
+
+    /// Detaches the ring from its queue, unmaps it and gives the queue
+    /// back (undrained events are lost: [`drain`](Ring::drain) first).
+    /// Events queued later go to the queue's own waits again.
+    ///
+    /// # Errors
+    ///
+    /// If the detach fails, the memory is leaked (the kernel may still
+    /// hold it) and the error returned; the queue is dropped. In a forked
+    /// child (not the registering process) it fails with `EPERM` and
+    /// leaves the parent's ring registered.
+    pub fn detach(self) -> io::Result<Q> {
+        // SAFETY: getpid() has no preconditions.
+        if unsafe { libc::getpid() } != self.owner {
+            drop(self); // as Drop does in a child: nothing detached
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the queue is read out once.
+        let queue = unsafe { ptr::read(&this.queue) };
+        let fd = queue.borrow().as_raw_fd();
+        // SAFETY: no memory is passed.
+        match unsafe { sys::kevent_ring_init(fd, ptr::null_mut(), 0, 0) } {
+            Ok(()) => {
+                // SAFETY: detached: the kernel no longer holds the ring.
+                unsafe { this.mem.unmap() };
+                Ok(queue)
+            }
+            Err(e) => Err(os_error(e)),
+        }
     }
 
     /// How many entries the ring has.
     pub fn entries(&self) -> u32 {
-        self.entries
-    }
-
-    fn head(&self) -> &AtomicU32 {
-        // SAFETY: `head` is an aligned u32 inside our allocation, written
-        // by the kernel; atomics are how we read it.
-        unsafe { AtomicU32::from_ptr(ptr::addr_of_mut!((*self.mem.as_ptr()).head)) }
-    }
-
-    fn tail(&self) -> &AtomicU32 {
-        // SAFETY: as for `head`; the kernel reads `tail`.
-        unsafe { AtomicU32::from_ptr(ptr::addr_of_mut!((*self.mem.as_ptr()).tail)) }
+        self.mem.entries
     }
 
     /// Events in the ring not yet drained.
     pub fn len(&self) -> usize {
-        self.head()
-            .load(Ordering::Acquire)
-            .wrapping_sub(self.tail().load(Ordering::Relaxed)) as usize
+        self.mem.len()
     }
 
     /// Whether no event waits in the ring.
@@ -125,17 +305,20 @@ impl<'q> Ring<'q> {
     /// Whether the last [`wait`](Ring::wait) filled the ring while events
     /// were left queued in the kernel (`KEVENT_RING_FULL`).
     pub fn overflowed(&self) -> bool {
-        // SAFETY: `flags` is an aligned u32 inside our allocation, written
-        // by the kernel; atomics are how we read it.
-        let flags = unsafe { AtomicU32::from_ptr(ptr::addr_of_mut!((*self.mem.as_ptr()).flags)) };
-        flags.load(Ordering::Acquire) & sys::KEVENT_RING_FULL != 0
+        self.mem.flags().load(Ordering::Acquire) & sys::KEVENT_RING_FULL != 0
     }
 
     /// Waits for an event (or `timeout`; `None`: forever), then has the
-    /// kernel copy up to `max` events into the free entries. Returns how
-    /// many it copied. Fails with `ENOSPC` if the ring is full: drain it.
-    pub fn wait(&mut self, max: usize, timeout: Option<Duration>) -> io::Result<usize> {
-        self.wait_with(max, &Wait::new(timeout))
+    /// kernel copy as many events as the ring has free entries. Returns
+    /// how many it copied.
+    ///
+    /// # Errors
+    ///
+    /// `ENOSPC` if the ring is full: [`drain`](Ring::drain) it. `EPERM` in
+    /// another process than the one that registered the ring; `ENXIO` if
+    /// the ring was detached behind our back; `Interrupted` on a signal.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        self.wait_with(&Wait::new(timeout))
     }
 
     /// Like [`wait`](Ring::wait), waiting as `how` says (deadline, clock,
@@ -145,13 +328,12 @@ impl<'q> Ring<'q> {
     /// use std::time::Duration;
     /// use kevent::{Queue, Ring, Wait};
     ///
-    /// let queue = Queue::new()?;
-    /// let mut ring = Ring::new(&queue, 64)?;
-    /// ring.wait_with(64, &Wait::timeout(Duration::from_millis(1)).min(4))?;
+    /// let mut ring = Ring::new(Queue::new()?, 64)?;
+    /// ring.wait_with(&Wait::timeout(Duration::from_millis(1)).min(4))?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn wait_with(&mut self, max: usize, how: &Wait<'_>) -> io::Result<usize> {
-        let max = max.clamp(1, self.entries as usize);
+    pub fn wait_with(&mut self, how: &Wait<'_>) -> io::Result<usize> {
+        let max = self.mem.entries as usize;
         let args = how.raw(max);
         let (args_ptr, args_size) = match &args {
             Some(a) => (
@@ -160,95 +342,216 @@ impl<'q> Ring<'q> {
             ),
             None => (ptr::null(), 0),
         };
-        // SAFETY: the registered ring is our live allocation (see `new`);
+        // SAFETY: the registered ring is our live mapping (see `build`);
         // `args` lives across the call, its sigmask pointing into `how`.
-        let n =
-            unsafe { sys::kevent_wait(self.queue.as_raw_fd(), max as c_uint, args_ptr, args_size) }
-                .map_err(os_error)?;
+        let n = unsafe {
+            sys::kevent_wait(
+                self.queue.borrow().as_raw_fd(),
+                max as c_uint,
+                args_ptr,
+                args_size,
+            )
+        }
+        .map_err(os_error)?;
         Ok(n as usize)
     }
 
-    /// Reads the events in the ring, oldest first. Each event's entry is
-    /// handed back to the kernel as the iterator moves past it.
+    /// Reads the events in the ring, oldest first. The entries read are
+    /// handed back to the kernel once, when the `Drain` is dropped (one
+    /// release store); entries not read stay in the ring for the next
+    /// drain.
     ///
     /// ```no_run
     /// # use kevent::{Queue, Ring};
-    /// # let queue = Queue::new()?;
-    /// let mut ring = Ring::new(&queue, 256)?;
+    /// let mut ring = Ring::new(Queue::new()?, 256)?;
     /// loop {
-    ///     ring.wait(256, None)?;
-    ///     for event in ring.drain() {
+    ///     ring.wait(None)?;
+    ///     let drain = ring.drain();
+    ///     println!("{} events", drain.len());
+    ///     for event in drain {
     ///         println!("{:?} {}", event.kind(), event.id());
     ///     }
     /// #   break;
     /// }
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn drain(&mut self) -> Drain<'_, 'q> {
-        let head = self.head().load(Ordering::Acquire);
-        Drain { ring: self, head }
+    pub fn drain(&mut self) -> Drain<'_> {
+        self.mem.drain()
     }
 }
 
-impl Drop for Ring<'_> {
+impl<Q: Borrow<Queue>> Drop for Ring<Q> {
     fn drop(&mut self) {
         // SAFETY: getpid() has no preconditions.
         if unsafe { libc::getpid() } != self.owner {
             // A forked child's copy: the ring the queue has is the
             // parent's, which the kernel never writes from here (EPERM);
             // detaching it would take it from the parent. Our copy of the
-            // memory is ours alone.
-            // SAFETY: allocated in `new` with `layout`; the kernel writes
-            // ring memory only for the registering process.
-            unsafe { alloc::dealloc(self.mem.as_ptr() as *mut u8, self.layout) };
+            // memory is ours alone, unless MADV_DONTFORK kept it from us:
+            // then there is nothing to unmap (and the range may be
+            // someone else's now).
+            if !self.dontfork {
+                // SAFETY: our private copy; the kernel writes ring memory
+                // only for the registering process.
+                unsafe { self.mem.unmap() };
+            }
             return;
         }
-        // SAFETY: detaching passes no memory; after it the kernel no
-        // longer writes ours, which we then free. It cannot fail on our
-        // open queue; if it did, leaking beats freeing memory the kernel
-        // may still write.
-        unsafe {
-            if sys::kevent_ring_init(self.queue.as_raw_fd(), ptr::null_mut(), 0, 0).is_ok() {
-                alloc::dealloc(self.mem.as_ptr() as *mut u8, self.layout);
-            }
+        // SAFETY: detaching passes no memory; after it succeeded the kernel
+        // no longer writes ours, which we then unmap. If it fails (EINTR
+        // from a fatal signal, EBADF from someone closing our queue's
+        // descriptor), leaking beats unmapping memory the kernel may still
+        // write.
+        let fd = self.queue.borrow().as_raw_fd();
+        // SAFETY: see above; no memory is passed.
+        if unsafe { sys::kevent_ring_init(fd, ptr::null_mut(), 0, 0) }.is_ok() {
+            // SAFETY: the kernel no longer holds the ring.
+            unsafe { self.mem.unmap() };
         }
     }
 }
 
-/// The iterator of [`Ring::drain`].
+/// The iterator of [`Ring::drain`]: the events from the ring's tail to the
+/// head loaded when it was made. It keeps its position locally and stores
+/// the ring's tail once, on drop.
 #[derive(Debug)]
-pub struct Drain<'r, 'q> {
-    ring: &'r mut Ring<'q>,
+pub struct Drain<'r> {
+    mem: &'r mut RingMem,
+    tail: u32,
     head: u32,
 }
 
-impl Iterator for Drain<'_, '_> {
+impl Iterator for Drain<'_> {
     type Item = Event;
 
     fn next(&mut self) -> Option<Event> {
-        let tail = self.ring.tail().load(Ordering::Relaxed);
-        if tail == self.head {
+        if self.tail == self.head {
             return None;
         }
-        let index = (tail & (self.ring.entries - 1)) as usize;
-        // SAFETY: `index` < entries, inside our allocation; the acquire
-        // load of head in `drain` orders this read after the kernel's write.
-        let raw = unsafe {
-            let events =
-                ptr::addr_of!((*self.ring.mem.as_ptr()).events) as *const sys::kevent_event;
-            ptr::read(events.add(index))
-        };
-        // Hand the entry back only after reading it.
-        self.ring
-            .tail()
-            .store(tail.wrapping_add(1), Ordering::Release);
+        // SAFETY: the entry is inside our mapping; the acquire load of head
+        // in `drain` orders this read after the kernel's write, and the
+        // kernel does not write it again until we publish the tail.
+        let raw = unsafe { ptr::read(self.mem.entry(self.tail)) };
+        self.tail = self.tail.wrapping_add(1);
         Some(Event { raw })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self
-            .head
-            .wrapping_sub(self.ring.tail().load(Ordering::Relaxed)) as usize;
+        let left = self.head.wrapping_sub(self.tail) as usize;
         (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Drain<'_> {}
+
+impl std::iter::FusedIterator for Drain<'_> {}
+
+impl Drop for Drain<'_> {
+    fn drop(&mut self) {
+        // Hand the entries read back to the kernel, after reading them.
+        self.mem.tail().store(self.tail, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The consumer side against a fake kernel: plain `cargo test` (and
+    //! Miri, which does not support `mmap`... so the memory here is a
+    //! heap allocation, see `fake`).
+    use super::*;
+
+    /// A ring as the kernel would leave it after `kevent_ring_init`, with
+    /// head and tail at `start`, in heap memory.
+    fn fake(entries: u32, start: u32) -> (RingMem, Vec<u64>) {
+        let words = (64 + 32 * entries as usize) / 8;
+        let mut heap = vec![0u64; words];
+        let mem = RingMem {
+            ptr: NonNull::new(heap.as_mut_ptr().cast()).unwrap(),
+            size: words * 8,
+            entries,
+        };
+        mem.head().store(start, Ordering::Relaxed);
+        mem.tail().store(start, Ordering::Relaxed);
+        (mem, heap)
+    }
+
+    /// What `kevent_wait` does: entries from head on, then head
+    /// (release). Refuses to overwrite an entry not consumed.
+    fn kernel_push(mem: &RingMem, ids: impl IntoIterator<Item = u64>) {
+        let mut head = mem.head().load(Ordering::Relaxed);
+        for id in ids {
+            let tail = mem.tail().load(Ordering::Acquire);
+            assert!(head.wrapping_sub(tail) < mem.entries, "the ring is full");
+            // SAFETY: inside the fake ring.
+            unsafe {
+                ptr::write(
+                    mem.entry(head),
+                    sys::kevent_event {
+                        id,
+                        type_: sys::KEVENT_USER as u16,
+                        data: 1,
+                        ..Default::default()
+                    },
+                )
+            };
+            head = head.wrapping_add(1);
+        }
+        mem.head().store(head, Ordering::Release);
+    }
+
+    #[test]
+    fn drain_crosses_the_index_wrap() {
+        // Head and tail start 3 below 2^32; 5 laps of up to 4 events wrap
+        // both past u32::MAX.
+        let (mut mem, _heap) = fake(4, u32::MAX - 2);
+        let mut next = 0u64;
+        let mut seen = Vec::new();
+        for lap in 0..5 {
+            let n = 1 + lap % 4;
+            kernel_push(&mem, next..next + n);
+            next += n;
+            assert_eq!(mem.len(), n as usize);
+            let drain = mem.drain();
+            assert_eq!(drain.len(), n as usize, "ExactSizeIterator");
+            seen.extend(drain.map(|e| e.id()));
+            assert_eq!(mem.len(), 0);
+        }
+        assert_eq!(seen, (0..next).collect::<Vec<_>>());
+        let tail = mem.tail().load(Ordering::Relaxed);
+        assert_eq!(tail, (u32::MAX - 2).wrapping_add(next as u32));
+        assert!(tail < 100, "wrapped past 2^32: tail {tail}");
+    }
+
+    #[test]
+    fn drain_publishes_once_and_keeps_what_it_did_not_read() {
+        let (mut mem, _heap) = fake(8, u32::MAX);
+        kernel_push(&mem, [10, 11, 12]);
+        {
+            let mut drain = mem.drain();
+            assert_eq!(drain.next().map(|e| e.id()), Some(10));
+            assert_eq!(drain.len(), 2);
+            // Not published while the drain lives.
+            assert_eq!(drain.mem.tail().load(Ordering::Relaxed), u32::MAX);
+        }
+        assert_eq!(mem.tail().load(Ordering::Relaxed), 0, "one entry, wrapped");
+        assert_eq!(mem.len(), 2);
+        // A forgotten drain publishes nothing: the events stay.
+        std::mem::forget(mem.drain());
+        assert_eq!(mem.len(), 2);
+        let ids: Vec<_> = mem.drain().map(|e| e.id()).collect();
+        assert_eq!(ids, [11, 12]);
+        // The kernel may now fill the whole ring again, across the wrap.
+        kernel_push(&mem, 20..28);
+        assert_eq!(
+            mem.drain().map(|e| e.id()).collect::<Vec<_>>(),
+            (20..28).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_corrupt_head_reads_no_more_than_the_ring() {
+        let (mut mem, _heap) = fake(4, 7);
+        mem.head().store(7 + 1000, Ordering::Release);
+        assert_eq!(mem.drain().len(), 4);
     }
 }

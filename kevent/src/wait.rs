@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use kevent_sys as sys;
 
-use crate::interest::{nanos, Clock};
+use crate::interest::{nanos, Clock, Deadline};
 
 /// How [`Queue::wait_with`](crate::Queue::wait_with) and
 /// [`Ring::wait_with`](crate::Ring::wait_with) wait: a timeout or an
@@ -13,18 +13,19 @@ use crate::interest::{nanos, Clock};
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use kevent::{Clock, Events, Queue, Wait};
+/// use kevent::{Clock, Deadline, Events, Queue, Wait};
 ///
 /// let queue = Queue::new()?;
 /// let mut events = Events::with_capacity(64);
 /// // Up to 10 ms, returning early only once 8 events are ready.
 /// queue.wait_with(&mut events, &Wait::timeout(Duration::from_millis(10)).min(8))?;
 /// // Until a wall-clock time.
-/// let at = Clock::Realtime.now() + Duration::from_secs(1);
-/// queue.wait_with(&mut events, &Wait::deadline(Clock::Realtime, at))?;
+/// let at = Deadline::after_on(Clock::Realtime, Duration::from_secs(1));
+/// queue.wait_with(&mut events, &Wait::deadline(at))?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone, Copy)]
+#[must_use = "a Wait does nothing until a wait call takes it"]
 pub struct Wait<'a> {
     timeout_ns: u64,
     absolute: bool,
@@ -79,20 +80,20 @@ impl Wait<'static> {
         timeout.map_or(Wait::forever(), Wait::timeout)
     }
 
-    /// Wait until the absolute time `at` of `clock` (see [`Clock::now`]);
-    /// a time already past does not sleep.
-    pub fn deadline(clock: Clock, at: Duration) -> Self {
+    /// Wait until `deadline`; a deadline already past does not sleep.
+    pub fn deadline(deadline: Deadline) -> Self {
         Wait {
             absolute: true,
-            clock,
-            ..Wait::timeout(at)
+            clock: deadline.clock(),
+            ..Wait::timeout(deadline.time())
         }
     }
 }
 
 impl<'a> Wait<'a> {
     /// Wait until `min` events are ready, not just one (0 acts as 1); the
-    /// timeout still ends the wait. Clamped to the buffer's capacity.
+    /// timeout still ends the wait. Clamped to the buffer's capacity (the
+    /// kernel refuses a larger `min`).
     pub fn min(mut self, min: usize) -> Self {
         self.min = min;
         self

@@ -6,11 +6,10 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kevent::{Event, Events, Interest, Key, PollFlags, Queue, Ring};
+use kevent::{Event, Events, Kevent, Key, PollFlags, Queue, Ring};
 
 use super::{HerdWaiter, Mechanism, Readiness, Timers, TIMER_BATCH};
 
@@ -45,72 +44,50 @@ const BATCH: usize = 256;
 
 /// Where a queue's events are read from.
 enum Source {
-    Copy(Events),
-    Ring(Ring<'static>),
+    Copy(Queue, Events),
+    /// The ring owns its queue.
+    Ring(Ring<Queue>),
 }
 
 /// A queue and how its events are collected.
 struct KeventQueue {
-    /// Always `Some` until drop, which drops it before freeing `queue`.
-    source: Option<Source>,
-    /// From `Box::into_raw`, so that the ring can borrow it for as long
-    /// as `self` lives; freed in `drop`.
-    queue: NonNull<Queue>,
-    batch: usize,
+    source: Source,
 }
 
 impl KeventQueue {
     fn new(ring: bool, batch: usize) -> io::Result<Self> {
-        let mut q = KeventQueue {
-            source: None,
-            queue: NonNull::from(Box::leak(Box::new(Queue::new()?))),
-            batch,
-        };
-        // SAFETY: the queue lives until `drop`, which drops the ring (the
-        // only borrower) first; the 'static lifetime never escapes `self`.
-        let queue: &'static Queue = unsafe { q.queue.as_ref() };
-        q.source = Some(if ring {
+        let queue = Queue::new()?;
+        let source = if ring {
             Source::Ring(Ring::new(queue, batch as u32)?)
         } else {
-            Source::Copy(Events::with_capacity(batch))
-        });
-        Ok(q)
+            Source::Copy(queue, Events::with_capacity(batch))
+        };
+        Ok(KeventQueue { source })
     }
 
     fn queue(&self) -> &Queue {
-        // SAFETY: valid until `drop` (see `new`).
-        unsafe { self.queue.as_ref() }
+        match &self.source {
+            Source::Copy(queue, _) => queue,
+            Source::Ring(ring) => ring.queue(),
+        }
     }
 
     /// Waits for events (at most `timeout`; `None`: forever) and hands
     /// each to `f`.
     fn collect(&mut self, timeout: Option<Duration>, mut f: impl FnMut(Event)) -> io::Result<()> {
-        // SAFETY: valid until `drop` (see `new`); not through `self`, which
-        // is borrowed mutably for the source.
-        let queue = unsafe { self.queue.as_ref() };
-        match self.source.as_mut().expect("source lives until drop") {
-            Source::Copy(events) => {
-                queue.wait(events, 1, timeout)?;
+        match &mut self.source {
+            Source::Copy(queue, events) => {
+                queue.wait(events, timeout)?;
                 events.iter().for_each(f);
             }
             Source::Ring(ring) => {
-                ring.wait(self.batch, timeout)?;
+                ring.wait(timeout)?;
                 for e in ring.drain() {
                     f(e);
                 }
             }
         }
         Ok(())
-    }
-}
-
-impl Drop for KeventQueue {
-    fn drop(&mut self) {
-        // The ring, the only borrower of the queue, goes first.
-        self.source = None;
-        // SAFETY: `queue` came from `Box::leak` in `new` (a unique
-        // pointer), and nothing borrows it any more.
-        drop(unsafe { Box::from_raw(self.queue.as_ptr()) });
     }
 }
 
@@ -134,8 +111,10 @@ impl KeventPoll {
         })
     }
 
-    fn interest(&self, token: usize) -> Interest {
-        let i = Interest::poll_raw(self.fds[token], PollFlags::IN).user_data(token as u64);
+    fn interest(&self, token: usize) -> Kevent<'static> {
+        // SAFETY: the workload keeps every watched socket open until it
+        // drops this mechanism (Readiness::watch's contract).
+        let i = unsafe { Kevent::poll_raw(self.fds[token], PollFlags::IN) }.user_data(token as u64);
         if self.oneshot {
             i.dispatch()
         } else {
@@ -150,7 +129,7 @@ impl Readiness for KeventPoll {
             self.fds.resize(token + 1, -1);
         }
         self.fds[token] = fd;
-        self.q.queue().add(&[self.interest(token)])?.check()
+        self.q.queue().add(self.interest(token))
     }
 
     fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()> {
@@ -178,10 +157,10 @@ struct KeventTimers(KeventQueue);
 impl Timers for KeventTimers {
     fn arm(&mut self, count: usize, period: Duration) -> io::Result<()> {
         let timers: Vec<_> = (0..count as u64)
-            .map(|id| Interest::timer(id, period))
+            .map(|id| Kevent::timer(id, period))
             .collect();
         for chunk in timers.chunks(1024) {
-            self.0.queue().add(chunk)?.check()?;
+            self.0.queue().add_all(chunk)?.check()?;
         }
         Ok(())
     }
@@ -202,7 +181,7 @@ struct KeventWaiter {
 
 impl HerdWaiter for KeventWaiter {
     fn wait(&mut self) -> io::Result<()> {
-        self.queue.wait(&mut self.events, 1, None).map(drop)
+        self.queue.wait(&mut self.events, None).map(drop)
     }
 }
 
@@ -210,9 +189,8 @@ impl HerdWaiter for KeventWaiter {
 /// default), waited on by every thread.
 fn herd(fd: RawFd, threads: usize) -> io::Result<Vec<Box<dyn HerdWaiter>>> {
     let queue = Arc::new(Queue::new()?);
-    queue
-        .add(&[Interest::poll_raw(fd, PollFlags::IN)])?
-        .check()?;
+    // SAFETY: the workload keeps `fd` open while the waiters run.
+    queue.add(unsafe { Kevent::poll_raw(fd, PollFlags::IN) })?;
     Ok((0..threads)
         .map(|_| {
             Box::new(KeventWaiter {

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Build the fuzzer and the stress on the host, against the series' uapi
+# header as selftests/build.sh installs it ($KEVENT_CACHE/selftests/usr):
+#
+#   fuzz/build.sh [OUTDIR]        (default: target/fuzz)
+#
+# Prints the programs built, one a line. The guest runs them from the
+# host's file system (fuzz/suite.sh).
+. "$(dirname "$0")/../ci/lib.sh"
+out=${1:-$REPO_ROOT/target/fuzz}
+hdr=$KEVENT_CACHE/selftests/usr/include
+[ -f "$hdr/linux/kevent.h" ] || die "no $hdr/linux/kevent.h: run selftests/build.sh first"
+mkdir -p "$out"
+for src in kevent-fuzz kevent-stress repro/sigchld-eintr; do
+	p=$(basename "$src")
+	gcc -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Werror \
+		-isystem "$hdr" -o "$out/$p" "$REPO_ROOT/fuzz/$src.c" -lpthread
+	echo "$out/$p"
+done

@@ -1,0 +1,1794 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kevent-fuzz: random but structured calls of the five kevent system calls
+ * (and read() of a queue), with every type, command, flag and field, valid
+ * and invalid, on random descriptors (queues, pipes, sockets, epoll,
+ * eventfd, signalfd, timerfd, regular files, directories, closed and
+ * reused numbers) and random user pointers (NULL, unmapped, read-only,
+ * unaligned, kernel addresses, arrays straddling a PROT_NONE page), from
+ * several threads, with fork() and SCM_RIGHTS passing of queues in the
+ * middle, rings unmapped, remapped and made read-only under the kernel.
+ *
+ *   kevent-fuzz [-s SEED] [-n CALLS] [-t SECONDS] [-j THREADS] [-o RECORDS]
+ *               [-q] [--strict] [--fail]
+ *
+ * Every call is recorded as (call, input class) -> outcome; a class that
+ * changes one input from a valid call into a documented bad one carries
+ * the errno the manual pages give, and --strict makes any other outcome
+ * a failure (exit 1). -o writes the records (tab-separated) for
+ * fuzz/table.py. The seed is printed; with -j 1 the sequence of calls is
+ * a function of the seed alone (outcomes can still differ where they
+ * depend on timers). Blocking calls are bounded by a per-thread watchdog
+ * signal (EINTR). --fail sets /proc/thread-self/make-it-fail in the
+ * fuzzing threads (fuzz/faultinject.sh aims failslab, fail_page_alloc and
+ * fail_usercopy at them): ENOMEM and EFAULT are then always clean.
+ */
+#include "common.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#define PAGE		4096
+#define MAX_BATCH	(1u << 20)	/* checked against the probe at start */
+#define RING_MAX	(1u << 20)
+#define KADDR		((void *)0xffff888000000000ULL)
+
+/* ---- descriptors -------------------------------------------------- */
+
+enum kind {
+	K_QUEUE, K_PIPE_R, K_PIPE_W, K_SOCK, K_EPOLL, K_EVENTFD, K_SIGNALFD,
+	K_TIMERFD, K_REGFILE, K_DIR, K_MEMFD, K_UDP, K_NKINDS
+};
+
+static const char *const kind_name[K_NKINDS] = {
+	"queue", "pipe read end", "pipe write end", "unix socket", "epoll",
+	"eventfd", "signalfd", "timerfd", "regular file", "directory",
+	"memfd", "udp socket",
+};
+
+#define POOL 48
+struct slot {
+	int fd;			/* -1: empty */
+	enum kind kind;
+	int peer;		/* the other end of a socketpair, or -1 */
+};
+
+static struct slot pool[POOL];
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static int closed_nums[16];	/* numbers closed lately (may be reused) */
+static unsigned int closed_pos;
+static char tmpdir[64];
+
+static int add_slot(int fd, enum kind kind, int peer)
+{
+	int i, victim = -1;
+
+	pthread_mutex_lock(&pool_lock);
+	for (i = 0; i < POOL; i++)
+		if (pool[i].fd < 0)
+			break;
+	if (i == POOL) {
+		/* Full: close the oldest-looking slot (slot fd % POOL). */
+		i = fd % POOL;
+		victim = pool[i].fd;
+	}
+	pool[i].fd = fd;
+	pool[i].kind = kind;
+	pool[i].peer = peer;
+	if (victim >= 0)
+		closed_nums[closed_pos++ % ARRAY_SIZE(closed_nums)] = victim;
+	pthread_mutex_unlock(&pool_lock);
+	if (victim >= 0)
+		close(victim);
+	return fd;
+}
+
+/* A random descriptor of the pool (of kind @want, or any if K_NKINDS). */
+static int pick_fd(struct rng *r, enum kind want, enum kind *kind)
+{
+	int i, start = below(r, POOL), fd = -1;
+
+	pthread_mutex_lock(&pool_lock);
+	for (i = 0; i < POOL; i++) {
+		struct slot *s = &pool[(start + i) % POOL];
+
+		if (s->fd >= 0 && (want == K_NKINDS || s->kind == want)) {
+			fd = s->fd;
+			if (kind)
+				*kind = s->kind;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return fd;
+}
+
+static void close_slot(struct rng *r)
+{
+	int i = below(r, POOL), fd;
+
+	pthread_mutex_lock(&pool_lock);
+	fd = pool[i].fd;
+	pool[i].fd = -1;
+	if (fd >= 0)
+		closed_nums[closed_pos++ % ARRAY_SIZE(closed_nums)] = fd;
+	pthread_mutex_unlock(&pool_lock);
+	if (fd >= 0)
+		close(fd);
+}
+
+static int new_fd(struct rng *r)
+{
+	int fds[2], fd = -1;
+	enum kind k = below(r, K_NKINDS);
+	char path[96];
+
+	switch (k) {
+	case K_QUEUE:
+		fd = k_create(below(r, 4) == 0 ? KEVENT_NONBLOCK : 0);
+		if (fd < 0)
+			return -1;
+		break;
+	case K_PIPE_R:
+	case K_PIPE_W:
+		if (pipe2(fds, O_NONBLOCK | O_CLOEXEC))
+			return -1;
+		add_slot(fds[0], K_PIPE_R, fds[1]);
+		return add_slot(fds[1], K_PIPE_W, fds[0]);
+	case K_SOCK:
+		if (socketpair(AF_UNIX, below(r, 2) ? SOCK_STREAM : SOCK_DGRAM,
+			       0, fds))
+			return -1;
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+		fcntl(fds[1], F_SETFL, O_NONBLOCK);
+		add_slot(fds[0], K_SOCK, fds[1]);
+		return add_slot(fds[1], K_SOCK, fds[0]);
+	case K_EPOLL:
+		fd = epoll_create1(0);
+		break;
+	case K_EVENTFD:
+		fd = eventfd(below(r, 2), EFD_NONBLOCK);
+		break;
+	case K_SIGNALFD: {
+		sigset_t m;
+
+		sigemptyset(&m);
+		sigaddset(&m, SIGURG);
+		fd = signalfd(-1, &m, SFD_NONBLOCK);
+		break;
+	}
+	case K_TIMERFD: {
+		struct itimerspec its = { .it_value.tv_nsec = 1000 + below(r, 1000000),
+					  .it_interval.tv_nsec = below(r, 2) * 500000 };
+
+		fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+		if (fd >= 0)
+			timerfd_settime(fd, 0, &its, NULL);
+		break;
+	}
+	case K_REGFILE:
+		snprintf(path, sizeof(path), "%s/f%u", tmpdir, below(r, 4));
+		fd = open(path, O_RDWR | O_CREAT, 0600);
+		break;
+	case K_DIR:
+		fd = open(tmpdir, O_RDONLY | O_DIRECTORY);
+		break;
+	case K_MEMFD:
+		fd = memfd_create("kevent-fuzz", 0);
+		break;
+	case K_UDP:
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+		break;
+	default:
+		return -1;
+	}
+	if (fd < 0)
+		return -1;
+	return add_slot(fd, k, -1);
+}
+
+/* ---- memory ------------------------------------------------------- */
+
+/*
+ * Per thread: a writable buffer, a read-only view of a memfd page (its
+ * contents written through a second, writable view), a page followed by
+ * a PROT_NONE page, and a hole (an unmapped page).
+ */
+struct mem {
+	char *buf;		/* 8 pages RW */
+	char *ro_w, *ro;	/* 2 pages: RW view and RO view */
+	char *edge;		/* 2 pages RW, then 1 page PROT_NONE */
+	char *hole;		/* PROT_NONE: no access */
+};
+
+static int mem_init(struct mem *m)
+{
+	int fd;
+
+	m->buf = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fd = memfd_create("kevent-fuzz-ro", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, 2 * PAGE))
+		return -1;
+	m->ro_w = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	m->ro = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	m->edge = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m->buf == MAP_FAILED || m->ro_w == MAP_FAILED ||
+	    m->ro == MAP_FAILED || m->edge == MAP_FAILED)
+		return -1;
+	mprotect(m->edge + 2 * PAGE, PAGE, PROT_NONE);
+	/*
+	 * Not really unmapped: another thread's mmap() could take a hole.
+	 * A PROT_NONE page is the same to the kernel (EFAULT) and stays.
+	 */
+	m->hole = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return 0;
+}
+
+enum ptrclass {
+	P_VALID, P_NULL, P_UNMAPPED, P_RO, P_UNALIGNED, P_STRADDLE, P_KERNEL,
+	P_NCLASSES
+};
+
+static const char *const ptr_name[P_NCLASSES] = {
+	"valid", "NULL", "no access (PROT_NONE)", "read-only", "unaligned",
+	"straddling PROT_NONE", "kernel address",
+};
+
+static enum ptrclass pick_ptr(struct rng *r)
+{
+	return chance(r, 75) ? P_VALID : below(r, P_NCLASSES);
+}
+
+/*
+ * Where the caller writes @len bytes of content (returned through *@wr)
+ * and what it passes to the kernel (the return value), for class @c.
+ * For P_STRADDLE the array is laid out so that its entry @split (0..n)
+ * starts at the PROT_NONE page.
+ */
+static void *ptr_for(struct mem *m, enum ptrclass c, size_t elem,
+		     unsigned int n, unsigned int split, char **wr)
+{
+	char *p;
+
+	switch (c) {
+	case P_VALID:
+		*wr = m->buf;
+		return m->buf;
+	case P_NULL:
+		*wr = NULL;
+		return NULL;
+	case P_UNMAPPED:
+		*wr = NULL;
+		return m->hole;
+	case P_RO:
+		*wr = m->ro_w;
+		return m->ro;
+	case P_UNALIGNED:
+		*wr = m->buf + 1 + (elem % 7);
+		return *wr;
+	case P_STRADDLE:
+		if (split > n)
+			split = n;
+		/* the first @split entries fit, then one is cut by the guard */
+		p = m->edge + 2 * PAGE - split * elem - (elem > 8 ? elem / 2 : 0);
+		if (p < m->edge)
+			p = m->edge;
+		*wr = p;
+		return p;
+	default:
+		*wr = NULL;
+		return KADDR;
+	}
+}
+
+/* ---- the ring arena: only rings point here ------------------------ */
+
+#define ARENA_PAGES 16
+static char *arena;		/* ARENA_PAGES pages, then a guard page */
+
+static void arena_mutate(struct rng *r, int single)
+{
+	char *p = arena + below(r, ARENA_PAGES) * PAGE;
+
+	switch (below(r, 6)) {
+	case 0:
+		mprotect(p, PAGE, PROT_READ);
+		break;
+	case 1:
+		mprotect(p, PAGE, PROT_NONE);
+		break;
+	case 2:
+		mprotect(arena, ARENA_PAGES * PAGE, PROT_READ | PROT_WRITE);
+		break;
+	case 3:
+		/* remapped: fresh zero pages at the same address */
+		mmap(p, PAGE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		break;
+	case 4:
+		/*
+		 * Really unmapped, single-threaded only: another thread's mmap
+		 * could take the hole and the kernel would write rings there.
+		 */
+		if (single) {
+			munmap(p, PAGE);
+			mmap(p, PAGE, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			     -1, 0);
+		}
+		break;
+	default: {
+		/* garbage tail/head words somewhere (a corrupt ring) */
+		unsigned int off = below(r, ARENA_PAGES * PAGE / 4) * 4;
+		volatile uint32_t *w = (uint32_t *)(arena + off);
+
+		if (!mprotect(arena + (off & ~(PAGE - 1)), PAGE,
+			      PROT_READ | PROT_WRITE))
+			*w = (uint32_t)rnd(r);
+		break;
+	}
+	}
+}
+
+/* ---- watchdog: blocking calls end with EINTR ---------------------- */
+
+static void on_sig(int sig)
+{
+	(void)sig;
+}
+
+/* --fail: injected faults; a result not written back is no broken invariant */
+static int fail_mode;
+
+struct tctx {
+	struct rng r;
+	int id;
+	int single;
+	timer_t wd;
+	struct mem m;
+	unsigned long calls;
+	unsigned long invariant;
+};
+
+static void wd_init(struct tctx *t)
+{
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID,
+				.sigev_signo = SIGUSR1 };
+
+	sev._sigev_un._tid = gettid();
+	if (timer_create(CLOCK_MONOTONIC, &sev, &t->wd)) {
+		perror("timer_create");
+		exit(2);
+	}
+}
+
+static void wd_arm(struct tctx *t, long ms)
+{
+	struct itimerspec its = { .it_value.tv_sec = ms / 1000,
+				  .it_value.tv_nsec = (ms % 1000) * 1000000 };
+
+	timer_settime(t->wd, 0, &its, NULL);
+}
+
+static void wd_disarm(struct tctx *t)
+{
+	struct itimerspec its = { 0 };
+
+	timer_settime(t->wd, 0, &its, NULL);
+}
+
+/* ---- fd argument classes ------------------------------------------ */
+
+enum fdclass { F_QUEUE, F_OTHER, F_CLOSED, F_MINUS1, F_HUGE, F_NEG };
+
+struct fdarg {
+	int fd;
+	enum fdclass c;
+	char name[40];
+	const char *expect;	/* for a kevent call on it, or NULL */
+};
+
+static void pick_fdarg(struct rng *r, struct fdarg *a)
+{
+	enum kind k = K_QUEUE;
+	unsigned int x = below(r, 100);
+
+	a->expect = NULL;
+	if (x < 80) {
+		a->c = F_QUEUE;
+		a->fd = pick_fd(r, K_QUEUE, NULL);
+		snprintf(a->name, sizeof(a->name), "queue");
+		if (a->fd >= 0)
+			return;
+		x = 80;
+	}
+	if (x < 90) {
+		a->c = F_OTHER;
+		a->fd = pick_fd(r, K_NKINDS, &k);
+		if (a->fd >= 0 && k != K_QUEUE) {
+			snprintf(a->name, sizeof(a->name), "fd: %s", kind_name[k]);
+			a->expect = "EINVAL";
+			return;
+		}
+		if (a->fd >= 0) {
+			a->c = F_QUEUE;
+			snprintf(a->name, sizeof(a->name), "queue");
+			return;
+		}
+	}
+	switch (below(r, 4)) {
+	case 0:
+		a->c = F_CLOSED;
+		a->fd = closed_nums[below(r, ARRAY_SIZE(closed_nums))];
+		snprintf(a->name, sizeof(a->name), "fd: closed or reused number");
+		break;
+	case 1:
+		a->c = F_MINUS1;
+		a->fd = -1;
+		snprintf(a->name, sizeof(a->name), "fd: -1");
+		a->expect = "EBADF";
+		break;
+	case 2:
+		a->c = F_HUGE;
+		a->fd = 1 << 20;
+		snprintf(a->name, sizeof(a->name), "fd: never opened (2^20)");
+		a->expect = "EBADF";
+		break;
+	default:
+		a->c = F_NEG;
+		a->fd = INT32_MIN + (int)below(r, 3);
+		snprintf(a->name, sizeof(a->name), "fd: negative");
+		a->expect = "EBADF";
+		break;
+	}
+}
+
+/* ---- kevent_create ------------------------------------------------ */
+
+static void do_create(struct tctx *t)
+{
+	static const unsigned int ok_flags[] = {
+		0, KEVENT_CLOEXEC, KEVENT_NONBLOCK, KEVENT_CLOEXEC | KEVENT_NONBLOCK,
+	};
+	struct rng *r = &t->r;
+	long ret;
+
+	if (chance(r, 80)) {
+		ret = k_create(ok_flags[below(r, 4)]);
+		record("kevent_create", "flags: valid", ret, "ok,EMFILE,ENFILE");
+		if (ret >= 0)
+			add_slot(ret, K_QUEUE, -1);
+	} else {
+		unsigned int f;
+
+		do
+			f = (uint32_t)rnd(r) >> below(r, 32);
+		while (!(f & ~(KEVENT_CLOEXEC | KEVENT_NONBLOCK)));
+		ret = k_create(f);
+		record("kevent_create", "flags: unknown bit", ret, "EINVAL");
+		if (ret >= 0)
+			close(ret);
+	}
+}
+
+/* ---- kevent_ctl --------------------------------------------------- */
+
+static const char *const cmd_name[] = {
+	"ADD", "REMOVE", "MODIFY", "READY", "ENABLE", "DISABLE", "PROBE",
+};
+
+static const char *type_name(__u32 type)
+{
+	switch (type) {
+	case KEVENT_TIMER: return "TIMER";
+	case KEVENT_POLL: return "POLL";
+	case KEVENT_USER: return "USER";
+	case 1: case 2: case 5: case 7: case 8: return "reserved type";
+	default: return "unknown type";
+	}
+}
+
+#define POLL_BITS	(EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | \
+			 EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND | \
+			 EPOLLMSG | EPOLLRDHUP)
+#define REQ_KNOWN	0x7f
+
+/* An id for USER/TIMER: small, so that requests of threads collide */
+static __u64 pick_id(struct rng *r)
+{
+	switch (below(r, 10)) {
+	case 0:
+		return rnd(r);
+	case 1:
+		return ~0ULL - below(r, 2);
+	default:
+		return below(r, 24);
+	}
+}
+
+/*
+ * Fill @uk with a request for @cmd; returns its class name in @cls and
+ * the outcomes it expects in *@expect (NULL: depends on state).
+ */
+static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
+		      char *cls, size_t clslen, const char **expect)
+{
+	struct rng *r = &t->r;
+	unsigned int x = below(r, 100);
+	const char *what = "valid";
+	enum kind k = K_NKINDS;
+	char idc[40] = "";
+	int mutate;
+
+	memset(uk, 0, sizeof(*uk));
+	*expect = NULL;
+	if (x < 30)
+		uk->type = KEVENT_TIMER;
+	else if (x < 62)
+		uk->type = KEVENT_POLL;
+	else if (x < 94)
+		uk->type = KEVENT_USER;
+	else if (x < 97)
+		uk->type = (const __u32[]){ 1, 2, 5, 7, 8 }[below(r, 5)];
+	else
+		uk->type = (const __u32[]){ 0, 9, 15, 16, 0xffffffffu }[below(r, 5)];
+
+	/* the valid base request */
+	if (uk->type == KEVENT_POLL) {
+		int fd = pick_fd(r, K_NKINDS, &k);
+
+		uk->id = fd >= 0 ? (__u64)fd : 0;
+		if (fd < 0)
+			k = K_NKINDS;
+		snprintf(idc, sizeof(idc), ", id: %s",
+			 k < K_NKINDS ? kind_name[k] : "fd 0");
+	} else {
+		uk->id = pick_id(r);
+	}
+	uk->user_data = rnd(r);
+	if (cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY) {
+		__u32 f = (__u32)rnd(r) & REQ_KNOWN;
+
+		if (uk->type == KEVENT_POLL)
+			uk->event = ((__u32)rnd(r) & POLL_BITS) ?: EPOLLIN;
+		else
+			uk->event = 1;
+		if (uk->type != KEVENT_POLL)
+			f &= ~(KEVENT_REQ_ET | KEVENT_REQ_FD_CLOSE);
+		if ((f & KEVENT_REQ_ONESHOT) && (f & KEVENT_REQ_DISPATCH))
+			f &= ~(chance(r, 50) ? KEVENT_REQ_ONESHOT : KEVENT_REQ_DISPATCH);
+		if (cmd != KEVENT_CTL_ADD)
+			f &= ~KEVENT_REQ_UPDATE;
+		/* FD_CLOSE is fixed at ADD: MODIFY changing it is EINVAL */
+		if (chance(r, 70))
+			f &= ~KEVENT_REQ_FD_CLOSE;
+		uk->req_flags = f;
+		if (uk->type == KEVENT_TIMER) {
+			switch (below(r, 6)) {
+			case 0:	/* tiny period */
+				uk->data = 1000 + below(r, 10);
+				break;
+			case 1:	/* single expiry */
+				uk->data = 0;
+				uk->timer.start = 1 + below(r, 2000000);
+				break;
+			case 2:	/* far away */
+				uk->data = 3600ULL * 1000000000ULL;
+				break;
+			default:
+				uk->data = 1000 + below(r, 5000000);
+				break;
+			}
+			uk->timer.clock = below(r, 3);
+			if (chance(r, 20)) {
+				struct timespec ts;
+				static const clockid_t ck[] = {
+					CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_BOOTTIME,
+				};
+
+				clock_gettime(ck[uk->timer.clock], &ts);
+				uk->timer.flags = KEVENT_TIMER_ABSTIME;
+				uk->timer.start = ts.tv_sec * 1000000000ULL + ts.tv_nsec +
+						  (chance(r, 50) ? 0 : below(r, 1000000));
+				if (chance(r, 20))
+					uk->timer.start = 1 + below(r, 1000); /* the past */
+			} else if (chance(r, 30)) {
+				uk->timer.start = 1 + below(r, 1000000);
+			}
+		}
+	}
+
+	mutate = chance(r, 45);
+	if (uk->type != KEVENT_TIMER && uk->type != KEVENT_POLL &&
+	    uk->type != KEVENT_USER) {
+		what = "unsupported type";
+		*expect = "EOPNOTSUPP";
+		mutate = 0;
+	}
+	if (mutate && (cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY)) {
+		switch (below(r, 14)) {
+		case 0:
+			uk->req_flags |= 0x80u << below(r, 25);
+			what = "req_flags: unknown bit";
+			*expect = "EINVAL";
+			break;
+		case 1:
+			uk->req_flags |= KEVENT_REQ_ONESHOT | KEVENT_REQ_DISPATCH;
+			what = "req_flags: ONESHOT|DISPATCH";
+			*expect = "EINVAL";
+			break;
+		case 2:
+			if (cmd == KEVENT_CTL_MODIFY) {
+				uk->req_flags |= KEVENT_REQ_UPDATE;
+				what = "req_flags: UPDATE with MODIFY";
+				*expect = "EINVAL";
+			}
+			break;
+		case 3:
+			if (uk->type != KEVENT_POLL) {
+				uk->req_flags |= chance(r, 50) ? KEVENT_REQ_ET :
+								  KEVENT_REQ_FD_CLOSE;
+				what = "req_flags: ET or FD_CLOSE for a non-POLL type";
+				*expect = "EINVAL";
+			}
+			break;
+		case 4:
+			uk->event = 0;
+			what = "event: 0";
+			*expect = "EINVAL";
+			break;
+		case 5:
+			uk->event |= uk->type == KEVENT_POLL ? 0x80000000u >> below(r, 2) :
+							       2u << below(r, 30);
+			if (uk->type == KEVENT_POLL && !(uk->event & ~POLL_BITS))
+				uk->event |= 0x20000000u;
+			what = "event: bits the type does not define";
+			*expect = "EINVAL";
+			break;
+		case 6:
+			if (uk->type != KEVENT_TIMER) {
+				uk->data = 1 + below(r, 1000);
+				what = "data: not 0 (POLL, USER)";
+				*expect = "EINVAL";
+			} else {
+				uk->data = 1 + below(r, 999);
+				what = "timer: period below 1 us";
+				*expect = "EINVAL";
+			}
+			break;
+		case 7:
+			if (uk->type == KEVENT_TIMER) {
+				uk->data = (1ULL << 63) + below(r, 5);
+				what = "timer: period above 2^63-1";
+			} else {
+				uk->__reserved[below(r, 4)] = 1u << below(r, 32);
+				what = "timer fields (__reserved) not 0 for a non-TIMER type";
+			}
+			*expect = "EINVAL";
+			break;
+		case 8:
+			if (uk->type == KEVENT_TIMER) {
+				uk->data = 0;
+				uk->timer.start = 0;
+				uk->timer.flags = 0;
+				what = "timer: period 0 and start 0";
+				*expect = "EINVAL";
+			}
+			break;
+		case 9:
+			if (uk->type == KEVENT_TIMER) {
+				uk->timer.clock = 3 + below(r, 100);
+				if (chance(r, 30))
+					uk->timer.clock = 0xffffffffu;
+				what = "timer: unknown clock";
+				*expect = "EINVAL";
+			}
+			break;
+		case 10:
+			if (uk->type == KEVENT_TIMER) {
+				uk->timer.flags |= 2u << below(r, 31);
+				what = "timer: unknown flag";
+				*expect = "EINVAL";
+			}
+			break;
+		case 11:
+			if (uk->type == KEVENT_TIMER) {
+				uk->timer.flags = KEVENT_TIMER_ABSTIME;
+				uk->timer.start = 0;
+				if (!uk->data)
+					uk->data = 1000000;
+				what = "timer: ABSTIME with start 0";
+				*expect = "EINVAL";
+			} else if (uk->type == KEVENT_POLL) {
+				uk->id = (__u64)INT32_MAX + 1 + below(r, 1000);
+				if (chance(r, 50))
+					uk->id = ~0ULL;
+				what = "POLL: id above INT_MAX";
+				*expect = cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY ?
+					  "EBADF" : NULL;
+			}
+			break;
+		case 12:
+			if (uk->type == KEVENT_TIMER) {
+				uk->timer.start = (1ULL << 63) + below(r, 5);
+				uk->timer.flags &= ~KEVENT_TIMER_ABSTIME;
+				if (!uk->data)
+					uk->data = 1000000;
+				what = "timer: start above 2^63-1";
+				*expect = "EINVAL";
+			} else if (uk->type == KEVENT_POLL && cmd == KEVENT_CTL_ADD) {
+				int fd = pick_fd(r, K_REGFILE, NULL);
+
+				if (fd < 0)
+					fd = pick_fd(r, K_DIR, NULL);
+				if (fd >= 0) {
+					uk->id = fd;
+					what = "POLL: id is a regular file or directory";
+					*expect = "EPERM";
+				}
+			}
+			break;
+		default:
+			if (uk->type == KEVENT_POLL && cmd == KEVENT_CTL_ADD) {
+				/* the queue's own descriptor: filled in by the caller */
+				uk->id = ~0ULL - 1;
+				what = "POLL: id is the queue itself";
+				*expect = "EINVAL";
+			}
+			break;
+		}
+	} else if (mutate) {
+		/* REMOVE, READY, ENABLE, DISABLE */
+		switch (below(r, 5)) {
+		case 0:
+			uk->req_flags = 1u << below(r, 32);
+			what = "req_flags: not 0";
+			*expect = "EINVAL";
+			break;
+		case 1:
+			uk->data = 1 + below(r, 1000);
+			what = "data: not 0";
+			*expect = "EINVAL";
+			break;
+		case 2:
+			uk->__reserved[below(r, 4)] = 1u << below(r, 32);
+			what = "timer fields (__reserved) not 0";
+			*expect = "EINVAL";
+			break;
+		case 3:
+			if (cmd == KEVENT_CTL_ENABLE || cmd == KEVENT_CTL_DISABLE) {
+				uk->event = 1;
+				what = "event: not 0";
+			} else {
+				uk->event = uk->type == KEVENT_POLL ? 0x20000000u : 2;
+				what = "event: bits the type does not define";
+			}
+			*expect = "EINVAL";
+			break;
+		default:
+			break;
+		}
+	}
+	if (!strcmp(what, "valid") && cmd == KEVENT_CTL_READY &&
+	    uk->type != KEVENT_USER) {
+		what = "READY of a TIMER or POLL kevent";
+		*expect = "EINVAL";
+	}
+	if (uk->type == KEVENT_POLL && !strcmp(what, "valid") &&
+	    cmd == KEVENT_CTL_ADD && k != K_NKINDS &&
+	    (k == K_REGFILE || k == K_DIR)) {
+		what = "POLL: id is a regular file or directory";
+		/* the number may be reused by another thread meanwhile */
+		*expect = t->single ? "EPERM" : NULL;
+	}
+	snprintf(cls, clslen, "%s %s: %s%s", cmd_name[cmd], type_name(uk->type),
+		 what, strcmp(what, "valid") || uk->type != KEVENT_POLL ? "" : idc);
+}
+
+static void do_probe(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	unsigned int num, x = below(r, 6);
+	enum ptrclass pc = chance(r, 80) ? P_VALID : pick_ptr(r);
+	char *wr, cls[96];
+	const char *exp;
+	void *p;
+	long ret;
+	int fd = -1;
+
+	switch (x) {
+	case 0:
+		num = below(r, 8);
+		snprintf(cls, sizeof(cls), "PROBE: num below 8");
+		exp = "EINVAL";
+		break;
+	case 1:
+		num = PAGE + 1 + below(r, 100000);
+		snprintf(cls, sizeof(cls), "PROBE: num above a page");
+		exp = "E2BIG";
+		break;
+	case 2:
+		fd = pick_fd(r, K_QUEUE, NULL);
+		num = 64;
+		snprintf(cls, sizeof(cls), "PROBE: fd not -1");
+		exp = "EINVAL";
+		break;
+	default:
+		num = 8 + below(r, PAGE - 8 + 1);
+		if (chance(r, 50))
+			num = 64;
+		if (pc == P_VALID || pc == P_UNALIGNED) {
+			snprintf(cls, sizeof(cls), "PROBE: num 8..4096");
+			exp = "ok";
+		} else {
+			snprintf(cls, sizeof(cls), "PROBE: arg %s", ptr_name[pc]);
+			/* straddle: the end of a 4096-byte probe is past the guard */
+			exp = pc == P_RO || pc == P_NULL || pc == P_UNMAPPED ||
+			      pc == P_KERNEL ? "EFAULT" : NULL;
+		}
+		break;
+	}
+	p = ptr_for(&t->m, pc, 64, 1, 0, &wr);
+	if (pc == P_STRADDLE)
+		p = t->m.edge + 2 * PAGE - 32;
+	ret = k_ctl(fd, KEVENT_CTL_PROBE, num, p);
+	record("kevent_ctl", cls, ret, exp);
+	if (ret >= 0 && ret != 64)
+		t->invariant++;
+	if (ret == 64 && pc == P_VALID) {
+		struct kevent_probe *pr = p;
+
+		if (pr->magic != KEVENT_PROBE_MAGIC || pr->version != 2)
+			t->invariant++;
+	}
+}
+
+static void do_ctl(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	struct ukevent req[8];
+	char cls[8][112];
+	const char *exp[8];
+	unsigned int cmd, num, i, x;
+	enum ptrclass pc;
+	struct fdarg fa;
+	char *wr, callcls[96];
+	const char *cexp = NULL;
+	struct ukevent *arg;
+	unsigned int split;
+	long ret;
+
+	if (chance(r, 4)) {
+		do_probe(t);
+		return;
+	}
+	pick_fdarg(r, &fa);
+	x = below(r, 100);
+	cmd = x < 96 ? below(r, 6) : KEVENT_CTL_PROBE + 1 + below(r, 3);
+	if (x >= 99)
+		cmd = 0x80000000u | (uint32_t)rnd(r);
+	num = 1 + below(r, 8);
+	if (chance(r, 3))
+		num = 0;
+	else if (chance(r, 3))
+		num = chance(r, 50) ? MAX_BATCH + 1 : 0xffffffffu;
+	pc = pick_ptr(r);
+
+	for (i = 0; i < 8; i++) {
+		gen_entry(t, cmd < KEVENT_CTL_PROBE ? cmd : 0, &req[i], cls[i],
+			  sizeof(cls[i]), &exp[i]);
+		if (req[i].id == ~0ULL - 1 && req[i].type == KEVENT_POLL)
+			req[i].id = fa.fd;
+		if (fa.c != F_QUEUE)
+			exp[i] = NULL;
+	}
+	split = below(r, 3);
+	arg = ptr_for(&t->m, pc, sizeof(struct ukevent), num > 8 ? 8 : num,
+		      split, &wr);
+	if (wr) {
+		size_t bytes = (num > 8 ? 8 : (num ? num : 1)) * sizeof(*req);
+
+		if (pc == P_STRADDLE &&
+		    bytes > (size_t)(t->m.edge + 2 * PAGE - wr))
+			bytes = t->m.edge + 2 * PAGE - wr;
+		memcpy(wr, req, bytes);
+	}
+
+	/* the call's class: what makes it fail as a whole, if anything */
+	if (cmd > KEVENT_CTL_PROBE) {
+		snprintf(callcls, sizeof(callcls), "cmd: unknown");
+		cexp = "EINVAL";
+	} else if (num > MAX_BATCH) {
+		snprintf(callcls, sizeof(callcls), "num: above max_batch");
+		cexp = "EINVAL";
+	} else if (fa.c != F_QUEUE) {
+		snprintf(callcls, sizeof(callcls), "%s", fa.name);
+		cexp = fa.expect;
+	} else if (num == 0) {
+		snprintf(callcls, sizeof(callcls), "num: 0");
+		cexp = "ok";
+	} else {
+		snprintf(callcls, sizeof(callcls), "%s: arg %s%s", cmd_name[cmd],
+			 ptr_name[pc], pc != P_STRADDLE ? "" :
+			 split ? " (a later entry cut)" : " (the first entry cut)");
+		if (pc == P_NULL || pc == P_UNMAPPED || pc == P_KERNEL ||
+		    (pc == P_STRADDLE && split == 0))
+			cexp = "EFAULT";
+		else
+			cexp = "ok";
+	}
+	if (cmd == KEVENT_CTL_READY || cmd == KEVENT_CTL_ENABLE)
+		wd_arm(t, 500);	/* nothing blocks here; a guard */
+	ret = k_ctl(fa.fd, cmd, num, arg);
+	wd_disarm(t);
+	if (ret == -EINTR && cexp && !strcmp(cexp, "ok"))
+		cexp = NULL;
+	record("kevent_ctl", callcls, ret, cexp);
+	if (ret > (long)num)
+		t->invariant++;
+	/* the entries' own results, where we can read them back */
+	if (ret > 0 && wr && pc != P_RO && cmd < KEVENT_CTL_PROBE) {
+		struct ukevent *w = (struct ukevent *)wr;
+		unsigned int n = ret > 8 ? 8 : ret;
+
+		for (i = 0; i < n; i++) {
+			long e;
+
+			if (pc == P_STRADDLE &&
+			    (char *)&w[i + 1] > t->m.edge + 2 * PAGE)
+				break;
+			if (!(w[i].ret_flags & KEVENT_RET_DONE)) {
+				/* the write-back faulted (fault injection) */
+				if (!fail_mode) {
+					if (t->invariant < 5 && rec_enabled)
+						fprintf(stderr, "INVARIANT: entry %u of %ld processed without KEVENT_RET_DONE\n",
+							i, ret);
+					t->invariant++;
+				}
+				continue;
+			}
+			e = w[i].ret_flags & KEVENT_RET_BROKEN ?
+				    (long)(int32_t)w[i].ret_data[1] : 0;
+			if (e > 0 || (e == 0 && (w[i].ret_flags & KEVENT_RET_BROKEN)))
+				t->invariant++;
+			record("kevent_ctl entry", cls[i], e,
+			       e == -EINTR ? NULL : exp[i]);
+		}
+	}
+}
+
+/* ---- the wait calls ----------------------------------------------- */
+
+/* Fills a struct kevent_wait_args (and what follows it) per a class. */
+struct argsel {
+	void *args;
+	size_t size;
+	const char *cls;
+	const char *expect;	/* NULL: depends on state */
+	int may_block;		/* watchdog needed */
+};
+
+static void gen_args(struct tctx *t, struct argsel *a, unsigned int max_nr,
+		     unsigned int *min_nr_out)
+{
+	struct rng *r = &t->r;
+	char *b = t->m.buf + 4 * PAGE;	/* args live in the second half */
+	struct kevent_wait_args *w = (struct kevent_wait_args *)b;
+	static __thread uint64_t sigmask;
+	unsigned int x = below(r, 100);
+
+	memset(b, 0, 2 * PAGE);
+	w->timeout_ns = chance(r, 70) ? 0 : 1000 + below(r, 2000000);
+	w->clock = below(r, 3);
+	w->min_nr = below(r, 2) ? 0 : 1 + below(r, max_nr);
+	a->args = w;
+	a->size = sizeof(*w);
+	a->cls = "args: valid";
+	a->expect = NULL;
+	a->may_block = 0;
+	if (x < 55)
+		goto out;
+	switch (below(r, 17)) {
+	case 0:
+		a->args = NULL;
+		a->size = 0;
+		a->cls = "args: NULL (wait forever)";
+		a->may_block = 1;
+		break;
+	case 1:
+		a->args = NULL;
+		a->size = 1 + below(r, 64);
+		a->cls = "args: NULL with args_size not 0";
+		a->expect = "EINVAL";
+		break;
+	case 2:
+		a->size = below(r, KEVENT_WAIT_ARGS_SIZE_VER0);
+		a->cls = "args_size: below 32";
+		a->expect = "EINVAL";
+		break;
+	case 3:
+		a->size = KEVENT_WAIT_ARGS_SIZE_VER0 + 1 + below(r, PAGE - 32);
+		a->cls = "args_size: 33..4096, zero tail";
+		break;
+	case 4:
+		a->size = KEVENT_WAIT_ARGS_SIZE_VER0 + 1 + below(r, PAGE - 32);
+		b[a->size - 1 - below(r, a->size - 32)] = 1;
+		a->cls = "args_size: 33..4096, non-zero tail";
+		a->expect = "E2BIG";
+		break;
+	case 5:
+		a->size = PAGE + 1 + below(r, 1 << 20);
+		if (chance(r, 20))
+			a->size = ~(size_t)0;
+		a->cls = "args_size: above a page";
+		a->expect = "E2BIG";
+		break;
+	case 6:
+		a->args = t->m.hole;
+		a->cls = "args: no access (PROT_NONE)";
+		a->expect = "EFAULT";
+		break;
+	case 7:
+		a->args = t->m.edge + 2 * PAGE - 16;
+		memset(a->args, 0, 16);
+		a->cls = "args: straddling PROT_NONE";
+		a->expect = "EFAULT";
+		break;
+	case 8:
+		w->clock = 3 + below(r, 1000);
+		a->cls = "args: unknown clock";
+		a->expect = "EINVAL";
+		break;
+	case 9:
+		w->flags = 2u << below(r, 31);
+		a->cls = "args: unknown flag";
+		a->expect = "EINVAL";
+		break;
+	case 10:
+		w->sigmask = PTR64(&sigmask);
+		w->sigmask_size = chance(r, 50) ? 4 : 16 + below(r, 100);
+		a->cls = "args: sigmask with sigmask_size not 8";
+		a->expect = "EINVAL";
+		break;
+	case 11:
+		w->sigmask_size = 8;
+		a->cls = "args: sigmask 0 with sigmask_size not 0";
+		a->expect = "EINVAL";
+		break;
+	case 12:
+		sigmask = 0;
+		w->sigmask = PTR64(&sigmask);
+		w->sigmask_size = 8;
+		a->cls = "args: valid sigmask";
+		break;
+	case 13:
+		w->sigmask = PTR64(t->m.hole);
+		w->sigmask_size = 8;
+		a->cls = "args: sigmask with no access (PROT_NONE)";
+		a->expect = "EFAULT";
+		break;
+	case 14:
+		w->min_nr = max_nr + 1 + below(r, 10);
+		a->cls = "args: min_nr above max_nr";
+		a->expect = "EINVAL";
+		break;
+	case 15:
+		w->timeout_ns = KEVENT_TIMEOUT_INFINITE;
+		a->cls = "args: infinite timeout";
+		a->may_block = 1;
+		break;
+	default: {
+		struct timespec ts;
+		static const clockid_t ck[] = { CLOCK_MONOTONIC, CLOCK_REALTIME,
+						CLOCK_BOOTTIME };
+
+		clock_gettime(ck[w->clock], &ts);
+		w->flags = KEVENT_WAIT_ABSTIME;
+		w->timeout_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec +
+				(chance(r, 50) ? 0 : below(r, 2000000));
+		if (chance(r, 30))
+			w->timeout_ns = below(r, 1000);	/* long past */
+		a->cls = "args: absolute timeout";
+		break;
+	}
+	}
+out:
+	*min_nr_out = w->min_nr;
+	if (w->min_nr > 1 && w->timeout_ns)
+		a->may_block = 1;
+}
+
+static void check_events(struct tctx *t, struct kevent_event *ev, long n)
+{
+	long i;
+
+	for (i = 0; i < n; i++) {
+		if ((ev[i].type != KEVENT_TIMER && ev[i].type != KEVENT_POLL &&
+		     ev[i].type != KEVENT_USER) || !ev[i].events ||
+		    (ev[i].type != KEVENT_POLL && ev[i].events != 1) ||
+		    (ev[i].type != KEVENT_POLL && !ev[i].data)) {
+			if (t->invariant < 5 && rec_enabled)
+				fprintf(stderr, "INVARIANT: event type %u events %#x data %llu id %llu\n",
+					ev[i].type, ev[i].events,
+					(unsigned long long)ev[i].data,
+					(unsigned long long)ev[i].id);
+			t->invariant++;
+		}
+	}
+}
+
+static void do_get(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	unsigned int max_nr, min_nr, x = below(r, 100);
+	struct fdarg fa;
+	struct argsel a;
+	enum ptrclass pc = pick_ptr(r);
+	char *wr, cls[128];
+	const char *exp;
+	void *ev;
+	long ret;
+
+	pick_fdarg(r, &fa);
+	max_nr = 1 + below(r, 64);
+	gen_args(t, &a, max_nr, &min_nr);
+	if (x < 3)
+		max_nr = 0;
+	else if (x < 6)
+		max_nr = chance(r, 50) ? MAX_BATCH + 1 : 0xffffffffu;
+	ev = ptr_for(&t->m, pc, sizeof(struct kevent_event), max_nr > 64 ? 64 : max_nr,
+		     below(r, 3), &wr);
+	if (pc == P_STRADDLE) {
+		/* the array runs into the guard page after 0..2 entries */
+		ev = t->m.edge + 2 * PAGE - below(r, 3) * 32 - 16;
+	}
+
+	if (max_nr == 0 || max_nr > MAX_BATCH) {
+		snprintf(cls, sizeof(cls), "max_nr: %s", max_nr ? "above max_batch" : "0");
+		exp = "EINVAL";
+	} else if (pc == P_KERNEL) {
+		snprintf(cls, sizeof(cls), "events: kernel address");
+		exp = "EFAULT";
+	} else if (fa.c != F_QUEUE) {
+		snprintf(cls, sizeof(cls), "%s", fa.name);
+		exp = fa.expect;
+	} else if (a.expect) {
+		/* the arguments are read before any event is written */
+		snprintf(cls, sizeof(cls), "%s", a.cls);
+		exp = a.expect;
+	} else if (pc != P_VALID && pc != P_UNALIGNED) {
+		/* faults only if an event is ready */
+		snprintf(cls, sizeof(cls), "events: %s", ptr_name[pc]);
+		exp = "ok,EFAULT,EINTR";
+	} else {
+		snprintf(cls, sizeof(cls), "%s", a.cls);
+		exp = a.expect;
+		if (!exp)
+			exp = "ok,EINTR";
+	}
+	if (exp && !strcmp(exp, "EFAULT") && pc == P_KERNEL && max_nr == 0)
+		exp = "EINVAL";
+	wd_arm(t, a.may_block ? 30 : 1000);
+	ret = k_get(fa.fd, ev, max_nr, a.args, a.size);
+	wd_disarm(t);
+	record("kevent_get_events", cls, ret, exp);
+	if (ret > (long)max_nr)
+		t->invariant++;
+	if (ret > 0 && (pc == P_VALID || pc == P_UNALIGNED))
+		check_events(t, ev, ret);
+	(void)min_nr;
+}
+
+static void do_read(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	int fd = pick_fd(r, K_QUEUE, NULL);
+	size_t len;
+	const char *cls, *exp;
+	void *buf = t->m.buf;
+	long ret;
+
+	if (fd < 0)
+		return;
+	switch (below(r, 5)) {
+	case 0:
+		len = below(r, 2) ? 0 : 1 + below(r, 31);
+		cls = "read: length below 32";
+		exp = "EINVAL";
+		break;
+	case 1:
+		len = 32 * (1 + below(r, 8)) + 1 + below(r, 31);
+		cls = "read: length not a multiple of 32";
+		exp = "EINVAL";
+		break;
+	case 2:
+		buf = KADDR;
+		len = 64;
+		cls = "read: buffer at a kernel address";
+		exp = "EFAULT";
+		break;
+	default:
+		len = 32 * (1 + below(r, 32));
+		cls = "read: valid";
+		exp = "ok,EAGAIN,EINTR";
+		break;
+	}
+	wd_arm(t, 30);
+	ret = read(fd, buf, len);
+	ret = ret < 0 ? -errno : ret;
+	wd_disarm(t);
+	record("read", cls, ret, exp);
+	if (ret > 0 && buf == t->m.buf) {
+		if (ret % 32)
+			t->invariant++;
+		else
+			check_events(t, buf, ret / 32);
+	}
+}
+
+static void do_ring_init(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	unsigned int num = 1u << below(r, 9), flags = 0;
+	struct fdarg fa;
+	char cls[96];
+	const char *exp = NULL;
+	char *ring;
+	long ret;
+
+	pick_fdarg(r, &fa);
+	/* 8-aligned, fitting in the arena (64 + 32 * num <= 16 pages) */
+	ring = arena + below(r, (ARENA_PAGES * PAGE - 64 - 32 * num) / 8 + 1) * 8;
+	switch (below(r, 10)) {
+	case 0:
+		flags = 1u << below(r, 32);
+		snprintf(cls, sizeof(cls), "flags: not 0");
+		exp = "EINVAL";
+		break;
+	case 1:
+		num = 3 + 2 * below(r, 1000);
+		snprintf(cls, sizeof(cls), "num: not a power of two");
+		exp = "EINVAL";
+		break;
+	case 2:
+		num = RING_MAX << (1 + below(r, 11));
+		snprintf(cls, sizeof(cls), "num: above ring_max_entries");
+		exp = "EINVAL";
+		break;
+	case 3:
+		ring += 1 + below(r, 7);
+		snprintf(cls, sizeof(cls), "ring: not aligned to 8");
+		exp = "EINVAL";
+		break;
+	case 4:
+		ring = chance(r, 50) ? NULL : ring;
+		num = ring ? 0 : num;
+		snprintf(cls, sizeof(cls), "ring NULL or num 0 (detach)");
+		exp = "ok";
+		break;
+	case 5:
+		/* runs into the guard page after the arena */
+		ring = arena + ARENA_PAGES * PAGE - 64 - 32 * num + 32 * (1 + below(r, 4));
+		snprintf(cls, sizeof(cls), "ring: straddling PROT_NONE");
+		exp = "EFAULT";
+		break;
+	case 6:
+		ring = chance(r, 50) ? (char *)t->m.ro : (char *)KADDR;
+		num = 1 + (ring == (char *)t->m.ro ? 0 : 1);
+		snprintf(cls, sizeof(cls), "ring: read-only or kernel address");
+		exp = "EFAULT";
+		break;
+	default:
+		snprintf(cls, sizeof(cls), "ring: in the arena (maybe protected)");
+		break;
+	}
+	if (fa.c != F_QUEUE && !flags) {
+		snprintf(cls, sizeof(cls), "%s", fa.name);
+		exp = fa.expect;
+	} else if (exp && !strcmp(exp, "EFAULT")) {
+		exp = "EFAULT,EBUSY";
+	}
+	ret = k_ring_init(fa.fd, ring, num, flags);
+	record("kevent_ring_init", cls, ret, exp);
+}
+
+static void do_wait(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	unsigned int num = 1 + below(r, 64), min_nr;
+	struct fdarg fa;
+	struct argsel a;
+	char cls[128];
+	const char *exp;
+	long ret;
+
+	pick_fdarg(r, &fa);
+	gen_args(t, &a, num, &min_nr);
+	if (chance(r, 5)) {
+		num = chance(r, 50) ? 0 : RING_MAX + 1 + below(r, 100);
+		snprintf(cls, sizeof(cls), "num: %s", num ? "above ring_max_entries" : "0");
+		exp = "EINVAL";
+	} else if (fa.c != F_QUEUE) {
+		snprintf(cls, sizeof(cls), "%s", fa.name);
+		exp = fa.expect;
+	} else {
+		/* the ring's state decides first: ENXIO, EPERM, ENOSPC, ... */
+		snprintf(cls, sizeof(cls), "%s", a.cls);
+		exp = NULL;
+	}
+	wd_arm(t, a.may_block ? 30 : 1000);
+	ret = k_wait(fa.fd, num, a.args, a.size);
+	wd_disarm(t);
+	record("kevent_wait", cls, ret, exp);
+	if (ret > (long)num)
+		t->invariant++;
+}
+
+/* ---- the environment ---------------------------------------------- */
+
+static void poke(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	enum kind k;
+	int fd = pick_fd(r, K_NKINDS, &k);
+	uint64_t one = 1;
+	char c = 'x';
+
+	if (fd < 0)
+		return;
+	switch (k) {
+	case K_PIPE_W:
+	case K_SOCK:
+		if (write(fd, &c, 1) < 0) {
+		}
+		break;
+	case K_PIPE_R: {
+		char b[64];
+
+		if (read(fd, b, sizeof(b)) < 0) {
+		}
+		break;
+	}
+	case K_EVENTFD:
+		if (chance(r, 50)) {
+			if (write(fd, &one, 8) < 0) {
+			}
+		} else if (read(fd, &one, 8) < 0) {
+		}
+		break;
+	case K_EPOLL: {
+		/* epoll in between: queues and pipes in epoll, epoll in queues */
+		enum kind k2;
+		int fd2 = pick_fd(r, K_NKINDS, &k2);
+		struct epoll_event ee = { .events = EPOLLIN | (chance(r, 30) ? EPOLLET : 0) };
+
+		if (fd2 >= 0)
+			epoll_ctl(fd, chance(r, 80) ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+				  fd2, &ee);
+		break;
+	}
+	case K_SIGNALFD:
+		/* SIGURG is ignored by default and not blocked: pending nowhere */
+		break;
+	case K_UDP: {
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_port = htons(9),
+					  .sin_addr.s_addr = htonl(0x7f000001) };
+
+		/* an ICMP error makes EPOLLERR */
+		connect(fd, (void *)&sa, sizeof(sa));
+		if (send(fd, &c, 1, MSG_DONTWAIT) < 0) {
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* Reused numbers: dup2 a live file over another pool descriptor. */
+static void do_dup2(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	enum kind k1, k2;
+	int a = pick_fd(r, K_NKINDS, &k1), b = pick_fd(r, K_NKINDS, &k2), i;
+
+	if (a < 0 || b < 0 || a == b)
+		return;
+	pthread_mutex_lock(&pool_lock);
+	for (i = 0; i < POOL; i++)
+		if (pool[i].fd == b) {
+			/* keep the old file alive under a new number sometimes */
+			int keep = chance(r, 50) ? dup(b) : -1;
+
+			if (dup2(a, b) == b)
+				pool[i].kind = k1;
+			if (keep >= 0) {
+				pthread_mutex_unlock(&pool_lock);
+				add_slot(keep, k2, -1);
+				return;
+			}
+			break;
+		}
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/* What a received descriptor is (it may be one sent earlier). */
+static enum kind kind_of_fd(int fd)
+{
+	char p[64], l[256];
+	struct stat st;
+	ssize_t n;
+	int dom = 0;
+	socklen_t len = sizeof(dom);
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	n = readlink(p, l, sizeof(l) - 1);
+	if (n < 0)
+		return K_NKINDS;
+	l[n] = 0;
+	if (!strcmp(l, "anon_inode:[kevent]"))
+		return K_QUEUE;
+	if (!strncmp(l, "pipe:", 5))
+		return (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY ? K_PIPE_W : K_PIPE_R;
+	if (!strncmp(l, "socket:", 7)) {
+		getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len);
+		return dom == AF_UNIX ? K_SOCK : K_UDP;
+	}
+	if (!strcmp(l, "anon_inode:[eventpoll]"))
+		return K_EPOLL;
+	if (!strcmp(l, "anon_inode:[eventfd]"))
+		return K_EVENTFD;
+	if (!strcmp(l, "anon_inode:[signalfd]"))
+		return K_SIGNALFD;
+	if (!strcmp(l, "anon_inode:[timerfd]"))
+		return K_TIMERFD;
+	if (!strncmp(l, "/memfd:", 7))
+		return K_MEMFD;
+	if (!fstat(fd, &st))
+		return S_ISDIR(st.st_mode) ? K_DIR : K_REGFILE;
+	return K_NKINDS;
+}
+
+/* SCM_RIGHTS: send a queue (or anything) through a unix socket. */
+static void do_scm(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	int s = pick_fd(r, K_SOCK, NULL), peer = -1, i, what;
+	enum kind k;
+	char cbuf[CMSG_SPACE(sizeof(int))], c = 'q';
+	struct iovec iov = { &c, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+
+	if (s < 0)
+		return;
+	what = chance(r, 70) ? pick_fd(r, K_QUEUE, NULL) : pick_fd(r, K_NKINDS, NULL);
+	if (what < 0)
+		return;
+	k = K_QUEUE;
+	pthread_mutex_lock(&pool_lock);
+	for (i = 0; i < POOL; i++) {
+		if (pool[i].fd == s)
+			peer = pool[i].peer;
+		if (pool[i].fd == what)
+			k = pool[i].kind;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &what, sizeof(int));
+	if (sendmsg(s, &mh, MSG_DONTWAIT) < 0)
+		return;
+	/* sometimes left in flight: cycles for the unix garbage collector */
+	if (peer < 0 || chance(r, 30))
+		return;
+	mh.msg_controllen = sizeof(cbuf);
+	if (recvmsg(peer, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+		return;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_type == SCM_RIGHTS) {
+			int got;
+
+			memcpy(&got, CMSG_DATA(cm), sizeof(int));
+			/* a descriptor left in flight earlier comes first */
+			k = kind_of_fd(got);
+			if (k == K_NKINDS)
+				close(got);
+			else
+				add_slot(got, k, -1);
+		}
+}
+
+static void one_call(struct tctx *t, int depth);
+
+/* KFUZZ_CHECK=1: after every call, check the pool's kinds in /proc. */
+static int pool_check_on;
+static void pool_check(unsigned long call)
+{
+	static const char *const pre[K_NKINDS] = {
+		"anon_inode:[kevent]", "pipe:", "pipe:", "socket:",
+		"anon_inode:[eventpoll]", "anon_inode:[eventfd]",
+		"anon_inode:[signalfd]", "anon_inode:[timerfd]", "/", "/",
+		"/memfd:", "socket:",
+	};
+	char p[64], l[256];
+	int i;
+	ssize_t n;
+
+	for (i = 0; i < POOL; i++) {
+		if (pool[i].fd < 0)
+			continue;
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", pool[i].fd);
+		n = readlink(p, l, sizeof(l) - 1);
+		if (n < 0) {
+			fprintf(stderr, "POOL: call %lu slot %d fd %d (%s) is closed\n",
+				call, i, pool[i].fd, kind_name[pool[i].kind]);
+			continue;
+		}
+		l[n] = 0;
+		if (strncmp(l, pre[pool[i].kind], strlen(pre[pool[i].kind])))
+			fprintf(stderr, "POOL: call %lu slot %d fd %d is %s, pool says %s\n",
+				call, i, pool[i].fd, l, kind_name[pool[i].kind]);
+	}
+}
+
+/*
+ * fork in the middle: the child shares the queues (and their rings,
+ * registered by the parent: EPERM from kevent_wait) and makes calls of
+ * its own, unrecorded, then exits with everything open.
+ */
+static unsigned long child_bad;
+static void do_fork(struct tctx *t)
+{
+	pid_t pid;
+	int st, i, n = 10 + below(&t->r, 60);
+	uint64_t cseed = rnd(&t->r);
+
+	pthread_mutex_lock(&pool_lock);
+	pthread_mutex_lock(&rec_lock);
+	pid = fork();
+	if (pid == 0) {
+		struct tctx c = *t;
+
+		rec_enabled = 0;
+		signal(SIGALRM, SIG_DFL);
+		pthread_mutex_init(&pool_lock, NULL);
+		pthread_mutex_init(&rec_lock, NULL);
+		c.r.s = cseed;
+		c.single = 1;
+		wd_init(&c);
+		alarm(60);
+		for (i = 0; i < n; i++)
+			one_call(&c, 1);
+		_exit(c.invariant ? 3 : 0);
+	}
+	pthread_mutex_unlock(&rec_lock);
+	pthread_mutex_unlock(&pool_lock);
+	if (pid < 0)
+		return;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "CHILD: pid %d ended with status %#x\n", pid, st);
+		__atomic_add_fetch(&child_bad, 1, __ATOMIC_RELAXED);
+	}
+}
+
+static void one_call(struct tctx *t, int depth)
+{
+	unsigned int x = below(&t->r, 1000);
+
+	t->calls++;
+	if (pool_check_on && !depth)
+		pool_check(t->calls - 1);
+	if (x < 40)
+		do_create(t);
+	else if (x < 440)
+		do_ctl(t);
+	else if (x < 640)
+		do_get(t);
+	else if (x < 690)
+		do_read(t);
+	else if (x < 750)
+		do_ring_init(t);
+	else if (x < 830)
+		do_wait(t);
+	else if (x < 880)
+		new_fd(&t->r);
+	else if (x < 905)
+		close_slot(&t->r);
+	else if (x < 915)
+		do_dup2(t);
+	else if (x < 930)
+		do_scm(t);
+	else if (x < 985)
+		poke(t);
+	else if (x < 997)
+		arena_mutate(&t->r, t->single);
+	else if (!depth)
+		do_fork(t);
+	else
+		poke(t);
+}
+
+/* ---- main --------------------------------------------------------- */
+
+static uint64_t seed;
+static unsigned long ncalls = 10000;
+static double tbudget;
+static uint64_t t_start;
+static int nthreads = 1;
+
+static void *thread_main(void *arg)
+{
+	struct tctx *t = arg;
+	unsigned long i, my = ncalls / nthreads;
+
+	if (fail_mode) {
+		/* fuzz/faultinject.sh: this thread's kevent allocations fail */
+		FILE *f = fopen("/proc/thread-self/make-it-fail", "w");
+
+		if (!f || fputs("1", f) < 0 || fclose(f)) {
+			fprintf(stderr, "kevent-fuzz: cannot set make-it-fail\n");
+			exit(2);
+		}
+	}
+	wd_init(t);
+	if (mem_init(&t->m)) {
+		perror("mmap");
+		exit(2);
+	}
+	for (i = 0; i < my; i++) {
+		if (tbudget > 0 && (i & 15) == 0 &&
+		    (now_ns() - t_start) / 1e9 > tbudget)
+			break;
+		one_call(t, 0);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_sig };
+	struct kevent_probe probe = { 0 };
+	struct rlimit rl = { 4096, 4096 };
+	const char *out = NULL;
+	struct tctx *t;
+	pthread_t th[64];
+	unsigned long total = 0, inv = 0;
+	int strict = 0, i;
+	sigset_t m;
+
+	seed = now_ns() ^ ((uint64_t)getpid() << 32);
+	pool_check_on = !!getenv("KFUZZ_CHECK");
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-s") && i + 1 < argc)
+			seed = strtoull(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
+			ncalls = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "-t") && i + 1 < argc)
+			tbudget = atof(argv[++i]);
+		else if (!strcmp(argv[i], "-j") && i + 1 < argc)
+			nthreads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-o") && i + 1 < argc)
+			out = argv[++i];
+		else if (!strcmp(argv[i], "-q"))
+			rec_quiet = 1;
+		else if (!strcmp(argv[i], "--strict"))
+			strict = 1;
+		else if (!strcmp(argv[i], "--fail"))
+			fail_mode = rec_allow_enomem = 1;
+		else {
+			fprintf(stderr, "usage: %s [-s SEED] [-n CALLS] [-t SECONDS] [-j THREADS] [-o RECORDS] [-q] [--strict] [--fail]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (nthreads < 1 || nthreads > 64)
+		nthreads = 1;
+	/* Expectations hold only where no other thread changes the state. */
+	rec_enforce = nthreads == 1;
+	printf("kevent-fuzz: seed %#llx, %lu calls, %d thread(s)%s\n",
+	       (unsigned long long)seed, ncalls, nthreads,
+	       nthreads == 1 ? " (the call sequence is reproducible from the seed)" : "");
+	fflush(stdout);
+
+	if (!getenv("KFUZZ_NOPROBE") && (k_ctl(-1, KEVENT_CTL_PROBE, sizeof(probe), &probe) != 64 ||
+	    probe.magic != KEVENT_PROBE_MAGIC || probe.version != 2)) {
+		printf("kevent-fuzz: no kevent ABI v2 in this kernel\n");
+		return 2;
+	}
+	if (!getenv("KFUZZ_NOPROBE") && (probe.max_batch != MAX_BATCH || probe.ring_max_entries != RING_MAX)) {
+		printf("kevent-fuzz: probe limits %u/%u differ from the fuzzer's %u/%u\n",
+		       probe.max_batch, probe.ring_max_entries, MAX_BATCH, RING_MAX);
+		return 2;
+	}
+	setrlimit(RLIMIT_NOFILE, &rl);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGURG, SIG_IGN);
+	sigemptyset(&m);
+	sigaddset(&m, SIGURG);
+	sigprocmask(SIG_UNBLOCK, &m, NULL);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kevent-fuzz.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	arena = mmap(NULL, (ARENA_PAGES + 1) * PAGE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (arena == MAP_FAILED)
+		return 2;
+	mprotect(arena + ARENA_PAGES * PAGE, PAGE, PROT_NONE);
+	for (i = 0; i < POOL; i++)
+		pool[i].fd = -1;
+	for (i = 0; i < (int)ARRAY_SIZE(closed_nums); i++)
+		closed_nums[i] = 1000 + i;
+
+	t = calloc(nthreads, sizeof(*t));
+	t_start = now_ns();
+	{
+		struct rng sr = { seed };
+
+		for (i = 0; i < 8; i++)
+			new_fd(&sr);
+		for (i = 0; i < 4; i++)
+			add_slot(k_create(0), K_QUEUE, -1);
+	}
+	for (i = 0; i < nthreads; i++) {
+		t[i].r.s = seed + 0x1000193ULL * (i + 1);
+		t[i].id = i;
+		t[i].single = nthreads == 1;
+	}
+	if (nthreads == 1) {
+		thread_main(&t[0]);
+	} else {
+		for (i = 0; i < nthreads; i++)
+			pthread_create(&th[i], NULL, thread_main, &t[i]);
+		for (i = 0; i < nthreads; i++)
+			pthread_join(th[i], NULL);
+	}
+	for (i = 0; i < nthreads; i++) {
+		total += t[i].calls;
+		inv += t[i].invariant;
+	}
+	/* close everything: teardown with kevents, rings, cycles in flight */
+	for (i = 0; i < POOL; i++)
+		if (pool[i].fd >= 0)
+			close(pool[i].fd);
+	records_write(out);
+	for (i = 0; i < 4; i++) {
+		char p[96];
+
+		snprintf(p, sizeof(p), "%s/f%d", tmpdir, i);
+		unlink(p);
+	}
+	rmdir(tmpdir);
+	printf("kevent-fuzz: seed %#llx: %lu calls in %.1f s, %lu unexpected outcomes, %lu broken invariants, %lu bad children\n",
+	       (unsigned long long)seed, total, (now_ns() - t_start) / 1e9,
+	       rec_unexpected, inv, child_bad);
+	if (inv || child_bad || (strict && rec_unexpected))
+		return 1;
+	return 0;
+}

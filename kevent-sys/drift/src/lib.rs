@@ -1,0 +1,1 @@
+//! Nothing: the check is `tests/bindings.rs`.

@@ -1,0 +1,78 @@
+//! Waking a queue's waiter from another thread.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use kevent_sys as sys;
+
+use crate::interest::{Kevent, Key, Token};
+use crate::queue::{os_error, Queue};
+
+/// Wakes a thread waiting on a [`Queue`], from any thread: a user kevent
+/// with its own handle on the queue, as mio's `Waker`.
+///
+/// [`Waker::new`] adds the user kevent `Kevent::user(token.0)` with
+/// `token`; each [`wake`](Waker::wake) makes it ready, and the waiter sees
+/// one event with that token (wakes merge until reported, the count says
+/// how many). The waker holds a duplicate of the queue's descriptor, so it
+/// is `Send + Sync + 'static` and outlives a borrow of the queue; waking
+/// allocates nothing.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use kevent::{Events, Queue, Token, Waker};
+///
+/// let queue = Queue::new()?;
+/// let waker = Waker::new(&queue, Token(99))?;
+/// std::thread::spawn(move || waker.wake());
+/// let mut events = Events::with_capacity(8);
+/// queue.wait(&mut events, Some(Duration::from_secs(5)))?;
+/// assert_eq!(events.iter().next().map(|e| e.token()), Some(Token(99)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Waker {
+    fd: OwnedFd,
+    id: u64,
+}
+
+impl Waker {
+    /// Adds the user kevent `token.0` to `queue`, reporting `token`.
+    /// `EEXIST` if the queue has a user kevent with that id.
+    pub fn new(queue: &Queue, token: Token) -> io::Result<Self> {
+        queue.add(Kevent::user(token.0).token(token))?;
+        let fd = match queue.as_fd().try_clone_to_owned() {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = queue.remove(Key::user(token.0));
+                return Err(e);
+            }
+        };
+        Ok(Waker { fd, id: token.0 })
+    }
+
+    /// Wakes the queue: its user kevent becomes ready.
+    pub fn wake(&self) -> io::Result<()> {
+        let mut raw = [Key::user(self.id).raw()];
+        // SAFETY: `Waker::new` added a kevent through a Queue, so the probe
+        // found kevent ABI v2; `raw` is one ukevent we own for the call.
+        let n = unsafe {
+            sys::kevent_ctl(
+                self.fd.as_raw_fd(),
+                sys::KEVENT_CTL_READY,
+                1,
+                raw.as_mut_ptr(),
+            )
+        }
+        .map_err(os_error)?;
+        if n == 1 && raw[0].ret_flags & sys::KEVENT_RET_BROKEN != 0 {
+            let e = (raw[0].ret_data[1] as i32).wrapping_neg();
+            return Err(io::Error::from_raw_os_error(if e > 0 {
+                e
+            } else {
+                libc::EIO
+            }));
+        }
+        Ok(())
+    }
+}
