@@ -225,21 +225,36 @@ fn main() -> io::Result<()> {
         for &n in plan.pair_counts {
             let active = plan.active.min(n);
             let params = format!("pairs={n};active={active};writes={}", plan.writes);
-            for_each(&mechanisms, with_bound, pick, |name, factory| match factory {
-                Err(why) => report.unsupported(workload, &params, name, why),
-                Ok(factory) => {
-                    let mut samples = Vec::with_capacity(reps);
-                    for _ in 0..reps {
-                        let mut mech = factory.map(|f| f()).transpose()?;
-                        let (time, events) =
-                            workload::libevent_bench(mech.as_deref_mut(), n, active, plan.writes)?;
-                        samples.push(time.as_nanos() as f64 / events as f64);
-                        drop(mech);
-                        settle();
+            for_each(
+                &mechanisms,
+                with_bound,
+                pick,
+                |name, factory| match factory {
+                    Err(why) => report.unsupported(workload, &params, name, why),
+                    Ok(factory) => {
+                        let (mut time, mut calls) = (vec![], vec![]);
+                        for _ in 0..reps {
+                            let mut mech = factory.map(|f| f()).transpose()?;
+                            let r = workload::libevent_bench(
+                                mech.as_deref_mut(),
+                                n,
+                                active,
+                                plan.writes,
+                            )?;
+                            time.push(r.ns_per_event());
+                            calls.push(r.syscalls_per_event());
+                            drop(mech);
+                            settle();
+                        }
+                        report.measured(
+                            workload,
+                            &params,
+                            name,
+                            vec![("ns_per_event", time), ("syscalls_per_event", calls)],
+                        )
                     }
-                    report.measured(workload, &params, name, vec![("ns_per_event", samples)])
-                }
-            })?;
+                },
+            )?;
         }
     }
 
@@ -351,20 +366,34 @@ mod tests {
 
     #[test]
     fn upper_bound_loop_handles_every_byte() {
-        let (_, events) = workload::libevent_bench(None, 10, 3, 50).unwrap();
-        assert_eq!(events, 53);
+        let r = workload::libevent_bench(None, 10, 3, 50).unwrap();
+        assert_eq!(r.events, 53);
+        assert_eq!(r.syscalls, 0, "the bound has no mechanism");
     }
 
+    /// Every event is a byte read, and each wait returns at least one
+    /// ready socket: a level-triggered loop makes at least one wait, and
+    /// at most one per event (plus one MOD per event for oneshot).
     #[test]
     fn epoll_loops_handle_every_byte() {
         for m in ["epoll", "epoll-et"] {
             let mut mech = (named(m).readiness.unwrap())().unwrap();
-            let (_, events) = workload::libevent_bench(Some(&mut *mech), 20, 5, 200).unwrap();
-            assert_eq!(events, 205, "{m}");
+            let r = workload::libevent_bench(Some(&mut *mech), 20, 5, 200).unwrap();
+            assert_eq!(r.events, 205, "{m}");
+            assert!(r.syscalls >= 1, "{m}: waits not counted");
+            if m == "epoll" {
+                assert!(r.syscalls <= 205, "{m}: {} calls", r.syscalls);
+            }
         }
         let mut mech = (named("epoll").oneshot.unwrap())().unwrap();
-        let (_, events) = workload::libevent_bench(Some(&mut *mech), 20, 5, 200).unwrap();
-        assert_eq!(events, 205, "epoll oneshot");
+        let r = workload::libevent_bench(Some(&mut *mech), 20, 5, 200).unwrap();
+        assert_eq!(r.events, 205, "epoll oneshot");
+        // One wait and one MOD per event at most, and at least the MODs.
+        assert!(
+            (205..=410).contains(&r.syscalls),
+            "epoll oneshot: {} calls",
+            r.syscalls
+        );
     }
 
     #[test]
@@ -373,6 +402,11 @@ mod tests {
         if !kevent::is_supported() {
             return;
         }
+        let mut et = (named("kevent-et").readiness.unwrap())().unwrap();
+        assert!(et.edge(), "kevent-et drains");
+        let r = workload::libevent_bench(Some(&mut *et), 20, 5, 200).unwrap();
+        assert_eq!(r.events, 205, "kevent-et");
+        assert!(r.syscalls >= 1, "kevent-et: waits not counted");
         for m in ["kevent", "kevent-ring"] {
             let m = named(m);
             for (factory, what) in [
@@ -380,8 +414,15 @@ mod tests {
                 (m.oneshot.unwrap(), "dispatch"),
             ] {
                 let mut mech = factory().unwrap();
-                let (_, events) = workload::libevent_bench(Some(&mut *mech), 20, 5, 200).unwrap();
-                assert_eq!(events, 205, "{} {what}", m.name);
+                assert!(!mech.edge(), "{} {what}", m.name);
+                let r = workload::libevent_bench(Some(&mut *mech), 20, 5, 200).unwrap();
+                assert_eq!(r.events, 205, "{} {what}", m.name);
+                assert!(
+                    (1..=410).contains(&r.syscalls),
+                    "{} {what}: {} calls",
+                    m.name,
+                    r.syscalls
+                );
             }
             let mut timers = (m.timers.unwrap())().unwrap();
             let r = workload::many_timers(
@@ -412,8 +453,9 @@ mod tests {
             let Ok(mut mech) = factory() else {
                 return;
             };
-            let (_, events) = workload::libevent_bench(Some(&mut *mech), 100, 100, 20_000).unwrap();
-            assert_eq!(events, 20_100);
+            let r = workload::libevent_bench(Some(&mut *mech), 100, 100, 20_000).unwrap();
+            assert_eq!(r.events, 20_100);
+            assert!(r.syscalls >= 1, "io_uring: waits not counted");
         }
     }
 

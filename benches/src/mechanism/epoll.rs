@@ -85,6 +85,8 @@ struct Epoll {
     events: Vec<libc::epoll_event>,
     /// The fd of every token, for EPOLL_CTL_MOD.
     fds: Vec<RawFd>,
+    /// System calls made (Readiness::syscalls).
+    calls: u64,
 }
 
 impl Epoll {
@@ -94,6 +96,7 @@ impl Epoll {
             mode,
             events: event_buffer(256),
             fds: Vec::new(),
+            calls: 0,
         })
     }
 
@@ -113,6 +116,7 @@ impl Readiness for Epoll {
             self.fds.resize(token + 1, -1);
         }
         self.fds[token] = fd;
+        self.calls += 1;
         epoll_ctl(
             self.epfd.as_raw_fd(),
             libc::EPOLL_CTL_ADD,
@@ -123,6 +127,7 @@ impl Readiness for Epoll {
     }
 
     fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()> {
+        self.calls += 1;
         let n = epoll_wait(self.epfd.as_raw_fd(), &mut self.events, -1)?;
         ready.extend(self.events[..n].iter().map(|e| e.u64 as usize));
         Ok(())
@@ -132,12 +137,17 @@ impl Readiness for Epoll {
         self.mode == Mode::Edge
     }
 
+    fn syscalls(&self) -> u64 {
+        self.calls
+    }
+
     fn rearm(&mut self, tokens: &[usize]) -> io::Result<()> {
         if self.mode != Mode::Oneshot {
             return Ok(());
         }
         // epoll has no batch: one system call per event.
         for &t in tokens {
+            self.calls += 1;
             epoll_ctl(
                 self.epfd.as_raw_fd(),
                 libc::EPOLL_CTL_MOD,

@@ -1,8 +1,9 @@
-//! kevent: poll kevents (level-triggered, or `KEVENT_REQ_DISPATCH`
-//! kevents re-enabled with one batched `kevent_ctl(KEVENT_CTL_ENABLE)` per
-//! wake-up), timer kevents, and one queue shared by the herd (wake-one).
-//! Each comes in two forms: events copied by `kevent_get_events`, or
-//! written into the ring by `kevent_wait`.
+//! kevent: poll kevents (level-triggered, edge-triggered with
+//! `KEVENT_REQ_ET`, or `KEVENT_REQ_DISPATCH` kevents re-enabled with one
+//! batched `kevent_ctl(KEVENT_CTL_ENABLE)` per wake-up), timer kevents,
+//! and one queue shared by the herd (wake-one). Each comes in two forms:
+//! events copied by `kevent_get_events`, or written into the ring by
+//! `kevent_wait` (and drained without a system call while it holds any).
 
 use std::io;
 use std::os::fd::RawFd;
@@ -17,8 +18,8 @@ pub fn mechanisms() -> Vec<Mechanism> {
     vec![
         Mechanism {
             name: "kevent",
-            readiness: Ok(|| Ok(Box::new(KeventPoll::new(false, false)?))),
-            oneshot: Ok(|| Ok(Box::new(KeventPoll::new(false, true)?))),
+            readiness: Ok(|| Ok(Box::new(KeventPoll::new(false, Mode::Level)?))),
+            oneshot: Ok(|| Ok(Box::new(KeventPoll::new(false, Mode::Dispatch)?))),
             timers: Ok(|| {
                 Ok(Box::new(KeventTimers(KeventQueue::new(
                     false,
@@ -28,9 +29,18 @@ pub fn mechanisms() -> Vec<Mechanism> {
             herd: Ok(herd),
         },
         Mechanism {
+            name: "kevent-et",
+            readiness: Ok(|| Ok(Box::new(KeventPoll::new(false, Mode::Edge)?))),
+            oneshot: Err(
+                "DISPATCH re-enables the same way with or without KEVENT_REQ_ET: see kevent",
+            ),
+            timers: Err("KEVENT_REQ_ET applies to poll kevents only: timer kevents are kevent's"),
+            herd: Err("the herd measures the level-triggered default's wake-one: see kevent"),
+        },
+        Mechanism {
             name: "kevent-ring",
-            readiness: Ok(|| Ok(Box::new(KeventPoll::new(true, false)?))),
-            oneshot: Ok(|| Ok(Box::new(KeventPoll::new(true, true)?))),
+            readiness: Ok(|| Ok(Box::new(KeventPoll::new(true, Mode::Level)?))),
+            oneshot: Ok(|| Ok(Box::new(KeventPoll::new(true, Mode::Dispatch)?))),
             timers: Ok(|| Ok(Box::new(KeventTimers(KeventQueue::new(true, TIMER_BATCH)?)))),
             herd: Err(
                 "a ring has one consumer: several threads would each need a queue of their own",
@@ -42,6 +52,11 @@ pub fn mechanisms() -> Vec<Mechanism> {
 /// Events taken per wait in the socket workloads (as for epoll).
 const BATCH: usize = 256;
 
+/// The most entries the crate passes to one `kevent_ctl()` (`CHUNK` in
+/// kevent/src/queue.rs, if the kernel's `max_batch` is not smaller):
+/// a batched ENABLE of a full wake-up (BATCH) takes BATCH / 64 calls.
+const CRATE_CHUNK: usize = 64;
+
 /// Where a queue's events are read from.
 enum Source {
     Copy(Queue, Events),
@@ -52,6 +67,8 @@ enum Source {
 /// A queue and how its events are collected.
 struct KeventQueue {
     source: Source,
+    /// System calls made (Readiness::syscalls).
+    calls: u64,
 }
 
 impl KeventQueue {
@@ -62,7 +79,7 @@ impl KeventQueue {
         } else {
             Source::Copy(queue, Events::with_capacity(batch))
         };
-        Ok(KeventQueue { source })
+        Ok(KeventQueue { source, calls: 0 })
     }
 
     fn queue(&self) -> &Queue {
@@ -77,11 +94,17 @@ impl KeventQueue {
     fn collect(&mut self, timeout: Option<Duration>, mut f: impl FnMut(Event)) -> io::Result<()> {
         match &mut self.source {
             Source::Copy(queue, events) => {
+                self.calls += 1;
                 queue.wait(events, timeout)?;
                 events.iter().for_each(f);
             }
             Source::Ring(ring) => {
-                ring.wait(timeout)?;
+                // Events already in the ring (a kernel that writes it at
+                // event time) are taken without a system call.
+                if ring.is_empty() {
+                    self.calls += 1;
+                    ring.wait(timeout)?;
+                }
                 for e in ring.drain() {
                     f(e);
                 }
@@ -91,21 +114,30 @@ impl KeventQueue {
     }
 }
 
-/// Poll kevents on sockets, level-triggered, or disabled after each
-/// report (`DISPATCH`) and enabled again by the workload ("oneshot").
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Level,
+    /// `KEVENT_REQ_ET`: the workload drains.
+    Edge,
+    /// `KEVENT_REQ_DISPATCH`, re-enabled in one batch per wake-up.
+    Dispatch,
+}
+
+/// Poll kevents on sockets, level- or edge-triggered, or disabled after
+/// each report (`DISPATCH`) and enabled again by the workload ("oneshot").
 struct KeventPoll {
     q: KeventQueue,
-    oneshot: bool,
+    mode: Mode,
     /// The fd of every token, to enable its kevent again.
     fds: Vec<RawFd>,
     rearm: Vec<Key>,
 }
 
 impl KeventPoll {
-    fn new(ring: bool, oneshot: bool) -> io::Result<Self> {
+    fn new(ring: bool, mode: Mode) -> io::Result<Self> {
         Ok(KeventPoll {
             q: KeventQueue::new(ring, BATCH)?,
-            oneshot,
+            mode,
             fds: Vec::new(),
             rearm: Vec::with_capacity(256),
         })
@@ -115,10 +147,10 @@ impl KeventPoll {
         // SAFETY: the workload keeps every watched socket open until it
         // drops this mechanism (Readiness::watch's contract).
         let i = unsafe { Kevent::poll_raw(self.fds[token], PollFlags::IN) }.user_data(token as u64);
-        if self.oneshot {
-            i.dispatch()
-        } else {
-            i
+        match self.mode {
+            Mode::Level => i,
+            Mode::Edge => i.edge(),
+            Mode::Dispatch => i.dispatch(),
         }
     }
 }
@@ -129,6 +161,7 @@ impl Readiness for KeventPoll {
             self.fds.resize(token + 1, -1);
         }
         self.fds[token] = fd;
+        self.q.calls += 1;
         self.q.queue().add(self.interest(token))
     }
 
@@ -137,7 +170,7 @@ impl Readiness for KeventPoll {
     }
 
     fn rearm(&mut self, tokens: &[usize]) -> io::Result<()> {
-        if !self.oneshot || tokens.is_empty() {
+        if self.mode != Mode::Dispatch || tokens.is_empty() {
             return Ok(());
         }
         // A reported DISPATCH kevent is disabled, not removed: enable them
@@ -145,9 +178,20 @@ impl Readiness for KeventPoll {
         let mut batch = std::mem::take(&mut self.rearm);
         batch.clear();
         batch.extend(tokens.iter().map(|&t| Key::poll(self.fds[t])));
+        // The crate sends a batch in chunks of CRATE_CHUNK entries, one
+        // call each.
+        self.q.calls += batch.len().div_ceil(CRATE_CHUNK) as u64;
         let result = self.q.queue().enable_all(&batch).and_then(|r| r.check());
         self.rearm = batch;
         result
+    }
+
+    fn edge(&self) -> bool {
+        self.mode == Mode::Edge
+    }
+
+    fn syscalls(&self) -> u64 {
+        self.q.calls
     }
 }
 

@@ -30,7 +30,8 @@ pub type HerdFactory = fn(fd: RawFd, threads: usize) -> io::Result<Vec<Box<dyn H
 pub struct Mechanism {
     /// Its name in the report.
     pub name: &'static str,
-    /// For the socket-pair workload (libevent bench.c).
+    /// For the socket-pair workload (libevent bench.c) and the pipes
+    /// workload (level or edge; edge mechanisms drain).
     pub readiness: Support<ReadinessFactory>,
     /// For the oneshot re-arm workload: watches that disarm after each
     /// event, re-armed through [`Readiness::rearm`].
@@ -64,6 +65,12 @@ pub trait Readiness {
     fn rearm(&mut self, _tokens: &[usize]) -> io::Result<()> {
         Ok(())
     }
+    /// How many system calls of the mechanism (waits, and ctl or re-arm
+    /// calls; `watch`'s too) it has made so far: the workloads report the
+    /// difference over their timed loop, per event. A ring drained
+    /// without a system call counts nothing. No default: every mechanism
+    /// counts its own (the loop without one, `none`, makes none).
+    fn syscalls(&self) -> u64;
 }
 
 /// A set of periodic timers.

@@ -32,6 +32,26 @@ pub fn raise_fd_limit() {
     }
 }
 
+/// What an event loop measured.
+pub struct Run {
+    /// The loop's wall time.
+    pub elapsed: Duration,
+    /// Events handled: bytes read.
+    pub events: usize,
+    /// The mechanism's system calls during the loop (0 without one).
+    pub syscalls: u64,
+}
+
+impl Run {
+    pub fn ns_per_event(&self) -> f64 {
+        self.elapsed.as_nanos() as f64 / self.events.max(1) as f64
+    }
+
+    pub fn syscalls_per_event(&self) -> f64 {
+        self.syscalls as f64 / self.events.max(1) as f64
+    }
+}
+
 /// `n` non-blocking unix stream socket pairs: (read end, write end).
 struct Pairs(Vec<(RawFd, RawFd)>);
 
@@ -72,7 +92,7 @@ impl Drop for Pairs {
     }
 }
 
-fn write_byte(fd: RawFd) {
+pub(super) fn write_byte(fd: RawFd) {
     // SAFETY: one byte from a static.
     unsafe { libc::write(fd, b"e".as_ptr().cast(), 1) };
 }
@@ -102,14 +122,13 @@ fn read_pending(fd: RawFd, drain: bool) -> usize {
 /// handled events' watches are re-armed (oneshot mechanisms).
 ///
 /// Without a mechanism (`None`, the upper bound) the loop itself knows
-/// which pairs hold a byte. Returns the event loop's wall time and the
-/// number of events.
+/// which pairs hold a byte.
 pub fn libevent_bench(
     mut mech: Option<&mut (dyn Readiness + 'static)>,
     pairs: usize,
     active: usize,
     writes: usize,
-) -> io::Result<(Duration, usize)> {
+) -> io::Result<Run> {
     let p = Pairs::new(pairs)?;
     let drain = mech.as_ref().is_some_and(|m| m.edge());
     if let Some(m) = mech.as_deref_mut() {
@@ -127,6 +146,7 @@ pub fn libevent_bench(
     let total = active + writes;
     let mut fired = 0;
     let mut left = writes;
+    let calls = mech.as_ref().map_or(0, |m| m.syscalls());
     let start = Instant::now();
     while fired < total {
         ready.clear();
@@ -152,5 +172,10 @@ pub fn libevent_bench(
             m.rearm(&ready)?;
         }
     }
-    Ok((start.elapsed(), fired))
+    let elapsed = start.elapsed();
+    Ok(Run {
+        elapsed,
+        events: fired,
+        syscalls: mech.map_or(0, |m| m.syscalls()) - calls,
+    })
 }
