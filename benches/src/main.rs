@@ -4,13 +4,14 @@
 //!
 //! ```text
 //! kevent-benches [--quick] [--reps N] [--csv PATH] [--only WORKLOAD]
+//!                [--mechanism NAME] [--pipe-tokens N]
 //! ```
 //!
 //! `value` is the median of `reps` runs, `min` and `max` their spread. A
 //! workload with no natural form for a mechanism gets a row with no value
 //! and the reason in `note`. `--csv PATH` also writes the rows to PATH
 //! (ci/main.sh passes a file in the report folder, shared with the VM).
-//! Workloads: `libevent-bench`, `oneshot-rearm`, `timers`, `herd`.
+//! Workloads: `libevent-bench`, `oneshot-rearm`, `pipes`, `timers`, `herd`.
 
 mod mechanism;
 mod workload;
@@ -31,6 +32,9 @@ struct Plan {
     timer_window: Duration,
     herd_threads: usize,
     herd_events: u64,
+    pipe_counts: &'static [usize],
+    pipe_tokens: Vec<usize>,
+    pipe_events: usize,
 }
 
 impl Plan {
@@ -48,6 +52,11 @@ impl Plan {
             timer_window: Duration::from_secs(if quick { 2 } else { 5 }),
             herd_threads: 8,
             herd_events: if quick { 2_000 } else { 10_000 },
+            pipe_counts: if quick { &[1000] } else { &[1000, 10000] },
+            // 1: every event takes a wait (the mechanism dominates, as in
+            // epoll_bench); 100: as many as libevent-bench keeps active.
+            pipe_tokens: vec![1, 100],
+            pipe_events: if quick { 20_000 } else { 100_000 },
         }
     }
 }
@@ -183,7 +192,11 @@ fn main() -> io::Result<()> {
         eprintln!("kevent-benches: {e}; ci/main.sh runs the benchmarks in it");
         std::process::exit(2);
     }
-    let plan = Plan::new(quick);
+    let mut plan = Plan::new(quick);
+    // --pipe-tokens N: the tokens in flight in the pipes workload.
+    if let Some(t) = value("--pipe-tokens").and_then(|v| v.parse().ok()) {
+        plan.pipe_tokens = vec![usize::clamp(t, 1, 4096)];
+    }
     let mut mechanisms = mechanism::all();
     // --mechanism NAME: that one only, and no bound unless NAME is "none"
     // (for profiles and A/B runs of one mechanism).
@@ -201,6 +214,7 @@ fn main() -> io::Result<()> {
     let total = per_workload
         * (usize::from(runs("libevent-bench")) * plan.pair_counts.len()
             + usize::from(runs("oneshot-rearm")) * plan.pair_counts.len()
+            + usize::from(runs("pipes")) * plan.pipe_counts.len() * plan.pipe_tokens.len()
             + usize::from(runs("timers"))
             + usize::from(runs("herd")));
     let mut report = Report {
@@ -248,6 +262,44 @@ fn main() -> io::Result<()> {
                         }
                         report.measured(
                             workload,
+                            &params,
+                            name,
+                            vec![("ns_per_event", time), ("syscalls_per_event", calls)],
+                        )
+                    }
+                },
+            )?;
+        }
+    }
+
+    if runs("pipes") {
+        for (&n, &tokens) in plan
+            .pipe_counts
+            .iter()
+            .flat_map(|n| plan.pipe_tokens.iter().map(move |t| (n, t)))
+        {
+            let params = format!("pipes={n};tokens={tokens};events={}", plan.pipe_events);
+            for_each(
+                &mechanisms,
+                with_bound,
+                |m| m.readiness,
+                |name, factory| match factory {
+                    Err(why) => report.unsupported("pipes", &params, name, why),
+                    Ok(factory) => {
+                        let (mut time, mut calls) = (vec![], vec![]);
+                        for _ in 0..reps {
+                            let mut mech = factory.map(|f| f()).transpose()?;
+                            let r =
+                                workload::pipes(mech.as_deref_mut(), n, tokens, plan.pipe_events)?;
+                            time.push(r.ns_per_event());
+                            calls.push(r.syscalls_per_event());
+                            drop(mech);
+                            settle();
+                        }
+                        // Time per event, not events/s: the report's
+                        // ratios to epoll are of times (lower is better).
+                        report.measured(
+                            "pipes",
                             &params,
                             name,
                             vec![("ns_per_event", time), ("syscalls_per_event", calls)],
@@ -394,6 +446,39 @@ mod tests {
             "epoll oneshot: {} calls",
             r.syscalls
         );
+    }
+
+    #[test]
+    fn pipes_loops_count_every_event() {
+        let r = workload::pipes(None, 50, 7, 500).unwrap();
+        assert_eq!((r.events, r.syscalls), (500, 0), "the bound");
+        let run = |m: &str, mech: &mut (dyn mechanism::Readiness + 'static)| {
+            let edge = mech.edge();
+            let r = workload::pipes(Some(mech), 50, 7, 500).unwrap();
+            // The loop stops after the wait that passes 500: level
+            // mechanisms report each pipe holding a token once per wait
+            // (at most 7 events); edge ones drain, and a pipe may take a
+            // token again later in the same wait's list (at most 7 bytes
+            // per report, 256 reports per wait).
+            let most = if edge { 500 + 7 * 256 } else { 500 + 7 };
+            assert!((500..most).contains(&r.events), "{m}: {} events", r.events);
+            assert!(r.syscalls >= 1, "{m}: waits not counted");
+            if !edge {
+                assert!(r.syscalls <= r.events as u64, "{m}: {} calls", r.syscalls);
+            }
+        };
+        let mut names = vec!["epoll", "epoll-et"];
+        if kevent::is_supported() {
+            names.extend(["kevent", "kevent-et", "kevent-ring"]);
+        }
+        for m in names {
+            let mut mech = (named(m).readiness.unwrap())().unwrap();
+            run(m, &mut *mech);
+        }
+        // io_uring may be disabled (io_uring_disabled sysctl, seccomp).
+        if let Ok(mut mech) = (named("io_uring").readiness.unwrap())() {
+            run("io_uring", &mut *mech);
+        }
     }
 
     #[test]

@@ -3,8 +3,10 @@
 
 mod herd;
 mod pairs;
+mod pipes;
 mod timers;
 
 pub use herd::herd;
 pub use pairs::{libevent_bench, raise_fd_limit};
+pub use pipes::pipes;
 pub use timers::many_timers;
