@@ -1,18 +1,24 @@
 //! Per-call costs, with criterion: adding and removing a watch, a wait
-//! that finds nothing, and taking 64 ready events. Run it in the patched
-//! kernel (`ci/main.sh` does, and folds the results into its report):
+//! that finds nothing, and taking 64 ready events. The `kevent` and
+//! `kevent-ring` rows make the raw system calls (kevent-sys), as the epoll
+//! rows do through libc; the `kevent-crate` and `kevent-ring-crate` rows
+//! go through the kevent crate, so its own cost shows as their difference.
+//! Run it in the patched kernel (`ci/main.sh` does, and folds the results
+//! into its report):
 //!
 //! ```text
 //! cargo bench -p kevent-benches --no-run      # then, in the VM:
 //! CRITERION_HOME=DIR target/release/deps/per_call-* --bench
 //! ```
 
+use std::hint::black_box;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use io_uring::{opcode, types, IoUring};
 use kevent::{Events, Kevent, Key, PollFlags, Queue, Ring, Wait};
+use kevent_sys as sys;
 
 fn check(ret: libc::c_int) -> libc::c_int {
     assert!(ret >= 0, "{}", std::io::Error::last_os_error());
@@ -50,8 +56,46 @@ fn epoll_wait(epfd: RawFd, events: &mut [libc::epoll_event], timeout_ms: i32) ->
         as usize
 }
 
+/// A raw poll request for `fd` (POLLIN, user data the fd), as the crate
+/// would build it.
+fn raw_poll(fd: RawFd) -> sys::ukevent {
+    sys::ukevent {
+        id: fd as u64,
+        type_: sys::KEVENT_POLL,
+        event: libc::POLLIN as u32,
+        user_data: fd as u64,
+        ..Default::default()
+    }
+}
+
+/// One raw `kevent_ctl(cmd)` over `batch`; panics unless every entry was
+/// processed without error (the work the crate's `check()` does).
+fn raw_ctl(q: RawFd, cmd: u32, batch: &mut [sys::ukevent]) {
+    // SAFETY: the probe ran (Queue::new); `batch` is ours, read and
+    // written by the kernel during the call only.
+    let done = unsafe { sys::kevent_ctl(q, cmd, batch.len() as u32, batch.as_mut_ptr()) };
+    assert_eq!(done, Ok(batch.len() as u32));
+    for uk in batch.iter() {
+        assert_eq!(
+            uk.ret_flags & sys::KEVENT_RET_BROKEN,
+            0,
+            "{:?}",
+            uk.ret_data
+        );
+    }
+}
+
+/// Zero-timeout wait arguments.
+fn no_wait(min_nr: u32) -> sys::kevent_wait_args {
+    sys::kevent_wait_args {
+        timeout_ns: 0,
+        min_nr,
+        ..Default::default()
+    }
+}
+
 /// One watch added and removed again; and 64 of them, in batches where
-/// the mechanism has batches.
+/// the mechanism has batches (kevent: one `kevent_ctl` each way).
 fn ctl(c: &mut Criterion) {
     let fds: Vec<OwnedFd> = (0..64).map(|_| eventfd(false)).collect();
     for (group, n) in [("ctl_add_remove_1", 1), ("ctl_add_remove_64", 64)] {
@@ -69,12 +113,20 @@ fn ctl(c: &mut Criterion) {
             })
         });
         let q = Queue::new().expect("kevent");
+        let mut adds: Vec<sys::ukevent> = fds.iter().map(|fd| raw_poll(fd.as_raw_fd())).collect();
+        let mut removes = adds.clone();
+        g.bench_function("kevent", |b| {
+            b.iter(|| {
+                raw_ctl(q.as_raw_fd(), sys::KEVENT_CTL_ADD, &mut adds);
+                raw_ctl(q.as_raw_fd(), sys::KEVENT_CTL_REMOVE, &mut removes);
+            })
+        });
         let interests: Vec<Kevent> = fds
             .iter()
-            .map(|fd| Kevent::poll(fd.as_fd(), PollFlags::IN))
+            .map(|fd| Kevent::poll(fd.as_fd(), PollFlags::IN).user_data(fd.as_raw_fd() as u64))
             .collect();
         let keys: Vec<Key> = interests.iter().map(Kevent::key).collect();
-        g.bench_function("kevent", |b| {
+        g.bench_function("kevent-crate", |b| {
             b.iter(|| {
                 q.add_all(&interests).unwrap().check().unwrap();
                 q.remove_all(&keys).unwrap().check().unwrap();
@@ -113,13 +165,40 @@ fn empty_wait(c: &mut Criterion) {
         b.iter(|| assert_eq!(epoll_wait(ep.as_raw_fd(), &mut events, 0), 0))
     });
     let q = Queue::new().expect("kevent");
-    let mut kevents = Events::with_capacity(64);
+    let mut raw_events = vec![sys::kevent_event::default(); 64];
+    let args = no_wait(0);
     g.bench_function("kevent", |b| {
+        b.iter(|| {
+            // SAFETY: the probe ran; `raw_events` has room for 64 events
+            // and `args` is a whole kevent_wait_args.
+            let n = unsafe {
+                sys::kevent_get_events(
+                    q.as_raw_fd(),
+                    raw_events.as_mut_ptr(),
+                    64,
+                    &args,
+                    sys::KEVENT_WAIT_ARGS_SIZE,
+                )
+            };
+            assert_eq!(n, Ok(0));
+        })
+    });
+    let mut kevents = Events::with_capacity(64);
+    g.bench_function("kevent-crate", |b| {
         b.iter(|| assert_eq!(q.wait(&mut kevents, Some(Duration::ZERO)).unwrap(), 0))
     });
     let q2 = Queue::new().expect("kevent");
     let mut ring = Ring::new(&q2, 64).unwrap();
     g.bench_function("kevent-ring", |b| {
+        b.iter(|| {
+            // SAFETY: the probe ran; the ring registered on q2 lives
+            // (`ring`); `args` is a whole kevent_wait_args.
+            let n =
+                unsafe { sys::kevent_wait(q2.as_raw_fd(), 64, &args, sys::KEVENT_WAIT_ARGS_SIZE) };
+            assert_eq!(n, Ok(0));
+        })
+    });
+    g.bench_function("kevent-ring-crate", |b| {
         b.iter(|| assert_eq!(ring.wait(Some(Duration::ZERO)).unwrap(), 0))
     });
     let mut uring = IoUring::new(8).unwrap();
@@ -131,8 +210,8 @@ fn empty_wait(c: &mut Criterion) {
     g.finish();
 }
 
-/// 64 level-triggered ready watches, reported in one call (and, for the
-/// ring, drained).
+/// 64 level-triggered ready watches, reported in one call, and each
+/// reported event read (its user data summed), by every mechanism.
 fn ready_64(c: &mut Criterion) {
     let mut g = c.benchmark_group("ready_64");
     let fds: Vec<OwnedFd> = (0..64).map(|_| eventfd(true)).collect();
@@ -142,22 +221,45 @@ fn ready_64(c: &mut Criterion) {
     }
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
     g.bench_function("epoll", |b| {
-        b.iter(|| assert_eq!(epoll_wait(ep.as_raw_fd(), &mut events, 0), 64))
+        b.iter(|| {
+            assert_eq!(epoll_wait(ep.as_raw_fd(), &mut events, 0), 64);
+            black_box(events.iter().map(|e| e.u64).sum::<u64>())
+        })
     });
     let interests: Vec<Kevent> = fds
         .iter()
-        .map(|fd| Kevent::poll(fd.as_fd(), PollFlags::IN))
+        .map(|fd| Kevent::poll(fd.as_fd(), PollFlags::IN).user_data(fd.as_raw_fd() as u64))
         .collect();
     let q = Queue::new().expect("kevent");
     q.add_all(&interests).unwrap().check().unwrap();
-    let mut kevents = Events::with_capacity(64);
+    let mut raw_events = vec![sys::kevent_event::default(); 64];
+    let args = no_wait(64);
     g.bench_function("kevent", |b| {
+        b.iter(|| {
+            // SAFETY: the probe ran; `raw_events` has room for 64 events
+            // and `args` is a whole kevent_wait_args.
+            let n = unsafe {
+                sys::kevent_get_events(
+                    q.as_raw_fd(),
+                    raw_events.as_mut_ptr(),
+                    64,
+                    &args,
+                    sys::KEVENT_WAIT_ARGS_SIZE,
+                )
+            };
+            assert_eq!(n, Ok(64));
+            black_box(raw_events.iter().map(|e| e.user_data).sum::<u64>())
+        })
+    });
+    let mut kevents = Events::with_capacity(64);
+    g.bench_function("kevent-crate", |b| {
         b.iter(|| {
             assert_eq!(
                 q.wait_with(&mut kevents, &Wait::timeout(Duration::ZERO).min(64))
                     .unwrap(),
                 64
-            )
+            );
+            black_box(kevents.iter().map(|e| e.user_data()).sum::<u64>())
         })
     });
     let q2 = Queue::new().expect("kevent");
@@ -165,8 +267,19 @@ fn ready_64(c: &mut Criterion) {
     let mut ring = Ring::new(&q2, 64).unwrap();
     g.bench_function("kevent-ring", |b| {
         b.iter(|| {
+            // SAFETY: the probe ran; the ring registered on q2 lives
+            // (`ring`); `args` is a whole kevent_wait_args.
+            let n =
+                unsafe { sys::kevent_wait(q2.as_raw_fd(), 64, &args, sys::KEVENT_WAIT_ARGS_SIZE) };
+            assert_eq!(n, Ok(64));
+            // The drain reads the ring's memory: no system call.
+            black_box(ring.drain().map(|e| e.user_data()).sum::<u64>())
+        })
+    });
+    g.bench_function("kevent-ring-crate", |b| {
+        b.iter(|| {
             assert_eq!(ring.wait(Some(Duration::ZERO)).unwrap(), 64);
-            assert_eq!(ring.drain().count(), 64);
+            black_box(ring.drain().map(|e| e.user_data()).sum::<u64>())
         })
     });
     g.finish();
