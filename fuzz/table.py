@@ -5,6 +5,8 @@
 
 --summary: only the bad inputs, with the commands and types of a
 kevent_ctl class merged into one row (the README's summary).
+--fault: records of a run under fault injection (kevent-fuzz --fail):
+ENOMEM and EFAULT are expected everywhere.
 
 RECORDS are the tab-separated files of `kevent-fuzz -o` (call, input
 class, outcome, count, expected outcomes). Records of several runs are
@@ -132,6 +134,7 @@ def main(paths):
     if SUMMARY:
         return summary(rows, expect, docs)
     marked = 0
+    printed = 0
     total = sum(sum(c.values()) for c in rows.values())
     print("| call | input | outcomes (count) | expected | check |")
     print("|---|---|---|---|---|")
@@ -144,6 +147,13 @@ def main(paths):
         if undoc:
             notes.append("NOT DOCUMENTED: " + ", ".join(undoc))
         exp = expect.get(key, "")
+        if FAULT:
+            # only where a fault showed: ENOMEM, or EFAULT the class
+            # does not expect by itself
+            own = set(exp.split(",")) if exp else set()
+            if not ("ENOMEM" in outs or ("EFAULT" in outs and "EFAULT" not in own)):
+                continue
+            exp = (exp + "," if exp else "") + "ENOMEM,EFAULT" if exp else ""
         if exp:
             allowed = set(exp.split(","))
             bad = sorted(o for o in outs if o not in allowed)
@@ -152,19 +162,25 @@ def main(paths):
         if notes:
             marked += 1
         cell = ", ".join(f"{o} ({n})" for o, n in outs.most_common())
+        printed += 1
         print(f"| `{call}` | {cls} | {cell} | {exp.replace(',', ', ') or '(state)'} "
               f"| {'; '.join(notes) or 'ok'} |")
     print()
-    print(f"{len(rows)} input classes, {total} calls; {marked} rows marked.")
+    print(f"{printed} of {len(rows)} input classes shown, {total} outcomes recorded "
+          f"(a kevent_ctl call and each of its entries count one each); {marked} rows marked.")
     return 1 if marked else 0
 
 
 SUMMARY = False
+FAULT = False
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if args and args[0] == "--summary":
-        SUMMARY = True
+    while args and args[0] in ("--summary", "--fault"):
+        if args[0] == "--summary":
+            SUMMARY = True
+        else:
+            FAULT = True
         args = args[1:]
     if not args:
         sys.exit(__doc__)
