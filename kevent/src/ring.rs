@@ -1,11 +1,11 @@
 //! The ring: events copied by `kevent_wait()` into memory we own.
 
-use std::borrow::Borrow;
 use std::ffi::c_uint;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kevent_sys as sys;
@@ -14,6 +14,75 @@ use crate::interest::Event;
 use crate::probe::features;
 use crate::queue::{os_error, Queue};
 use crate::wait::Wait;
+
+mod sealed {
+    /// Keeps [`QueueRef`](super::QueueRef) implemented only in this crate.
+    pub trait Sealed {}
+}
+
+/// How a [`Ring`] holds its queue: a [`Queue`], an `Arc<Queue>` or a
+/// `&Queue`.
+///
+/// The trait is sealed: the ring registers, waits on and on drop detaches
+/// the queue this returns, so every call must return the same queue, which
+/// only these three implementations are trusted to do (a safe `Borrow`
+/// impl could return another queue on each call, and the ring would then
+/// detach a queue it is not registered on and unmap memory the kernel
+/// still writes).
+///
+/// ```compile_fail,E0277
+/// use kevent::{Queue, QueueRef, Ring};
+///
+/// struct Mine(Queue);
+/// impl QueueRef for Mine {
+///     fn queue(&self) -> &Queue {
+///         &self.0
+///     }
+/// }
+/// let ring = Ring::new(Mine(Queue::new()?), 64)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Nor does a type that only implements `Borrow<Queue>` make a ring:
+///
+/// ```compile_fail,E0277
+/// use std::borrow::Borrow;
+/// use kevent::{Queue, Ring};
+///
+/// struct Mine(Queue);
+/// impl Borrow<Queue> for Mine {
+///     fn borrow(&self) -> &Queue {
+///         &self.0
+///     }
+/// }
+/// let ring = Ring::new(Mine(Queue::new()?), 64)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub trait QueueRef: sealed::Sealed {
+    /// The queue; the same one on every call.
+    fn queue(&self) -> &Queue;
+}
+
+impl sealed::Sealed for Queue {}
+impl QueueRef for Queue {
+    fn queue(&self) -> &Queue {
+        self
+    }
+}
+
+impl sealed::Sealed for Arc<Queue> {}
+impl QueueRef for Arc<Queue> {
+    fn queue(&self) -> &Queue {
+        self
+    }
+}
+
+impl sealed::Sealed for &Queue {}
+impl QueueRef for &Queue {
+    fn queue(&self) -> &Queue {
+        self
+    }
+}
 
 /// The ring's memory: an anonymous mapping holding a `struct kevent_ring`
 /// and its entries, zeroed. Kept apart from the kernel registration so
@@ -130,8 +199,8 @@ impl RingMem {
 /// and [`Ring::drain`] reads them without further system calls.
 ///
 /// The ring owns or borrows its queue: `Q` is a [`Queue`], an
-/// `Arc<Queue>` or a `&Queue`, so a ring and its queue can live in one
-/// struct or one task. The memory is an anonymous mapping of ours; on drop
+/// `Arc<Queue>` or a `&Queue` (the sealed [`QueueRef`]), so a ring and its
+/// queue can live in one struct or one task. The memory is an anonymous mapping of ours; on drop
 /// the ring is detached and then unmapped, and if the detach fails the
 /// memory is leaked rather than unmapped under the kernel. A queue has at
 /// most one ring (a second [`Ring::new`] fails with `EBUSY`), and only the
@@ -155,7 +224,7 @@ impl RingMem {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct Ring<Q: Borrow<Queue> = Queue> {
+pub struct Ring<Q: QueueRef = Queue> {
     mem: RingMem,
     /// The process that registered the ring: a copy of this value in a
     /// forked child must not detach the parent's ring when dropped.
@@ -168,7 +237,7 @@ pub struct Ring<Q: Borrow<Queue> = Queue> {
 // SAFETY: the ring memory is owned by this value and only touched through
 // `&mut self` (and by the kernel inside `wait`, which takes `&mut self`);
 // the queue is sent along with it.
-unsafe impl<Q: Borrow<Queue> + Send> Send for Ring<Q> {}
+unsafe impl<Q: QueueRef + Send> Send for Ring<Q> {}
 
 /// Options for a [`Ring`]: [`Ring::builder`].
 #[derive(Debug, Clone, Copy)]
@@ -189,7 +258,7 @@ impl RingBuilder {
     }
 
     /// Maps the ring and registers it on `queue`.
-    pub fn build<Q: Borrow<Queue>>(self, queue: Q) -> io::Result<Ring<Q>> {
+    pub fn build<Q: QueueRef>(self, queue: Q) -> io::Result<Ring<Q>> {
         let max = features()?.ring_max_entries;
         let entries = self.entries;
         if !entries.is_power_of_two() || entries > max {
@@ -203,7 +272,7 @@ impl RingBuilder {
         // mapping of the ring and its entries, which stays until drop, and
         // drop detaches it first (or leaks it).
         let ret = unsafe {
-            sys::kevent_ring_init(queue.borrow().as_raw_fd(), mem.ptr.as_ptr(), entries, 0)
+            sys::kevent_ring_init(queue.queue().as_raw_fd(), mem.ptr.as_ptr(), entries, 0)
         };
         if let Err(e) = ret {
             // SAFETY: never registered.
@@ -238,7 +307,7 @@ impl Ring<Queue> {
     }
 }
 
-impl<Q: Borrow<Queue>> Ring<Q> {
+impl<Q: QueueRef> Ring<Q> {
     /// Maps a ring of `entries` events (a power of two, at most
     /// [`ring_max_entries`](crate::Features::ring_max_entries)) and
     /// registers it on `queue` (a [`Queue`], `Arc<Queue>` or `&Queue`).
@@ -253,7 +322,7 @@ impl<Q: Borrow<Queue>> Ring<Q> {
 
     /// The queue the ring is registered on.
     pub fn queue(&self) -> &Queue {
-        self.queue.borrow()
+        self.queue.queue()
     }
 
     /// Detaches the ring from its queue, unmaps it and gives the queue
@@ -275,7 +344,7 @@ impl<Q: Borrow<Queue>> Ring<Q> {
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so the queue is read out once.
         let queue = unsafe { ptr::read(&this.queue) };
-        let fd = queue.borrow().as_raw_fd();
+        let fd = queue.queue().as_raw_fd();
         // SAFETY: no memory is passed.
         match unsafe { sys::kevent_ring_init(fd, ptr::null_mut(), 0, 0) } {
             Ok(()) => {
@@ -346,7 +415,7 @@ impl<Q: Borrow<Queue>> Ring<Q> {
         // `args` lives across the call, its sigmask pointing into `how`.
         let n = unsafe {
             sys::kevent_wait(
-                self.queue.borrow().as_raw_fd(),
+                self.queue.queue().as_raw_fd(),
                 max as c_uint,
                 args_ptr,
                 args_size,
@@ -380,7 +449,7 @@ impl<Q: Borrow<Queue>> Ring<Q> {
     }
 }
 
-impl<Q: Borrow<Queue>> Drop for Ring<Q> {
+impl<Q: QueueRef> Drop for Ring<Q> {
     fn drop(&mut self) {
         // SAFETY: getpid() has no preconditions.
         if unsafe { libc::getpid() } != self.owner {
@@ -402,7 +471,7 @@ impl<Q: Borrow<Queue>> Drop for Ring<Q> {
         // from a fatal signal, EBADF from someone closing our queue's
         // descriptor), leaking beats unmapping memory the kernel may still
         // write.
-        let fd = self.queue.borrow().as_raw_fd();
+        let fd = self.queue.queue().as_raw_fd();
         // SAFETY: see above; no memory is passed.
         if unsafe { sys::kevent_ring_init(fd, ptr::null_mut(), 0, 0) }.is_ok() {
             // SAFETY: the kernel no longer holds the ring.
