@@ -247,10 +247,12 @@ impl From<Token> for u64 {
 /// # let _ = request;
 /// ```
 #[derive(Clone, Copy)]
-#[repr(transparent)]
 #[must_use = "a Kevent does nothing until it is added to a Queue"]
 pub struct Kevent<'fd> {
     pub(crate) raw: sys::ukevent,
+    /// Whether [`token`](Kevent::token) or [`user_data`](Kevent::user_data)
+    /// was called: a modify without it would reset the token to 0.
+    pub(crate) token_set: bool,
     _fd: PhantomData<BorrowedFd<'fd>>,
 }
 
@@ -283,6 +285,7 @@ impl Kevent<'static> {
         };
         Kevent {
             raw,
+            token_set: false,
             _fd: PhantomData,
         }
     }
@@ -352,6 +355,7 @@ impl<'fd> Kevent<'fd> {
         let k = unsafe { Kevent::poll_raw(fd.as_raw_fd(), events) };
         Kevent {
             raw: k.raw,
+            token_set: k.token_set,
             _fd: PhantomData,
         }
     }
@@ -451,16 +455,18 @@ impl<'fd> Kevent<'fd> {
     }
 
     /// The token every event of this kevent carries ([`Event::token`]).
-    /// A [`Queue::modify`](crate::Queue::modify) replaces it too: give it
-    /// again.
+    /// A [`Queue::modify`](crate::Queue::modify) replaces it too, so a
+    /// modify requires it (`InvalidInput` without it): give it again.
     pub fn token(mut self, token: impl Into<Token>) -> Self {
         self.raw.user_data = token.into().0;
+        self.token_set = true;
         self
     }
 
     /// The token as a raw `u64` (the same field as [`token`](Self::token)).
     pub fn user_data(mut self, data: u64) -> Self {
         self.raw.user_data = data;
+        self.token_set = true;
         self
     }
 
@@ -477,6 +483,13 @@ impl<'fd> Kevent<'fd> {
     /// The token given with [`token`](Self::token) (0 if none).
     pub fn get_token(&self) -> Token {
         Token(self.raw.user_data)
+    }
+
+    /// Whether a token was given ([`token`](Self::token) or
+    /// [`user_data`](Self::user_data)), even `Token(0)`: what
+    /// [`Queue::modify`](crate::Queue::modify) requires.
+    pub fn has_token(&self) -> bool {
+        self.token_set
     }
 
     /// The request flags.

@@ -26,6 +26,19 @@ pub(crate) fn os_error(e: sys::Error) -> io::Error {
     }
 }
 
+/// A modify replaces the token: refuse one without a token rather than
+/// set it to 0 behind the caller's back.
+pub(crate) fn require_token(kevent: &Kevent<'_>) -> io::Result<()> {
+    if kevent.has_token() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "modify needs the kevent's token (Kevent::token), or the token would become 0",
+        ))
+    }
+}
+
 /// A kevent queue, made by `kevent_create()`.
 ///
 /// The queue is a file descriptor ([`OwnedFd`]); it is closed, and every
@@ -276,8 +289,14 @@ impl Queue {
 
     /// Replaces the events, flags, timer settings and token of the kevent
     /// with `kevent`'s key (a modified timer restarts). The token is
-    /// replaced too: give it again (or use [`modify_fd`](Self::modify_fd),
-    /// which takes it). `ENOENT` if there is no such kevent.
+    /// replaced too, so it must be given again ([`Kevent::token`], even
+    /// `Token(0)`), or [`modify_fd`](Self::modify_fd) used, which takes it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput`, before any system call, if `kevent` has no token
+    /// (the kevent's token would silently become 0); `ENOENT` if there is
+    /// no such kevent; as [`add`](Self::add) otherwise.
     ///
     /// ```no_run
     /// use std::os::fd::AsFd;
@@ -292,6 +311,7 @@ impl Queue {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn modify(&self, kevent: Kevent<'_>) -> io::Result<()> {
+        require_token(&kevent)?;
         self.ctl_one(sys::KEVENT_CTL_MODIFY, kevent.raw)
     }
 
@@ -366,7 +386,12 @@ impl Queue {
     }
 
     /// [`modify`](Self::modify) for many kevents, with a result per entry.
+    /// Every entry must have a token: if one has none, nothing is sent and
+    /// the call fails with `InvalidInput`.
     pub fn modify_all(&self, kevents: &[Kevent<'_>]) -> io::Result<BatchResult> {
+        for (i, k) in kevents.iter().enumerate() {
+            require_token(k).map_err(|e| io::Error::new(e.kind(), format!("entry {i}: {e}")))?;
+        }
         self.ctl_batch(sys::KEVENT_CTL_MODIFY, kevents, |k| k.raw)
     }
 
@@ -718,4 +743,58 @@ fn events_room(events: &mut Events) -> io::Result<usize> {
         ));
     }
     Ok(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `Queue` around a pipe: enough for checks made before any system
+    /// call (no kevent kernel needed).
+    fn not_a_queue() -> Queue {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the write end is ours and closed once, here.
+        unsafe { libc::close(fds[1]) };
+        Queue {
+            // SAFETY: the read end is ours, owned from here on.
+            fd: unsafe { OwnedFd::from_raw_fd(fds[0]) },
+        }
+    }
+
+    #[test]
+    fn modify_without_a_token_is_refused() {
+        let q = not_a_queue();
+        let e = q.modify(Kevent::user(1)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(
+            e.to_string().contains("modify needs the kevent's token"),
+            "{e}"
+        );
+        let e = q
+            .modify_all(&[Kevent::user(1).token(Token(1)), Kevent::user(2).oneshot()])
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().starts_with("entry 1: modify needs"), "{e}");
+    }
+
+    #[test]
+    fn a_token_even_zero_is_enough_to_modify() {
+        assert!(!Kevent::user(1).oneshot().has_token());
+        for k in [
+            Kevent::user(1).token(Token(0)),
+            Kevent::user(1).user_data(0),
+            Kevent::timer(1, Duration::from_secs(1))
+                .token(7u64)
+                .oneshot(),
+        ] {
+            assert!(k.has_token());
+            require_token(&k).unwrap();
+        }
+        // Kevent::poll keeps the flag of the request it wraps.
+        let stdin = std::io::stdin();
+        let p = Kevent::poll(stdin.as_fd(), PollFlags::IN);
+        assert!(!p.has_token() && p.token(Token(2)).has_token());
+    }
 }

@@ -378,12 +378,15 @@ fn poll_level_edge_and_oneshot() {
     // Level: b is still readable; edge: d is not reported again.
     assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 1);
     assert_eq!(ev.iter().next().unwrap().user_data(), 1);
-    // Modify to oneshot: reported once, then removed.
-    q.modify_all(&[Kevent::poll(b.as_fd(), PollFlags::IN).oneshot()])
+    // Modify to oneshot: reported once (token kept), then removed.
+    q.modify_all(&[Kevent::poll(b.as_fd(), PollFlags::IN)
+        .oneshot()
+        .user_data(1)])
         .unwrap()
         .check()
         .unwrap();
     assert_eq!(q.wait(&mut ev, Some(LONG)).unwrap(), 1);
+    assert_eq!(ev.iter().next().unwrap().user_data(), 1);
     assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
     assert_eq!(errno(&q.remove_fd(&b).unwrap_err()), libc::ENOENT);
     let mut buf = [0; 1];
@@ -534,7 +537,9 @@ fn update_adds_or_modifies() {
         .unwrap();
     assert!(next_timer_event(&q, 3).count() >= 1);
     // UPDATE is for ADD only.
-    let r = q.modify_all(&[Kevent::user(2).update()]).unwrap();
+    let r = q
+        .modify_all(&[Kevent::user(2).update().token(Token(2))])
+        .unwrap();
     assert_eq!(entry_errno(&r, 0), libc::EINVAL);
 }
 
@@ -1359,7 +1364,7 @@ fn single_entry_calls_tokens_and_readiness() {
     assert_eq!(next_timer_event(&q, 4).count(), 1);
     // Single calls report the entry's own error.
     assert_eq!(
-        errno(&q.modify(Kevent::user(77)).unwrap_err()),
+        errno(&q.modify(Kevent::user(77).token(Token(77))).unwrap_err()),
         libc::ENOENT
     );
     let e = q
@@ -1578,4 +1583,27 @@ fn hot_paths_do_not_allocate() {
         assert_eq!(ring_q.drain().count(), 1);
     });
     assert_eq!(n, 0, "allocations on the hot paths");
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn modify_without_a_token_changes_nothing() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let mut ev = Events::with_capacity(4);
+    q.add(Kevent::user(5).token(Token(50))).unwrap();
+    // Refused before the kernel sees it: the kevent keeps its token and
+    // stays a plain (not oneshot) user event.
+    let e = q.modify(Kevent::user(5).oneshot()).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    let e = q.modify_all(&[Kevent::user(5).oneshot()]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    q.trigger(5).unwrap();
+    assert_eq!(q.wait(&mut ev, Some(LONG)).unwrap(), 1);
+    assert_eq!(ev.iter().next().unwrap().token(), Token(50));
+    // With the token given, the modify goes through.
+    q.modify(Kevent::user(5).token(Token(60))).unwrap();
+    q.trigger(5).unwrap();
+    assert_eq!(q.wait(&mut ev, Some(LONG)).unwrap(), 1);
+    assert_eq!(ev.iter().next().unwrap().token(), Token(60));
 }
