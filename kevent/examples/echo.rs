@@ -16,6 +16,45 @@ use kevent::{Events, PollFlags, Queue, Registered, Token};
 
 const LISTENER: Token = Token(0);
 
+/// What an `accept()` error means for the server.
+enum AcceptFailure {
+    /// One connection's error (it was reset, a network went down...):
+    /// skip it.
+    Connection,
+    /// Out of descriptors or memory for now: stop accepting until the
+    /// next wait.
+    Resources,
+    /// The listener itself is broken: give up.
+    Server,
+}
+
+fn accept_failure(e: &io::Error) -> AcceptFailure {
+    if e.kind() == io::ErrorKind::Interrupted {
+        return AcceptFailure::Connection;
+    }
+    match e.raw_os_error() {
+        // accept(2): Linux passes pending network errors of the new
+        // socket through accept; those, and a connection aborted before
+        // it was accepted, concern one client only.
+        Some(
+            libc::ECONNABORTED
+            | libc::EPROTO
+            | libc::ENETDOWN
+            | libc::ENOPROTOOPT
+            | libc::EHOSTDOWN
+            | libc::ENONET
+            | libc::EHOSTUNREACH
+            | libc::EOPNOTSUPP
+            | libc::ENETUNREACH
+            | libc::EPERM,
+        ) => AcceptFailure::Connection,
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+            AcceptFailure::Resources
+        }
+        _ => AcceptFailure::Server,
+    }
+}
+
 /// Serves echo connections until `connections` of them have closed (never,
 /// for `None`).
 fn serve(listener: TcpListener, connections: Option<usize>) -> io::Result<()> {
@@ -51,7 +90,19 @@ fn serve(listener: TcpListener, connections: Option<usize>) -> io::Result<()> {
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(e),
+                        Err(e) => match accept_failure(&e) {
+                            // That connection is gone: take the next one.
+                            AcceptFailure::Connection => continue,
+                            // Out of descriptors or memory: serve the
+                            // clients we have (closing them frees some);
+                            // the level-triggered listener is reported
+                            // again at the next wait.
+                            AcceptFailure::Resources => {
+                                eprintln!("echo: cannot accept now: {e}");
+                                break;
+                            }
+                            AcceptFailure::Server => return Err(e),
+                        },
                     }
                 }
                 continue;
