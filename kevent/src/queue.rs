@@ -152,6 +152,35 @@ fn entry_errno(uk: &sys::ukevent) -> Option<i32> {
     Some(if e > 0 { e } else { libc::EIO })
 }
 
+/// One `kevent_ctl()` on the queue `fd` for `raw` (at most `max_batch`
+/// entries). Returns how many entries the kernel processed.
+fn ctl_raw(fd: BorrowedFd<'_>, cmd: u32, raw: &mut [sys::ukevent]) -> io::Result<usize> {
+    features()?;
+    let num = raw.len() as c_uint;
+    // SAFETY: the probe found kevent ABI v2; `raw` is `num` initialised
+    // ukevents we borrow mutably for the call; the kernel reads them and
+    // writes back ret_flags and ret_data only.
+    let ret =
+        unsafe { sys::kevent_ctl(fd.as_raw_fd(), cmd, num, raw.as_mut_ptr()) }.map_err(os_error)?;
+    Ok(ret as usize)
+}
+
+/// One entry on the queue `fd`: its own result. A call that processed no
+/// entry (a fatal signal) is `Interrupted`, never success.
+pub(crate) fn ctl_one(fd: BorrowedFd<'_>, cmd: u32, raw: sys::ukevent) -> io::Result<()> {
+    let mut raw = [raw];
+    match ctl_raw(fd, cmd, &mut raw)? {
+        1 => match entry_errno(&raw[0]) {
+            None => Ok(()),
+            Some(e) => Err(io::Error::from_raw_os_error(e)),
+        },
+        _ => Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "kevent_ctl processed no entry",
+        )),
+    }
+}
+
 impl Queue {
     /// Creates a new queue (close-on-exec).
     ///
@@ -191,29 +220,12 @@ impl Queue {
     /// One `kevent_ctl()` on `raw` (at most `max_batch` entries). Returns
     /// how many entries the kernel processed.
     fn ctl_raw(&self, cmd: u32, raw: &mut [sys::ukevent]) -> io::Result<usize> {
-        features()?;
-        let num = raw.len() as c_uint;
-        // SAFETY: the probe found kevent ABI v2; `raw` is `num`
-        // initialised ukevents we borrow mutably for the call; the kernel
-        // reads them and writes back ret_flags and ret_data only.
-        let ret = unsafe { sys::kevent_ctl(self.fd.as_raw_fd(), cmd, num, raw.as_mut_ptr()) }
-            .map_err(os_error)?;
-        Ok(ret as usize)
+        ctl_raw(self.fd.as_fd(), cmd, raw)
     }
 
     /// One entry: its own result.
     fn ctl_one(&self, cmd: u32, raw: sys::ukevent) -> io::Result<()> {
-        let mut raw = [raw];
-        match self.ctl_raw(cmd, &mut raw)? {
-            1 => match entry_errno(&raw[0]) {
-                None => Ok(()),
-                Some(e) => Err(io::Error::from_raw_os_error(e)),
-            },
-            _ => Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "kevent_ctl processed no entry",
-            )),
-        }
+        ctl_one(self.fd.as_fd(), cmd, raw)
     }
 
     /// A batch, copied `CHUNK` entries at a time into a buffer on the

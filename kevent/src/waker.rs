@@ -1,12 +1,12 @@
 //! Waking a queue's waiter from another thread.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use kevent_sys as sys;
 
 use crate::interest::{Kevent, Key, Token};
-use crate::queue::{os_error, Queue};
+use crate::queue::{ctl_one, Queue};
 
 /// Wakes a thread waiting on a [`Queue`], from any thread: a user kevent
 /// with its own handle on the queue, as mio's `Waker`.
@@ -52,27 +52,17 @@ impl Waker {
     }
 
     /// Wakes the queue: its user kevent becomes ready.
+    ///
+    /// # Errors
+    ///
+    /// The entry's own error (`ENOENT` if the user kevent was removed), or
+    /// `Interrupted` if the kernel processed no entry; as
+    /// [`Queue::trigger`] reports them.
     pub fn wake(&self) -> io::Result<()> {
-        let mut raw = [Key::user(self.id).raw()];
-        // SAFETY: `Waker::new` added a kevent through a Queue, so the probe
-        // found kevent ABI v2; `raw` is one ukevent we own for the call.
-        let n = unsafe {
-            sys::kevent_ctl(
-                self.fd.as_raw_fd(),
-                sys::KEVENT_CTL_READY,
-                1,
-                raw.as_mut_ptr(),
-            )
-        }
-        .map_err(os_error)?;
-        if n == 1 && raw[0].ret_flags & sys::KEVENT_RET_BROKEN != 0 {
-            let e = (raw[0].ret_data[1] as i32).wrapping_neg();
-            return Err(io::Error::from_raw_os_error(if e > 0 {
-                e
-            } else {
-                libc::EIO
-            }));
-        }
-        Ok(())
+        ctl_one(
+            self.fd.as_fd(),
+            sys::KEVENT_CTL_READY,
+            Key::user(self.id).raw(),
+        )
     }
 }
