@@ -41,8 +41,11 @@ pub(crate) fn require_token(kevent: &Kevent<'_>) -> io::Result<()> {
 
 /// A kevent queue, made by `kevent_create()`.
 ///
-/// The queue is a file descriptor ([`OwnedFd`]); it is closed, and every
-/// kevent in it removed, on drop. It is pollable, so it can sit in epoll,
+/// The queue is a file descriptor ([`OwnedFd`]), closed on drop. The
+/// queue itself, with every kevent in it, goes away when its last
+/// descriptor is closed: a [`Waker`](crate::Waker) holds a duplicate (as
+/// may a forked child), so while one lives the queue and its kevents stay
+/// (and can still be woken) after the `Queue` is dropped. It is pollable, so it can sit in epoll,
 /// in another queue, or in an async runtime (the `mio` and `tokio`
 /// features). `&Queue` may be shared between threads: one can wait while
 /// others add kevents or [`trigger`](Queue::trigger) them.
