@@ -302,10 +302,17 @@ static void *ptr_for(struct mem *m, enum ptrclass c, size_t elem,
 #define ARENA_PAGES 16
 static char *arena;		/* ARENA_PAGES pages, then a guard page */
 
+/*
+ * One thread at a time: a page another thread makes PROT_NONE between our
+ * mprotect() and our store would fault in the fuzzer itself.
+ */
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void arena_mutate(struct rng *r, int single)
 {
 	char *p = arena + below(r, ARENA_PAGES) * PAGE;
 
+	pthread_mutex_lock(&arena_lock);
 	switch (below(r, 6)) {
 	case 0:
 		mprotect(p, PAGE, PROT_READ);
@@ -344,6 +351,7 @@ static void arena_mutate(struct rng *r, int single)
 		break;
 	}
 	}
+	pthread_mutex_unlock(&arena_lock);
 }
 
 /* ---- watchdog: blocking calls end with EINTR ---------------------- */
@@ -1580,6 +1588,7 @@ static void do_fork(struct tctx *t)
 
 	pthread_mutex_lock(&pool_lock);
 	pthread_mutex_lock(&rec_lock);
+	pthread_mutex_lock(&arena_lock);
 	pid = fork();
 	if (pid == 0) {
 		struct tctx c = *t;
@@ -1590,6 +1599,7 @@ static void do_fork(struct tctx *t)
 		signal(SIGALRM, SIG_DFL);
 		pthread_mutex_init(&pool_lock, NULL);
 		pthread_mutex_init(&rec_lock, NULL);
+		pthread_mutex_init(&arena_lock, NULL);
 		c.r.s = cseed;
 		c.single = 1;
 		wd_init(&c);
@@ -1598,6 +1608,7 @@ static void do_fork(struct tctx *t)
 			one_call(&c, 1);
 		_exit(c.invariant ? 3 : 0);
 	}
+	pthread_mutex_unlock(&arena_lock);
 	pthread_mutex_unlock(&rec_lock);
 	pthread_mutex_unlock(&pool_lock);
 	if (pid < 0)
