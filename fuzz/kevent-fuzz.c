@@ -1603,7 +1603,7 @@ static void do_fork(struct tctx *t)
 		c.r.s = cseed;
 		c.single = 1;
 		wd_init(&c);
-		alarm(60);
+		alarm(300);	/* the parent shows a stuck child at 60 s */
 		for (i = 0; i < n; i++)
 			one_call(&c, 1);
 		_exit(c.invariant ? 3 : 0);
@@ -1613,8 +1613,44 @@ static void do_fork(struct tctx *t)
 	pthread_mutex_unlock(&pool_lock);
 	if (pid < 0)
 		return;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	/*
+	 * A child that takes more than 60 s is stuck somewhere: show where
+	 * (its system call and kernel stack, from /proc), then kill it.
+	 */
+	{
+		uint64_t t0 = now_ns();
+		int shown = 0;
+		pid_t w;
+
+		while ((w = waitpid(pid, &st, WNOHANG)) == 0 ||
+		       (w < 0 && errno == EINTR)) {
+			if (!shown && now_ns() - t0 > 60000000000ULL) {
+				static const char *const what[] = {
+					"syscall", "wchan", "stack", "stat",
+				};
+				char path[64], buf[2048];
+				unsigned int i;
+
+				for (i = 0; i < ARRAY_SIZE(what); i++) {
+					int fd;
+					ssize_t n;
+
+					snprintf(path, sizeof(path), "/proc/%d/task/%d/%s",
+						 pid, pid, what[i]);
+					fd = open(path, O_RDONLY);
+					n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+					if (fd >= 0)
+						close(fd);
+					buf[n > 0 ? n : 0] = 0;
+					dprintf(2, "CHILD %d stuck 60 s: %s: %s\n", pid,
+						what[i], buf);
+				}
+				kill(pid, SIGKILL);
+				shown = 1;
+			}
+			usleep(10000);
+		}
+	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
 		fprintf(stderr, "CHILD: pid %d ended with status %#x\n", pid, st);
 		__atomic_add_fetch(&child_bad, 1, __ATOMIC_RELAXED);
