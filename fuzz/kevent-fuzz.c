@@ -1676,17 +1676,26 @@ static void one_call(struct tctx *t, int depth)
 		do_ring_init(t);
 	else if (x < 830)
 		do_wait(t);
-	else if (x < 880)
-		new_fd(&t->r);
-	else if (x < 905)
-		close_slot(&t->r);
-	else if (x < 915)
-		do_dup2(t);
-	else if (x < 930)
-		do_scm(t);
-	else if (x < 985)
-		poke(t);
-	else if (x < 997)
+	else if (x < 985) {
+		/*
+		 * With several threads a number can be reused between the
+		 * pick and the call (even under a wrong label, after a
+		 * dup2() race): a read() meant for a pipe may hit a blocking
+		 * queue. The watchdog ends whatever blocks.
+		 */
+		wd_arm(t, 1000);
+		if (x < 880)
+			new_fd(&t->r);
+		else if (x < 905)
+			close_slot(&t->r);
+		else if (x < 915)
+			do_dup2(t);
+		else if (x < 930)
+			do_scm(t);
+		else
+			poke(t);
+		wd_disarm(t);
+	} else if (x < 997)
 		arena_mutate(&t->r, t->single);
 	else if (!depth)
 		do_fork(t);
