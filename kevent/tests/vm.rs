@@ -475,11 +475,15 @@ fn dispatch_enable_and_disable() {
         .check()
         .unwrap();
     thread::sleep(200 * MS);
+    // Only periods after enable() count: bounded by the time measured
+    // around enable() and the report, whatever the scheduler did.
+    let t0 = Instant::now();
     q.enable(Key::timer(7)).unwrap();
     let e = next_timer_event(&q, 7);
+    let after = t0.elapsed().as_nanos() / (10 * MS).as_nanos() + 1;
     assert!(
-        e.count() < 5,
-        "{} expirations kept while disabled",
+        u128::from(e.count()) <= after,
+        "{} expirations reported, at most {after} periods since enable()",
         e.count()
     );
 }
