@@ -52,35 +52,51 @@ impl Run {
     }
 }
 
-/// `n` non-blocking unix stream socket pairs: (read end, write end).
-struct Pairs(Vec<(RawFd, RawFd)>);
+/// `n` pairs of descriptors, (read end, write end), closed on drop:
+/// socket pairs for libevent-bench, pipes for the pipes workload.
+pub(super) struct FdPairs(pub(super) Vec<(RawFd, RawFd)>);
 
-impl Pairs {
-    fn new(n: usize) -> io::Result<Self> {
-        let mut v = Vec::with_capacity(n);
+impl FdPairs {
+    /// `n` pairs from `make`, a system call filling two descriptors
+    /// (negative on error, with `errno` set).
+    fn new(n: usize, make: impl Fn(&mut [RawFd; 2]) -> libc::c_int) -> io::Result<Self> {
+        let mut pairs = FdPairs(Vec::with_capacity(n));
         for _ in 0..n {
             let mut fds = [0; 2];
+            if make(&mut fds) < 0 {
+                // The pairs made so far are closed by drop.
+                return Err(io::Error::last_os_error());
+            }
+            pairs.0.push((fds[0], fds[1]));
+        }
+        Ok(pairs)
+    }
+
+    /// `n` non-blocking unix stream socket pairs.
+    pub(super) fn sockets(n: usize) -> io::Result<Self> {
+        Self::new(n, |fds| {
             // SAFETY: `fds` has room for two descriptors.
-            let ret = unsafe {
+            unsafe {
                 libc::socketpair(
                     libc::AF_UNIX,
                     libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
                     0,
                     fds.as_mut_ptr(),
                 )
-            };
-            if ret < 0 {
-                let e = io::Error::last_os_error();
-                drop(Pairs(v));
-                return Err(e);
             }
-            v.push((fds[0], fds[1]));
-        }
-        Ok(Pairs(v))
+        })
+    }
+
+    /// `n` non-blocking pipes.
+    pub(super) fn pipes(n: usize) -> io::Result<Self> {
+        Self::new(n, |fds| {
+            // SAFETY: `fds` has room for two descriptors.
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }
+        })
     }
 }
 
-impl Drop for Pairs {
+impl Drop for FdPairs {
     fn drop(&mut self) {
         for &(r, w) in &self.0 {
             // SAFETY: our descriptors.
@@ -129,7 +145,7 @@ pub fn libevent_bench(
     active: usize,
     writes: usize,
 ) -> io::Result<Run> {
-    let p = Pairs::new(pairs)?;
+    let p = FdPairs::sockets(pairs)?;
     let drain = mech.as_ref().is_some_and(|m| m.edge());
     if let Some(m) = mech.as_deref_mut() {
         for (i, &(r, _)) in p.0.iter().enumerate() {

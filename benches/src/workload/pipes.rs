@@ -7,41 +7,8 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Instant;
 
-use super::pairs::{write_byte, Run};
+use super::pairs::{write_byte, FdPairs, Run};
 use crate::mechanism::Readiness;
-
-/// `n` non-blocking pipes: (read end, write end).
-struct Pipes(Vec<(RawFd, RawFd)>);
-
-impl Pipes {
-    fn new(n: usize) -> io::Result<Self> {
-        let mut v = Vec::with_capacity(n);
-        for _ in 0..n {
-            let mut fds = [0; 2];
-            // SAFETY: `fds` has room for two descriptors.
-            let ret = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
-            if ret < 0 {
-                let e = io::Error::last_os_error();
-                drop(Pipes(v));
-                return Err(e);
-            }
-            v.push((fds[0], fds[1]));
-        }
-        Ok(Pipes(v))
-    }
-}
-
-impl Drop for Pipes {
-    fn drop(&mut self) {
-        for &(r, w) in &self.0 {
-            // SAFETY: our descriptors.
-            unsafe {
-                libc::close(r);
-                libc::close(w);
-            }
-        }
-    }
-}
 
 /// xorshift64*, with a fixed seed: every mechanism sees the same sequence
 /// of pipes (as long as it reports them in the same order).
@@ -96,7 +63,7 @@ pub fn pipes(
     assert!(pipes > 0 && tokens > 0, "pipes and tokens");
     // A pipe holds at least a page: no write can find it full.
     assert!(tokens <= 4096, "at most 4,096 tokens");
-    let p = Pipes::new(pipes)?;
+    let p = FdPairs::pipes(pipes)?;
     let drain = mech.as_ref().is_some_and(|m| m.edge());
     if let Some(m) = mech.as_deref_mut() {
         for (i, &(r, _)) in p.0.iter().enumerate() {
