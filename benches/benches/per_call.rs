@@ -94,6 +94,26 @@ fn no_wait(min_nr: u32) -> sys::kevent_wait_args {
     }
 }
 
+/// `kevent_get_events()` through kevent-sys, no crate: up to
+/// `events.len()` events of `q`, waiting as `args` says.
+fn raw_get_events(
+    q: &Queue,
+    events: &mut [sys::kevent_event],
+    args: &sys::kevent_wait_args,
+) -> sys::Result<u32> {
+    // SAFETY: the probe ran (Queue::new); `events` has room for its
+    // length and `args` is a whole kevent_wait_args.
+    unsafe {
+        sys::kevent_get_events(
+            q.as_raw_fd(),
+            events.as_mut_ptr(),
+            events.len() as u32,
+            args,
+            sys::KEVENT_WAIT_ARGS_SIZE,
+        )
+    }
+}
+
 /// One watch added and removed again; and 64 of them, in batches where
 /// the mechanism has batches (kevent: one `kevent_ctl` each way).
 fn ctl(c: &mut Criterion) {
@@ -169,17 +189,7 @@ fn empty_wait(c: &mut Criterion) {
     let args = no_wait(0);
     g.bench_function("kevent", |b| {
         b.iter(|| {
-            // SAFETY: the probe ran; `raw_events` has room for 64 events
-            // and `args` is a whole kevent_wait_args.
-            let n = unsafe {
-                sys::kevent_get_events(
-                    q.as_raw_fd(),
-                    raw_events.as_mut_ptr(),
-                    64,
-                    &args,
-                    sys::KEVENT_WAIT_ARGS_SIZE,
-                )
-            };
+            let n = raw_get_events(&q, &mut raw_events, &args);
             assert_eq!(n, Ok(0));
         })
     });
@@ -236,17 +246,7 @@ fn ready_64(c: &mut Criterion) {
     let args = no_wait(64);
     g.bench_function("kevent", |b| {
         b.iter(|| {
-            // SAFETY: the probe ran; `raw_events` has room for 64 events
-            // and `args` is a whole kevent_wait_args.
-            let n = unsafe {
-                sys::kevent_get_events(
-                    q.as_raw_fd(),
-                    raw_events.as_mut_ptr(),
-                    64,
-                    &args,
-                    sys::KEVENT_WAIT_ARGS_SIZE,
-                )
-            };
+            let n = raw_get_events(&q, &mut raw_events, &args);
             assert_eq!(n, Ok(64));
             black_box(raw_events.iter().map(|e| e.user_data).sum::<u64>())
         })
