@@ -938,7 +938,6 @@ static long slab_objects(const char *cache)
 {
 	char p[128];
 	FILE *f;
-	long v = -1;
 
 	snprintf(p, sizeof(p), "/sys/kernel/slab/%s/shrink", cache);
 	f = fopen(p, "w");
@@ -947,13 +946,29 @@ static long slab_objects(const char *cache)
 		fclose(f);
 	}
 	snprintf(p, sizeof(p), "/sys/kernel/slab/%s/objects", cache);
-	f = fopen(p, "r");
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
+	return sysctl_read(p);
+}
+
+/*
+ * Kevents live in one slab cache per type (the kevent and its source's
+ * data in one object): their sum, or -1 if one of them is not exposed.
+ */
+static long kevent_slab_objects(void)
+{
+	static const char *const caches[] = {
+		"kevent_poll", "kevent_timer", "kevent_user",
+	};
+	long sum = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(caches) / sizeof(caches[0]); i++) {
+		long n = slab_objects(caches[i]);
+
+		if (n < 0)
+			return -1;
+		sum += n;
+	}
+	return sum;
 }
 
 int main(int argc, char **argv)
@@ -996,7 +1011,7 @@ int main(int argc, char **argv)
 	uncertain = calloc(MAXGEN, 1);
 	if (!retired || !seen || !os_state || !uncertain)
 		return 2;
-	slab_k0 = slab_objects("kevent");
+	slab_k0 = kevent_slab_objects();
 	slab_q0 = slab_objects("kevent_queue");
 
 	kq = k_create(0);
@@ -1042,7 +1057,8 @@ int main(int argc, char **argv)
 	}
 	reconcile();
 	{
-		long k1 = slab_objects("kevent"), q1 = slab_objects("kevent_queue");
+		long k1 = kevent_slab_objects();
+		long q1 = slab_objects("kevent_queue");
 
 		/*
 		 * /sys/kernel/slab/<cache>/objects after a shrink (no per-cpu
@@ -1050,7 +1066,7 @@ int main(int argc, char **argv)
 		 * baseline (the unix garbage collector may free queues an
 		 * earlier program left in flight meanwhile, so below is fine).
 		 */
-		printf("kevent-stress: slab objects (after shrink) kevent %ld -> %ld, kevent_queue %ld -> %ld (-1: not exposed)\n",
+		printf("kevent-stress: slab objects (after shrink) kevent_{poll,timer,user} %ld -> %ld, kevent_queue %ld -> %ld (-1: not exposed)\n",
 		       slab_k0, k1, slab_q0, q1);
 		if (slab_k0 >= 0 && k1 > slab_k0)
 			VIOL("%ld kevent objects more than at the start\n", k1 - slab_k0);
