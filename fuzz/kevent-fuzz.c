@@ -520,7 +520,9 @@ static const char *type_name(__u32 type)
 	case KEVENT_TIMER: return "TIMER";
 	case KEVENT_POLL: return "POLL";
 	case KEVENT_USER: return "USER";
-	case 1: case 2: case 5: case 7: case 8: return "reserved type";
+	case KEVENT_SIGNAL: return "SIGNAL";
+	case KEVENT_PROC: return "PROC";
+	case 1: case 2: case 5: return "reserved type";
 	default: return "unknown type";
 	}
 }
@@ -563,10 +565,12 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 		uk->type = KEVENT_TIMER;
 	else if (x < 62)
 		uk->type = KEVENT_POLL;
-	else if (x < 94)
+	else if (x < 92)
 		uk->type = KEVENT_USER;
+	else if (x < 96)
+		uk->type = chance(r, 50) ? KEVENT_SIGNAL : KEVENT_PROC;
 	else if (x < 97)
-		uk->type = (const __u32[]){ 1, 2, 5, 7, 8 }[below(r, 5)];
+		uk->type = (const __u32[]){ 1, 2, 5 }[below(r, 3)];
 	else
 		uk->type = (const __u32[]){ 0, 9, 15, 16, 0xffffffffu }[below(r, 5)];
 
@@ -579,6 +583,20 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 			k = K_NKINDS;
 		snprintf(idc, sizeof(idc), ", id: %s",
 			 k < K_NKINDS ? kind_name[k] : "fd 0");
+	} else if (uk->type == KEVENT_SIGNAL) {
+		/* 0, every signal, and past the last one */
+		uk->id = below(r, 70);
+	} else if (uk->type == KEVENT_PROC) {
+		/* a pidfd number (mostly not one), or a pid: ours, init's, none */
+		if (chance(r, 50)) {
+			uk->id = (__u64)pick_fd(r, K_NKINDS, &k);
+			if ((__s64)uk->id < 0)
+				uk->id = 0;
+		} else {
+			uk->proc.flags = KEVENT_PROC_PID;
+			uk->id = (const __u64[]){ 0, 1, (__u64)getpid(),
+						  0x3ffffff0 }[below(r, 4)];
+		}
 	} else {
 		uk->id = pick_id(r);
 	}
@@ -636,8 +654,19 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	}
 
 	mutate = chance(r, 45);
-	if (uk->type != KEVENT_TIMER && uk->type != KEVENT_POLL &&
-	    uk->type != KEVENT_USER) {
+	if (uk->type == KEVENT_SIGNAL || uk->type == KEVENT_PROC) {
+		/* Outcomes depend on the id: recorded, not predicted */
+		what = uk->type == KEVENT_PROC && uk->proc.flags ?
+		       "by pid" : "any id";
+		if (cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY)
+			uk->req_flags &= ~(KEVENT_REQ_ET | KEVENT_REQ_FD_CLOSE);
+		else
+			uk->proc.flags = 0;
+		if (chance(r, 10))
+			uk->signal.flags = (__u32)rnd(r);
+		mutate = 0;
+	} else if (uk->type != KEVENT_TIMER && uk->type != KEVENT_POLL &&
+		   uk->type != KEVENT_USER) {
 		what = "unsupported type";
 		*expect = "EOPNOTSUPP";
 		mutate = 0;
@@ -1138,10 +1167,18 @@ static void check_events(struct tctx *t, struct kevent_event *ev, long n)
 	long i;
 
 	for (i = 0; i < n; i++) {
-		if ((ev[i].type != KEVENT_TIMER && ev[i].type != KEVENT_POLL &&
-		     ev[i].type != KEVENT_USER) || !ev[i].events ||
-		    (ev[i].type != KEVENT_POLL && ev[i].events != 1) ||
-		    (ev[i].type != KEVENT_POLL && !ev[i].data)) {
+		__u32 type = ev[i].type;
+		/* counted types report a count; a process exit, a status */
+		int counted = type == KEVENT_TIMER || type == KEVENT_USER ||
+			       type == KEVENT_SIGNAL;
+
+		if ((!counted && type != KEVENT_POLL && type != KEVENT_PROC) ||
+		    !ev[i].events ||
+		    (type != KEVENT_POLL && ev[i].events != 1) ||
+		    (counted && !ev[i].data) ||
+		    (type == KEVENT_SIGNAL && (ev[i].id < 1 || ev[i].id > 64)) ||
+		    (type == KEVENT_PROC &&
+		     !(ev[i].flags & KEVENT_EV_EOF))) {
 			INVARIANT(t, "event type %u events %#x data %llu id %llu\n",
 				  ev[i].type, ev[i].events,
 				  (unsigned long long)ev[i].data,
