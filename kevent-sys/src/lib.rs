@@ -511,9 +511,9 @@ mod tests {
     #[test]
     fn constants_are_the_abi() {
         assert_eq!(
-            (KEVENT_TIMER, KEVENT_POLL, KEVENT_USER),
-            (3, 4, 6),
-            "types 1, 2, 5, 7, 8 are reserved"
+            (KEVENT_TIMER, KEVENT_POLL, KEVENT_USER, KEVENT_SIGNAL, KEVENT_PROC),
+            (3, 4, 6, 7, 8),
+            "types 1, 2, 5 are reserved"
         );
         assert_eq!(KEVENT_ABI_VERSION, 2);
         assert_eq!(&KEVENT_PROBE_MAGIC.to_be_bytes(), b"kevt");
