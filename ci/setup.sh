@@ -64,4 +64,12 @@ for component in rustfmt clippy; do
 	cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 ||
 		die "cargo ${component/rustfmt/fmt} missing: rustup component add $component"
 done
+# The published crates' MSRV toolchain (ci/rust-compat.sh), from rustup
+# only; without rustup the MSRV check says it is skipped.
+msrv=$(sed -nE 's/^rust-version *= *"([0-9.]+)".*/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1)
+if command -v rustup >/dev/null 2>&1 && [ -n "$msrv" ] &&
+	! rustup run "$msrv" cargo --version >/dev/null 2>&1; then
+	log "installing the MSRV toolchain $msrv (rustup)"
+	quiet rustup toolchain install "$msrv" --profile minimal
+fi
 log "setup: ok (cache $KEVENT_CACHE, virtme-ng $VIRTME_NG_VERSION)"

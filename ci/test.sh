@@ -5,6 +5,7 @@
 #
 #   1. setup (ci/setup.sh): Debian packages, virtme-ng
 #   2. host tests: cargo fmt --check, clippy -D warnings, cargo test, the
+#      crates on their MSRV and other targets (ci/rust-compat.sh), the
 #      benchmark report's figures (benches/tests/test_report.py), cargo doc,
 #      the manual pages (man/check.sh)
 #   3. the series: checkpatch --strict, git am, every patch builds (bisect)
@@ -68,6 +69,18 @@ set -e
 count_cargo "$cargo_log"
 rm -f "$cargo_log"
 ((rc == 0)) || die "cargo test failed"
+step "host: MSRV and targets"
+# kevent-sys and kevent with the rust-version toolchain (1.77), and on
+# aarch64, i686 (host tests run as a 32-bit program) and x32; says
+# "skipped" for what this machine lacks (ci/rust-compat.sh).
+compat_log=$(mktemp)
+set +e
+"$REPO_ROOT/ci/rust-compat.sh" 2>&1 | tee "$compat_log"
+rc=${PIPESTATUS[0]}
+set -e
+count_summary "$(grep -E '^rust-compat: [0-9]+ passed' "$compat_log" | tail -n1)"
+rm -f "$compat_log"
+((rc == 0)) || die "the crates do not build on their MSRV or another target (ci/rust-compat.sh)"
 step "host: report figures"
 # benches/report.py on a CSV fixture (matplotlib); /usr/bin/python3 is the
 # one Debian's python3-matplotlib is installed for.

@@ -73,6 +73,7 @@ pub type __u64 = ::core::ffi::c_ulonglong;
 #[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL, any value the application chooses for KEVENT_TIMER\n\tand KEVENT_USER\n @type: KEVENT_TIMER, KEVENT_POLL or KEVENT_USER\n @event: the event bits wanted\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; ret_data[0] is 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @__reserved: for other types: must be zero"]
 #[repr(C)]
 #[derive(Copy, Clone)]
+#[repr(align(8))]
 pub struct ukevent {
     pub id: __u64,
     pub type_: __u32,
@@ -86,12 +87,14 @@ pub struct ukevent {
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
+#[repr(align(8))]
 pub union ukevent__bindgen_ty_1 {
     pub timer: ukevent__bindgen_ty_1__bindgen_ty_1,
     pub __reserved: [__u32; 4usize],
 }
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
+#[repr(align(8))]
 pub struct ukevent__bindgen_ty_1__bindgen_ty_1 {
     pub start: __u64,
     pub clock: __u32,
@@ -154,6 +157,7 @@ impl Default for ukevent {
 #[doc = " struct kevent_event - one reported event\n @user_data: the kevent's user_data\n @id: the kevent's id\n @data: type-specific result: KEVENT_TIMER: expirations since the last\n\treport; KEVENT_USER: triggers since the last report; KEVENT_POLL:\n\twith KEVENT_EV_ERROR on a socket, its pending error (a positive\n\terrno), else 0\n @events: the event bits that fired\n @type: the kevent's type\n @flags: KEVENT_EV_* flags"]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
+#[repr(align(8))]
 pub struct kevent_event {
     pub user_data: __u64,
     pub id: __u64,
@@ -180,6 +184,7 @@ const _: () = {
 #[doc = " struct kevent_wait_args - how kevent_get_events() and kevent_wait() wait\n @timeout_ns: relative nanoseconds, an absolute time with\n\tKEVENT_WAIT_ABSTIME, or KEVENT_TIMEOUT_INFINITE; 0 does not wait\n @sigmask: a pointer to the signal mask to wait with, or 0 to keep the\n\tthread's mask\n @sigmask_size: the size of *@sigmask: sizeof(kernel sigset_t), or 0\n\twithout @sigmask\n @clock: the KEVENT_CLOCK_* that @timeout_ns is measured on\n @min_nr: wait until this many events are ready (0 acts as 1)\n @flags: KEVENT_WAIT_* flags\n\n Passed with its size, so it can grow: a kernel reads what it knows and\n refuses (E2BIG) non-zero bytes beyond that."]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
+#[repr(align(8))]
 pub struct kevent_wait_args {
     pub timeout_ns: __u64,
     pub sigmask: __u64,
@@ -208,6 +213,7 @@ const _: () = {
 #[doc = " struct kevent_probe - what this kernel's kevent supports\n @magic: KEVENT_PROBE_MAGIC: proves the system call is kevent's\n @version: KEVENT_ABI_VERSION\n @types: bit n is set if type n is supported\n @req_flags: the KEVENT_REQ_* flags supported\n @cmds: bit n is set if kevent_ctl() command n is supported\n @wait_flags: the KEVENT_WAIT_* flags supported\n @max_batch: the most entries one kevent_ctl() or kevent_get_events()\n\ttakes\n @ring_max_entries: the most entries of a ring\n @event_size: sizeof(struct kevent_event)\n @__reserved: zero\n\n Filled by kevent_ctl(-1, KEVENT_CTL_PROBE, size, probe), which copies\n the first @size bytes (at least 8) and returns the kernel's size."]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
+#[repr(align(8))]
 pub struct kevent_probe {
     pub magic: __u32,
     pub version: __u32,
@@ -245,6 +251,7 @@ const _: () = {
 #[doc = " struct kevent_ring - a ring of events in user memory\n @head: written by the kernel: the index after the last entry it filled.\n\tRead it with acquire semantics before reading the entries.\n @tail: written by the application: the index of the next entry it will\n\tconsume. Store it with release semantics after reading the entries.\n @flags: KEVENT_RING_* flags, written by the kernel\n @num: the number of entries, a power of two, written by\n\tkevent_ring_init()\n @__reserved: zeroed by kevent_ring_init()\n @events: the entries; index i is events[i & (num - 1)]\n\n Indices run freely and wrap at 2^32: the entries from @tail up to\n @head are filled. kevent_wait() fills entries from @head on, but never\n one the application has not consumed, and then moves @head."]
 #[repr(C)]
 #[derive(Debug, Default)]
+#[repr(align(8))]
 pub struct kevent_ring {
     pub head: __u32,
     pub tail: __u32,

@@ -33,6 +33,17 @@
 
 /// The generated types and constants of `<linux/kevent.h>`.
 ///
+/// # Alignment
+///
+/// Every struct and union here is `#[repr(C, align(8))]`. The uapi keeps
+/// one layout for 32-bit and 64-bit programs (every `__u64` at a multiple
+/// of 8, every size a multiple of 8), so the sizes and offsets are the
+/// same on every target; but C aligns a `__u64` member to 4 on i386, where
+/// these types are therefore more aligned than C's. The kernel needs no
+/// alignment, so that matters only to a pointer that C code hands over:
+/// on i386 it may be 4-aligned, so copy it (`read_unaligned`) rather than
+/// make a reference from it.
+///
 /// # `kevent_ring::events` and `__IncompleteArrayField`
 ///
 /// bindgen gives the ring's flexible array member the type

@@ -438,6 +438,13 @@ impl<'fd> Kevent<'fd> {
 
     /// [`Queue::add`](crate::Queue::add) updates the kevent if it exists
     /// ([`ReqFlags::UPDATE`]).
+    ///
+    /// An update is a modify of whatever kevent has this key: it replaces
+    /// that kevent's events, flags and token with this request's,
+    /// unchecked (without [`token`](Self::token) the token becomes 0, and
+    /// a kevent someone else added under the key, a [`Waker`](crate::Waker)'s
+    /// included, is taken over). Use [`Queue::modify`](crate::Queue::modify),
+    /// which requires the token, when the kevent is known to exist.
     pub fn update(self) -> Self {
         self.with_flags(ReqFlags::UPDATE)
     }

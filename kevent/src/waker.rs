@@ -38,7 +38,14 @@ pub struct Waker {
 
 impl Waker {
     /// Adds the user kevent `token.0` to `queue`, reporting `token`.
-    /// `EEXIST` if the queue has a user kevent with that id.
+    ///
+    /// The waker's id shares the queue's `Kevent::user` ids: a collision
+    /// is detected both ways by the kernel's `EEXIST` on ADD (this call
+    /// fails if the id is taken; a later `queue.add(Kevent::user(id))`
+    /// fails while the waker's kevent is there). Only an ADD with
+    /// [`Kevent::update`] or a [`Queue::modify`] of that key can take it
+    /// over, and a [`Queue::remove`] of it makes [`wake`](Self::wake) fail
+    /// with `ENOENT`: keep the waker's token out of your own user ids.
     pub fn new(queue: &Queue, token: Token) -> io::Result<Self> {
         queue.add(Kevent::user(token.0).token(token))?;
         let fd = match queue.as_fd().try_clone_to_owned() {
