@@ -11,7 +11,8 @@
 //! workload with no natural form for a mechanism gets a row with no value
 //! and the reason in `note`. `--csv PATH` also writes the rows to PATH
 //! (ci/main.sh passes a file in the report folder, shared with the VM).
-//! Workloads: `libevent-bench`, `oneshot-rearm`, `pipes`, `timers`, `herd`.
+//! Workloads: `libevent-bench`, `oneshot-rearm`, `pipes`, `timers`, `herd`,
+//! `proc-exits`, `signals`.
 
 mod mechanism;
 mod workload;
@@ -21,6 +22,10 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use mechanism::{Mechanism, Support};
+
+/// A proc-exits or signals loop: (kevent rather than epoll, n) to time
+/// per event.
+type ProcSigRun = fn(bool, usize) -> io::Result<Duration>;
 
 /// Sizes and lengths of one mode (quick or full).
 struct Plan {
@@ -35,6 +40,8 @@ struct Plan {
     pipe_counts: &'static [usize],
     pipe_tokens: Vec<usize>,
     pipe_events: usize,
+    proc_exits: usize,
+    signals: usize,
 }
 
 impl Plan {
@@ -57,6 +64,8 @@ impl Plan {
             // epoll_bench); 100: as many as libevent-bench keeps active.
             pipe_tokens: vec![1, 100],
             pipe_events: if quick { 20_000 } else { 100_000 },
+            proc_exits: 1000,
+            signals: if quick { 2_000 } else { 20_000 },
         }
     }
 }
@@ -216,6 +225,8 @@ fn main() -> io::Result<()> {
             + usize::from(runs("oneshot-rearm")) * plan.pair_counts.len()
             + usize::from(runs("pipes")) * plan.pipe_counts.len() * plan.pipe_tokens.len()
             + usize::from(runs("timers"))
+            + usize::from(runs("proc-exits"))
+            + usize::from(runs("signals"))
             + usize::from(runs("herd")));
     let mut report = Report {
         csv: value("--csv").map(File::create).transpose()?,
@@ -307,6 +318,43 @@ fn main() -> io::Result<()> {
                     }
                 },
             )?;
+        }
+    }
+
+    // Process exits and signals: kevent and epoll only, no bound.
+    let procsig: [(&str, ProcSigRun, usize, &str); 2] = [
+        (
+            "proc-exits",
+            workload::proc_exits,
+            plan.proc_exits,
+            "ns_per_exit",
+        ),
+        ("signals", workload::signals, plan.signals, "ns_per_signal"),
+    ];
+    for (w, run, n, metric) in procsig {
+        if !runs(w) {
+            continue;
+        }
+        let params = format!("n={n}");
+        if with_bound {
+            report.unsupported(w, &params, "none", "no loop without a mechanism")?;
+        }
+        for m in &mechanisms {
+            if m.name != "kevent" && m.name != "epoll" {
+                report.unsupported(
+                    w,
+                    &params,
+                    m.name,
+                    "only kevent and epoll (pidfd/signalfd) have this row",
+                )?;
+                continue;
+            }
+            let mut samples = vec![];
+            for _ in 0..reps {
+                samples.push(run(m.name == "kevent", n)?.as_nanos() as f64);
+                settle();
+            }
+            report.measured(w, &params, m.name, vec![(metric, samples)])?;
         }
     }
 

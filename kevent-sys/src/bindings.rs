@@ -40,8 +40,12 @@ pub const KEVENT_NONBLOCK: u32 = 2048;
 pub const KEVENT_TIMER: u32 = 3;
 pub const KEVENT_POLL: u32 = 4;
 pub const KEVENT_USER: u32 = 6;
+pub const KEVENT_SIGNAL: u32 = 7;
+pub const KEVENT_PROC: u32 = 8;
 pub const KEVENT_TIMER_FIRED: u32 = 1;
 pub const KEVENT_USER_TRIGGERED: u32 = 1;
+pub const KEVENT_SIGNAL_DELIVERED: u32 = 1;
+pub const KEVENT_PROC_EXIT: u32 = 1;
 pub const KEVENT_REQ_ONESHOT: u32 = 1;
 pub const KEVENT_REQ_WAKEUP_ALL: u32 = 2;
 pub const KEVENT_REQ_ET: u32 = 4;
@@ -53,6 +57,7 @@ pub const KEVENT_RET_BROKEN: u32 = 1;
 pub const KEVENT_RET_DONE: u32 = 2;
 pub const KEVENT_EV_EOF: u32 = 1;
 pub const KEVENT_EV_ERROR: u32 = 2;
+pub const KEVENT_EV_NODATA: u32 = 4;
 pub const KEVENT_CTL_ADD: u32 = 0;
 pub const KEVENT_CTL_REMOVE: u32 = 1;
 pub const KEVENT_CTL_MODIFY: u32 = 2;
@@ -64,13 +69,15 @@ pub const KEVENT_CLOCK_MONOTONIC: u32 = 0;
 pub const KEVENT_CLOCK_REALTIME: u32 = 1;
 pub const KEVENT_CLOCK_BOOTTIME: u32 = 2;
 pub const KEVENT_TIMER_ABSTIME: u32 = 1;
+pub const KEVENT_SIGNAL_CONSUME: u32 = 1;
+pub const KEVENT_PROC_PID: u32 = 1;
 pub const KEVENT_WAIT_ABSTIME: u32 = 1;
 pub const KEVENT_WAIT_ARGS_SIZE_VER0: u32 = 32;
 pub const KEVENT_RING_FULL: u32 = 1;
 pub type __u16 = ::core::ffi::c_ushort;
 pub type __u32 = ::core::ffi::c_uint;
 pub type __u64 = ::core::ffi::c_ulonglong;
-#[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL, any value the application chooses for KEVENT_TIMER\n\tand KEVENT_USER\n @type: KEVENT_TIMER, KEVENT_POLL or KEVENT_USER\n @event: the event bits wanted\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; ret_data[0] is 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @__reserved: for other types: must be zero"]
+#[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL, a pidfd (or with KEVENT_PROC_PID a process id) for\n\tKEVENT_PROC, the signal number for KEVENT_SIGNAL, any value the\n\tapplication chooses for KEVENT_TIMER and KEVENT_USER\n @type: KEVENT_TIMER, KEVENT_POLL, KEVENT_USER, KEVENT_SIGNAL or\n\tKEVENT_PROC\n @event: the event bits wanted\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; ret_data[0] is 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @signal: KEVENT_SIGNAL only:\n\t@signal.flags: KEVENT_SIGNAL_* flags\n\t@signal.__reserved: zero\n @proc: KEVENT_PROC only:\n\t@proc.flags: KEVENT_PROC_* flags\n\t@proc.__reserved: zero\n @__reserved: for other types: must be zero"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 #[repr(align(8))]
@@ -90,6 +97,8 @@ pub struct ukevent {
 #[repr(align(8))]
 pub union ukevent__bindgen_ty_1 {
     pub timer: ukevent__bindgen_ty_1__bindgen_ty_1,
+    pub signal: ukevent__bindgen_ty_1__bindgen_ty_2,
+    pub proc_: ukevent__bindgen_ty_1__bindgen_ty_3,
     pub __reserved: [__u32; 4usize],
 }
 #[repr(C)]
@@ -113,6 +122,40 @@ const _: () = {
     ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_1::flags"]
         [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_1, flags) - 12usize];
 };
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct ukevent__bindgen_ty_1__bindgen_ty_2 {
+    pub flags: __u32,
+    pub __reserved: [__u32; 3usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of ukevent__bindgen_ty_1__bindgen_ty_2"]
+        [::core::mem::size_of::<ukevent__bindgen_ty_1__bindgen_ty_2>() - 16usize];
+    ["Alignment of ukevent__bindgen_ty_1__bindgen_ty_2"]
+        [::core::mem::align_of::<ukevent__bindgen_ty_1__bindgen_ty_2>() - 4usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_2::flags"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_2, flags) - 0usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_2::__reserved"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_2, __reserved) - 4usize];
+};
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct ukevent__bindgen_ty_1__bindgen_ty_3 {
+    pub flags: __u32,
+    pub __reserved: [__u32; 3usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of ukevent__bindgen_ty_1__bindgen_ty_3"]
+        [::core::mem::size_of::<ukevent__bindgen_ty_1__bindgen_ty_3>() - 16usize];
+    ["Alignment of ukevent__bindgen_ty_1__bindgen_ty_3"]
+        [::core::mem::align_of::<ukevent__bindgen_ty_1__bindgen_ty_3>() - 4usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_3::flags"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_3, flags) - 0usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_3::__reserved"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_3, __reserved) - 4usize];
+};
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
     ["Size of ukevent__bindgen_ty_1"][::core::mem::size_of::<ukevent__bindgen_ty_1>() - 16usize];
@@ -120,6 +163,10 @@ const _: () = {
         [::core::mem::align_of::<ukevent__bindgen_ty_1>() - 8usize];
     ["Offset of field: ukevent__bindgen_ty_1::timer"]
         [::core::mem::offset_of!(ukevent__bindgen_ty_1, timer) - 0usize];
+    ["Offset of field: ukevent__bindgen_ty_1::signal"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1, signal) - 0usize];
+    ["Offset of field: ukevent__bindgen_ty_1::proc_"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1, proc_) - 0usize];
     ["Offset of field: ukevent__bindgen_ty_1::__reserved"]
         [::core::mem::offset_of!(ukevent__bindgen_ty_1, __reserved) - 0usize];
 };
@@ -154,7 +201,7 @@ impl Default for ukevent {
         }
     }
 }
-#[doc = " struct kevent_event - one reported event\n @user_data: the kevent's user_data\n @id: the kevent's id\n @data: type-specific result: KEVENT_TIMER: expirations since the last\n\treport; KEVENT_USER: triggers since the last report; KEVENT_POLL:\n\twith KEVENT_EV_ERROR on a socket, its pending error (a positive\n\terrno), else 0\n @events: the event bits that fired\n @type: the kevent's type\n @flags: KEVENT_EV_* flags"]
+#[doc = " struct kevent_event - one reported event\n @user_data: the kevent's user_data\n @id: the kevent's id\n @data: type-specific result: KEVENT_TIMER: expirations since the last\n\treport; KEVENT_USER: triggers since the last report; KEVENT_SIGNAL:\n\tsignals sent since the last report; KEVENT_POLL:\n\twith KEVENT_EV_ERROR on a socket, its pending error (a positive\n\terrno), else 0; KEVENT_PROC: the wait(2) status of the exit (0 with\n\tKEVENT_EV_NODATA: the process was reaped before the kevent was\n\tadded)\n @events: the event bits that fired\n @type: the kevent's type\n @flags: KEVENT_EV_* flags"]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 #[repr(align(8))]

@@ -82,10 +82,16 @@ bitflags! {
     /// Flags of a reported [`Event`](crate::Event): `kevent_event.flags`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct EventFlags: u16 {
-        /// The other end is closed (`EPOLLHUP` or `EPOLLRDHUP` fired).
+        /// The other end is closed (`EPOLLHUP` or `EPOLLRDHUP` fired), or
+        /// a process kevent's process exited.
         const EOF = sys::KEVENT_EV_EOF as u16;
         /// An error is pending (`EPOLLERR` fired); for a socket,
         /// [`Event::data`](crate::Event::data) holds it.
         const ERROR = sys::KEVENT_EV_ERROR as u16;
+        /// The source cannot tell [`Event::data`](crate::Event::data),
+        /// which is 0: a process reaped before its kevent was added (its
+        /// exit status is gone; [`Event::exit_status`](crate::Event::exit_status)
+        /// is `None`).
+        const NODATA = sys::KEVENT_EV_NODATA as u16;
     }
 }

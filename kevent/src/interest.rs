@@ -12,7 +12,7 @@ use crate::flags::{EventFlags, PollFlags, ReqFlags};
 /// The kind of a kevent: `ukevent.type`.
 ///
 /// `#[non_exhaustive]`: the kernel side will add sources (socket, inode,
-/// signal, network AIO). A type this version does not know comes as
+/// network AIO). A type this version does not know comes as
 /// [`Kind::Other`]; a later version of the crate may give it a variant of
 /// its own, so match `Other(n)` only as a fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,6 +24,10 @@ pub enum Kind {
     Timer,
     /// An event another thread triggers.
     User,
+    /// A signal sent to the process (`KEVENT_SIGNAL`).
+    Signal,
+    /// The exit of a process (`KEVENT_PROC`).
+    Proc,
     /// A type this crate does not know yet (a newer kernel).
     Other(u32),
 }
@@ -35,6 +39,8 @@ impl Kind {
             Kind::Poll => sys::KEVENT_POLL,
             Kind::Timer => sys::KEVENT_TIMER,
             Kind::User => sys::KEVENT_USER,
+            Kind::Signal => sys::KEVENT_SIGNAL,
+            Kind::Proc => sys::KEVENT_PROC,
             Kind::Other(t) => t,
         }
     }
@@ -45,6 +51,8 @@ impl Kind {
             sys::KEVENT_POLL => Kind::Poll,
             sys::KEVENT_TIMER => Kind::Timer,
             sys::KEVENT_USER => Kind::User,
+            sys::KEVENT_SIGNAL => Kind::Signal,
+            sys::KEVENT_PROC => Kind::Proc,
             other => Kind::Other(other),
         }
     }
@@ -213,10 +221,11 @@ impl From<Token> for u64 {
 /// A kevent to add, modify or remove: one `struct ukevent` request.
 ///
 /// Build one with [`Kevent::poll`], [`Kevent::timer`] (periodic),
-/// [`Kevent::timer_after`] or [`Kevent::timer_at`] (one expiry) or
-/// [`Kevent::user`], then refine it. A poll kevent borrows its descriptor
-/// (the `'fd` lifetime): the descriptor cannot be closed while the
-/// request that names it exists.
+/// [`Kevent::timer_after`] or [`Kevent::timer_at`] (one expiry),
+/// [`Kevent::user`], [`Kevent::signal`], [`Kevent::process`] (a pidfd) or
+/// [`Kevent::process_pid`], then refine it. A poll or process kevent
+/// borrows its descriptor (the `'fd` lifetime): the descriptor cannot be
+/// closed while the request that names it exists.
 ///
 /// ```
 /// use std::time::Duration;
@@ -231,7 +240,11 @@ impl From<Token> for u64 {
 /// let delay = Kevent::timer_after(3, Duration::from_millis(5));
 /// let at = Kevent::timer_at(4, Deadline::after_on(Clock::Realtime, Duration::from_secs(60)));
 /// let once = Kevent::user(7).oneshot();
-/// # let _ = (tick, soon, delay, at, once);
+/// // SIGUSR1 sent to this process, counted and taken off the pending set.
+/// let usr1 = Kevent::signal(libc::SIGUSR1).consume();
+/// // The exit of process 1234 (by number; Kevent::process takes a pidfd).
+/// let exit = Kevent::process_pid(1234).token(Token(9));
+/// # let _ = (tick, soon, delay, at, once, usr1, exit);
 /// ```
 ///
 /// A poll request cannot outlive its descriptor:
@@ -265,11 +278,17 @@ impl std::fmt::Debug for Kevent<'_> {
             .field("flags", &self.flags())
             .field("data", &self.raw.data)
             .field("token", &self.raw.user_data);
-        if self.kind() == Kind::Timer {
-            let t = self.timer_fields();
-            d.field("start", &t.start)
-                .field("clock", &t.clock)
-                .field("timer_flags", &t.flags);
+        match self.kind() {
+            Kind::Timer => {
+                let t = self.timer_fields();
+                d.field("start", &t.start)
+                    .field("clock", &t.clock)
+                    .field("timer_flags", &t.flags);
+            }
+            Kind::Signal | Kind::Proc => {
+                d.field("type_flags", &self.type_flags());
+            }
+            _ => {}
         }
         d.finish()
     }
@@ -338,6 +357,34 @@ impl Kevent<'static> {
     pub fn user(id: u64) -> Self {
         Self::new(Kind::User, id, sys::KEVENT_USER_TRIGGERED)
     }
+
+    /// Signal `signo` (1 to 64) sent to this process, to it or to any of
+    /// its threads, whether it is then handled, ignored or blocked
+    /// (kqueue's `EVFILT_SIGNAL`); normal delivery does not change.
+    /// [`Event::count`] is the number of sends since the last report. The
+    /// id is the signal number ([`Key::signal`]). `SIGKILL`, `SIGSTOP` and
+    /// numbers out of range are refused by the kernel (`EINVAL`).
+    ///
+    /// The kevent counts the signals of the process that adds it, even
+    /// when the queue is later inherited or passed to another process.
+    /// With [`consume`](Self::consume) a report also takes the pending
+    /// signal, as reading a `signalfd` does.
+    pub fn signal(signo: i32) -> Self {
+        Self::new(Kind::Signal, signo as u64, sys::KEVENT_SIGNAL_DELIVERED)
+    }
+
+    /// The exit of the process with id `pid` in this pid namespace (any
+    /// process `pidfd_open` would give a pidfd for, child or not;
+    /// `KEVENT_PROC_PID`). The kevent holds the process, not the number,
+    /// so a reused pid never confuses it. No such process (or one already
+    /// reaped): `ESRCH`; a thread that is not a process, or 0: `EINVAL`.
+    /// The id is `pid` ([`Key::process`]). See [`process`](Kevent::process)
+    /// for what is reported.
+    pub fn process_pid(pid: libc::pid_t) -> Self {
+        let mut this = Self::new(Kind::Proc, pid as u32 as u64, sys::KEVENT_PROC_EXIT);
+        this.set_type_flags(sys::KEVENT_PROC_PID);
+        this
+    }
 }
 
 impl<'fd> Kevent<'fd> {
@@ -357,6 +404,51 @@ impl<'fd> Kevent<'fd> {
             raw: k.raw,
             token_set: k.token_set,
             _fd: PhantomData,
+        }
+    }
+
+    /// The exit of the process `pidfd` refers to (from `pidfd_open` or
+    /// `clone` with `CLONE_PIDFD`). Reported once, with
+    /// [`Event::exit_status`] the `wait` status of the exit, whoever
+    /// reaps the process: a process that has exited already is reported
+    /// at once (with no status if it was reaped already). The kevent
+    /// holds the process: closing `pidfd` after the add does not remove
+    /// it. The id is the descriptor number ([`Key::process`]). Not a
+    /// pidfd: `EBADF`.
+    pub fn process(pidfd: BorrowedFd<'fd>) -> Self {
+        let k = Kevent::new(Kind::Proc, pidfd.as_raw_fd() as u64, sys::KEVENT_PROC_EXIT);
+        Kevent {
+            raw: k.raw,
+            token_set: k.token_set,
+            _fd: PhantomData,
+        }
+    }
+
+    /// Signal kevents only: each report also takes up to
+    /// [`Event::count`] pending instances of the signal off the reporting
+    /// thread's pending set and then the process's
+    /// (`KEVENT_SIGNAL_CONSUME`), as reading a `signalfd` does. Only a
+    /// blocked signal stays pending long enough to be taken; a report in
+    /// a thread of another process takes nothing.
+    pub fn consume(mut self) -> Self {
+        let flags = self.type_flags() | sys::KEVENT_SIGNAL_CONSUME;
+        self.set_type_flags(flags);
+        self
+    }
+
+    /// The first word of the union: `signal.flags` or `proc.flags` (for
+    /// a timer, the low half of `timer.start`).
+    fn type_flags(&self) -> u32 {
+        // SAFETY: every member of the union is plain integers, and every
+        // Kevent starts zeroed.
+        unsafe { self.raw.__bindgen_anon_1.signal.flags }
+    }
+
+    fn set_type_flags(&mut self, flags: u32) {
+        // Both members have the flags first; write through the right one.
+        match self.kind() {
+            Kind::Proc => self.raw.__bindgen_anon_1.proc_.flags = flags,
+            _ => self.raw.__bindgen_anon_1.signal.flags = flags,
         }
     }
 
@@ -548,6 +640,17 @@ impl Key {
         Key::new(Kind::User, id)
     }
 
+    /// The signal kevent of `signo`.
+    pub fn signal(signo: i32) -> Self {
+        Key::new(Kind::Signal, signo as u64)
+    }
+
+    /// The process kevent added with `id`: the pidfd's descriptor number
+    /// for [`Kevent::process`], the pid for [`Kevent::process_pid`].
+    pub fn process(id: i32) -> Self {
+        Key::new(Kind::Proc, id as u32 as u64)
+    }
+
     /// The kind.
     pub fn kind(&self) -> Kind {
         self.kind
@@ -642,18 +745,36 @@ impl Event {
         PollFlags::from_bits_retain(self.raw.events)
     }
 
-    /// The type-specific result: timer expirations or user triggers since
-    /// the last report; for a poll kevent on a socket with
-    /// [`is_error`](Self::is_error), its pending error (a positive errno),
-    /// else 0.
+    /// The type-specific result: timer expirations, user triggers or
+    /// signals since the last report; a process's `wait` status (see
+    /// [`exit_status`](Self::exit_status)); for a poll kevent on a socket
+    /// with [`is_error`](Self::is_error), its pending error (a positive
+    /// errno), else 0.
     pub fn data(&self) -> u64 {
         self.raw.data
     }
 
-    /// Timer expirations or user triggers since the last report: the same
-    /// as [`data`](Self::data), named for timers and user kevents.
+    /// Timer expirations, user triggers or signals sent since the last
+    /// report: the same as [`data`](Self::data), named for timers, user
+    /// and signal kevents.
     pub fn count(&self) -> u64 {
         self.raw.data
+    }
+
+    /// The signal number of a signal kevent ([`Kevent::signal`]), `None`
+    /// for other kinds. [`count`](Self::count) says how often it was sent.
+    pub fn signal(&self) -> Option<i32> {
+        (self.kind() == Kind::Signal).then_some(self.raw.id as i32)
+    }
+
+    /// A process kevent's exit status, encoded as `wait(2)` encodes it
+    /// (`libc::WIFEXITED`, `libc::WEXITSTATUS`, `libc::WTERMSIG`...; or
+    /// `std::os::unix::process::ExitStatusExt::from_raw`). `None` for
+    /// other kinds, and when the process was reaped before the kevent was
+    /// added, so its status is gone ([`EventFlags::NODATA`]).
+    pub fn exit_status(&self) -> Option<i32> {
+        (self.kind() == Kind::Proc && !self.flags().contains(EventFlags::NODATA))
+            .then_some(self.raw.data as i32)
     }
 
     /// The token of the kevent that fired ([`Kevent::token`]): what to
@@ -706,12 +827,14 @@ impl Event {
         self.poll_bits() & libc::EPOLLPRI as u32 != 0
     }
 
-    /// The event's flags ([`EventFlags::EOF`], [`EventFlags::ERROR`]).
+    /// The event's flags ([`EventFlags::EOF`], [`EventFlags::ERROR`],
+    /// [`EventFlags::NODATA`]).
     pub fn flags(&self) -> EventFlags {
         EventFlags::from_bits_retain(self.raw.flags)
     }
 
-    /// The other end is closed: `EPOLLHUP` or `EPOLLRDHUP` fired.
+    /// The other end is closed: `EPOLLHUP` or `EPOLLRDHUP` fired; or a
+    /// process kevent's process exited.
     pub fn is_eof(&self) -> bool {
         self.flags().contains(EventFlags::EOF)
     }

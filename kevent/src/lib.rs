@@ -1,8 +1,9 @@
 //! Safe Rust API for kevent, the unified Linux event queue (ABI v2).
 //!
 //! A kevent [`Queue`] lets one thread wait, with one call, for readiness of
-//! any pollable file, timers and events triggered by other threads (socket,
-//! inode, signal and network-AIO sources will follow the kernel side). The
+//! any pollable file, timers, events triggered by other threads, signals
+//! sent to the process and process exits (socket, inode and network-AIO
+//! sources will follow the kernel side). The
 //! queue is created with `kevent_create()` on a kernel built with the
 //! series in `kernel-patches/`. Before its first kevent system call the
 //! crate probes the kernel once ([`features`]); on a kernel without kevent
@@ -13,7 +14,9 @@
 //!   descriptor), [`Kevent::timer`] (periodic, with
 //!   [`start_after`](Kevent::start_after) or [`start_at`](Kevent::start_at)
 //!   a [`Deadline`]), [`Kevent::timer_after`] and [`Kevent::timer_at`]
-//!   (one expiry), [`Kevent::user`], with a [`Token`] and
+//!   (one expiry), [`Kevent::user`], [`Kevent::signal`] (with
+//!   [`consume`](Kevent::consume)), [`Kevent::process`] (a pidfd) and
+//!   [`Kevent::process_pid`], with a [`Token`] and
 //!   [`oneshot`](Kevent::oneshot), [`dispatch`](Kevent::dispatch),
 //!   [`disabled`](Kevent::disabled), [`update`](Kevent::update),
 //!   [`fd_close`](Kevent::fd_close), [`edge`](Kevent::edge) and
@@ -28,7 +31,8 @@
 //!   a [`Waker`] fire a user event.
 //! - [`Queue::wait`] fills a reusable [`Events`] buffer with [`Event`]s
 //!   (dispatch on [`Event::token`]; [`Event::is_readable`] and friends
-//!   read the readiness); [`Queue::wait_with`] takes a [`Wait`] (deadline
+//!   read the readiness, [`Event::count`] the timer, user or signal count,
+//!   [`Event::exit_status`] a process's `wait` status); [`Queue::wait_with`] takes a [`Wait`] (deadline
 //!   on a clock, minimum number of events, signal mask); a [`Ring`] gets
 //!   events copied into memory of ours and drained without system calls.
 //! - Features: `mio` (the queue as a `mio::event::Source`) and `tokio`
@@ -423,5 +427,83 @@ mod tests {
         assert!(Clock::Realtime.now() > Duration::from_secs(1_600_000_000));
         assert!(Clock::Boottime.now() >= a);
         assert_eq!(Clock::default(), Clock::Monotonic);
+    }
+
+    /// The ukevent union as words (signal.flags / proc.flags first).
+    fn union_words(k: &Kevent<'_>) -> [u32; 4] {
+        // SAFETY: every member of the union is plain integers.
+        unsafe { k.raw.__bindgen_anon_1.__reserved }
+    }
+
+    #[test]
+    fn signal_and_process_requests() {
+        let s = Kevent::signal(libc::SIGUSR1).consume().token(Token(4));
+        assert_eq!((s.kind(), s.id()), (Kind::Signal, libc::SIGUSR1 as u64));
+        assert_eq!(
+            (s.raw.type_, s.raw.event),
+            (sys::KEVENT_SIGNAL, sys::KEVENT_SIGNAL_DELIVERED)
+        );
+        assert_eq!(s.raw.data, 0);
+        assert_eq!(union_words(&s), [sys::KEVENT_SIGNAL_CONSUME, 0, 0, 0]);
+        assert_eq!(s.key(), Key::signal(libc::SIGUSR1));
+        // Without consume the union stays zero.
+        assert_eq!(union_words(&Kevent::signal(2)), [0; 4]);
+
+        let p = Kevent::process_pid(1234);
+        assert_eq!((p.kind(), p.id()), (Kind::Proc, 1234));
+        assert_eq!(
+            (p.raw.type_, p.raw.event),
+            (sys::KEVENT_PROC, sys::KEVENT_PROC_EXIT)
+        );
+        assert_eq!(union_words(&p), [sys::KEVENT_PROC_PID, 0, 0, 0]);
+        assert_eq!(p.key(), Key::process(1234));
+        // A negative pid is not sign-extended into a valid-looking id.
+        assert_eq!(Kevent::process_pid(-1).id(), u32::MAX as u64);
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        use std::os::fd::{AsFd, AsRawFd};
+        let f = Kevent::process(a.as_fd());
+        assert_eq!((f.kind(), f.id()), (Kind::Proc, a.as_raw_fd() as u64));
+        assert_eq!(union_words(&f), [0; 4]);
+        assert_eq!(Kind::from_raw(7), Kind::Signal);
+        assert_eq!(Kind::from_raw(8), Kind::Proc);
+    }
+
+    #[test]
+    fn signal_and_process_events() {
+        let ev = |type_: u32, id: u64, data: u64, flags: u32| Event {
+            raw: sys::kevent_event {
+                id,
+                data,
+                type_: type_ as u16,
+                flags: flags as u16,
+                ..Default::default()
+            },
+        };
+        let s = ev(sys::KEVENT_SIGNAL, 10, 2, 0);
+        assert_eq!(
+            (s.kind(), s.signal(), s.count(), s.exit_status()),
+            (Kind::Signal, Some(10), 2, None)
+        );
+        // exit(3): status 3 << 8.
+        let p = ev(sys::KEVENT_PROC, 5, 0x300, sys::KEVENT_EV_EOF);
+        assert_eq!(
+            (p.kind(), p.exit_status(), p.signal()),
+            (Kind::Proc, Some(0x300), None)
+        );
+        assert!(p.is_eof() && libc::WIFEXITED(0x300) && libc::WEXITSTATUS(0x300) == 3);
+        let gone = ev(
+            sys::KEVENT_PROC,
+            5,
+            0,
+            sys::KEVENT_EV_EOF | sys::KEVENT_EV_NODATA,
+        );
+        assert_eq!(gone.exit_status(), None);
+        assert!(gone.flags().contains(EventFlags::NODATA | EventFlags::EOF));
+        // A zero status (exit(0)) is Some(0), not None.
+        assert_eq!(
+            ev(sys::KEVENT_PROC, 5, 0, sys::KEVENT_EV_EOF).exit_status(),
+            Some(0)
+        );
+        assert_eq!(ev(sys::KEVENT_USER, 5, 1, 0).exit_status(), None);
     }
 }

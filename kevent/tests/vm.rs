@@ -69,7 +69,8 @@ fn probe_reports_abi_v2() {
     assert_eq!(f.version, 2);
     assert_eq!(f.event_size, 32);
     assert!(f.supports(Kind::Poll) && f.supports(Kind::Timer) && f.supports(Kind::User));
-    for reserved in [0, 1, 2, 5, 7, 8] {
+    assert!(f.supports(Kind::Signal) && f.supports(Kind::Proc));
+    for reserved in [0, 1, 2, 5] {
         assert!(!f.supports(Kind::Other(reserved)), "type {reserved}");
     }
     assert!(f.supports_flags(
@@ -705,8 +706,8 @@ fn batches_report_every_entry() {
         .unwrap();
     assert!(r.result(0).is_ok() && r.result(2).is_ok());
     assert_eq!(entry_errno(&r, 1), libc::ENOENT);
-    // Reserved types (1, 2, 5, 7, 8) are refused like unknown ones.
-    let mut raw: Vec<sys::ukevent> = [1, 2, 5, 7, 8, 9]
+    // Reserved types (1, 2, 5) are refused like unknown ones.
+    let mut raw: Vec<sys::ukevent> = [1, 2, 5, 9, 10, 255]
         .iter()
         .map(|&t| sys::ukevent {
             id: 1,
@@ -1637,4 +1638,276 @@ fn modify_without_a_token_changes_nothing() {
     q.trigger(5).unwrap();
     assert_eq!(q.wait(&mut ev, Some(LONG)).unwrap(), 1);
     assert_eq!(ev.iter().next().unwrap().token(), Token(60));
+}
+
+/// A pidfd for `pid` (pidfd_open(2)).
+fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain system call; a returned descriptor is ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// A pipe: (read end, write end), close-on-exec.
+fn nix_pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: writes two new descriptors, which we own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: new descriptors nobody else owns.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+/// Writes one byte: releases a [`fork_child`] that waits on the pipe (it
+/// holds the write end too, so closing ours would not do).
+fn release(wr: OwnedFd) {
+    let mut f = std::fs::File::from(wr);
+    f.write_all(b"x").unwrap();
+}
+
+/// Forks a child that waits until `release` (a pipe's read end) reads a
+/// byte, then exits with `code`. Returns its pid.
+fn fork_child(release: Option<RawFd>, code: i32) -> libc::pid_t {
+    // SAFETY: the child calls only async-signal-safe functions (read,
+    // _exit) before it exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+    if pid == 0 {
+        if let Some(fd) = release {
+            let mut b = 0u8;
+            // SAFETY: reads one byte into our stack.
+            unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) };
+        }
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    pid
+}
+
+/// Reaps `pid` and returns its wait status.
+fn reap(pid: libc::pid_t) -> i32 {
+    let mut status = 0;
+    // SAFETY: writes our status.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid, "waitpid: {}", io::Error::last_os_error());
+    status
+}
+
+fn one_event(q: &Queue, timeout: Duration) -> kevent::Event {
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(timeout)).unwrap(), 1);
+    ev.iter().next().unwrap()
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn process_exit_reports_the_status() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let (rd, wr) = nix_pipe();
+    let pid = fork_child(Some(rd.as_raw_fd()), 3);
+    drop(rd);
+    let pidfd = pidfd_open(pid).unwrap();
+    q.add(Kevent::process(pidfd.as_fd()).token(Token(33)))
+        .unwrap();
+    // The child waits for us: nothing to report yet.
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    // Closing the pidfd does not remove the kevent.
+    let id = pidfd.as_raw_fd();
+    drop(pidfd);
+    release(wr); // the child exits with 3
+    let e = one_event(&q, LONG);
+    assert_eq!(
+        (e.kind(), e.id(), e.token()),
+        (Kind::Proc, id as u64, Token(33))
+    );
+    assert_eq!(e.events(), sys::KEVENT_PROC_EXIT);
+    assert!(e.is_eof());
+    let status = e.exit_status().expect("a status");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 3,
+        "status {status:#x}"
+    );
+    assert_eq!(reap(pid), status);
+    // Reported once.
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    q.remove(Key::process(id)).unwrap();
+
+    // Not a pidfd: EBADF.
+    let (a, _b) = UnixStream::pair().unwrap();
+    assert_eq!(
+        errno(&q.add(Kevent::process(a.as_fd())).unwrap_err()),
+        libc::EBADF
+    );
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn process_by_pid_and_after_reaping() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let (rd, wr) = nix_pipe();
+    let pid = fork_child(Some(rd.as_raw_fd()), 0);
+    drop(rd);
+    q.add(Kevent::process_pid(pid).token(Token(1))).unwrap();
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    // SAFETY: signals our own child, which we have not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let e = one_event(&q, LONG);
+    assert_eq!(
+        (e.kind(), e.id(), e.token()),
+        (Kind::Proc, pid as u64, Token(1))
+    );
+    let status = e.exit_status().expect("a status");
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
+        "status {status:#x}"
+    );
+    assert_eq!(reap(pid), status);
+    drop(wr);
+
+    // Exited but not reaped when added: reported at once, with the status.
+    let pid2 = fork_child(None, 7);
+    let pidfd2 = pidfd_open(pid2).unwrap();
+    // Wait (without reaping) until the child has exited.
+    // SAFETY: writes our siginfo; WNOWAIT leaves the child a zombie.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid2 as u32,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    assert_eq!(r, 0);
+    q.add(Kevent::process(pidfd2.as_fd()).token(Token(2)))
+        .unwrap();
+    let e = one_event(&q, Duration::ZERO);
+    assert_eq!(e.token(), Token(2));
+    assert_eq!(e.exit_status().map(|s| libc::WEXITSTATUS(s)), Some(7));
+    assert_eq!(reap(pid2), e.exit_status().unwrap());
+    // Reaped before the add: reported at once, without a status.
+    let q2 = Queue::new().unwrap();
+    q2.add(Kevent::process(pidfd2.as_fd()).token(Token(3)))
+        .unwrap();
+    let e = one_event(&q2, Duration::ZERO);
+    assert!(e.flags().contains(kevent::EventFlags::NODATA), "{e:?}");
+    assert_eq!((e.exit_status(), e.data()), (None, 0));
+    // The reaped pid by number: ESRCH (pids are not reused this soon);
+    // pid 0: EINVAL.
+    assert_eq!(
+        errno(&q2.add(Kevent::process_pid(pid)).unwrap_err()),
+        libc::ESRCH
+    );
+    assert_eq!(
+        errno(&q2.add(Kevent::process_pid(0)).unwrap_err()),
+        libc::EINVAL
+    );
+}
+
+/// Blocks `sig` in this thread until dropped.
+struct Blocked(i32);
+
+impl Blocked {
+    fn new(sig: i32) -> Self {
+        // SAFETY: plain signal-mask calls on our own sets.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            assert_eq!(
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
+                0
+            );
+        }
+        Blocked(sig)
+    }
+
+    /// Sends the signal to this thread (tgkill): other test threads do
+    /// not block it, so a process-directed signal could kill the run.
+    fn send(&self) {
+        // SAFETY: plain system calls.
+        let r = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), self.0) };
+        assert_eq!(r, 0, "tgkill: {}", io::Error::last_os_error());
+    }
+
+    fn pending(&self) -> bool {
+        // SAFETY: writes our set.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            assert_eq!(libc::sigpending(&mut set), 0);
+            libc::sigismember(&set, self.0) == 1
+        }
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        // SAFETY: takes what is pending without waiting, then unblocks.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, self.0);
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            while libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) == self.0 {}
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn blocked_signal_counted_twice() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let blocked = Blocked::new(libc::SIGUSR1);
+    q.add(Kevent::signal(libc::SIGUSR1).token(Token(10)))
+        .unwrap();
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    blocked.send();
+    blocked.send();
+    let e = one_event(&q, LONG);
+    assert_eq!(
+        (e.kind(), e.signal(), e.token()),
+        (Kind::Signal, Some(libc::SIGUSR1), Token(10))
+    );
+    assert_eq!(e.events(), sys::KEVENT_SIGNAL_DELIVERED);
+    // Two sends, one pending instance (a standard signal does not queue).
+    assert_eq!(e.count(), 2);
+    // Without consume, delivery is unchanged: still pending.
+    assert!(blocked.pending());
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    q.remove(Key::signal(libc::SIGUSR1)).unwrap();
+    // Signals nobody can catch, and numbers out of range: EINVAL.
+    for bad in [libc::SIGKILL, libc::SIGSTOP, 0, 65] {
+        assert_eq!(
+            errno(&q.add(Kevent::signal(bad)).unwrap_err()),
+            libc::EINVAL,
+            "signal {bad}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn consumed_signal_leaves_nothing_pending() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let blocked = Blocked::new(libc::SIGUSR2);
+    q.add(Kevent::signal(libc::SIGUSR2).consume()).unwrap();
+    blocked.send();
+    assert!(blocked.pending());
+    // The report happens in this thread, whose pending set holds it.
+    let e = one_event(&q, LONG);
+    assert_eq!((e.signal(), e.count()), (Some(libc::SIGUSR2), 1));
+    assert!(!blocked.pending(), "the report took the signal");
 }

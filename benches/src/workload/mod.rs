@@ -4,9 +4,11 @@
 mod herd;
 mod pairs;
 mod pipes;
+mod procsig;
 mod timers;
 
 pub use herd::herd;
 pub use pairs::{libevent_bench, raise_fd_limit};
 pub use pipes::pipes;
+pub use procsig::{proc_exits, signals};
 pub use timers::many_timers;
