@@ -31,17 +31,17 @@ pub const TAG_VNODE: u64 = 3;
 /// are not inherited (FreeBSD semantics) and fail with `EBADF`.
 static FORK_GEN: AtomicU64 = AtomicU64::new(0);
 
-/// The system calls the library has made for `kevent()` in this process:
-/// every `kevent_ctl()` and `kevent_get_events()`, and the per-event
-/// calls of exact `data` (`ioctl`, `getsockopt`, `fcntl`), not the reads
-/// and `fstat`s of the signal, process and vnode filters' own descriptors. One relaxed atomic add per call (which costs
-/// far less than the call): the benchmarks' `syscalls_per_event` of
-/// the `kqueue` mechanism is measured with it, not derived from the rules.
+/// The count behind [`kernel_calls`].
 static KERNEL_CALLS: AtomicU64 = AtomicU64::new(0);
 
-/// How many system calls the library has made for `kevent()` so far (see
-/// [`KERNEL_CALLS`]): for benchmarks, which report the difference over a
-/// loop.
+/// How many system calls the library has made for `kevent()` in this
+/// process so far: every `kevent_ctl()` and `kevent_get_events()`, and
+/// the per-event calls of exact `data` (`ioctl`, `getsockopt`, `fcntl`),
+/// not the reads and `fstat`s of the signal, process and vnode filters'
+/// own descriptors. One relaxed atomic add per call (far less than the
+/// call costs): the benchmarks' `syscalls_per_event` of the `kqueue`
+/// mechanism is measured with it (the difference over a loop), not
+/// derived from the batching rules.
 pub fn kernel_calls() -> u64 {
     KERNEL_CALLS.load(Ordering::Relaxed)
 }
