@@ -58,17 +58,45 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The library's process-wide locks, held by the forking thread across
+/// `fork()` (taken in this order: registry, then signal table).
+type ForkGuards = (
+    MutexGuard<'static, Vec<Option<Arc<Kq>>>>,
+    MutexGuard<'static, Option<signal::Global>>,
+);
+
+thread_local! {
+    static FORK_GUARDS: std::cell::RefCell<Option<ForkGuards>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `pthread_atfork` prepare: takes the registry and the signal table, so
+/// that no other thread holds them at the fork. Otherwise a child (which
+/// has only the forking thread) would wait forever for a lock whose
+/// holder did not fork with it, in its first `kqueue()` or `kevent()`
+/// (found by fuzz/kqueue-fuzz.c, kept by the conformance test
+/// `fork_while_threads_in_library`).
+extern "C" fn before_fork() {
+    let guards = (lock(&REGISTRY), signal::lock_global());
+    FORK_GUARDS.with(|g| *g.borrow_mut() = Some(guards));
+}
+
+extern "C" fn after_fork_in_parent() {
+    FORK_GUARDS.with(|g| drop(g.borrow_mut().take()));
+}
+
 extern "C" fn after_fork_in_child() {
     FORK_GEN.fetch_add(1, Ordering::SeqCst);
-    signal::after_fork_in_child();
-    // The child has one thread: the lock is free unless another thread of
-    // the parent held it at the fork; then the queues stay, unusable.
-    if let Ok(mut reg) = REGISTRY.try_lock() {
-        for kq in reg.iter_mut().filter_map(Option::take) {
-            // SAFETY: the descriptor is the child's copy of the queue,
-            // which FreeBSD does not inherit; nothing else owns it.
-            unsafe { libc::close(kq.fd) };
-        }
+    let Some((mut reg, mut global)) = FORK_GUARDS.with(|g| g.borrow_mut().take()) else {
+        return;
+    };
+    signal::after_fork_in_child(&mut global);
+    // Released first: dropping a queue with signal knotes takes it again.
+    drop(global);
+    for kq in reg.iter_mut().filter_map(Option::take) {
+        // SAFETY: the descriptor is the child's copy of the queue,
+        // which FreeBSD does not inherit; nothing else owns it.
+        unsafe { libc::close(kq.fd) };
     }
 }
 
@@ -79,9 +107,16 @@ fn probe() -> Result<u32, c_int> {
         let mut p: sys::kevent_probe = unsafe_zeroed();
         match sys::probe(&mut p) {
             Ok(_) if p.magic == sys::KEVENT_PROBE_MAGIC && p.version == sys::KEVENT_ABI_VERSION => {
-                // SAFETY: registers a handler that only touches atomics, a
-                // try_lock and close().
-                unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+                // SAFETY: registers handlers that take and release the
+                // library's two process-wide locks, and in the child
+                // close the queues' descriptors.
+                unsafe {
+                    libc::pthread_atfork(
+                        Some(before_fork),
+                        Some(after_fork_in_parent),
+                        Some(after_fork_in_child),
+                    )
+                };
                 Ok(p.max_batch.max(1))
             }
             _ => Err(libc::ENOSYS),
