@@ -74,8 +74,8 @@ thread_local! {
 /// that no other thread holds them at the fork. Otherwise a child (which
 /// has only the forking thread) would wait forever for a lock whose
 /// holder did not fork with it, in its first `kqueue()` or `kevent()`
-/// (found by fuzz/kqueue-fuzz.c, kept by the conformance test
-/// `fork_while_threads_in_library`).
+/// (found while writing fuzz/kqueue-fuzz.c's fork step; the conformance
+/// test `fork_while_threads_in_library` covers it).
 extern "C" fn before_fork() {
     let guards = (lock(&REGISTRY), signal::lock_global());
     FORK_GUARDS.with(|g| *g.borrow_mut() = Some(guards));

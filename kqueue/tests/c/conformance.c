@@ -899,7 +899,7 @@ static void test_many_changes_one_call(void)
  * child, which has only the forking thread, must find the parent's queue
  * EBADF and make a queue of its own, with signal knotes, without waiting
  * for a lock whose holder did not fork with it. (Found by
- * fuzz/kqueue-fuzz.c; a stuck child dies of its alarm.)
+ * fuzz/kqueue-fuzz.c; a stuck child is killed and counted.)
  */
 static volatile int fork_spin_stop;
 
