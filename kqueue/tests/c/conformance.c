@@ -898,8 +898,8 @@ static void test_many_changes_one_call(void)
  * queue registry's lock, EVFILT_SIGNAL changes the signal table's): the
  * child, which has only the forking thread, must find the parent's queue
  * EBADF and make a queue of its own, with signal knotes, without waiting
- * for a lock whose holder did not fork with it. (Found by
- * fuzz/kqueue-fuzz.c; a stuck child is killed and counted.)
+ * for a lock whose holder did not fork with it. (Found while writing
+ * fuzz/kqueue-fuzz.c's fork step; a stuck child is killed and counted.)
  */
 static volatile int fork_spin_stop;
 
