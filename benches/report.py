@@ -50,8 +50,8 @@ from matplotlib import ticker  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 # Column order: the reference first, the bound last.
-ORDER = ["epoll", "epoll-et", "epoll-exclusive", "kevent", "kevent-ring", "io_uring",
-         "io_uring-multishot", "kqueue", "kevent-aio"]
+ORDER = ["epoll", "epoll-et", "epoll-exclusive", "kevent", "kevent-et", "kevent-ring",
+         "io_uring", "io_uring-multishot", "kqueue", "kqueue-oneshot", "kevent-aio"]
 BASELINE = "epoll"
 BOUND = "none"
 
@@ -61,10 +61,12 @@ STYLE = {
     "epoll-et": ("#17becf", "s"),
     "epoll-exclusive": ("#9467bd", "D"),
     "kevent": ("#d62728", "o"),
+    "kevent-et": ("#ff9896", "s"),
     "kevent-ring": ("#ff7f0e", "s"),
     "io_uring": ("#2ca02c", "^"),
     "io_uring-multishot": ("#bcbd22", "v"),
     "kqueue": ("#e377c2", "P"),
+    "kqueue-oneshot": ("#f7b6d2", "P"),
     "kevent-aio": ("#8c564b", "X"),
     "none": ("#7f7f7f", "x"),
 }
@@ -80,6 +82,7 @@ WORKLOADS = {
     "oneshot-rearm": "libevent bench.c with every watch re-armed after its event",
     "timers": "periodic timers armed at once, then a window",
     "herd": "thundering herd: threads wait for one eventfd",
+    "pipes": "epoll_bench: N pipes, T tokens passed at random",
     "per-call": "criterion microbenchmarks of single calls",
     "echo": "TCP echo server",
     "sendfile": "sendfile completions",
@@ -98,8 +101,9 @@ METRICS = {
     "delivered_fraction": ("expirations delivered, fraction of periods", "delivered"),
     "wakeups_per_event": ("wake-ups per event (1 is ideal)", "wake-ups/event"),
     "spurious_per_event": ("spurious wake-ups per event", "spurious/event"),
+    "syscalls_per_event": ("the mechanism's system calls per event", "syscalls/event"),
 }
-PARAMS = {"pairs": "N socket pairs", "threads": "threads", "timers": "timers",
+PARAMS = {"pairs": "N socket pairs", "pipes": "N pipes", "tokens": "tokens", "threads": "threads", "timers": "timers",
           "connections": "connections", "clients": "clients", "files": "files"}
 RUNS = {
     "tcg": "tcg: QEMU TCG (wall clock; spread 10-50 %)",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the fuzzer and the stress on the host, against the series' uapi
+# Build the fuzzers (kevent's, and kqueue-fuzz on libkqueue) and the stress on the host, against the series' uapi
 # header as selftests/build.sh installs it ($KEVENT_CACHE/selftests/usr):
 #
 #   fuzz/build.sh [OUTDIR]        (default: target/fuzz)
@@ -17,3 +17,15 @@ for src in kevent-fuzz kevent-stress repro/sigchld-eintr; do
 		-isystem "$hdr" -o "$out/$p" "$REPO_ROOT/fuzz/$src.c" -lpthread
 	echo "$out/$p"
 done
+# kqueue-fuzz links libkqueue (kqueue/) as a program would: installed
+# into a staging prefix, found with pkg-config, the shared library by rpath.
+stage=$out/kqueue-stage
+rm -rf "$stage"
+PREFIX=$stage "$REPO_ROOT/kqueue/install.sh" >&2
+# shellcheck disable=SC2046
+gcc -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Werror \
+	-isystem "$hdr" $(PKG_CONFIG_PATH=$stage/lib/pkgconfig pkg-config --cflags libkqueue) \
+	-o "$out/kqueue-fuzz" "$REPO_ROOT/fuzz/kqueue-fuzz.c" \
+	$(PKG_CONFIG_PATH=$stage/lib/pkgconfig pkg-config --libs libkqueue) \
+	-Wl,-rpath,"$stage/lib" -lpthread
+echo "$out/kqueue-fuzz"

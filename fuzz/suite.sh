@@ -4,7 +4,7 @@
 # most about 3 minutes under TCG, and prints one result per program and
 # a summary line "fuzz-suite: N passed, M failed".
 #
-#   fuzz/suite.sh [--long] [ignored libtest arguments]
+#   fuzz/suite.sh [--long] [--only WORD] [ignored libtest arguments]
 #
 #   1. kevent-fuzz, one thread, --strict (every documented bad input gets
 #      its documented errno), 30 s
@@ -15,7 +15,12 @@
 #   4. fault injection (fuzz/faultinject.sh): kevent-stress --fail, 20 s
 #      and kevent-fuzz --fail, 10 s; skipped (counted as failed) on a
 #      kernel without CONFIG_FAILSLAB etc.
+#   5. only with --only kqueue: kqueue-fuzz (libkqueue, kqueue/): one
+#      thread 20 s, then 4 threads with fork() in the middle 25 s; every
+#      errno checked against its class, no crash, no descriptor left open
+#      at the end
 #
+# --only WORD: only the runs whose name contains WORD (e.g. --only kqueue).
 # --long: the long runs instead: 200000 fuzz calls with one thread
 # (--strict), 1 million with 4 threads, 1 million stress operations, 1
 # million under fault injection and 200000 fuzz calls under fault
@@ -27,13 +32,21 @@
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${FUZZ_BIN:-$here/../target/fuzz}
 out=${FUZZ_OUT:-${KEVENT_RESULTS:-/tmp}}
-long=0
-for a in "$@"; do [ "$a" = --long ] && long=1; done
+long=0 only=""
+prev=""
+for a in "$@"; do
+	[ "$a" = --long ] && long=1
+	[ "$prev" = --only ] && only=$a
+	prev=$a
+done
 seed=${FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 passed=0 failed=0
 run() {
 	local name=$1 rc
 	shift
+	if [ -n "$only" ] && [[ "$name" != *"$only"* ]]; then
+		return 0
+	fi
 	echo "== fuzz-suite: $name: $*"
 	"$@"
 	rc=$?
@@ -49,9 +62,11 @@ if ((long)); then
 	# calls (operations) of each run, and a time cap far above them
 	n1=200000 n2=1000000 n3=1000000 n4=1000000 n5=200000 w=100000
 	t1=36000 t2=36000 t3=36000 t4=36000 t5=36000
+	n6=200000 n7=1000000 t6=36000 t7=36000
 else
 	n1=1000000 n2=1000000 n3=1000000 n4=1000000 n5=1000000 w=2000
 	t1=30 t2=25 t3=30 t4=20 t5=10
+	n6=1000000 n7=1000000 t6=20 t7=25
 fi
 run "fuzz 1 thread" "$bin/kevent-fuzz" -s "$seed" -n "$n1" -t "$t1" --strict -q -o "$out/fuzz-single.tsv"
 run "fuzz 4 threads" "$bin/kevent-fuzz" -s "$((seed + 1))" -n "$n2" -t "$t2" -j 4 -o "$out/fuzz-threads.tsv"
@@ -60,6 +75,7 @@ run "stress 8 threads" "$bin/kevent-stress" -s "$((seed + 2))" -n "$n3" -t "$t3"
 # SIGCHLD queued while the parent blocks it interrupts another thread's
 # wait; a wait with SIGCHLD in its mask is not interrupted.
 run "SIGCHLD and the wait's signal mask" "$bin/sigchld-eintr"
+if [ -z "$only" ] || [[ "fault injection" == *"$only"* ]]; then
 if [ -d /sys/kernel/debug/failslab ] || { mount -t debugfs none /sys/kernel/debug 2>/dev/null; [ -d /sys/kernel/debug/failslab ]; }; then
 	run "stress under fault injection" "$here/faultinject.sh" -p 10 -- \
 		"$bin/kevent-stress" -s "$((seed + 3))" -n "$n4" -t "$t4" -j 8 --fail
@@ -68,6 +84,13 @@ if [ -d /sys/kernel/debug/failslab ] || { mount -t debugfs none /sys/kernel/debu
 else
 	echo "fuzz-suite: fault injection: FAIL (no /sys/kernel/debug/failslab: CONFIG_FAILSLAB missing)"
 	failed=$((failed + 1))
+fi
+fi
+# Opt-in (--only kqueue) until its hang in the debug VM is explained: the
+# first debug run of the one-thread run did not end (fuzz/README.md).
+if [[ "$only" == *kqueue* ]]; then
+run "kqueue-fuzz 1 thread" "$bin/kqueue-fuzz" -s "$((seed + 5))" -n "$n6" -t "$t6" -q -o "$out/kqueue-fuzz-single.tsv"
+run "kqueue-fuzz 4 threads and fork" "$bin/kqueue-fuzz" -s "$((seed + 6))" -n "$n7" -t "$t7" -j 4 -q -o "$out/kqueue-fuzz-threads.tsv"
 fi
 echo "fuzz-suite: $passed passed, $failed failed"
 ((failed == 0))

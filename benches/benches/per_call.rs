@@ -3,6 +3,8 @@
 //! `kevent-ring` rows make the raw system calls (kevent-sys), as the epoll
 //! rows do through libc; the `kevent-crate` and `kevent-ring-crate` rows
 //! go through the kevent crate, so its own cost shows as their difference.
+//! The `kqueue` rows call libkqueue's `kevent()` (kqueue/, on the same
+//! kernel queue), so the library's cost shows against `kevent`.
 //! Run it in the patched kernel (`ci/main.sh` does, and folds the results
 //! into its report):
 //!
@@ -116,6 +118,47 @@ fn raw_get_events(
 
 /// One watch added and removed again; and 64 of them, in batches where
 /// the mechanism has batches (kevent: one `kevent_ctl` each way).
+/// A new kqueue (libkqueue).
+fn kq() -> OwnedFd {
+    owned(check(kqueue::kqueue()))
+}
+
+/// libkqueue's `kevent()` with a zero timeout; returns the event count.
+fn kq_call(kq: RawFd, changes: &[kqueue::Kevent], events: &mut [kqueue::Kevent]) -> usize {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let evp = if events.is_empty() {
+        std::ptr::null_mut()
+    } else {
+        events.as_mut_ptr()
+    };
+    // SAFETY: both lists are live slices of their lengths (a null event
+    // list only with a count of 0); `zero` outlives the call.
+    let n = unsafe {
+        kqueue::kevent(
+            kq,
+            changes.as_ptr(),
+            changes.len() as libc::c_int,
+            evp,
+            events.len() as libc::c_int,
+            &zero,
+        )
+    };
+    check(n) as usize
+}
+
+/// `EVFILT_READ` changes with `flags` for `fds`.
+fn kq_changes(fds: &[OwnedFd], flags: u16) -> Vec<kqueue::Kevent> {
+    fds.iter()
+        .map(|fd| {
+            let fd = fd.as_raw_fd() as usize;
+            kqueue::Kevent::new(fd, kqueue::abi::EVFILT_READ, flags, 0, 0, fd)
+        })
+        .collect()
+}
+
 fn ctl(c: &mut Criterion) {
     let fds: Vec<OwnedFd> = (0..64).map(|_| eventfd(false)).collect();
     for (group, n) in [("ctl_add_remove_1", 1), ("ctl_add_remove_64", 64)] {
@@ -150,6 +193,17 @@ fn ctl(c: &mut Criterion) {
             b.iter(|| {
                 q.add_all(&interests).unwrap().check().unwrap();
                 q.remove_all(&keys).unwrap().check().unwrap();
+            })
+        });
+        let k = kq();
+        let (adds, deletes) = (
+            kq_changes(fds, kqueue::abi::EV_ADD),
+            kq_changes(fds, kqueue::abi::EV_DELETE),
+        );
+        g.bench_function("kqueue", |b| {
+            b.iter(|| {
+                kq_call(k.as_raw_fd(), &adds, &mut []);
+                kq_call(k.as_raw_fd(), &deletes, &mut []);
             })
         });
         let mut ring = IoUring::new(128).unwrap();
@@ -210,6 +264,11 @@ fn empty_wait(c: &mut Criterion) {
     });
     g.bench_function("kevent-ring-crate", |b| {
         b.iter(|| assert_eq!(ring.wait(Some(Duration::ZERO)).unwrap(), 0))
+    });
+    let k = kq();
+    let mut kq_events = vec![kqueue::Kevent::new(0, 0, 0, 0, 0, 0); 64];
+    g.bench_function("kqueue", |b| {
+        b.iter(|| assert_eq!(kq_call(k.as_raw_fd(), &[], &mut kq_events), 0))
     });
     let mut uring = IoUring::new(8).unwrap();
     // io_uring's check for completions is a load from shared memory, no
@@ -280,6 +339,19 @@ fn ready_64(c: &mut Criterion) {
         b.iter(|| {
             assert_eq!(ring.wait(Some(Duration::ZERO)).unwrap(), 64);
             black_box(ring.drain().map(|e| e.user_data()).sum::<u64>())
+        })
+    });
+    let k = kq();
+    kq_call(
+        k.as_raw_fd(),
+        &kq_changes(&fds, kqueue::abi::EV_ADD),
+        &mut [],
+    );
+    let mut kq_events = vec![kqueue::Kevent::new(0, 0, 0, 0, 0, 0); 64];
+    g.bench_function("kqueue", |b| {
+        b.iter(|| {
+            assert_eq!(kq_call(k.as_raw_fd(), &[], &mut kq_events), 64);
+            black_box(kq_events.iter().map(|e| e.udata as usize).sum::<usize>())
         })
     });
     g.finish();

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! kevent-benches [--quick] [--reps N] [--csv PATH] [--only WORKLOAD]
-//!                [--mechanism NAME] [--pipe-tokens N]
+//!                [--mechanism NAME[,NAME...]] [--pipe-tokens N]
 //! ```
 //!
 //! `value` is the median of `reps` runs, `min` and `max` their spread. A
@@ -207,17 +207,22 @@ fn main() -> io::Result<()> {
         plan.pipe_tokens = vec![usize::clamp(t, 1, 4096)];
     }
     let mut mechanisms = mechanism::all();
-    // --mechanism NAME: that one only, and no bound unless NAME is "none"
-    // (for profiles and A/B runs of one mechanism).
-    let only_mechanism = value("--mechanism").cloned();
-    if let Some(name) = &only_mechanism {
-        mechanisms.retain(|m| m.name == name.as_str());
-        if mechanisms.is_empty() && name != "none" {
-            eprintln!("kevent-benches: no mechanism named '{name}'");
-            std::process::exit(2);
+    // --mechanism NAME[,NAME...]: those only (in the order of all()), and
+    // no bound unless one NAME is "none" (for profiles and A/B runs).
+    let only_mechanisms: Option<Vec<String>> =
+        value("--mechanism").map(|v| v.split(',').map(str::to_string).collect());
+    if let Some(names) = &only_mechanisms {
+        for name in names {
+            if name != "none" && !mechanisms.iter().any(|m| m.name == name.as_str()) {
+                eprintln!("kevent-benches: no mechanism named '{name}'");
+                std::process::exit(2);
+            }
         }
+        mechanisms.retain(|m| names.iter().any(|n| n == m.name));
     }
-    let with_bound = only_mechanism.as_deref().map_or(true, |n| n == "none");
+    let with_bound = only_mechanisms
+        .as_ref()
+        .map_or(true, |names| names.iter().any(|n| n == "none"));
     let runs = |w: &str| only.as_deref().map_or(true, |o| o == w);
     let per_workload = mechanisms.len() + usize::from(with_bound);
     let total = per_workload
@@ -578,6 +583,59 @@ mod tests {
                 r.delivered
             );
         }
+    }
+
+    /// libkqueue on kevent: every byte handled by the level, DISPATCH and
+    /// ONESHOT loops, the library's system calls counted, timers and the
+    /// herd run to the end. Only where kevent is (the patched kernel).
+    #[test]
+    fn kqueue_loops_handle_every_byte() {
+        if !kevent::is_supported() {
+            return;
+        }
+        let level = (named("kqueue").readiness.unwrap())().unwrap();
+        let dispatch = (named("kqueue").oneshot.unwrap())().unwrap();
+        let oneshot = (named("kqueue-oneshot").oneshot.unwrap())().unwrap();
+        for (mut mech, what) in [
+            (level, "level"),
+            (dispatch, "dispatch"),
+            (oneshot, "oneshot"),
+        ] {
+            assert!(!mech.edge(), "kqueue {what}");
+            let r = workload::libevent_bench(Some(&mut *mech), 20, 5, 200).unwrap();
+            assert_eq!(r.events, 205, "kqueue {what}");
+            // At least one wait; at most a wait and a re-arm batch per
+            // event.
+            assert!(
+                (1..=410).contains(&r.syscalls),
+                "kqueue {what}: {} calls",
+                r.syscalls
+            );
+        }
+        let mut mech = (named("kqueue").readiness.unwrap())().unwrap();
+        let r = workload::pipes(Some(&mut *mech), 50, 7, 500).unwrap();
+        assert!((500..507).contains(&r.events), "kqueue pipes: {}", r.events);
+        assert!(
+            (1..=r.events as u64).contains(&r.syscalls),
+            "kqueue pipes: {} calls",
+            r.syscalls
+        );
+        let mut timers = (named("kqueue").timers.unwrap())().unwrap();
+        let r = workload::many_timers(
+            Some(&mut *timers),
+            20,
+            Duration::from_millis(10),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        // As for kevent: no upper bound under TCG's clock.
+        assert!(
+            r.expirations >= 100,
+            "kqueue timers: {} expirations",
+            r.expirations
+        );
+        let r = workload::herd(Some(named("kqueue").herd.unwrap()), 4, 200).unwrap();
+        assert_eq!(r.events, 200, "kqueue herd");
     }
 
     #[test]

@@ -31,6 +31,25 @@ pub const TAG_VNODE: u64 = 3;
 /// are not inherited (FreeBSD semantics) and fail with `EBADF`.
 static FORK_GEN: AtomicU64 = AtomicU64::new(0);
 
+/// The count behind [`kernel_calls`].
+static KERNEL_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// How many system calls the library has made for `kevent()` in this
+/// process so far: every `kevent_ctl()` and `kevent_get_events()`, and
+/// the per-event calls of exact `data` (`ioctl`, `getsockopt`, `fcntl`),
+/// not the reads and `fstat`s of the signal, process and vnode filters'
+/// own descriptors. One relaxed atomic add per call (far less than the
+/// call costs): the benchmarks' `syscalls_per_event` of the `kqueue`
+/// mechanism is measured with it (the difference over a loop), not
+/// derived from the batching rules.
+pub fn kernel_calls() -> u64 {
+    KERNEL_CALLS.load(Ordering::Relaxed)
+}
+
+fn count_call() {
+    KERNEL_CALLS.fetch_add(1, Ordering::Relaxed);
+}
+
 /// The queues by descriptor number.
 static REGISTRY: Mutex<Vec<Option<Arc<Kq>>>> = Mutex::new(Vec::new());
 
@@ -39,17 +58,45 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The library's process-wide locks, held by the forking thread across
+/// `fork()` (taken in this order: registry, then signal table).
+type ForkGuards = (
+    MutexGuard<'static, Vec<Option<Arc<Kq>>>>,
+    MutexGuard<'static, Option<signal::Global>>,
+);
+
+thread_local! {
+    static FORK_GUARDS: std::cell::RefCell<Option<ForkGuards>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `pthread_atfork` prepare: takes the registry and the signal table, so
+/// that no other thread holds them at the fork. Otherwise a child (which
+/// has only the forking thread) would wait forever for a lock whose
+/// holder did not fork with it, in its first `kqueue()` or `kevent()`
+/// (found while writing fuzz/kqueue-fuzz.c's fork step; the conformance
+/// test `fork_while_threads_in_library` covers it).
+extern "C" fn before_fork() {
+    let guards = (lock(&REGISTRY), signal::lock_global());
+    FORK_GUARDS.with(|g| *g.borrow_mut() = Some(guards));
+}
+
+extern "C" fn after_fork_in_parent() {
+    FORK_GUARDS.with(|g| drop(g.borrow_mut().take()));
+}
+
 extern "C" fn after_fork_in_child() {
     FORK_GEN.fetch_add(1, Ordering::SeqCst);
-    signal::after_fork_in_child();
-    // The child has one thread: the lock is free unless another thread of
-    // the parent held it at the fork; then the queues stay, unusable.
-    if let Ok(mut reg) = REGISTRY.try_lock() {
-        for kq in reg.iter_mut().filter_map(Option::take) {
-            // SAFETY: the descriptor is the child's copy of the queue,
-            // which FreeBSD does not inherit; nothing else owns it.
-            unsafe { libc::close(kq.fd) };
-        }
+    let Some((mut reg, mut global)) = FORK_GUARDS.with(|g| g.borrow_mut().take()) else {
+        return;
+    };
+    signal::after_fork_in_child(&mut global);
+    // Released first: dropping a queue with signal knotes takes it again.
+    drop(global);
+    for kq in reg.iter_mut().filter_map(Option::take) {
+        // SAFETY: the descriptor is the child's copy of the queue,
+        // which FreeBSD does not inherit; nothing else owns it.
+        unsafe { libc::close(kq.fd) };
     }
 }
 
@@ -60,9 +107,16 @@ fn probe() -> Result<u32, c_int> {
         let mut p: sys::kevent_probe = unsafe_zeroed();
         match sys::probe(&mut p) {
             Ok(_) if p.magic == sys::KEVENT_PROBE_MAGIC && p.version == sys::KEVENT_ABI_VERSION => {
-                // SAFETY: registers a handler that only touches atomics, a
-                // try_lock and close().
-                unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+                // SAFETY: registers handlers that take and release the
+                // library's two process-wide locks, and in the child
+                // close the queues' descriptors.
+                unsafe {
+                    libc::pthread_atfork(
+                        Some(before_fork),
+                        Some(after_fork_in_parent),
+                        Some(after_fork_in_child),
+                    )
+                };
                 Ok(p.max_batch.max(1))
             }
             _ => Err(libc::ENOSYS),
@@ -100,6 +154,7 @@ pub fn ukevent(
 pub fn ctl_one(kq: RawFd, cmd: u32, mut u: sys::ukevent) -> Result<(), c_int> {
     // SAFETY: one valid ukevent, read and written back by the kernel; the
     // probe found kevent before any queue existed.
+    count_call();
     match unsafe { sys::kevent_ctl(kq, cmd, 1, &mut u) } {
         Ok(1) if u.ret_flags & sys::KEVENT_RET_BROKEN == 0 => Ok(()),
         Ok(1) => Err(-(u.ret_data[1] as i32)),
@@ -402,6 +457,7 @@ impl Kq {
             }
             // SAFETY: `b` holds `want` writable entries; `args` is a valid
             // kevent_wait_args of the size passed, without a signal mask.
+            count_call();
             let r = unsafe {
                 sys::kevent_get_events(
                     self.fd,
@@ -523,6 +579,7 @@ impl Kq {
         let n = batch.reqs.len() as u32;
         // SAFETY: `reqs` holds `n` valid entries the kernel reads and
         // writes back.
+        count_call();
         let r = unsafe { sys::kevent_ctl(self.fd, batch.cmd, n, batch.reqs.as_mut_ptr()) };
         let entries = std::mem::take(&mut batch.entries);
         let reqs = std::mem::take(&mut batch.reqs);
@@ -1130,6 +1187,7 @@ fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote) -> i64 {
         return 1;
     }
     let mut v: c_int = 0;
+    count_call();
     if filter == EVFILT_READ {
         // SAFETY: FIONREAD writes one int.
         if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut v) } == 0 {
@@ -1149,13 +1207,18 @@ fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote) -> i64 {
             &mut len,
         ) == 0
         {
+            count_call();
             if libc::ioctl(fd, libc::TIOCOUTQ, &mut v) == 0 {
                 return (size - v).max(0).into();
             }
             return size.into();
         }
+        count_call();
         let cap = libc::fcntl(fd, libc::F_GETPIPE_SZ);
-        if cap > 0 && libc::ioctl(fd, libc::FIONREAD, &mut v) == 0 {
+        if cap > 0 && {
+            count_call();
+            libc::ioctl(fd, libc::FIONREAD, &mut v) == 0
+        } {
             return (cap - v).max(0).into();
         }
     }

@@ -40,7 +40,7 @@ struct Watcher {
 }
 
 /// The process's signalfd and who watches what.
-struct Global {
+pub struct Global {
     sfd: RawFd,
     mask: libc::sigset_t,
     /// Queue id -> its watcher.
@@ -56,12 +56,16 @@ fn global() -> std::sync::MutexGuard<'static, Option<Global>> {
     GLOBAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// In a forked child: the parent's queues are gone.
-pub fn after_fork_in_child() {
-    if let Ok(mut g) = GLOBAL.try_lock() {
-        if let Some(g) = g.as_mut() {
-            g.watchers.clear();
-        }
+/// The signal table, locked (queue.rs holds it across `fork()`).
+pub fn lock_global() -> std::sync::MutexGuard<'static, Option<Global>> {
+    global()
+}
+
+/// In a forked child, with the table held across the fork: the parent's
+/// queues are gone.
+pub fn after_fork_in_child(g: &mut Option<Global>) {
+    if let Some(g) = g.as_mut() {
+        g.watchers.clear();
     }
 }
 

@@ -1,7 +1,7 @@
 //! The mechanisms under comparison. Each is one module that describes
 //! itself with [`Mechanism`] entries: for every workload, a constructor, or
-//! the reason the workload has no natural form for it. A kqueue-compatible
-//! layer plugs in as one more module listed in [`all`].
+//! the reason the workload has no natural form for it, and is listed in
+//! [`all`].
 
 use std::io;
 use std::os::fd::RawFd;
@@ -10,6 +10,7 @@ use std::time::Duration;
 mod epoll;
 mod io_uring;
 mod kevent;
+mod kqueue;
 
 /// Events taken per wait in the timers workload, by every mechanism
 /// (io_uring's completion ring is sized and read to match), so that a
@@ -46,6 +47,7 @@ pub struct Mechanism {
 pub fn all() -> Vec<Mechanism> {
     let mut v = epoll::mechanisms();
     v.extend(kevent::mechanisms());
+    v.extend(kqueue::mechanisms());
     v.extend(io_uring::mechanisms());
     v
 }

@@ -893,6 +893,95 @@ static void test_many_changes_one_call(void)
 	close(kq);
 }
 
+/*
+ * fork() while other threads are inside the library (kevent() takes the
+ * queue registry's lock, EVFILT_SIGNAL changes the signal table's): the
+ * child, which has only the forking thread, must find the parent's queue
+ * EBADF and make a queue of its own, with signal knotes, without waiting
+ * for a lock whose holder did not fork with it. (Found while writing
+ * fuzz/kqueue-fuzz.c's fork step; a stuck child is killed and counted.)
+ */
+static volatile int fork_spin_stop;
+
+static void *fork_spinner(void *arg)
+{
+	int kq = *(int *)arg;
+	struct kevent ch[2], ev;
+	struct timespec zero = { 0, 0 };
+
+	while (!fork_spin_stop) {
+		EV_SET(&ch[0], SIGURG, EVFILT_SIGNAL, EV_ADD, 0, 0, NULL);
+		EV_SET(&ch[1], SIGURG, EVFILT_SIGNAL, EV_DELETE, 0, 0, NULL);
+		kevent(kq, &ch[0], 1, NULL, 0, NULL);
+		kevent(kq, &ch[1], 1, NULL, 0, NULL);
+		kevent(kq, NULL, 0, &ev, 1, &zero);
+	}
+	return NULL;
+}
+
+static void test_fork_while_threads_in_library(void)
+{
+	pthread_t th[2];
+	int kq = kqueue(), i, stuck = 0, bad = 0;
+
+	CHECK(kq >= 0);
+	fork_spin_stop = 0;
+	for (i = 0; i < 2; i++)
+		CHECK(pthread_create(&th[i], NULL, fork_spinner, &kq) == 0);
+	for (i = 0; i < 200; i++) {
+		int status;
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			struct kevent ch, ev;
+			struct timespec zero = { 0, 0 };
+			int nkq;
+
+			alarm(5);
+			if (kevent(kq, NULL, 0, &ev, 1, &zero) != -1 || errno != EBADF)
+				_exit(1);
+			nkq = kqueue();
+			if (nkq < 0)
+				_exit(2);
+			EV_SET(&ch, SIGURG, EVFILT_SIGNAL, EV_ADD, 0, 0, NULL);
+			if (kevent(nkq, &ch, 1, NULL, 0, NULL) != 0)
+				_exit(3);
+			_exit(0);
+		}
+		if (pid < 0)
+			break;
+		{
+			/* a child stuck inside fork() (an atfork handler) has
+			 * not set its alarm yet: killed after 10 s */
+			long long until = now_ms() + 10000;
+
+			while (waitpid(pid, &status, WNOHANG) == 0) {
+				if (now_ms() > until) {
+					kill(pid, SIGKILL);
+					waitpid(pid, &status, 0);
+					status = SIGALRM;	/* counted as stuck */
+					break;
+				}
+				usleep(1000);
+			}
+		}
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+			stuck++;
+			break;	/* 5 s each: one is enough */
+		} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			bad++;
+	}
+	fork_spin_stop = 1;
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	close(kq);
+	if (stuck || bad)
+		printf("    fork %d: %d child stuck on a lock, %d failed\n", i + 1, stuck, bad);
+	CHECK(stuck == 0);
+	CHECK(i == 200);
+	CHECK(bad == 0);
+}
+
 int main(void)
 {
 	RUN(test_layout);
@@ -933,6 +1022,7 @@ int main(void)
 	RUN(test_vnode);
 	RUN(test_vnode_only_asked_notes);
 	RUN(test_not_inherited_by_fork);
+	RUN(test_fork_while_threads_in_library);
 	RUN(test_many_changes_one_call);
 	return summary("kqueue conformance");
 }
