@@ -922,7 +922,7 @@ static void *fork_spinner(void *arg)
 static void test_fork_while_threads_in_library(void)
 {
 	pthread_t th[2];
-	int kq = kqueue(), i, stuck = 0, bad = 0;
+	int kq = kqueue(), i, forks, stuck = 0, bad = 0;
 
 	CHECK(kq >= 0);
 	fork_spin_stop = 0;
@@ -971,14 +971,15 @@ static void test_fork_while_threads_in_library(void)
 		} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 			bad++;
 	}
+	forks = i;
 	fork_spin_stop = 1;
 	for (i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	close(kq);
 	if (stuck || bad)
-		printf("    fork %d: %d child stuck on a lock, %d failed\n", i + 1, stuck, bad);
+		printf("    fork %d: %d child stuck on a lock, %d failed\n", forks + 1, stuck, bad);
 	CHECK(stuck == 0);
-	CHECK(i == 200);
+	CHECK(forks == 200);
 	CHECK(bad == 0);
 }
 
