@@ -522,7 +522,13 @@ mod tests {
     #[test]
     fn constants_are_the_abi() {
         assert_eq!(
-            (KEVENT_TIMER, KEVENT_POLL, KEVENT_USER, KEVENT_SIGNAL, KEVENT_PROC),
+            (
+                KEVENT_TIMER,
+                KEVENT_POLL,
+                KEVENT_USER,
+                KEVENT_SIGNAL,
+                KEVENT_PROC
+            ),
             (3, 4, 6, 7, 8),
             "types 1, 2, 5 are reserved"
         );
