@@ -89,6 +89,44 @@ static inline int chance(struct rng *r, unsigned int pct)
 	return below(r, 100) < pct;
 }
 
+/*
+ * A per-thread watchdog: SIGUSR1 to the thread that called wd_init() @ms
+ * after wd_arm(), so that a call which blocks where it should not returns
+ * EINTR (the fuzzers' SIGUSR1 handler does nothing). With @period_ms the
+ * signal repeats: one that lands before the thread enters its wait (it was
+ * preempted for longer than @ms) does not leave the wait unbounded.
+ */
+static inline void wd_init(timer_t *wd)
+{
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID,
+				.sigev_signo = SIGUSR1 };
+
+	sev._sigev_un._tid = gettid();
+	if (timer_create(CLOCK_MONOTONIC, &sev, wd)) {
+		perror("timer_create");
+		exit(2);
+	}
+}
+
+static inline void wd_arm(timer_t wd, long ms, long period_ms)
+{
+	struct itimerspec its = {
+		.it_value.tv_sec = ms / 1000,
+		.it_value.tv_nsec = (ms % 1000) * 1000000,
+		.it_interval.tv_sec = period_ms / 1000,
+		.it_interval.tv_nsec = (period_ms % 1000) * 1000000,
+	};
+
+	timer_settime(wd, 0, &its, NULL);
+}
+
+static inline void wd_disarm(timer_t wd)
+{
+	struct itimerspec its = { 0 };
+
+	timer_settime(wd, 0, &its, NULL);
+}
+
 static inline uint64_t now_ns(void)
 {
 	struct timespec ts;

@@ -387,33 +387,6 @@ struct tctx {
 		}							\
 	} while (0)
 
-static void wd_init(struct tctx *t)
-{
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID,
-				.sigev_signo = SIGUSR1 };
-
-	sev._sigev_un._tid = gettid();
-	if (timer_create(CLOCK_MONOTONIC, &sev, &t->wd)) {
-		perror("timer_create");
-		exit(2);
-	}
-}
-
-static void wd_arm(struct tctx *t, long ms)
-{
-	struct itimerspec its = { .it_value.tv_sec = ms / 1000,
-				  .it_value.tv_nsec = (ms % 1000) * 1000000 };
-
-	timer_settime(t->wd, 0, &its, NULL);
-}
-
-static void wd_disarm(struct tctx *t)
-{
-	struct itimerspec its = { 0 };
-
-	timer_settime(t->wd, 0, &its, NULL);
-}
-
 /* ---- fd argument classes ------------------------------------------ */
 
 enum fdclass { F_QUEUE, F_OTHER, F_CLOSED, F_MINUS1, F_HUGE, F_NEG };
@@ -984,9 +957,9 @@ static void do_ctl(struct tctx *t)
 			cexp = "ok";
 	}
 	if (cmd == KEVENT_CTL_READY || cmd == KEVENT_CTL_ENABLE)
-		wd_arm(t, 500);	/* nothing blocks here; a guard */
+		wd_arm(t->wd, 500, 0);	/* nothing blocks here; a guard */
 	ret = k_ctl(fa.fd, cmd, num, arg);
-	wd_disarm(t);
+	wd_disarm(t->wd);
 	if (ret == -EINTR && cexp && !strcmp(cexp, "ok"))
 		cexp = NULL;
 	record("kevent_ctl", callcls, ret, cexp);
@@ -1238,9 +1211,9 @@ static void do_get(struct tctx *t)
 	}
 	if (exp && !strcmp(exp, "EFAULT") && pc == P_KERNEL && max_nr == 0)
 		exp = "EINVAL";
-	wd_arm(t, a.may_block ? 30 : 1000);
+	wd_arm(t->wd, a.may_block ? 30 : 1000, 0);
 	ret = k_get(fa.fd, ev, max_nr, a.args, a.size);
-	wd_disarm(t);
+	wd_disarm(t->wd);
 	record("kevent_get_events", cls, ret, exp);
 	if (ret > (long)max_nr)
 		INVARIANT(t, "kevent_get_events returned %ld for max_nr %u\n", ret, max_nr);
@@ -1283,10 +1256,10 @@ static void do_read(struct tctx *t)
 		exp = "ok,EAGAIN,EINTR";
 		break;
 	}
-	wd_arm(t, 30);
+	wd_arm(t->wd, 30, 0);
 	ret = read(fd, buf, len);
 	ret = ret < 0 ? -errno : ret;
-	wd_disarm(t);
+	wd_disarm(t->wd);
 	record("read", cls, ret, exp);
 	/*
 	 * With several threads, another one may have closed the number and
@@ -1391,9 +1364,9 @@ static void do_wait(struct tctx *t)
 		snprintf(cls, sizeof(cls), "%s", a.cls);
 		exp = NULL;
 	}
-	wd_arm(t, a.may_block ? 30 : 1000);
+	wd_arm(t->wd, a.may_block ? 30 : 1000, 0);
 	ret = k_wait(fa.fd, num, a.args, a.size);
-	wd_disarm(t);
+	wd_disarm(t->wd);
 	record("kevent_wait", cls, ret, exp);
 	if (ret > (long)num)
 		INVARIANT(t, "kevent_wait returned %ld for num %u\n", ret, num);
@@ -1639,7 +1612,7 @@ static void do_fork(struct tctx *t)
 		pthread_mutex_init(&arena_lock, NULL);
 		c.r.s = cseed;
 		c.single = 1;
-		wd_init(&c);
+		wd_init(&c.wd);
 		alarm(300);	/* the parent shows a stuck child at 60 s */
 		for (i = 0; i < n; i++)
 			one_call(&c, 1);
@@ -1720,7 +1693,7 @@ static void one_call(struct tctx *t, int depth)
 		 * dup2() race): a read() meant for a pipe may hit a blocking
 		 * queue. The watchdog ends whatever blocks.
 		 */
-		wd_arm(t, 1000);
+		wd_arm(t->wd, 1000, 0);
 		if (x < 880)
 			new_fd(&t->r);
 		else if (x < 905)
@@ -1731,7 +1704,7 @@ static void one_call(struct tctx *t, int depth)
 			do_scm(t);
 		else
 			poke(t);
-		wd_disarm(t);
+		wd_disarm(t->wd);
 	} else if (x < 997)
 		arena_mutate(&t->r, t->single);
 	else if (!depth)
@@ -1762,7 +1735,7 @@ static void *thread_main(void *arg)
 			exit(2);
 		}
 	}
-	wd_init(t);
+	wd_init(&t->wd);
 	if (mem_init(&t->m)) {
 		perror("mmap");
 		exit(2);

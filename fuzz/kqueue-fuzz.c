@@ -78,38 +78,6 @@ static void on_sig(int sig)
 	(void)sig;
 }
 
-static void wd_init(struct tctx *t)
-{
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID,
-				.sigev_signo = SIGUSR1 };
-
-	sev._sigev_un._tid = gettid();
-	if (timer_create(CLOCK_MONOTONIC, &sev, &t->wd)) {
-		perror("timer_create");
-		exit(2);
-	}
-}
-
-/*
- * Periodic: a signal that lands before the thread enters its wait (it was
- * preempted for longer than ms) must not leave the wait unbounded.
- */
-static void wd_arm(struct tctx *t, long ms)
-{
-	struct itimerspec its = { .it_value.tv_sec = ms / 1000,
-				  .it_value.tv_nsec = (ms % 1000) * 1000000,
-				  .it_interval.tv_nsec = 100000000 };
-
-	timer_settime(t->wd, 0, &its, NULL);
-}
-
-static void wd_disarm(struct tctx *t)
-{
-	struct itimerspec its = { 0 };
-
-	timer_settime(t->wd, 0, &its, NULL);
-}
-
 static int open_kind(enum kind k, int *other)
 {
 	int fds[2], fd = -1;
@@ -522,11 +490,11 @@ static void do_kevent(struct tctx *t, int fork_child)
 		whole = "one array for changes and events";
 	}
 	if (!tsp)
-		wd_arm(t, 50 + below(&t->r, 100));
+		wd_arm(t->wd, 50 + below(&t->r, 100), 100);
 	r = kevent(kq, chp, nch, evp, nev, tsp);
 	e = errno;
 	if (!tsp)
-		wd_disarm(t);
+		wd_disarm(t->wd);
 	if (r > nev || (r > 0 && !evp)) {
 		__atomic_add_fetch(&event_failures, 1, __ATOMIC_RELAXED);
 		dprintf(2, "BAD RETURN: kevent() returned %d for nevents %d\n", r, nev);
@@ -762,7 +730,7 @@ static void *thread_main(void *arg)
 {
 	struct tctx *t = arg;
 
-	wd_init(t);
+	wd_init(&t->wd);
 	while (t->calls < calls_per_thread && now_ns() < deadline) {
 		unsigned int op = below(&t->r, 1000);
 
