@@ -53,6 +53,23 @@ count_summary() {
 	failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$1")))
 }
 
+# Run a checker that ends with a "NAME: N passed, N failed" line: show
+# its output, add that line to the totals, and die with MESSAGE if it
+# failed.
+#   run_summarised NAME MESSAGE CMD [ARG...]
+run_summarised() {
+	local name=$1 message=$2 out rc
+	shift 2
+	out=$(mktemp)
+	set +e
+	"$@" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	set -e
+	count_summary "$(grep -E "^$name: [0-9]+ passed" "$out" | tail -n1)"
+	rm -f "$out"
+	((rc == 0)) || die "$message"
+}
+
 step "setup"
 "$REPO_ROOT/ci/setup.sh"
 lock_cache
@@ -73,38 +90,23 @@ step "host: MSRV and targets"
 # kevent-sys and kevent with the rust-version toolchain (1.77), and on
 # aarch64, i686 (host tests run as a 32-bit program) and x32; says
 # "skipped" for what this machine lacks (ci/rust-compat.sh).
-compat_log=$(mktemp)
-set +e
-"$REPO_ROOT/ci/rust-compat.sh" 2>&1 | tee "$compat_log"
-rc=${PIPESTATUS[0]}
-set -e
-count_summary "$(grep -E '^rust-compat: [0-9]+ passed' "$compat_log" | tail -n1)"
-rm -f "$compat_log"
-((rc == 0)) || die "the crates do not build on their MSRV or another target (ci/rust-compat.sh)"
+run_summarised rust-compat \
+	"the crates do not build on their MSRV or another target (ci/rust-compat.sh)" \
+	"$REPO_ROOT/ci/rust-compat.sh"
 step "host: report figures"
 # benches/report.py on a CSV fixture (matplotlib); /usr/bin/python3 is the
 # one Debian's python3-matplotlib is installed for.
-report_log=$(mktemp)
-set +e
-/usr/bin/python3 "$REPO_ROOT/benches/tests/test_report.py" 2>&1 | tee "$report_log"
-rc=${PIPESTATUS[0]}
-set -e
-count_summary "$(grep -E '^report: [0-9]+ passed' "$report_log" | tail -n1)"
-rm -f "$report_log"
-((rc == 0)) || die "the report's figures test failed (benches/tests/test_report.py)"
+run_summarised report \
+	"the report's figures test failed (benches/tests/test_report.py)" \
+	/usr/bin/python3 "$REPO_ROOT/benches/tests/test_report.py"
 step "host: cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
 step "host: manual pages"
 # mandoc -Tlint, groff -ww and man -l of man/man2 and man/man7, and the
 # pages' example programs compiled against the series' uapi header.
-man_log=$(mktemp)
-set +e
-"$REPO_ROOT/man/check.sh" 2>&1 | tee "$man_log"
-rc=${PIPESTATUS[0]}
-set -e
-count_summary "$(grep -E '^man: [0-9]+ passed' "$man_log" | tail -n1)"
-rm -f "$man_log"
-((rc == 0)) || die "the manual pages have warnings or their examples do not build (man/check.sh)"
+run_summarised man \
+	"the manual pages have warnings or their examples do not build (man/check.sh)" \
+	"$REPO_ROOT/man/check.sh"
 
 if ((host_only == 0)); then
 	step "series: checkpatch, git am, bisect"
@@ -112,14 +114,9 @@ if ((host_only == 0)); then
 	step "kernel: debug build"
 	"$REPO_ROOT/ci/build-kernel.sh" --debug
 	step "VM runner self-test (debug kernel)"
-	selftest_log=$(mktemp)
-	set +e
-	"$REPO_ROOT/ci/vm-run-selftest.sh" --debug 2>&1 | tee "$selftest_log"
-	rc=${PIPESTATUS[0]}
-	set -e
-	count_summary "$(grep -E '^vm-run selftest: [0-9]+ passed' "$selftest_log" | tail -n1)"
-	rm -f "$selftest_log"
-	((rc == 0)) || die "the VM runner does not report guest results reliably"
+	run_summarised "vm-run selftest" \
+		"the VM runner does not report guest results reliably" \
+		"$REPO_ROOT/ci/vm-run-selftest.sh" --debug
 	step "kselftests: build"
 	"$REPO_ROOT/selftests/build.sh"
 	step "Rust integration tests: build"
