@@ -46,21 +46,37 @@ if ((end - start > 1024 * 1024)); then
 fi
 echo "faultinject: kevent text $start..$end ($(wc -l <<<"$range") functions), $pct% of kevent allocations and user copies fail for make-it-fail tasks"
 budget=100000000
+# Every filter first, the probability last: with a probability set and the
+# task and stack filters still at their defaults, any task's allocations
+# and user copies fail (the shell's own writes here, the 9p root, init),
+# which once broke a whole CI run. Each write is checked: a filter that did
+# not take would aim the failures at the whole guest.
+set_attr() {
+	echo "$2" > "$D/$1" || { echo "faultinject: cannot write $2 to $D/$1"; off; exit 2; }
+}
+off() {
+	for f in failslab fail_page_alloc fail_usercopy; do
+		echo 0 > $D/$f/probability
+	done
+}
+off
 for f in failslab fail_page_alloc fail_usercopy; do
-	echo $pct > $D/$f/probability
-	echo 1 > $D/$f/interval
-	echo $budget > $D/$f/times
-	echo 0 > $D/$f/space
-	echo 0 > $D/$f/verbose
-	echo Y > $D/$f/task-filter
-	echo $start > $D/$f/require-start
-	echo $end > $D/$f/require-end
-	echo 32 > $D/$f/stacktrace-depth
+	set_attr $f/task-filter Y
+	set_attr $f/require-start $start
+	set_attr $f/require-end $end
+	set_attr $f/stacktrace-depth 32
+	set_attr $f/interval 1
+	set_attr $f/times $budget
+	set_attr $f/space 0
+	set_attr $f/verbose 0
 done
-echo N > $D/failslab/ignore-gfp-wait
-echo N > $D/fail_page_alloc/ignore-gfp-wait
-echo N > $D/fail_page_alloc/ignore-gfp-highmem
-echo 0 > $D/fail_page_alloc/min-order
+set_attr failslab/ignore-gfp-wait N
+set_attr fail_page_alloc/ignore-gfp-wait N
+set_attr fail_page_alloc/ignore-gfp-highmem N
+set_attr fail_page_alloc/min-order 0
+for f in failslab fail_page_alloc fail_usercopy; do
+	set_attr $f/probability $pct
+done
 "$@"
 rc=$?
 for f in failslab fail_page_alloc fail_usercopy; do
