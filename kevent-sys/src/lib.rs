@@ -523,15 +523,30 @@ mod tests {
     fn constants_are_the_abi() {
         assert_eq!(
             (
+                KEVENT_INODE,
                 KEVENT_TIMER,
                 KEVENT_POLL,
                 KEVENT_USER,
                 KEVENT_SIGNAL,
                 KEVENT_PROC
             ),
-            (3, 4, 6, 7, 8),
-            "types 1, 2, 5 are reserved"
+            (2, 3, 4, 6, 7, 8),
+            "types 1 and 5 are reserved"
         );
+        let inode = [
+            KEVENT_INODE_CREATE,
+            KEVENT_INODE_REMOVE,
+            KEVENT_INODE_MOVED_FROM,
+            KEVENT_INODE_MOVED_TO,
+            KEVENT_INODE_MODIFY,
+            KEVENT_INODE_ATTRIB,
+            KEVENT_INODE_MOVE_SELF,
+            KEVENT_INODE_DELETE_SELF,
+            KEVENT_INODE_REVOKED,
+        ];
+        for (n, bit) in inode.iter().enumerate() {
+            assert_eq!(*bit, 1 << n);
+        }
         assert_eq!(KEVENT_ABI_VERSION, 2);
         assert_eq!(&KEVENT_PROBE_MAGIC.to_be_bytes(), b"kevt");
         assert_eq!(KEVENT_CLOEXEC, libc::O_CLOEXEC as u32);
