@@ -495,7 +495,9 @@ static const char *type_name(__u32 type)
 	case KEVENT_USER: return "USER";
 	case KEVENT_SIGNAL: return "SIGNAL";
 	case KEVENT_PROC: return "PROC";
-	case 1: case 2: case 5: return "reserved type";
+	case KEVENT_SOCKET: return "SOCKET";
+	case KEVENT_INODE: return "INODE";
+	case 5: return "reserved type";
 	default: return "unknown type";
 	}
 }
@@ -559,6 +561,11 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	} else if (uk->type == KEVENT_SIGNAL) {
 		/* 0, every signal, and past the last one */
 		uk->id = below(r, 70);
+	} else if (uk->type == KEVENT_SOCKET || uk->type == KEVENT_INODE) {
+		/* any kind of descriptor: sockets, files, closed numbers */
+		int fd = pick_fd(r, K_NKINDS, &k);
+
+		uk->id = fd >= 0 ? (__u64)fd : 0;
 	} else if (uk->type == KEVENT_PROC) {
 		/* a pidfd number (mostly not one), or a pid: ours, init's, none */
 		if (chance(r, 50)) {
@@ -627,7 +634,18 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	}
 
 	mutate = chance(r, 45);
-	if (uk->type == KEVENT_SIGNAL || uk->type == KEVENT_PROC) {
+	if (uk->type == KEVENT_SOCKET || uk->type == KEVENT_INODE) {
+		/* Outcomes depend on the descriptor: recorded, not predicted */
+		what = "any descriptor";
+		if (cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY) {
+			uk->req_flags &= ~KEVENT_REQ_FD_CLOSE;
+			if (uk->type == KEVENT_INODE)
+				uk->req_flags &= ~KEVENT_REQ_ET;
+			if (chance(r, 10))
+				uk->event = (__u32)rnd(r);
+		}
+		mutate = 0;
+	} else if (uk->type == KEVENT_SIGNAL || uk->type == KEVENT_PROC) {
 		/* Outcomes depend on the id: recorded, not predicted */
 		what = uk->type == KEVENT_PROC && uk->proc.flags ?
 		       "by pid" : "any id";
@@ -1143,11 +1161,15 @@ static void check_events(struct tctx *t, struct kevent_event *ev, long n)
 		__u32 type = ev[i].type;
 		/* counted types report a count; a process exit, a status */
 		int counted = type == KEVENT_TIMER || type == KEVENT_USER ||
-			       type == KEVENT_SIGNAL;
+			       type == KEVENT_SIGNAL || type == KEVENT_INODE;
+		/* the event bits each type may report */
+		__u32 bits = type == KEVENT_POLL ? ~0u :
+			     type == KEVENT_SOCKET ? 0x7 :
+			     type == KEVENT_INODE ? 0x1ff : 1;
 
-		if ((!counted && type != KEVENT_POLL && type != KEVENT_PROC) ||
-		    !ev[i].events ||
-		    (type != KEVENT_POLL && ev[i].events != 1) ||
+		if ((!counted && type != KEVENT_POLL && type != KEVENT_PROC &&
+		     type != KEVENT_SOCKET) ||
+		    !ev[i].events || (ev[i].events & ~bits) ||
 		    (counted && !ev[i].data) ||
 		    (type == KEVENT_SIGNAL && (ev[i].id < 1 || ev[i].id > 64)) ||
 		    (type == KEVENT_PROC &&

@@ -37,6 +37,7 @@ pub const KEVENT_ABI_VERSION: u32 = 2;
 pub const KEVENT_PROBE_MAGIC: u32 = 1801811572;
 pub const KEVENT_CLOEXEC: u32 = 524288;
 pub const KEVENT_NONBLOCK: u32 = 2048;
+pub const KEVENT_SOCKET: u32 = 1;
 pub const KEVENT_INODE: u32 = 2;
 pub const KEVENT_TIMER: u32 = 3;
 pub const KEVENT_POLL: u32 = 4;
@@ -47,6 +48,9 @@ pub const KEVENT_TIMER_FIRED: u32 = 1;
 pub const KEVENT_USER_TRIGGERED: u32 = 1;
 pub const KEVENT_SIGNAL_DELIVERED: u32 = 1;
 pub const KEVENT_PROC_EXIT: u32 = 1;
+pub const KEVENT_SOCKET_RECV: u32 = 1;
+pub const KEVENT_SOCKET_ACCEPT: u32 = 2;
+pub const KEVENT_SOCKET_SEND: u32 = 4;
 pub const KEVENT_INODE_CREATE: u32 = 1;
 pub const KEVENT_INODE_REMOVE: u32 = 2;
 pub const KEVENT_INODE_MOVED_FROM: u32 = 4;
@@ -87,7 +91,7 @@ pub const KEVENT_RING_FULL: u32 = 1;
 pub type __u16 = ::core::ffi::c_ushort;
 pub type __u32 = ::core::ffi::c_uint;
 pub type __u64 = ::core::ffi::c_ulonglong;
-#[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL, a pidfd (or with KEVENT_PROC_PID a process id) for\n\tKEVENT_PROC, the file descriptor of a file or directory for\n\tKEVENT_INODE, the signal number for KEVENT_SIGNAL, any value the\n\tapplication chooses for KEVENT_TIMER and KEVENT_USER\n @type: KEVENT_TIMER, KEVENT_POLL, KEVENT_USER, KEVENT_SIGNAL,\n\tKEVENT_PROC or KEVENT_INODE\n @event: the event bits wanted\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; ret_data[0] is 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @signal: KEVENT_SIGNAL only:\n\t@signal.flags: KEVENT_SIGNAL_* flags\n\t@signal.__reserved: zero\n @proc: KEVENT_PROC only:\n\t@proc.flags: KEVENT_PROC_* flags\n\t@proc.__reserved: zero\n @__reserved: for other types: must be zero"]
+#[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL and KEVENT_SOCKET, a pidfd (or with KEVENT_PROC_PID a process id) for\n\tKEVENT_PROC, the file descriptor of a file or directory for\n\tKEVENT_INODE, the signal number for KEVENT_SIGNAL, any value the\n\tapplication chooses for KEVENT_TIMER and KEVENT_USER\n @type: KEVENT_TIMER, KEVENT_POLL, KEVENT_USER, KEVENT_SIGNAL,\n\tKEVENT_PROC, KEVENT_INODE or KEVENT_SOCKET\n @event: the event bits wanted\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; ret_data[0] is 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @signal: KEVENT_SIGNAL only:\n\t@signal.flags: KEVENT_SIGNAL_* flags\n\t@signal.__reserved: zero\n @proc: KEVENT_PROC only:\n\t@proc.flags: KEVENT_PROC_* flags\n\t@proc.__reserved: zero\n @__reserved: for other types: must be zero"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 #[repr(align(8))]
@@ -211,7 +215,7 @@ impl Default for ukevent {
         }
     }
 }
-#[doc = " struct kevent_event - one reported event\n @user_data: the kevent's user_data\n @id: the kevent's id\n @data: type-specific result: KEVENT_TIMER: expirations since the last\n\treport; KEVENT_USER: triggers since the last report; KEVENT_SIGNAL:\n\tsignals sent since the last report; KEVENT_POLL:\n\twith KEVENT_EV_ERROR on a socket, its pending error (a positive\n\terrno), else 0; KEVENT_PROC: the wait(2) status of the exit (0 with\n\tKEVENT_EV_NODATA: the process was reaped before the kevent was\n\tadded); KEVENT_INODE: how many changes since the last report\n @events: the event bits that fired\n @type: the kevent's type\n @flags: KEVENT_EV_* flags"]
+#[doc = " struct kevent_event - one reported event\n @user_data: the kevent's user_data\n @id: the kevent's id\n @data: type-specific result: KEVENT_TIMER: expirations since the last\n\treport; KEVENT_USER: triggers since the last report; KEVENT_SIGNAL:\n\tsignals sent since the last report; KEVENT_POLL:\n\twith KEVENT_EV_ERROR on a socket, its pending error (a positive\n\terrno), else 0; KEVENT_PROC: the wait(2) status of the exit (0 with\n\tKEVENT_EV_NODATA: the process was reaped before the kevent was\n\tadded); KEVENT_INODE: how many changes since the last report;\n\tKEVENT_SOCKET: bits 0-31 the bytes to read or the connections to\n\taccept, bits 32-63 the free send space (each saturating), or with\n\tKEVENT_EV_ERROR the pending error as for KEVENT_POLL\n @events: the event bits that fired\n @type: the kevent's type\n @flags: KEVENT_EV_* flags"]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 #[repr(align(8))]

@@ -523,6 +523,7 @@ mod tests {
     fn constants_are_the_abi() {
         assert_eq!(
             (
+                KEVENT_SOCKET,
                 KEVENT_INODE,
                 KEVENT_TIMER,
                 KEVENT_POLL,
@@ -530,8 +531,16 @@ mod tests {
                 KEVENT_SIGNAL,
                 KEVENT_PROC
             ),
-            (2, 3, 4, 6, 7, 8),
-            "types 1 and 5 are reserved"
+            (1, 2, 3, 4, 6, 7, 8),
+            "type 5 is reserved"
+        );
+        assert_eq!(
+            (
+                KEVENT_SOCKET_RECV,
+                KEVENT_SOCKET_ACCEPT,
+                KEVENT_SOCKET_SEND
+            ),
+            (1, 2, 4)
         );
         let inode = [
             KEVENT_INODE_CREATE,
