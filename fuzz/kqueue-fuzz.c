@@ -154,6 +154,10 @@ static int fd_ident(struct tctx *t, int *valid)
 	int i = below(&t->r, POOL);
 
 	*valid = pool[i].kind != K_CLOSED && pool[i].kind != K_NONE;
+	/* 2: a regular file or directory, which kevent's POLL refuses
+	 * (EPERM, as epoll; kqueue/README.md) */
+	if (pool[i].kind == K_FILE || pool[i].kind == K_DIR)
+		*valid = 2;
 	return pool[i].fd;
 }
 
@@ -201,13 +205,19 @@ static struct change_class gen_change(struct tctx *t, struct kevent *ch)
 			fflags = NOTE_LOWAT, data = below(&t->r, 4);
 		if (!valid)
 			c = (struct change_class){ "fd: closed (maybe reused)",
-						   "ok,EBADF,ENOENT," RES };
+						   "ok,EBADF,ENOENT,EPERM," RES };
+		else if (valid == 2 && add)
+			c = (struct change_class){ "fd: add, a regular file or directory",
+						   nthreads > 1 ? "ok,EPERM,EBADF," RES
+								: "EPERM,EBADF," RES };
 		else if (chance(&t->r, 5)) {
 			ident = chance(&t->r, 50) ? (uintptr_t)-1 : 100000 + below(&t->r, 1000);
 			c = (struct change_class){ "fd: never open", "EBADF" };
 		} else
+			/* with several threads the number may be a file by now */
 			c = (struct change_class){ add ? "fd: add" : "fd: delete/enable/disable",
-						   add ? "ok,EBADF," RES
+						   add ? (nthreads > 1 ? "ok,EBADF,EPERM," RES
+								       : "ok,EBADF," RES)
 						       : "ok,ENOENT,EBADF," RES };
 		break;
 	case EVFILT_VNODE:
@@ -495,7 +505,7 @@ static void do_kevent(struct tctx *t, int fork_child)
 	e = errno;
 	if (!tsp)
 		wd_disarm(t->wd);
-	if (r > nev || (r > 0 && !evp)) {
+	if ((r >= 0 && r > nev) || (r > 0 && !evp)) {
 		__atomic_add_fetch(&event_failures, 1, __ATOMIC_RELAXED);
 		dprintf(2, "BAD RETURN: kevent() returned %d for nevents %d\n", r, nev);
 	}
@@ -604,7 +614,11 @@ static void do_pool(struct tctx *t)
 				kqs[k] = -1;
 				dup3(pool[j].fd, target, O_CLOEXEC);
 				close(target);	/* not in the pool: keep it closed */
-			} else if (target >= 0 && target != pool[j].fd) {
+			} else if (target >= 0 && target != pool[j].fd &&
+				   pool[i].kind != K_CLOSED && pool[i].kind != K_NONE) {
+				/* only over a number the pool holds: a closed slot's
+				 * number may be a kqueue or one of the library's own
+				 * descriptors now */
 				pool_close(i);
 				if (dup3(pool[j].fd, target, O_CLOEXEC) >= 0) {
 					pool[i].fd = target;
@@ -684,6 +698,9 @@ static void do_fork(struct tctx *t)
 
 		rec_enabled = 0;
 		alarm(10);
+		/* timers are not inherited: the parent thread's watchdog id
+		 * means nothing here, and an unbounded wait would never end */
+		wd_init(&t->wd);
 		if (kq >= 0) {
 			r = kevent(kq, NULL, 0, &ev, 1, &zero);
 			if (r != -1 || errno != EBADF)
@@ -741,10 +758,21 @@ static void *thread_main(void *arg)
 			do_kqueue(t);
 		else if (op < 670)
 			do_close_kq(t);
-		else if (op < 750)
-			do_pool(t);
-		else if (op < 998)
-			do_stimulus(t);
+		else if (op < 998) {
+			/*
+			 * Nothing here should block (the pool's files are
+			 * non-blocking), but with several threads a number can
+			 * be closed and taken by a kqueue between the pick and
+			 * the read(), which then waits: the watchdog (repeating,
+			 * in case one signal comes before the call) ends it.
+			 */
+			wd_arm(t->wd, 1000, 100);
+			if (op < 750)
+				do_pool(t);
+			else
+				do_stimulus(t);
+			wd_disarm(t->wd);
+		}
 		else
 			do_fork(t);
 	}

@@ -165,7 +165,7 @@ pub fn ctl_one(kq: RawFd, cmd: u32, mut u: sys::ukevent) -> Result<(), c_int> {
 }
 
 /// `EBADF` if `fd` is not open, else `ENOENT`.
-fn absent_errno(fd: RawFd) -> c_int {
+pub(crate) fn absent_errno(fd: RawFd) -> c_int {
     // SAFETY: F_GETFD only reads the descriptor flags.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
         libc::EBADF

@@ -147,7 +147,12 @@ impl Vnodes {
         let fd = RawFd::try_from(kev.ident).map_err(|_| libc::EBADF)?;
         let f = kev.flags;
         if f & EV_DELETE != 0 {
-            let w = self.watches.remove(&kev.ident).ok_or(libc::ENOENT)?;
+            // An absent knote: EBADF if the descriptor is not open (FreeBSD,
+            // README), else ENOENT.
+            let w = self
+                .watches
+                .remove(&kev.ident)
+                .ok_or_else(|| crate::queue::absent_errno(fd))?;
             if !self.watches.values().any(|o| o.wd == w.wd) {
                 if let Some(ifd) = self.ifd {
                     // SAFETY: removes our watch.
@@ -183,7 +188,10 @@ impl Vnodes {
             );
             return Ok(());
         }
-        let w = self.watches.get_mut(&kev.ident).ok_or(libc::ENOENT)?;
+        let w = self
+            .watches
+            .get_mut(&kev.ident)
+            .ok_or_else(|| crate::queue::absent_errno(fd))?;
         if f & EV_DISABLE != 0 {
             w.note.enabled = false;
         } else if f & EV_ENABLE != 0 {
