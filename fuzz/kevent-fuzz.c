@@ -3,8 +3,9 @@
  * kevent-fuzz: random but structured calls of the five kevent system calls
  * (and read() of a queue), with every type, command, flag and field, valid
  * and invalid, on random descriptors (queues, pipes, sockets, epoll,
- * eventfd, signalfd, timerfd, regular files, directories, closed and
- * reused numbers) and random user pointers (NULL, unmapped, read-only,
+ * eventfd, signalfd, timerfd, regular files, directories, O_PATH
+ * descriptors, closed and reused numbers), files created, written,
+ * renamed and removed under watched directories, and random user pointers (NULL, unmapped, read-only,
  * unaligned, kernel addresses, arrays straddling a PROT_NONE page), from
  * several threads, with fork() and SCM_RIGHTS passing of queues in the
  * middle, rings unmapped, remapped and made read-only under the kernel.
@@ -71,6 +72,12 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static int closed_nums[16];	/* numbers closed lately (may be reused) */
 static unsigned int closed_pos;
 static char tmpdir[64];
+/*
+ * O_PATH descriptors of the fuzz directory, its files and "/", for
+ * KEVENT_INODE ids: kept out of the pool, as every other call on them
+ * fails with EBADF. Replaced now and then (fs_change()); under pool_lock.
+ */
+static int opath[4] = { -1, -1, -1, -1 };
 
 static int add_slot(int fd, enum kind kind, int peer)
 {
@@ -499,15 +506,6 @@ static const char *const cmd_name[] = {
 };
 
 /*
- * KEVENT_INODE (2) joined the series after the uapi header the fuzzer was
- * last built against: the values of the series' header.
- */
-#ifndef KEVENT_INODE
-#define KEVENT_INODE		2
-#endif
-#define INODE_BITS		0x1ff	/* KEVENT_INODE_CREATE .. _REVOKED */
-
-/*
  * The types this kernel supports (the probe's bitmap). A type the fuzzer
  * has no generator for yet but the kernel supports (a source newer than
  * the fuzzer) is sent with random ids and recorded, not predicted; its
@@ -543,6 +541,12 @@ static const char *type_name(__u32 type)
 			 EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND | \
 			 EPOLLMSG | EPOLLRDHUP)
 #define REQ_KNOWN	0x7f
+#define INODE_BITS	(KEVENT_INODE_CREATE | KEVENT_INODE_REMOVE | \
+			 KEVENT_INODE_MOVED_FROM | KEVENT_INODE_MOVED_TO | \
+			 KEVENT_INODE_MODIFY | KEVENT_INODE_ATTRIB | \
+			 KEVENT_INODE_MOVE_SELF | KEVENT_INODE_DELETE_SELF | \
+			 KEVENT_INODE_REVOKED)
+#define INODE_FINAL	(KEVENT_INODE_DELETE_SELF | KEVENT_INODE_REVOKED)
 
 /* An id for USER/TIMER: small, so that requests of threads collide */
 static __u64 pick_id(struct rng *r)
@@ -577,19 +581,20 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 		uk->type = KEVENT_TIMER;
 	else if (x < 62)
 		uk->type = KEVENT_POLL;
-	else if (x < 92)
+	else if (x < 88)
 		uk->type = KEVENT_USER;
+	else if (x < 92)
+		uk->type = KEVENT_INODE;
 	else if (x < 96)
 		uk->type = (const __u32[]){ KEVENT_SIGNAL, KEVENT_PROC,
-					    KEVENT_INODE, KEVENT_SOCKET }[below(r, 4)];
+					    KEVENT_SOCKET }[below(r, 3)];
 	else if (x < 97)
 		uk->type = 5;
 	else
 		uk->type = (const __u32[]){ 0, 9, 15, 16, 0xffffffffu }[below(r, 5)];
 
 	/* the valid base request */
-	if (uk->type == KEVENT_POLL || uk->type == KEVENT_INODE ||
-	    uk->type == KEVENT_SOCKET) {
+	if (uk->type == KEVENT_POLL || uk->type == KEVENT_SOCKET) {
 		int fd = pick_fd(r, K_NKINDS, &k);
 
 		uk->id = fd >= 0 ? (__u64)fd : 0;
@@ -597,6 +602,40 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 			k = K_NKINDS;
 		snprintf(idc, sizeof(idc), ", id: %s",
 			 k < K_NKINDS ? kind_name[k] : "fd 0");
+	} else if (uk->type == KEVENT_INODE) {
+		/*
+		 * A pool descriptor (mostly a file or directory; any file has
+		 * an inode), an O_PATH one, a closed (maybe reused) number,
+		 * or a number never opened
+		 */
+		unsigned int y = below(r, 10);
+		int fd = -1;
+
+		if (y < 3) {
+			fd = pick_fd(r, K_DIR, NULL);
+			k = K_DIR;
+		} else if (y < 5) {
+			fd = pick_fd(r, K_REGFILE, NULL);
+			k = K_REGFILE;
+		} else if (y < 6) {
+			fd = pick_fd(r, K_NKINDS, &k);
+		}
+		if (y < 6 && fd >= 0) {
+			snprintf(idc, sizeof(idc), "%s", kind_name[k]);
+		} else if (y < 8) {
+			pthread_mutex_lock(&pool_lock);
+			fd = opath[below(r, ARRAY_SIZE(opath))];
+			pthread_mutex_unlock(&pool_lock);
+			snprintf(idc, sizeof(idc), "O_PATH");
+		}
+		if (fd < 0 && y < 9) {
+			fd = closed_nums[below(r, ARRAY_SIZE(closed_nums))];
+			snprintf(idc, sizeof(idc), "closed or reused number");
+		} else if (fd < 0) {
+			fd = 1 << 20;
+			snprintf(idc, sizeof(idc), "never opened (2^20)");
+		}
+		uk->id = fd;
 	} else if (uk->type == KEVENT_SIGNAL) {
 		/* 0, every signal, and past the last one */
 		uk->id = below(r, 70);
@@ -621,9 +660,8 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 		if (uk->type == KEVENT_POLL)
 			uk->event = ((__u32)rnd(r) & POLL_BITS) ?: EPOLLIN;
 		else if (uk->type == KEVENT_INODE)
-			/* mostly the changes, sometimes none or undefined bits */
-			uk->event = chance(r, 90) ? (((__u32)rnd(r) & INODE_BITS) ?: 1)
-						  : (__u32)rnd(r);
+			uk->event = ((__u32)rnd(r) & INODE_BITS) ?:
+				    KEVENT_INODE_CREATE;
 		else if (uk->type == KEVENT_SOCKET)
 			/* RECV, ACCEPT, SEND; sometimes none or undefined bits */
 			uk->event = chance(r, 90) ? (((__u32)rnd(r) & 7) ?: 1)
@@ -676,10 +714,10 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	}
 
 	mutate = chance(r, 45);
-	if (uk->type == KEVENT_SOCKET || uk->type == KEVENT_INODE) {
+	if (uk->type == KEVENT_SOCKET) {
 		/*
-		 * Not generated in detail yet (the descriptor's kind, the
-		 * mask and permissions decide): recorded, not predicted
+		 * Not generated in detail yet (the descriptor's kind and the
+		 * mask decide): recorded, not predicted
 		 */
 		what = "any descriptor";
 		mutate = 0;
@@ -698,7 +736,7 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 		what = "any id";
 		mutate = 0;
 	} else if (uk->type != KEVENT_TIMER && uk->type != KEVENT_POLL &&
-		   uk->type != KEVENT_USER) {
+		   uk->type != KEVENT_USER && uk->type != KEVENT_INODE) {
 		what = "unsupported type";
 		*expect = "EOPNOTSUPP";
 		mutate = 0;
@@ -736,15 +774,23 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 			*expect = "EINVAL";
 			break;
 		case 5:
-			uk->event |= uk->type == KEVENT_POLL ? 0x80000000u >> below(r, 2) :
-							       2u << below(r, 30);
+			if (uk->type == KEVENT_POLL)
+				uk->event |= 0x80000000u >> below(r, 2);
+			else if (uk->type == KEVENT_INODE)
+				uk->event |= (INODE_BITS + 1) << below(r, 23);
+			else
+				uk->event |= 2u << below(r, 30);
 			if (uk->type == KEVENT_POLL && !(uk->event & ~POLL_BITS))
 				uk->event |= 0x20000000u;
 			what = "event: bits the type does not define";
 			*expect = "EINVAL";
 			break;
 		case 6:
-			if (uk->type != KEVENT_TIMER) {
+			if (uk->type == KEVENT_INODE) {
+				uk->data = chance(r, 20) ? ~0ULL : 1 + below(r, 1000);
+				what = "data: not 0";
+				*expect = "EINVAL";
+			} else if (uk->type != KEVENT_TIMER) {
 				uk->data = 1 + below(r, 1000);
 				what = "data: not 0 (POLL, USER)";
 				*expect = "EINVAL";
@@ -797,11 +843,12 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 					uk->data = 1000000;
 				what = "timer: ABSTIME with start 0";
 				*expect = "EINVAL";
-			} else if (uk->type == KEVENT_POLL) {
+			} else if (uk->type == KEVENT_POLL ||
+				   uk->type == KEVENT_INODE) {
 				uk->id = (__u64)INT32_MAX + 1 + below(r, 1000);
 				if (chance(r, 50))
 					uk->id = ~0ULL;
-				what = "POLL: id above INT_MAX";
+				what = "id above INT_MAX";
 				*expect = cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY ?
 					  "EBADF" : NULL;
 			}
@@ -858,7 +905,8 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 				uk->event = 1;
 				what = "event: not 0";
 			} else {
-				uk->event = uk->type == KEVENT_POLL ? 0x20000000u : 2;
+				uk->event = uk->type == KEVENT_POLL ? 0x20000000u :
+					    uk->type == KEVENT_INODE ? INODE_BITS + 1 : 2;
 				what = "event: bits the type does not define";
 			}
 			*expect = "EINVAL";
@@ -869,9 +917,18 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	}
 	if (!strcmp(what, "valid") && cmd == KEVENT_CTL_READY &&
 	    uk->type != KEVENT_USER) {
-		what = "READY of a TIMER or POLL kevent";
+		what = uk->type == KEVENT_INODE ? "READY of an INODE kevent" :
+						  "READY of a TIMER or POLL kevent";
 		*expect = "EINVAL";
 	}
+	/*
+	 * A valid INODE ADD: EBADF for a number never opened (there is no
+	 * kevent it could update); else it depends on the number's file
+	 * now and on what the queue has (EEXIST, EACCES)
+	 */
+	if (uk->type == KEVENT_INODE && !strcmp(what, "valid") &&
+	    cmd == KEVENT_CTL_ADD && uk->id == 1 << 20)
+		*expect = "EBADF";
 	if (uk->type == KEVENT_POLL && !strcmp(what, "valid") &&
 	    cmd == KEVENT_CTL_ADD && k != K_NKINDS &&
 	    (k == K_REGFILE || k == K_DIR)) {
@@ -879,8 +936,12 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 		/* the number may be reused by another thread meanwhile */
 		*expect = t->single ? "EPERM" : NULL;
 	}
-	snprintf(cls, clslen, "%s %s: %s%s", cmd_name[cmd], type_name(uk->type),
-		 what, strcmp(what, "valid") || uk->type != KEVENT_POLL ? "" : idc);
+	if (uk->type == KEVENT_INODE && !strcmp(what, "valid"))
+		snprintf(cls, clslen, "%s INODE: valid, id: %s", cmd_name[cmd], idc);
+	else
+		snprintf(cls, clslen, "%s %s: %s%s", cmd_name[cmd],
+			 type_name(uk->type), what,
+			 strcmp(what, "valid") || uk->type != KEVENT_POLL ? "" : idc);
 }
 
 static void do_probe(struct tctx *t)
@@ -1217,6 +1278,9 @@ static void check_events(struct tctx *t, struct kevent_event *ev, long n)
 		if ((!counted && type != KEVENT_POLL && type != KEVENT_PROC &&
 		     type != KEVENT_SOCKET) ||
 		    !ev[i].events || (ev[i].events & ~bits) ||
+		    /* an inode kevent's EOF is its deletion or unmount */
+		    (type == KEVENT_INODE && (ev[i].flags & KEVENT_EV_EOF) &&
+		     !(ev[i].events & INODE_FINAL)) ||
 		    (counted && !ev[i].data) ||
 		    (type == KEVENT_SIGNAL && (ev[i].id < 1 || ev[i].id > 64)) ||
 		    (type == KEVENT_PROC &&
@@ -1452,6 +1516,76 @@ static void do_wait(struct tctx *t)
 
 /* ---- the environment ---------------------------------------------- */
 
+/* A path in the fuzz directory: f0..f3 or the subdirectory d */
+static void fuzz_path(struct rng *r, char *p, size_t len)
+{
+	unsigned int i = below(r, 5);
+
+	if (i == 4)
+		snprintf(p, len, "%s/d", tmpdir);
+	else
+		snprintf(p, len, "%s/f%u", tmpdir, i);
+}
+
+/*
+ * Changes for KEVENT_INODE kevents to see: entries of the fuzz directory
+ * created, removed, renamed; files written, truncated, chmod'ed; an
+ * O_PATH descriptor replaced by one of another path.
+ */
+static void fs_change(struct rng *r, int fd)
+{
+	char a[96], b[96];
+	int i, nfd;
+
+	fuzz_path(r, a, sizeof(a));
+	fuzz_path(r, b, sizeof(b));
+	switch (below(r, 8)) {
+	case 0:
+		nfd = open(a, O_WRONLY | O_CREAT, 0600);
+		if (nfd >= 0)
+			close(nfd);
+		break;
+	case 1:
+		if (unlink(a)) {
+		}
+		break;
+	case 2:
+		if (rename(a, b)) {
+		}
+		break;
+	case 3:
+		if (mkdir(a, 0700) && rmdir(a)) {
+		}
+		break;
+	case 4:
+		if (fd >= 0 && write(fd, "x", 1) < 0) {
+		}
+		break;
+	case 5:
+		if (fd >= 0 && ftruncate(fd, below(r, 3))) {
+		}
+		break;
+	case 6:
+		if (chmod(a, chance(r, 50) ? 0600 : 0)) {
+		}
+		break;
+	default:
+		i = below(r, ARRAY_SIZE(opath));
+		if (chance(r, 20))
+			snprintf(a, sizeof(a), "%s", chance(r, 50) ? "/" : tmpdir);
+		nfd = open(a, O_PATH | O_CLOEXEC);
+		pthread_mutex_lock(&pool_lock);
+		fd = opath[i];
+		opath[i] = nfd;
+		if (fd >= 0)
+			closed_nums[closed_pos++ % ARRAY_SIZE(closed_nums)] = fd;
+		pthread_mutex_unlock(&pool_lock);
+		if (fd >= 0)
+			close(fd);
+		break;
+	}
+}
+
 static void poke(struct tctx *t)
 {
 	struct rng *r = &t->r;
@@ -1495,6 +1629,10 @@ static void poke(struct tctx *t)
 	}
 	case K_SIGNALFD:
 		/* SIGURG is ignored by default and not blocked: pending nowhere */
+		break;
+	case K_REGFILE:
+	case K_DIR:
+		fs_change(r, k == K_REGFILE ? fd : -1);
 		break;
 	case K_UDP: {
 		struct sockaddr_in sa = { .sin_family = AF_INET,
@@ -1909,6 +2047,8 @@ int main(int argc, char **argv)
 		pool[i].fd = -1;
 	for (i = 0; i < (int)ARRAY_SIZE(closed_nums); i++)
 		closed_nums[i] = 1000 + i;
+	opath[0] = open(tmpdir, O_PATH | O_CLOEXEC);
+	opath[1] = open("/", O_PATH | O_CLOEXEC);
 
 	t = calloc(nthreads, sizeof(*t));
 	t_start = now_ns();
@@ -1942,11 +2082,19 @@ int main(int argc, char **argv)
 		if (pool[i].fd >= 0)
 			close(pool[i].fd);
 	records_write(out);
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < (int)ARRAY_SIZE(opath); i++)
+		if (opath[i] >= 0)
+			close(opath[i]);
+	/* f0..f3 and d, each a file or an (empty) directory after renames */
+	for (i = 0; i < 5; i++) {
 		char p[96];
 
-		snprintf(p, sizeof(p), "%s/f%d", tmpdir, i);
-		unlink(p);
+		if (i < 4)
+			snprintf(p, sizeof(p), "%s/f%d", tmpdir, i);
+		else
+			snprintf(p, sizeof(p), "%s/d", tmpdir);
+		if (unlink(p))
+			rmdir(p);
 	}
 	rmdir(tmpdir);
 	printf("kevent-fuzz: seed %#llx: %lu calls in %.1f s, %lu unexpected outcomes, %lu broken invariants, %lu bad children\n",

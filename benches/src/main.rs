@@ -12,7 +12,7 @@
 //! and the reason in `note`. `--csv PATH` also writes the rows to PATH
 //! (ci/main.sh passes a file in the report folder, shared with the VM).
 //! Workloads: `libevent-bench`, `oneshot-rearm`, `pipes`, `timers`, `herd`,
-//! `proc-exits`, `signals`.
+//! `proc-exits`, `signals`, `inode-creates`.
 
 mod mechanism;
 mod workload;
@@ -42,6 +42,7 @@ struct Plan {
     pipe_events: usize,
     proc_exits: usize,
     signals: usize,
+    inode_creates: usize,
 }
 
 impl Plan {
@@ -66,6 +67,7 @@ impl Plan {
             pipe_events: if quick { 20_000 } else { 100_000 },
             proc_exits: 1000,
             signals: if quick { 2_000 } else { 20_000 },
+            inode_creates: 10_000,
         }
     }
 }
@@ -232,6 +234,7 @@ fn main() -> io::Result<()> {
             + usize::from(runs("timers"))
             + usize::from(runs("proc-exits"))
             + usize::from(runs("signals"))
+            + usize::from(runs("inode-creates")) * 2
             + usize::from(runs("herd")));
     let mut report = Report {
         csv: value("--csv").map(File::create).transpose()?,
@@ -363,6 +366,54 @@ fn main() -> io::Result<()> {
         }
     }
 
+    // File creations in a watched directory: kevent (KEVENT_INODE) and
+    // inotify in epoll (the "epoll" row); the bound creates unwatched.
+    for each in [true, false].into_iter().filter(|_| runs("inode-creates")) {
+        let n = plan.inode_creates;
+        let params = format!("files={n};wait={}", if each { "each" } else { "burst" });
+        let run_one =
+            |report: &mut Report, name: &'static str, mech: Option<bool>| -> io::Result<()> {
+                let (mut time, mut creator, mut wakeups, mut calls, mut reports) =
+                    (vec![], vec![], vec![], vec![], vec![]);
+                for _ in 0..reps {
+                    let r = workload::inode_creates(mech, n, each)?;
+                    time.push(r.per_creation.as_nanos() as f64);
+                    creator.push(r.creator_per_creation.as_nanos() as f64);
+                    wakeups.push(r.wakeups as f64);
+                    calls.push(r.syscalls as f64);
+                    reports.push(r.reports as f64);
+                    settle();
+                }
+                report.measured(
+                    "inode-creates",
+                    &params,
+                    name,
+                    vec![
+                        ("ns_per_creation", time),
+                        ("creator_ns_per_creation", creator),
+                        ("wakeups", wakeups),
+                        ("waiter_syscalls", calls),
+                        ("reports", reports),
+                    ],
+                )
+            };
+        if with_bound {
+            run_one(&mut report, "none", None)?;
+        }
+        for m in &mechanisms {
+            match m.name {
+                "kevent" => run_one(&mut report, m.name, Some(true))?,
+                "epoll" => run_one(&mut report, m.name, Some(false))?,
+                _ => report.unsupported(
+                    "inode-creates",
+                    &params,
+                    m.name,
+                    "only kevent (KEVENT_INODE) and epoll (inotify) have this row",
+                )?,
+            }
+        }
+    }
+
     if runs("timers") {
         let params = format!(
             "timers={};period_ms={};window_s={}",
@@ -467,6 +518,28 @@ mod tests {
             .into_iter()
             .find(|m| m.name == name)
             .unwrap()
+    }
+
+    /// Every creation is counted once: inotify reads one record each
+    /// (runs on any kernel), kevent at most one report each; the bound
+    /// has no waiter.
+    #[test]
+    fn inode_creates_counts_every_creation() {
+        for each in [true, false] {
+            let r = workload::inode_creates(Some(false), 300, each).unwrap();
+            assert_eq!(r.reports, 300);
+            assert!(r.wakeups >= 1 && r.syscalls >= 2 * r.wakeups);
+            if each {
+                assert_eq!(r.wakeups, 300, "one wake-up per creation");
+            }
+            let b = workload::inode_creates(None, 50, each).unwrap();
+            assert_eq!((b.wakeups, b.syscalls, b.reports), (0, 0, 0));
+            if kevent::is_supported() {
+                let k = workload::inode_creates(Some(true), 300, each).unwrap();
+                assert_eq!(k.wakeups, k.syscalls);
+                assert_eq!(k.reports, if each { 300 } else { 1 });
+            }
+        }
     }
 
     #[test]

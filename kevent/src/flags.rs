@@ -82,8 +82,9 @@ bitflags! {
     /// Flags of a reported [`Event`](crate::Event): `kevent_event.flags`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct EventFlags: u16 {
-        /// The other end is closed (`EPOLLHUP` or `EPOLLRDHUP` fired), or
-        /// a process kevent's process exited.
+        /// The other end is closed (`EPOLLHUP` or `EPOLLRDHUP` fired), a
+        /// process kevent's process exited, or an inode kevent's file was
+        /// deleted or unmounted (its last report).
         const EOF = sys::KEVENT_EV_EOF as u16;
         /// An error is pending (`EPOLLERR` fired); for a socket,
         /// [`Event::data`](crate::Event::data) holds it.
@@ -93,5 +94,43 @@ bitflags! {
         /// exit status is gone; [`Event::exit_status`](crate::Event::exit_status)
         /// is `None`).
         const NODATA = sys::KEVENT_EV_NODATA as u16;
+    }
+}
+
+bitflags! {
+    /// Changes a [`Kevent::inode`](crate::Kevent::inode) kevent watches
+    /// for and reports ([`Event::inode_events`](crate::Event::inode_events)):
+    /// the `KEVENT_INODE_*` bits, inotify's without the names.
+    ///
+    /// `CREATE`, `REMOVE`, `MOVED_FROM` and `MOVED_TO` happen in a watched
+    /// directory; `MODIFY` and `ATTRIB` to a watched file or to an entry of
+    /// a watched directory; the rest to the watched file or directory
+    /// itself. `DELETE_SELF` and `REVOKED` are reported whether asked for
+    /// or not, with [`EventFlags::EOF`], and end the kevent.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct InodeEvents: u32 {
+        /// An entry was created in the directory.
+        const CREATE = sys::KEVENT_INODE_CREATE;
+        /// An entry was removed from the directory (`unlink`, `rmdir`).
+        const REMOVE = sys::KEVENT_INODE_REMOVE;
+        /// An entry was renamed out of the directory (or within it).
+        const MOVED_FROM = sys::KEVENT_INODE_MOVED_FROM;
+        /// An entry was renamed into the directory (or within it).
+        const MOVED_TO = sys::KEVENT_INODE_MOVED_TO;
+        /// The file, or an entry of the directory, was written or truncated.
+        const MODIFY = sys::KEVENT_INODE_MODIFY;
+        /// The attributes of the file, or of an entry of the directory,
+        /// changed (mode, owner, times, link count, extended attributes).
+        const ATTRIB = sys::KEVENT_INODE_ATTRIB;
+        /// The watched file or directory was renamed.
+        const MOVE_SELF = sys::KEVENT_INODE_MOVE_SELF;
+        /// The watched file or directory was deleted: its last report.
+        const DELETE_SELF = sys::KEVENT_INODE_DELETE_SELF;
+        /// Its file system was unmounted: its last report.
+        const REVOKED = sys::KEVENT_INODE_REVOKED;
+        /// The changes of a directory's entries: created, removed,
+        /// renamed out and in.
+        const ENTRIES = Self::CREATE.bits() | Self::REMOVE.bits()
+            | Self::MOVED_FROM.bits() | Self::MOVED_TO.bits();
     }
 }

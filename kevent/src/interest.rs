@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use kevent_sys as sys;
 
-use crate::flags::{EventFlags, PollFlags, ReqFlags};
+use crate::flags::{EventFlags, InodeEvents, PollFlags, ReqFlags};
 
 /// The kind of a kevent: `ukevent.type`.
 ///
-/// `#[non_exhaustive]`: the kernel side will add sources (socket, inode,
+/// `#[non_exhaustive]`: the kernel side will add sources (socket,
 /// network AIO). A type this version does not know comes as
 /// [`Kind::Other`]; a later version of the crate may give it a variant of
 /// its own, so match `Other(n)` only as a fallback.
@@ -28,6 +28,8 @@ pub enum Kind {
     Signal,
     /// The exit of a process (`KEVENT_PROC`).
     Proc,
+    /// Changes of a file or directory (`KEVENT_INODE`).
+    Inode,
     /// A type this crate does not know yet (a newer kernel).
     Other(u32),
 }
@@ -41,6 +43,7 @@ impl Kind {
             Kind::User => sys::KEVENT_USER,
             Kind::Signal => sys::KEVENT_SIGNAL,
             Kind::Proc => sys::KEVENT_PROC,
+            Kind::Inode => sys::KEVENT_INODE,
             Kind::Other(t) => t,
         }
     }
@@ -53,6 +56,7 @@ impl Kind {
             sys::KEVENT_USER => Kind::User,
             sys::KEVENT_SIGNAL => Kind::Signal,
             sys::KEVENT_PROC => Kind::Proc,
+            sys::KEVENT_INODE => Kind::Inode,
             other => Kind::Other(other),
         }
     }
@@ -222,10 +226,11 @@ impl From<Token> for u64 {
 ///
 /// Build one with [`Kevent::poll`], [`Kevent::timer`] (periodic),
 /// [`Kevent::timer_after`] or [`Kevent::timer_at`] (one expiry),
-/// [`Kevent::user`], [`Kevent::signal`], [`Kevent::process`] (a pidfd) or
-/// [`Kevent::process_pid`], then refine it. A poll or process kevent
-/// borrows its descriptor (the `'fd` lifetime): the descriptor cannot be
-/// closed while the request that names it exists.
+/// [`Kevent::user`], [`Kevent::signal`], [`Kevent::process`] (a pidfd),
+/// [`Kevent::process_pid`] or [`Kevent::inode`] (a file or directory),
+/// then refine it. A poll, process or inode request borrows its
+/// descriptor (the `'fd` lifetime): the descriptor cannot be closed while
+/// the request that names it exists.
 ///
 /// ```
 /// use std::time::Duration;
@@ -287,6 +292,12 @@ impl std::fmt::Debug for Kevent<'_> {
             }
             Kind::Signal | Kind::Proc => {
                 d.field("type_flags", &self.type_flags());
+            }
+            Kind::Inode => {
+                d.field(
+                    "inode_events",
+                    &InodeEvents::from_bits_retain(self.raw.event),
+                );
             }
             _ => {}
         }
@@ -417,6 +428,49 @@ impl<'fd> Kevent<'fd> {
     /// pidfd: `EBADF`.
     pub fn process(pidfd: BorrowedFd<'fd>) -> Self {
         let k = Kevent::new(Kind::Proc, pidfd.as_raw_fd() as u64, sys::KEVENT_PROC_EXIT);
+        Kevent {
+            raw: k.raw,
+            token_set: k.token_set,
+            _fd: PhantomData,
+        }
+    }
+
+    /// Changes of the file or directory `fd` refers to (`KEVENT_INODE`,
+    /// as inotify reports them, without names): entries of a directory
+    /// created, removed or renamed out and in, writes and attribute
+    /// changes of a file or of a directory's entries, and the watched
+    /// inode's own rename, deletion or unmount ([`InodeEvents`]). A
+    /// report has every change since the last one in
+    /// [`Event::inode_events`] and how many in [`Event::count`]; to know
+    /// which entries changed, rescan the directory. An `O_PATH`
+    /// descriptor is enough, but read permission on the inode is needed
+    /// (`EACCES`). Not an open descriptor: `EBADF`. The id is the
+    /// descriptor number ([`Key::inode`]).
+    ///
+    /// The kevent watches the inode, not the open file: closing `fd`
+    /// after the add keeps it (the number still names it, until it is
+    /// reused for another file), and it holds a reference on the inode
+    /// while it exists. Deletion of the inode (its last link removed and
+    /// its last open file closed, `fd` included) or unmount of its file
+    /// system ends the kevent: it reports [`InodeEvents::DELETE_SELF`] or
+    /// [`InodeEvents::REVOKED`] with [`EventFlags::EOF`], asked for or
+    /// not, and that report removes it, as a [`oneshot`](Self::oneshot)
+    /// one. Changes while the kevent is [`disabled`](Self::disabled) are
+    /// dropped. The kernel refuses [`edge`](Self::edge) and
+    /// [`fd_close`](Self::fd_close) (`EINVAL`): changes are edges already.
+    ///
+    /// ```
+    /// use std::os::fd::{AsFd, AsRawFd};
+    /// use kevent::{InodeEvents, Kevent, Key, Token};
+    ///
+    /// let dir = std::fs::File::open(".")?;
+    /// // Entries created, removed or renamed in and out of `dir`.
+    /// let watch = Kevent::inode(dir.as_fd(), InodeEvents::ENTRIES).token(Token(3));
+    /// assert_eq!(watch.key(), Key::inode(dir.as_raw_fd()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn inode(fd: BorrowedFd<'fd>, events: InodeEvents) -> Self {
+        let k = Kevent::new(Kind::Inode, fd.as_raw_fd() as u64, events.bits());
         Kevent {
             raw: k.raw,
             token_set: k.token_set,
@@ -651,6 +705,13 @@ impl Key {
         Key::new(Kind::Proc, id as u32 as u64)
     }
 
+    /// The inode kevent added with descriptor number `fd`
+    /// ([`Kevent::inode`]); the number names it after it is closed, until
+    /// it is reused for another file.
+    pub fn inode(fd: RawFd) -> Self {
+        Key::new(Kind::Inode, fd as u64)
+    }
+
     /// The kind.
     pub fn kind(&self) -> Kind {
         self.kind
@@ -745,8 +806,8 @@ impl Event {
         PollFlags::from_bits_retain(self.raw.events)
     }
 
-    /// The type-specific result: timer expirations, user triggers or
-    /// signals since the last report; a process's `wait` status (see
+    /// The type-specific result: timer expirations, user triggers,
+    /// signals or inode changes since the last report; a process's `wait` status (see
     /// [`exit_status`](Self::exit_status)); for a poll kevent on a socket
     /// with [`is_error`](Self::is_error), its pending error (a positive
     /// errno), else 0.
@@ -754,9 +815,9 @@ impl Event {
         self.raw.data
     }
 
-    /// Timer expirations, user triggers or signals sent since the last
-    /// report: the same as [`data`](Self::data), named for timers, user
-    /// and signal kevents.
+    /// Timer expirations, user triggers, signals sent or inode changes
+    /// since the last report: the same as [`data`](Self::data), named for
+    /// timers, user, signal and inode kevents.
     pub fn count(&self) -> u64 {
         self.raw.data
     }
@@ -765,6 +826,16 @@ impl Event {
     /// for other kinds. [`count`](Self::count) says how often it was sent.
     pub fn signal(&self) -> Option<i32> {
         (self.kind() == Kind::Signal).then_some(self.raw.id as i32)
+    }
+
+    /// The changes an inode kevent ([`Kevent::inode`]) reports: every
+    /// kind seen since its last report ([`count`](Self::count) says how
+    /// many changes). `None` for other kinds. With
+    /// [`InodeEvents::DELETE_SELF`] or [`InodeEvents::REVOKED`] (and
+    /// [`is_eof`](Self::is_eof)) it is the kevent's last report: the
+    /// kernel removed it.
+    pub fn inode_events(&self) -> Option<InodeEvents> {
+        (self.kind() == Kind::Inode).then(|| InodeEvents::from_bits_retain(self.raw.events))
     }
 
     /// A process kevent's exit status, encoded as `wait(2)` encodes it
@@ -834,7 +905,8 @@ impl Event {
     }
 
     /// The other end is closed: `EPOLLHUP` or `EPOLLRDHUP` fired; or a
-    /// process kevent's process exited.
+    /// process kevent's process exited; or an inode kevent's file was
+    /// deleted or unmounted.
     pub fn is_eof(&self) -> bool {
         self.flags().contains(EventFlags::EOF)
     }

@@ -2,8 +2,9 @@
 //!
 //! A kevent [`Queue`] lets one thread wait, with one call, for readiness of
 //! any pollable file, timers, events triggered by other threads, signals
-//! sent to the process and process exits (socket, inode and network-AIO
-//! sources will follow the kernel side). The
+//! sent to the process, process exits and changes of files and
+//! directories (socket and network-AIO sources will follow the kernel
+//! side). The
 //! queue is created with `kevent_create()` on a kernel built with the
 //! series in `kernel-patches/`. Before its first kevent system call the
 //! crate probes the kernel once ([`features`]); on a kernel without kevent
@@ -15,8 +16,9 @@
 //!   [`start_after`](Kevent::start_after) or [`start_at`](Kevent::start_at)
 //!   a [`Deadline`]), [`Kevent::timer_after`] and [`Kevent::timer_at`]
 //!   (one expiry), [`Kevent::user`], [`Kevent::signal`] (with
-//!   [`consume`](Kevent::consume)), [`Kevent::process`] (a pidfd) and
-//!   [`Kevent::process_pid`], with a [`Token`] and
+//!   [`consume`](Kevent::consume)), [`Kevent::process`] (a pidfd),
+//!   [`Kevent::process_pid`] and [`Kevent::inode`] (a file or directory,
+//!   [`InodeEvents`]), with a [`Token`] and
 //!   [`oneshot`](Kevent::oneshot), [`dispatch`](Kevent::dispatch),
 //!   [`disabled`](Kevent::disabled), [`update`](Kevent::update),
 //!   [`fd_close`](Kevent::fd_close), [`edge`](Kevent::edge) and
@@ -31,8 +33,9 @@
 //!   a [`Waker`] fire a user event.
 //! - [`Queue::wait`] fills a reusable [`Events`] buffer with [`Event`]s
 //!   (dispatch on [`Event::token`]; [`Event::is_readable`] and friends
-//!   read the readiness, [`Event::count`] the timer, user or signal count,
-//!   [`Event::exit_status`] a process's `wait` status); [`Queue::wait_with`] takes a [`Wait`] (deadline
+//!   read the readiness, [`Event::count`] the timer, user, signal or
+//!   inode change count, [`Event::exit_status`] a process's `wait` status,
+//!   [`Event::inode_events`] a file's changes); [`Queue::wait_with`] takes a [`Wait`] (deadline
 //!   on a clock, minimum number of events, signal mask); a [`Ring`] gets
 //!   events copied into memory of ours and drained without system calls.
 //! - Features: `mio` (the queue as a `mio::event::Source`) and `tokio`
@@ -87,7 +90,7 @@ mod mio_source;
 #[cfg(feature = "tokio")]
 mod tokio_queue;
 
-pub use flags::{EventFlags, PollFlags, QueueFlags, ReqFlags};
+pub use flags::{EventFlags, InodeEvents, PollFlags, QueueFlags, ReqFlags};
 pub use interest::{Clock, Deadline, Event, Kevent, Key, Kind, Token};
 pub use probe::{features, is_supported, Features};
 pub use queue::{BatchResult, Events, Iter, Queue};
@@ -505,5 +508,62 @@ mod tests {
             Some(0)
         );
         assert_eq!(ev(sys::KEVENT_USER, 5, 1, 0).exit_status(), None);
+    }
+
+    #[test]
+    fn inode_requests_and_events() {
+        use std::os::fd::{AsFd, AsRawFd};
+        let dir = std::fs::File::open(".").unwrap();
+        let k =
+            Kevent::inode(dir.as_fd(), InodeEvents::ENTRIES | InodeEvents::MODIFY).token(Token(5));
+        assert_eq!((k.kind(), k.id()), (Kind::Inode, dir.as_raw_fd() as u64));
+        assert_eq!((k.raw.type_, k.raw.event), (sys::KEVENT_INODE, 0x1f));
+        assert_eq!((k.raw.data, k.raw.req_flags), (0, 0));
+        assert_eq!(union_words(&k), [0; 4]);
+        assert_eq!(k.key(), Key::inode(dir.as_raw_fd()));
+        assert_eq!(Kind::from_raw(2), Kind::Inode);
+        assert_eq!(Kind::Inode.raw(), sys::KEVENT_INODE);
+        assert_eq!(InodeEvents::all().bits(), 0x1ff);
+
+        let e = Event {
+            raw: sys::kevent_event {
+                id: 3,
+                data: 7,
+                events: sys::KEVENT_INODE_CREATE | sys::KEVENT_INODE_REMOVE,
+                type_: sys::KEVENT_INODE as u16,
+                ..Default::default()
+            },
+        };
+        assert_eq!(
+            (e.kind(), e.inode_events(), e.count(), e.is_eof()),
+            (
+                Kind::Inode,
+                Some(InodeEvents::CREATE | InodeEvents::REMOVE),
+                7,
+                false
+            )
+        );
+        assert_eq!((e.signal(), e.exit_status()), (None, None));
+        // Not readiness: the poll helpers stay false.
+        assert!(!e.is_readable() && !e.is_writable() && !e.is_read_closed());
+        let gone = Event {
+            raw: sys::kevent_event {
+                events: sys::KEVENT_INODE_DELETE_SELF,
+                type_: sys::KEVENT_INODE as u16,
+                flags: sys::KEVENT_EV_EOF as u16,
+                data: 1,
+                ..Default::default()
+            },
+        };
+        assert!(gone.is_eof());
+        assert_eq!(gone.inode_events(), Some(InodeEvents::DELETE_SELF));
+        let user = Event {
+            raw: sys::kevent_event {
+                events: 1,
+                type_: sys::KEVENT_USER as u16,
+                ..Default::default()
+            },
+        };
+        assert_eq!(user.inode_events(), None);
     }
 }

@@ -69,8 +69,10 @@ fn probe_reports_abi_v2() {
     assert_eq!(f.version, 2);
     assert_eq!(f.event_size, 32);
     assert!(f.supports(Kind::Poll) && f.supports(Kind::Timer) && f.supports(Kind::User));
-    assert!(f.supports(Kind::Signal) && f.supports(Kind::Proc));
-    for reserved in [0, 1, 2, 5] {
+    assert!(f.supports(Kind::Signal) && f.supports(Kind::Proc) && f.supports(Kind::Inode));
+    // 1 is KEVENT_SOCKET, which the crate has no API for yet.
+    assert!(f.supports(Kind::Other(1)));
+    for reserved in [0, 5] {
         assert!(!f.supports(Kind::Other(reserved)), "type {reserved}");
     }
     assert!(f.supports_flags(
@@ -706,8 +708,8 @@ fn batches_report_every_entry() {
         .unwrap();
     assert!(r.result(0).is_ok() && r.result(2).is_ok());
     assert_eq!(entry_errno(&r, 1), libc::ENOENT);
-    // Reserved types (1, 2, 5) are refused like unknown ones.
-    let mut raw: Vec<sys::ukevent> = [1, 2, 5, 9, 10, 255]
+    // The reserved type (5) is refused like unknown ones.
+    let mut raw: Vec<sys::ukevent> = [5, 9, 10, 11, 12, 255]
         .iter()
         .map(|&t| sys::ukevent {
             id: 1,
@@ -1910,4 +1912,215 @@ fn consumed_signal_leaves_nothing_pending() {
     let e = one_event(&q, LONG);
     assert_eq!((e.signal(), e.count()), (Some(libc::SIGUSR2), 1));
     assert!(!blocked.pending(), "the report took the signal");
+}
+
+/// A directory for inode tests: a tmpfs of its own when mounting works
+/// (root in the VM), else a plain directory under /tmp. Unmounted and
+/// removed when dropped.
+struct TestDir {
+    path: std::path::PathBuf,
+    mounted: bool,
+}
+
+impl TestDir {
+    fn new() -> Self {
+        let mut tmpl = *b"/tmp/kevent-inode.XXXXXX\0";
+        // SAFETY: mkdtemp rewrites the template in place.
+        let p = unsafe { libc::mkdtemp(tmpl.as_mut_ptr().cast()) };
+        assert!(!p.is_null(), "mkdtemp: {}", io::Error::last_os_error());
+        let path = std::path::PathBuf::from(std::str::from_utf8(&tmpl[..tmpl.len() - 1]).unwrap());
+        let cpath = std::ffi::CString::new(tmpl[..tmpl.len() - 1].to_vec()).unwrap();
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let mounted = unsafe {
+            libc::mount(
+                c"kevent".as_ptr(),
+                cpath.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                c"size=1m".as_ptr().cast(),
+            )
+        } == 0;
+        TestDir { path, mounted }
+    }
+
+    fn at(&self, name: &str) -> std::path::PathBuf {
+        self.path.join(name)
+    }
+
+    /// Unmounts the tmpfs (false if there is none).
+    fn unmount(&mut self) -> bool {
+        if !self.mounted {
+            return false;
+        }
+        let cpath = std::ffi::CString::new(self.path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(
+            unsafe { libc::umount(cpath.as_ptr()) },
+            0,
+            "umount: {}",
+            io::Error::last_os_error()
+        );
+        self.mounted = false;
+        true
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if self.mounted {
+            let cpath = std::ffi::CString::new(self.path.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a NUL-terminated path.
+            unsafe { libc::umount2(cpath.as_ptr(), libc::MNT_DETACH) };
+        }
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// `fd` moved to the lowest free number at or above `min`.
+fn high_fd(fd: OwnedFd, min: RawFd) -> OwnedFd {
+    // SAFETY: duplicates a descriptor we own; the new one is ours.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    assert!(n >= min, "F_DUPFD: {}", io::Error::last_os_error());
+    // SAFETY: a new descriptor nobody else owns.
+    unsafe { OwnedFd::from_raw_fd(n) }
+}
+
+fn open_path(path: &std::path::Path) -> OwnedFd {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)
+        .unwrap()
+        .into()
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn inode_directory_entries_created_and_removed() {
+    use kevent::InodeEvents as I;
+    require_kevent();
+    assert!(kevent::features().unwrap().supports(Kind::Inode));
+    let dir = TestDir::new();
+    let q = Queue::new().unwrap();
+    // A high number, which other test threads' opens do not take once we
+    // close it: the number must still name the kevent at the end.
+    let dfd = high_fd(std::fs::File::open(&dir.path).unwrap().into(), 900);
+    let id = dfd.as_raw_fd();
+    q.add(Kevent::inode(dfd.as_fd(), I::CREATE | I::REMOVE).token(Token(70)))
+        .unwrap();
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+
+    std::fs::write(dir.at("a"), b"").unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!(
+        (e.kind(), e.id(), e.token(), e.flags()),
+        (
+            Kind::Inode,
+            id as u64,
+            Token(70),
+            kevent::EventFlags::empty()
+        )
+    );
+    assert_eq!((e.inode_events(), e.count()), (Some(I::CREATE), 1));
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+
+    // Four changes before the next wait: one report, both bits, count 4.
+    std::fs::write(dir.at("b"), b"").unwrap();
+    std::fs::create_dir(dir.at("c")).unwrap();
+    std::fs::remove_file(dir.at("a")).unwrap();
+    std::fs::remove_dir(dir.at("c")).unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!(
+        (e.inode_events(), e.count()),
+        (Some(I::CREATE | I::REMOVE), 4)
+    );
+
+    // Not asked for: a write to an entry is not reported.
+    std::fs::write(dir.at("b"), b"x").unwrap();
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+
+    // The kevent watches the inode: closing the descriptor keeps it, and
+    // the number still names it.
+    drop(dfd);
+    std::fs::write(dir.at("d"), b"").unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!((e.id(), e.inode_events()), (id as u64, Some(I::CREATE)));
+    q.remove(Key::inode(id)).unwrap();
+    std::fs::write(dir.at("e"), b"").unwrap();
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn inode_file_modify_then_delete_self_ends_it() {
+    use kevent::InodeEvents as I;
+    require_kevent();
+    let dir = TestDir::new();
+    let q = Queue::new().unwrap();
+    let file = dir.at("f");
+    std::fs::write(&file, b"").unwrap();
+    // O_PATH is enough.
+    let pfd = open_path(&file);
+    let id = pfd.as_raw_fd();
+    q.add(Kevent::inode(pfd.as_fd(), I::MODIFY).token(Token(71)))
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    f.write_all(b"x").unwrap();
+    f.write_all(b"y").unwrap();
+    f.set_len(0).unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!((e.inode_events(), e.count()), (Some(I::MODIFY), 3));
+    assert!(!e.is_eof());
+    drop(f);
+
+    // Deletion (last link gone, last open file closed: our O_PATH one
+    // too) is reported though not asked for, with EOF, and ends the
+    // kevent.
+    drop(pfd);
+    std::fs::remove_file(&file).unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!((e.id(), e.token()), (id as u64, Token(71)));
+    assert!(
+        e.inode_events().unwrap().contains(I::DELETE_SELF) && e.is_eof(),
+        "{e:?}"
+    );
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    assert_eq!(errno(&q.remove(Key::inode(id)).unwrap_err()), libc::ENOENT);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn inode_unmount_revokes_and_bad_requests() {
+    use kevent::InodeEvents as I;
+    require_kevent();
+    let mut dir = TestDir::new();
+    let q = Queue::new().unwrap();
+    let dfd: OwnedFd = std::fs::File::open(&dir.path).unwrap().into();
+    // Changes are edges already; FD_CLOSE is for poll kevents; no events.
+    for bad in [
+        Kevent::inode(dfd.as_fd(), I::CREATE).edge(),
+        Kevent::inode(dfd.as_fd(), I::CREATE).fd_close(),
+        Kevent::inode(dfd.as_fd(), I::empty()),
+        Kevent::inode(dfd.as_fd(), I::from_bits_retain(0x200)),
+    ] {
+        assert_eq!(errno(&q.add(bad).unwrap_err()), libc::EINVAL, "{bad:?}");
+    }
+    q.add(Kevent::inode(dfd.as_fd(), I::CREATE)).unwrap();
+    assert_eq!(
+        errno(&q.add(Kevent::inode(dfd.as_fd(), I::CREATE)).unwrap_err()),
+        libc::EEXIST
+    );
+    let id = dfd.as_raw_fd();
+    drop(dfd);
+    if !dir.unmount() {
+        eprintln!("no tmpfs (cannot mount): unmount not tested");
+        return;
+    }
+    let e = one_event(&q, LONG);
+    assert_eq!(e.inode_events(), Some(I::REVOKED), "{e:?}");
+    assert!(e.is_eof());
+    assert_eq!(errno(&q.remove(Key::inode(id)).unwrap_err()), libc::ENOENT);
 }

@@ -2,12 +2,14 @@
 //! one (the upper bound, where one exists), and returns what it measured.
 
 mod herd;
+mod inode;
 mod pairs;
 mod pipes;
 mod procsig;
 mod timers;
 
 pub use herd::herd;
+pub use inode::inode_creates;
 pub use pairs::{libevent_bench, raise_fd_limit};
 pub use pipes::pipes;
 pub use procsig::{proc_exits, signals};
