@@ -388,6 +388,29 @@ impl Queue {
 
     /// Watches `fd` for `events`, level-triggered, reporting `token`: the
     /// short form of `add(Kevent::poll(fd.as_fd(), events).token(token))`.
+    ///
+    /// # Why a borrow for the call is enough
+    ///
+    /// `fd` is borrowed only for this call, as rustix's `epoll::add`
+    /// borrows it: the kernel looks the number up once, during the add, and
+    /// from then on the kevent holds the open file, not the number. When
+    /// the file's last reference is closed the kernel removes the kevent
+    /// itself, so it never holds a stale descriptor and never reports
+    /// another file's readiness; no lifetime has to tie the kevent to `fd`.
+    ///
+    /// The reused-number case: if a duplicate (`try_clone`, `dup`, a
+    /// forked child) keeps the file open after `fd` is closed, the kevent
+    /// stays, keyed by the old number and still watching the old file, so
+    /// its events keep coming with the old token. When the number comes to
+    /// name a new file the kevent is stale (`kevent_ctl(2)`, "Reused file
+    /// descriptor numbers"): an add of the new file replaces it, a
+    /// [`remove_fd`](Self::remove_fd) removes it whatever file it watches,
+    /// and [`modify_fd`](Self::modify_fd), [`enable`](Self::enable) and
+    /// [`disable`](Self::disable) fail with `ENOENT`, so they never change
+    /// a kevent of another file. To rule the case out, remove the kevent
+    /// before the number closes: [`register`](Self::register) returns a
+    /// guard that does, or use [`Kevent::fd_close`] (the kernel removes
+    /// the kevent when this number is closed).
     pub fn add_fd(&self, fd: &impl AsFd, events: PollFlags, token: Token) -> Result<(), Error> {
         self.add(Kevent::poll(fd.as_fd(), events).token(token))
     }
