@@ -108,7 +108,10 @@ pub struct Error {
 }
 
 impl Error {
-    /// The kernel's error `errno` for the entry `key`.
+    /// The kernel's error `errno` for the entry `key`. Cold: kept out of
+    /// the successful calls' code.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn entry(command: Command, key: Key, index: Option<usize>, errno: i32) -> Self {
         Error {
             command,
@@ -119,6 +122,8 @@ impl Error {
     }
 
     /// Any other failure of a change.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn io(
         command: Command,
         key: Option<Key>,
