@@ -5,10 +5,18 @@
 //! cargo run -p kevent --example echo -- 127.0.0.1:7000   # serve forever
 //! cargo run -p kevent --example echo -- --self-test      # serve 20 clients, check, exit
 //! ```
+//!
+//! The self-test also checks that failed clients do not stop the server:
+//! its `accept` fails now and then (one connection aborted, out of
+//! descriptors once, injected), and one client resets its connection
+//! (RST) after its first echo; every other client must still be served.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -56,8 +64,13 @@ fn accept_failure(e: &io::Error) -> AcceptFailure {
 }
 
 /// Serves echo connections until `connections` of them have closed (never,
-/// for `None`).
-fn serve(listener: TcpListener, connections: Option<usize>) -> io::Result<()> {
+/// for `None`). `accept` accepts one connection: `TcpListener::accept`,
+/// or (in the self-test) one that fails now and then.
+fn serve(
+    listener: TcpListener,
+    connections: Option<usize>,
+    mut accept: impl FnMut(&TcpListener) -> io::Result<(TcpStream, SocketAddr)>,
+) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let queue = Queue::new()?;
     // Each descriptor sits in a guard that removes its kevent before it
@@ -75,24 +88,29 @@ fn serve(listener: TcpListener, connections: Option<usize>) -> io::Result<()> {
                 // Level-triggered: accept until WouldBlock. One client's
                 // failure is that client's, not the server's.
                 loop {
-                    match listener.get_ref().accept() {
+                    match accept(listener.get_ref()) {
                         Ok((stream, peer)) => {
                             let token = Token(next);
                             next += 1;
-                            let watched = stream.set_nonblocking(true).and_then(|()| {
-                                queue.register(stream, PollFlags::IN | PollFlags::RDHUP, token)
-                            });
-                            match watched {
+                            if let Err(e) = stream.set_nonblocking(true) {
+                                eprintln!("echo: dropping {peer}: {e}");
+                                continue;
+                            }
+                            match queue.register(stream, PollFlags::IN | PollFlags::RDHUP, token) {
                                 Ok(client) => {
                                     clients.insert(token, client);
                                 }
+                                // e.g. "add poll fd 9: the kernel is out of memory (os error 12)"
                                 Err(e) => eprintln!("echo: dropping {peer}: {e}"),
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => match accept_failure(&e) {
                             // That connection is gone: take the next one.
-                            AcceptFailure::Connection => continue,
+                            AcceptFailure::Connection => {
+                                eprintln!("echo: a connection failed before accept: {e}");
+                                continue;
+                            }
                             // Out of descriptors or memory: serve the
                             // clients we have (closing them frees some);
                             // the level-triggered listener is reported
@@ -139,11 +157,65 @@ fn write_all_nonblocking(stream: &mut TcpStream, mut data: &[u8]) -> io::Result<
     Ok(())
 }
 
+/// An `accept` that fails as a real one can: every 4th call with
+/// `ECONNABORTED` (a client gone before it was accepted), the 7th with
+/// `EMFILE` (out of descriptors); the pending connections stay queued and
+/// are accepted by later calls. Counts what it injected.
+fn flaky_accept(
+    injected: Arc<AtomicUsize>,
+) -> impl FnMut(&TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let mut calls = 0u32;
+    move |listener| {
+        calls += 1;
+        let errno = match calls {
+            7 => libc::EMFILE,
+            n if n % 4 == 0 => libc::ECONNABORTED,
+            _ => return listener.accept(),
+        };
+        injected.fetch_add(1, Ordering::Relaxed);
+        Err(io::Error::from_raw_os_error(errno))
+    }
+}
+
+/// A client that gets one echo, then resets its connection (RST, with
+/// SO_LINGER 0) instead of closing it.
+fn resetting_client(addr: SocketAddr) -> io::Result<()> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"then reset\n")?;
+    let mut back = [0u8; 11];
+    s.read_exact(&mut back)?;
+    assert_eq!(&back, b"then reset\n");
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `linger` is a valid struct linger of the size given; the
+    // socket is open.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(()) // dropped: closed with RST
+}
+
 fn self_test() -> io::Result<()> {
     const CLIENTS: usize = 20;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let server = thread::spawn(move || serve(listener, Some(CLIENTS)));
+    let injected = Arc::new(AtomicUsize::new(0));
+    let accept = flaky_accept(Arc::clone(&injected));
+    // The good clients and the resetting one.
+    let server = thread::spawn(move || serve(listener, Some(CLIENTS + 1), accept));
+    resetting_client(addr)?;
     let clients: Vec<_> = (0..CLIENTS)
         .map(|i| {
             thread::spawn(move || -> io::Result<()> {
@@ -164,14 +236,28 @@ fn self_test() -> io::Result<()> {
         c.join().expect("client panicked")?;
     }
     server.join().expect("server panicked")?;
-    println!("echo: {CLIENTS} clients served, every byte echoed");
+    let injected = injected.load(Ordering::Relaxed);
+    // Without failures the test would prove nothing.
+    if injected < 2 {
+        return Err(io::Error::other(format!(
+            "echo: only {injected} accept failures were injected"
+        )));
+    }
+    println!(
+        "echo: {CLIENTS} clients served, every byte echoed; served on after a reset client \
+         and {injected} failed accepts"
+    );
     Ok(())
 }
 
 fn main() -> io::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("--self-test") => self_test(),
-        Some(addr) => serve(TcpListener::bind(addr)?, None),
-        None => serve(TcpListener::bind("127.0.0.1:7000")?, None),
+        Some(addr) => serve(TcpListener::bind(addr)?, None, TcpListener::accept),
+        None => serve(
+            TcpListener::bind("127.0.0.1:7000")?,
+            None,
+            TcpListener::accept,
+        ),
     }
 }

@@ -405,9 +405,20 @@ impl<'fd> Kevent<'fd> {
     /// (with [`fd_close`](Self::fd_close): when this number is closed).
     /// Its id is the descriptor number ([`Key::poll`]).
     ///
-    /// The request borrows `fd`; to remove the kevent before the
-    /// descriptor closes, keep it in a [`Registered`](crate::Registered)
-    /// guard ([`Queue::register`](crate::Queue::register)).
+    /// The request borrows `fd`, so it cannot name a closed descriptor
+    /// (or the next file that gets its number) when it is added. After
+    /// the add the borrow is not needed: the kernel holds the file, not
+    /// the number, and removes the kevent when the file's last reference
+    /// is closed, so the kevent never refers to a stale descriptor. If a
+    /// duplicate keeps the file open after this number is closed, the
+    /// kevent stays under the old number, still reporting the old file
+    /// with its token, until it is removed or a new file with that number
+    /// is added in its place: to remove the kevent before the descriptor
+    /// closes, keep it in a
+    /// [`Registered`](crate::Registered) guard
+    /// ([`Queue::register`](crate::Queue::register)), or use
+    /// [`fd_close`](Self::fd_close). [`Queue::add_fd`](crate::Queue::add_fd)
+    /// says more.
     pub fn poll(fd: BorrowedFd<'fd>, events: PollFlags) -> Self {
         // SAFETY: `fd` is open and stays so while the result lives ('fd).
         let k = unsafe { Kevent::poll_raw(fd.as_raw_fd(), events) };

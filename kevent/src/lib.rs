@@ -76,6 +76,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("kevent is a Linux interface: this crate builds for Linux targets only");
 
+mod error;
 mod flags;
 mod interest;
 mod probe;
@@ -90,6 +91,7 @@ mod mio_source;
 #[cfg(feature = "tokio")]
 mod tokio_queue;
 
+pub use error::{Command, Error};
 pub use flags::{EventFlags, InodeEvents, PollFlags, QueueFlags, ReqFlags};
 pub use interest::{Clock, Deadline, Event, Kevent, Key, Kind, Token};
 pub use probe::{features, is_supported, Features};
@@ -115,6 +117,7 @@ const _: () = {
     send_sync::<Event>();
     send_sync::<Kevent<'static>>();
     send_sync::<BatchResult>();
+    send_sync::<Error>();
     send_sync::<Waker>();
     send::<Ring<Queue>>();
     send::<Ring<std::sync::Arc<Queue>>>();

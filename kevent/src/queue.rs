@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kevent_sys as sys;
 
+use crate::error::{Command, Error};
 use crate::flags::{PollFlags, QueueFlags};
 use crate::interest::{Deadline, Event, Kevent, Key, Token};
 use crate::probe::features;
@@ -28,13 +29,18 @@ pub(crate) fn os_error(e: sys::Error) -> io::Error {
 
 /// A modify replaces the token: refuse one without a token rather than
 /// set it to 0 behind the caller's back.
-pub(crate) fn require_token(kevent: &Kevent<'_>) -> io::Result<()> {
+pub(crate) fn require_token(kevent: &Kevent<'_>, index: Option<usize>) -> Result<(), Error> {
     if kevent.has_token() {
         Ok(())
     } else {
-        Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "modify needs the kevent's token (Kevent::token), or the token would become 0",
+        Err(Error::io(
+            Command::Modify,
+            Some(kevent.key()),
+            index,
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "modify needs the kevent's token (Kevent::token), or the token would become 0",
+            ),
         ))
     }
 }
@@ -82,17 +88,20 @@ pub struct Queue {
 ///
 /// let queue = Queue::new()?;
 /// let result = queue.add_all(&[Kevent::user(1), Kevent::user(1)])?;
-/// for (i, err) in result.errors() {
-///     eprintln!("entry {i}: {err}"); // entry 1: File exists
+/// for err in result.errors() {
+///     // "add user 1 (batch entry 1): the queue already has a kevent with this key: ..."
+///     eprintln!("{err}");
+///     assert_eq!((err.index(), err.raw_os_error()), (Some(1), Some(libc::EEXIST)));
 /// }
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[must_use = "a batch's entries fail one by one: check() or look at errors()"]
 pub struct BatchResult {
+    command: Command,
     len: usize,
-    /// (index, errno) of every failed entry, in order.
-    failed: Vec<(usize, i32)>,
+    /// (index, key, errno) of every failed entry, in order.
+    failed: Vec<(usize, Key, i32)>,
 }
 
 impl BatchResult {
@@ -111,36 +120,45 @@ impl BatchResult {
         self.failed.is_empty()
     }
 
-    /// The result of entry `index`.
+    /// The command every entry asked for.
+    pub fn command(&self) -> Command {
+        self.command
+    }
+
+    fn error(&self, &(index, key, errno): &(usize, Key, i32)) -> Error {
+        Error::entry(self.command, key, Some(index), errno)
+    }
+
+    /// The result of entry `index`: its [`Error`] says the command, the
+    /// key, the index and why.
     ///
     /// # Panics
     ///
     /// If `index` is not below [`len`](Self::len).
-    pub fn result(&self, index: usize) -> io::Result<()> {
+    pub fn result(&self, index: usize) -> Result<(), Error> {
         assert!(index < self.len, "entry {index} of a batch of {}", self.len);
-        match self.failed.binary_search_by_key(&index, |&(i, _)| i) {
-            Ok(at) => Err(io::Error::from_raw_os_error(self.failed[at].1)),
+        match self.failed.binary_search_by_key(&index, |&(i, _, _)| i) {
+            Ok(at) => Err(self.error(&self.failed[at])),
             Err(_) => Ok(()),
         }
     }
 
     /// The result of every entry, in the order given.
-    pub fn results(&self) -> impl ExactSizeIterator<Item = io::Result<()>> + '_ {
+    pub fn results(&self) -> impl ExactSizeIterator<Item = Result<(), Error>> + '_ {
         (0..self.len).map(|i| self.result(i))
     }
 
-    /// The entries that failed: their index and error.
-    pub fn errors(&self) -> impl ExactSizeIterator<Item = (usize, io::Error)> + '_ {
-        self.failed
-            .iter()
-            .map(|&(i, e)| (i, io::Error::from_raw_os_error(e)))
+    /// The errors of the entries that failed, in order
+    /// ([`Error::index`] is the entry's index).
+    pub fn errors(&self) -> impl ExactSizeIterator<Item = Error> + '_ {
+        self.failed.iter().map(|f| self.error(f))
     }
 
     /// `Ok` if every entry succeeded, else the first failed entry's error.
-    pub fn check(self) -> io::Result<()> {
+    pub fn check(self) -> Result<(), Error> {
         match self.failed.first() {
             None => Ok(()),
-            Some(&(_, e)) => Err(io::Error::from_raw_os_error(e)),
+            Some(f) => Err(self.error(f)),
         }
     }
 }
@@ -157,29 +175,38 @@ fn entry_errno(uk: &sys::ukevent) -> Option<i32> {
 
 /// One `kevent_ctl()` on the queue `fd` for `raw` (at most `max_batch`
 /// entries). Returns how many entries the kernel processed.
-fn ctl_raw(fd: BorrowedFd<'_>, cmd: u32, raw: &mut [sys::ukevent]) -> io::Result<usize> {
+fn ctl_raw(fd: BorrowedFd<'_>, cmd: Command, raw: &mut [sys::ukevent]) -> io::Result<usize> {
     features()?;
     let num = raw.len() as c_uint;
     // SAFETY: the probe found kevent ABI v2; `raw` is `num` initialised
     // ukevents we borrow mutably for the call; the kernel reads them and
     // writes back ret_flags and ret_data only.
-    let ret =
-        unsafe { sys::kevent_ctl(fd.as_raw_fd(), cmd, num, raw.as_mut_ptr()) }.map_err(os_error)?;
+    let ret = unsafe { sys::kevent_ctl(fd.as_raw_fd(), cmd.raw(), num, raw.as_mut_ptr()) }
+        .map_err(os_error)?;
     Ok(ret as usize)
+}
+
+/// The key a request names.
+fn key_of(raw: &sys::ukevent) -> Key {
+    Key::new(crate::interest::Kind::from_raw(raw.type_), raw.id)
 }
 
 /// One entry on the queue `fd`: its own result. A call that processed no
 /// entry (a fatal signal) is `Interrupted`, never success.
-pub(crate) fn ctl_one(fd: BorrowedFd<'_>, cmd: u32, raw: sys::ukevent) -> io::Result<()> {
+pub(crate) fn ctl_one(fd: BorrowedFd<'_>, cmd: Command, raw: sys::ukevent) -> Result<(), Error> {
     let mut raw = [raw];
-    match ctl_raw(fd, cmd, &mut raw)? {
+    let done =
+        ctl_raw(fd, cmd, &mut raw).map_err(|e| Error::io(cmd, Some(key_of(&raw[0])), None, e))?;
+    match done {
         1 => match entry_errno(&raw[0]) {
             None => Ok(()),
-            Some(e) => Err(io::Error::from_raw_os_error(e)),
+            Some(e) => Err(Error::entry(cmd, key_of(&raw[0]), None, e)),
         },
-        _ => Err(io::Error::new(
-            io::ErrorKind::Interrupted,
-            "kevent_ctl processed no entry",
+        _ => Err(Error::io(
+            cmd,
+            Some(key_of(&raw[0])),
+            None,
+            io::Error::new(io::ErrorKind::Interrupted, "kevent_ctl processed no entry"),
         )),
     }
 }
@@ -222,12 +249,12 @@ impl Queue {
 
     /// One `kevent_ctl()` on `raw` (at most `max_batch` entries). Returns
     /// how many entries the kernel processed.
-    fn ctl_raw(&self, cmd: u32, raw: &mut [sys::ukevent]) -> io::Result<usize> {
+    fn ctl_raw(&self, cmd: Command, raw: &mut [sys::ukevent]) -> io::Result<usize> {
         ctl_raw(self.fd.as_fd(), cmd, raw)
     }
 
     /// One entry: its own result.
-    fn ctl_one(&self, cmd: u32, raw: sys::ukevent) -> io::Result<()> {
+    fn ctl_one(&self, cmd: Command, raw: sys::ukevent) -> Result<(), Error> {
         ctl_one(self.fd.as_fd(), cmd, raw)
     }
 
@@ -235,15 +262,19 @@ impl Queue {
     /// stack.
     fn ctl_batch<T>(
         &self,
-        cmd: u32,
+        cmd: Command,
         items: &[T],
         raw_of: impl Fn(&T) -> sys::ukevent,
-    ) -> io::Result<BatchResult> {
-        let chunk_len = CHUNK.min(features()?.max_batch as usize);
+    ) -> Result<BatchResult, Error> {
+        let max_batch = features()
+            .map_err(|e| Error::io(cmd, None, None, e))?
+            .max_batch;
+        let chunk_len = CHUNK.min(max_batch as usize);
         // Not zeroed as a whole (4 KiB per call): each chunk writes the
         // entries it sends.
         let mut buf = [MaybeUninit::<sys::ukevent>::uninit(); CHUNK];
         let mut result = BatchResult {
+            command: cmd,
             len: items.len(),
             failed: Vec::new(),
         };
@@ -256,21 +287,30 @@ impl Queue {
             let raw = unsafe {
                 std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<sys::ukevent>(), chunk.len())
             };
-            let done = self.ctl_raw(cmd, raw)?;
             let base = c * chunk_len;
+            let done = self
+                .ctl_raw(cmd, raw)
+                .map_err(|e| Error::io(cmd, Some(key_of(&raw[0])), Some(base), e))?;
             for (i, uk) in raw[..done].iter().enumerate() {
                 if let Some(e) = entry_errno(uk) {
-                    result.failed.push((base + i, e));
+                    result.failed.push((base + i, key_of(uk), e));
                 }
             }
             if done < chunk.len() {
-                // The kernel stopped early (a fatal signal, or a fault).
-                return Err(io::Error::new(
-                    io::ErrorKind::Interrupted,
-                    format!(
-                        "kevent_ctl processed {} of {} entries",
-                        base + done,
-                        items.len()
+                // The kernel stopped early (a fatal signal, or a fault):
+                // the error names the first entry it did not process.
+                return Err(Error::io(
+                    cmd,
+                    Some(key_of(&raw[done])),
+                    Some(base + done),
+                    io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        format!(
+                            "kevent_ctl processed {} of {} entries; this one and the \
+                             rest were not processed",
+                            base + done,
+                            items.len()
+                        ),
                     ),
                 ));
             }
@@ -298,8 +338,8 @@ impl Queue {
     /// # drop(a);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn add(&self, kevent: Kevent<'_>) -> io::Result<()> {
-        self.ctl_one(sys::KEVENT_CTL_ADD, kevent.raw)
+    pub fn add(&self, kevent: Kevent<'_>) -> Result<(), Error> {
+        self.ctl_one(Command::Add, kevent.raw)
     }
 
     /// Replaces the events, flags, timer settings and token of the kevent
@@ -325,9 +365,9 @@ impl Queue {
     /// # drop(a);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn modify(&self, kevent: Kevent<'_>) -> io::Result<()> {
-        require_token(&kevent)?;
-        self.ctl_one(sys::KEVENT_CTL_MODIFY, kevent.raw)
+    pub fn modify(&self, kevent: Kevent<'_>) -> Result<(), Error> {
+        require_token(&kevent, None)?;
+        self.ctl_one(Command::Modify, kevent.raw)
     }
 
     /// Removes the kevent with `key` (a [`Key`], or anything with one: a
@@ -342,24 +382,47 @@ impl Queue {
     /// queue.remove(Key::timer(5))?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn remove(&self, key: impl Into<Key>) -> io::Result<()> {
-        self.ctl_one(sys::KEVENT_CTL_REMOVE, key.into().raw())
+    pub fn remove(&self, key: impl Into<Key>) -> Result<(), Error> {
+        self.ctl_one(Command::Remove, key.into().raw())
     }
 
     /// Watches `fd` for `events`, level-triggered, reporting `token`: the
     /// short form of `add(Kevent::poll(fd.as_fd(), events).token(token))`.
-    pub fn add_fd(&self, fd: &impl AsFd, events: PollFlags, token: Token) -> io::Result<()> {
+    ///
+    /// # Why a borrow for the call is enough
+    ///
+    /// `fd` is borrowed only for this call, as rustix's `epoll::add`
+    /// borrows it: the kernel looks the number up once, during the add, and
+    /// from then on the kevent holds the open file, not the number. When
+    /// the file's last reference is closed the kernel removes the kevent
+    /// itself, so it never holds a stale descriptor and never reports
+    /// another file's readiness; no lifetime has to tie the kevent to `fd`.
+    ///
+    /// The reused-number case: if a duplicate (`try_clone`, `dup`, a
+    /// forked child) keeps the file open after `fd` is closed, the kevent
+    /// stays, keyed by the old number and still watching the old file, so
+    /// its events keep coming with the old token. When the number comes to
+    /// name a new file the kevent is stale (`kevent_ctl(2)`, "Reused file
+    /// descriptor numbers"): an add of the new file replaces it, a
+    /// [`remove_fd`](Self::remove_fd) removes it whatever file it watches,
+    /// and [`modify_fd`](Self::modify_fd), [`enable`](Self::enable) and
+    /// [`disable`](Self::disable) fail with `ENOENT`, so they never change
+    /// a kevent of another file. To rule the case out, remove the kevent
+    /// before the number closes: [`register`](Self::register) returns a
+    /// guard that does, or use [`Kevent::fd_close`] (the kernel removes
+    /// the kevent when this number is closed).
+    pub fn add_fd(&self, fd: &impl AsFd, events: PollFlags, token: Token) -> Result<(), Error> {
         self.add(Kevent::poll(fd.as_fd(), events).token(token))
     }
 
     /// Changes what `fd` is watched for; the token must be given again, so
     /// that it cannot be lost.
-    pub fn modify_fd(&self, fd: &impl AsFd, events: PollFlags, token: Token) -> io::Result<()> {
+    pub fn modify_fd(&self, fd: &impl AsFd, events: PollFlags, token: Token) -> Result<(), Error> {
         self.modify(Kevent::poll(fd.as_fd(), events).token(token))
     }
 
     /// Stops watching `fd` (its poll kevent, by descriptor number).
-    pub fn remove_fd(&self, fd: &impl AsFd) -> io::Result<()> {
+    pub fn remove_fd(&self, fd: &impl AsFd) -> Result<(), Error> {
         self.remove(Key::poll(fd.as_fd().as_raw_fd()))
     }
 
@@ -384,7 +447,7 @@ impl Queue {
         fd: F,
         events: PollFlags,
         token: Token,
-    ) -> io::Result<Registered<'_, F>> {
+    ) -> Result<Registered<'_, F>, Error> {
         self.add_fd(&fd, events, token)?;
         Ok(Registered::new(self, fd))
     }
@@ -396,23 +459,23 @@ impl Queue {
     /// (then the results of earlier entries are lost); each entry's own
     /// result (`EEXIST`, `EBADF`, `EINVAL`, `ENOSPC`...) is in the
     /// [`BatchResult`].
-    pub fn add_all(&self, kevents: &[Kevent<'_>]) -> io::Result<BatchResult> {
-        self.ctl_batch(sys::KEVENT_CTL_ADD, kevents, |k| k.raw)
+    pub fn add_all(&self, kevents: &[Kevent<'_>]) -> Result<BatchResult, Error> {
+        self.ctl_batch(Command::Add, kevents, |k| k.raw)
     }
 
     /// [`modify`](Self::modify) for many kevents, with a result per entry.
     /// Every entry must have a token: if one has none, nothing is sent and
     /// the call fails with `InvalidInput`.
-    pub fn modify_all(&self, kevents: &[Kevent<'_>]) -> io::Result<BatchResult> {
+    pub fn modify_all(&self, kevents: &[Kevent<'_>]) -> Result<BatchResult, Error> {
         for (i, k) in kevents.iter().enumerate() {
-            require_token(k).map_err(|e| io::Error::new(e.kind(), format!("entry {i}: {e}")))?;
+            require_token(k, Some(i))?;
         }
-        self.ctl_batch(sys::KEVENT_CTL_MODIFY, kevents, |k| k.raw)
+        self.ctl_batch(Command::Modify, kevents, |k| k.raw)
     }
 
     /// [`remove`](Self::remove) for many kevents, with a result per entry.
-    pub fn remove_all(&self, keys: &[Key]) -> io::Result<BatchResult> {
-        self.ctl_batch(sys::KEVENT_CTL_REMOVE, keys, Key::raw)
+    pub fn remove_all(&self, keys: &[Key]) -> Result<BatchResult, Error> {
+        self.ctl_batch(Command::Remove, keys, Key::raw)
     }
 
     /// Enables a disabled kevent ([`Kevent::disabled`], or reported with
@@ -435,27 +498,27 @@ impl Queue {
     /// # drop(a);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn enable(&self, key: impl Into<Key>) -> io::Result<()> {
-        self.ctl_one(sys::KEVENT_CTL_ENABLE, key.into().raw())
+    pub fn enable(&self, key: impl Into<Key>) -> Result<(), Error> {
+        self.ctl_one(Command::Enable, key.into().raw())
     }
 
     /// Disables a kevent: it stays registered but reports nothing, and
     /// events meanwhile are dropped (a periodic timer keeps running and
     /// its expirations are dropped). `ENOENT` if there is no such kevent.
-    pub fn disable(&self, key: impl Into<Key>) -> io::Result<()> {
-        self.ctl_one(sys::KEVENT_CTL_DISABLE, key.into().raw())
+    pub fn disable(&self, key: impl Into<Key>) -> Result<(), Error> {
+        self.ctl_one(Command::Disable, key.into().raw())
     }
 
     /// [`enable`](Queue::enable) for many kevents, with a result per
     /// entry.
-    pub fn enable_all(&self, keys: &[Key]) -> io::Result<BatchResult> {
-        self.ctl_batch(sys::KEVENT_CTL_ENABLE, keys, Key::raw)
+    pub fn enable_all(&self, keys: &[Key]) -> Result<BatchResult, Error> {
+        self.ctl_batch(Command::Enable, keys, Key::raw)
     }
 
     /// [`disable`](Queue::disable) for many kevents, with a result per
     /// entry.
-    pub fn disable_all(&self, keys: &[Key]) -> io::Result<BatchResult> {
-        self.ctl_batch(sys::KEVENT_CTL_DISABLE, keys, Key::raw)
+    pub fn disable_all(&self, keys: &[Key]) -> Result<BatchResult, Error> {
+        self.ctl_batch(Command::Disable, keys, Key::raw)
     }
 
     /// Triggers the user kevent `id` ([`Kevent::user`]): it becomes ready
@@ -474,8 +537,8 @@ impl Queue {
     /// queue.wait(&mut events, None)?; // woken by the other thread
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn trigger(&self, id: u64) -> io::Result<()> {
-        self.ctl_one(sys::KEVENT_CTL_READY, Key::user(id).raw())
+    pub fn trigger(&self, id: u64) -> Result<(), Error> {
+        self.ctl_one(Command::Trigger, Key::user(id).raw())
     }
 
     /// Waits until a kevent is ready or `timeout` passes (`None`:
@@ -791,7 +854,15 @@ mod tests {
             .modify_all(&[Kevent::user(1).token(Token(1)), Kevent::user(2).oneshot()])
             .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-        assert!(e.to_string().starts_with("entry 1: modify needs"), "{e}");
+        assert_eq!(
+            (e.command(), e.key(), e.index()),
+            (Command::Modify, Some(Key::user(2)), Some(1))
+        );
+        assert!(
+            e.to_string()
+                .starts_with("modify user 2 (batch entry 1): modify needs"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -805,7 +876,7 @@ mod tests {
                 .oneshot(),
         ] {
             assert!(k.has_token());
-            require_token(&k).unwrap();
+            require_token(&k, None).unwrap();
         }
         // Kevent::poll keeps the flag of the request it wraps.
         let stdin = std::io::stdin();

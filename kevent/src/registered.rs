@@ -1,9 +1,9 @@
 //! A descriptor watched by a queue, removed from it before it closes.
 
-use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
+use crate::error::Error;
 use crate::flags::PollFlags;
 use crate::interest::{Key, Token};
 use crate::queue::Queue;
@@ -64,14 +64,14 @@ impl<'q, F: AsFd> Registered<'q, F> {
     }
 
     /// Changes what the descriptor is watched for, and its token.
-    pub fn modify(&self, events: PollFlags, token: Token) -> io::Result<()> {
+    pub fn modify(&self, events: PollFlags, token: Token) -> Result<(), Error> {
         self.queue.modify_fd(&*self.fd, events, token)
     }
 
     /// Removes the kevent and gives the descriptor back. If the removal
     /// fails (`ENOENT`: a oneshot kevent that fired, or one removed by
     /// key meanwhile), the error is returned and the descriptor dropped.
-    pub fn deregister(mut self) -> io::Result<F> {
+    pub fn deregister(mut self) -> Result<F, Error> {
         let result = self.queue.remove(self.key());
         // SAFETY: `self` is forgotten right after, so `fd` is taken once
         // and never dropped by `Drop`.

@@ -1,10 +1,10 @@
 //! Waking a queue's waiter from another thread.
 
+#[cfg(doc)]
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use kevent_sys as sys;
-
+use crate::error::{Command, Error};
 use crate::interest::{Kevent, Key, Token};
 use crate::queue::{ctl_one, Queue};
 
@@ -46,13 +46,19 @@ impl Waker {
     /// [`Kevent::update`] or a [`Queue::modify`] of that key can take it
     /// over, and a [`Queue::remove`] of it makes [`wake`](Self::wake) fail
     /// with `ENOENT`: keep the waker's token out of your own user ids.
-    pub fn new(queue: &Queue, token: Token) -> io::Result<Self> {
+    ///
+    /// # Errors
+    ///
+    /// The add's ([`Queue::add`]: `EEXIST` if the id is taken), or
+    /// `EMFILE`/`ENFILE` from duplicating the queue's descriptor (then the
+    /// kevent is removed again).
+    pub fn new(queue: &Queue, token: Token) -> Result<Self, Error> {
         queue.add(Kevent::user(token.0).token(token))?;
         let fd = match queue.as_fd().try_clone_to_owned() {
             Ok(fd) => fd,
             Err(e) => {
                 let _ = queue.remove(Key::user(token.0));
-                return Err(e);
+                return Err(Error::io(Command::Add, Some(Key::user(token.0)), None, e));
             }
         };
         Ok(Waker { fd, id: token.0 })
@@ -62,14 +68,17 @@ impl Waker {
     ///
     /// # Errors
     ///
-    /// The entry's own error (`ENOENT` if the user kevent was removed), or
-    /// `Interrupted` if the kernel processed no entry; as
-    /// [`Queue::trigger`] reports them.
-    pub fn wake(&self) -> io::Result<()> {
-        ctl_one(
-            self.fd.as_fd(),
-            sys::KEVENT_CTL_READY,
-            Key::user(self.id).raw(),
-        )
+    /// After the waker's kevent was removed ([`Queue::remove`] of
+    /// `Key::user(token.0)`), every wake fails with `ENOENT`
+    /// ([`io::ErrorKind::NotFound`]) and wakes nobody: the waker does not
+    /// add the kevent back, since the id may be someone else's by then.
+    /// Make a new `Waker` to wake that queue again. If a later
+    /// `Kevent::user` with the same id was added, the wake triggers that
+    /// one (the key is all the kernel knows). Otherwise the entry's own
+    /// error, or `Interrupted` if the kernel processed no entry, as
+    /// [`Queue::trigger`] reports them. Dropping the `Queue` does not make
+    /// wakes fail: the waker's duplicate keeps the queue alive.
+    pub fn wake(&self) -> Result<(), Error> {
+        ctl_one(self.fd.as_fd(), Command::Trigger, Key::user(self.id).raw())
     }
 }

@@ -26,8 +26,25 @@ fn require_kevent() {
     }
 }
 
-fn errno(e: &io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(0)
+/// An error's OS error number: `io::Error`'s or `kevent::Error`'s.
+trait Errno {
+    fn errno(&self) -> i32;
+}
+
+impl Errno for io::Error {
+    fn errno(&self) -> i32 {
+        self.raw_os_error().unwrap_or(0)
+    }
+}
+
+impl Errno for kevent::Error {
+    fn errno(&self) -> i32 {
+        self.raw_os_error().unwrap_or(0)
+    }
+}
+
+fn errno(e: &impl Errno) -> i32 {
+    e.errno()
 }
 
 fn entry_errno(r: &kevent::BatchResult, i: usize) -> i32 {
@@ -1410,14 +1427,20 @@ fn single_entry_calls_tokens_and_readiness() {
         .add_all(&[Kevent::user(1), Kevent::user(1), Kevent::user(2)])
         .unwrap();
     assert_eq!((r.len(), r.is_ok()), (3, false));
-    let errs: Vec<_> = r.errors().map(|(i, e)| (i, errno(&e))).collect();
+    let errs: Vec<_> = r
+        .errors()
+        .map(|e| (e.index().unwrap(), errno(&e)))
+        .collect();
     assert_eq!(errs, [(1, libc::EEXIST)]);
     // A batch longer than one stack chunk (64): indices run on.
     let many: Vec<_> = (100..300).map(Kevent::user).collect();
     let mut with_dups = many.clone();
     with_dups.insert(150, Kevent::user(120));
     let r = q.add_all(&with_dups).unwrap();
-    let errs: Vec<_> = r.errors().map(|(i, e)| (i, errno(&e))).collect();
+    let errs: Vec<_> = r
+        .errors()
+        .map(|e| (e.index().unwrap(), errno(&e)))
+        .collect();
     assert_eq!(errs, [(150, libc::EEXIST)]);
     let keys: Vec<Key> = many.iter().map(Kevent::key).collect();
     q.remove_all(&keys).unwrap().check().unwrap();
@@ -1466,6 +1489,118 @@ fn registered_removes_before_close_and_waker_wakes() {
     assert_eq!(q.wait(&mut ev, Some(LONG)).unwrap(), 1);
     let e = ev.iter().next().unwrap();
     assert_eq!((e.token(), e.count(), e.kind()), (Token(42), 2, Kind::User));
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn waker_after_its_kevent_was_removed() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let waker = kevent::Waker::new(&q, Token(42)).unwrap();
+    q.remove(Key::user(42)).unwrap();
+    // As documented: ENOENT, naming the command and the key, and nothing
+    // is reported.
+    let e = waker.wake().unwrap_err();
+    assert_eq!(
+        (errno(&e), e.kind(), e.command(), e.key(), e.index()),
+        (
+            libc::ENOENT,
+            io::ErrorKind::NotFound,
+            kevent::Command::Trigger,
+            Some(Key::user(42)),
+            None
+        )
+    );
+    assert!(e.to_string().starts_with("trigger user 42: "), "{e}");
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(20 * MS)).unwrap(), 0);
+    // The waker does not add it back: a later user kevent with that id is
+    // what it triggers.
+    assert!(listed(&q).is_empty());
+    q.add(Kevent::user(42).token(Token(7))).unwrap();
+    waker.wake().unwrap();
+    assert_eq!(q.wait(&mut ev, Some(LONG)).unwrap(), 1);
+    assert_eq!(ev.iter().next().unwrap().token(), Token(7));
+    // The queue dropped: the waker's duplicate keeps it, wakes succeed.
+    drop(q);
+    waker.wake().unwrap();
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn errors_name_the_command_the_key_and_the_entry() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let (_a, b) = UnixStream::pair().unwrap();
+    let b_n = b.as_raw_fd();
+    q.add_fd(&b, PollFlags::IN, Token(1)).unwrap();
+    let e = q.add_fd(&b, PollFlags::IN, Token(1)).unwrap_err();
+    assert_eq!(
+        (errno(&e), e.command(), e.key()),
+        (libc::EEXIST, kevent::Command::Add, Some(Key::poll(b_n)))
+    );
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "add poll fd {b_n}: the queue already has a kevent with this key: use modify"
+        )),
+        "{text}"
+    );
+    // Converted for `?` into io::Result: kind and words kept, errno reachable.
+    let io_err: io::Error = e.into();
+    assert_eq!(
+        (io_err.kind(), io_err.to_string()),
+        (io::ErrorKind::AlreadyExists, text)
+    );
+    assert_eq!(kevent::Error::os_error_of(&io_err), Some(libc::EEXIST));
+
+    let e = q.remove(Key::timer(9)).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("remove timer 9: the queue has no kevent with this key"),
+        "{e}"
+    );
+
+    // A batch: each failure says its index, key and command.
+    let file = std::fs::File::open("/dev/null").unwrap();
+    let r = q
+        .add_all(&[
+            Kevent::user(1),
+            // SAFETY: -1 is no file: the kernel answers EBADF.
+            unsafe { Kevent::poll_raw(-1, PollFlags::IN) },
+            Kevent::poll(file.as_fd(), PollFlags::IN), // EPERM: not pollable
+            Kevent::signal(libc::SIGKILL),             // EINVAL
+        ])
+        .unwrap();
+    assert_eq!(r.command(), kevent::Command::Add);
+    let errs: Vec<_> = r
+        .errors()
+        .map(|e| (e.index(), e.key(), errno(&e), e.to_string()))
+        .collect();
+    let f_n = file.as_raw_fd();
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert_eq!(
+        errs[0],
+        (
+            Some(1),
+            Some(Key::poll(-1)),
+            libc::EBADF,
+            "add poll fd -1 (batch entry 1): fd -1 is not an open file descriptor (os error 9)"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        (errs[1].0, errs[1].1, errs[1].2),
+        (Some(2), Some(Key::poll(f_n)), libc::EPERM)
+    );
+    assert!(
+        errs[1].3.contains(&format!("fd {f_n} cannot be polled")),
+        "{errs:?}"
+    );
+    assert_eq!((errs[2].0, errs[2].2), (Some(3), libc::EINVAL));
+    assert!(errs[2].3.contains("cannot be watched"), "{errs:?}");
+    let first = r.check().unwrap_err();
+    assert_eq!((first.index(), errno(&first)), (Some(1), libc::EBADF));
 }
 
 #[cfg(feature = "tokio")]

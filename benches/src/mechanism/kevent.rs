@@ -162,7 +162,7 @@ impl Readiness for KeventPoll {
         }
         self.fds[token] = fd;
         self.q.calls += 1;
-        self.q.queue().add(self.interest(token))
+        Ok(self.q.queue().add(self.interest(token))?)
     }
 
     fn wait(&mut self, ready: &mut Vec<usize>) -> io::Result<()> {
@@ -183,7 +183,7 @@ impl Readiness for KeventPoll {
         self.q.calls += batch.len().div_ceil(CRATE_CHUNK) as u64;
         let result = self.q.queue().enable_all(&batch).and_then(|r| r.check());
         self.rearm = batch;
-        result
+        Ok(result?)
     }
 
     fn edge(&self) -> bool {

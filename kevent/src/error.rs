@@ -1,0 +1,469 @@
+//! The error of a change to a queue: which command, which kevent, which
+//! entry of a batch, and what went wrong in words a user can act on.
+
+use std::fmt;
+use std::io;
+
+use kevent_sys as sys;
+
+use crate::interest::{Key, Kind};
+
+/// A `kevent_ctl()` command: what a change asked the queue to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Command {
+    /// [`Queue::add`](crate::Queue::add) and the other adds.
+    Add,
+    /// [`Queue::modify`](crate::Queue::modify) and the other modifies.
+    Modify,
+    /// [`Queue::remove`](crate::Queue::remove) and the other removes.
+    Remove,
+    /// [`Queue::trigger`](crate::Queue::trigger), [`Waker::wake`](crate::Waker::wake).
+    Trigger,
+    /// [`Queue::enable`](crate::Queue::enable).
+    Enable,
+    /// [`Queue::disable`](crate::Queue::disable).
+    Disable,
+}
+
+impl Command {
+    /// The `KEVENT_CTL_*` number.
+    pub fn raw(self) -> u32 {
+        match self {
+            Command::Add => sys::KEVENT_CTL_ADD,
+            Command::Modify => sys::KEVENT_CTL_MODIFY,
+            Command::Remove => sys::KEVENT_CTL_REMOVE,
+            Command::Trigger => sys::KEVENT_CTL_READY,
+            Command::Enable => sys::KEVENT_CTL_ENABLE,
+            Command::Disable => sys::KEVENT_CTL_DISABLE,
+        }
+    }
+
+    /// The command's name: `add`, `modify`, `remove`, `trigger`,
+    /// `enable` or `disable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Add => "add",
+            Command::Modify => "modify",
+            Command::Remove => "remove",
+            Command::Trigger => "trigger",
+            Command::Enable => "enable",
+            Command::Disable => "disable",
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug)]
+enum Cause {
+    /// The kernel's error number for this entry, or for the whole call.
+    Errno(i32),
+    /// Anything else: the probe's `Unsupported`, a batch the kernel
+    /// stopped early, a request refused before any system call.
+    Io(io::Error),
+}
+
+/// Why a change to a queue failed: the [`Command`], the kevent's [`Key`],
+/// its index in a batch, and the kernel's error.
+///
+/// Returned by [`Queue::add`](crate::Queue::add) and the other changes,
+/// and by [`BatchResult`](crate::BatchResult) for each failed entry. It
+/// is small and built only when a change fails (the message is formatted
+/// when it is displayed), so the calls that succeed allocate nothing.
+///
+/// - [`raw_os_error`](Error::raw_os_error) and [`kind`](Error::kind) read
+///   like [`io::Error`]'s: match on the errno here.
+/// - `Display` says what went wrong and what to do:
+///   `add poll fd 7 (batch entry 3): fd 7 is not an open file descriptor (os error 9)`.
+/// - It converts into an [`io::Error`] (so `?` works in functions
+///   returning `io::Result`) that keeps the kind and the message, with
+///   this error as its [`get_ref`](io::Error::get_ref). std's `io::Error`
+///   holds an OS error number or a message, not both: that `io::Error`'s
+///   own `raw_os_error()` is `None`, so read the errno before converting,
+///   or with [`Error::os_error_of`].
+///
+/// ```no_run
+/// use kevent::{Command, Kevent, Key, Queue};
+///
+/// let queue = Queue::new()?;
+/// queue.add(Kevent::user(1))?;
+/// let err = queue.add(Kevent::user(1)).unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+/// assert_eq!((err.command(), err.key(), err.index()), (Command::Add, Some(Key::user(1)), None));
+/// // "add user 1: the queue already has a kevent with this key: ..."
+/// eprintln!("{err}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Error {
+    command: Command,
+    key: Option<Key>,
+    index: Option<usize>,
+    cause: Cause,
+}
+
+impl Error {
+    /// The kernel's error `errno` for the entry `key`. Cold: kept out of
+    /// the successful calls' code.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn entry(command: Command, key: Key, index: Option<usize>, errno: i32) -> Self {
+        Error {
+            command,
+            key: Some(key),
+            index,
+            cause: Cause::Errno(errno),
+        }
+    }
+
+    /// Any other failure of a change.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn io(
+        command: Command,
+        key: Option<Key>,
+        index: Option<usize>,
+        err: io::Error,
+    ) -> Self {
+        // An OS error stays a bare number: its message is ours to write.
+        let cause = match err.raw_os_error() {
+            Some(errno) if err.get_ref().is_none() => Cause::Errno(errno),
+            _ => Cause::Io(err),
+        };
+        Error {
+            command,
+            key,
+            index,
+            cause,
+        }
+    }
+
+    /// What the change asked for.
+    pub fn command(&self) -> Command {
+        self.command
+    }
+
+    /// The kevent the change was about (`None` only for a batch that
+    /// failed as a whole).
+    pub fn key(&self) -> Option<Key> {
+        self.key
+    }
+
+    /// The entry's index in a batch ([`Queue::add_all`](crate::Queue::add_all)
+    /// and the other `*_all`); `None` for a single change.
+    pub fn index(&self) -> Option<usize> {
+        self.index
+    }
+
+    /// The OS error number (`EEXIST`, `ENOENT`...), as
+    /// [`io::Error::raw_os_error`]; `None` for a failure that is not one
+    /// (e.g. no kevent in this kernel: [`io::ErrorKind::Unsupported`]).
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match &self.cause {
+            Cause::Errno(e) => Some(*e),
+            Cause::Io(e) => e.raw_os_error(),
+        }
+    }
+
+    /// The error's kind, as [`io::Error::kind`].
+    pub fn kind(&self) -> io::ErrorKind {
+        match &self.cause {
+            // An Os io::Error: no allocation.
+            Cause::Errno(e) => io::Error::from_raw_os_error(*e).kind(),
+            Cause::Io(e) => e.kind(),
+        }
+    }
+
+    /// The OS error number of an `io::Error`, whether it is a plain OS
+    /// error or a converted kevent [`Error`].
+    ///
+    /// ```
+    /// let plain = std::io::Error::from_raw_os_error(libc::ENOENT);
+    /// assert_eq!(kevent::Error::os_error_of(&plain), Some(libc::ENOENT));
+    /// ```
+    pub fn os_error_of(err: &io::Error) -> Option<i32> {
+        err.raw_os_error().or_else(|| {
+            err.get_ref()
+                .and_then(|e| e.downcast_ref::<Error>())
+                .and_then(Error::raw_os_error)
+        })
+    }
+
+    /// What the kernel's `errno` means for this change, in words; `None`
+    /// where the system's own text says it (`strerror`).
+    fn explain(&self, f: &mut fmt::Formatter<'_>, errno: i32) -> Option<fmt::Result> {
+        let kind = self.key.map(|k| k.kind());
+        let id = self.key.map_or(0, |k| k.id());
+        // A descriptor number as the caller wrote it (Key::poll(-1)).
+        let fd = id as i64;
+        let cmd = self.command;
+        Some(match errno {
+            libc::EBADF if matches!(kind, Some(Kind::Poll | Kind::Inode)) => {
+                write!(f, "fd {fd} is not an open file descriptor")
+            }
+            libc::EACCES if kind == Some(Kind::Inode) => write!(
+                f,
+                "no read permission on the file or directory of fd {fd} (as inotify requires)"
+            ),
+            libc::EBADF if kind == Some(Kind::Proc) => write!(
+                f,
+                "fd {fd} is not an open pidfd (pidfd_open(2); Kevent::process_pid takes a pid)"
+            ),
+            libc::ENOTSOCK if matches!(kind, Some(Kind::Poll | Kind::Proc)) => {
+                write!(f, "fd {fd} is not a socket")
+            }
+            libc::EPERM if kind == Some(Kind::Poll) => write!(
+                f,
+                "fd {fd} cannot be polled (a regular file or a directory is always ready: \
+                 read it instead)"
+            ),
+            libc::EEXIST => f.write_str(
+                "the queue already has a kevent with this key: use modify, or add it with \
+                 Kevent::update to add or modify",
+            ),
+            libc::ENOENT => match cmd {
+                Command::Remove => f.write_str(
+                    "the queue has no kevent with this key (removed already, a oneshot that \
+                     fired, or a poll kevent whose file was closed)",
+                ),
+                Command::Trigger => f.write_str(
+                    "the queue has no user kevent with this id: add Kevent::user(id) first \
+                     (or it, or the Waker's, was removed)",
+                ),
+                _ if kind == Some(Kind::Poll) => f.write_str(
+                    "the queue has no kevent with this key, or only a stale one whose \
+                     descriptor number now names another file: add the new file (which \
+                     replaces it) or remove it",
+                ),
+                _ => f.write_str("the queue has no kevent with this key: add it first"),
+            },
+            libc::EINVAL => match kind {
+                Some(Kind::Timer) => f.write_str(
+                    "the kernel refused this timer: a period below 1 us or above 2^63-1 ns, \
+                     neither a period nor a start, or edge()/fd_close() on a timer",
+                ),
+                Some(Kind::Signal) => write!(
+                    f,
+                    "signal {id} cannot be watched (0, above 64, SIGKILL and SIGSTOP cannot), \
+                     or edge()/fd_close() on a signal kevent"
+                ),
+                Some(Kind::Proc) => write!(
+                    f,
+                    "the kernel refused this process kevent: pid {id} is 0, above INT_MAX or \
+                     a thread that is not a process"
+                ),
+                Some(Kind::Poll) => write!(
+                    f,
+                    "the kernel refused this poll request: fd {fd} is this queue itself, no \
+                     events were asked for, or fd_close() was changed by a modify"
+                ),
+                Some(Kind::Inode) => f.write_str(
+                    "the kernel refused this inode kevent: no or unknown InodeEvents, or \
+                     edge()/fd_close() on an inode kevent",
+                ),
+                Some(Kind::User) if cmd == Command::Trigger => f.write_str(
+                    "the kernel refused the trigger (only user kevents can be triggered)",
+                ),
+                _ => f.write_str(
+                    "the kernel refused the request as invalid (see kevent_ctl(2), ERRORS: \
+                     e.g. oneshot() with dispatch(), update() on anything but an add)",
+                ),
+            },
+            libc::ENOSPC => f.write_str(
+                "too many kevents for this user: /proc/sys/fs/kevent/max_user_kevents \
+                 (max_user_timers for timers) is reached",
+            ),
+            libc::ESRCH => write!(f, "no process {id} (it exited and was reaped already?)"),
+            libc::EOPNOTSUPP => match kind {
+                Some(k) => write!(
+                    f,
+                    "this kernel does not support kevents of type {} (see kevent::features)",
+                    k.raw()
+                ),
+                None => f.write_str("this kernel does not support this kevent type"),
+            },
+            libc::ENOMEM => f.write_str("the kernel is out of memory"),
+            libc::ENOSYS => f.write_str(
+                "kernel without kevent: boot a kernel built with the kevent patch series \
+                 (see the kevent crate's README)",
+            ),
+            _ => return None,
+        })
+    }
+}
+
+/// `poll fd 7`, `timer 3`, `user 1`, `signal 10`, `process 1234`,
+/// `inode fd 5` (`poll fd -1` for `Key::poll(-1)`).
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind() {
+            Kind::Poll => write!(f, "poll fd {}", self.id() as i64),
+            Kind::Timer => write!(f, "timer {}", self.id()),
+            Kind::User => write!(f, "user {}", self.id()),
+            Kind::Signal => write!(f, "signal {}", self.id()),
+            Kind::Proc => write!(f, "process {}", self.id()),
+            Kind::Inode => write!(f, "inode fd {}", self.id() as i64),
+            Kind::Other(t) => write!(f, "type {t} id {}", self.id()),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.command)?;
+        if let Some(key) = self.key {
+            write!(f, " {key}")?;
+        }
+        if let Some(i) = self.index {
+            write!(f, " (batch entry {i})")?;
+        }
+        f.write_str(": ")?;
+        match &self.cause {
+            Cause::Errno(e) => match self.explain(f, *e) {
+                Some(r) => {
+                    r?;
+                    write!(f, " (os error {e})")
+                }
+                None => write!(f, "{}", io::Error::from_raw_os_error(*e)),
+            },
+            Cause::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.cause {
+            Cause::Io(e) => e.get_ref().map(|e| e as _),
+            Cause::Errno(_) => None,
+        }
+    }
+}
+
+/// Keeps the kind and the message, with the [`Error`] inside; see
+/// [`Error::os_error_of`] for its errno.
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        io::Error::new(e.kind(), e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(cmd: Command, key: Key, index: Option<usize>, errno: i32) -> String {
+        Error::entry(cmd, key, index, errno).to_string()
+    }
+
+    #[test]
+    fn messages_name_the_command_the_key_and_the_entry() {
+        assert_eq!(
+            msg(Command::Add, Key::poll(7), Some(3), libc::EBADF),
+            "add poll fd 7 (batch entry 3): fd 7 is not an open file descriptor (os error 9)"
+        );
+        let m = msg(Command::Add, Key::user(1), None, libc::EEXIST);
+        assert!(
+            m.starts_with("add user 1: the queue already has a kevent with this key: use modify"),
+            "{m}"
+        );
+        let m = msg(Command::Remove, Key::timer(4), Some(0), libc::ENOENT);
+        assert!(
+            m.starts_with("remove timer 4 (batch entry 0): the queue has no kevent with this key"),
+            "{m}"
+        );
+        let m = msg(Command::Trigger, Key::user(9), None, libc::ENOENT);
+        assert!(m.contains("no user kevent with this id"), "{m}");
+        let m = msg(Command::Enable, Key::poll(3), None, libc::ENOENT);
+        assert!(
+            m.contains("descriptor number now names another file"),
+            "{m}"
+        );
+        let m = msg(Command::Add, Key::poll(5), None, libc::EPERM);
+        assert!(m.starts_with("add poll fd 5: fd 5 cannot be polled"), "{m}");
+        let m = msg(Command::Add, Key::poll(5), None, libc::ENOTSOCK);
+        assert!(m.contains("fd 5 is not a socket"), "{m}");
+        assert_eq!(Key::poll(-1).to_string(), "poll fd -1");
+        let m = msg(Command::Add, Key::poll(-1), None, libc::EBADF);
+        assert!(m.starts_with("add poll fd -1: fd -1 is not an open"), "{m}");
+        let m = msg(Command::Add, Key::signal(9), None, libc::EINVAL);
+        assert!(
+            m.starts_with("add signal 9: signal 9 cannot be watched"),
+            "{m}"
+        );
+        let m = msg(Command::Add, Key::process(3), None, libc::EBADF);
+        assert!(m.contains("fd 3 is not an open pidfd"), "{m}");
+        let m = msg(Command::Add, Key::process(77), None, libc::ESRCH);
+        assert!(m.contains("no process 77"), "{m}");
+        let m = msg(
+            Command::Disable,
+            Key::new(Kind::Other(42), 1),
+            None,
+            libc::EOPNOTSUPP,
+        );
+        assert!(
+            m.starts_with("disable type 42 id 1: this kernel does not support kevents of type 42"),
+            "{m}"
+        );
+        let m = msg(Command::Add, Key::timer(1), None, libc::ENOSPC);
+        assert!(m.contains("max_user_kevents"), "{m}");
+        let m = msg(Command::Modify, Key::user(1), None, libc::ENOSYS);
+        assert!(
+            m.contains("kernel without kevent: boot a kernel built with the kevent patch series"),
+            "{m}"
+        );
+        // An errno without words of ours: the system's.
+        let m = msg(Command::Add, Key::user(1), None, libc::EIO);
+        assert_eq!(
+            m,
+            format!("add user 1: {}", io::Error::from_raw_os_error(libc::EIO))
+        );
+    }
+
+    #[test]
+    fn errno_and_kind_survive() {
+        let e = Error::entry(Command::Remove, Key::user(1), Some(2), libc::ENOENT);
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            (e.command(), e.key(), e.index()),
+            (Command::Remove, Some(Key::user(1)), Some(2))
+        );
+        let text = e.to_string();
+        let io: io::Error = e.into();
+        assert_eq!(io.kind(), io::ErrorKind::NotFound);
+        assert_eq!(io.to_string(), text);
+        assert_eq!(Error::os_error_of(&io), Some(libc::ENOENT));
+        let inner = io.get_ref().unwrap().downcast_ref::<Error>().unwrap();
+        assert_eq!(inner.index(), Some(2));
+        // A plain OS io::Error becomes an errno with our words.
+        let e = Error::io(
+            Command::Add,
+            Some(Key::poll(4)),
+            None,
+            io::Error::from_raw_os_error(libc::EBADF),
+        );
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF));
+        assert!(e
+            .to_string()
+            .contains("fd 4 is not an open file descriptor"));
+        // Others keep their message and kind.
+        let e = Error::io(
+            Command::Add,
+            Some(Key::user(1)),
+            None,
+            io::Error::new(io::ErrorKind::Unsupported, "no kevent here"),
+        );
+        assert_eq!(
+            (e.kind(), e.raw_os_error()),
+            (io::ErrorKind::Unsupported, None)
+        );
+        assert_eq!(e.to_string(), "add user 1: no kevent here");
+        assert_eq!(Command::Trigger.raw(), sys::KEVENT_CTL_READY);
+    }
+}
