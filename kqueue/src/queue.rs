@@ -20,10 +20,6 @@ use crate::{proc_, signal, vnode};
 
 /// `kevent_event.user_data` of the kernel's kevents: what they are.
 pub const TAG_FD: u64 = 0;
-/// The queue's signalfd (`EVFILT_SIGNAL`).
-pub const TAG_SIGNAL: u64 = 1;
-/// A pidfd (`EVFILT_PROC`); the pid is in the upper 32 bits.
-pub const TAG_PROC: u64 = 2;
 /// The queue's inotify descriptor (`EVFILT_VNODE`).
 pub const TAG_VNODE: u64 = 3;
 
@@ -58,26 +54,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The library's process-wide locks, held by the forking thread across
-/// `fork()` (taken in this order: registry, then signal table).
-type ForkGuards = (
-    MutexGuard<'static, Vec<Option<Arc<Kq>>>>,
-    MutexGuard<'static, Option<signal::Global>>,
-);
+/// The library's process-wide lock, held by the forking thread across
+/// `fork()`.
+type ForkGuards = MutexGuard<'static, Vec<Option<Arc<Kq>>>>;
 
 thread_local! {
     static FORK_GUARDS: std::cell::RefCell<Option<ForkGuards>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// `pthread_atfork` prepare: takes the registry and the signal table, so
-/// that no other thread holds them at the fork. Otherwise a child (which
+/// `pthread_atfork` prepare: takes the registry, so that no other thread
+/// holds it at the fork. Otherwise a child (which
 /// has only the forking thread) would wait forever for a lock whose
 /// holder did not fork with it, in its first `kqueue()` or `kevent()`
 /// (found while writing fuzz/kqueue-fuzz.c's fork step; the conformance
 /// test `fork_while_threads_in_library` covers it).
 extern "C" fn before_fork() {
-    let guards = (lock(&REGISTRY), signal::lock_global());
+    let guards = lock(&REGISTRY);
     FORK_GUARDS.with(|g| *g.borrow_mut() = Some(guards));
 }
 
@@ -87,12 +80,9 @@ extern "C" fn after_fork_in_parent() {
 
 extern "C" fn after_fork_in_child() {
     FORK_GEN.fetch_add(1, Ordering::SeqCst);
-    let Some((mut reg, mut global)) = FORK_GUARDS.with(|g| g.borrow_mut().take()) else {
+    let Some(mut reg) = FORK_GUARDS.with(|g| g.borrow_mut().take()) else {
         return;
     };
-    signal::after_fork_in_child(&mut global);
-    // Released first: dropping a queue with signal knotes takes it again.
-    drop(global);
     for kq in reg.iter_mut().filter_map(Option::take) {
         // SAFETY: the descriptor is the child's copy of the queue,
         // which FreeBSD does not inherit; nothing else owns it.
@@ -108,7 +98,7 @@ fn probe() -> Result<u32, c_int> {
         match sys::probe(&mut p) {
             Ok(_) if p.magic == sys::KEVENT_PROBE_MAGIC && p.version == sys::KEVENT_ABI_VERSION => {
                 // SAFETY: registers handlers that take and release the
-                // library's two process-wide locks, and in the child
+                // library's process-wide lock, and in the child
                 // close the queues' descriptors.
                 unsafe {
                     libc::pthread_atfork(
@@ -236,8 +226,10 @@ pub struct State {
     dirty: Vec<RawFd>,
     timers: Map<usize, Knote>,
     users: Map<usize, User>,
-    pub(crate) signals: signal::Signals,
-    pub(crate) procs: proc_::Procs,
+    /// `EVFILT_SIGNAL` knotes by signal number (`KEVENT_SIGNAL` kevents).
+    signals: Map<usize, Knote>,
+    /// `EVFILT_PROC` knotes by pid (`KEVENT_PROC` kevents).
+    procs: Map<usize, Knote>,
     pub(crate) vnodes: vnode::Vnodes,
     /// Events that did not fit in the caller's list.
     pending: VecDeque<Kevent>,
@@ -352,6 +344,16 @@ enum Commit {
     User {
         id: usize,
         new: Option<User>,
+    },
+    Signal {
+        id: usize,
+        new: Option<Knote>,
+    },
+    Proc {
+        id: usize,
+        new: Option<Knote>,
+        /// An `EV_ADD`: its errors as FreeBSD reports them.
+        add: bool,
     },
 }
 
@@ -507,6 +509,7 @@ impl Kq {
             // Unless another thread registered it since.
             let known = match type_ {
                 sys::KEVENT_POLL => st.fds.contains_key(&(id as RawFd)),
+                sys::KEVENT_SIGNAL => st.signals.contains_key(&(id as usize)),
                 _ => st.timers.contains_key(&(id as usize)),
             };
             if !known {
@@ -642,6 +645,15 @@ impl Kq {
             }
             Commit::Timer { id, new } => commit_keyed(&mut st.timers, id, new, err),
             Commit::User { id, new } => commit_keyed(&mut st.users, id, new, err),
+            Commit::Signal { id, new } => commit_keyed(&mut st.signals, id, new, err),
+            Commit::Proc { id, new, add } => {
+                let err = commit_keyed(&mut st.procs, id, new, err);
+                if add {
+                    proc_::add_errno(err)
+                } else {
+                    err
+                }
+            }
         }
     }
 
@@ -664,14 +676,11 @@ impl Kq {
             EVFILT_READ | EVFILT_WRITE => self.change_fd(st, batch, i, kev, results, retry),
             EVFILT_TIMER => self.change_timer(st, batch, i, kev, results, retry),
             EVFILT_USER => self.change_user(st, batch, i, kev, results, retry),
-            EVFILT_SIGNAL | EVFILT_PROC | EVFILT_VNODE => {
-                // These do their own system calls, in changelist order.
+            EVFILT_SIGNAL | EVFILT_PROC => self.change_keyed(st, batch, i, kev, results, retry),
+            EVFILT_VNODE => {
+                // It does its own system calls, in changelist order.
                 self.flush(st, batch, results, retry);
-                match kev.filter {
-                    EVFILT_SIGNAL => st.signals.change(self.fd, kev),
-                    EVFILT_PROC => st.procs.change(self.fd, kev),
-                    _ => st.vnodes.change(self.fd, kev),
-                }
+                st.vnodes.change(self.fd, kev)
             }
             _ => Err(libc::EINVAL),
         };
@@ -814,21 +823,116 @@ impl Kq {
             cur.ok_or(libc::ENOENT)?;
             return Ok(());
         };
-        let cmd = if f & EV_DELETE != 0 {
-            sys::KEVENT_CTL_REMOVE
-        } else if f & EV_ADD != 0 {
-            sys::KEVENT_CTL_ADD
-        } else if f & EV_DISABLE != 0 {
-            sys::KEVENT_CTL_DISABLE
-        } else {
-            sys::KEVENT_CTL_ENABLE
-        };
         let mut req = req;
-        req.ret_flags = cmd; // carried to push(); cleared there
+        req.ret_flags = keyed_cmd(f); // carried to push(); cleared there
         let e = Entry {
             change: i,
             key,
             commit: Commit::Timer { id, new },
+        };
+        self.push(st, batch, e, req, results, retry);
+        Ok(())
+    }
+
+    /// An `EVFILT_SIGNAL` or `EVFILT_PROC` change: one kernel request of
+    /// the kernel's signal or process source, batched as timers are.
+    fn change_keyed(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        i: usize,
+        kev: &Kevent,
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) -> Result<(), c_int> {
+        let signal = kev.filter == EVFILT_SIGNAL;
+        let (type_, id) = if signal {
+            (sys::KEVENT_SIGNAL, signal::signo(kev.ident)?)
+        } else {
+            (sys::KEVENT_PROC, proc_::pid(kev.ident)?)
+        };
+        let f = kev.flags;
+        if !signal && f & EV_ADD != 0 && kev.fflags & proc_::NOTE_UNSUPPORTED != 0 {
+            return Err(libc::EINVAL);
+        }
+        let key = (type_, id);
+        self.touch(st, batch, key, results, retry);
+        let map = if signal { &st.signals } else { &st.procs };
+        let cur = map.get(&(id as usize)).copied();
+        let bare = ukevent(id, type_, 0, 0, 0, 0);
+        let (req, new) = if f & EV_DELETE != 0 {
+            cur.ok_or(libc::ENOENT)?;
+            (bare, None)
+        } else if f & EV_ADD != 0 {
+            // FreeBSD: an EV_ADD of an existing knote updates udata and
+            // fflags; its mode flags stay, and so does a disabled state
+            // unless EV_ENABLE comes with it.
+            let mut k = match cur {
+                Some(mut k) => {
+                    k.udata = kev.udata as usize;
+                    k.fflags = kev.fflags;
+                    if !signal {
+                        k.data = kev.data;
+                    }
+                    k
+                }
+                None => {
+                    let mut k = Knote::new(kev);
+                    if signal {
+                        k.flags |= EV_CLEAR; // reported with it, as FreeBSD
+                        k.data = 0; // the signals counted while disabled
+                    }
+                    k
+                }
+            };
+            if f & EV_DISABLE != 0 {
+                k.enabled = false;
+            } else if f & EV_ENABLE != 0 {
+                k.enabled = true;
+                if signal {
+                    report_held(&mut st.pending, id as usize, &mut k);
+                }
+            }
+            let req = if signal {
+                signal::add_request(id, &k)
+            } else {
+                proc_::add_request(id, &k)
+            };
+            (req, Some(k))
+        } else if f & (EV_ENABLE | EV_DISABLE) != 0 {
+            let mut k = cur.ok_or(libc::ENOENT)?;
+            k.enabled = f & EV_DISABLE == 0;
+            if signal {
+                // The kernel kevent stays enabled and counting (a disabled
+                // kevent drops its events, a disabled knote counts): the
+                // table holds what comes while disabled.
+                if k.enabled {
+                    report_held(&mut st.pending, id as usize, &mut k);
+                }
+                st.signals.insert(id as usize, k);
+                return Ok(());
+            }
+            (bare, Some(k))
+        } else {
+            cur.ok_or(libc::ENOENT)?;
+            return Ok(());
+        };
+        let mut req = req;
+        req.ret_flags = keyed_cmd(f); // carried to push(); cleared there
+        let id = id as usize;
+        let commit = if signal {
+            Commit::Signal { id, new }
+        } else {
+            Commit::Proc {
+                id,
+                new,
+                add: f & EV_ADD != 0,
+            }
+        };
+        let e = Entry {
+            change: i,
+            key,
+            commit,
         };
         self.push(st, batch, e, req, results, retry);
         Ok(())
@@ -844,10 +948,6 @@ impl Kq {
         retry: &mut Vec<usize>,
     ) -> Result<(), c_int> {
         let id = kev.ident;
-        if id as u64 == signal::DOORBELL {
-            // Reserved: the signal doorbell.
-            return Err(libc::EINVAL);
-        }
         let key = (sys::KEVENT_USER, id as u64);
         self.touch(st, batch, key, results, retry);
         let cur = st.users.get(&id).copied();
@@ -1030,37 +1130,32 @@ impl Kq {
                             dirty.push(fd);
                         }
                     }
-                    TAG_SIGNAL => signals.collect(&mut out),
-                    TAG_PROC => {
-                        procs.collect(self.fd, (ev.user_data >> 32) as libc::pid_t, &mut out)
-                    }
                     TAG_VNODE => vnodes.collect(&mut out),
                     _ => {}
                 },
-                sys::KEVENT_TIMER => {
-                    let id = ev.id as usize;
-                    let Some(k) = timers.get_mut(&id) else {
-                        orphans.push((sys::KEVENT_TIMER, ev.id));
-                        continue;
+                t @ (sys::KEVENT_TIMER | sys::KEVENT_SIGNAL) => {
+                    let (map, filter) = if t == sys::KEVENT_TIMER {
+                        (&mut *timers, EVFILT_TIMER)
+                    } else {
+                        (&mut *signals, EVFILT_SIGNAL)
                     };
-                    if !k.enabled {
-                        continue;
-                    }
-                    out.push(Kevent::new(
-                        id,
-                        EVFILT_TIMER,
-                        k.flags,
-                        0,
-                        ev.data as i64,
-                        k.udata,
-                    ));
-                    if k.flags & EV_ONESHOT != 0 {
-                        timers.remove(&id);
-                    } else if k.flags & EV_DISPATCH != 0 {
-                        k.enabled = false;
+                    if !report_count(map, filter, ev, &mut out) {
+                        orphans.push((t, ev.id));
                     }
                 }
-                sys::KEVENT_USER if ev.user_data == TAG_SIGNAL => signals.collect(&mut out),
+                sys::KEVENT_PROC => {
+                    // Oneshot in the kernel: its kevent went with the report.
+                    let id = ev.id as usize;
+                    match procs.get(&id) {
+                        Some(k) if k.enabled => {
+                            if let Some(e) = proc_::exit_event(id, k, ev) {
+                                out.push(e);
+                            }
+                            procs.remove(&id);
+                        }
+                        _ => {}
+                    }
+                }
                 sys::KEVENT_USER => {
                     let id = ev.id as usize;
                     let Some(u) = users.get_mut(&id) else {
@@ -1106,6 +1201,58 @@ impl Kq {
     }
 }
 
+/// Reports a timer's or a signal's count (`data`) for the knote of the
+/// kernel event's id; false if the table has no such knote. A disabled
+/// signal knote keeps the count (in its `data`) for [`report_held`]: its
+/// kernel kevent is never disabled, as FreeBSD counts while disabled
+/// (a disabled timer's expirations are dropped, as the kernel drops them).
+fn report_count(
+    map: &mut Map<usize, Knote>,
+    filter: i16,
+    ev: &sys::kevent_event,
+    out: &mut Out<'_>,
+) -> bool {
+    let id = ev.id as usize;
+    let Some(k) = map.get_mut(&id) else {
+        return false;
+    };
+    if !k.enabled {
+        if filter == EVFILT_SIGNAL {
+            if k.flags & EV_ONESHOT != 0 {
+                // The kernel's oneshot kevent is gone: so is the knote.
+                map.remove(&id);
+            } else {
+                k.data = k.data.saturating_add(ev.data as i64);
+            }
+        }
+        return true;
+    }
+    let mut data = ev.data as i64;
+    if filter == EVFILT_SIGNAL {
+        data = data.saturating_add(std::mem::take(&mut k.data));
+    }
+    out.push(Kevent::new(id, filter, k.flags, 0, data, k.udata));
+    if k.flags & EV_ONESHOT != 0 {
+        map.remove(&id);
+    } else if k.flags & EV_DISPATCH != 0 {
+        k.enabled = false;
+    }
+    true
+}
+
+/// A signal knote enabled again: the signals counted while it was
+/// disabled are reported by the next `kevent()` (with `EV_DISPATCH` it is
+/// disabled again by that report).
+fn report_held(pending: &mut VecDeque<Kevent>, sig: usize, k: &mut Knote) {
+    if k.data > 0 {
+        let count = std::mem::take(&mut k.data);
+        pending.push_back(Kevent::new(sig, EVFILT_SIGNAL, k.flags, 0, count, k.udata));
+        if k.flags & EV_DISPATCH != 0 {
+            k.enabled = false;
+        }
+    }
+}
+
 /// Reports a triggered user knote: `EV_CLEAR` resets its flags, without it
 /// it stays triggered; `EV_DISPATCH` disables it.
 fn report_user(id: usize, u: &mut User, out: &mut Out<'_>) {
@@ -1126,6 +1273,27 @@ fn report_user(id: usize, u: &mut User, out: &mut Out<'_>) {
     if u.note.flags & EV_DISPATCH != 0 {
         u.note.enabled = false;
     }
+}
+
+/// The kernel command of a change of a knote kept by id (`EV_DELETE`
+/// first, as FreeBSD applies it).
+fn keyed_cmd(f: u16) -> u32 {
+    if f & EV_DELETE != 0 {
+        sys::KEVENT_CTL_REMOVE
+    } else if f & EV_ADD != 0 {
+        sys::KEVENT_CTL_ADD
+    } else if f & EV_DISABLE != 0 {
+        sys::KEVENT_CTL_DISABLE
+    } else {
+        sys::KEVENT_CTL_ENABLE
+    }
+}
+
+/// This thread's errno.
+pub fn errno() -> c_int {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn is_fd_filter(f: i16) -> bool {
