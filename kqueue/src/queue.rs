@@ -16,7 +16,7 @@ use libc::c_int;
 
 use crate::abi::*;
 use crate::translate::{self, FdOp, FdState, Knote};
-use crate::{proc_, signal, vnode};
+use crate::{file, proc_, signal, vnode};
 
 /// `kevent_event.user_data` of the kernel's kevents: what they are.
 pub const TAG_FD: u64 = 0;
@@ -193,7 +193,7 @@ impl std::hash::Hasher for FastHash {
 }
 
 /// A map keyed by a descriptor number or an ident.
-type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHash>>;
+pub(crate) type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHash>>;
 
 /// Applies the kernel's answer for a knote kept by id (timers, user
 /// events): on success the table follows the request (`None`: deleted);
@@ -234,6 +234,8 @@ pub struct State {
     /// `EVFILT_PROC` knotes by pid (`KEVENT_PROC` kevents).
     procs: Map<usize, Knote>,
     pub(crate) vnodes: vnode::Vnodes,
+    /// READ and WRITE knotes on regular files and directories.
+    files: file::Files,
     /// Events that did not fit in the caller's list.
     pending: VecDeque<Kevent>,
     /// The batch of `kevent_ctl()` requests, kept for its room.
@@ -430,7 +432,11 @@ impl Kq {
             _ => None,
         };
         loop {
-            let sticky = st.users.values().any(|u| u.sticky && u.note.enabled);
+            let mut sticky = st.users.values().any(|u| u.sticky && u.note.enabled);
+            if !st.files.is_empty() {
+                // A ready file knote: the wait must not block.
+                sticky |= st.files.collect(None) > 0;
+            }
             let want = (events.len() as u32).min(self.max_batch);
             drop(st);
             let got = self.wait(want, if sticky { Some(0) } else { timeout }, deadline)?;
@@ -439,7 +445,17 @@ impl Kq {
                 let b = b.borrow();
                 self.translate(&mut st, &b[..got], events)
             });
-            let n = self.add_sticky(&mut st, events, n);
+            let mut n = self.add_sticky(&mut st, events, n);
+            if !st.files.is_empty() {
+                let State { files, pending, .. } = &mut *st;
+                let mut out = Out {
+                    buf: &mut events[n..],
+                    n: 0,
+                    pending,
+                };
+                files.collect(Some(&mut out));
+                n += out.n;
+            }
             if n > 0 || timeout == Some(0) || sticky {
                 return Ok(n);
             }
@@ -643,6 +659,13 @@ impl Kq {
                     }
                     return 0;
                 }
+                if err == libc::EPERM && matches!(op, FdOp::Add(_)) && file::is_vnode(fd) {
+                    // A regular file or a directory: FreeBSD's vnode
+                    // READ/WRITE, kept by the library (file.rs).
+                    st.fds.remove(&fd);
+                    st.files.insert(fd, new.read, new.write);
+                    return 0;
+                }
                 if err == libc::ENOENT && !matches!(op, FdOp::Add(_)) {
                     // The descriptor was closed: the kernel removed the
                     // kevent (KEVENT_REQ_FD_CLOSE), so do the knotes.
@@ -720,6 +743,9 @@ impl Kq {
             return Err(libc::EBADF);
         }
         self.touch(st, batch, (sys::KEVENT_POLL, fd as u64), results, retry);
+        if !st.files.is_empty() && st.files.owns(fd) {
+            return st.files.change(fd, kev);
+        }
         let mut new = st.fds.get(&fd).copied().unwrap_or_default();
         let slot = new.slot(kev.filter);
         let f = kev.flags;
@@ -1086,6 +1112,7 @@ impl Kq {
             pending,
             orphans,
             batch: _,
+            files: _,
         } = st;
         let mut out = Out {
             buf: events,

@@ -1028,6 +1028,81 @@ static void test_vnode_only_asked_notes(void)
 	close(kq);
 }
 
+/* kqueue(2), vnodes: EVFILT_READ "returns when the file pointer is not at
+ * the end of file. data contains the offset from current position to end
+ * of file, and may be negative"; EVFILT_WRITE on a file is always ready
+ * (FreeBSD's filt_vfswrite, data 0). The kernel's KEVENT_POLL refuses
+ * regular files (EPERM, as epoll): the library keeps these knotes. */
+static void test_regular_file(void)
+{
+	char path[] = "/tmp/kq-file-XXXXXX", buf[4];
+	struct kevent ev[2];
+	struct timespec sec = { 5, 0 };
+	int fd, wfd, dfd, kq = kq_new();
+
+	wfd = mkstemp(path);
+	CHECK(wfd >= 0);
+	CHECK(write(wfd, "0123456789", 10) == 10);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD, 0, 0, (void *)1) == 0);
+	/* Ready: a wait without a timeout returns it. */
+	CHECK(wait_events(kq, ev, 2, &sec) == 1);
+	CHECK(ev[0].ident == (uintptr_t)fd && ev[0].filter == EVFILT_READ);
+	CHECK(ev[0].data == 10 && ev[0].udata == (void *)1);
+	/* Level-triggered: again, with what is left after the offset. */
+	CHECK(read(fd, buf, 4) == 4);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == 6);
+	CHECK(lseek(fd, 0, SEEK_END) == 10);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(write(wfd, "abcde", 5) == 5);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == 5);
+	CHECK(lseek(fd, 18, SEEK_SET) == 18);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == -3);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	/* WRITE on the same descriptor: independent, always ready, data 0. */
+	CHECK(change(kq, fd, EVFILT_WRITE, EV_ADD, 0, 0, (void *)2) == 0);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 2);
+	CHECK(ev[0].filter != ev[1].filter);
+	CHECK((ev[0].filter == EVFILT_WRITE ? ev[0] : ev[1]).data == 0);
+	CHECK((ev[0].filter == EVFILT_WRITE ? ev[0] : ev[1]).udata == (void *)2);
+	CHECK(change(kq, fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(change_err(kq, fd, EVFILT_WRITE, EV_DELETE, 0, 0) == ENOENT);
+	/* EV_DISABLE, EV_ENABLE. */
+	CHECK(change(kq, fd, EVFILT_READ, EV_DISABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(change(kq, fd, EVFILT_READ, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == 15);
+	/* EV_CLEAR: reported again after the file changed. */
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL) == 0);
+	CHECK(change(kq, fd, EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == 15);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(write(wfd, "f", 1) == 1);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == 16);
+	CHECK(change(kq, fd, EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	/* EV_ONESHOT: once, then gone. */
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(change_err(kq, fd, EVFILT_READ, EV_DELETE, 0, 0) == ENOENT);
+	/* close() removes the knotes. */
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	close(fd);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(change_err(kq, fd, EVFILT_READ, EV_DELETE, 0, 0) == EBADF);
+	/* A directory is a vnode too. */
+	dfd = open("/tmp", O_RDONLY | O_DIRECTORY);
+	CHECK(dfd >= 0);
+	CHECK(change(kq, dfd, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	CHECK(change(kq, dfd, EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	close(dfd);
+	close(wfd);
+	unlink(path);
+	close(kq);
+}
+
 static void test_not_inherited_by_fork(void)
 {
 	struct kevent ev;
@@ -1211,6 +1286,7 @@ int main(void)
 	RUN(test_proc_exit_status);
 	RUN(test_vnode);
 	RUN(test_vnode_only_asked_notes);
+	RUN(test_regular_file);
 	RUN(test_not_inherited_by_fork);
 	RUN(test_fork_while_threads_in_library);
 	RUN(test_many_changes_one_call);
