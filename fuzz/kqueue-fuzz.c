@@ -495,7 +495,7 @@ static void do_kevent(struct tctx *t, int fork_child)
 	e = errno;
 	if (!tsp)
 		wd_disarm(t->wd);
-	if (r > nev || (r > 0 && !evp)) {
+	if ((nev >= 0 && r > nev) || (r > 0 && !evp)) {
 		__atomic_add_fetch(&event_failures, 1, __ATOMIC_RELAXED);
 		dprintf(2, "BAD RETURN: kevent() returned %d for nevents %d\n", r, nev);
 	}
