@@ -535,11 +535,7 @@ mod tests {
             "type 5 is reserved"
         );
         assert_eq!(
-            (
-                KEVENT_SOCKET_RECV,
-                KEVENT_SOCKET_ACCEPT,
-                KEVENT_SOCKET_SEND
-            ),
+            (KEVENT_SOCKET_RECV, KEVENT_SOCKET_ACCEPT, KEVENT_SOCKET_SEND),
             (1, 2, 4)
         );
         let inode = [

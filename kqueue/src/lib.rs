@@ -7,14 +7,16 @@
 //! library keeps a table of knotes per queue and translates:
 //! `EVFILT_READ` and `EVFILT_WRITE` share the descriptor's one
 //! `KEVENT_POLL` kevent (the union of their bits, demultiplexed here),
-//! `EVFILT_TIMER` is `KEVENT_TIMER`, `EVFILT_USER` is `KEVENT_USER`, and
-//! `EVFILT_SIGNAL`, `EVFILT_PROC` and `EVFILT_VNODE` watch a signalfd, a
-//! pidfd and an inotify descriptor through `KEVENT_POLL`. See README.md.
+//! `EVFILT_TIMER` is `KEVENT_TIMER`, `EVFILT_USER` is `KEVENT_USER`,
+//! `EVFILT_SIGNAL` is `KEVENT_SIGNAL`, `EVFILT_PROC` is `KEVENT_PROC`, and
+//! `EVFILT_VNODE` watches an inotify descriptor through `KEVENT_POLL`. See
+//! README.md.
 //!
 //! The C functions never unwind: a panic becomes `EIO`.
 #![deny(missing_docs)]
 
 pub mod abi;
+mod file;
 mod proc_;
 pub mod queue;
 mod signal;

@@ -16,14 +16,10 @@ use libc::c_int;
 
 use crate::abi::*;
 use crate::translate::{self, FdOp, FdState, Knote};
-use crate::{proc_, signal, vnode};
+use crate::{file, proc_, signal, vnode};
 
 /// `kevent_event.user_data` of the kernel's kevents: what they are.
 pub const TAG_FD: u64 = 0;
-/// The queue's signalfd (`EVFILT_SIGNAL`).
-pub const TAG_SIGNAL: u64 = 1;
-/// A pidfd (`EVFILT_PROC`); the pid is in the upper 32 bits.
-pub const TAG_PROC: u64 = 2;
 /// The queue's inotify descriptor (`EVFILT_VNODE`).
 pub const TAG_VNODE: u64 = 3;
 
@@ -58,26 +54,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The library's process-wide locks, held by the forking thread across
-/// `fork()` (taken in this order: registry, then signal table).
-type ForkGuards = (
-    MutexGuard<'static, Vec<Option<Arc<Kq>>>>,
-    MutexGuard<'static, Option<signal::Global>>,
-);
+/// The library's process-wide lock, held by the forking thread across
+/// `fork()`.
+type ForkGuards = MutexGuard<'static, Vec<Option<Arc<Kq>>>>;
 
 thread_local! {
     static FORK_GUARDS: std::cell::RefCell<Option<ForkGuards>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// `pthread_atfork` prepare: takes the registry and the signal table, so
-/// that no other thread holds them at the fork. Otherwise a child (which
+/// `pthread_atfork` prepare: takes the registry, so that no other thread
+/// holds it at the fork. Otherwise a child (which
 /// has only the forking thread) would wait forever for a lock whose
 /// holder did not fork with it, in its first `kqueue()` or `kevent()`
 /// (found while writing fuzz/kqueue-fuzz.c's fork step; the conformance
 /// test `fork_while_threads_in_library` covers it).
 extern "C" fn before_fork() {
-    let guards = (lock(&REGISTRY), signal::lock_global());
+    let guards = lock(&REGISTRY);
     FORK_GUARDS.with(|g| *g.borrow_mut() = Some(guards));
 }
 
@@ -87,12 +80,9 @@ extern "C" fn after_fork_in_parent() {
 
 extern "C" fn after_fork_in_child() {
     FORK_GEN.fetch_add(1, Ordering::SeqCst);
-    let Some((mut reg, mut global)) = FORK_GUARDS.with(|g| g.borrow_mut().take()) else {
+    let Some(mut reg) = FORK_GUARDS.with(|g| g.borrow_mut().take()) else {
         return;
     };
-    signal::after_fork_in_child(&mut global);
-    // Released first: dropping a queue with signal knotes takes it again.
-    drop(global);
     for kq in reg.iter_mut().filter_map(Option::take) {
         // SAFETY: the descriptor is the child's copy of the queue,
         // which FreeBSD does not inherit; nothing else owns it.
@@ -108,7 +98,7 @@ fn probe() -> Result<u32, c_int> {
         match sys::probe(&mut p) {
             Ok(_) if p.magic == sys::KEVENT_PROBE_MAGIC && p.version == sys::KEVENT_ABI_VERSION => {
                 // SAFETY: registers handlers that take and release the
-                // library's two process-wide locks, and in the child
+                // library's process-wide lock, and in the child
                 // close the queues' descriptors.
                 unsafe {
                     libc::pthread_atfork(
@@ -191,6 +181,9 @@ impl std::hash::Hasher for FastHash {
     fn write_u64(&mut self, x: u64) {
         self.0 = (self.0 ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
+    fn write_u32(&mut self, x: u32) {
+        self.write_u64(x.into());
+    }
     fn write_i32(&mut self, x: i32) {
         self.write_u64(x as u32 as u64);
     }
@@ -200,7 +193,7 @@ impl std::hash::Hasher for FastHash {
 }
 
 /// A map keyed by a descriptor number or an ident.
-type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHash>>;
+pub(crate) type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHash>>;
 
 /// Applies the kernel's answer for a knote kept by id (timers, user
 /// events): on success the table follows the request (`None`: deleted);
@@ -236,11 +229,17 @@ pub struct State {
     dirty: Vec<RawFd>,
     timers: Map<usize, Knote>,
     users: Map<usize, User>,
-    pub(crate) signals: signal::Signals,
-    pub(crate) procs: proc_::Procs,
+    /// `EVFILT_SIGNAL` knotes by signal number (`KEVENT_SIGNAL` kevents).
+    signals: Map<usize, Knote>,
+    /// `EVFILT_PROC` knotes by pid (`KEVENT_PROC` kevents).
+    procs: Map<usize, Knote>,
     pub(crate) vnodes: vnode::Vnodes,
+    /// READ and WRITE knotes on regular files and directories.
+    files: file::Files,
     /// Events that did not fit in the caller's list.
     pending: VecDeque<Kevent>,
+    /// The batch of `kevent_ctl()` requests, kept for its room.
+    batch: Batch,
     /// Kernel kevents the table does not know (it should never happen):
     /// removed by the next `kevent()`, so that a level-triggered one does
     /// not wake every wait.
@@ -353,14 +352,33 @@ enum Commit {
         id: usize,
         new: Option<User>,
     },
+    Signal {
+        id: usize,
+        new: Option<Knote>,
+    },
+    Proc {
+        id: usize,
+        new: Option<Knote>,
+        /// An `EV_ADD`: its errors as FreeBSD reports them.
+        add: bool,
+    },
 }
 
 /// The running batch: entries with one command and distinct keys.
+#[derive(Default)]
 struct Batch {
     cmd: u32,
     reqs: Vec<sys::ukevent>,
     entries: Vec<Entry>,
+    /// The entries' keys, for [`Kq::touch`]: a look-up per change instead
+    /// of a scan of the batch (which made a changelist of n changes cost
+    /// n²/2 key compares: 1,024 timer changes per `kevent()` in the
+    /// benchmarks' timers workload).
+    keys: KeySet,
 }
+
+/// A set of kernel keys (type, id).
+type KeySet = std::collections::HashSet<(u32, u64), std::hash::BuildHasherDefault<FastHash>>;
 
 impl Kq {
     /// `kevent()` on this queue.
@@ -414,7 +432,11 @@ impl Kq {
             _ => None,
         };
         loop {
-            let sticky = st.users.values().any(|u| u.sticky && u.note.enabled);
+            let mut sticky = st.users.values().any(|u| u.sticky && u.note.enabled);
+            if !st.files.is_empty() {
+                // A ready file knote: the wait must not block.
+                sticky |= st.files.collect(None) > 0;
+            }
             let want = (events.len() as u32).min(self.max_batch);
             drop(st);
             let got = self.wait(want, if sticky { Some(0) } else { timeout }, deadline)?;
@@ -423,7 +445,17 @@ impl Kq {
                 let b = b.borrow();
                 self.translate(&mut st, &b[..got], events)
             });
-            let n = self.add_sticky(&mut st, events, n);
+            let mut n = self.add_sticky(&mut st, events, n);
+            if !st.files.is_empty() {
+                let State { files, pending, .. } = &mut *st;
+                let mut out = Out {
+                    buf: &mut events[n..],
+                    n: 0,
+                    pending,
+                };
+                files.collect(Some(&mut out));
+                n += out.n;
+            }
             if n > 0 || timeout == Some(0) || sticky {
                 return Ok(n);
             }
@@ -478,11 +510,9 @@ impl Kq {
     /// Applies the changelist (and the kernel updates the table owes),
     /// batching kernel requests; `results[i]` gets change i's errno.
     fn apply(&self, st: &mut State, changes: &[Kevent], results: &mut [c_int]) {
-        let mut batch = Batch {
-            cmd: 0,
-            reqs: Vec::new(),
-            entries: Vec::new(),
-        };
+        // The queue's batch, empty between calls, keeps its room: no
+        // allocation per kevent() once it has grown.
+        let mut batch = std::mem::take(&mut st.batch);
         let mut retry = Vec::new();
         // Fix-ups: the kernel follows what the library did after reports.
         let dirty = std::mem::take(&mut st.dirty);
@@ -507,6 +537,7 @@ impl Kq {
             // Unless another thread registered it since.
             let known = match type_ {
                 sys::KEVENT_POLL => st.fds.contains_key(&(id as RawFd)),
+                sys::KEVENT_SIGNAL => st.signals.contains_key(&(id as usize)),
                 _ => st.timers.contains_key(&(id as usize)),
             };
             if !known {
@@ -529,6 +560,10 @@ impl Kq {
             }
             self.flush(st, &mut batch, results, &mut retry);
         }
+        // A huge changelist's room is not kept.
+        if batch.reqs.capacity() <= 1024 {
+            st.batch = batch;
+        }
     }
 
     fn push(
@@ -548,6 +583,7 @@ impl Kq {
         }
         batch.cmd = cmd;
         batch.reqs.push(req);
+        batch.keys.insert(e.key);
         batch.entries.push(e);
     }
 
@@ -561,7 +597,7 @@ impl Kq {
         results: &mut [c_int],
         retry: &mut Vec<usize>,
     ) {
-        if batch.entries.iter().any(|e| e.key == key) {
+        if batch.keys.contains(&key) {
             self.flush(st, batch, results, retry);
         }
     }
@@ -581,9 +617,9 @@ impl Kq {
         // writes back.
         count_call();
         let r = unsafe { sys::kevent_ctl(self.fd, batch.cmd, n, batch.reqs.as_mut_ptr()) };
-        let entries = std::mem::take(&mut batch.entries);
-        let reqs = std::mem::take(&mut batch.reqs);
-        for (e, req) in entries.into_iter().zip(reqs) {
+        batch.keys.clear();
+        // Drained, not taken: the vectors keep their room for the next run.
+        for (e, req) in batch.entries.drain(..).zip(batch.reqs.drain(..)) {
             let err = match r {
                 Err(sys::Error::Errno(err)) => not_a_queue(self.fd, err),
                 Err(_) => libc::EIO,
@@ -623,6 +659,13 @@ impl Kq {
                     }
                     return 0;
                 }
+                if err == libc::EPERM && matches!(op, FdOp::Add(_)) && file::is_vnode(fd) {
+                    // A regular file or a directory: FreeBSD's vnode
+                    // READ/WRITE, kept by the library (file.rs).
+                    st.fds.remove(&fd);
+                    st.files.insert(fd, new.read, new.write);
+                    return 0;
+                }
                 if err == libc::ENOENT && !matches!(op, FdOp::Add(_)) {
                     // The descriptor was closed: the kernel removed the
                     // kevent (KEVENT_REQ_FD_CLOSE), so do the knotes.
@@ -642,6 +685,15 @@ impl Kq {
             }
             Commit::Timer { id, new } => commit_keyed(&mut st.timers, id, new, err),
             Commit::User { id, new } => commit_keyed(&mut st.users, id, new, err),
+            Commit::Signal { id, new } => commit_keyed(&mut st.signals, id, new, err),
+            Commit::Proc { id, new, add } => {
+                let err = commit_keyed(&mut st.procs, id, new, err);
+                if add {
+                    proc_::add_errno(err)
+                } else {
+                    err
+                }
+            }
         }
     }
 
@@ -664,14 +716,11 @@ impl Kq {
             EVFILT_READ | EVFILT_WRITE => self.change_fd(st, batch, i, kev, results, retry),
             EVFILT_TIMER => self.change_timer(st, batch, i, kev, results, retry),
             EVFILT_USER => self.change_user(st, batch, i, kev, results, retry),
-            EVFILT_SIGNAL | EVFILT_PROC | EVFILT_VNODE => {
-                // These do their own system calls, in changelist order.
+            EVFILT_SIGNAL | EVFILT_PROC => self.change_keyed(st, batch, i, kev, results, retry),
+            EVFILT_VNODE => {
+                // It does its own system calls, in changelist order.
                 self.flush(st, batch, results, retry);
-                match kev.filter {
-                    EVFILT_SIGNAL => st.signals.change(self.fd, kev),
-                    EVFILT_PROC => st.procs.change(self.fd, kev),
-                    _ => st.vnodes.change(self.fd, kev),
-                }
+                st.vnodes.change(self.fd, kev)
             }
             _ => Err(libc::EINVAL),
         };
@@ -694,6 +743,9 @@ impl Kq {
             return Err(libc::EBADF);
         }
         self.touch(st, batch, (sys::KEVENT_POLL, fd as u64), results, retry);
+        if !st.files.is_empty() && st.files.owns(fd) {
+            return st.files.change(fd, kev);
+        }
         let mut new = st.fds.get(&fd).copied().unwrap_or_default();
         let slot = new.slot(kev.filter);
         let f = kev.flags;
@@ -814,21 +866,116 @@ impl Kq {
             cur.ok_or(libc::ENOENT)?;
             return Ok(());
         };
-        let cmd = if f & EV_DELETE != 0 {
-            sys::KEVENT_CTL_REMOVE
-        } else if f & EV_ADD != 0 {
-            sys::KEVENT_CTL_ADD
-        } else if f & EV_DISABLE != 0 {
-            sys::KEVENT_CTL_DISABLE
-        } else {
-            sys::KEVENT_CTL_ENABLE
-        };
         let mut req = req;
-        req.ret_flags = cmd; // carried to push(); cleared there
+        req.ret_flags = keyed_cmd(f); // carried to push(); cleared there
         let e = Entry {
             change: i,
             key,
             commit: Commit::Timer { id, new },
+        };
+        self.push(st, batch, e, req, results, retry);
+        Ok(())
+    }
+
+    /// An `EVFILT_SIGNAL` or `EVFILT_PROC` change: one kernel request of
+    /// the kernel's signal or process source, batched as timers are.
+    fn change_keyed(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        i: usize,
+        kev: &Kevent,
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) -> Result<(), c_int> {
+        let signal = kev.filter == EVFILT_SIGNAL;
+        let (type_, id) = if signal {
+            (sys::KEVENT_SIGNAL, signal::signo(kev.ident)?)
+        } else {
+            (sys::KEVENT_PROC, proc_::pid(kev.ident)?)
+        };
+        let f = kev.flags;
+        if !signal && f & EV_ADD != 0 && kev.fflags & proc_::NOTE_UNSUPPORTED != 0 {
+            return Err(libc::EINVAL);
+        }
+        let key = (type_, id);
+        self.touch(st, batch, key, results, retry);
+        let map = if signal { &st.signals } else { &st.procs };
+        let cur = map.get(&(id as usize)).copied();
+        let bare = ukevent(id, type_, 0, 0, 0, 0);
+        let (req, new) = if f & EV_DELETE != 0 {
+            cur.ok_or(libc::ENOENT)?;
+            (bare, None)
+        } else if f & EV_ADD != 0 {
+            // FreeBSD: an EV_ADD of an existing knote updates udata and
+            // fflags; its mode flags stay, and so does a disabled state
+            // unless EV_ENABLE comes with it.
+            let mut k = match cur {
+                Some(mut k) => {
+                    k.udata = kev.udata as usize;
+                    k.fflags = kev.fflags;
+                    if !signal {
+                        k.data = kev.data;
+                    }
+                    k
+                }
+                None => {
+                    let mut k = Knote::new(kev);
+                    if signal {
+                        k.flags |= EV_CLEAR; // reported with it, as FreeBSD
+                        k.data = 0; // the signals counted while disabled
+                    }
+                    k
+                }
+            };
+            if f & EV_DISABLE != 0 {
+                k.enabled = false;
+            } else if f & EV_ENABLE != 0 {
+                k.enabled = true;
+                if signal {
+                    report_held(&mut st.pending, id as usize, &mut k);
+                }
+            }
+            let req = if signal {
+                signal::add_request(id, &k)
+            } else {
+                proc_::add_request(id, &k)
+            };
+            (req, Some(k))
+        } else if f & (EV_ENABLE | EV_DISABLE) != 0 {
+            let mut k = cur.ok_or(libc::ENOENT)?;
+            k.enabled = f & EV_DISABLE == 0;
+            if signal {
+                // The kernel kevent stays enabled and counting (a disabled
+                // kevent drops its events, a disabled knote counts): the
+                // table holds what comes while disabled.
+                if k.enabled {
+                    report_held(&mut st.pending, id as usize, &mut k);
+                }
+                st.signals.insert(id as usize, k);
+                return Ok(());
+            }
+            (bare, Some(k))
+        } else {
+            cur.ok_or(libc::ENOENT)?;
+            return Ok(());
+        };
+        let mut req = req;
+        req.ret_flags = keyed_cmd(f); // carried to push(); cleared there
+        let id = id as usize;
+        let commit = if signal {
+            Commit::Signal { id, new }
+        } else {
+            Commit::Proc {
+                id,
+                new,
+                add: f & EV_ADD != 0,
+            }
+        };
+        let e = Entry {
+            change: i,
+            key,
+            commit,
         };
         self.push(st, batch, e, req, results, retry);
         Ok(())
@@ -844,10 +991,6 @@ impl Kq {
         retry: &mut Vec<usize>,
     ) -> Result<(), c_int> {
         let id = kev.ident;
-        if id as u64 == signal::DOORBELL {
-            // Reserved: the signal doorbell.
-            return Err(libc::EINVAL);
-        }
         let key = (sys::KEVENT_USER, id as u64);
         self.touch(st, batch, key, results, retry);
         let cur = st.users.get(&id).copied();
@@ -968,6 +1111,8 @@ impl Kq {
             vnodes,
             pending,
             orphans,
+            batch: _,
+            files: _,
         } = st;
         let mut out = Out {
             buf: events,
@@ -1030,37 +1175,32 @@ impl Kq {
                             dirty.push(fd);
                         }
                     }
-                    TAG_SIGNAL => signals.collect(&mut out),
-                    TAG_PROC => {
-                        procs.collect(self.fd, (ev.user_data >> 32) as libc::pid_t, &mut out)
-                    }
                     TAG_VNODE => vnodes.collect(&mut out),
                     _ => {}
                 },
-                sys::KEVENT_TIMER => {
-                    let id = ev.id as usize;
-                    let Some(k) = timers.get_mut(&id) else {
-                        orphans.push((sys::KEVENT_TIMER, ev.id));
-                        continue;
+                t @ (sys::KEVENT_TIMER | sys::KEVENT_SIGNAL) => {
+                    let (map, filter) = if t == sys::KEVENT_TIMER {
+                        (&mut *timers, EVFILT_TIMER)
+                    } else {
+                        (&mut *signals, EVFILT_SIGNAL)
                     };
-                    if !k.enabled {
-                        continue;
-                    }
-                    out.push(Kevent::new(
-                        id,
-                        EVFILT_TIMER,
-                        k.flags,
-                        0,
-                        ev.data as i64,
-                        k.udata,
-                    ));
-                    if k.flags & EV_ONESHOT != 0 {
-                        timers.remove(&id);
-                    } else if k.flags & EV_DISPATCH != 0 {
-                        k.enabled = false;
+                    if !report_count(map, filter, ev, &mut out) {
+                        orphans.push((t, ev.id));
                     }
                 }
-                sys::KEVENT_USER if ev.user_data == TAG_SIGNAL => signals.collect(&mut out),
+                sys::KEVENT_PROC => {
+                    // Oneshot in the kernel: its kevent went with the report.
+                    let id = ev.id as usize;
+                    match procs.get(&id) {
+                        Some(k) if k.enabled => {
+                            if let Some(e) = proc_::exit_event(id, k, ev) {
+                                out.push(e);
+                            }
+                            procs.remove(&id);
+                        }
+                        _ => {}
+                    }
+                }
                 sys::KEVENT_USER => {
                     let id = ev.id as usize;
                     let Some(u) = users.get_mut(&id) else {
@@ -1106,6 +1246,58 @@ impl Kq {
     }
 }
 
+/// Reports a timer's or a signal's count (`data`) for the knote of the
+/// kernel event's id; false if the table has no such knote. A disabled
+/// signal knote keeps the count (in its `data`) for [`report_held`]: its
+/// kernel kevent is never disabled, as FreeBSD counts while disabled
+/// (a disabled timer's expirations are dropped, as the kernel drops them).
+fn report_count(
+    map: &mut Map<usize, Knote>,
+    filter: i16,
+    ev: &sys::kevent_event,
+    out: &mut Out<'_>,
+) -> bool {
+    let id = ev.id as usize;
+    let Some(k) = map.get_mut(&id) else {
+        return false;
+    };
+    if !k.enabled {
+        if filter == EVFILT_SIGNAL {
+            if k.flags & EV_ONESHOT != 0 {
+                // The kernel's oneshot kevent is gone: so is the knote.
+                map.remove(&id);
+            } else {
+                k.data = k.data.saturating_add(ev.data as i64);
+            }
+        }
+        return true;
+    }
+    let mut data = ev.data as i64;
+    if filter == EVFILT_SIGNAL {
+        data = data.saturating_add(std::mem::take(&mut k.data));
+    }
+    out.push(Kevent::new(id, filter, k.flags, 0, data, k.udata));
+    if k.flags & EV_ONESHOT != 0 {
+        map.remove(&id);
+    } else if k.flags & EV_DISPATCH != 0 {
+        k.enabled = false;
+    }
+    true
+}
+
+/// A signal knote enabled again: the signals counted while it was
+/// disabled are reported by the next `kevent()` (with `EV_DISPATCH` it is
+/// disabled again by that report).
+fn report_held(pending: &mut VecDeque<Kevent>, sig: usize, k: &mut Knote) {
+    if k.data > 0 {
+        let count = std::mem::take(&mut k.data);
+        pending.push_back(Kevent::new(sig, EVFILT_SIGNAL, k.flags, 0, count, k.udata));
+        if k.flags & EV_DISPATCH != 0 {
+            k.enabled = false;
+        }
+    }
+}
+
 /// Reports a triggered user knote: `EV_CLEAR` resets its flags, without it
 /// it stays triggered; `EV_DISPATCH` disables it.
 fn report_user(id: usize, u: &mut User, out: &mut Out<'_>) {
@@ -1126,6 +1318,27 @@ fn report_user(id: usize, u: &mut User, out: &mut Out<'_>) {
     if u.note.flags & EV_DISPATCH != 0 {
         u.note.enabled = false;
     }
+}
+
+/// The kernel command of a change of a knote kept by id (`EV_DELETE`
+/// first, as FreeBSD applies it).
+fn keyed_cmd(f: u16) -> u32 {
+    if f & EV_DELETE != 0 {
+        sys::KEVENT_CTL_REMOVE
+    } else if f & EV_ADD != 0 {
+        sys::KEVENT_CTL_ADD
+    } else if f & EV_DISABLE != 0 {
+        sys::KEVENT_CTL_DISABLE
+    } else {
+        sys::KEVENT_CTL_ENABLE
+    }
+}
+
+/// This thread's errno.
+pub fn errno() -> c_int {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn is_fd_filter(f: i16) -> bool {

@@ -315,17 +315,6 @@ pub fn timeout_ns(ts: Option<&libc::timespec>) -> Result<Option<u64>, i32> {
     ))
 }
 
-/// The exit status of a `waitid()` `siginfo_t` as `wait(2)` encodes it
-/// (what `NOTE_EXIT` reports in `data`).
-pub fn wait_status(code: i32, status: i32) -> i64 {
-    match code {
-        libc::CLD_EXITED => i64::from((status & 0xff) << 8),
-        libc::CLD_KILLED => i64::from(status & 0x7f),
-        libc::CLD_DUMPED => i64::from((status & 0x7f) | 0x80),
-        _ => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,12 +522,5 @@ mod tests {
         assert_eq!(timeout_ns(Some(&ts(2, 5))), Ok(Some(2_000_000_005)));
         assert_eq!(timeout_ns(Some(&ts(-1, 0))), Err(libc::EINVAL));
         assert_eq!(timeout_ns(Some(&ts(0, 1_000_000_000))), Err(libc::EINVAL));
-    }
-
-    #[test]
-    fn exit_statuses_as_wait_encodes_them() {
-        assert_eq!(wait_status(libc::CLD_EXITED, 3), 3 << 8);
-        assert_eq!(wait_status(libc::CLD_KILLED, libc::SIGKILL), 9);
-        assert_eq!(wait_status(libc::CLD_DUMPED, libc::SIGSEGV), 11 | 0x80);
     }
 }

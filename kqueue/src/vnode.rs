@@ -23,8 +23,8 @@ use kevent_sys as sys;
 use libc::c_int;
 
 use crate::abi::*;
+use crate::queue::errno;
 use crate::queue::{ctl_one, ukevent, unsafe_zeroed, Out, TAG_VNODE};
-use crate::signal::errno;
 use crate::translate::Knote;
 
 struct Watch {

@@ -750,13 +750,133 @@ static void test_signal(void)
 	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_DISABLE, 0, 0, NULL) == 0);
 	CHECK(kill(getpid(), SIGUSR1) == 0);
 	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	/* Counted while disabled: reported when enabled again (FreeBSD
+	 * keeps counting a disabled knote). */
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 1);
 	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0, NULL) == 0);
 	CHECK(change_err(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0) == ENOENT);
-	/* Deleted: the signal goes to its handler again. */
+	CHECK(change_err(kq, 0, EVFILT_SIGNAL, EV_ADD, 0, 0) == EINVAL);
+	CHECK(change_err(kq, 65, EVFILT_SIGNAL, EV_ADD, 0, 0) == EINVAL);
+	/* Deleted: the signal goes to its handler as before. */
+	usr1_handled = 0;
 	signal(SIGUSR1, on_usr1);
 	CHECK(kill(getpid(), SIGUSR1) == 0);
 	CHECK(usr1_handled == 1);
 	signal(SIGUSR1, SIG_DFL);
+	close(kq);
+}
+
+/* kqueue(2): a signal is counted "even if the signal is marked as
+ * SIG_IGN"; and it does not take the signal: a handler still runs,
+ * a blocked signal stays pending. Every attempt counts: two sends of
+ * a blocked standard signal (pending once) are 2. */
+static void test_signal_handled_blocked_counted(void)
+{
+	struct kevent ev;
+	sigset_t set, old, pend;
+	int kq = kq_new();
+
+	usr1_handled = 0;
+	signal(SIGUSR1, on_usr1);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD, 0, 0, NULL) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(usr1_handled == 1); /* the handler ran, kqueue did not take it */
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 1);
+	CHECK(ev.flags & EV_CLEAR);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	CHECK(sigprocmask(SIG_BLOCK, &set, &old) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 2);
+	CHECK(sigpending(&pend) == 0 && sigismember(&pend, SIGUSR1) == 1);
+	CHECK(usr1_handled == 1);
+	CHECK(sigprocmask(SIG_SETMASK, &old, NULL) == 0);
+	CHECK(usr1_handled == 2); /* the pending one, delivered on unblock */
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	signal(SIGUSR1, SIG_DFL);
+	close(kq);
+}
+
+static void *wait_for_byte(void *arg)
+{
+	char c;
+
+	(void)!read(*(int *)arg, &c, 1);
+	return NULL;
+}
+
+/* A signal sent to another thread of the process is counted. */
+static void test_signal_to_other_thread(void)
+{
+	struct kevent ev;
+	pthread_t t;
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	signal(SIGUSR2, SIG_IGN);
+	CHECK(change(kq, SIGUSR2, EVFILT_SIGNAL, EV_ADD, 0, 0, (void *)4) == 0);
+	CHECK(pthread_create(&t, NULL, wait_for_byte, &p[0]) == 0);
+	CHECK(pthread_kill(t, SIGUSR2) == 0);
+	CHECK(pthread_kill(t, SIGUSR2) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	pthread_join(t, NULL);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.ident == SIGUSR2 && ev.data == 2 && ev.udata == (void *)4);
+	signal(SIGUSR2, SIG_DFL);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+/* fork(): a signal knote counts the signals of its own process: those
+ * sent to a child are not counted, those a child sends to the parent
+ * are; the child's exit is reported to the parent's EVFILT_PROC. */
+static void test_signal_and_fork(void)
+{
+	struct kevent ev[2];
+	struct timespec sec = { 5, 0 };
+	int i, n, status, go[2], kq = kq_new();
+	int got_signal = 0, got_exit = 0;
+	pid_t pid;
+
+	CHECK(pipe(go) == 0);
+	signal(SIGUSR1, SIG_IGN); /* inherited by the child */
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD, 0, 0, NULL) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		char c;
+
+		(void)!read(go[0], &c, 1);
+		kill(getppid(), SIGUSR1);
+		_exit(3);
+	}
+	CHECK(change(kq, pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL) == 0);
+	CHECK(kill(pid, SIGUSR1) == 0); /* the child's: not ours */
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(write(go[1], "x", 1) == 1);
+	while (!(got_signal && got_exit)) {
+		n = wait_events(kq, ev, 2, &sec);
+		CHECK(n > 0);
+		for (i = 0; i < n; i++) {
+			if (ev[i].filter == EVFILT_SIGNAL) {
+				CHECK(ev[i].data == 1 && !got_signal);
+				got_signal = 1;
+			} else {
+				CHECK(ev[i].filter == EVFILT_PROC);
+				CHECK(ev[i].ident == (uintptr_t)pid && !got_exit);
+				CHECK(WIFEXITED((int)ev[i].data));
+				CHECK(WEXITSTATUS((int)ev[i].data) == 3);
+				got_exit = 1;
+			}
+		}
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	signal(SIGUSR1, SIG_DFL);
+	close(go[0]);
+	close(go[1]);
 	close(kq);
 }
 
@@ -776,7 +896,8 @@ static void test_signal_two_queues(void)
 	CHECK(ev.data == 1);
 	CHECK(wait_events(kq1, &ev, 1, &zero_ts) == 0);
 	CHECK(wait_events(kq2, &ev, 1, &zero_ts) == 0);
-	CHECK(change_err(kq1, (uintptr_t)-1, EVFILT_USER, EV_ADD, 0, 0) == EINVAL);
+	/* No ident is reserved (the emulation kept UINTPTR_MAX for itself). */
+	CHECK(change(kq1, (uintptr_t)-1, EVFILT_USER, EV_ADD, 0, 0, NULL) == 0);
 	close(kq1);
 	close(kq2);
 	signal(SIGUSR2, SIG_DFL);
@@ -808,8 +929,71 @@ static void test_proc_exit(void)
 	CHECK(ev.udata == (void *)5);
 	CHECK(waitpid(pid, &status, 0) == pid && WEXITSTATUS(status) == 7);
 	CHECK(change_err(kq, 999999, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0) == ESRCH);
+	/* Reaped: no such process any more. */
+	CHECK(change_err(kq, pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0) == ESRCH);
+	CHECK(change_err(kq, 0, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0) == ESRCH);
+	CHECK(change_err(kq, getpid(), EVFILT_PROC, EV_ADD, NOTE_FORK, 0) == EINVAL);
 	close(go[0]);
 	close(go[1]);
+	close(kq);
+}
+
+/* NOTE_EXIT's status as wait(2) encodes it: killed by a signal; a
+ * zombie (exited, not reaped) added afterwards is reported at once;
+ * disabled, the exit is reported on EV_ENABLE; a process that is not our
+ * child (our parent) can be watched too. */
+static void test_proc_exit_status(void)
+{
+	struct kevent ev;
+	struct timespec sec = { 5, 0 };
+	siginfo_t si;
+	int status, kq = kq_new();
+	pid_t pid;
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	CHECK(change(kq, pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, (void *)6) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(kill(pid, SIGKILL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &sec) == 1);
+	CHECK(ev.ident == (uintptr_t)pid && ev.udata == (void *)6);
+	CHECK(ev.flags & EV_EOF && ev.flags & EV_ONESHOT);
+	CHECK(WIFSIGNALED((int)ev.data) && WTERMSIG((int)ev.data) == SIGKILL);
+	/* Reported once: the knote is gone. */
+	CHECK(change_err(kq, pid, EVFILT_PROC, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(waitpid(pid, &status, 0) == pid);
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(42);
+	/* wait for the exit without reaping: a zombie */
+	CHECK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT) == 0);
+	CHECK(change(kq, pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(WIFEXITED((int)ev.data) && WEXITSTATUS((int)ev.data) == 42);
+	CHECK(waitpid(pid, &status, 0) == pid);
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(5);
+	CHECK(change(kq, pid, EVFILT_PROC, EV_ADD | EV_DISABLE, NOTE_EXIT, 0, NULL) == 0);
+	CHECK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, pid, EVFILT_PROC, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.ident == (uintptr_t)pid && WEXITSTATUS((int)ev.data) == 5);
+	CHECK(waitpid(pid, &status, 0) == pid);
+
+	/* Not a child: our parent, watched, then deleted. */
+	CHECK(change(kq, getppid(), EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, getppid(), EVFILT_PROC, EV_DELETE, 0, 0, NULL) == 0);
 	close(kq);
 }
 
@@ -864,6 +1048,81 @@ static void test_vnode_only_asked_notes(void)
 	close(kq);
 }
 
+/* kqueue(2), vnodes: EVFILT_READ "returns when the file pointer is not at
+ * the end of file. data contains the offset from current position to end
+ * of file, and may be negative"; EVFILT_WRITE on a file is always ready
+ * (FreeBSD's filt_vfswrite, data 0). The kernel's KEVENT_POLL refuses
+ * regular files (EPERM, as epoll): the library keeps these knotes. */
+static void test_regular_file(void)
+{
+	char path[] = "/tmp/kq-file-XXXXXX", buf[4];
+	struct kevent ev[2];
+	struct timespec sec = { 5, 0 };
+	int fd, wfd, dfd, kq = kq_new();
+
+	wfd = mkstemp(path);
+	CHECK(wfd >= 0);
+	CHECK(write(wfd, "0123456789", 10) == 10);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD, 0, 0, (void *)1) == 0);
+	/* Ready: a wait without a timeout returns it. */
+	CHECK(wait_events(kq, ev, 2, &sec) == 1);
+	CHECK(ev[0].ident == (uintptr_t)fd && ev[0].filter == EVFILT_READ);
+	CHECK(ev[0].data == 10 && ev[0].udata == (void *)1);
+	/* Level-triggered: again, with what is left after the offset. */
+	CHECK(read(fd, buf, 4) == 4);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == 6);
+	CHECK(lseek(fd, 0, SEEK_END) == 10);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(write(wfd, "abcde", 5) == 5);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == 5);
+	CHECK(lseek(fd, 18, SEEK_SET) == 18);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == -3);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	/* WRITE on the same descriptor: independent, always ready, data 0. */
+	CHECK(change(kq, fd, EVFILT_WRITE, EV_ADD, 0, 0, (void *)2) == 0);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 2);
+	CHECK(ev[0].filter != ev[1].filter);
+	CHECK((ev[0].filter == EVFILT_WRITE ? ev[0] : ev[1]).data == 0);
+	CHECK((ev[0].filter == EVFILT_WRITE ? ev[0] : ev[1]).udata == (void *)2);
+	CHECK(change(kq, fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(change_err(kq, fd, EVFILT_WRITE, EV_DELETE, 0, 0) == ENOENT);
+	/* EV_DISABLE, EV_ENABLE. */
+	CHECK(change(kq, fd, EVFILT_READ, EV_DISABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(change(kq, fd, EVFILT_READ, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == 15);
+	/* EV_CLEAR: reported again after the file changed. */
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL) == 0);
+	CHECK(change(kq, fd, EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == 15);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(write(wfd, "f", 1) == 1);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].data == 16);
+	CHECK(change(kq, fd, EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	/* EV_ONESHOT: once, then gone. */
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 1);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(change_err(kq, fd, EVFILT_READ, EV_DELETE, 0, 0) == ENOENT);
+	/* close() removes the knotes. */
+	CHECK(change(kq, fd, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	close(fd);
+	CHECK(wait_events(kq, ev, 2, &zero_ts) == 0);
+	CHECK(change_err(kq, fd, EVFILT_READ, EV_DELETE, 0, 0) == EBADF);
+	/* A directory is a vnode too. */
+	dfd = open("/tmp", O_RDONLY | O_DIRECTORY);
+	CHECK(dfd >= 0);
+	CHECK(change(kq, dfd, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	CHECK(change(kq, dfd, EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	close(dfd);
+	close(wfd);
+	unlink(path);
+	close(kq);
+}
+
 static void test_not_inherited_by_fork(void)
 {
 	struct kevent ev;
@@ -915,7 +1174,8 @@ static void test_many_changes_one_call(void)
 
 /*
  * fork() while other threads are inside the library (kevent() takes the
- * queue registry's lock, EVFILT_SIGNAL changes the signal table's): the
+ * queue registry's lock; EVFILT_SIGNAL changes took a signal table's
+ * while the library emulated signals): the
  * child, which has only the forking thread, must find the parent's queue
  * EBADF and make a queue of its own, with signal knotes, without waiting
  * for a lock whose holder did not fork with it. (Found while writing
@@ -1039,9 +1299,14 @@ int main(void)
 	RUN(test_user_trigger_from_thread);
 	RUN(test_signal);
 	RUN(test_signal_two_queues);
+	RUN(test_signal_handled_blocked_counted);
+	RUN(test_signal_to_other_thread);
+	RUN(test_signal_and_fork);
 	RUN(test_proc_exit);
+	RUN(test_proc_exit_status);
 	RUN(test_vnode);
 	RUN(test_vnode_only_asked_notes);
+	RUN(test_regular_file);
 	RUN(test_not_inherited_by_fork);
 	RUN(test_fork_while_threads_in_library);
 	RUN(test_many_changes_one_call);
