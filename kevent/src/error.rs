@@ -203,7 +203,7 @@ impl Error {
         let fd = id as i64;
         let cmd = self.command;
         Some(match errno {
-            libc::EBADF if matches!(kind, Some(Kind::Poll | Kind::Inode)) => {
+            libc::EBADF if matches!(kind, Some(Kind::Poll | Kind::Inode | Kind::Socket)) => {
                 write!(f, "fd {fd} is not an open file descriptor")
             }
             libc::EACCES if kind == Some(Kind::Inode) => write!(
@@ -216,6 +216,13 @@ impl Error {
             ),
             libc::ENOTSOCK if matches!(kind, Some(Kind::Poll | Kind::Proc)) => {
                 write!(f, "fd {fd} is not a socket")
+            }
+            libc::ENOTSOCK if kind == Some(Kind::Socket) => {
+                write!(
+                    f,
+                    "fd {fd} is not a socket (a socket kevent needs one: watch other files \
+                     with Kevent::poll)"
+                )
             }
             libc::EPERM if kind == Some(Kind::Poll) => write!(
                 f,
@@ -235,7 +242,7 @@ impl Error {
                     "the queue has no user kevent with this id: add Kevent::user(id) first \
                      (or it, or the Waker's, was removed)",
                 ),
-                _ if kind == Some(Kind::Poll) => f.write_str(
+                _ if matches!(kind, Some(Kind::Poll | Kind::Socket)) => f.write_str(
                     "the queue has no kevent with this key, or only a stale one whose \
                      descriptor number now names another file: add the new file (which \
                      replaces it) or remove it",
@@ -261,6 +268,11 @@ impl Error {
                     f,
                     "the kernel refused this poll request: fd {fd} is this queue itself, no \
                      events were asked for, or fd_close() was changed by a modify"
+                ),
+                Some(Kind::Socket) => write!(
+                    f,
+                    "the kernel refused this socket request: fd {fd} is this queue itself, no \
+                     or unknown SocketEvents, or fd_close() was changed by a modify"
                 ),
                 Some(Kind::Inode) => f.write_str(
                     "the kernel refused this inode kevent: no or unknown InodeEvents, or \
@@ -298,7 +310,7 @@ impl Error {
 }
 
 /// `poll fd 7`, `timer 3`, `user 1`, `signal 10`, `process 1234`,
-/// `inode fd 5` (`poll fd -1` for `Key::poll(-1)`).
+/// `inode fd 5`, `socket fd 6` (`poll fd -1` for `Key::poll(-1)`).
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind() {
@@ -308,6 +320,7 @@ impl fmt::Display for Key {
             Kind::Signal => write!(f, "signal {}", self.id()),
             Kind::Proc => write!(f, "process {}", self.id()),
             Kind::Inode => write!(f, "inode fd {}", self.id() as i64),
+            Kind::Socket => write!(f, "socket fd {}", self.id() as i64),
             Kind::Other(t) => write!(f, "type {t} id {}", self.id()),
         }
     }
@@ -391,6 +404,18 @@ mod tests {
         assert_eq!(Key::poll(-1).to_string(), "poll fd -1");
         let m = msg(Command::Add, Key::poll(-1), None, libc::EBADF);
         assert!(m.starts_with("add poll fd -1: fd -1 is not an open"), "{m}");
+        let m = msg(Command::Add, Key::socket(6), None, libc::ENOTSOCK);
+        assert!(
+            m.starts_with("add socket fd 6: fd 6 is not a socket (a socket kevent needs one"),
+            "{m}"
+        );
+        let m = msg(Command::Add, Key::socket(-1), None, libc::EBADF);
+        assert!(
+            m.starts_with("add socket fd -1: fd -1 is not an open"),
+            "{m}"
+        );
+        let m = msg(Command::Add, Key::socket(6), None, libc::EINVAL);
+        assert!(m.contains("refused this socket request"), "{m}");
         let m = msg(Command::Add, Key::signal(9), None, libc::EINVAL);
         assert!(
             m.starts_with("add signal 9: signal 9 cannot be watched"),

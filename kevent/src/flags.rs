@@ -83,16 +83,20 @@ bitflags! {
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct EventFlags: u16 {
         /// The other end is closed (`EPOLLHUP` or `EPOLLRDHUP` fired), a
-        /// process kevent's process exited, or an inode kevent's file was
-        /// deleted or unmounted (its last report).
+        /// process kevent's process exited, an inode kevent's file was
+        /// deleted or unmounted (its last report), or a socket kevent's
+        /// peer sends no more (with RECV) or nothing more can be sent
+        /// (with SEND).
         const EOF = sys::KEVENT_EV_EOF as u16;
-        /// An error is pending (`EPOLLERR` fired); for a socket,
-        /// [`Event::data`](crate::Event::data) holds it.
+        /// An error is pending (`EPOLLERR` fired); for a socket (poll or
+        /// socket kevent), [`Event::data`](crate::Event::data) holds it.
         const ERROR = sys::KEVENT_EV_ERROR as u16;
         /// The source cannot tell [`Event::data`](crate::Event::data),
         /// which is 0: a process reaped before its kevent was added (its
         /// exit status is gone; [`Event::exit_status`](crate::Event::exit_status)
-        /// is `None`).
+        /// is `None`), or a socket whose protocol cannot tell the amount to
+        /// read or accept ([`Event::recv_amount`](crate::Event::recv_amount)
+        /// and [`Event::send_space`](crate::Event::send_space) are `None`).
         const NODATA = sys::KEVENT_EV_NODATA as u16;
     }
 }
@@ -132,5 +136,24 @@ bitflags! {
         /// renamed out and in.
         const ENTRIES = Self::CREATE.bits() | Self::REMOVE.bits()
             | Self::MOVED_FROM.bits() | Self::MOVED_TO.bits();
+    }
+}
+
+bitflags! {
+    /// Readiness a [`Kevent::socket`](crate::Kevent::socket) kevent
+    /// watches for and reports ([`Event::socket_events`](crate::Event::socket_events)):
+    /// the `KEVENT_SOCKET_*` bits. Level-triggered unless
+    /// [`edge`](crate::Kevent::edge); the amounts come with the event
+    /// ([`Event::recv_amount`](crate::Event::recv_amount),
+    /// [`Event::send_space`](crate::Event::send_space)).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct SocketEvents: u32 {
+        /// Data to read (or, on a datagram socket, a datagram), or the
+        /// peer shut down its sending side ([`EventFlags::EOF`]).
+        const RECV = sys::KEVENT_SOCKET_RECV;
+        /// A listening socket has connections waiting to be accepted.
+        const ACCEPT = sys::KEVENT_SOCKET_ACCEPT;
+        /// Data can be sent, or nothing more can be ([`EventFlags::EOF`]).
+        const SEND = sys::KEVENT_SOCKET_SEND;
     }
 }

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use kevent_sys as sys;
 
-use crate::flags::{EventFlags, InodeEvents, PollFlags, ReqFlags};
+use crate::flags::{EventFlags, InodeEvents, PollFlags, ReqFlags, SocketEvents};
 
 /// The kind of a kevent: `ukevent.type`.
 ///
-/// `#[non_exhaustive]`: the kernel side will add sources (socket,
-/// network AIO). A type this version does not know comes as
+/// `#[non_exhaustive]`: the kernel side will add sources (network
+/// AIO). A type this version does not know comes as
 /// [`Kind::Other`]; a later version of the crate may give it a variant of
 /// its own, so match `Other(n)` only as a fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +30,9 @@ pub enum Kind {
     Proc,
     /// Changes of a file or directory (`KEVENT_INODE`).
     Inode,
+    /// Receive, accept and send readiness of a socket, with the amounts
+    /// (`KEVENT_SOCKET`).
+    Socket,
     /// A type this crate does not know yet (a newer kernel).
     Other(u32),
 }
@@ -44,6 +47,7 @@ impl Kind {
             Kind::Signal => sys::KEVENT_SIGNAL,
             Kind::Proc => sys::KEVENT_PROC,
             Kind::Inode => sys::KEVENT_INODE,
+            Kind::Socket => sys::KEVENT_SOCKET,
             Kind::Other(t) => t,
         }
     }
@@ -57,6 +61,7 @@ impl Kind {
             sys::KEVENT_SIGNAL => Kind::Signal,
             sys::KEVENT_PROC => Kind::Proc,
             sys::KEVENT_INODE => Kind::Inode,
+            sys::KEVENT_SOCKET => Kind::Socket,
             other => Kind::Other(other),
         }
     }
@@ -227,8 +232,9 @@ impl From<Token> for u64 {
 /// Build one with [`Kevent::poll`], [`Kevent::timer`] (periodic),
 /// [`Kevent::timer_after`] or [`Kevent::timer_at`] (one expiry),
 /// [`Kevent::user`], [`Kevent::signal`], [`Kevent::process`] (a pidfd),
-/// [`Kevent::process_pid`] or [`Kevent::inode`] (a file or directory),
-/// then refine it. A poll, process or inode request borrows its
+/// [`Kevent::process_pid`], [`Kevent::inode`] (a file or directory) or
+/// [`Kevent::socket`], then refine it. A poll, process, inode or socket
+/// request borrows its
 /// descriptor (the `'fd` lifetime): the descriptor cannot be closed while
 /// the request that names it exists.
 ///
@@ -297,6 +303,12 @@ impl std::fmt::Debug for Kevent<'_> {
                 d.field(
                     "inode_events",
                     &InodeEvents::from_bits_retain(self.raw.event),
+                );
+            }
+            Kind::Socket => {
+                d.field(
+                    "socket_events",
+                    &SocketEvents::from_bits_retain(self.raw.event),
                 );
             }
             _ => {}
@@ -489,6 +501,43 @@ impl<'fd> Kevent<'fd> {
         }
     }
 
+    /// Receive, accept and send readiness of the socket `fd`
+    /// (`KEVENT_SOCKET`, kqueue's `EVFILT_READ`/`EVFILT_WRITE` on a
+    /// socket), with the amounts: [`Event::recv_amount`] is the bytes to
+    /// read (the next datagram's size on a datagram socket) or the
+    /// connections waiting to be accepted, [`Event::send_space`] the free
+    /// send space. [`EventFlags::EOF`] when the peer sends no more (RECV
+    /// then reports what is left) or nothing more can be sent (SEND);
+    /// with [`EventFlags::ERROR`] every bit asked for is reported and
+    /// [`Event::error`] is the pending error. The kernel knows the
+    /// amounts of TCP, UDP and unix sockets; for other protocols they are
+    /// unknown ([`EventFlags::NODATA`], both `None`).
+    ///
+    /// It is handled as a [`poll`](Self::poll) kevent: level-triggered
+    /// unless [`edge`](Self::edge), with [`oneshot`](Self::oneshot),
+    /// [`dispatch`](Self::dispatch) and [`fd_close`](Self::fd_close); it
+    /// watches the open file and goes away at its last close. The id is
+    /// the descriptor number ([`Key::socket`]). Not a socket: `ENOTSOCK`;
+    /// not an open descriptor: `EBADF`.
+    ///
+    /// ```
+    /// use std::os::fd::{AsFd, AsRawFd};
+    /// use kevent::{Kevent, Key, SocketEvents, Token};
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let accept = Kevent::socket(listener.as_fd(), SocketEvents::ACCEPT).token(Token(1));
+    /// assert_eq!(accept.key(), Key::socket(listener.as_raw_fd()));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn socket(fd: BorrowedFd<'fd>, events: SocketEvents) -> Self {
+        let k = Kevent::new(Kind::Socket, fd.as_raw_fd() as u64, events.bits());
+        Kevent {
+            raw: k.raw,
+            token_set: k.token_set,
+            _fd: PhantomData,
+        }
+    }
+
     /// Signal kevents only: each report also takes up to
     /// [`Event::count`] pending instances of the signal off the reporting
     /// thread's pending set and then the process's
@@ -572,7 +621,8 @@ impl<'fd> Kevent<'fd> {
         self.with_flags(ReqFlags::ONESHOT)
     }
 
-    /// Edge-triggered (poll kevents only; the kernel refuses it elsewhere).
+    /// Edge-triggered (poll and socket kevents only; the kernel refuses
+    /// it elsewhere).
     pub fn edge(self) -> Self {
         self.with_flags(ReqFlags::EDGE)
     }
@@ -606,8 +656,8 @@ impl<'fd> Kevent<'fd> {
         self.with_flags(ReqFlags::UPDATE)
     }
 
-    /// Poll kevents only: removed when this descriptor number is closed
-    /// ([`ReqFlags::FD_CLOSE`]).
+    /// Poll and socket kevents only: removed when this descriptor number
+    /// is closed ([`ReqFlags::FD_CLOSE`]).
     pub fn fd_close(self) -> Self {
         self.with_flags(ReqFlags::FD_CLOSE)
     }
@@ -723,6 +773,11 @@ impl Key {
         Key::new(Kind::Inode, fd as u64)
     }
 
+    /// The socket kevent of descriptor number `fd` ([`Kevent::socket`]).
+    pub fn socket(fd: RawFd) -> Self {
+        Key::new(Kind::Socket, fd as u64)
+    }
+
     /// The kind.
     pub fn kind(&self) -> Kind {
         self.kind
@@ -821,7 +876,10 @@ impl Event {
     /// signals or inode changes since the last report; a process's `wait` status (see
     /// [`exit_status`](Self::exit_status)); for a poll kevent on a socket
     /// with [`is_error`](Self::is_error), its pending error (a positive
-    /// errno), else 0.
+    /// errno), else 0; for a socket kevent the amounts (bits 0-31 to read
+    /// or accept, 32-63 send space: [`recv_amount`](Self::recv_amount),
+    /// [`send_space`](Self::send_space)) or, with the error flag, the
+    /// error.
     pub fn data(&self) -> u64 {
         self.raw.data
     }
@@ -847,6 +905,42 @@ impl Event {
     /// kernel removed it.
     pub fn inode_events(&self) -> Option<InodeEvents> {
         (self.kind() == Kind::Inode).then(|| InodeEvents::from_bits_retain(self.raw.events))
+    }
+
+    /// The readiness a socket kevent ([`Kevent::socket`]) reports;
+    /// `None` for other kinds.
+    pub fn socket_events(&self) -> Option<SocketEvents> {
+        (self.kind() == Kind::Socket).then(|| SocketEvents::from_bits_retain(self.raw.events))
+    }
+
+    /// Whether this socket event's amounts are valid: no
+    /// [`EventFlags::NODATA`], no [`EventFlags::ERROR`] (then
+    /// [`data`](Self::data) is the error).
+    fn socket_amounts(&self, bits: SocketEvents) -> bool {
+        self.socket_events().is_some_and(|e| e.intersects(bits))
+            && !self
+                .flags()
+                .intersects(EventFlags::NODATA | EventFlags::ERROR)
+    }
+
+    /// A socket kevent's bytes to read (the next datagram's size on a
+    /// datagram socket) with [`SocketEvents::RECV`], or connections
+    /// waiting with [`SocketEvents::ACCEPT`], saturating at `u32::MAX`.
+    /// `None` for other kinds, when neither bit fired, when the protocol
+    /// cannot tell ([`EventFlags::NODATA`]) and with
+    /// [`EventFlags::ERROR`] ([`error`](Self::error) has the error).
+    pub fn recv_amount(&self) -> Option<u32> {
+        self.socket_amounts(SocketEvents::RECV | SocketEvents::ACCEPT)
+            .then_some(self.raw.data as u32)
+    }
+
+    /// A socket kevent's free send space in bytes with
+    /// [`SocketEvents::SEND`], saturating at `u32::MAX` (0 with
+    /// [`is_eof`](Self::is_eof): nothing more can be sent). `None` as for
+    /// [`recv_amount`](Self::recv_amount), and when SEND did not fire.
+    pub fn send_space(&self) -> Option<u32> {
+        self.socket_amounts(SocketEvents::SEND)
+            .then_some((self.raw.data >> 32) as u32)
     }
 
     /// A process kevent's exit status, encoded as `wait(2)` encodes it
@@ -917,7 +1011,8 @@ impl Event {
 
     /// The other end is closed: `EPOLLHUP` or `EPOLLRDHUP` fired; or a
     /// process kevent's process exited; or an inode kevent's file was
-    /// deleted or unmounted.
+    /// deleted or unmounted; or a socket kevent's peer sends no more
+    /// (RECV) or nothing more can be sent (SEND).
     pub fn is_eof(&self) -> bool {
         self.flags().contains(EventFlags::EOF)
     }
@@ -930,6 +1025,9 @@ impl Event {
     /// The pending error of a socket, when [`is_error`](Self::is_error)
     /// and the kernel reported which.
     pub fn error(&self) -> Option<io::Error> {
+        if self.kind() == Kind::Socket && !self.flags().contains(EventFlags::ERROR) {
+            return None; // data holds the amounts
+        }
         let errno = i32::try_from(self.raw.data).ok().filter(|&e| e > 0)?;
         self.is_error().then(|| io::Error::from_raw_os_error(errno))
     }

@@ -17,8 +17,9 @@
 //!   a [`Deadline`]), [`Kevent::timer_after`] and [`Kevent::timer_at`]
 //!   (one expiry), [`Kevent::user`], [`Kevent::signal`] (with
 //!   [`consume`](Kevent::consume)), [`Kevent::process`] (a pidfd),
-//!   [`Kevent::process_pid`] and [`Kevent::inode`] (a file or directory,
-//!   [`InodeEvents`]), with a [`Token`] and
+//!   [`Kevent::process_pid`], [`Kevent::inode`] (a file or directory,
+//!   [`InodeEvents`]) and [`Kevent::socket`] ([`SocketEvents`], with the
+//!   amounts), with a [`Token`] and
 //!   [`oneshot`](Kevent::oneshot), [`dispatch`](Kevent::dispatch),
 //!   [`disabled`](Kevent::disabled), [`update`](Kevent::update),
 //!   [`fd_close`](Kevent::fd_close), [`edge`](Kevent::edge) and
@@ -35,7 +36,8 @@
 //!   (dispatch on [`Event::token`]; [`Event::is_readable`] and friends
 //!   read the readiness, [`Event::count`] the timer, user, signal or
 //!   inode change count, [`Event::exit_status`] a process's `wait` status,
-//!   [`Event::inode_events`] a file's changes); [`Queue::wait_with`] takes a [`Wait`] (deadline
+//!   [`Event::inode_events`] a file's changes, [`Event::recv_amount`] and
+//!   [`Event::send_space`] a socket's); [`Queue::wait_with`] takes a [`Wait`] (deadline
 //!   on a clock, minimum number of events, signal mask); a [`Ring`] gets
 //!   events copied into memory of ours and drained without system calls.
 //! - Features: `mio` (the queue as a `mio::event::Source`) and `tokio`
@@ -92,7 +94,7 @@ mod mio_source;
 mod tokio_queue;
 
 pub use error::{Command, Error};
-pub use flags::{EventFlags, InodeEvents, PollFlags, QueueFlags, ReqFlags};
+pub use flags::{EventFlags, InodeEvents, PollFlags, QueueFlags, ReqFlags, SocketEvents};
 pub use interest::{Clock, Deadline, Event, Kevent, Key, Kind, Token};
 pub use probe::{features, is_supported, Features};
 pub use queue::{BatchResult, Events, Iter, Queue};
@@ -172,7 +174,7 @@ mod tests {
             (2, 4096, 65536)
         );
         assert!(f.supports(Kind::Poll) && f.supports(Kind::Timer) && f.supports(Kind::User));
-        assert!(!f.supports(Kind::Other(1)) && !f.supports(Kind::Other(200)));
+        assert!(!f.supports(Kind::Socket) && !f.supports(Kind::Other(200)));
         assert!(f.supports_flags(ReqFlags::DISPATCH | ReqFlags::FD_CLOSE));
         assert!(f.supports_command(sys::KEVENT_CTL_PROBE));
         let why = |ret, p: &sys::kevent_probe| Features::from_probe(ret, p).unwrap_err();
@@ -568,5 +570,70 @@ mod tests {
             },
         };
         assert_eq!(user.inode_events(), None);
+    }
+
+    #[test]
+    fn socket_requests_and_events() {
+        use std::os::fd::{AsFd, AsRawFd};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let k = Kevent::socket(l.as_fd(), SocketEvents::RECV | SocketEvents::SEND)
+            .edge()
+            .fd_close()
+            .token(Token(6));
+        assert_eq!((k.kind(), k.id()), (Kind::Socket, l.as_raw_fd() as u64));
+        assert_eq!((k.raw.type_, k.raw.event), (sys::KEVENT_SOCKET, 0x5));
+        assert_eq!(k.flags(), ReqFlags::EDGE | ReqFlags::FD_CLOSE);
+        assert_eq!(union_words(&k), [0; 4]);
+        assert_eq!(k.key(), Key::socket(l.as_raw_fd()));
+        assert_eq!(Key::socket(6).to_string(), "socket fd 6");
+        assert_eq!((Kind::from_raw(1), Kind::Socket.raw()), (Kind::Socket, 1));
+        assert_eq!(SocketEvents::all().bits(), 0x7);
+
+        let ev = |events: u32, data: u64, flags: u32| Event {
+            raw: sys::kevent_event {
+                id: 3,
+                data,
+                events,
+                type_: sys::KEVENT_SOCKET as u16,
+                flags: flags as u16,
+                ..Default::default()
+            },
+        };
+        let both = ev(0x5, 7 | 4096 << 32, 0);
+        assert_eq!(
+            (both.socket_events(), both.recv_amount(), both.send_space()),
+            (
+                Some(SocketEvents::RECV | SocketEvents::SEND),
+                Some(7),
+                Some(4096)
+            )
+        );
+        assert!(both.error().is_none() && !both.is_error());
+        // Not readiness of a poll kevent.
+        assert!(!both.is_readable() && !both.is_writable());
+        let accept = ev(sys::KEVENT_SOCKET_ACCEPT, 2, 0);
+        assert_eq!((accept.recv_amount(), accept.send_space()), (Some(2), None));
+        let send = ev(sys::KEVENT_SOCKET_SEND, u64::from(u32::MAX) << 32, 0);
+        assert_eq!(
+            (send.recv_amount(), send.send_space()),
+            (None, Some(u32::MAX))
+        );
+        let unknown = ev(sys::KEVENT_SOCKET_RECV, 0, sys::KEVENT_EV_NODATA);
+        assert_eq!((unknown.recv_amount(), unknown.send_space()), (None, None));
+        let err = ev(0x5, libc::ECONNRESET as u64, sys::KEVENT_EV_ERROR);
+        assert_eq!((err.recv_amount(), err.send_space()), (None, None));
+        assert_eq!(err.error().unwrap().raw_os_error(), Some(libc::ECONNRESET));
+        let user = Event {
+            raw: sys::kevent_event {
+                events: 1,
+                data: 1,
+                type_: sys::KEVENT_USER as u16,
+                ..Default::default()
+            },
+        };
+        assert_eq!(
+            (user.socket_events(), user.recv_amount(), user.send_space()),
+            (None, None, None)
+        );
     }
 }

@@ -87,8 +87,7 @@ fn probe_reports_abi_v2() {
     assert_eq!(f.event_size, 32);
     assert!(f.supports(Kind::Poll) && f.supports(Kind::Timer) && f.supports(Kind::User));
     assert!(f.supports(Kind::Signal) && f.supports(Kind::Proc) && f.supports(Kind::Inode));
-    // 1 is KEVENT_SOCKET, which the crate has no API for yet.
-    assert!(f.supports(Kind::Other(1)));
+    assert!(f.supports(Kind::Socket));
     for reserved in [0, 5] {
         assert!(!f.supports(Kind::Other(reserved)), "type {reserved}");
     }
@@ -2258,4 +2257,144 @@ fn inode_unmount_revokes_and_bad_requests() {
     assert_eq!(e.inode_events(), Some(I::REVOKED), "{e:?}");
     assert!(e.is_eof());
     assert_eq!(errno(&q.remove(Key::inode(id)).unwrap_err()), libc::ENOENT);
+}
+
+/// Waits (level-triggered: every wait reports the kevent again) until
+/// `done` accepts the socket kevent `token`'s event, or fails after LONG.
+/// Amounts may grow between reports (a connection's last ACK, a segment
+/// still in the loopback softirq), so only the final one is checked.
+fn socket_event_until(
+    q: &Queue,
+    token: Token,
+    done: impl Fn(&kevent::Event) -> bool,
+) -> kevent::Event {
+    let deadline = Instant::now() + LONG;
+    let mut ev = Events::with_capacity(8);
+    let mut last = None;
+    while Instant::now() < deadline {
+        q.wait(&mut ev, Some(100 * MS)).unwrap();
+        if let Some(e) = ev.iter().find(|e| e.token() == token) {
+            if done(&e) {
+                return e;
+            }
+            last = Some(e);
+        }
+    }
+    panic!("no satisfying event for {token:?} within {LONG:?}; last: {last:?}");
+}
+
+fn tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (server, _) = l.accept().unwrap();
+    (client, server)
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn socket_recv_and_send_report_the_amounts() {
+    use kevent::{EventFlags, SocketEvents as S};
+    require_kevent();
+    let (mut client, mut server) = tcp_pair();
+    let q = Queue::new().unwrap();
+    q.add(Kevent::socket(server.as_fd(), S::RECV).token(Token(80)))
+        .unwrap();
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+
+    client.write_all(b"hello").unwrap();
+    let e = socket_event_until(&q, Token(80), |e| e.recv_amount() == Some(5));
+    assert_eq!(
+        (e.kind(), e.id(), e.key(), e.socket_events(), e.flags()),
+        (
+            Kind::Socket,
+            server.as_raw_fd() as u64,
+            Key::socket(server.as_raw_fd()),
+            Some(S::RECV),
+            EventFlags::empty()
+        )
+    );
+    // SEND did not fire (nor was it asked for): no send space.
+    assert_eq!(e.send_space(), None);
+    assert!(e.error().is_none());
+    // Level-triggered: reported again until read.
+    assert_eq!(one_event(&q, Duration::ZERO).recv_amount(), Some(5));
+    let mut buf = [0u8; 16];
+    assert_eq!(server.read(&mut buf).unwrap(), 5);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+
+    // Send space on the other end, as a oneshot: reported once.
+    q.add(
+        Kevent::socket(client.as_fd(), S::SEND)
+            .oneshot()
+            .token(Token(81)),
+    )
+    .unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!((e.token(), e.socket_events()), (Token(81), Some(S::SEND)));
+    assert!(e.send_space().is_some_and(|n| n > 0), "{e:?}");
+    assert_eq!(e.recv_amount(), None);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    assert_eq!(
+        errno(&q.remove(Key::socket(client.as_raw_fd())).unwrap_err()),
+        libc::ENOENT
+    );
+
+    // The peer sends no more: RECV with EOF and nothing left to read.
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let e = socket_event_until(&q, Token(80), |e| e.is_eof());
+    assert_eq!(
+        (e.socket_events(), e.recv_amount()),
+        (Some(S::RECV), Some(0))
+    );
+    q.remove(Key::socket(server.as_raw_fd())).unwrap();
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn socket_accept_counts_waiting_connections() {
+    use kevent::SocketEvents as S;
+    require_kevent();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let q = Queue::new().unwrap();
+    q.add(Kevent::socket(l.as_fd(), S::ACCEPT).token(Token(82)))
+        .unwrap();
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+
+    let addr = l.local_addr().unwrap();
+    let _c1 = std::net::TcpStream::connect(addr).unwrap();
+    let _c2 = std::net::TcpStream::connect(addr).unwrap();
+    let e = socket_event_until(&q, Token(82), |e| e.recv_amount() == Some(2));
+    assert_eq!(
+        (e.socket_events(), e.send_space(), e.is_eof()),
+        (Some(S::ACCEPT), None, false)
+    );
+    let _s1 = l.accept().unwrap();
+    assert_eq!(one_event(&q, Duration::ZERO).recv_amount(), Some(1));
+    let _s2 = l.accept().unwrap();
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn socket_kevent_refuses_a_pipe() {
+    use kevent::SocketEvents as S;
+    require_kevent();
+    let (rd, _wr) = nix_pipe();
+    let q = Queue::new().unwrap();
+    let err = q.add(Kevent::socket(rd.as_fd(), S::RECV)).unwrap_err();
+    assert_eq!(errno(&err), libc::ENOTSOCK);
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "add socket fd {0}: fd {0} is not a socket",
+            rd.as_raw_fd()
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        errno(&q.remove(Key::socket(rd.as_raw_fd())).unwrap_err()),
+        libc::ENOENT
+    );
 }
