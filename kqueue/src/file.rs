@@ -117,16 +117,7 @@ impl Files {
                     *slot = Some(Knote::new(kev));
                     f.reported[i] = None;
                 }
-                Some(k) => {
-                    k.udata = kev.udata as usize;
-                    k.fflags = kev.fflags;
-                    k.data = kev.data;
-                    if fl & EV_DISABLE != 0 {
-                        k.enabled = false;
-                    } else if fl & EV_ENABLE != 0 {
-                        k.enabled = true;
-                    }
-                }
+                Some(k) => k.update(kev),
             }
         } else {
             let k = slot.as_mut().ok_or(libc::ENOENT)?;

@@ -756,16 +756,7 @@ impl Kq {
         } else if f & EV_ADD != 0 {
             match slot {
                 None => *slot = Some(Knote::new(kev)),
-                Some(k) => {
-                    k.udata = kev.udata as usize;
-                    k.fflags = kev.fflags;
-                    k.data = kev.data;
-                    if f & EV_DISABLE != 0 {
-                        k.enabled = false;
-                    } else if f & EV_ENABLE != 0 {
-                        k.enabled = true;
-                    }
-                }
+                Some(k) => k.update(kev),
             }
             let k = slot.as_ref().expect("just set");
             if k.fflags & NOTE_LOWAT != 0 && kev.filter == EVFILT_READ {

@@ -48,6 +48,20 @@ impl Knote {
         }
     }
 
+    /// An `EV_ADD` of this existing knote: FreeBSD updates udata, fflags
+    /// and data, keeps the mode flags, and changes the enabled state only
+    /// with `EV_DISABLE` or `EV_ENABLE`.
+    pub fn update(&mut self, kev: &Kevent) {
+        self.udata = kev.udata as usize;
+        self.fflags = kev.fflags;
+        self.data = kev.data;
+        if kev.flags & EV_DISABLE != 0 {
+            self.enabled = false;
+        } else if kev.flags & EV_ENABLE != 0 {
+            self.enabled = true;
+        }
+    }
+
     /// The kernel request flags for this knote's mode alone.
     pub fn mode_req(&self) -> u32 {
         let mut r = 0;
