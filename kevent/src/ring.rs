@@ -96,7 +96,8 @@ struct RingMem {
 }
 
 impl RingMem {
-    /// Maps a zeroed ring of `entries` (a power of two) entries.
+    /// Maps a zeroed ring of `entries` (a power of two) entries; with
+    /// `dontfork`, a forked child gets it zeroed (an empty ring).
     fn map(entries: u32, dontfork: bool) -> io::Result<Self> {
         debug_assert!(entries.is_power_of_two());
         let size = (entries as usize)
@@ -123,8 +124,14 @@ impl RingMem {
             size,
             entries,
         };
+        // MADV_WIPEONFORK, not MADV_DONTFORK: a forked child keeps a
+        // mapping at this address, zero-filled, so the safe accessors of
+        // its copy of the `Ring` read an empty ring (head = tail = 0)
+        // instead of unmapped memory, or memory the child mapped there
+        // later. Like MADV_DONTFORK, nothing is copied into the child and
+        // the parent's pages are not made copy-on-write.
         // SAFETY: advice on our own mapping.
-        if dontfork && unsafe { libc::madvise(mem, size, libc::MADV_DONTFORK) } != 0 {
+        if dontfork && unsafe { libc::madvise(mem, size, libc::MADV_WIPEONFORK) } != 0 {
             let err = io::Error::last_os_error();
             // SAFETY: never registered.
             unsafe { this.unmap() };
@@ -206,9 +213,9 @@ impl RingMem {
 /// most one ring (a second [`Ring::new`] fails with `EBUSY`), and only the
 /// process that registered it may wait on it (`EPERM` elsewhere); a copy
 /// of a `Ring` in a forked child never detaches the parent's ring.
-/// [`Ring::builder`] offers `MADV_DONTFORK`, so children do not even
-/// inherit the memory. Events left in the ring when it is dropped are
-/// lost.
+/// [`Ring::builder`] offers [`dontfork`](RingBuilder::dontfork), so
+/// children do not inherit the ring's events (their copy reads as an
+/// empty ring). Events left in the ring when it is dropped are lost.
 ///
 /// ```no_run
 /// use kevent::{Kevent, Queue, Ring};
@@ -229,7 +236,6 @@ pub struct Ring<Q: QueueRef = Queue> {
     /// The process that registered the ring: a copy of this value in a
     /// forked child must not detach the parent's ring when dropped.
     owner: libc::pid_t,
-    dontfork: bool,
     /// Dropped after `Drop::drop` detached the ring.
     queue: Q,
 }
@@ -248,10 +254,19 @@ pub struct RingBuilder {
 }
 
 impl RingBuilder {
-    /// `MADV_DONTFORK` on the ring's memory (as io-uring's
-    /// `Builder::dontfork`): a forked child does not inherit the mapping,
-    /// so it cannot touch the memory the kernel writes for the parent
-    /// (and the fork copies less).
+    /// Keeps the ring's events from forked children (as io-uring's
+    /// `Builder::dontfork`): nothing of the ring's memory is copied into a
+    /// child (so the fork copies less), and the child cannot read the
+    /// events the kernel writes for the parent.
+    ///
+    /// It is `MADV_WIPEONFORK` rather than io-uring's `MADV_DONTFORK`: the
+    /// child keeps a zero-filled mapping at the same address, so its copy
+    /// of the `Ring` stays sound without a check on every call. In the
+    /// child the ring reads as empty: [`len`](Ring::len) is 0,
+    /// [`overflowed`](Ring::overflowed) is false, [`drain`](Ring::drain)
+    /// yields nothing, and [`wait`](Ring::wait) fails with `EPERM` (the
+    /// ring is the parent's); dropping the copy unmaps the child's
+    /// zeroed memory and leaves the parent's ring registered.
     pub fn dontfork(mut self) -> Self {
         self.dontfork = true;
         self
@@ -283,7 +298,6 @@ impl RingBuilder {
             mem,
             // SAFETY: getpid() has no preconditions.
             owner: unsafe { libc::getpid() },
-            dontfork: self.dontfork,
             queue,
         })
     }
@@ -456,14 +470,11 @@ impl<Q: QueueRef> Drop for Ring<Q> {
             // A forked child's copy: the ring the queue has is the
             // parent's, which the kernel never writes from here (EPERM);
             // detaching it would take it from the parent. Our copy of the
-            // memory is ours alone, unless MADV_DONTFORK kept it from us:
-            // then there is nothing to unmap (and the range may be
-            // someone else's now).
-            if !self.dontfork {
-                // SAFETY: our private copy; the kernel writes ring memory
-                // only for the registering process.
-                unsafe { self.mem.unmap() };
-            }
+            // memory (the parent's events, or zeroes with dontfork:
+            // MADV_WIPEONFORK) is ours alone.
+            // SAFETY: our private copy; the kernel writes ring memory
+            // only for the registering process.
+            unsafe { self.mem.unmap() };
             return;
         }
         // SAFETY: detaching passes no memory; after it succeeded the kernel
@@ -615,6 +626,60 @@ mod tests {
             mem.drain().map(|e| e.id()).collect::<Vec<_>>(),
             (20..28).collect::<Vec<_>>()
         );
+    }
+
+    /// A `dontfork` ring in a forked child: the safe accessors read an
+    /// empty ring, without faulting (they would on a `MADV_DONTFORK`
+    /// mapping, which the child does not have), and the parent's events
+    /// stay. Runs on the host: the memory is a real mapping, the kernel a
+    /// fake one.
+    #[test]
+    #[cfg_attr(miri, ignore = "mmap and fork")]
+    fn dontfork_child_reads_an_empty_ring() {
+        let mut mem = RingMem::map(4, true).unwrap();
+        kernel_push(&mem, [1, 2, 3]);
+        mem.flags().store(sys::KEVENT_RING_FULL, Ordering::Release);
+        // SAFETY: the child only reads and writes the ring through
+        // atomics and ptr::read (no allocation, no lock), then _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            let mut code = 0;
+            if mem.len() != 0 {
+                code |= 1;
+            }
+            if mem.flags().load(Ordering::Acquire) != 0 {
+                code |= 2;
+            }
+            {
+                let mut drain = mem.drain();
+                if drain.len() != 0 || drain.next().is_some() {
+                    code |= 4;
+                }
+            } // publishes the tail: a write into the child's memory
+              // SAFETY: the child's own copy, which no kernel holds.
+            unsafe { mem.unmap() };
+            // SAFETY: exit without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status),
+            "the child died of signal {}",
+            libc::WTERMSIG(status)
+        );
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "the child saw a non-empty ring (1: len, 2: flags, 4: drain)"
+        );
+        // The parent's ring is untouched.
+        assert_eq!(mem.len(), 3);
+        assert_eq!(mem.drain().map(|e| e.id()).collect::<Vec<_>>(), [1, 2, 3]);
+        // SAFETY: never registered with a kernel.
+        unsafe { mem.unmap() };
     }
 
     #[test]

@@ -1330,20 +1330,45 @@ fn ring_owns_or_shares_its_queue_and_drains_partially() {
     assert_eq!(ring.wait(Some(Duration::ZERO)).unwrap(), 2);
     let ids: Vec<u64> = ring.drain().map(|e| e.id()).collect();
     assert_eq!(ids, [2, 3, 1, 2]);
-    // A forked child's copy of a DONTFORK ring drops without touching
-    // the parent's ring.
-    // SAFETY: the child drops its copy and exits.
+    // A forked child's copy of a dontfork ring reads as empty (the
+    // parent's unread event is not there), cannot wait (EPERM), and
+    // drops without touching the parent's ring.
+    ring.queue().trigger(1).unwrap();
+    assert_eq!(ring.wait(Some(LONG)).unwrap(), 1);
+    // SAFETY: the child uses its copy of the ring (no allocation on
+    // success), drops it and exits.
     let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
     if pid == 0 {
+        let mut code = 0;
+        if !ring.is_empty() || ring.overflowed() {
+            code |= 1;
+        }
+        if ring.drain().next().is_some() {
+            code |= 2;
+        }
+        if !matches!(ring.wait(Some(Duration::ZERO)), Err(e) if e.raw_os_error() == Some(libc::EPERM))
+        {
+            code |= 4;
+        }
         // SAFETY: read once, dropped once, in the child.
         drop(unsafe { std::ptr::read(&ring) });
         // SAFETY: exit without running destructors.
-        unsafe { libc::_exit(0) };
+        unsafe { libc::_exit(code) };
     }
     let mut status = 0;
     // SAFETY: waiting for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    assert!(
+        libc::WIFEXITED(status),
+        "the child died: status {status:#x}"
+    );
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "in the child (1: len/overflowed, 2: drain, 4: wait not EPERM)"
+    );
+    assert_eq!(ring.drain().map(|e| e.id()).collect::<Vec<_>>(), [1]);
     ring.queue().trigger(3).unwrap();
     assert_eq!(ring.wait(Some(LONG)).unwrap(), 1);
     assert_eq!(ring.drain().next().unwrap().id(), 3);
