@@ -76,7 +76,7 @@ fn serve(
     // Each descriptor sits in a guard that removes its kevent before it
     // closes; events carry the token, not the descriptor number.
     let listener = queue.register(listener, PollFlags::IN, LISTENER)?;
-    let mut clients: HashMap<Token, Registered<'_, TcpStream>> = HashMap::new();
+    let mut clients: HashMap<Token, Registered<TcpStream, &Queue>> = HashMap::new();
     let mut next = 1u64;
     let mut events = Events::with_capacity(64);
     let mut closed = 0;

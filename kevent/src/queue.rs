@@ -429,7 +429,9 @@ impl Queue {
     /// Watches `fd` as [`add_fd`](Self::add_fd) does and returns a guard
     /// that owns (or borrows) it and removes the kevent when dropped,
     /// before `fd` closes: the kevent can neither outlive its descriptor
-    /// nor be left behind when a duplicate keeps the file open.
+    /// nor be left behind when a duplicate keeps the file open. The guard
+    /// borrows the queue; [`Registered::new`] takes any handle to it (an
+    /// `Arc<Queue>`, the `Queue` itself).
     ///
     /// ```no_run
     /// use kevent::{PollFlags, Queue, Token};
@@ -447,9 +449,8 @@ impl Queue {
         fd: F,
         events: PollFlags,
         token: Token,
-    ) -> Result<Registered<'_, F>, Error> {
-        self.add_fd(&fd, events, token)?;
-        Ok(Registered::new(self, fd))
+    ) -> Result<Registered<F, &Queue>, Error> {
+        Registered::new(self, fd, events, token)
     }
 
     /// Adds kevents, with a result per entry, in one system call per 64

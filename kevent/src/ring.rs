@@ -20,15 +20,16 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// How a [`Ring`] holds its queue: a [`Queue`], an `Arc<Queue>` or a
-/// `&Queue`.
+/// How a [`Ring`] or a [`Registered`](crate::Registered) descriptor holds
+/// its queue: a [`Queue`], an `Arc<Queue>` or a `&Queue`.
 ///
 /// The trait is sealed: the ring registers, waits on and on drop detaches
 /// the queue this returns, so every call must return the same queue, which
 /// only these three implementations are trusted to do (a safe `Borrow`
 /// impl could return another queue on each call, and the ring would then
 /// detach a queue it is not registered on and unmap memory the kernel
-/// still writes).
+/// still writes; a registration would remove its descriptor from another
+/// queue).
 ///
 /// ```compile_fail,E0277
 /// use kevent::{Queue, QueueRef, Ring};

@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kevent::{
-    Clock, Deadline, Events, Kevent, Key, Kind, PollFlags, Queue, QueueFlags, ReqFlags, Ring,
-    Token, Wait,
+    Clock, Deadline, Events, Kevent, Key, Kind, PollFlags, Queue, QueueFlags, Registered, ReqFlags,
+    Ring, Token, Wait,
 };
 use kevent_sys as sys;
 
@@ -1497,6 +1497,35 @@ fn registered_removes_before_close_and_waker_wakes() {
     assert_eq!(ev.iter().next().unwrap().token(), Token(2));
     let back = guard.deregister().unwrap();
     assert!(listed(&q).is_empty());
+    drop(back);
+
+    // Any handle to the queue: an Arc<Queue>, with the registration
+    // moved into another thread and dropped there (which removes the
+    // kevent from the shared queue), and an owned Queue.
+    let shared = Arc::new(Queue::new().unwrap());
+    let reg: Registered<UnixStream, Arc<Queue>> = Registered::new(
+        Arc::clone(&shared),
+        b.try_clone().unwrap(),
+        PollFlags::IN,
+        Token(3),
+    )
+    .unwrap();
+    let n = reg.as_fd().as_raw_fd();
+    assert_eq!(listed(&shared), [(sys::KEVENT_POLL, n as u64)]);
+    assert_eq!(shared.wait(&mut ev, Some(LONG)).unwrap(), 1);
+    assert_eq!(ev.iter().next().unwrap().token(), Token(3));
+    thread::spawn(move || drop(reg)).join().unwrap();
+    assert!(listed(&shared).is_empty());
+    let owned = Registered::new(
+        Queue::new().unwrap(),
+        b.try_clone().unwrap(),
+        PollFlags::IN,
+        Token(4),
+    )
+    .unwrap();
+    assert_eq!(owned.queue().wait(&mut ev, Some(LONG)).unwrap(), 1);
+    assert_eq!(ev.iter().next().unwrap().token(), Token(4));
+    let back = owned.deregister().unwrap();
     drop(back);
 
     // A Waker from another thread.
