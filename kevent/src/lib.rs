@@ -98,7 +98,7 @@ pub use flags::{EventFlags, InodeEvents, PollFlags, QueueFlags, ReqFlags, Socket
 pub use interest::{Clock, Deadline, Event, Kevent, Key, Kind, Token};
 pub use probe::{features, is_supported, Features};
 pub use queue::{BatchResult, Events, Iter, Queue};
-pub use registered::Registered;
+pub use registered::{DeregisterError, Registered};
 pub use ring::{Drain, QueueRef, Ring, RingBuilder};
 #[cfg(feature = "tokio")]
 pub use tokio_queue::AsyncQueue;

@@ -1,5 +1,7 @@
 //! A descriptor watched by a queue, removed from it before it closes.
 
+use std::fmt;
+use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::ptr;
@@ -100,13 +102,38 @@ impl<F: AsFd, Q: QueueRef> Registered<F, Q> {
         self.queue().modify_fd(&*self.fd, events, token)
     }
 
-    /// Removes the kevent and gives the descriptor back. If the removal
-    /// fails (`ENOENT`: a oneshot kevent that fired, or one removed by
-    /// key meanwhile), the error is returned and the descriptor dropped.
-    pub fn deregister(self) -> Result<F, Error> {
-        let result = self.queue().remove(self.key());
-        let (fd, _queue) = self.into_parts();
-        result.map(|()| fd)
+    /// Removes the kevent and gives the descriptor back.
+    ///
+    /// # Errors
+    ///
+    /// If the removal fails, nothing is dropped: the [`DeregisterError`]
+    /// holds the error and this registration, still guarding the
+    /// descriptor. `ENOENT` (a oneshot kevent that fired, or one removed
+    /// by key meanwhile) means there is nothing left to remove:
+    /// [`into_inner`](DeregisterError::into_inner) then gives the
+    /// descriptor back.
+    ///
+    /// ```no_run
+    /// use kevent::{PollFlags, Queue, Token};
+    ///
+    /// let queue = Queue::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let b = queue.register(b, PollFlags::IN, Token(1))?;
+    /// queue.remove(b.key())?; // behind the guard's back
+    /// let err = b.deregister().unwrap_err();
+    /// assert_eq!(err.error().raw_os_error(), Some(libc::ENOENT));
+    /// let b = err.into_inner(); // the socket, still open
+    /// # drop((a, b));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn deregister(self) -> Result<F, DeregisterError<F, Q>> {
+        match self.queue().remove(self.key()) {
+            Ok(()) => Ok(self.into_parts().0),
+            Err(error) => Err(DeregisterError {
+                error,
+                registered: self,
+            }),
+        }
     }
 
     /// The descriptor and the queue, without removing the kevent.
@@ -134,5 +161,81 @@ impl<F: AsFd, Q: QueueRef> Drop for Registered<F, Q> {
         let _ = self.queue().remove(self.key());
         // SAFETY: dropped once, here, after the removal.
         unsafe { ManuallyDrop::drop(&mut self.fd) };
+    }
+}
+
+/// The error of [`Registered::deregister`]: the kevent's removal failed,
+/// and the registration comes back with the error, so the descriptor is
+/// neither lost nor closed (as [`std::io::IntoInnerError`] gives a
+/// writer back).
+///
+/// It converts into a [`kevent::Error`](Error) or an [`io::Error`] (for
+/// `?`), dropping the registration: its drop tries the removal once more
+/// and closes the descriptor if `F` owns it.
+pub struct DeregisterError<F: AsFd, Q: QueueRef> {
+    error: Error,
+    registered: Registered<F, Q>,
+}
+
+impl<F: AsFd, Q: QueueRef> DeregisterError<F, Q> {
+    /// Why the removal failed.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The registration, still guarding the descriptor: to try again, or
+    /// to drop.
+    pub fn into_registered(self) -> Registered<F, Q> {
+        self.registered
+    }
+
+    /// The descriptor, without the guard and without removing anything
+    /// more: what [`deregister`](Registered::deregister) would have given
+    /// back. After `ENOENT` the queue has no kevent for it; after another
+    /// error its kevent may still be in the queue.
+    pub fn into_inner(self) -> F {
+        self.registered.into_parts().0
+    }
+
+    /// The error and the registration.
+    pub fn into_parts(self) -> (Error, Registered<F, Q>) {
+        (self.error, self.registered)
+    }
+}
+
+impl<F: AsFd, Q: QueueRef> fmt::Debug for DeregisterError<F, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeregisterError")
+            .field("error", &self.error)
+            .field("key", &self.registered.key())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The [`Error`]'s text.
+impl<F: AsFd, Q: QueueRef> fmt::Display for DeregisterError<F, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl<F: AsFd, Q: QueueRef> std::error::Error for DeregisterError<F, Q> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
+/// The error; the registration is dropped.
+impl<F: AsFd, Q: QueueRef> From<DeregisterError<F, Q>> for Error {
+    fn from(e: DeregisterError<F, Q>) -> Error {
+        e.error
+    }
+}
+
+/// The error, as `From<Error> for io::Error` converts it; the
+/// registration is dropped.
+impl<F: AsFd, Q: QueueRef> From<DeregisterError<F, Q>> for io::Error {
+    fn from(e: DeregisterError<F, Q>) -> io::Error {
+        e.error.into()
     }
 }

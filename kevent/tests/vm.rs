@@ -1528,6 +1528,40 @@ fn registered_removes_before_close_and_waker_wakes() {
     let back = owned.deregister().unwrap();
     drop(back);
 
+    // A failed removal gives the registration back: the descriptor is
+    // neither lost nor closed.
+    let reg = q
+        .register(b.try_clone().unwrap(), PollFlags::IN, Token(5))
+        .unwrap();
+    let n = reg.as_fd().as_raw_fd();
+    q.remove(reg.key()).unwrap(); // behind the guard's back
+    let err = reg.deregister().unwrap_err();
+    assert_eq!(err.error().raw_os_error(), Some(libc::ENOENT));
+    assert_eq!(err.error().key(), Some(Key::poll(n)));
+    assert!(
+        err.to_string()
+            .starts_with(&format!("remove poll fd {n}: ")),
+        "{err}"
+    );
+    // Still guarded: deregister again (ENOENT again), then take it out.
+    let err = err.into_registered().deregister().unwrap_err();
+    let mut back = err.into_inner();
+    assert_eq!(back.as_raw_fd(), n);
+    back.write_all(b"y").unwrap(); // open
+    let mut byte = [0u8; 2];
+    assert_eq!(a.read(&mut byte).unwrap(), 1);
+    drop(back);
+    // `?` into io::Error (and kevent::Error).
+    fn deregister_io(reg: Registered<UnixStream, &Queue>) -> io::Result<UnixStream> {
+        Ok(reg.deregister()?)
+    }
+    let reg = q
+        .register(b.try_clone().unwrap(), PollFlags::IN, Token(6))
+        .unwrap();
+    q.remove(reg.key()).unwrap();
+    let e = deregister_io(reg).unwrap_err();
+    assert_eq!(kevent::Error::os_error_of(&e), Some(libc::ENOENT));
+
     // A Waker from another thread.
     let waker = kevent::Waker::new(&q, Token(42)).unwrap();
     assert_eq!(
