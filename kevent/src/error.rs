@@ -81,11 +81,16 @@ enum Cause {
 /// - `Display` says what went wrong and what to do:
 ///   `add poll fd 7 (batch entry 3): fd 7 is not an open file descriptor (os error 9)`.
 /// - It converts into an [`io::Error`] (so `?` works in functions
-///   returning `io::Result`) that keeps the kind and the message, with
-///   this error as its [`get_ref`](io::Error::get_ref). std's `io::Error`
-///   holds an OS error number or a message, not both: that `io::Error`'s
-///   own `raw_os_error()` is `None`, so read the errno before converting,
-///   or with [`Error::os_error_of`].
+///   returning `io::Result`) whose [`raw_os_error`](io::Error::raw_os_error)
+///   and [`kind`](io::Error::kind) are this error's. std's `io::Error`
+///   holds an OS error number or a message, not both, so an error with an
+///   errno becomes a plain OS error (`File exists (os error 17)`,
+///   without the command and the key): log this error before converting,
+///   propagate it as itself (it is a `Send + Sync + 'static`
+///   [`std::error::Error`], so `Box<dyn Error>` and anyhow take it), or
+///   convert with [`into_io_with_message`](Error::into_io_with_message),
+///   which keeps the words instead of the errno. An error without an
+///   errno (e.g. `Unsupported`) keeps its words and kind either way.
 ///
 /// ```no_run
 /// use kevent::{Command, Kevent, Key, Queue};
@@ -179,8 +184,26 @@ impl Error {
         }
     }
 
+    /// An [`io::Error`] that keeps the kind and this error's words, with
+    /// this error as its [`get_ref`](io::Error::get_ref), but (std's
+    /// `io::Error` holds one or the other) not the errno as its own
+    /// `raw_os_error()`: read it with [`Error::os_error_of`]. The `From`
+    /// conversion keeps the errno instead.
+    ///
+    /// ```
+    /// # fn f(e: kevent::Error) {
+    /// let errno = e.raw_os_error();
+    /// let io = e.into_io_with_message();
+    /// assert_eq!(kevent::Error::os_error_of(&io), errno);
+    /// # }
+    /// ```
+    pub fn into_io_with_message(self) -> io::Error {
+        io::Error::new(self.kind(), self)
+    }
+
     /// The OS error number of an `io::Error`, whether it is a plain OS
-    /// error or a converted kevent [`Error`].
+    /// error (as `From<Error>` makes) or one made by
+    /// [`into_io_with_message`](Error::into_io_with_message).
     ///
     /// ```
     /// let plain = std::io::Error::from_raw_os_error(libc::ENOENT);
@@ -358,11 +381,16 @@ impl std::error::Error for Error {
     }
 }
 
-/// Keeps the kind and the message, with the [`Error`] inside; see
-/// [`Error::os_error_of`] for its errno.
+/// Keeps the errno (`raw_os_error()`) and so the kind; an error without
+/// an errno keeps its kind and words, with the [`Error`] inside. See
+/// [`Error::into_io_with_message`] to keep the words of an errno.
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
-        io::Error::new(e.kind(), e)
+        match e.cause {
+            // No allocation: an Os io::Error.
+            Cause::Errno(errno) => io::Error::from_raw_os_error(errno),
+            Cause::Io(_) => e.into_io_with_message(),
+        }
     }
 }
 
@@ -460,12 +488,37 @@ mod tests {
             (Command::Remove, Some(Key::user(1)), Some(2))
         );
         let text = e.to_string();
+        // `?` into io::Error keeps the errno, as raw_os_error().
         let io: io::Error = e.into();
+        assert_eq!(io.raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(io.kind(), io::ErrorKind::NotFound);
+        assert_eq!(Error::os_error_of(&io), Some(libc::ENOENT));
+        fn question_mark() -> io::Result<()> {
+            Err(Error::entry(Command::Add, Key::user(1), None, libc::EEXIST))?;
+            Ok(())
+        }
+        assert_eq!(
+            question_mark().unwrap_err().raw_os_error(),
+            Some(libc::EEXIST)
+        );
+        // The words instead, on request.
+        let e = Error::entry(Command::Remove, Key::user(1), Some(2), libc::ENOENT);
+        let io = e.into_io_with_message();
         assert_eq!(io.kind(), io::ErrorKind::NotFound);
         assert_eq!(io.to_string(), text);
         assert_eq!(Error::os_error_of(&io), Some(libc::ENOENT));
         let inner = io.get_ref().unwrap().downcast_ref::<Error>().unwrap();
         assert_eq!(inner.index(), Some(2));
+        // Box<dyn Error> (and so anyhow) takes the error itself.
+        fn boxed() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Err(Error::entry(Command::Add, Key::user(1), None, libc::EEXIST))?;
+            Ok(())
+        }
+        let b = boxed().unwrap_err();
+        assert_eq!(
+            b.downcast_ref::<Error>().unwrap().raw_os_error(),
+            Some(libc::EEXIST)
+        );
         // A plain OS io::Error becomes an errno with our words.
         let e = Error::io(
             Command::Add,
@@ -489,6 +542,15 @@ mod tests {
             (io::ErrorKind::Unsupported, None)
         );
         assert_eq!(e.to_string(), "add user 1: no kevent here");
+        let io: io::Error = e.into();
+        assert_eq!(
+            (io.kind(), io.raw_os_error(), io.to_string()),
+            (
+                io::ErrorKind::Unsupported,
+                None,
+                "add user 1: no kevent here".to_owned()
+            )
+        );
         assert_eq!(Command::Trigger.raw(), sys::KEVENT_CTL_READY);
     }
 }

@@ -1560,7 +1560,7 @@ fn registered_removes_before_close_and_waker_wakes() {
         .unwrap();
     q.remove(reg.key()).unwrap();
     let e = deregister_io(reg).unwrap_err();
-    assert_eq!(kevent::Error::os_error_of(&e), Some(libc::ENOENT));
+    assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
 
     // A Waker from another thread.
     let waker = kevent::Waker::new(&q, Token(42)).unwrap();
@@ -1633,8 +1633,15 @@ fn errors_name_the_command_the_key_and_the_entry() {
         )),
         "{text}"
     );
-    // Converted for `?` into io::Result: kind and words kept, errno reachable.
+    // Converted for `?` into io::Result: the errno and kind kept.
+    let e2 = q.add_fd(&b, PollFlags::IN, Token(1)).unwrap_err();
     let io_err: io::Error = e.into();
+    assert_eq!(
+        (io_err.raw_os_error(), io_err.kind()),
+        (Some(libc::EEXIST), io::ErrorKind::AlreadyExists)
+    );
+    // Or the words, with the errno reachable.
+    let io_err = e2.into_io_with_message();
     assert_eq!(
         (io_err.kind(), io_err.to_string()),
         (io::ErrorKind::AlreadyExists, text)
