@@ -80,6 +80,10 @@ enum Cause {
 ///   like [`io::Error`]'s: match on the errno here.
 /// - `Display` says what went wrong and what to do:
 ///   `add poll fd 7 (batch entry 3): fd 7 is not an open file descriptor (os error 9)`.
+/// - An error of the call as a whole (the queue's descriptor, the
+///   kernel) is not an entry's: [`is_call_error`](Error::is_call_error),
+///   and `Display` says so: `add poll fd 7: the kevent_ctl call failed
+///   (no entry processed): the queue's descriptor is not open ... (os error 9)`.
 /// - It converts into an [`io::Error`] (so `?` works in functions
 ///   returning `io::Result`) whose [`raw_os_error`](io::Error::raw_os_error)
 ///   and [`kind`](io::Error::kind) are this error's. std's `io::Error`
@@ -109,6 +113,8 @@ pub struct Error {
     command: Command,
     key: Option<Key>,
     index: Option<usize>,
+    /// The `kevent_ctl()` call failed as a whole: no entry's result.
+    call: bool,
     cause: Cause,
 }
 
@@ -122,7 +128,26 @@ impl Error {
             command,
             key: Some(key),
             index,
+            call: false,
             cause: Cause::Errno(errno),
+        }
+    }
+
+    /// The `kevent_ctl()` call itself failed (or was not made: no
+    /// kevent), processing no entry: `key` is the single change's key
+    /// (`None` for a batch), `index` the first entry of the failed call
+    /// in a batch. Cold.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn call(
+        command: Command,
+        key: Option<Key>,
+        index: Option<usize>,
+        err: io::Error,
+    ) -> Self {
+        Error {
+            call: true,
+            ..Error::io(command, key, index, err)
         }
     }
 
@@ -144,6 +169,7 @@ impl Error {
             command,
             key,
             index,
+            call: false,
             cause,
         }
     }
@@ -154,15 +180,37 @@ impl Error {
     }
 
     /// The kevent the change was about (`None` only for a batch that
-    /// failed as a whole).
+    /// failed as a whole: see [`is_call_error`](Error::is_call_error)).
     pub fn key(&self) -> Option<Key> {
         self.key
     }
 
     /// The entry's index in a batch ([`Queue::add_all`](crate::Queue::add_all)
-    /// and the other `*_all`); `None` for a single change.
+    /// and the other `*_all`); `None` for a single change. For a batch
+    /// whose call failed as a whole, the first entry of that call: the
+    /// entries before it were processed (their results are lost), it and
+    /// the rest were not.
     pub fn index(&self) -> Option<usize> {
         self.index
+    }
+
+    /// Whether the `kevent_ctl()` call failed as a whole rather than one
+    /// entry: the queue's descriptor is not open (`EBADF`) or not a
+    /// kevent queue (`EINVAL`), the entries could not be read
+    /// (`EFAULT`), the kernel processed no entry (`Interrupted`), or there
+    /// is no kevent in this kernel (`Unsupported`). The error is then the
+    /// call's, not the kevent's: [`key`](Error::key) is only the change
+    /// that was asked for.
+    ///
+    /// ```
+    /// # fn f(e: kevent::Error) {
+    /// if e.is_call_error() {
+    ///     // The queue (or the kernel) is the problem, not this kevent.
+    /// }
+    /// # }
+    /// ```
+    pub fn is_call_error(&self) -> bool {
+        self.call
     }
 
     /// The OS error number (`EEXIST`, `ENOENT`...), as
@@ -214,6 +262,26 @@ impl Error {
             err.get_ref()
                 .and_then(|e| e.downcast_ref::<Error>())
                 .and_then(Error::raw_os_error)
+        })
+    }
+
+    /// What the kernel's `errno` means for a call that failed as a whole,
+    /// in words; `None` where the system's own text says it.
+    fn explain_call(f: &mut fmt::Formatter<'_>, errno: i32) -> Option<fmt::Result> {
+        Some(match errno {
+            libc::EBADF => {
+                f.write_str("the queue's descriptor is not open (closed behind the Queue's back?)")
+            }
+            libc::EINVAL => f.write_str(
+                "the kernel refused the call: the queue's descriptor is not a kevent queue, \
+                 or the batch is larger than max_batch",
+            ),
+            libc::EFAULT => f.write_str("the kernel could not read the entries"),
+            libc::ENOSYS => f.write_str(
+                "kernel without kevent: boot a kernel built with the kevent patch series \
+                 (see the kevent crate's README)",
+            ),
+            _ => return None,
         })
     }
 
@@ -352,14 +420,24 @@ impl fmt::Display for Key {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.command)?;
-        if let Some(key) = self.key {
-            write!(f, " {key}")?;
-        }
-        if let Some(i) = self.index {
-            write!(f, " (batch entry {i})")?;
+        match (self.key, self.index) {
+            (Some(key), None) => write!(f, " {key}")?,
+            (Some(key), Some(i)) => write!(f, " {key} (batch entry {i})")?,
+            (None, Some(i)) if i > 0 => write!(f, " batch (entries {i} on)")?,
+            (None, _) => f.write_str(" batch")?,
         }
         f.write_str(": ")?;
         match &self.cause {
+            Cause::Errno(e) if self.call => {
+                f.write_str("the kevent_ctl call failed (no entry processed): ")?;
+                match Self::explain_call(f, *e) {
+                    Some(r) => {
+                        r?;
+                        write!(f, " (os error {e})")
+                    }
+                    None => write!(f, "{}", io::Error::from_raw_os_error(*e)),
+                }
+            }
             Cause::Errno(e) => match self.explain(f, *e) {
                 Some(r) => {
                     r?;
@@ -475,6 +553,72 @@ mod tests {
         assert_eq!(
             m,
             format!("add user 1: {}", io::Error::from_raw_os_error(libc::EIO))
+        );
+    }
+
+    #[test]
+    fn whole_call_failures_are_not_the_entrys() {
+        // EBADF for the queue's descriptor: not "fd 7 is not open".
+        let e = Error::call(
+            Command::Add,
+            Some(Key::poll(7)),
+            None,
+            io::Error::from_raw_os_error(libc::EBADF),
+        );
+        assert!(e.is_call_error());
+        assert_eq!(
+            (e.raw_os_error(), e.key(), e.index()),
+            (Some(libc::EBADF), Some(Key::poll(7)), None)
+        );
+        assert_eq!(
+            e.to_string(),
+            "add poll fd 7: the kevent_ctl call failed (no entry processed): the queue's \
+             descriptor is not open (closed behind the Queue's back?) (os error 9)"
+        );
+        // The same errno for the entry.
+        let e = Error::entry(Command::Add, Key::poll(7), None, libc::EBADF);
+        assert!(!e.is_call_error());
+        assert!(e
+            .to_string()
+            .contains("fd 7 is not an open file descriptor"));
+        // A batch's call: no key, the first entry of the failed call.
+        let e = Error::call(
+            Command::Remove,
+            None,
+            Some(64),
+            io::Error::from_raw_os_error(libc::EFAULT),
+        );
+        assert_eq!(
+            e.to_string(),
+            "remove batch (entries 64 on): the kevent_ctl call failed (no entry processed): \
+             the kernel could not read the entries (os error 14)"
+        );
+        let e = Error::call(
+            Command::Add,
+            None,
+            Some(0),
+            io::Error::from_raw_os_error(libc::EINVAL),
+        );
+        let m = e.to_string();
+        assert!(
+            m.starts_with("add batch: the kevent_ctl call failed (no entry processed): ")
+                && m.contains("not a kevent queue"),
+            "{m}"
+        );
+        // EINVAL of a timer entry stays the timer's.
+        let m = msg(Command::Add, Key::timer(1), None, libc::EINVAL);
+        assert!(m.contains("refused this timer"), "{m}");
+        // Errors that are not errnos keep their words, flagged.
+        let e = Error::call(
+            Command::Trigger,
+            Some(Key::user(1)),
+            None,
+            io::Error::new(io::ErrorKind::Interrupted, "kevent_ctl processed no entry"),
+        );
+        assert!(e.is_call_error());
+        assert_eq!(
+            e.to_string(),
+            "trigger user 1: kevent_ctl processed no entry"
         );
     }
 

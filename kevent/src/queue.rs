@@ -196,13 +196,13 @@ fn key_of(raw: &sys::ukevent) -> Key {
 pub(crate) fn ctl_one(fd: BorrowedFd<'_>, cmd: Command, raw: sys::ukevent) -> Result<(), Error> {
     let mut raw = [raw];
     let done =
-        ctl_raw(fd, cmd, &mut raw).map_err(|e| Error::io(cmd, Some(key_of(&raw[0])), None, e))?;
+        ctl_raw(fd, cmd, &mut raw).map_err(|e| Error::call(cmd, Some(key_of(&raw[0])), None, e))?;
     match done {
         1 => match entry_errno(&raw[0]) {
             None => Ok(()),
             Some(e) => Err(Error::entry(cmd, key_of(&raw[0]), None, e)),
         },
-        _ => Err(Error::io(
+        _ => Err(Error::call(
             cmd,
             Some(key_of(&raw[0])),
             None,
@@ -267,7 +267,7 @@ impl Queue {
         raw_of: impl Fn(&T) -> sys::ukevent,
     ) -> Result<BatchResult, Error> {
         let max_batch = features()
-            .map_err(|e| Error::io(cmd, None, None, e))?
+            .map_err(|e| Error::call(cmd, None, None, e))?
             .max_batch;
         let chunk_len = CHUNK.min(max_batch as usize);
         // Not zeroed as a whole (4 KiB per call): each chunk writes the
@@ -290,7 +290,7 @@ impl Queue {
             let base = c * chunk_len;
             let done = self
                 .ctl_raw(cmd, raw)
-                .map_err(|e| Error::io(cmd, Some(key_of(&raw[0])), Some(base), e))?;
+                .map_err(|e| Error::call(cmd, None, Some(base), e))?;
             for (i, uk) in raw[..done].iter().enumerate() {
                 if let Some(e) = entry_errno(uk) {
                     result.failed.push((base + i, key_of(uk), e));

@@ -5,7 +5,7 @@
 //! kevent fails them.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -1611,6 +1611,51 @@ fn waker_after_its_kevent_was_removed() {
     // The queue dropped: the waker's duplicate keeps it, wakes succeed.
     drop(q);
     waker.wake().unwrap();
+}
+
+/// A call that fails as a whole (the descriptor is not a kevent queue)
+/// is the call's error, not the first entry's.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn whole_call_errors_are_not_an_entrys() {
+    require_kevent();
+    let (rd, _wr) = nix_pipe();
+    // SAFETY: we own `rd`; the Queue closes it. It is no kevent queue,
+    // which is what this test wants the kernel to say.
+    let q = unsafe { Queue::from_raw_fd(rd.into_raw_fd()) };
+    let (_a, b) = UnixStream::pair().unwrap();
+    let e = q.add_fd(&b, PollFlags::IN, Token(1)).unwrap_err();
+    assert!(e.is_call_error(), "{e}");
+    assert_eq!(
+        (e.raw_os_error(), e.key(), e.index()),
+        (Some(libc::EINVAL), Some(Key::poll(b.as_raw_fd())), None)
+    );
+    let m = e.to_string();
+    assert!(
+        m.contains("the kevent_ctl call failed (no entry processed)")
+            && m.contains("not a kevent queue"),
+        "{m}"
+    );
+    let e = q.add_all(&[Kevent::user(1), Kevent::user(2)]).unwrap_err();
+    assert!(e.is_call_error());
+    assert_eq!((e.key(), e.index()), (None, Some(0)));
+    assert!(
+        e.to_string()
+            .starts_with("add batch: the kevent_ctl call failed"),
+        "{e}"
+    );
+    // An entry's EBADF is the entry's.
+    let good = Queue::new().unwrap();
+    // SAFETY: -1 is never an open descriptor; nothing is dereferenced.
+    let e = good
+        .add(unsafe { Kevent::poll_raw(-1, PollFlags::IN) })
+        .unwrap_err();
+    assert!(!e.is_call_error());
+    assert!(
+        e.to_string()
+            .contains("fd -1 is not an open file descriptor"),
+        "{e}"
+    );
 }
 
 #[test]
