@@ -450,14 +450,10 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.cause {
-            Cause::Io(e) => e.get_ref().map(|e| e as _),
-            Cause::Errno(_) => None,
-        }
-    }
-}
+/// No [`source`](std::error::Error::source): `Display` already prints
+/// the cause (the errno's words, or the underlying error's message), and
+/// an error reporter that prints the chain would print it twice.
+impl std::error::Error for Error {}
 
 /// Keeps the errno (`raw_os_error()`) and so the kind; an error without
 /// an errno keeps its kind and words, with the [`Error`] inside. See
@@ -620,6 +616,38 @@ mod tests {
             e.to_string(),
             "trigger user 1: kevent_ctl processed no entry"
         );
+    }
+
+    /// Everything `Display` prints once: a reporter that walks the
+    /// `source()` chain (anyhow's `{:#}`, eyre) must not repeat it.
+    #[test]
+    fn the_cause_is_displayed_once() {
+        use std::error::Error as _;
+        let errors = [
+            Error::io(
+                Command::Add,
+                Some(Key::user(1)),
+                None,
+                io::Error::new(io::ErrorKind::Unsupported, "no kevent here"),
+            ),
+            Error::call(
+                Command::Add,
+                None,
+                Some(0),
+                io::Error::new(io::ErrorKind::Interrupted, "stopped"),
+            ),
+            Error::entry(Command::Add, Key::user(1), None, libc::EEXIST),
+        ];
+        for e in errors {
+            let mut chain = e.to_string();
+            let mut source = e.source();
+            while let Some(s) = source {
+                chain.push_str(": ");
+                chain.push_str(&s.to_string());
+                source = s.source();
+            }
+            assert_eq!(chain, e.to_string(), "the chain repeats the message");
+        }
     }
 
     #[test]
