@@ -305,9 +305,6 @@ impl Error {
                 f,
                 "fd {fd} is not an open pidfd (pidfd_open(2); Kevent::process_pid takes a pid)"
             ),
-            libc::ENOTSOCK if matches!(kind, Some(Kind::Poll | Kind::Proc)) => {
-                write!(f, "fd {fd} is not a socket")
-            }
             libc::ENOTSOCK if kind == Some(Kind::Socket) => {
                 write!(
                     f,
@@ -390,6 +387,19 @@ impl Error {
                 ),
                 None => f.write_str("this kernel does not support this kevent type"),
             },
+            // kevent_ctl(2) lists ENOTSOCK for socket kevents only: for
+            // another type the descriptor need not be a socket, so do not
+            // say it should be one.
+            libc::ENOTSOCK => match kind {
+                Some(k) => write!(
+                    f,
+                    "the kernel answered ENOTSOCK for {}, which does not watch sockets \
+                     (kevent_ctl(2) lists ENOTSOCK for socket kevents only: a kernel bug or a \
+                     newer kernel?)",
+                    KindNoun(k)
+                ),
+                None => return None,
+            },
             libc::ENOMEM => f.write_str("the kernel is out of memory"),
             libc::ENOSYS => f.write_str(
                 "kernel without kevent: boot a kernel built with the kevent patch series \
@@ -397,6 +407,25 @@ impl Error {
             ),
             _ => return None,
         })
+    }
+}
+
+/// `a poll kevent`, `a process kevent`, `a kevent of type 42`.
+struct KindNoun(Kind);
+
+impl fmt::Display for KindNoun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.0 {
+            Kind::Poll => "a poll",
+            Kind::Timer => "a timer",
+            Kind::User => "a user",
+            Kind::Signal => "a signal",
+            Kind::Proc => "a process",
+            Kind::Inode => "an inode",
+            Kind::Socket => "a socket",
+            Kind::Other(t) => return write!(f, "a kevent of type {t}"),
+        };
+        write!(f, "{name} kevent")
     }
 }
 
@@ -501,8 +530,27 @@ mod tests {
         );
         let m = msg(Command::Add, Key::poll(5), None, libc::EPERM);
         assert!(m.starts_with("add poll fd 5: fd 5 cannot be polled"), "{m}");
+        // ENOTSOCK is worded for the entry's type: only a socket kevent
+        // needs a socket.
+        let m = msg(Command::Add, Key::process(3), None, libc::ENOTSOCK);
+        assert_eq!(
+            m,
+            "add process 3: the kernel answered ENOTSOCK for a process kevent, which does \
+             not watch sockets (kevent_ctl(2) lists ENOTSOCK for socket kevents only: a \
+             kernel bug or a newer kernel?) (os error 88)"
+        );
         let m = msg(Command::Add, Key::poll(5), None, libc::ENOTSOCK);
-        assert!(m.contains("fd 5 is not a socket"), "{m}");
+        assert!(
+            !m.contains("is not a socket") && m.contains("for a poll kevent"),
+            "{m}"
+        );
+        let m = msg(
+            Command::Add,
+            Key::new(Kind::Other(9), 1),
+            None,
+            libc::ENOTSOCK,
+        );
+        assert!(m.contains("for a kevent of type 9,"), "{m}");
         assert_eq!(Key::poll(-1).to_string(), "poll fd -1");
         let m = msg(Command::Add, Key::poll(-1), None, libc::EBADF);
         assert!(m.starts_with("add poll fd -1: fd -1 is not an open"), "{m}");
