@@ -51,9 +51,20 @@
 /// `as_mut_slice` derive the entries' pointer from a reference to a
 /// zero-sized field. Under Stacked Borrows that pointer may not be used to
 /// read or write past the field (rust-bindgen #1892), i.e. any entry:
-/// **do not call them**. Use [`kevent_ring_entries`](super::kevent_ring_entries),
+/// **do not call them**. Use [`kevent_ring_entries`],
 /// which computes the pointer from the ring's raw pointer instead. The
-/// type is hidden from this crate's documentation for that reason.
+/// type is hidden from this crate's documentation (here and at the
+/// crate's root) for that reason; it stays public, as the type of
+/// `kevent_ring::events`.
+pub mod bindings {
+    pub use super::generated::*;
+    // Not to be used (see above): this explicit re-export shadows the
+    // glob's, so that the type can be hidden from the documentation.
+    #[doc(hidden)]
+    pub use super::generated::__IncompleteArrayField;
+}
+
+/// bindgen's output, re-exported by [`bindings`].
 #[allow(
     missing_docs,
     clippy::all,
@@ -61,11 +72,11 @@
     clippy::multiple_unsafe_ops_per_block,
     rustdoc::broken_intra_doc_links
 )]
-pub mod bindings {
+mod generated {
     include!("bindings.rs");
 }
 pub use bindings::*;
-// Not to be used (see `bindings`): hidden from the documentation.
+// Hidden at the root too (the glob above would list it otherwise).
 #[doc(hidden)]
 pub use bindings::__IncompleteArrayField;
 
