@@ -101,6 +101,12 @@ run_summarised report \
 	/usr/bin/python3 "$REPO_ROOT/benches/tests/test_report.py"
 step "host: cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --no-deps --all-features
+# rustdoc does not lint docs expanded from other crates' macros (bitflags!)
+# or under #[allow(rustdoc::broken_intra_doc_links)]: an unresolved
+# `[x](crate::Y)` is then written out as a literal href.
+if broken=$(grep -rhoE 'href="(crate|super|self)::[^"]*"' "$REPO_ROOT/target/doc" | sort -u) && [[ -n $broken ]]; then
+	die "unresolved intra-doc links in the documentation: $broken"
+fi
 step "host: manual pages"
 # mandoc -Tlint, groff -ww and man -l of man/man2 and man/man7, and the
 # pages' example programs compiled against the series' uapi header.

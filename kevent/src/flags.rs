@@ -20,7 +20,7 @@ bitflags! {
 }
 
 bitflags! {
-    /// Readiness bits of a [`Interest::poll`](crate::Interest::poll) kevent:
+    /// Readiness bits of a [`Kevent::poll`](crate::Kevent::poll) kevent:
     /// the `EPOLL*` bits of `<sys/epoll.h>`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub struct PollFlags: u32 {
