@@ -16,6 +16,8 @@
 #    standard library comes from rustup when it is installed, else it is
 #    built from nightly's rust-src (-Zbuild-std, --offline); without
 #    either the target is skipped, saying so.
+# 3. docs.rs: the documentation with nightly and --cfg docsrs, as docs.rs
+#    builds it (skipped without nightly).
 #
 # Prints "rust-compat: N passed, N failed, N skipped" and exits non-zero
 # if anything failed.
@@ -115,6 +117,26 @@ target aarch64-unknown-linux-gnu check
 target i686-unknown-linux-gnu check
 target i686-unknown-linux-gnu test
 target x86_64-unknown-linux-gnux32 check
+
+# 3. docs.rs: the documentation as docs.rs builds it (nightly, with the
+#    package.metadata.docs.rs rustdoc-args: --cfg docsrs and
+#    feature(doc_cfg), which marks the feature-gated items).
+if command -v rustup >/dev/null 2>&1 && rustup run nightly rustc --version >/dev/null 2>&1; then
+	export CARGO_TARGET_DIR=$tdir/docsrs
+	set +e
+	RUSTDOCFLAGS="--cfg docsrs -D warnings" run cargo +nightly doc --locked --offline \
+		--no-deps -p kevent-sys -p kevent --all-features
+	rc=$?
+	set -e
+	unset CARGO_TARGET_DIR
+	if ((rc == 0)); then
+		pass "docs.rs: cargo +nightly doc --cfg docsrs"
+	else
+		fail "docs.rs: the documentation does not build with --cfg docsrs on nightly"
+	fi
+else
+	skip "docs.rs: no nightly toolchain to build the documentation as docs.rs does"
+fi
 
 echo "rust-compat: $passed passed, $failed failed, $skipped skipped"
 ((failed == 0))

@@ -70,6 +70,8 @@
 //! The crate is for Linux only, on a kernel with the kevent series.
 
 #![deny(missing_docs)]
+// docs.rs (package.metadata.docs.rs) marks the feature-gated items.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     clippy::undocumented_unsafe_blocks,
     clippy::multiple_unsafe_ops_per_block
@@ -101,6 +103,7 @@ pub use queue::{BatchResult, Events, Iter, Queue};
 pub use registered::{DeregisterError, Registered};
 pub use ring::{Drain, QueueRef, Ring, RingBuilder};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use tokio_queue::AsyncQueue;
 pub use wait::Wait;
 pub use waker::Waker;

@@ -42,6 +42,7 @@ use crate::queue::Queue;
 /// kevent is queued by a new event, not when a level-triggered kevent is
 /// queued again after it was reported: handle what a report says (read
 /// until `WouldBlock`), or use edge-triggered or dispatch kevents.
+#[cfg_attr(docsrs, doc(cfg(feature = "mio")))]
 impl Source for Queue {
     fn register(
         &mut self,

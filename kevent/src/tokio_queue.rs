@@ -31,6 +31,7 @@ use crate::queue::{Events, Queue};
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct AsyncQueue {
     inner: AsyncFd<Queue>,
 }
