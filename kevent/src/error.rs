@@ -317,6 +317,14 @@ impl Error {
                 "fd {fd} cannot be polled (a regular file or a directory is always ready: \
                  read it instead)"
             ),
+            libc::EEXIST if matches!(kind, Some(Kind::Inode | Kind::Proc)) => write!(
+                f,
+                "the queue already has a kevent with this key: fd {fd} was added before, or \
+                 its number was closed and reused, and that kevent still watches the old \
+                 {what} (it outlives its fd): remove it first, or keep each fd open until \
+                 its kevent is added",
+                what = if kind == Some(Kind::Inode) { "inode" } else { "process" }
+            ),
             libc::EEXIST => f.write_str(
                 "the queue already has a kevent with this key: use modify, or add it with \
                  Kevent::update to add or modify",
@@ -530,6 +538,14 @@ mod tests {
         );
         let m = msg(Command::Add, Key::poll(5), None, libc::EPERM);
         assert!(m.starts_with("add poll fd 5: fd 5 cannot be polled"), "{m}");
+        // Inode and process kevents outlive their fd: EEXIST may mean a
+        // reused number.
+        let m = msg(Command::Add, Key::inode(4), None, libc::EEXIST);
+        assert!(m.contains("reused") && m.contains("old inode"), "{m}");
+        let m = msg(Command::Add, Key::process(4), None, libc::EEXIST);
+        assert!(m.contains("old process"), "{m}");
+        let m = msg(Command::Add, Key::poll(4), None, libc::EEXIST);
+        assert!(!m.contains("reused"), "{m}");
         // ENOTSOCK is worded for the entry's type: only a socket kevent
         // needs a socket.
         let m = msg(Command::Add, Key::process(3), None, libc::ENOTSOCK);

@@ -447,8 +447,9 @@ impl<'fd> Kevent<'fd> {
     /// reaps the process: a process that has exited already is reported
     /// at once (with no status if it was reaped already). The kevent
     /// holds the process: closing `pidfd` after the add does not remove
-    /// it. The id is the descriptor number ([`Key::process`]). Not a
-    /// pidfd: `EBADF`.
+    /// it. The id is the descriptor number ([`Key::process`]); once the
+    /// number names another pidfd, adding it fails with `EEXIST` until
+    /// the old kevent is removed. Not a pidfd: `EBADF`.
     pub fn process(pidfd: BorrowedFd<'fd>) -> Self {
         let k = Kevent::new(Kind::Proc, pidfd.as_raw_fd() as u64, sys::KEVENT_PROC_EXIT);
         Kevent {
@@ -471,9 +472,14 @@ impl<'fd> Kevent<'fd> {
     /// descriptor number ([`Key::inode`]).
     ///
     /// The kevent watches the inode, not the open file: closing `fd`
-    /// after the add keeps it (the number still names it, until it is
-    /// reused for another file), and it holds a reference on the inode
-    /// while it exists. Deletion of the inode (its last link removed and
+    /// after the add keeps it, and it holds a reference on the inode
+    /// while it exists. The number stays its id ([`Key::inode`]): once
+    /// the number names another file, adding that file fails with
+    /// `EEXIST` (the kernel does not drop a live watch) until the old
+    /// kevent is removed, so to watch several directories keep each
+    /// descriptor open until its kevent is added. (It must be this way:
+    /// Linux reports a deletion only when the inode's last reference
+    /// goes, which a kevent ending with its descriptor could never see.) Deletion of the inode (its last link removed and
     /// its last open file closed, `fd` included) or unmount of its file
     /// system ends the kevent: it reports [`InodeEvents::DELETE_SELF`] or
     /// [`InodeEvents::REVOKED`] with [`EventFlags::EOF`], asked for or
@@ -767,8 +773,9 @@ impl Key {
     }
 
     /// The inode kevent added with descriptor number `fd`
-    /// ([`Kevent::inode`]); the number names it after it is closed, until
-    /// it is reused for another file.
+    /// ([`Kevent::inode`]); the number names it after it is closed (for
+    /// [`Queue::remove`](crate::Queue::remove) whatever the number names
+    /// now).
     pub fn inode(fd: RawFd) -> Self {
         Key::new(Kind::Inode, fd as u64)
     }
@@ -913,33 +920,35 @@ impl Event {
         (self.kind() == Kind::Socket).then(|| SocketEvents::from_bits_retain(self.raw.events))
     }
 
-    /// Whether this socket event's amounts are valid: no
-    /// [`EventFlags::NODATA`], no [`EventFlags::ERROR`] (then
-    /// [`data`](Self::data) is the error).
-    fn socket_amounts(&self, bits: SocketEvents) -> bool {
+    /// Whether this socket event's amount for `bits` is valid: one of
+    /// `bits` fired, and no [`EventFlags::ERROR`] (then
+    /// [`data`](Self::data) is the error). [`EventFlags::NODATA`] is
+    /// about the receive amount only: the kernel knows every socket's
+    /// send space.
+    fn socket_amounts(&self, bits: SocketEvents, unknown: EventFlags) -> bool {
         self.socket_events().is_some_and(|e| e.intersects(bits))
-            && !self
-                .flags()
-                .intersects(EventFlags::NODATA | EventFlags::ERROR)
+            && !self.flags().intersects(EventFlags::ERROR | unknown)
     }
 
     /// A socket kevent's bytes to read (the next datagram's size on a
     /// datagram socket) with [`SocketEvents::RECV`], or connections
     /// waiting with [`SocketEvents::ACCEPT`], saturating at `u32::MAX`.
     /// `None` for other kinds, when neither bit fired, when the protocol
-    /// cannot tell ([`EventFlags::NODATA`]) and with
-    /// [`EventFlags::ERROR`] ([`error`](Self::error) has the error).
+    /// cannot tell ([`EventFlags::NODATA`]: not TCP, UDP or unix, or a
+    /// TCP socket under kTLS or sockmap) and with [`EventFlags::ERROR`]
+    /// ([`error`](Self::error) has the error).
     pub fn recv_amount(&self) -> Option<u32> {
-        self.socket_amounts(SocketEvents::RECV | SocketEvents::ACCEPT)
+        self.socket_amounts(SocketEvents::RECV | SocketEvents::ACCEPT, EventFlags::NODATA)
             .then_some(self.raw.data as u32)
     }
 
     /// A socket kevent's free send space in bytes with
     /// [`SocketEvents::SEND`], saturating at `u32::MAX` (0 with
-    /// [`is_eof`](Self::is_eof): nothing more can be sent). `None` as for
-    /// [`recv_amount`](Self::recv_amount), and when SEND did not fire.
+    /// [`is_eof`](Self::is_eof): nothing more can be sent). Known for
+    /// every socket, [`EventFlags::NODATA`] or not. `None` for other
+    /// kinds, when SEND did not fire, and with [`EventFlags::ERROR`].
     pub fn send_space(&self) -> Option<u32> {
-        self.socket_amounts(SocketEvents::SEND)
+        self.socket_amounts(SocketEvents::SEND, EventFlags::empty())
             .then_some((self.raw.data >> 32) as u32)
     }
 

@@ -2326,6 +2326,47 @@ fn inode_directory_entries_created_and_removed() {
     assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
 }
 
+/// The number of a closed descriptor stays its inode kevent's id: adding
+/// another directory under the reused number fails with EEXIST (the live
+/// watch is not dropped), and works once the old kevent is removed.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn inode_reused_number_is_refused_not_replaced() {
+    use kevent::InodeEvents as I;
+    require_kevent();
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.at("sub")).unwrap();
+    let q = Queue::new().unwrap();
+    let first = high_fd(std::fs::File::open(&dir.path).unwrap().into(), 910);
+    let n = first.as_raw_fd();
+    q.add(Kevent::inode(first.as_fd(), I::CREATE).token(Token(72)))
+        .unwrap();
+    drop(first);
+    // The same number, now naming "sub".
+    let sub: OwnedFd = std::fs::File::open(dir.at("sub")).unwrap().into();
+    // SAFETY: n was closed above; dup2 makes it a copy of `sub`, owned here.
+    assert_eq!(unsafe { libc::dup2(sub.as_raw_fd(), n) }, n);
+    let reused = unsafe { OwnedFd::from_raw_fd(n) };
+    let err = q
+        .add(Kevent::inode(reused.as_fd(), I::CREATE).token(Token(73)))
+        .unwrap_err();
+    assert_eq!(errno(&err), libc::EEXIST, "{err}");
+    assert!(err.to_string().contains("remove it first"), "{err}");
+    // The first watch is live: it reports its directory, not "sub".
+    std::fs::write(dir.at("sub/x"), b"").unwrap();
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    std::fs::write(dir.at("y"), b"").unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!((e.token(), e.inode_events()), (Token(72), Some(I::CREATE)));
+    q.remove(Key::inode(n)).unwrap();
+    q.add(Kevent::inode(reused.as_fd(), I::CREATE).token(Token(73)))
+        .unwrap();
+    std::fs::write(dir.at("sub/z"), b"").unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!((e.token(), e.inode_events()), (Token(73), Some(I::CREATE)));
+}
+
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn inode_file_modify_then_delete_self_ends_it() {
