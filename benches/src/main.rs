@@ -301,7 +301,7 @@ fn main() -> io::Result<()> {
             for_each(
                 &mechanisms,
                 with_bound,
-                |m| m.readiness,
+                Mechanism::pipes,
                 |name, factory| match factory {
                     Err(why) => report.unsupported("pipes", &params, name, why),
                     Ok(factory) => {
@@ -642,7 +642,7 @@ mod tests {
         let r = workload::libevent_bench(Some(&mut *et), 20, 5, 200).unwrap();
         assert_eq!(r.events, 205, "kevent-et");
         assert!(r.syscalls >= 1, "kevent-et: waits not counted");
-        for m in ["kevent", "kevent-ring"] {
+        for m in ["kevent", "kevent-ring", "kevent-socket"] {
             let m = named(m);
             for (factory, what) in [
                 (m.readiness.unwrap(), "level"),
@@ -659,8 +659,28 @@ mod tests {
                     r.syscalls
                 );
             }
-            timers_are_counted(m.name, m.timers.unwrap());
+            if let Ok(timers) = m.timers {
+                timers_are_counted(m.name, timers);
+            }
         }
+    }
+
+    /// A mechanism that watches sockets only has no pipes form; every
+    /// other readiness mechanism uses its readiness constructor there.
+    #[test]
+    fn sockets_only_mechanisms_skip_pipes() {
+        for m in mechanism::all() {
+            match m.sockets_only {
+                Some(why) => assert_eq!(m.pipes().err(), Some(why), "{}", m.name),
+                None => assert_eq!(
+                    m.pipes().map(|f| f as usize),
+                    m.readiness.map(|f| f as usize),
+                    "{}",
+                    m.name
+                ),
+            }
+        }
+        assert!(named("kevent-socket").pipes().is_err());
     }
 
     /// libkqueue on kevent: every byte handled by the level, DISPATCH and
@@ -756,6 +776,7 @@ mod tests {
                 m.oneshot.err(),
                 m.timers.err(),
                 m.herd.err(),
+                m.sockets_only,
             ]
             .into_iter()
             .flatten()
