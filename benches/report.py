@@ -85,6 +85,9 @@ WORKLOADS = {
     "herd": "thundering herd: threads wait for one eventfd",
     "pipes": "epoll_bench: N pipes, T tokens passed at random",
     "per-call": "criterion microbenchmarks of single calls",
+    "proc-exits": "1,000 children forked, each exit reported: KEVENT_PROC against pidfd+epoll",
+    "signals": "signals sent and collected: KEVENT_SIGNAL against signalfd+epoll",
+    "inode-creates": "files created in a watched directory: KEVENT_INODE against inotify+epoll",
     "echo": "TCP echo server",
     "sendfile": "sendfile completions",
     "kqueue": "the kqueue-compatible layer",
@@ -103,6 +106,9 @@ METRICS = {
     "wakeups_per_event": ("wake-ups per event (1 is ideal)", "wake-ups/event"),
     "spurious_per_event": ("spurious wake-ups per event", "spurious/event"),
     "syscalls_per_event": ("the mechanism's system calls per event", "syscalls/event"),
+    "ns_per_exit": ("time per child exit (fork and exit included)", "time/exit"),
+    "ns_per_signal": ("time per signal", "time/signal"),
+    "syscalls_per_signal": ("the collector's system calls per signal", "syscalls/signal"),
 }
 PARAMS = {"pairs": "N socket pairs", "pipes": "N pipes", "tokens": "tokens", "threads": "threads", "timers": "timers",
           "connections": "connections", "clients": "clients", "files": "files"}

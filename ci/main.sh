@@ -10,8 +10,9 @@
 #   --quick        fewer sizes, writes and seconds (under 10 minutes once the
 #                  kernel is built)
 #
-# Workloads: libevent bench.c, oneshot re-arm, 10,000 timers, thundering
-# herd; then criterion per-call microbenchmarks (benches/README.md). The
+# Workloads: libevent bench.c, oneshot re-arm, pipes, 10,000 timers,
+# thundering herd, 1,000 process exits, signals, 10,000 file creations;
+# then criterion per-call microbenchmarks (benches/README.md). The
 # report: results-<run>.csv, table.md (ratios against epoll), SVG plots,
 # gathered in README.md.
 . "$(dirname "$0")/lib.sh"
@@ -23,7 +24,7 @@ while (($#)); do
 	--report) report=${2:?--report needs a directory}; shift ;;
 	--icount) icount=1 ;;
 	--quick) quick=(--quick) ;;
-	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
 	shift

@@ -23,10 +23,6 @@ use std::time::{Duration, Instant};
 
 use mechanism::{Mechanism, Support};
 
-/// A proc-exits or signals loop: (kevent rather than epoll, n) to time
-/// per event.
-type ProcSigRun = fn(bool, usize) -> io::Result<Duration>;
-
 /// Sizes and lengths of one mode (quick or full).
 struct Plan {
     pair_counts: &'static [usize],
@@ -42,6 +38,8 @@ struct Plan {
     pipe_events: usize,
     proc_exits: usize,
     signals: usize,
+    /// How the signals are sent: one variant of the workload each.
+    signal_sends: Vec<workload::SignalSend>,
     inode_creates: usize,
 }
 
@@ -67,6 +65,11 @@ impl Plan {
             pipe_events: if quick { 20_000 } else { 100_000 },
             proc_exits: 1000,
             signals: if quick { 2_000 } else { 20_000 },
+            signal_sends: vec![
+                workload::SignalSend::UsrOneByOne,
+                workload::SignalSend::RtBursts(16),
+                workload::SignalSend::RtThreads(2),
+            ],
             inode_creates: 10_000,
         }
     }
@@ -233,7 +236,7 @@ fn main() -> io::Result<()> {
             + usize::from(runs("pipes")) * plan.pipe_counts.len() * plan.pipe_tokens.len()
             + usize::from(runs("timers"))
             + usize::from(runs("proc-exits"))
-            + usize::from(runs("signals"))
+            + usize::from(runs("signals")) * plan.signal_sends.len()
             + usize::from(runs("inode-creates")) * 2
             + usize::from(runs("herd")));
     let mut report = Report {
@@ -330,39 +333,64 @@ fn main() -> io::Result<()> {
     }
 
     // Process exits and signals: kevent and epoll only, no bound.
-    let procsig: [(&str, ProcSigRun, usize, &str); 2] = [
-        (
-            "proc-exits",
-            workload::proc_exits,
-            plan.proc_exits,
-            "ns_per_exit",
-        ),
-        ("signals", workload::signals, plan.signals, "ns_per_signal"),
-    ];
-    for (w, run, n, metric) in procsig {
-        if !runs(w) {
-            continue;
-        }
-        let params = format!("n={n}");
+    let only_kevent_epoll = |report: &mut Report, w: &str, params: &str| -> io::Result<()> {
         if with_bound {
-            report.unsupported(w, &params, "none", "no loop without a mechanism")?;
+            report.unsupported(w, params, "none", "no loop without a mechanism")?;
         }
-        for m in &mechanisms {
-            if m.name != "kevent" && m.name != "epoll" {
-                report.unsupported(
-                    w,
-                    &params,
-                    m.name,
-                    "only kevent and epoll (pidfd/signalfd) have this row",
-                )?;
-                continue;
-            }
+        for m in mechanisms
+            .iter()
+            .filter(|m| !matches!(m.name, "kevent" | "epoll"))
+        {
+            report.unsupported(
+                w,
+                params,
+                m.name,
+                "only kevent and epoll (pidfd/signalfd) have this row",
+            )?;
+        }
+        Ok(())
+    };
+    let kevent_epoll = || {
+        mechanisms
+            .iter()
+            .filter(|m| matches!(m.name, "kevent" | "epoll"))
+    };
+    if runs("proc-exits") {
+        let params = format!("n={}", plan.proc_exits);
+        only_kevent_epoll(&mut report, "proc-exits", &params)?;
+        for m in kevent_epoll() {
             let mut samples = vec![];
             for _ in 0..reps {
-                samples.push(run(m.name == "kevent", n)?.as_nanos() as f64);
+                let per = workload::proc_exits(m.name == "kevent", plan.proc_exits)?;
+                samples.push(per.as_nanos() as f64);
                 settle();
             }
-            report.measured(w, &params, m.name, vec![(metric, samples)])?;
+            report.measured(
+                "proc-exits",
+                &params,
+                m.name,
+                vec![("ns_per_exit", samples)],
+            )?;
+        }
+    }
+    for send in plan.signal_sends.iter().filter(|_| runs("signals")) {
+        let n = plan.signals;
+        let params = format!("n={n};{}", send.params());
+        only_kevent_epoll(&mut report, "signals", &params)?;
+        for m in kevent_epoll() {
+            let (mut time, mut calls) = (vec![], vec![]);
+            for _ in 0..reps {
+                let r = workload::signals(m.name == "kevent", n, *send)?;
+                time.push(r.per_signal.as_nanos() as f64);
+                calls.push(r.syscalls as f64 / n as f64);
+                settle();
+            }
+            report.measured(
+                "signals",
+                &params,
+                m.name,
+                vec![("ns_per_signal", time), ("syscalls_per_signal", calls)],
+            )?;
         }
     }
 
@@ -681,6 +709,40 @@ mod tests {
             }
         }
         assert!(named("kevent-socket").pipes().is_err());
+    }
+
+    /// Every child's exit is reported with its status (the loop checks
+    /// it and fails otherwise).
+    #[test]
+    fn proc_exits_report_every_child() {
+        workload::proc_exits(false, 20).unwrap();
+        if kevent::is_supported() {
+            workload::proc_exits(true, 20).unwrap();
+        }
+    }
+
+    /// Every signal sent is collected once and none is left pending (the
+    /// loop fails otherwise); the collector makes at least one system
+    /// call per report and, for signalfd, a read per wake-up.
+    #[test]
+    fn signals_are_collected_once() {
+        use workload::SignalSend as S;
+        let mut kinds = vec![false];
+        if kevent::is_supported() {
+            kinds.push(true);
+        }
+        for kevent in kinds {
+            for send in [S::UsrOneByOne, S::RtBursts(16), S::RtThreads(2)] {
+                let r = workload::signals(kevent, 300, send).unwrap();
+                assert_eq!(r.collected, 300, "{send:?} kevent={kevent}");
+                assert!(r.syscalls >= 1, "{send:?} kevent={kevent}");
+                if send == S::UsrOneByOne {
+                    // One report per signal: a wait (and a read).
+                    let per = if kevent { 1 } else { 2 };
+                    assert_eq!(r.syscalls, 300 * per, "{send:?} kevent={kevent}");
+                }
+            }
+        }
     }
 
     /// libkqueue on kevent: every byte handled by the level, DISPATCH and

@@ -12,5 +12,5 @@ pub use herd::herd;
 pub use inode::inode_creates;
 pub use pairs::{libevent_bench, raise_fd_limit};
 pub use pipes::pipes;
-pub use procsig::{proc_exits, signals};
+pub use procsig::{proc_exits, signals, Send as SignalSend};
 pub use timers::many_timers;
