@@ -536,7 +536,10 @@ def summary_figure(out, runs):
     lo = min(min(ratios), 0.5) / 1.4
     hi = max(max(ratios), 2.0) * 1.4
     height = 0.3 * len(order) + 2.8
-    width = max(4.6 * len(per_run) + 2.6, 9.5)
+    # Room on the left for the longest row label (about 0.065 in per
+    # character at this size).
+    label_in = max(2.3, 0.065 * max(len(text) for _, text in order) + 0.2)
+    width = max(4.6 * len(per_run) + label_in + 0.3, 9.5)
     fig, axes = plt.subplots(1, len(per_run), figsize=(width, height), sharey=True, squeeze=False)
     mechs = set()
     for ax, (label, s) in zip(axes[0], per_run):
@@ -583,7 +586,7 @@ def summary_figure(out, runs):
                  fontsize=12, fontweight="bold")
     below = legend(fig, mechs, "Ratios of medians measured in the same VM run; "
                    "counts (wake-ups) are in the tables, not here.", height, reference=True)
-    fig.subplots_adjust(left=2.3 / width, right=1 - 0.2 / width, top=1 - 0.95 / height,
+    fig.subplots_adjust(left=label_in / width, right=1 - 0.2 / width, top=1 - 0.95 / height,
                         bottom=(below + 0.5) / height, wspace=0.06)
     save(fig, out, "summary")
     return "summary"
