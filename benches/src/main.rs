@@ -4,13 +4,15 @@
 //!
 //! ```text
 //! kevent-benches [--quick] [--reps N] [--csv PATH] [--only WORKLOAD]
-//!                [--mechanism NAME[,NAME...]] [--pipe-tokens N]
+//!                [--mechanism NAME[,NAME...]] [--pipe-tokens N] [--tcp]
 //! ```
 //!
 //! `value` is the median of `reps` runs, `min` and `max` their spread. A
 //! workload with no natural form for a mechanism gets a row with no value
 //! and the reason in `note`. `--csv PATH` also writes the rows to PATH
 //! (ci/main.sh passes a file in the report folder, shared with the VM).
+//! `--tcp` also runs the socket-pair workloads over loopback TCP
+//! connections (`sockets=tcp` in their parameters).
 //! Workloads: `libevent-bench`, `oneshot-rearm`, `pipes`, `timers`, `herd`,
 //! `proc-exits`, `signals`, `inode-creates`.
 
@@ -26,6 +28,8 @@ use mechanism::{Mechanism, Support};
 /// Sizes and lengths of one mode (quick or full).
 struct Plan {
     pair_counts: &'static [usize],
+    /// The sockets of the socket-pair workloads: unix, and TCP with --tcp.
+    pair_sockets: Vec<workload::Sockets>,
     active: usize,
     writes: usize,
     timers: usize,
@@ -51,6 +55,7 @@ impl Plan {
             } else {
                 &[100, 1000, 10000]
             },
+            pair_sockets: vec![workload::Sockets::Unix],
             active: 100,
             writes: if quick { 20_000 } else { 100_000 },
             timers: 10_000,
@@ -211,6 +216,10 @@ fn main() -> io::Result<()> {
     if let Some(t) = value("--pipe-tokens").and_then(|v| v.parse().ok()) {
         plan.pipe_tokens = vec![usize::clamp(t, 1, 4096)];
     }
+    // --tcp: the socket-pair workloads over loopback TCP connections too.
+    if args.iter().any(|a| a == "--tcp") {
+        plan.pair_sockets.push(workload::Sockets::Tcp);
+    }
     let mut mechanisms = mechanism::all();
     // --mechanism NAME[,NAME...]: those only (in the order of all()), and
     // no bound unless one NAME is "none" (for profiles and A/B runs).
@@ -231,8 +240,9 @@ fn main() -> io::Result<()> {
     let runs = |w: &str| only.as_deref().map_or(true, |o| o == w);
     let per_workload = mechanisms.len() + usize::from(with_bound);
     let total = per_workload
-        * (usize::from(runs("libevent-bench")) * plan.pair_counts.len()
-            + usize::from(runs("oneshot-rearm")) * plan.pair_counts.len()
+        * ((usize::from(runs("libevent-bench")) + usize::from(runs("oneshot-rearm")))
+            * plan.pair_counts.len()
+            * plan.pair_sockets.len()
             + usize::from(runs("pipes")) * plan.pipe_counts.len() * plan.pipe_tokens.len()
             + usize::from(runs("timers"))
             + usize::from(runs("proc-exits"))
@@ -258,9 +268,16 @@ fn main() -> io::Result<()> {
         if !runs(workload) {
             continue;
         }
-        for &n in plan.pair_counts {
+        for (&sockets, &n) in plan
+            .pair_sockets
+            .iter()
+            .flat_map(|s| plan.pair_counts.iter().map(move |n| (s, n)))
+        {
             let active = plan.active.min(n);
-            let params = format!("pairs={n};active={active};writes={}", plan.writes);
+            let mut params = format!("pairs={n};active={active};writes={}", plan.writes);
+            if sockets == workload::Sockets::Tcp {
+                params += ";sockets=tcp";
+            }
             for_each(
                 &mechanisms,
                 with_bound,
@@ -271,8 +288,9 @@ fn main() -> io::Result<()> {
                         let (mut time, mut calls) = (vec![], vec![]);
                         for _ in 0..reps {
                             let mut mech = factory.map(|f| f()).transpose()?;
-                            let r = workload::libevent_bench(
+                            let r = workload::libevent_bench_on(
                                 mech.as_deref_mut(),
+                                sockets,
                                 n,
                                 active,
                                 plan.writes,
@@ -670,6 +688,23 @@ mod tests {
         let r = workload::libevent_bench(Some(&mut *et), 20, 5, 200).unwrap();
         assert_eq!(r.events, 205, "kevent-et");
         assert!(r.syscalls >= 1, "kevent-et: waits not counted");
+        // KEVENT_SOCKET on TCP (whose level-triggered reports skip
+        // ->poll()) as well as on unix sockets.
+        for m in ["epoll", "kevent", "kevent-socket"] {
+            let m = named(m);
+            for factory in [m.readiness.unwrap(), m.oneshot.unwrap()] {
+                let mut mech = factory().unwrap();
+                let r = workload::libevent_bench_on(
+                    Some(&mut *mech),
+                    workload::Sockets::Tcp,
+                    20,
+                    5,
+                    200,
+                )
+                .unwrap();
+                assert_eq!(r.events, 205, "{} over TCP", m.name);
+            }
+        }
         for m in ["kevent", "kevent-ring", "kevent-socket"] {
             let m = named(m);
             for (factory, what) in [
