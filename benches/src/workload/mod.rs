@@ -14,5 +14,5 @@ pub use inode::inode_creates;
 pub use pairs::libevent_bench;
 pub use pairs::{libevent_bench_on, raise_fd_limit, Sockets};
 pub use pipes::pipes;
-pub use procsig::{proc_exits, signals, Send as SignalSend};
+pub use procsig::{proc_exits, signals, SignalSend};
 pub use timers::many_timers;

@@ -104,7 +104,7 @@ pub fn proc_exits(kevent: bool, n: usize) -> io::Result<Duration> {
 
 /// How the signals of the signals workload are sent.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Send {
+pub enum SignalSend {
     /// `SIGUSR1`, sent by the collecting thread to itself (`tgkill`), each
     /// collected before the next.
     UsrOneByOne,
@@ -118,11 +118,11 @@ pub enum Send {
     RtThreads(usize),
 }
 
-impl Send {
+impl SignalSend {
     /// The signal sent.
     pub fn signo(self) -> libc::c_int {
         match self {
-            Send::UsrOneByOne => libc::SIGUSR1,
+            SignalSend::UsrOneByOne => libc::SIGUSR1,
             _ => libc::SIGRTMIN(),
         }
     }
@@ -130,9 +130,9 @@ impl Send {
     /// Its CSV parameters (`signal=...;send=...`).
     pub fn params(self) -> String {
         match self {
-            Send::UsrOneByOne => "signal=SIGUSR1;send=one-by-one".into(),
-            Send::RtBursts(b) => format!("signal=SIGRTMIN;send=bursts-of-{b}"),
-            Send::RtThreads(t) => format!("signal=SIGRTMIN;send={t}-threads"),
+            SignalSend::UsrOneByOne => "signal=SIGUSR1;send=one-by-one".into(),
+            SignalSend::RtBursts(b) => format!("signal=SIGRTMIN;send=bursts-of-{b}"),
+            SignalSend::RtThreads(t) => format!("signal=SIGRTMIN;send={t}-threads"),
         }
     }
 }
@@ -245,7 +245,7 @@ impl Collector {
 /// in an epoll set, read after each wake-up (up to 64 siginfos a read).
 /// Every signal must be collected once and none left pending: an error
 /// otherwise.
-pub fn signals(kevent: bool, n: usize, send: Send) -> io::Result<SigRun> {
+pub fn signals(kevent: bool, n: usize, send: SignalSend) -> io::Result<SigRun> {
     let signo = send.signo();
     raise_sigpending(n);
     // SAFETY: plain signal-mask calls on our sets.
@@ -279,7 +279,12 @@ pub fn signals(kevent: bool, n: usize, send: Send) -> io::Result<SigRun> {
     Ok(r)
 }
 
-fn signals_blocked(kevent: bool, n: usize, send: Send, set: &libc::sigset_t) -> io::Result<SigRun> {
+fn signals_blocked(
+    kevent: bool,
+    n: usize,
+    send: SignalSend,
+    set: &libc::sigset_t,
+) -> io::Result<SigRun> {
     let signo = send.signo();
     let mut c = Collector::new(kevent, signo, set)?;
     // SAFETY: plain system calls.
@@ -293,9 +298,9 @@ fn signals_blocked(kevent: bool, n: usize, send: Send, set: &libc::sigset_t) -> 
     };
     let start;
     match send {
-        Send::UsrOneByOne | Send::RtBursts(_) => {
+        SignalSend::UsrOneByOne | SignalSend::RtBursts(_) => {
             let burst = match send {
-                Send::RtBursts(b) => b.clamp(1, SIGINFOS) as u64,
+                SignalSend::RtBursts(b) => b.clamp(1, SIGINFOS) as u64,
                 _ => 1,
             };
             start = Instant::now();
@@ -311,7 +316,7 @@ fn signals_blocked(kevent: bool, n: usize, send: Send, set: &libc::sigset_t) -> 
                 }
             }
         }
-        Send::RtThreads(threads) => {
+        SignalSend::RtThreads(threads) => {
             let threads = threads.max(1);
             let go = std::sync::Barrier::new(threads + 1);
             start = std::thread::scope(|s| -> io::Result<Instant> {
