@@ -51,7 +51,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 # Column order: the reference first, the bound last.
 ORDER = ["epoll", "epoll-et", "epoll-exclusive", "kevent", "kevent-et", "kevent-ring",
-         "io_uring", "io_uring-multishot", "kqueue", "kqueue-oneshot", "kevent-aio"]
+         "kevent-socket", "io_uring", "io_uring-multishot", "kqueue", "kqueue-oneshot", "kevent-aio"]
 BASELINE = "epoll"
 BOUND = "none"
 
@@ -63,6 +63,7 @@ STYLE = {
     "kevent": ("#d62728", "o"),
     "kevent-et": ("#ff9896", "s"),
     "kevent-ring": ("#ff7f0e", "s"),
+    "kevent-socket": ("#8b0000", "D"),
     "io_uring": ("#2ca02c", "^"),
     "io_uring-multishot": ("#bcbd22", "v"),
     "kqueue": ("#e377c2", "P"),
@@ -84,6 +85,9 @@ WORKLOADS = {
     "herd": "thundering herd: threads wait for one eventfd",
     "pipes": "epoll_bench: N pipes, T tokens passed at random",
     "per-call": "criterion microbenchmarks of single calls",
+    "proc-exits": "1,000 children forked, each exit reported: KEVENT_PROC against pidfd+epoll",
+    "signals": "signals sent and collected: KEVENT_SIGNAL against signalfd+epoll",
+    "inode-creates": "files created in a watched directory: KEVENT_INODE against inotify+epoll",
     "echo": "TCP echo server",
     "sendfile": "sendfile completions",
     "kqueue": "the kqueue-compatible layer",
@@ -102,6 +106,9 @@ METRICS = {
     "wakeups_per_event": ("wake-ups per event (1 is ideal)", "wake-ups/event"),
     "spurious_per_event": ("spurious wake-ups per event", "spurious/event"),
     "syscalls_per_event": ("the mechanism's system calls per event", "syscalls/event"),
+    "ns_per_exit": ("time per child exit (fork and exit included)", "time/exit"),
+    "ns_per_signal": ("time per signal", "time/signal"),
+    "syscalls_per_signal": ("the collector's system calls per signal", "syscalls/signal"),
 }
 PARAMS = {"pairs": "N socket pairs", "pipes": "N pipes", "tokens": "tokens", "threads": "threads", "timers": "timers",
           "connections": "connections", "clients": "clients", "files": "files"}
@@ -529,7 +536,10 @@ def summary_figure(out, runs):
     lo = min(min(ratios), 0.5) / 1.4
     hi = max(max(ratios), 2.0) * 1.4
     height = 0.3 * len(order) + 2.8
-    width = max(4.6 * len(per_run) + 2.6, 9.5)
+    # Room on the left for the longest row label (about 0.065 in per
+    # character at this size).
+    label_in = max(2.3, 0.065 * max(len(text) for _, text in order) + 0.2)
+    width = max(4.6 * len(per_run) + label_in + 0.3, 9.5)
     fig, axes = plt.subplots(1, len(per_run), figsize=(width, height), sharey=True, squeeze=False)
     mechs = set()
     for ax, (label, s) in zip(axes[0], per_run):
@@ -576,7 +586,7 @@ def summary_figure(out, runs):
                  fontsize=12, fontweight="bold")
     below = legend(fig, mechs, "Ratios of medians measured in the same VM run; "
                    "counts (wake-ups) are in the tables, not here.", height, reference=True)
-    fig.subplots_adjust(left=2.3 / width, right=1 - 0.2 / width, top=1 - 0.95 / height,
+    fig.subplots_adjust(left=label_in / width, right=1 - 0.2 / width, top=1 - 0.95 / height,
                         bottom=(below + 0.5) / height, wspace=0.06)
     save(fig, out, "summary")
     return "summary"

@@ -4,13 +4,15 @@
 //!
 //! ```text
 //! kevent-benches [--quick] [--reps N] [--csv PATH] [--only WORKLOAD]
-//!                [--mechanism NAME[,NAME...]] [--pipe-tokens N]
+//!                [--mechanism NAME[,NAME...]] [--pipe-tokens N] [--tcp]
 //! ```
 //!
 //! `value` is the median of `reps` runs, `min` and `max` their spread. A
 //! workload with no natural form for a mechanism gets a row with no value
 //! and the reason in `note`. `--csv PATH` also writes the rows to PATH
 //! (ci/main.sh passes a file in the report folder, shared with the VM).
+//! `--tcp` also runs the socket-pair workloads over loopback TCP
+//! connections (`sockets=tcp` in their parameters).
 //! Workloads: `libevent-bench`, `oneshot-rearm`, `pipes`, `timers`, `herd`,
 //! `proc-exits`, `signals`, `inode-creates`.
 
@@ -23,13 +25,11 @@ use std::time::{Duration, Instant};
 
 use mechanism::{Mechanism, Support};
 
-/// A proc-exits or signals loop: (kevent rather than epoll, n) to time
-/// per event.
-type ProcSigRun = fn(bool, usize) -> io::Result<Duration>;
-
 /// Sizes and lengths of one mode (quick or full).
 struct Plan {
     pair_counts: &'static [usize],
+    /// The sockets of the socket-pair workloads: unix, and TCP with --tcp.
+    pair_sockets: Vec<workload::Sockets>,
     active: usize,
     writes: usize,
     timers: usize,
@@ -42,6 +42,8 @@ struct Plan {
     pipe_events: usize,
     proc_exits: usize,
     signals: usize,
+    /// How the signals are sent: one variant of the workload each.
+    signal_sends: Vec<workload::SignalSend>,
     inode_creates: usize,
 }
 
@@ -53,6 +55,7 @@ impl Plan {
             } else {
                 &[100, 1000, 10000]
             },
+            pair_sockets: vec![workload::Sockets::Unix],
             active: 100,
             writes: if quick { 20_000 } else { 100_000 },
             timers: 10_000,
@@ -67,6 +70,11 @@ impl Plan {
             pipe_events: if quick { 20_000 } else { 100_000 },
             proc_exits: 1000,
             signals: if quick { 2_000 } else { 20_000 },
+            signal_sends: vec![
+                workload::SignalSend::UsrOneByOne,
+                workload::SignalSend::RtBursts(16),
+                workload::SignalSend::RtThreads(2),
+            ],
             inode_creates: 10_000,
         }
     }
@@ -208,6 +216,10 @@ fn main() -> io::Result<()> {
     if let Some(t) = value("--pipe-tokens").and_then(|v| v.parse().ok()) {
         plan.pipe_tokens = vec![usize::clamp(t, 1, 4096)];
     }
+    // --tcp: the socket-pair workloads over loopback TCP connections too.
+    if args.iter().any(|a| a == "--tcp") {
+        plan.pair_sockets.push(workload::Sockets::Tcp);
+    }
     let mut mechanisms = mechanism::all();
     // --mechanism NAME[,NAME...]: those only (in the order of all()), and
     // no bound unless one NAME is "none" (for profiles and A/B runs).
@@ -228,12 +240,13 @@ fn main() -> io::Result<()> {
     let runs = |w: &str| only.as_deref().map_or(true, |o| o == w);
     let per_workload = mechanisms.len() + usize::from(with_bound);
     let total = per_workload
-        * (usize::from(runs("libevent-bench")) * plan.pair_counts.len()
-            + usize::from(runs("oneshot-rearm")) * plan.pair_counts.len()
+        * ((usize::from(runs("libevent-bench")) + usize::from(runs("oneshot-rearm")))
+            * plan.pair_counts.len()
+            * plan.pair_sockets.len()
             + usize::from(runs("pipes")) * plan.pipe_counts.len() * plan.pipe_tokens.len()
             + usize::from(runs("timers"))
             + usize::from(runs("proc-exits"))
-            + usize::from(runs("signals"))
+            + usize::from(runs("signals")) * plan.signal_sends.len()
             + usize::from(runs("inode-creates")) * 2
             + usize::from(runs("herd")));
     let mut report = Report {
@@ -255,9 +268,16 @@ fn main() -> io::Result<()> {
         if !runs(workload) {
             continue;
         }
-        for &n in plan.pair_counts {
+        for (&sockets, &n) in plan
+            .pair_sockets
+            .iter()
+            .flat_map(|s| plan.pair_counts.iter().map(move |n| (s, n)))
+        {
             let active = plan.active.min(n);
-            let params = format!("pairs={n};active={active};writes={}", plan.writes);
+            let mut params = format!("pairs={n};active={active};writes={}", plan.writes);
+            if sockets == workload::Sockets::Tcp {
+                params += ";sockets=tcp";
+            }
             for_each(
                 &mechanisms,
                 with_bound,
@@ -268,8 +288,9 @@ fn main() -> io::Result<()> {
                         let (mut time, mut calls) = (vec![], vec![]);
                         for _ in 0..reps {
                             let mut mech = factory.map(|f| f()).transpose()?;
-                            let r = workload::libevent_bench(
+                            let r = workload::libevent_bench_on(
                                 mech.as_deref_mut(),
+                                sockets,
                                 n,
                                 active,
                                 plan.writes,
@@ -301,7 +322,7 @@ fn main() -> io::Result<()> {
             for_each(
                 &mechanisms,
                 with_bound,
-                |m| m.readiness,
+                Mechanism::pipes,
                 |name, factory| match factory {
                     Err(why) => report.unsupported("pipes", &params, name, why),
                     Ok(factory) => {
@@ -330,39 +351,64 @@ fn main() -> io::Result<()> {
     }
 
     // Process exits and signals: kevent and epoll only, no bound.
-    let procsig: [(&str, ProcSigRun, usize, &str); 2] = [
-        (
-            "proc-exits",
-            workload::proc_exits,
-            plan.proc_exits,
-            "ns_per_exit",
-        ),
-        ("signals", workload::signals, plan.signals, "ns_per_signal"),
-    ];
-    for (w, run, n, metric) in procsig {
-        if !runs(w) {
-            continue;
-        }
-        let params = format!("n={n}");
+    let only_kevent_epoll = |report: &mut Report, w: &str, params: &str| -> io::Result<()> {
         if with_bound {
-            report.unsupported(w, &params, "none", "no loop without a mechanism")?;
+            report.unsupported(w, params, "none", "no loop without a mechanism")?;
         }
-        for m in &mechanisms {
-            if m.name != "kevent" && m.name != "epoll" {
-                report.unsupported(
-                    w,
-                    &params,
-                    m.name,
-                    "only kevent and epoll (pidfd/signalfd) have this row",
-                )?;
-                continue;
-            }
+        for m in mechanisms
+            .iter()
+            .filter(|m| !matches!(m.name, "kevent" | "epoll"))
+        {
+            report.unsupported(
+                w,
+                params,
+                m.name,
+                "only kevent and epoll (pidfd/signalfd) have this row",
+            )?;
+        }
+        Ok(())
+    };
+    let kevent_epoll = || {
+        mechanisms
+            .iter()
+            .filter(|m| matches!(m.name, "kevent" | "epoll"))
+    };
+    if runs("proc-exits") {
+        let params = format!("n={}", plan.proc_exits);
+        only_kevent_epoll(&mut report, "proc-exits", &params)?;
+        for m in kevent_epoll() {
             let mut samples = vec![];
             for _ in 0..reps {
-                samples.push(run(m.name == "kevent", n)?.as_nanos() as f64);
+                let per = workload::proc_exits(m.name == "kevent", plan.proc_exits)?;
+                samples.push(per.as_nanos() as f64);
                 settle();
             }
-            report.measured(w, &params, m.name, vec![(metric, samples)])?;
+            report.measured(
+                "proc-exits",
+                &params,
+                m.name,
+                vec![("ns_per_exit", samples)],
+            )?;
+        }
+    }
+    for send in plan.signal_sends.iter().filter(|_| runs("signals")) {
+        let n = plan.signals;
+        let params = format!("n={n};{}", send.params());
+        only_kevent_epoll(&mut report, "signals", &params)?;
+        for m in kevent_epoll() {
+            let (mut time, mut calls) = (vec![], vec![]);
+            for _ in 0..reps {
+                let r = workload::signals(m.name == "kevent", n, *send)?;
+                time.push(r.per_signal.as_nanos() as f64);
+                calls.push(r.syscalls as f64 / n as f64);
+                settle();
+            }
+            report.measured(
+                "signals",
+                &params,
+                m.name,
+                vec![("ns_per_signal", time), ("syscalls_per_signal", calls)],
+            )?;
         }
     }
 
@@ -642,7 +688,24 @@ mod tests {
         let r = workload::libevent_bench(Some(&mut *et), 20, 5, 200).unwrap();
         assert_eq!(r.events, 205, "kevent-et");
         assert!(r.syscalls >= 1, "kevent-et: waits not counted");
-        for m in ["kevent", "kevent-ring"] {
+        // KEVENT_SOCKET on TCP (whose level-triggered reports skip
+        // ->poll()) as well as on unix sockets.
+        for m in ["epoll", "kevent", "kevent-socket"] {
+            let m = named(m);
+            for factory in [m.readiness.unwrap(), m.oneshot.unwrap()] {
+                let mut mech = factory().unwrap();
+                let r = workload::libevent_bench_on(
+                    Some(&mut *mech),
+                    workload::Sockets::Tcp,
+                    20,
+                    5,
+                    200,
+                )
+                .unwrap();
+                assert_eq!(r.events, 205, "{} over TCP", m.name);
+            }
+        }
+        for m in ["kevent", "kevent-ring", "kevent-socket"] {
             let m = named(m);
             for (factory, what) in [
                 (m.readiness.unwrap(), "level"),
@@ -659,7 +722,61 @@ mod tests {
                     r.syscalls
                 );
             }
-            timers_are_counted(m.name, m.timers.unwrap());
+            if let Ok(timers) = m.timers {
+                timers_are_counted(m.name, timers);
+            }
+        }
+    }
+
+    /// A mechanism that watches sockets only has no pipes form; every
+    /// other readiness mechanism uses its readiness constructor there.
+    #[test]
+    fn sockets_only_mechanisms_skip_pipes() {
+        for m in mechanism::all() {
+            match m.sockets_only {
+                Some(why) => assert_eq!(m.pipes().err(), Some(why), "{}", m.name),
+                None => assert_eq!(
+                    m.pipes().map(|f| f as usize),
+                    m.readiness.map(|f| f as usize),
+                    "{}",
+                    m.name
+                ),
+            }
+        }
+        assert!(named("kevent-socket").pipes().is_err());
+    }
+
+    /// Every child's exit is reported with its status (the loop checks
+    /// it and fails otherwise).
+    #[test]
+    fn proc_exits_report_every_child() {
+        workload::proc_exits(false, 20).unwrap();
+        if kevent::is_supported() {
+            workload::proc_exits(true, 20).unwrap();
+        }
+    }
+
+    /// Every signal sent is collected once and none is left pending (the
+    /// loop fails otherwise); the collector makes at least one system
+    /// call per report and, for signalfd, a read per wake-up.
+    #[test]
+    fn signals_are_collected_once() {
+        use workload::SignalSend as S;
+        let mut kinds = vec![false];
+        if kevent::is_supported() {
+            kinds.push(true);
+        }
+        for kevent in kinds {
+            for send in [S::UsrOneByOne, S::RtBursts(16), S::RtThreads(2)] {
+                let r = workload::signals(kevent, 300, send).unwrap();
+                assert_eq!(r.collected, 300, "{send:?} kevent={kevent}");
+                assert!(r.syscalls >= 1, "{send:?} kevent={kevent}");
+                if send == S::UsrOneByOne {
+                    // One report per signal: a wait (and a read).
+                    let per = if kevent { 1 } else { 2 };
+                    assert_eq!(r.syscalls, 300 * per, "{send:?} kevent={kevent}");
+                }
+            }
         }
     }
 
@@ -756,6 +873,7 @@ mod tests {
                 m.oneshot.err(),
                 m.timers.err(),
                 m.herd.err(),
+                m.sockets_only,
             ]
             .into_iter()
             .flatten()

@@ -14,6 +14,7 @@ pub fn mechanisms() -> Vec<Mechanism> {
         Mechanism {
             name: "epoll",
             readiness: Ok(|| Ok(Box::new(Epoll::new(Mode::Level)?))),
+            sockets_only: None,
             oneshot: Ok(|| Ok(Box::new(Epoll::new(Mode::Oneshot)?))),
             timers: Ok(|| Ok(Box::new(TimerFds::new(false)?))),
             herd: Ok(|fd, threads| shared_herd(fd, threads, 0)),
@@ -21,6 +22,7 @@ pub fn mechanisms() -> Vec<Mechanism> {
         Mechanism {
             name: "epoll-et",
             readiness: Ok(|| Ok(Box::new(Epoll::new(Mode::Edge)?))),
+            sockets_only: None,
             oneshot: Err("EPOLLONESHOT re-arms the same way with or without EPOLLET: see epoll"),
             timers: Ok(|| Ok(Box::new(TimerFds::new(true)?))),
             herd: Ok(|fd, threads| shared_herd(fd, threads, libc::EPOLLET as u32)),
@@ -28,6 +30,7 @@ pub fn mechanisms() -> Vec<Mechanism> {
         Mechanism {
             name: "epoll-exclusive",
             readiness: Err("EPOLLEXCLUSIVE only changes wake-ups across several epoll fds: one thread is epoll"),
+            sockets_only: None,
             oneshot: Err("EPOLLEXCLUSIVE cannot be combined with EPOLLONESHOT"),
             timers: Err("EPOLLEXCLUSIVE only changes wake-ups across several epoll fds: one thread is epoll"),
             herd: Ok(exclusive_herd),

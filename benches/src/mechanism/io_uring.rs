@@ -15,6 +15,7 @@ pub fn mechanisms() -> Vec<Mechanism> {
     vec![Mechanism {
         name: "io_uring",
         readiness: Ok(|| Ok(Box::new(IoUringPoll::new(true)?))),
+        sockets_only: None,
         oneshot: Ok(|| Ok(Box::new(IoUringPoll::new(false)?))),
         timers: Ok(|| Ok(Box::new(Timeouts::new()?))),
         herd: Ok(herd),

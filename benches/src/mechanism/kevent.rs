@@ -4,13 +4,17 @@
 //! and one queue shared by the herd (wake-one). Each comes in two forms:
 //! events copied by `kevent_get_events`, or written into the ring by
 //! `kevent_wait` (and drained without a system call while it holds any).
+//! `kevent-socket`: the same loops with socket kevents (`KEVENT_SOCKET`,
+//! receive readiness) instead of poll kevents; sockets only.
 
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kevent::{Event, Events, Kevent, Key, PollFlags, Queue, Ring};
+use std::os::fd::BorrowedFd;
+
+use kevent::{Event, Events, Kevent, Key, PollFlags, Queue, Ring, SocketEvents};
 
 use super::{HerdWaiter, Mechanism, Readiness, Timers, TIMER_BATCH};
 
@@ -19,6 +23,7 @@ pub fn mechanisms() -> Vec<Mechanism> {
         Mechanism {
             name: "kevent",
             readiness: Ok(|| Ok(Box::new(KeventPoll::new(false, Mode::Level)?))),
+            sockets_only: None,
             oneshot: Ok(|| Ok(Box::new(KeventPoll::new(false, Mode::Dispatch)?))),
             timers: Ok(|| {
                 Ok(Box::new(KeventTimers(KeventQueue::new(
@@ -31,6 +36,7 @@ pub fn mechanisms() -> Vec<Mechanism> {
         Mechanism {
             name: "kevent-et",
             readiness: Ok(|| Ok(Box::new(KeventPoll::new(false, Mode::Edge)?))),
+            sockets_only: None,
             oneshot: Err(
                 "DISPATCH re-enables the same way with or without KEVENT_REQ_ET: see kevent",
             ),
@@ -40,11 +46,20 @@ pub fn mechanisms() -> Vec<Mechanism> {
         Mechanism {
             name: "kevent-ring",
             readiness: Ok(|| Ok(Box::new(KeventPoll::new(true, Mode::Level)?))),
+            sockets_only: None,
             oneshot: Ok(|| Ok(Box::new(KeventPoll::new(true, Mode::Dispatch)?))),
             timers: Ok(|| Ok(Box::new(KeventTimers(KeventQueue::new(true, TIMER_BATCH)?)))),
             herd: Err(
                 "a ring has one consumer: several threads would each need a queue of their own",
             ),
+        },
+        Mechanism {
+            name: "kevent-socket",
+            readiness: Ok(|| Ok(Box::new(KeventPoll::socket(Mode::Level)?))),
+            sockets_only: Some("KEVENT_SOCKET watches sockets only: a pipe gets ENOTSOCK"),
+            oneshot: Ok(|| Ok(Box::new(KeventPoll::socket(Mode::Dispatch)?))),
+            timers: Err("KEVENT_SOCKET watches sockets: timer kevents are kevent's"),
+            herd: Err("the herd waits for an eventfd, not a socket: see kevent"),
         },
     ]
 }
@@ -123,11 +138,14 @@ enum Mode {
     Dispatch,
 }
 
-/// Poll kevents on sockets, level- or edge-triggered, or disabled after
-/// each report (`DISPATCH`) and enabled again by the workload ("oneshot").
+/// Poll (or socket) kevents on sockets, level- or edge-triggered, or
+/// disabled after each report (`DISPATCH`) and enabled again by the
+/// workload ("oneshot").
 struct KeventPoll {
     q: KeventQueue,
     mode: Mode,
+    /// `KEVENT_SOCKET` kevents (receive readiness) instead of poll ones.
+    socket: bool,
     /// The fd of every token, to enable its kevent again.
     fds: Vec<RawFd>,
     rearm: Vec<Key>,
@@ -138,15 +156,38 @@ impl KeventPoll {
         Ok(KeventPoll {
             q: KeventQueue::new(ring, BATCH)?,
             mode,
+            socket: false,
             fds: Vec::new(),
             rearm: Vec::with_capacity(256),
         })
     }
 
+    /// Socket kevents, events copied.
+    fn socket(mode: Mode) -> io::Result<Self> {
+        Ok(KeventPoll {
+            socket: true,
+            ..Self::new(false, mode)?
+        })
+    }
+
+    fn key(&self, token: usize) -> Key {
+        if self.socket {
+            Key::socket(self.fds[token])
+        } else {
+            Key::poll(self.fds[token])
+        }
+    }
+
     fn interest(&self, token: usize) -> Kevent<'static> {
+        let fd = self.fds[token];
         // SAFETY: the workload keeps every watched socket open until it
         // drops this mechanism (Readiness::watch's contract).
-        let i = unsafe { Kevent::poll_raw(self.fds[token], PollFlags::IN) }.user_data(token as u64);
+        let i = if self.socket {
+            Kevent::socket(unsafe { BorrowedFd::borrow_raw(fd) }, SocketEvents::RECV)
+        } else {
+            unsafe { Kevent::poll_raw(fd, PollFlags::IN) }
+        }
+        .user_data(token as u64);
         match self.mode {
             Mode::Level => i,
             Mode::Edge => i.edge(),
@@ -177,7 +218,7 @@ impl Readiness for KeventPoll {
         // all in one call, with no allocation in the kernel.
         let mut batch = std::mem::take(&mut self.rearm);
         batch.clear();
-        batch.extend(tokens.iter().map(|&t| Key::poll(self.fds[t])));
+        batch.extend(tokens.iter().map(|&t| self.key(t)));
         // The crate sends a batch in chunks of CRATE_CHUNK entries, one
         // call each.
         self.q.calls += batch.len().div_ceil(CRATE_CHUNK) as u64;

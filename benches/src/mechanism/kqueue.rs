@@ -29,6 +29,7 @@ pub fn mechanisms() -> Vec<Mechanism> {
         Mechanism {
             name: "kqueue",
             readiness: Ok(|| Ok(Box::new(KqPoll::new(Mode::Level)?))),
+            sockets_only: None,
             oneshot: Ok(|| Ok(Box::new(KqPoll::new(Mode::Dispatch)?))),
             timers: Ok(|| Ok(Box::new(KqTimers::new()?))),
             herd: Ok(herd),
@@ -36,6 +37,7 @@ pub fn mechanisms() -> Vec<Mechanism> {
         Mechanism {
             name: "kqueue-oneshot",
             readiness: Err("EV_ONESHOT only changes how a watch is re-armed: see kqueue"),
+            sockets_only: None,
             oneshot: Ok(|| Ok(Box::new(KqPoll::new(Mode::Oneshot)?))),
             timers: Err("EV_ONESHOT timers fire once: the timers workload is periodic, see kqueue"),
             herd: Err("the herd measures the level-triggered default: see kqueue"),

@@ -31,9 +31,14 @@ pub type HerdFactory = fn(fd: RawFd, threads: usize) -> io::Result<Vec<Box<dyn H
 pub struct Mechanism {
     /// Its name in the report.
     pub name: &'static str,
-    /// For the socket-pair workload (libevent bench.c) and the pipes
-    /// workload (level or edge; edge mechanisms drain).
+    /// For the socket-pair workload (libevent bench.c) and, unless
+    /// [`sockets_only`](Self::sockets_only), the pipes workload (level or
+    /// edge; edge mechanisms drain).
     pub readiness: Support<ReadinessFactory>,
+    /// `Some(why)`: `readiness` and `oneshot` watch sockets only (a pipe
+    /// would fail, e.g. with `ENOTSOCK`), so the pipes workload has no
+    /// form for this mechanism, for this reason.
+    pub sockets_only: Option<&'static str>,
     /// For the oneshot re-arm workload: watches that disarm after each
     /// event, re-armed through [`Readiness::rearm`].
     pub oneshot: Support<ReadinessFactory>,
@@ -41,6 +46,17 @@ pub struct Mechanism {
     pub timers: Support<TimersFactory>,
     /// For the thundering-herd workload.
     pub herd: Support<HerdFactory>,
+}
+
+impl Mechanism {
+    /// The constructor for the pipes workload: `readiness`, unless the
+    /// mechanism watches sockets only.
+    pub fn pipes(&self) -> Support<ReadinessFactory> {
+        match self.sockets_only {
+            Some(why) => Err(why),
+            None => self.readiness,
+        }
+    }
 }
 
 /// Every mechanism, epoll (the reference of the ratios) first.

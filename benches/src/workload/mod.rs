@@ -10,7 +10,9 @@ mod timers;
 
 pub use herd::herd;
 pub use inode::inode_creates;
-pub use pairs::{libevent_bench, raise_fd_limit};
+#[cfg(test)]
+pub use pairs::libevent_bench;
+pub use pairs::{libevent_bench_on, raise_fd_limit, Sockets};
 pub use pipes::pipes;
-pub use procsig::{proc_exits, signals};
+pub use procsig::{proc_exits, signals, SignalSend};
 pub use timers::many_timers;

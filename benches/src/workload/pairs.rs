@@ -87,6 +87,27 @@ impl FdPairs {
         })
     }
 
+    /// `n` non-blocking TCP connections over loopback (IPv4), each
+    /// (accepted end, connecting end), with `TCP_NODELAY` on both so that
+    /// a one-byte write goes out at once.
+    pub(super) fn tcp(n: usize) -> io::Result<Self> {
+        use std::net::{Ipv4Addr, TcpListener, TcpStream};
+        use std::os::fd::IntoRawFd;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let addr = listener.local_addr()?;
+        let mut pairs = FdPairs(Vec::with_capacity(n));
+        for _ in 0..n {
+            let w = TcpStream::connect(addr)?;
+            let (r, _) = listener.accept()?;
+            for s in [&r, &w] {
+                s.set_nodelay(true)?;
+                s.set_nonblocking(true)?;
+            }
+            pairs.0.push((r.into_raw_fd(), w.into_raw_fd()));
+        }
+        Ok(pairs)
+    }
+
     /// `n` non-blocking pipes.
     pub(super) fn pipes(n: usize) -> io::Result<Self> {
         Self::new(n, |fds| {
@@ -132,6 +153,27 @@ fn read_pending(fd: RawFd, drain: bool) -> usize {
     }
 }
 
+/// The sockets of the socket-pair workloads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sockets {
+    /// Unix stream socket pairs (`socketpair(AF_UNIX, SOCK_STREAM)`), as
+    /// libevent's `bench.c` uses.
+    Unix,
+    /// TCP connections over loopback.
+    Tcp,
+}
+
+/// [`libevent_bench_on`] unix socket pairs (the tests' shorthand).
+#[cfg(test)]
+pub fn libevent_bench(
+    mech: Option<&mut (dyn Readiness + 'static)>,
+    pairs: usize,
+    active: usize,
+    writes: usize,
+) -> io::Result<Run> {
+    libevent_bench_on(mech, Sockets::Unix, pairs, active, writes)
+}
+
 /// Niels Provos' libevent `bench.c`: `pairs` socket pairs, `active` of them
 /// with a byte in flight, `writes` more writes. Each event reads a byte and
 /// writes one to the next pair, until every byte has been read; then the
@@ -139,13 +181,17 @@ fn read_pending(fd: RawFd, drain: bool) -> usize {
 ///
 /// Without a mechanism (`None`, the upper bound) the loop itself knows
 /// which pairs hold a byte.
-pub fn libevent_bench(
+pub fn libevent_bench_on(
     mut mech: Option<&mut (dyn Readiness + 'static)>,
+    sockets: Sockets,
     pairs: usize,
     active: usize,
     writes: usize,
 ) -> io::Result<Run> {
-    let p = FdPairs::sockets(pairs)?;
+    let p = match sockets {
+        Sockets::Unix => FdPairs::sockets(pairs)?,
+        Sockets::Tcp => FdPairs::tcp(pairs)?,
+    };
     let drain = mech.as_ref().is_some_and(|m| m.edge());
     if let Some(m) = mech.as_deref_mut() {
         for (i, &(r, _)) in p.0.iter().enumerate() {
