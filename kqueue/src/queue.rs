@@ -20,7 +20,7 @@ use crate::{file, proc_, signal, vnode};
 
 /// `kevent_event.user_data` of the kernel's kevents: what they are.
 pub const TAG_FD: u64 = 0;
-/// The queue's inotify descriptor (`EVFILT_VNODE`).
+/// An `EVFILT_VNODE` knote's `KEVENT_INODE` kevent.
 pub const TAG_VNODE: u64 = 3;
 
 /// Incremented in a child after `fork()`: queues of an older generation
@@ -1112,63 +1112,60 @@ impl Kq {
         };
         for ev in kevs {
             match ev.type_ as u32 {
-                sys::KEVENT_POLL => match ev.user_data & 0xff {
-                    TAG_FD => {
-                        let fd = ev.id as RawFd;
-                        let Some(s) = fds.get_mut(&fd) else {
-                            orphans.push((sys::KEVENT_POLL, ev.id));
+                sys::KEVENT_POLL if ev.user_data & 0xff == TAG_FD => {
+                    let fd = ev.id as RawFd;
+                    let Some(s) = fds.get_mut(&fd) else {
+                        orphans.push((sys::KEVENT_POLL, ev.id));
+                        continue;
+                    };
+                    s.kernel_reported();
+                    let fired = s.fired(ev.events);
+                    let err = if ev.flags & sys::KEVENT_EV_ERROR as u16 != 0 {
+                        ev.data as u32
+                    } else {
+                        0
+                    };
+                    let mut sync = false;
+                    for (filter, on, eof) in [
+                        (EVFILT_READ, fired.read, fired.read_eof),
+                        (EVFILT_WRITE, fired.write, fired.write_eof),
+                    ] {
+                        if !on {
                             continue;
-                        };
-                        s.kernel_reported();
-                        let fired = s.fired(ev.events);
-                        let err = if ev.flags & sys::KEVENT_EV_ERROR as u16 != 0 {
-                            ev.data as u32
-                        } else {
-                            0
-                        };
-                        let mut sync = false;
-                        for (filter, on, eof) in [
-                            (EVFILT_READ, fired.read, fired.read_eof),
-                            (EVFILT_WRITE, fired.write, fired.write_eof),
-                        ] {
-                            if !on {
-                                continue;
-                            }
-                            let k = (*s.slot(filter)).expect("fired filters exist");
-                            let data = fd_data(fd, filter, ev.events, &k);
-                            if filter == EVFILT_READ
-                                && k.fflags & NOTE_LOWAT != 0
-                                && data < k.data
-                                && !eof
-                            {
-                                continue;
-                            }
-                            let mut flags = k.flags;
-                            let mut fflags = 0;
-                            if eof {
-                                flags |= EV_EOF;
-                                fflags = err;
-                            }
-                            out.push(Kevent::new(
-                                fd as usize,
-                                filter,
-                                flags,
-                                fflags,
-                                data,
-                                k.udata,
-                            ));
-                            sync |= s.reported(filter);
                         }
-                        sync |= s.op().is_some();
-                        if s.is_empty() && s.kernel.is_none() {
-                            fds.remove(&fd);
-                        } else if sync {
-                            dirty.push(fd);
+                        let k = (*s.slot(filter)).expect("fired filters exist");
+                        let data = fd_data(fd, filter, ev.events, &k);
+                        if filter == EVFILT_READ
+                            && k.fflags & NOTE_LOWAT != 0
+                            && data < k.data
+                            && !eof
+                        {
+                            continue;
                         }
+                        let mut flags = k.flags;
+                        let mut fflags = 0;
+                        if eof {
+                            flags |= EV_EOF;
+                            fflags = err;
+                        }
+                        out.push(Kevent::new(
+                            fd as usize,
+                            filter,
+                            flags,
+                            fflags,
+                            data,
+                            k.udata,
+                        ));
+                        sync |= s.reported(filter);
                     }
-                    TAG_VNODE => vnodes.collect(&mut out),
-                    _ => {}
-                },
+                    sync |= s.op().is_some();
+                    if s.is_empty() && s.kernel.is_none() {
+                        fds.remove(&fd);
+                    } else if sync {
+                        dirty.push(fd);
+                    }
+                }
+                sys::KEVENT_INODE => vnodes.report(self.fd, ev, &mut out),
                 t @ (sys::KEVENT_TIMER | sys::KEVENT_SIGNAL) => {
                     let (map, filter) = if t == sys::KEVENT_TIMER {
                         (&mut *timers, EVFILT_TIMER)

@@ -1048,6 +1048,125 @@ static void test_vnode_only_asked_notes(void)
 	close(kq);
 }
 
+/* The library's documented semantics (README): a vnode knote watches the
+ * file, not the descriptor: close(fd) keeps it until EV_DELETE. */
+static void test_vnode_survives_close(void)
+{
+	char path[] = "/tmp/kq-vnode-XXXXXX";
+	struct kevent ev;
+	int fd, wfd, kq = kq_new();
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	wfd = open(path, O_WRONLY);
+	CHECK(wfd >= 0);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_WRITE, 0, (void *)5) == 0);
+	close(fd);
+	CHECK(write(wfd, "x", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.ident == (uintptr_t)fd && ev.fflags == NOTE_WRITE &&
+	      ev.udata == (void *)5);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(write(wfd, "y", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	close(wfd);
+	unlink(path);
+	close(kq);
+}
+
+/* kqueue(2): NOTE_DELETE "unlink() was called on the file"; here after the
+ * descriptor was closed the file is gone with the unlink: the kernel's
+ * deletion report, which ends the knote. */
+static void test_vnode_delete_after_close(void)
+{
+	char path[] = "/tmp/kq-vnode-XXXXXX";
+	struct kevent ev;
+	int fd, kq = kq_new();
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_DELETE, 0, NULL) == 0);
+	close(fd);
+	CHECK(unlink(path) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_DELETE);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	/* The knote went with the deletion; fd is not open: EBADF. */
+	CHECK(change_err(kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0) == EBADF);
+	close(kq);
+}
+
+/* kqueue(2): on a directory NOTE_WRITE is a change of its entries,
+ * NOTE_LINK a change of its link count (a subdirectory); writing into a
+ * file of the directory does not change the directory. */
+static void test_vnode_directory(void)
+{
+	char dir[] = "/tmp/kq-vdir-XXXXXX", file[64], sub[64];
+	struct kevent ev;
+	int dfd, fd, kq = kq_new();
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(file, sizeof(file), "%s/f", dir);
+	snprintf(sub, sizeof(sub), "%s/d", dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK(dfd >= 0);
+	CHECK(change(kq, dfd, EVFILT_VNODE, EV_ADD, NOTE_WRITE | NOTE_LINK, 0,
+		     NULL) == 0);
+	fd = open(file, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE);
+	CHECK(write(fd, "x", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	close(fd);
+	CHECK(mkdir(sub, 0700) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 &&
+	      ev.fflags == (NOTE_WRITE | NOTE_LINK));
+	CHECK(rmdir(sub) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 &&
+	      ev.fflags == (NOTE_WRITE | NOTE_LINK));
+	CHECK(unlink(file) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE);
+	CHECK(change(kq, dfd, EVFILT_VNODE, EV_DELETE, 0, 0, NULL) == 0);
+	close(dfd);
+	rmdir(dir);
+	close(kq);
+}
+
+/* EV_DISPATCH and EV_ONESHOT on a vnode knote; O_PATH is enough. */
+static void test_vnode_dispatch_oneshot(void)
+{
+	char path[] = "/tmp/kq-vnode-XXXXXX";
+	struct kevent ev;
+	int fd, pfd, kq = kq_new();
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	pfd = open(path, O_PATH);
+	CHECK(pfd >= 0);
+	CHECK(change(kq, pfd, EVFILT_VNODE, EV_ADD | EV_DISPATCH, NOTE_WRITE, 0,
+		     NULL) == 0);
+	CHECK(write(fd, "a", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE &&
+	      ev.flags & EV_DISPATCH);
+	CHECK(write(fd, "b", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change(kq, pfd, EVFILT_VNODE, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(write(fd, "c", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE);
+	CHECK(change(kq, pfd, EVFILT_VNODE, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(change(kq, pfd, EVFILT_VNODE, EV_ADD | EV_ONESHOT, NOTE_WRITE, 0,
+		     NULL) == 0);
+	CHECK(write(fd, "d", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE);
+	CHECK(write(fd, "e", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change_err(kq, pfd, EVFILT_VNODE, EV_DELETE, 0, 0) == ENOENT);
+	close(pfd);
+	close(fd);
+	unlink(path);
+	close(kq);
+}
+
 /* kqueue(2), vnodes: EVFILT_READ "returns when the file pointer is not at
  * the end of file. data contains the offset from current position to end
  * of file, and may be negative"; EVFILT_WRITE on a file is always ready
@@ -1306,6 +1425,10 @@ int main(void)
 	RUN(test_proc_exit_status);
 	RUN(test_vnode);
 	RUN(test_vnode_only_asked_notes);
+	RUN(test_vnode_survives_close);
+	RUN(test_vnode_delete_after_close);
+	RUN(test_vnode_directory);
+	RUN(test_vnode_dispatch_oneshot);
 	RUN(test_regular_file);
 	RUN(test_not_inherited_by_fork);
 	RUN(test_fork_while_threads_in_library);
