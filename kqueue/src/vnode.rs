@@ -12,8 +12,16 @@
 //! | `DELETE_SELF` (with EOF: the kernel removed the kevent) | `NOTE_DELETE`; the knote goes with it |
 //! | `REVOKED` (unmount; EOF, removed) | `NOTE_REVOKE` with `EV_EOF`; the knote goes with it |
 //!
-//! The kernel watches the inode, not the descriptor: closing the
-//! descriptor keeps the knote (until `EV_DELETE`, or the deletion report).
+//! `close(fd)` removes the knote (kqueue semantics). The library cannot
+//! see a `close()`: it keeps the file's identity (device, inode) with the
+//! knote and, when the descriptor is closed or names another file by its
+//! next change or report, removes the knote and its kernel kevent (a
+//! kernel that keeps `KEVENT_INODE` kevents after the last close reports
+//! the file until then; the library drops those reports). So after a
+//! close no event is reported, `EV_DELETE` is `EBADF` (closed) or
+//! `ENOENT` (the number is another file now), and `EV_ADD` on a reused
+//! number watches the new file. A close followed by an `open()` of the
+//! same file at the same number is not seen.
 //! `EV_DISABLE`/`EV_ENABLE` and `EV_DISPATCH` disable the kernel's kevent
 //! (changes while disabled are dropped, so a disabled knote never wakes a
 //! `kevent()`); `EV_ONESHOT` removes it after the report.
@@ -31,7 +39,9 @@ use crate::translate::Knote;
 
 struct Watch {
     note: Knote,
-    dir: bool,
+    /// The file's identity at the `EV_ADD`.
+    dev: u64,
+    ino: u64,
     size: i64,
     nlink: u64,
 }
@@ -119,13 +129,36 @@ pub fn notes(bits: u32, st: Option<(i64, u64)>, size: &mut i64, nlink: &mut u64)
     n
 }
 
+/// Whether `st` (the descriptor's `fstat`, if it is open) is the file
+/// the knote was added on.
+fn same_file(st: Option<&libc::stat>, w: &Watch) -> bool {
+    st.is_some_and(|s| s.st_dev == w.dev && s.st_ino == w.ino)
+}
+
 impl Vnodes {
+    /// Removes the knote of `ident` and its kernel kevent: the descriptor
+    /// was closed (or names another file now), which ends the knote.
+    fn closed(&mut self, kq: RawFd, ident: usize) {
+        self.watches.remove(&ident);
+        // ENOENT: a kernel that removes it at the last close did.
+        let _ = ctl_one(
+            kq,
+            sys::KEVENT_CTL_REMOVE,
+            ukevent(ident as u64, sys::KEVENT_INODE, 0, 0, 0, 0),
+        );
+    }
+
     /// One `EVFILT_VNODE` change.
     pub fn change(&mut self, kq: RawFd, kev: &Kevent) -> Result<(), c_int> {
         let fd = RawFd::try_from(kev.ident).map_err(|_| libc::EBADF)?;
         let id = kev.ident as u64;
         let f = kev.flags;
         let absent = || crate::queue::absent_errno(fd);
+        if let Some(w) = self.watches.get(&kev.ident) {
+            if !same_file(fstat(fd).ok().as_ref(), w) {
+                self.closed(kq, kev.ident);
+            }
+        }
         if f & EV_DELETE != 0 {
             // An absent knote: EBADF if the descriptor is not open (FreeBSD,
             // README), else ENOENT.
@@ -172,7 +205,8 @@ impl Vnodes {
                 kev.ident,
                 Watch {
                     note,
-                    dir,
+                    dev: st.st_dev,
+                    ino: st.st_ino,
                     size: st.st_size,
                     nlink: st.st_nlink,
                 },
@@ -213,13 +247,16 @@ impl Vnodes {
         };
         // With EOF the kernel removed its kevent (deletion, unmount).
         let gone = ev.flags & sys::KEVENT_EV_EOF as u16 != 0;
+        let now = fstat(ident as RawFd).ok();
+        if !same_file(now.as_ref(), w) {
+            // Closed since: the knote went with the close.
+            self.closed(kq, ident);
+            return;
+        }
         let st = if gone && ev.events & sys::KEVENT_INODE_REVOKED != 0 {
             None
         } else {
-            fstat(ident as RawFd)
-                .ok()
-                .filter(|s| !w.dir || s.st_mode & libc::S_IFMT == libc::S_IFDIR)
-                .map(|s| (s.st_size, s.st_nlink))
+            now.map(|s| (s.st_size, s.st_nlink))
         };
         let n = notes(ev.events, st, &mut w.size, &mut w.nlink) & w.note.fflags;
         let mut remove = gone;
