@@ -42,9 +42,25 @@ pub fn kernel_calls() -> u64 {
     KERNEL_CALLS.load(Ordering::Relaxed)
 }
 
+thread_local! {
+    /// This thread's kernel calls for `kevent()`: whether a call made one.
+    static THREAD_CALLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 fn count_call() {
     KERNEL_CALLS.fetch_add(1, Ordering::Relaxed);
+    THREAD_CALLS.with(|c| c.set(c.get() + 1));
 }
+
+fn thread_calls() -> u64 {
+    THREAD_CALLS.with(|c| c.get())
+}
+
+/// A change's "errno" when the kernel refused the whole call because the
+/// queue's number is no queue any more (`EBADF`, or `EINVAL`: another
+/// file): `kevent()` then fails as a whole with `EBADF`, as FreeBSD does,
+/// instead of an `EV_ERROR` per change. Never a real errno.
+pub const NOT_A_QUEUE: c_int = -libc::EBADF;
 
 /// The queues by descriptor number.
 static REGISTRY: Mutex<Vec<Option<Arc<Kq>>>> = Mutex::new(Vec::new());
@@ -160,7 +176,8 @@ pub fn ukevent(
     u
 }
 
-/// Applies `cmd` to one entry now; the entry's errno on failure.
+/// Applies `cmd` to one entry now; the entry's errno on failure, or
+/// [`NOT_A_QUEUE`].
 pub fn ctl_one(kq: RawFd, cmd: u32, mut u: sys::ukevent) -> Result<(), c_int> {
     // SAFETY: one valid ukevent, read and written back by the kernel; the
     // probe found kevent before any queue existed.
@@ -169,6 +186,7 @@ pub fn ctl_one(kq: RawFd, cmd: u32, mut u: sys::ukevent) -> Result<(), c_int> {
         Ok(1) if u.ret_flags & sys::KEVENT_RET_BROKEN == 0 => Ok(()),
         Ok(1) => Err(-(u.ret_data[1] as i32)),
         Ok(_) => Err(libc::EIO),
+        Err(sys::Error::Errno(libc::EBADF | libc::EINVAL)) => Err(NOT_A_QUEUE),
         Err(sys::Error::Errno(e)) => Err(e),
         Err(_) => Err(libc::EIO),
     }
@@ -264,6 +282,8 @@ pub struct State {
     /// removed by the next `kevent()`, so that a level-triggered one does
     /// not wake every wait.
     orphans: Vec<(u32, u64)>,
+    /// The kernel refused a batch: the number is no queue any more.
+    gone: bool,
 }
 
 /// Where translated events go: the caller's list, then `pending`.
@@ -409,11 +429,28 @@ impl Kq {
         timeout: Option<u64>,
     ) -> Result<usize, c_int> {
         let mut st = lock(&self.st);
+        let calls = thread_calls();
         // Change results: 0 or an errno, per change.
         let mut results = vec![0; changes.len()];
         if !changes.is_empty() || !st.dirty.is_empty() || !st.orphans.is_empty() {
             self.apply(&mut st, changes, &mut results);
         }
+        if st.gone || results.contains(&NOT_A_QUEUE) {
+            return Err(not_a_queue(self.fd, libc::EBADF));
+        }
+        // A call answered from the table alone must still fail on a
+        // number that is no queue any more (closed, maybe reused): one
+        // kevent_ctl() of no entries, only when no other call was made.
+        let check = |st: MutexGuard<'_, State>| {
+            if thread_calls() == calls {
+                drop(st);
+                count_call();
+                if !is_queue_file(self.fd) {
+                    return Err(not_a_queue(self.fd, libc::EBADF));
+                }
+            }
+            Ok(())
+        };
         // FreeBSD: errors (and EV_RECEIPT) go to the event list while it
         // has room, and then kevent() returns without waiting.
         let mut n = 0;
@@ -432,6 +469,7 @@ impl Kq {
             }
         }
         if n > 0 || events.is_empty() {
+            check(st)?;
             return Ok(n);
         }
         // Events that did not fit last time come first.
@@ -445,6 +483,7 @@ impl Kq {
                     None => break,
                 }
             }
+            check(st)?;
             return Ok(n);
         }
         let deadline = match timeout {
@@ -638,10 +677,14 @@ impl Kq {
         count_call();
         let r = unsafe { sys::kevent_ctl(self.fd, batch.cmd, n, batch.reqs.as_mut_ptr()) };
         batch.keys.clear();
+        if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
+            st.gone = true;
+        }
         // Drained, not taken: the vectors keep their room for the next run.
         for (e, req) in batch.entries.drain(..).zip(batch.reqs.drain(..)) {
             let err = match r {
-                Err(sys::Error::Errno(err)) => not_a_queue(self.fd, err),
+                Err(sys::Error::Errno(libc::EBADF | libc::EINVAL)) => NOT_A_QUEUE,
+                Err(sys::Error::Errno(err)) => err,
                 Err(_) => libc::EIO,
                 Ok(_) if req.ret_flags & sys::KEVENT_RET_BROKEN != 0 => -(req.ret_data[1] as i32),
                 Ok(_) if req.ret_flags & sys::KEVENT_RET_DONE == 0 => libc::EIO,
@@ -1124,6 +1167,7 @@ impl Kq {
             orphans,
             batch: _,
             files: _,
+            gone: _,
         } = st;
         let mut out = Out {
             buf: events,

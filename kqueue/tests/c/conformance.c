@@ -103,6 +103,46 @@ static void test_bad_kq(void)
 	close(p[1]);
 }
 
+/* A kqueue that the library has seen, closed by the application and its
+ * number made a copy of `fd`. */
+static int stale_kq(int fd)
+{
+	int kq = kq_new();
+
+	if (kq < 0 || change(kq, 7, EVFILT_USER, EV_ADD, 0, 0, NULL) != 0)
+		return -1;
+	close(kq);
+	return dup2(fd, kq);
+}
+
+/* A kqueue the application closed, its number now another file: every
+ * kevent() on it fails as a whole with EBADF (FreeBSD), with changes (not
+ * an EV_ERROR per change), with only an event list, and with neither
+ * (the library answers some calls from its table: it must still check). */
+static void test_closed_kq_reused(void)
+{
+	struct kevent ch[2], ev[2];
+	int kq, p[2];
+
+	CHECK(pipe(p) == 0);
+	EV_SET(&ch[0], 8, EVFILT_USER, EV_ADD, 0, 0, NULL);
+	EV_SET(&ch[1], 1, EVFILT_TIMER, EV_ADD, 0, 1000, NULL);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, ch, 2, ev, 2, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, NULL, 0, NULL, 0, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, NULL, 0, ev, 2, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void test_timeouts(void)
 {
 	struct kevent ev;
@@ -1442,6 +1482,7 @@ int main(int argc, char **argv)
 	RUN(test_layout);
 	RUN(test_kqueue_cloexec);
 	RUN(test_bad_kq);
+	RUN(test_closed_kq_reused);
 	RUN(test_timeouts);
 	RUN(test_read_pipe_level);
 	RUN(test_read_clear);
