@@ -441,16 +441,22 @@ impl Kq {
         // A call answered from the table alone must still fail on a
         // number that is no queue any more (closed, maybe reused): one
         // kevent_ctl() of no entries, only when no other call was made.
-        let check = |st: MutexGuard<'_, State>| {
-            if thread_calls() == calls {
-                drop(st);
-                count_call();
-                if !is_queue_file(self.fd) {
-                    return Err(not_a_queue(self.fd, libc::EBADF));
-                }
+        // Checked before the results are used: a change the library
+        // refused itself (ENOENT, EINVAL) must not hide the EBADF.
+        let early = events.is_empty()
+            || !st.pending.is_empty()
+            || changes
+                .iter()
+                .zip(&results)
+                .any(|(k, &e)| e != 0 || k.flags & EV_RECEIPT != 0);
+        if early && thread_calls() == calls {
+            drop(st);
+            count_call();
+            if !is_queue_file(self.fd) {
+                return Err(not_a_queue(self.fd, libc::EBADF));
             }
-            Ok(())
-        };
+            st = lock(&self.st);
+        }
         // FreeBSD: errors (and EV_RECEIPT) go to the event list while it
         // has room, and then kevent() returns without waiting.
         let mut n = 0;
@@ -469,7 +475,6 @@ impl Kq {
             }
         }
         if n > 0 || events.is_empty() {
-            check(st)?;
             return Ok(n);
         }
         // Events that did not fit last time come first.
@@ -483,7 +488,6 @@ impl Kq {
                     None => break,
                 }
             }
-            check(st)?;
             return Ok(n);
         }
         let deadline = match timeout {

@@ -139,6 +139,17 @@ static void test_closed_kq_reused(void)
 	errno = 0;
 	CHECK(kevent(kq, NULL, 0, ev, 2, &zero_ts) == -1 && errno == EBADF);
 	close(kq);
+	/* A change the library refuses itself (ENOENT: no such knote),
+	 * with and without room for its EV_ERROR: still EBADF. */
+	EV_SET(&ch[0], 9, EVFILT_USER, EV_DELETE, 0, 0, NULL);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, ch, 1, NULL, 0, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, ch, 1, ev, 1, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
 	close(p[0]);
 	close(p[1]);
 }
