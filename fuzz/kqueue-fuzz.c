@@ -203,20 +203,24 @@ static struct change_class gen_change(struct tctx *t, struct kevent *ch)
 		}
 		if (chance(&t->r, 10))
 			fflags = NOTE_LOWAT, data = below(&t->r, 4);
+		/* A closed number may be a kqueue now, maybe the one the
+		 * call is on: EINVAL (FreeBSD's, and the kernel's, for a
+		 * queue watching itself). */
 		if (!valid)
 			c = (struct change_class){ "fd: closed (maybe reused)",
-						   "ok,EBADF,ENOENT,EPERM," RES };
+						   "ok,EBADF,ENOENT,EPERM,EINVAL," RES };
 		else if (valid == 2 && add)
+			/* FreeBSD's vnode READ/WRITE, kept by the library */
 			c = (struct change_class){ "fd: add, a regular file or directory",
-						   nthreads > 1 ? "ok,EPERM,EBADF," RES
-								: "EPERM,EBADF," RES };
+						   nthreads > 1 ? "ok,EPERM,EBADF,EINVAL," RES
+								: "ok," RES };
 		else if (chance(&t->r, 5)) {
 			ident = chance(&t->r, 50) ? (uintptr_t)-1 : 100000 + below(&t->r, 1000);
 			c = (struct change_class){ "fd: never open", "EBADF" };
 		} else
 			/* with several threads the number may be a file by now */
 			c = (struct change_class){ add ? "fd: add" : "fd: delete/enable/disable",
-						   add ? (nthreads > 1 ? "ok,EBADF,EPERM," RES
+						   add ? (nthreads > 1 ? "ok,EBADF,EPERM,EINVAL," RES
 								       : "ok,EBADF," RES)
 						       : "ok,ENOENT,EBADF," RES };
 		break;
@@ -396,6 +400,8 @@ static void check_events(const struct kevent *ev, int n, const struct kevent *ch
 				if (!fork_child)
 					record("kevent.change", cls[last].cls, -e->data,
 					       *cls[last].expect ? cls[last].expect : DOCUMENTED);
+				dprintf(2, "  class: %s (%s)\n", cls[last].cls,
+					*cls[last].expect ? cls[last].expect : DOCUMENTED);
 				bad_event("EV_ERROR with an errno outside its class", e);
 				continue;
 			}

@@ -9,7 +9,7 @@
 //! `KEVENT_POLL` kevent (the union of their bits, demultiplexed here),
 //! `EVFILT_TIMER` is `KEVENT_TIMER`, `EVFILT_USER` is `KEVENT_USER`,
 //! `EVFILT_SIGNAL` is `KEVENT_SIGNAL`, `EVFILT_PROC` is `KEVENT_PROC`, and
-//! `EVFILT_VNODE` watches an inotify descriptor through `KEVENT_POLL`. See
+//! `EVFILT_VNODE` is `KEVENT_INODE` (one kevent per knote). See
 //! README.md.
 //!
 //! The C functions never unwind: a panic becomes `EIO`.

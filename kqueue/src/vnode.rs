@@ -1,20 +1,30 @@
-//! `EVFILT_VNODE` on inotify: one inotify descriptor per queue, watched as
-//! a `KEVENT_POLL` kevent; each knote is a watch on `/proc/self/fd/N`.
-//! (The kernel's `KEVENT_INODE` source, type 2, is reserved; when it
-//! arrives this module changes.)
+//! `EVFILT_VNODE` on the kernel's `KEVENT_INODE` source (type 2): one
+//! kevent per knote, id = the descriptor, the kernel bits from the notes
+//! asked for; an `fstat` per report gives `NOTE_EXTEND`, `NOTE_LINK` and
+//! the `NOTE_DELETE` of an unlink while the file is still open.
 //!
-//! | inotify | kqueue |
+//! | `KEVENT_INODE` | kqueue |
 //! |---|---|
-//! | `IN_MODIFY` | `NOTE_WRITE`, and `NOTE_EXTEND` if the size grew |
-//! | `IN_ATTRIB` | `NOTE_DELETE` when the link count fell to 0, `NOTE_LINK` when it changed, else `NOTE_ATTRIB` |
-//! | `IN_DELETE_SELF` | `NOTE_DELETE` |
-//! | `IN_MOVE_SELF` | `NOTE_RENAME` |
-//! | `IN_UNMOUNT` | `NOTE_REVOKE` |
-//! | a directory's `IN_CREATE`, `IN_DELETE`, `IN_MOVED_*` | `NOTE_WRITE` (and `NOTE_LINK` for a subdirectory) |
+//! | `MODIFY` (files only) | `NOTE_WRITE`, and `NOTE_EXTEND` if the size grew |
+//! | `ATTRIB` | `NOTE_DELETE` when the link count fell to 0, `NOTE_LINK` when it changed, else `NOTE_ATTRIB` |
+//! | `CREATE`, `REMOVE`, `MOVED_FROM`, `MOVED_TO` (directories) | `NOTE_WRITE`, and `NOTE_LINK` when the link count changed (a subdirectory) |
+//! | `MOVE_SELF` | `NOTE_RENAME` |
+//! | `DELETE_SELF` (with EOF: the kernel removed the kevent) | `NOTE_DELETE`; the knote goes with it |
+//! | `REVOKED` (unmount; EOF, removed) | `NOTE_REVOKE` with `EV_EOF`; the knote goes with it |
 //!
-//! Limits: inotify keys watches by inode, so two knotes on one file share
-//! a watch (the last `EV_ADD`'s mask wins; both are reported); a knote
-//! lives until `EV_DELETE` (closing the descriptor does not remove it).
+//! `close(fd)` removes the knote (kqueue semantics). The library cannot
+//! see a `close()`: it keeps the file's identity (device, inode) with the
+//! knote and, when the descriptor is closed or names another file by its
+//! next change or report, removes the knote and its kernel kevent (a
+//! kernel that keeps `KEVENT_INODE` kevents after the last close reports
+//! the file until then; the library drops those reports). So after a
+//! close no event is reported, `EV_DELETE` is `EBADF` (closed) or
+//! `ENOENT` (the number is another file now), and `EV_ADD` on a reused
+//! number watches the new file. A close followed by an `open()` of the
+//! same file at the same number is not seen.
+//! `EV_DISABLE`/`EV_ENABLE` and `EV_DISPATCH` disable the kernel's kevent
+//! (changes while disabled are dropped, so a disabled knote never wakes a
+//! `kevent()`); `EV_ONESHOT` removes it after the report.
 
 use std::collections::HashMap;
 use std::os::fd::RawFd;
@@ -28,8 +38,10 @@ use crate::queue::{ctl_one, ukevent, unsafe_zeroed, Out, TAG_VNODE};
 use crate::translate::Knote;
 
 struct Watch {
-    wd: c_int,
     note: Knote,
+    /// The file's identity at the `EV_ADD`.
+    dev: u64,
+    ino: u64,
     size: i64,
     nlink: u64,
 }
@@ -37,28 +49,9 @@ struct Watch {
 /// The vnode knotes of one queue.
 #[derive(Default)]
 pub struct Vnodes {
-    ifd: Option<RawFd>,
-    /// ident (descriptor) -> watch.
+    /// ident (descriptor) -> knote.
     watches: HashMap<usize, Watch>,
 }
-
-impl Drop for Vnodes {
-    fn drop(&mut self) {
-        if let Some(fd) = self.ifd {
-            // SAFETY: our inotify descriptor.
-            unsafe { libc::close(fd) };
-        }
-    }
-}
-
-const MASK: u32 = libc::IN_MODIFY
-    | libc::IN_ATTRIB
-    | libc::IN_DELETE_SELF
-    | libc::IN_MOVE_SELF
-    | libc::IN_CREATE
-    | libc::IN_DELETE
-    | libc::IN_MOVED_FROM
-    | libc::IN_MOVED_TO;
 
 fn fstat(fd: RawFd) -> Result<libc::stat, c_int> {
     let mut st: libc::stat = unsafe_zeroed();
@@ -69,196 +62,224 @@ fn fstat(fd: RawFd) -> Result<libc::stat, c_int> {
     Ok(st)
 }
 
-/// The `NOTE_*` flags of one inotify event; `size` and `nlink` are the
-/// file's, as last seen, and are updated.
-pub fn notes(
-    mask: u32,
-    dir_child_is_dir: bool,
-    st: Option<(i64, u64)>,
-    size: &mut i64,
-    nlink: &mut u64,
-) -> u32 {
+const DIR_ENTRIES: u32 = sys::KEVENT_INODE_CREATE
+    | sys::KEVENT_INODE_REMOVE
+    | sys::KEVENT_INODE_MOVED_FROM
+    | sys::KEVENT_INODE_MOVED_TO;
+
+/// The `KEVENT_INODE` bits a knote asking `fflags` needs. A directory's
+/// `MODIFY` and `ATTRIB` also report its entries' changes, so `MODIFY` is
+/// not asked on directories (FreeBSD's `NOTE_WRITE` on a directory is a
+/// change of its entries) and `ATTRIB` only when a note needs it.
+/// `DELETE_SELF` and `REVOKED` come whether asked or not.
+pub fn interest(fflags: u32, dir: bool) -> u32 {
+    let mut b = sys::KEVENT_INODE_DELETE_SELF | sys::KEVENT_INODE_REVOKED;
+    if fflags & (NOTE_WRITE | NOTE_EXTEND) != 0 && !dir {
+        b |= sys::KEVENT_INODE_MODIFY;
+    }
+    if fflags & (NOTE_WRITE | NOTE_LINK) != 0 && dir {
+        b |= DIR_ENTRIES;
+    }
+    if fflags & (NOTE_ATTRIB | NOTE_LINK | NOTE_DELETE) != 0 {
+        b |= sys::KEVENT_INODE_ATTRIB;
+    }
+    if fflags & NOTE_RENAME != 0 {
+        b |= sys::KEVENT_INODE_MOVE_SELF;
+    }
+    b
+}
+
+/// The `NOTE_*` flags of one `KEVENT_INODE` report of `bits`; `st` is the
+/// file's (size, link count) now if the descriptor is still open; `size`
+/// and `nlink` are the file's as last seen, and are updated.
+pub fn notes(bits: u32, st: Option<(i64, u64)>, size: &mut i64, nlink: &mut u64) -> u32 {
     let mut n = 0;
-    if mask & libc::IN_MODIFY != 0 {
+    // The link count first, whatever reported it (ATTRIB on a file, an
+    // entry change on a directory).
+    let mut linked = false;
+    if let Some((s, l)) = st {
+        if l != *nlink {
+            n |= if l == 0 { NOTE_DELETE } else { NOTE_LINK };
+            *nlink = l;
+            linked = true;
+        }
+        if bits & sys::KEVENT_INODE_MODIFY != 0 && s > *size {
+            n |= NOTE_EXTEND;
+        }
+        *size = s;
+    }
+    if bits & sys::KEVENT_INODE_MODIFY != 0 {
         n |= NOTE_WRITE;
-        if let Some((s, _)) = st {
-            if s > *size {
-                n |= NOTE_EXTEND;
-            }
-            *size = s;
-        }
     }
-    if mask & libc::IN_ATTRIB != 0 {
-        match st {
-            Some((_, l)) if l != *nlink => {
-                n |= if l == 0 { NOTE_DELETE } else { NOTE_LINK };
-                *nlink = l;
-            }
-            _ => n |= NOTE_ATTRIB,
-        }
+    if bits & sys::KEVENT_INODE_ATTRIB != 0 && !(linked && bits & DIR_ENTRIES == 0) {
+        n |= NOTE_ATTRIB;
     }
-    if mask & libc::IN_DELETE_SELF != 0 {
-        n |= NOTE_DELETE;
+    if bits & DIR_ENTRIES != 0 {
+        n |= NOTE_WRITE;
     }
-    if mask & libc::IN_MOVE_SELF != 0 {
+    if bits & sys::KEVENT_INODE_MOVE_SELF != 0 {
         n |= NOTE_RENAME;
     }
-    if mask & libc::IN_UNMOUNT != 0 {
-        n |= NOTE_REVOKE;
+    if bits & sys::KEVENT_INODE_DELETE_SELF != 0 {
+        n |= NOTE_DELETE;
     }
-    if mask & (libc::IN_CREATE | libc::IN_DELETE | libc::IN_MOVED_FROM | libc::IN_MOVED_TO) != 0 {
-        n |= NOTE_WRITE;
-        if dir_child_is_dir && mask & (libc::IN_CREATE | libc::IN_DELETE) != 0 {
-            n |= NOTE_LINK;
-        }
+    if bits & sys::KEVENT_INODE_REVOKED != 0 {
+        n |= NOTE_REVOKE;
     }
     n
 }
 
+/// Whether `st` (the descriptor's `fstat`, if it is open) is the file
+/// the knote was added on.
+fn same_file(st: Option<&libc::stat>, w: &Watch) -> bool {
+    st.is_some_and(|s| s.st_dev == w.dev && s.st_ino == w.ino)
+}
+
 impl Vnodes {
-    fn ifd(&mut self, kq: RawFd) -> Result<RawFd, c_int> {
-        if let Some(fd) = self.ifd {
-            return Ok(fd);
-        }
-        // SAFETY: creates a descriptor.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            return Err(errno());
-        }
-        let u = ukevent(
-            fd as u64,
-            sys::KEVENT_POLL,
-            libc::EPOLLIN as u32,
-            0,
-            0,
-            TAG_VNODE,
+    /// Removes the knote of `ident` and its kernel kevent: the descriptor
+    /// was closed (or names another file now), which ends the knote.
+    fn closed(&mut self, kq: RawFd, ident: usize) {
+        self.watches.remove(&ident);
+        // ENOENT: a kernel that removes it at the last close did.
+        let _ = ctl_one(
+            kq,
+            sys::KEVENT_CTL_REMOVE,
+            ukevent(ident as u64, sys::KEVENT_INODE, 0, 0, 0, 0),
         );
-        if let Err(e) = ctl_one(kq, sys::KEVENT_CTL_ADD, u) {
-            // SAFETY: the descriptor just created.
-            unsafe { libc::close(fd) };
-            return Err(e);
-        }
-        self.ifd = Some(fd);
-        Ok(fd)
     }
 
     /// One `EVFILT_VNODE` change.
     pub fn change(&mut self, kq: RawFd, kev: &Kevent) -> Result<(), c_int> {
         let fd = RawFd::try_from(kev.ident).map_err(|_| libc::EBADF)?;
+        let id = kev.ident as u64;
         let f = kev.flags;
+        let absent = || crate::queue::absent_errno(fd);
+        if let Some(w) = self.watches.get(&kev.ident) {
+            if !same_file(fstat(fd).ok().as_ref(), w) {
+                self.closed(kq, kev.ident);
+            }
+        }
         if f & EV_DELETE != 0 {
             // An absent knote: EBADF if the descriptor is not open (FreeBSD,
             // README), else ENOENT.
-            let w = self
-                .watches
-                .remove(&kev.ident)
-                .ok_or_else(|| crate::queue::absent_errno(fd))?;
-            if !self.watches.values().any(|o| o.wd == w.wd) {
-                if let Some(ifd) = self.ifd {
-                    // SAFETY: removes our watch.
-                    unsafe { libc::inotify_rm_watch(ifd, w.wd) };
-                }
-            }
-            return Ok(());
+            self.watches.remove(&kev.ident).ok_or_else(absent)?;
+            let u = ukevent(id, sys::KEVENT_INODE, 0, 0, 0, TAG_VNODE);
+            return match ctl_one(kq, sys::KEVENT_CTL_REMOVE, u) {
+                // Gone with a deletion report not yet read.
+                Ok(()) | Err(libc::ENOENT) => Ok(()),
+                Err(e) => Err(e),
+            };
         }
         if f & EV_ADD != 0 {
             let st = fstat(fd)?;
-            let ifd = self.ifd(kq)?;
-            let path = std::ffi::CString::new(format!("/proc/self/fd/{fd}")).expect("no NUL");
-            // SAFETY: a valid path; adds or updates our watch.
-            let wd = unsafe { libc::inotify_add_watch(ifd, path.as_ptr(), MASK) };
-            if wd < 0 {
-                return Err(errno());
-            }
+            let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
             let mut note = Knote::new(kev);
             note.flags |= EV_CLEAR;
-            if let Some(w) = self.watches.get(&kev.ident) {
-                if f & (EV_ENABLE | EV_DISABLE) == 0 {
-                    note.enabled = w.note.enabled;
+            let was = self.watches.get(&kev.ident).map(|w| w.note.enabled);
+            if f & (EV_ENABLE | EV_DISABLE) == 0 {
+                if let Some(e) = was {
+                    note.enabled = e;
                 }
+            }
+            let bits = interest(note.fflags, dir);
+            let u = ukevent(
+                id,
+                sys::KEVENT_INODE,
+                bits,
+                sys::KEVENT_REQ_UPDATE,
+                0,
+                TAG_VNODE,
+            );
+            // Adds, or updates the kevent of an existing knote.
+            ctl_one(kq, sys::KEVENT_CTL_ADD, u)?;
+            let now_enabled = was.unwrap_or(true);
+            if now_enabled != note.enabled {
+                let cmd = if note.enabled {
+                    sys::KEVENT_CTL_ENABLE
+                } else {
+                    sys::KEVENT_CTL_DISABLE
+                };
+                ctl_one(kq, cmd, ukevent(id, sys::KEVENT_INODE, 0, 0, 0, 0))?;
             }
             self.watches.insert(
                 kev.ident,
                 Watch {
-                    wd,
                     note,
+                    dev: st.st_dev,
+                    ino: st.st_ino,
                     size: st.st_size,
                     nlink: st.st_nlink,
                 },
             );
             return Ok(());
         }
-        let w = self
-            .watches
-            .get_mut(&kev.ident)
-            .ok_or_else(|| crate::queue::absent_errno(fd))?;
-        if f & EV_DISABLE != 0 {
-            w.note.enabled = false;
+        let w = self.watches.get_mut(&kev.ident).ok_or_else(absent)?;
+        let enable = if f & EV_DISABLE != 0 {
+            false
         } else if f & EV_ENABLE != 0 {
-            w.note.enabled = true;
+            true
+        } else {
+            return Ok(());
+        };
+        if enable != w.note.enabled {
+            let cmd = if enable {
+                sys::KEVENT_CTL_ENABLE
+            } else {
+                sys::KEVENT_CTL_DISABLE
+            };
+            match ctl_one(kq, cmd, ukevent(id, sys::KEVENT_INODE, 0, 0, 0, 0)) {
+                // The kernel removed it (deletion report not yet read):
+                // that report ends the knote.
+                Ok(()) | Err(libc::ENOENT) => {}
+                Err(e) => return Err(e),
+            }
+            w.note.enabled = enable;
         }
         Ok(())
     }
 
-    /// Reads the inotify events: one kqueue event per knote that has some
-    /// of the notes it asked for.
-    pub fn collect(&mut self, out: &mut Out<'_>) {
-        let Some(ifd) = self.ifd else { return };
-        let mut fired: HashMap<usize, u32> = HashMap::new();
-        let mut buf = [0u64; 512];
-        loop {
-            // SAFETY: reads whole inotify records into `buf`.
-            let n =
-                unsafe { libc::read(ifd, buf.as_mut_ptr().cast(), std::mem::size_of_val(&buf)) };
-            if n <= 0 {
-                break;
+    /// One `KEVENT_INODE` report: a kqueue event if it has some of the
+    /// notes the knote asked for.
+    pub fn report(&mut self, kq: RawFd, ev: &sys::kevent_event, out: &mut Out<'_>) {
+        let ident = ev.id as usize;
+        let Some(w) = self.watches.get_mut(&ident) else {
+            return;
+        };
+        // With EOF the kernel removed its kevent (deletion, unmount).
+        let gone = ev.flags & sys::KEVENT_EV_EOF as u16 != 0;
+        let now = fstat(ident as RawFd).ok();
+        if !same_file(now.as_ref(), w) {
+            // Closed since: the knote went with the close.
+            self.closed(kq, ident);
+            return;
+        }
+        let st = if gone && ev.events & sys::KEVENT_INODE_REVOKED != 0 {
+            None
+        } else {
+            now.map(|s| (s.st_size, s.st_nlink))
+        };
+        let n = notes(ev.events, st, &mut w.size, &mut w.nlink) & w.note.fflags;
+        let mut remove = gone;
+        if n != 0 && w.note.enabled {
+            let mut flags = w.note.flags;
+            if n & NOTE_REVOKE != 0 {
+                flags |= EV_EOF;
             }
-            let bytes = n as usize;
-            let base = buf.as_ptr().cast::<u8>();
-            let mut off = 0;
-            while off + std::mem::size_of::<libc::inotify_event>() <= bytes {
-                // SAFETY: the kernel wrote a whole record at `off`; read
-                // unaligned, as records are only 4-byte aligned.
-                let ev: libc::inotify_event =
-                    unsafe { std::ptr::read_unaligned(base.add(off).cast()) };
-                off += std::mem::size_of::<libc::inotify_event>() + ev.len as usize;
-                for (&ident, w) in self.watches.iter_mut().filter(|(_, w)| w.wd == ev.wd) {
-                    let st = fstat(ident as RawFd).ok().map(|s| (s.st_size, s.st_nlink));
-                    let n = notes(
-                        ev.mask,
-                        ev.mask & libc::IN_ISDIR != 0,
-                        st,
-                        &mut w.size,
-                        &mut w.nlink,
-                    );
-                    *fired.entry(ident).or_default() |= n;
+            out.push(Kevent::new(ident, EVFILT_VNODE, flags, n, 0, w.note.udata));
+            let u = ukevent(ev.id, sys::KEVENT_INODE, 0, 0, 0, 0);
+            if w.note.flags & EV_ONESHOT != 0 {
+                if !gone {
+                    let _ = ctl_one(kq, sys::KEVENT_CTL_REMOVE, u);
+                }
+                remove = true;
+            } else if w.note.flags & EV_DISPATCH != 0 {
+                w.note.enabled = false;
+                if !gone {
+                    let _ = ctl_one(kq, sys::KEVENT_CTL_DISABLE, u);
                 }
             }
         }
-        let mut gone = Vec::new();
-        for (ident, n) in fired {
-            let Some(w) = self.watches.get_mut(&ident) else {
-                continue;
-            };
-            let n = n & w.note.fflags;
-            if n == 0 || !w.note.enabled {
-                continue;
-            }
-            out.push(Kevent::new(
-                ident,
-                EVFILT_VNODE,
-                w.note.flags,
-                n,
-                0,
-                w.note.udata,
-            ));
-            if w.note.flags & EV_ONESHOT != 0 {
-                gone.push(ident);
-            } else if w.note.flags & EV_DISPATCH != 0 {
-                w.note.enabled = false;
-            }
-        }
-        for ident in gone {
+        if remove {
             self.watches.remove(&ident);
         }
     }
@@ -269,48 +290,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inotify_masks_become_notes() {
+    fn inode_bits_become_notes() {
+        use sys::*;
         let (mut size, mut nlink) = (10, 1);
+        let mut n = |b, st| notes(b, st, &mut size, &mut nlink);
         assert_eq!(
-            notes(libc::IN_MODIFY, false, Some((20, 1)), &mut size, &mut nlink),
+            n(KEVENT_INODE_MODIFY, Some((20, 1))),
             NOTE_WRITE | NOTE_EXTEND
         );
-        assert_eq!(size, 20);
+        assert_eq!(n(KEVENT_INODE_MODIFY, Some((5, 1))), NOTE_WRITE);
+        assert_eq!(n(KEVENT_INODE_ATTRIB, Some((5, 1))), NOTE_ATTRIB);
+        assert_eq!(n(KEVENT_INODE_ATTRIB, Some((5, 2))), NOTE_LINK);
+        assert_eq!(n(KEVENT_INODE_ATTRIB, Some((5, 0))), NOTE_DELETE);
+        assert_eq!(n(KEVENT_INODE_ATTRIB, None), NOTE_ATTRIB);
+        assert_eq!(n(KEVENT_INODE_MOVE_SELF, None), NOTE_RENAME);
+        assert_eq!(n(KEVENT_INODE_DELETE_SELF, None), NOTE_DELETE);
+        assert_eq!(n(KEVENT_INODE_REVOKED, None), NOTE_REVOKE);
+        // A directory: a subdirectory created (link count 2 -> 3).
+        let (mut size, mut nlink) = (4096, 2);
         assert_eq!(
-            notes(libc::IN_MODIFY, false, Some((5, 1)), &mut size, &mut nlink),
-            NOTE_WRITE
-        );
-        assert_eq!(
-            notes(libc::IN_ATTRIB, false, Some((5, 1)), &mut size, &mut nlink),
-            NOTE_ATTRIB
-        );
-        assert_eq!(
-            notes(libc::IN_ATTRIB, false, Some((5, 2)), &mut size, &mut nlink),
-            NOTE_LINK
-        );
-        assert_eq!(
-            notes(libc::IN_ATTRIB, false, Some((5, 0)), &mut size, &mut nlink),
-            NOTE_DELETE
-        );
-        assert_eq!(
-            notes(libc::IN_MOVE_SELF, false, None, &mut size, &mut nlink),
-            NOTE_RENAME
-        );
-        assert_eq!(
-            notes(libc::IN_DELETE_SELF, false, None, &mut size, &mut nlink),
-            NOTE_DELETE
-        );
-        assert_eq!(
-            notes(libc::IN_UNMOUNT, false, None, &mut size, &mut nlink),
-            NOTE_REVOKE
-        );
-        assert_eq!(
-            notes(libc::IN_CREATE, true, None, &mut size, &mut nlink),
+            notes(KEVENT_INODE_CREATE, Some((4096, 3)), &mut size, &mut nlink),
             NOTE_WRITE | NOTE_LINK
         );
         assert_eq!(
-            notes(libc::IN_MOVED_TO, false, None, &mut size, &mut nlink),
+            notes(
+                KEVENT_INODE_MOVED_TO,
+                Some((4096, 3)),
+                &mut size,
+                &mut nlink
+            ),
             NOTE_WRITE
         );
+    }
+
+    #[test]
+    fn notes_become_inode_bits() {
+        use sys::*;
+        let last = KEVENT_INODE_DELETE_SELF | KEVENT_INODE_REVOKED;
+        assert_eq!(interest(NOTE_DELETE, false), last | KEVENT_INODE_ATTRIB);
+        assert_eq!(interest(NOTE_EXTEND, false), last | KEVENT_INODE_MODIFY);
+        assert_eq!(interest(NOTE_WRITE, true), last | DIR_ENTRIES);
+        assert_eq!(interest(NOTE_RENAME, true), last | KEVENT_INODE_MOVE_SELF);
+        assert_eq!(interest(NOTE_REVOKE, false), last);
     }
 }

@@ -103,6 +103,57 @@ static void test_bad_kq(void)
 	close(p[1]);
 }
 
+/* A kqueue that the library has seen, closed by the application and its
+ * number made a copy of `fd`. */
+static int stale_kq(int fd)
+{
+	int kq = kq_new();
+
+	if (kq < 0 || change(kq, 7, EVFILT_USER, EV_ADD, 0, 0, NULL) != 0)
+		return -1;
+	close(kq);
+	return dup2(fd, kq);
+}
+
+/* A kqueue the application closed, its number now another file: every
+ * kevent() on it fails as a whole with EBADF (FreeBSD), with changes (not
+ * an EV_ERROR per change), with only an event list, and with neither
+ * (the library answers some calls from its table: it must still check). */
+static void test_closed_kq_reused(void)
+{
+	struct kevent ch[2], ev[2];
+	int kq, p[2];
+
+	CHECK(pipe(p) == 0);
+	EV_SET(&ch[0], 8, EVFILT_USER, EV_ADD, 0, 0, NULL);
+	EV_SET(&ch[1], 1, EVFILT_TIMER, EV_ADD, 0, 1000, NULL);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, ch, 2, ev, 2, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, NULL, 0, NULL, 0, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, NULL, 0, ev, 2, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	/* A change the library refuses itself (ENOENT: no such knote),
+	 * with and without room for its EV_ERROR: still EBADF. */
+	EV_SET(&ch[0], 9, EVFILT_USER, EV_DELETE, 0, 0, NULL);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, ch, 1, NULL, 0, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, ch, 1, ev, 1, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void test_timeouts(void)
 {
 	struct kevent ev;
@@ -849,7 +900,8 @@ static void test_signal_and_fork(void)
 	if (pid == 0) {
 		char c;
 
-		(void)!read(go[0], &c, 1);
+		if (read(go[0], &c, 1) != 1)
+			_exit(4); /* not 3: the parent's check says why */
 		kill(getppid(), SIGUSR1);
 		_exit(3);
 	}
@@ -1048,6 +1100,140 @@ static void test_vnode_only_asked_notes(void)
 	close(kq);
 }
 
+/* kqueue(2): "Calling close() on a file descriptor will remove any
+ * kevents that reference the descriptor." For EVFILT_VNODE too: after the
+ * close nothing is reported for the file, EV_DELETE is EBADF, and an
+ * EV_ADD on the number, reused for another file, watches that file. */
+static void test_vnode_close_removes(void)
+{
+	char path[] = "/tmp/kq-vnode-XXXXXX", path2[] = "/tmp/kq-vnode-XXXXXX";
+	struct kevent ev;
+	int fd, fd2, wfd, kq = kq_new();
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	wfd = open(path, O_WRONLY);
+	CHECK(wfd >= 0);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_WRITE, 0, (void *)5) == 0);
+	CHECK(write(wfd, "x", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE);
+	close(fd);
+	CHECK(write(wfd, "y", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change_err(kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0) == EBADF);
+	/* The number again, another file: a new knote on that file. */
+	fd2 = mkstemp(path2);
+	CHECK(fd2 >= 0);
+	CHECK(dup2(fd2, fd) == fd);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_WRITE, 0, (void *)6) == 0);
+	CHECK(write(wfd, "z", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(write(fd2, "z", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.udata == (void *)6);
+	/* Replaced by another file without a close: that ends it too. */
+	CHECK(dup2(wfd, fd) == fd);
+	CHECK(write(fd2, "w", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change_err(kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0) == ENOENT);
+	close(fd);
+	close(fd2);
+	close(wfd);
+	unlink(path);
+	unlink(path2);
+	close(kq);
+}
+
+/* close() removes the knote: an unlink after it is not reported (the
+ * kernel's deletion report of a kevent that outlived the close is
+ * dropped by the library). */
+static void test_vnode_delete_after_close(void)
+{
+	char path[] = "/tmp/kq-vnode-XXXXXX";
+	struct kevent ev;
+	int fd, kq = kq_new();
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_DELETE, 0, NULL) == 0);
+	close(fd);
+	CHECK(unlink(path) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	/* fd is not open: EBADF. */
+	CHECK(change_err(kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0) == EBADF);
+	close(kq);
+}
+
+/* kqueue(2): on a directory NOTE_WRITE is a change of its entries,
+ * NOTE_LINK a change of its link count (a subdirectory); writing into a
+ * file of the directory does not change the directory. */
+static void test_vnode_directory(void)
+{
+	char dir[] = "/tmp/kq-vdir-XXXXXX", file[64], sub[64];
+	struct kevent ev;
+	int dfd, fd, kq = kq_new();
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(file, sizeof(file), "%s/f", dir);
+	snprintf(sub, sizeof(sub), "%s/d", dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	CHECK(dfd >= 0);
+	CHECK(change(kq, dfd, EVFILT_VNODE, EV_ADD, NOTE_WRITE | NOTE_LINK, 0,
+		     NULL) == 0);
+	fd = open(file, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE);
+	CHECK(write(fd, "x", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	close(fd);
+	CHECK(mkdir(sub, 0700) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 &&
+	      ev.fflags == (NOTE_WRITE | NOTE_LINK));
+	CHECK(rmdir(sub) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 &&
+	      ev.fflags == (NOTE_WRITE | NOTE_LINK));
+	CHECK(unlink(file) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE);
+	CHECK(change(kq, dfd, EVFILT_VNODE, EV_DELETE, 0, 0, NULL) == 0);
+	close(dfd);
+	rmdir(dir);
+	close(kq);
+}
+
+/* EV_DISPATCH and EV_ONESHOT on a vnode knote; O_PATH is enough. */
+static void test_vnode_dispatch_oneshot(void)
+{
+	char path[] = "/tmp/kq-vnode-XXXXXX";
+	struct kevent ev;
+	int fd, pfd, kq = kq_new();
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	pfd = open(path, O_PATH);
+	CHECK(pfd >= 0);
+	CHECK(change(kq, pfd, EVFILT_VNODE, EV_ADD | EV_DISPATCH, NOTE_WRITE, 0,
+		     NULL) == 0);
+	CHECK(write(fd, "a", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE &&
+	      ev.flags & EV_DISPATCH);
+	CHECK(write(fd, "b", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change(kq, pfd, EVFILT_VNODE, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(write(fd, "c", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE);
+	CHECK(change(kq, pfd, EVFILT_VNODE, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(change(kq, pfd, EVFILT_VNODE, EV_ADD | EV_ONESHOT, NOTE_WRITE, 0,
+		     NULL) == 0);
+	CHECK(write(fd, "d", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == NOTE_WRITE);
+	CHECK(write(fd, "e", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change_err(kq, pfd, EVFILT_VNODE, EV_DELETE, 0, 0) == ENOENT);
+	close(pfd);
+	close(fd);
+	unlink(path);
+	close(kq);
+}
+
 /* kqueue(2), vnodes: EVFILT_READ "returns when the file pointer is not at
  * the end of file. data contains the offset from current position to end
  * of file, and may be negative"; EVFILT_WRITE on a file is always ready
@@ -1147,6 +1333,44 @@ static void test_not_inherited_by_fork(void)
 	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL) == 0);
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
 	close(kq);
+}
+
+/* fork(): the child closes its copies of the queues, and only them. A
+ * number that was a queue until the application closed it, and names
+ * another file now, stays open in the child (the library cannot see a
+ * close(), so its table still lists the old queue there). This is what
+ * made test_signal_and_fork flaky: its pipe got the number of a queue
+ * an earlier test had closed, the child's pipe was closed under it, and
+ * the child signalled and exited before the parent looked. */
+static void test_fork_closes_only_queues(void)
+{
+	struct kevent ev;
+	int status, p[2], kq = kq_new(), kq2 = kq_new();
+	pid_t pid;
+
+	CHECK(kq >= 0 && kq2 >= 0);
+	CHECK(pipe(p) == 0);
+	CHECK(close(kq) == 0);
+	CHECK(dup2(p[0], kq) == kq); /* the old queue's number: a pipe now */
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int bad = 0;
+
+		if (fcntl(kq, F_GETFD) == -1)
+			bad |= 1; /* the pipe was closed */
+		if (fcntl(kq2, F_GETFD) != -1 || errno != EBADF)
+			bad |= 2; /* the queue was inherited */
+		_exit(bad);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* In the parent, the number is not a queue any more. */
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	close(kq2);
+	close(p[0]);
+	close(p[1]);
 }
 
 static void test_many_changes_one_call(void)
@@ -1263,11 +1487,13 @@ static void test_fork_while_threads_in_library(void)
 	CHECK(bad == 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	t_args(argc, argv);
 	RUN(test_layout);
 	RUN(test_kqueue_cloexec);
 	RUN(test_bad_kq);
+	RUN(test_closed_kq_reused);
 	RUN(test_timeouts);
 	RUN(test_read_pipe_level);
 	RUN(test_read_clear);
@@ -1306,8 +1532,13 @@ int main(void)
 	RUN(test_proc_exit_status);
 	RUN(test_vnode);
 	RUN(test_vnode_only_asked_notes);
+	RUN(test_vnode_close_removes);
+	RUN(test_vnode_delete_after_close);
+	RUN(test_vnode_directory);
+	RUN(test_vnode_dispatch_oneshot);
 	RUN(test_regular_file);
 	RUN(test_not_inherited_by_fork);
+	RUN(test_fork_closes_only_queues);
 	RUN(test_fork_while_threads_in_library);
 	RUN(test_many_changes_one_call);
 	return summary("kqueue conformance");

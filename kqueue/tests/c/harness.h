@@ -10,6 +10,18 @@
 
 static int t_failed_now;
 static int t_pass, t_fail;
+/* `PROGRAM [NAMES [COUNT]]`: only the tests NAMES (comma-separated, in
+ * the program's order), each COUNT times (default 1). */
+static const char *t_only;
+static int t_repeat = 1;
+
+static inline void t_args(int argc, char **argv)
+{
+	if (argc > 1)
+		t_only = argv[1];
+	if (argc > 2)
+		t_repeat = atoi(argv[2]) > 0 ? atoi(argv[2]) : 1;
+}
 
 #define CHECK(cond)                                                          \
 	do {                                                                 \
@@ -22,17 +34,37 @@ static int t_pass, t_fail;
 		}                                                            \
 	} while (0)
 
+static inline int t_selected(const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = t_only;
+
+	if (!t_only)
+		return 1;
+	while ((p = strstr(p, name))) {
+		if ((p == t_only || p[-1] == ',') && (p[n] == ',' || p[n] == 0))
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
 #define RUN(fn)                                                      \
 	do {                                                         \
-		t_failed_now = 0;                                    \
-		fflush(stdout);                                      \
-		fn();                                                \
-		printf("test %s ... %s\n", #fn,                      \
-		       t_failed_now ? "FAILED" : "ok");              \
-		if (t_failed_now)                                    \
-			t_fail++;                                    \
-		else                                                 \
-			t_pass++;                                    \
+		int t_i;                                             \
+		if (!t_selected(#fn))                                \
+			break;                                       \
+		for (t_i = 0; t_i < (t_only ? t_repeat : 1); t_i++) { \
+			t_failed_now = 0;                            \
+			fflush(stdout);                              \
+			fn();                                        \
+			printf("test %s ... %s\n", #fn,              \
+			       t_failed_now ? "FAILED" : "ok");      \
+			if (t_failed_now)                            \
+				t_fail++;                            \
+			else                                         \
+				t_pass++;                            \
+		}                                                    \
 	} while (0)
 
 static inline long long now_ms(void)
