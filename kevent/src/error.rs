@@ -323,7 +323,11 @@ impl Error {
                  its number was closed and reused, and that kevent still watches the old \
                  {what} (it outlives its fd): remove it first, or keep each fd open until \
                  its kevent is added",
-                what = if kind == Some(Kind::Inode) { "inode" } else { "process" }
+                what = if kind == Some(Kind::Inode) {
+                    "inode"
+                } else {
+                    "process"
+                }
             ),
             libc::EEXIST => f.write_str(
                 "the queue already has a kevent with this key: use modify, or add it with \

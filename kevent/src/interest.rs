@@ -938,8 +938,11 @@ impl Event {
     /// TCP socket under kTLS or sockmap) and with [`EventFlags::ERROR`]
     /// ([`error`](Self::error) has the error).
     pub fn recv_amount(&self) -> Option<u32> {
-        self.socket_amounts(SocketEvents::RECV | SocketEvents::ACCEPT, EventFlags::NODATA)
-            .then_some(self.raw.data as u32)
+        self.socket_amounts(
+            SocketEvents::RECV | SocketEvents::ACCEPT,
+            EventFlags::NODATA,
+        )
+        .then_some(self.raw.data as u32)
     }
 
     /// A socket kevent's free send space in bytes with
