@@ -91,12 +91,13 @@ bitflags! {
         /// An error is pending (`EPOLLERR` fired); for a socket (poll or
         /// socket kevent), [`Event::data`](crate::Event::data) holds it.
         const ERROR = sys::KEVENT_EV_ERROR as u16;
-        /// The source cannot tell [`Event::data`](crate::Event::data),
-        /// which is 0: a process reaped before its kevent was added (its
-        /// exit status is gone; [`Event::exit_status`](crate::Event::exit_status)
-        /// is `None`), or a socket whose protocol cannot tell the amount to
-        /// read or accept ([`Event::recv_amount`](crate::Event::recv_amount)
-        /// and [`Event::send_space`](crate::Event::send_space) are `None`).
+        /// The source cannot tell [`Event::data`](crate::Event::data):
+        /// a process reaped before its kevent was added (its exit status
+        /// is gone, `data` is 0; [`Event::exit_status`](crate::Event::exit_status)
+        /// is `None`), or a socket whose protocol cannot tell the amount
+        /// to read or accept ([`Event::recv_amount`](crate::Event::recv_amount)
+        /// is `None`; [`Event::send_space`](crate::Event::send_space) is
+        /// still given, as the kernel knows every socket's send space).
         const NODATA = sys::KEVENT_EV_NODATA as u16;
     }
 }

@@ -516,8 +516,10 @@ impl<'fd> Kevent<'fd> {
     /// then reports what is left) or nothing more can be sent (SEND);
     /// with [`EventFlags::ERROR`] every bit asked for is reported and
     /// [`Event::error`] is the pending error. The kernel knows the
-    /// amounts of TCP, UDP and unix sockets; for other protocols they are
-    /// unknown ([`EventFlags::NODATA`], both `None`).
+    /// amounts to read or accept of TCP, UDP and unix sockets; for other
+    /// protocols, and TCP under kTLS or sockmap, they are unknown
+    /// ([`EventFlags::NODATA`], [`Event::recv_amount`] `None`). The send
+    /// space is known for every socket.
     ///
     /// It is handled as a [`poll`](Self::poll) kevent: level-triggered
     /// unless [`edge`](Self::edge), with [`oneshot`](Self::oneshot),
@@ -985,7 +987,8 @@ impl Event {
     }
 
     /// A poll kevent whose file is readable (`EPOLLIN` or `EPOLLPRI`).
-    /// Always false for timers and user events.
+    /// Always false for other kinds: a socket kevent's readiness is in
+    /// [`socket_events`](Self::socket_events).
     pub fn is_readable(&self) -> bool {
         self.poll_bits() & (libc::EPOLLIN | libc::EPOLLPRI) as u32 != 0
     }

@@ -2,9 +2,9 @@
 //!
 //! A kevent [`Queue`] lets one thread wait, with one call, for readiness of
 //! any pollable file, timers, events triggered by other threads, signals
-//! sent to the process, process exits and changes of files and
-//! directories (socket and network-AIO sources will follow the kernel
-//! side). The
+//! sent to the process, process exits, changes of files and directories,
+//! and socket readiness with its amounts (network AIO will follow the
+//! kernel side). The
 //! queue is created with `kevent_create()` on a kernel built with the
 //! series in `kernel-patches/`. Before its first kevent system call the
 //! crate probes the kernel once ([`features`]); on a kernel without kevent
@@ -623,6 +623,12 @@ mod tests {
         );
         let unknown = ev(sys::KEVENT_SOCKET_RECV, 0, sys::KEVENT_EV_NODATA);
         assert_eq!((unknown.recv_amount(), unknown.send_space()), (None, None));
+        // NODATA is about the receive amount: the send space is given.
+        let both_unknown = ev(0x5, 4096 << 32, sys::KEVENT_EV_NODATA);
+        assert_eq!(
+            (both_unknown.recv_amount(), both_unknown.send_space()),
+            (None, Some(4096))
+        );
         let err = ev(0x5, libc::ECONNRESET as u64, sys::KEVENT_EV_ERROR);
         assert_eq!((err.recv_amount(), err.send_space()), (None, None));
         assert_eq!(err.error().unwrap().raw_os_error(), Some(libc::ECONNRESET));

@@ -16,7 +16,11 @@ use crate::queue::{ctl_one, Queue};
 /// one event with that token (wakes merge until reported, the count says
 /// how many). The waker holds a duplicate of the queue's descriptor, so it
 /// is `Send + Sync + 'static` and outlives a borrow of the queue; waking
-/// allocates nothing.
+/// allocates nothing. Dropping the waker leaves its user kevent in the
+/// queue (the id may be someone else's by then, so it is not removed
+/// blindly): to make a new `Waker` with the same token, first
+/// [`Queue::remove`] `Key::user(token.0)`, or a second `Waker::new` fails
+/// with `EEXIST`.
 ///
 /// ```no_run
 /// use std::time::Duration;
