@@ -11,16 +11,24 @@
 static int t_failed_now;
 static int t_pass, t_fail;
 /* `PROGRAM [NAMES [COUNT]]`: only the tests NAMES (comma-separated, in
- * the program's order), each COUNT times (default 1). */
+ * the program's order), each COUNT times (default 1). Options, such as
+ * the `--test-threads=2` that selftests/vm-suite.sh gives every test
+ * binary, are skipped: they name no test. */
 static const char *t_only;
 static int t_repeat = 1;
 
 static inline void t_args(int argc, char **argv)
 {
-	if (argc > 1)
-		t_only = argv[1];
-	if (argc > 2)
-		t_repeat = atoi(argv[2]) > 0 ? atoi(argv[2]) : 1;
+	int i, pos = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (argv[i][0] == '-')
+			continue;
+		if (pos++ == 0)
+			t_only = argv[i];
+		else
+			t_repeat = atoi(argv[i]) > 0 ? atoi(argv[i]) : 1;
+	}
 }
 
 #define CHECK(cond)                                                          \
@@ -77,6 +85,12 @@ static inline long long now_ms(void)
 
 static inline int summary(const char *name)
 {
+	/* Running nothing is a failure: a bad NAMES, or a broken harness. */
+	if (!t_pass && !t_fail) {
+		printf("\n%s: no test ran (NAMES: %s)\n", name,
+		       t_only ? t_only : "all");
+		t_fail = 1;
+	}
 	printf("\n%s: test result: %s. %d passed; %d failed; 0 ignored\n", name,
 	       t_fail ? "FAILED" : "ok", t_pass, t_fail);
 	return t_fail ? 1 : 0;
