@@ -162,9 +162,24 @@ class NewWorkloads(unittest.TestCase):
 
     def test_labels_from_metric_names(self):
         self.assertEqual(report.metric_label("ns_per_request"), "time per request")
-        self.assertEqual(report.metric_label("requests_per_s"), "requests per s")
+        self.assertEqual(report.metric_label("connections_per_s"), "connections per s")
         self.assertTrue(report.is_time("cpu_ns_per_expiration"))
         self.assertFalse(report.is_time("wakeups_per_event"))
+        # A rate: a ratio to epoll in the tables, not in the summary.
+        self.assertTrue(report.is_rate("requests_per_s"))
+        self.assertFalse(report.is_time("requests_per_s"))
+        self.assertFalse(report.is_rate("ns_per_event"))
+
+    def test_rates_get_a_ratio_to_epoll(self):
+        rows = [
+            {"workload": "lighttpd", "params": "file=1KiB;http=close;connections=100",
+             "mechanism": m, "metric": "requests_per_s", "value": v, "reps": "2",
+             "min": v, "max": v, "note": "", "params_d": {}}
+            for m, v in (("epoll", 2000.0), ("kqueue", 2500.0))
+        ]
+        md = "\n".join(report.table([("tcg", rows)], "lighttpd", {}))
+        self.assertIn("**1.25** (2500.00", md)
+        self.assertEqual(report.summary_rows(rows), [])
 
 
 def main():
