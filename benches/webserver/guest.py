@@ -43,10 +43,11 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 PORT = 8080
-WEB = "/tmp/web"
+WEB = "/tmp/web"  # main() makes it /tmp/web-XXXX, fresh per run
 FILES = {"1KiB": 1024, "64KiB": 65536}
 NOFILE = 16384
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -214,8 +215,8 @@ class Server:
                 raise SystemExit(f"{self.name}: process {p} ({comm}) runs as uid {uid}, not nobody")
 
     def cpu_ticks(self):
-        """utime+stime of every server process (not strace's)."""
-        total = 0
+        """(utime, stime) of every server process (not strace's)."""
+        user = system = 0
         for p in self.pids():
             try:
                 comm = open(f"/proc/{p}/comm").read().strip()
@@ -223,13 +224,28 @@ class Server:
             except OSError:
                 continue
             if comm in ("lighttpd", "nginx"):
-                total += int(f[11]) + int(f[12])
-        return total
+                user += int(f[11])
+                system += int(f[12])
+        return user, system
+
+    def main_pid(self):
+        """The server's first process (under strace, strace's child)."""
+        for p in self.pids():
+            try:
+                if open(f"/proc/{p}/comm").read().strip() in ("lighttpd", "nginx"):
+                    return p
+            except OSError:
+                pass
+        return self.proc.pid
 
     def stop(self):
         if self.proc.poll() is None:
-            # nginx: SIGQUIT is its graceful stop; lighttpd: SIGINT.
-            self.proc.send_signal(3 if "nginx" in self.name else 2)
+            # nginx: SIGQUIT is its graceful stop; lighttpd: SIGINT. To the
+            # server, not to strace, which then writes its summary.
+            try:
+                os.kill(self.main_pid(), 3 if "nginx" in self.name else 2)
+            except OSError:
+                pass
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
@@ -323,7 +339,8 @@ def main():
         sysctl("net.ipv4.tcp_max_syn_backlog", "8192")
         sysctl("net.ipv4.ip_local_port_range", "1024 65000")
         sysctl("net.ipv4.tcp_tw_reuse", "1")
-    shutil.rmtree(WEB, ignore_errors=True)
+    global WEB
+    WEB = tempfile.mkdtemp(prefix="web-", dir="/tmp")
     os.makedirs(f"{WEB}/www")
     os.chmod(WEB, 0o755)
     os.chmod(f"{WEB}/www", 0o755)
@@ -362,9 +379,10 @@ def main():
                     srv = Server(args.builds, s, m, trace)
                     try:
                         for (f, h, c) in group:
-                            before = srv.cpu_ticks()
+                            u0, s0 = srv.cpu_ticks()
                             out = run_wrk(args, f, h, c)
-                            ticks = srv.cpu_ticks() - before
+                            u1, s1 = srv.cpu_ticks()
+                            ticks = u1 - u0 + s1 - s0
                             r = parse_wrk(out)
                             if r["requests_per_s"] is None or r["latency_p99_ns"] is None:
                                 log(out)
@@ -377,7 +395,8 @@ def main():
                                 f"{f} {h} c={c}: {r['requests_per_s']:.0f} req/s, "
                                 f"p50 {r['latency_p50_ns'] / 1e6:.2f} ms, "
                                 f"p99 {r['latency_p99_ns'] / 1e6:.2f} ms, cpu/req "
-                                f"{(r['cpu_ns_per_request'] or 0) / 1e3:.1f} us, "
+                                f"{(r['cpu_ns_per_request'] or 0) / 1e3:.1f} us "
+                                f"({100 * (u1 - u0) / max(ticks, 1):.0f} % user), "
                                 f"errors {r['errors']}")
                             if r["errors"]:
                                 log(out)
