@@ -8,7 +8,7 @@ loopback.
         [--reps N] [--duration S] [--servers lighttpd,nginx]
         [--mechanisms epoll,kqueue] [--files 1KiB,64KiB]
         [--http keep-alive,close] [--connections 100,1000]
-        [--strace DIR] [--smoke] [--no-sysctl]
+        [--strace DIR] [--perf DIR] [--smoke] [--no-sysctl]
 
 Every server runs as nobody (setpriv), one process (lighttpd) or a master
 and one worker (nginx), serving a 1 KiB and a 64 KiB file from a tmpfs
@@ -31,6 +31,9 @@ only when PATH is new):
 --strace DIR: each server runs under strace -f -c (its summary in DIR,
 one file per server build and case, with the system calls per request
 on stderr); the numbers of such a run are not for comparison.
+--perf DIR: perf record -e cpu-clock -g of the server's processes during
+each wrk run (for -icount, where samples fall in proportion to
+instructions), its top symbols and objects in DIR.
 --smoke: one request per server build and a check of its body, no wrk.
 """
 import argparse
@@ -319,6 +322,7 @@ def main():
     ap.add_argument("--http", default="keep-alive,close")
     ap.add_argument("--connections", default="100,1000")
     ap.add_argument("--strace")
+    ap.add_argument("--perf")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-sysctl", action="store_true", help="leave the network sysctls alone "
                     "(a try on the host)")
@@ -337,7 +341,7 @@ def main():
         # for "Connection: close".
         sysctl("net.core.somaxconn", "4096")
         sysctl("net.ipv4.tcp_max_syn_backlog", "8192")
-        sysctl("net.ipv4.ip_local_port_range", "1024 65000")
+        sysctl("net.ipv4.ip_local_port_range", "1024 65535")
         sysctl("net.ipv4.tcp_tw_reuse", "1")
     global WEB
     WEB = tempfile.mkdtemp(prefix="web-", dir="/tmp")
@@ -357,8 +361,9 @@ def main():
                 log(f"smoke: {s}-{m}: GET /1KiB and /64KiB as nobody: ok")
         return
 
-    if args.strace:
-        os.makedirs(args.strace, exist_ok=True)
+    for d in (args.strace, args.perf):
+        if d:
+            os.makedirs(d, exist_ok=True)
     results = {}  # (server, case, mech) -> [rep dicts]
     total = args.reps * len(servers) * len(mechs) * len(cases)
     done = 0
@@ -379,9 +384,31 @@ def main():
                     srv = Server(args.builds, s, m, trace)
                     try:
                         for (f, h, c) in group:
+                            perf = None
+                            if args.perf:
+                                # On the guest's tmpfs: through 9p it would be profiled.
+                                data = f"{WEB}/perf.data"
+                                pids = ",".join(str(p) for p in srv.pids())
+                                perf = subprocess.Popen(
+                                    ["perf", "record", "-q", "-e", "cpu-clock", "-F", "10000",
+                                     "-g", "-p", pids, "-o", data],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                time.sleep(1)
                             u0, s0 = srv.cpu_ticks()
                             out = run_wrk(args, f, h, c)
                             u1, s1 = srv.cpu_ticks()
+                            if perf:
+                                perf.send_signal(2)
+                                perf.wait()
+                                name = f"{args.perf}/{s}-{m}-{f}-{h}-{c}"
+                                for sort, suffix in (("sym", "sym"), ("dso", "dso")):
+                                    with open(f"{name}.{suffix}.txt", "w") as fh:
+                                        subprocess.run(
+                                            ["perf", "report", "-q", "-i", data,
+                                             "--kallsyms=/proc/kallsyms", "--no-children",
+                                             "--sort", sort, "--stdio", "-g", "none", "-n",
+                                             "--percent-limit", "0.3"],
+                                            stdout=fh, stderr=subprocess.DEVNULL)
                             ticks = u1 - u0 + s1 - s0
                             r = parse_wrk(out)
                             if r["requests_per_s"] is None or r["latency_p99_ns"] is None:
