@@ -365,6 +365,7 @@ def main():
         if d:
             os.makedirs(d, exist_ok=True)
     results = {}  # (server, case, mech) -> [rep dicts]
+    start_size = os.path.getsize(args.csv) if args.csv and os.path.exists(args.csv) else 0
     total = args.reps * len(servers) * len(mechs) * len(cases)
     done = 0
     start = time.monotonic()
@@ -417,6 +418,8 @@ def main():
                             r["cpu_ns_per_request"] = (ticks * 1e9 / CLK_TCK / r["requests"]
                                                        if r["requests"] else None)
                             results.setdefault((s, (f, h, c), m), []).append(r)
+                            if args.csv:
+                                write_csv(args.csv, start_size, results, servers)
                             done += 1
                             log(f"[{done}/{total} {time.monotonic() - start:.0f}s] {s} {m} "
                                 f"{f} {h} c={c}: {r['requests_per_s']:.0f} req/s, "
@@ -436,6 +439,13 @@ def main():
                             f"{calls / max(reqs, 1):.2f} per request; "
                             + ", ".join(f"{n} {name}" for n, name in top))
 
+    if not args.csv:
+        write_csv(None, 0, results, servers)
+
+
+def write_csv(path, start, results, servers):
+    """The rows so far, after the first START bytes of PATH (its rows from
+    before this run): a run cut short keeps the cases it finished."""
     rows = []
     for (s, (f, h, c), m), reps in results.items():
         params = f"file={f};http={h};connections={c}"
@@ -448,16 +458,17 @@ def main():
                          f"{min(vals):.6g}", f"{max(vals):.6g}", ""])
     order = {k: i for i, k in enumerate(servers)}
     rows.sort(key=lambda r: order[r[0]])
-    if args.csv:
-        new = not os.path.exists(args.csv) or os.path.getsize(args.csv) == 0
-        with open(args.csv, "a", newline="") as fh:
-            w = csv.writer(fh)
-            if new:
-                w.writerow(FIELDS)
-            w.writerows(rows)
-    else:
+    if path is None:
         w = csv.writer(sys.stdout)
         w.writerow(FIELDS)
+        w.writerows(rows)
+        return
+    with open(path, "r+" if os.path.exists(path) else "w", newline="") as fh:
+        fh.seek(start)
+        fh.truncate()
+        w = csv.writer(fh)
+        if start == 0:
+            w.writerow(FIELDS)
         w.writerows(rows)
 
 
