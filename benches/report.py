@@ -93,6 +93,10 @@ WORKLOADS = {
     "kqueue": "the kqueue-compatible layer",
     "web-server": "a small web server under load",
     "web": "a small web server under load",
+    "lighttpd": "lighttpd 1.4.69 (Debian's source) under wrk: its epoll backend against its kqueue "
+                "backend on libkqueue (kevent)",
+    "nginx": "nginx 1.22.1 (Debian's source) under wrk: its epoll module against its kqueue module "
+             "on libkqueue (kevent)",
 }
 # Known metrics: axis label and short label (summary rows). Others: from
 # the name (a time when a word of it is "ns").
@@ -109,6 +113,11 @@ METRICS = {
     "ns_per_exit": ("time per child exit (fork and exit included)", "time/exit"),
     "ns_per_signal": ("time per signal", "time/signal"),
     "syscalls_per_signal": ("the collector's system calls per signal", "syscalls/signal"),
+    "requests_per_s": ("requests per second (wrk; higher is better)", "requests/s"),
+    "latency_p50_ns": ("median latency (wrk)", "p50 latency"),
+    "latency_p99_ns": ("99th percentile latency (wrk)", "p99 latency"),
+    "cpu_ns_per_request": ("server CPU time per request (user+system)", "server CPU/request"),
+    "errors": ("wrk's errors: socket errors, timeouts, non-2xx (0 is right)", "errors"),
 }
 PARAMS = {"pairs": "N socket pairs", "pipes": "N pipes", "tokens": "tokens", "threads": "threads", "timers": "timers",
           "connections": "connections", "clients": "clients", "files": "files"}
@@ -157,6 +166,12 @@ def load(path):
 
 def is_time(metric):
     return "ns" in metric.split("_")
+
+
+def is_rate(metric):
+    """A rate (requests per second): its table cells get a ratio to epoll
+    too, higher being better; the summary (times) leaves it out."""
+    return metric.endswith("_per_s")
 
 
 def metric_label(metric, short=False):
@@ -234,8 +249,9 @@ def table(runs, workload, notes):
                     digits = 0 if is_time(metric) else 2
                     spread = f"{r['min']:.{digits}f}-{r['max']:.{digits}f}"
                     v = fmt(r["value"], metric)
-                    # Ratios of times; counts (wake-ups per event) stand alone.
-                    if base and base["value"] and is_time(metric):
+                    # Ratios of times and rates; counts (wake-ups per
+                    # event) stand alone.
+                    if base and base["value"] and (is_time(metric) or is_rate(metric)):
                         cells.append(f"**{r['value'] / base['value']:.2f}** ({v}; {spread})")
                     else:
                         cells.append(f"{v} ({spread})")
@@ -401,7 +417,7 @@ def bar_panel(ax, rows, na, metric, scale, unit_text, zero):
                     marker=None if zero else marker, markersize=7, capsize=4, elinewidth=1,
                     label=None if zero else m)
         text = short_num(v) if zero else f"{v:.3f}"
-        if base and base["value"] and is_time(metric):
+        if base and base["value"] and (is_time(metric) or is_rate(metric)):
             text += f"\n{r['value'] / base['value']:.2f}x"
         if hi > top * 1.001:
             mark_clipped(ax, i, hi, top, color, unit_text)

@@ -12,7 +12,9 @@
 #
 # Workloads: libevent bench.c, oneshot re-arm, pipes, 10,000 timers,
 # thundering herd, 1,000 process exits, signals, 10,000 file creations;
-# then criterion per-call microbenchmarks (benches/README.md). The
+# then criterion per-call microbenchmarks; then lighttpd and nginx
+# (Debian's sources, each built with epoll and with kqueue on kevent)
+# under wrk (benches/README.md). The
 # report: results-<run>.csv, table.md (ratios against epoll), SVG plots,
 # gathered in README.md.
 . "$(dirname "$0")/lib.sh"
@@ -24,7 +26,7 @@ while (($#)); do
 	--report) report=${2:?--report needs a directory}; shift ;;
 	--icount) icount=1 ;;
 	--quick) quick=(--quick) ;;
-	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
 	shift
@@ -45,6 +47,9 @@ cargo build -q --release -p kevent-benches
 workloads=$REPO_ROOT/target/release/kevent-benches
 per_call=$(cargo bench -q -p kevent-benches --no-run --message-format=json | cargo_executables per_call)
 [ -x "$per_call" ] || die "cargo bench --no-run built no per_call benchmark"
+log "== web servers: lighttpd and nginx from apt-get source, epoll and kqueue builds"
+webservers=$REPO_ROOT/target/webserver
+"$REPO_ROOT/benches/webserver/build.sh" "$webservers"
 
 run_benches() {
 	local label=$1
@@ -52,8 +57,8 @@ run_benches() {
 	log "== benchmarks in the VM ($label): progress [done/total elapsed] below"
 	rm -rf "$report/criterion-$label"
 	"$REPO_ROOT/ci/vm-run.sh" "$@" --follow --timeout 3600 --rwdir "$report" \
-		-- "$REPO_ROOT/ci/bench-guest.sh" "$report" "$label" "$workloads" "$per_call" "${quick[@]}" \
-		2>&1 | tee "$report/bench-$label.txt" | grep --line-buffered -E '^\[|^==|^[a-z_0-9]+/[a-z_0-9-]+ +time:|vm-run'
+		-- "$REPO_ROOT/ci/bench-guest.sh" "$report" "$label" "$workloads" "$per_call" "$webservers" "${quick[@]}" \
+		2>&1 | tee "$report/bench-$label.txt" | grep --line-buffered -E '^\[|^==|^[a-z_0-9]+/[a-z_0-9-]+ +time:|^strace |vm-run'
 	[ -s "$report/results-$label.csv" ] || die "the $label run wrote no results (see $report/bench-$label.txt)"
 	python3 "$REPO_ROOT/benches/criterion_csv.py" "$report/criterion-$label" "$report/results-$label.csv"
 }

@@ -17,6 +17,7 @@ APT_PACKAGES=(
 	python3-matplotlib # benches/report.py: the benchmark report's figures
 	mandoc man-db groff-base # man/check.sh: lint and render the manual pages
 	pkg-config dpkg-dev # kqueue/: tests built with pkg-config; clients from apt-get source
+	wrk # benches/webserver/: the load generator (lighttpd and nginx from apt-get source)
 )
 
 missing=()
@@ -34,7 +35,8 @@ if ((${#missing[@]})); then
 fi
 
 # deb-src entries for the archive the binary packages come from, so that
-# kqueue/clients/build.sh can 'apt-get source' libevent and libev.
+# kqueue/clients/build.sh can 'apt-get source' libevent and libev (and
+# benches/webserver/build.sh lighttpd and nginx).
 debsrc=/etc/apt/sources.list.d/kevent-deb-src.sources
 if ! grep -rqsE '^(deb-src |Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
 	[ "$(id -u)" = 0 ] || die "need root to add $debsrc"

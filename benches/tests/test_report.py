@@ -4,12 +4,14 @@
 measured run, both run kinds, n/a cells, and a herd time whose max is ten
 times its median) into a temporary folder and checks that every expected
 figure exists, as SVG and PNG, non-empty, and that table.md embeds them in
-order. Looking at the figures is for people.
+order. Looking at the figures is for people. Also benches/webserver/guest.py's
+parsing of wrk's output and its CSV rows (the web-server workload).
 
     /usr/bin/python3 benches/tests/test_report.py   # ci/test.sh runs it
 
 Ends with "report: N passed, N failed".
 """
+import csv
 import io
 import os
 import subprocess
@@ -162,9 +164,92 @@ class NewWorkloads(unittest.TestCase):
 
     def test_labels_from_metric_names(self):
         self.assertEqual(report.metric_label("ns_per_request"), "time per request")
-        self.assertEqual(report.metric_label("requests_per_s"), "requests per s")
+        self.assertEqual(report.metric_label("connections_per_s"), "connections per s")
         self.assertTrue(report.is_time("cpu_ns_per_expiration"))
         self.assertFalse(report.is_time("wakeups_per_event"))
+        # A rate: a ratio to epoll in the tables, not in the summary.
+        self.assertTrue(report.is_rate("requests_per_s"))
+        self.assertFalse(report.is_time("requests_per_s"))
+        self.assertFalse(report.is_rate("ns_per_event"))
+
+    def test_rates_get_a_ratio_to_epoll(self):
+        rows = [
+            {"workload": "lighttpd", "params": "file=1KiB;http=close;connections=100",
+             "mechanism": m, "metric": "requests_per_s", "value": v, "reps": "2",
+             "min": v, "max": v, "note": "", "params_d": {}}
+            for m, v in (("epoll", 2000.0), ("kqueue", 2500.0))
+        ]
+        md = "\n".join(report.table([("tcg", rows)], "lighttpd", {}))
+        self.assertIn("**1.25** (2500.00", md)
+        self.assertEqual(report.summary_rows(rows), [])
+
+
+# benches/webserver/guest.py runs in the VM; its parsing of wrk's output
+# and its CSV are checked here, on the host.
+import importlib.util  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("guest", HERE.parent / "webserver" / "guest.py")
+guest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(guest)
+
+WRK_OK = """Running 3s test @ http://127.0.0.1:8080/1KiB
+  2 threads and 100 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.78ms    2.36ms  18.94ms   60.86%
+    Req/Sec    18.17k     4.25k   33.15k    81.67%
+  Latency Distribution
+     50%  830.00us
+     75%    4.17ms
+     90%    5.95ms
+     99%    1.20s
+  108811 requests in 3.02s, 123.38MB read
+Requests/sec:  36027.09
+Transfer/sec:     40.85MB
+"""
+WRK_ERRORS = WRK_OK.replace(
+    "Requests/sec:",
+    "  Socket errors: connect 3, read 2, write 0, timeout 7\n"
+    "  Non-2xx or 3xx responses: 5\nRequests/sec:")
+
+
+class WebServerGuest(unittest.TestCase):
+    def test_wrk_output(self):
+        r = guest.parse_wrk(WRK_OK)
+        self.assertEqual(r["requests"], 108811)
+        self.assertAlmostEqual(r["requests_per_s"], 36027.09)
+        self.assertAlmostEqual(r["latency_p50_ns"], 830e3)
+        self.assertAlmostEqual(r["latency_p99_ns"], 1.2e9)
+        self.assertEqual(r["errors"], 0)
+
+    def test_wrk_errors_are_counted(self):
+        # connect + read + write + timeout + non-2xx
+        self.assertEqual(guest.parse_wrk(WRK_ERRORS)["errors"], 17)
+
+    def test_unparsable_output_gives_none(self):
+        r = guest.parse_wrk("wrk: connection refused")
+        self.assertIsNone(r["requests_per_s"])
+        self.assertIsNone(r["latency_p99_ns"])
+
+    def test_csv_keeps_earlier_rows_and_rewrites_its_own(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.csv")
+            with open(path, "w") as f:
+                f.write(",".join(guest.FIELDS) + "\nx,a=1,epoll,ns_per_event,5,1,5,5,\n")
+            start = os.path.getsize(path)
+            rep = {"requests_per_s": 100.0, "latency_p50_ns": 1e6, "latency_p99_ns": 2e6,
+                   "cpu_ns_per_request": 5e4, "errors": 0}
+            results = {("nginx", ("1KiB", "close", 100), "kqueue"): [rep]}
+            guest.write_csv(path, start, results, ["nginx"])
+            results[("nginx", ("1KiB", "close", 100), "kqueue")].append(dict(rep, requests_per_s=300.0))
+            guest.write_csv(path, start, results, ["nginx"])
+            rows = list(csv.DictReader(open(path)))
+        self.assertEqual(rows[0]["workload"], "x")
+        rps = [r for r in rows if r["metric"] == "requests_per_s"]
+        self.assertEqual(len(rps), 1)
+        self.assertEqual((rps[0]["value"], rps[0]["reps"], rps[0]["min"], rps[0]["max"]),
+                         ("200", "2", "100", "300"))
+        self.assertEqual(rps[0]["params"], "file=1KiB;http=close;connections=100")
+        self.assertEqual(len(rows), 1 + 5)
 
 
 def main():
