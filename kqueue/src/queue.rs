@@ -353,6 +353,8 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         return Err(libc::EINVAL);
     }
     let max_batch = probe()?;
+    // Held from the new number to its entry: see Kq::registered().
+    let mut reg = lock(&REGISTRY);
     // SAFETY: the probe found kevent ABI v2.
     let fd = unsafe { sys::kevent_create(sys::KEVENT_CLOEXEC) }.map_err(|e| match e {
         sys::Error::Errno(e) => e,
@@ -364,7 +366,6 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         max_batch,
         st: Mutex::new(State::default()),
     });
-    let mut reg = lock(&REGISTRY);
     let i = fd as usize;
     if reg.len() <= i {
         reg.resize(i + 1, None);
@@ -474,6 +475,17 @@ impl Kq {
         if st.gone || results.contains(&NOT_A_QUEUE) {
             return Err(not_a_queue(self.fd, libc::EBADF));
         }
+        if thread_calls() != calls && !self.registered() {
+            // Another thread closed the queue during this call and a
+            // kqueue() took its number: the kernel calls after that went
+            // to the new queue (they are made by number), where a
+            // NOTE_TRIGGER following its EV_ADD found nothing (ENOENT,
+            // fuzz/kqueue-fuzz.c with 4 threads). FreeBSD applies a call's
+            // changes to the queue it looked up; that queue is gone here,
+            // so the call fails as if the close had come first. (The new
+            // queue's table is not touched.)
+            return Err(libc::EBADF);
+        }
         // A call answered from the table alone must still fail on a
         // number that is no queue any more (closed, maybe reused): one
         // kevent_ctl() of no entries, only when no other call was made.
@@ -566,6 +578,18 @@ impl Kq {
             let mut none: [c_int; 0] = [];
             self.apply(&mut st, &[], &mut none);
         }
+    }
+
+    /// Whether the registry still has this queue at its number: not if
+    /// the application closed it and `kqueue()` returned the number again
+    /// (`create()` holds the registry from `kevent_create()` to its entry,
+    /// so a kernel call that reached the new queue is followed by a look
+    /// here that sees it), or a failed call found the number no queue.
+    fn registered(&self) -> bool {
+        lock(&REGISTRY)
+            .get(self.fd as usize)
+            .and_then(|s| s.as_ref())
+            .is_some_and(|a| std::ptr::eq(Arc::as_ptr(a), self))
     }
 
     /// One `kevent_get_events()` into this thread's buffer.

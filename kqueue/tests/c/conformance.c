@@ -1530,7 +1530,8 @@ static void test_user_add_trigger_oneshot(void)
 
 struct add_race {
 	int kq;
-	int go_a[2], go_b[2];
+	int swap;	/* the closed-and-reused-number variant */
+	int go_a[2], go_b[2], go_swap[2], swapped[2];
 	pid_t tid_a, tid_b;
 	pthread_barrier_t started;
 	int change_ret, change_errno, wait_ret;
@@ -1560,7 +1561,8 @@ static void *add_race_changer(void *arg)
 	pthread_barrier_wait(&r->started);
 	if (read(r->go_a[0], &c, 1) != 1)
 		return NULL;
-	EV_SET(&ch, 7, EVFILT_USER, EV_ADD | EV_ONESHOT, NOTE_TRIGGER, 0, (void *)2);
+	EV_SET(&ch, 7, EVFILT_USER, EV_ADD | (r->swap ? EV_CLEAR : EV_ONESHOT),
+	       NOTE_TRIGGER, 0, (void *)2);
 	r->change_ret = kevent(r->kq, &ch, 1, NULL, 0, NULL);
 	r->change_errno = errno;
 	return NULL;
@@ -1576,9 +1578,12 @@ static int add_race_child(struct add_race *r, int tids_fd)
 	r->kq = kq_new();
 	r->wait_ret = -2;
 	if (r->kq < 0 ||
-	    change(r->kq, 7, EVFILT_USER, EV_ADD | EV_ONESHOT, 0, 0, (void *)1) ||
-	    change(r->kq, 7, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL))
+	    change(r->kq, 7, EVFILT_USER, EV_ADD | (r->swap ? EV_CLEAR : EV_ONESHOT),
+		   0, 0, (void *)1) ||
+	    (!r->swap && change(r->kq, 7, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL)))
 		return 10;
+	if (r->swap)
+		close(r->go_b[1]);	/* B reads EOF: no wait */
 	pthread_barrier_init(&r->started, NULL, 3);
 	if (pthread_create(&a, NULL, add_race_changer, r) ||
 	    pthread_create(&b, NULL, add_race_waiter, r))
@@ -1588,6 +1593,35 @@ static int add_race_child(struct add_race *r, int tids_fd)
 	tids[1] = r->tid_b;
 	if (write(tids_fd, tids, sizeof(tids)) != sizeof(tids))
 		return 12;
+	if (r->swap) {
+		/* while A is stopped between its ADD and its READY: the
+		 * queue closed, and a new kqueue() at its number */
+		int extra[64], n = 0, kq2 = -1, same;
+		char c;
+
+		if (read(r->go_swap[0], &c, 1) != 1)
+			return 13;
+		close(r->kq);
+		while (n < 64 && (kq2 = kqueue()) >= 0 && kq2 != r->kq)
+			extra[n++] = kq2;
+		while (n > 0)
+			close(extra[--n]);
+		same = kq2 == r->kq;
+		if (write(r->swapped[1], &same, sizeof(same)) != sizeof(same))
+			return 14;
+		pthread_join(a, NULL);
+		pthread_join(b, NULL);
+		if (r->change_ret != -1 || r->change_errno != EBADF) {
+			printf("    child: the change returned %d (errno %d), not EBADF\n",
+			       r->change_ret, r->change_errno);
+			return 6;
+		}
+		/* the new queue has nothing of the old one's */
+		if (wait_events(kq2, &ev, 1, &zero_ts) != 0 ||
+		    change_err(kq2, 7, EVFILT_USER, EV_DELETE, 0, 0) != ENOENT)
+			return 7;
+		return 0;
+	}
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
 	if (r->change_ret != 0 || r->wait_ret != 1) {
@@ -1641,15 +1675,17 @@ static int run_to_syscall(pid_t tid, long nr, long cmd, long *rval)
 	}
 }
 
-static void test_user_add_trigger_races_a_wait(void)
+static void add_race_run(int swap)
 {
 	struct add_race r;
-	int tids_pipe[2], status, i, at_a, at_b = -1;
+	int tids_pipe[2], status, i, at_a, at_b = -1, same = 0;
 	long took = -1;
 	pid_t pid, tids[2];
 
 	memset(&r, 0, sizeof(r));
-	CHECK(pipe(tids_pipe) == 0 && pipe(r.go_a) == 0 && pipe(r.go_b) == 0);
+	r.swap = swap;
+	CHECK(pipe(tids_pipe) == 0 && pipe(r.go_a) == 0 && pipe(r.go_b) == 0 &&
+	      pipe(r.go_swap) == 0 && pipe(r.swapped) == 0);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
@@ -1666,6 +1702,38 @@ static void test_user_add_trigger_races_a_wait(void)
 		CHECK(0);
 	}
 	close(tids_pipe[0]);
+	if (swap) {
+		/* only A is traced; B ends without a wait */
+		close(r.go_b[1]);
+		if (ptrace(PTRACE_SEIZE, tids[0], 0,
+			   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
+		    ptrace(PTRACE_INTERRUPT, tids[0], 0, 0) != 0 ||
+		    waitpid(tids[0], &status, __WALL) != tids[0] ||
+		    ptrace(PTRACE_SYSCALL, tids[0], 0, 0) != 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			CHECK(!"ptrace seize");
+		}
+		at_a = -1;
+		if (write(r.go_a[1], "a", 1) == 1)
+			at_a = run_to_syscall(tids[0], NR_KEVENT_CTL, KEVENT_CTL_READY_CMD, NULL);
+		if (at_a != 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			printf("    changer: %d\n", at_a);
+			CHECK(at_a == 0);
+		}
+		if (write(r.go_swap[1], "s", 1) != 1 ||
+		    read(r.swapped[0], &same, sizeof(same)) != sizeof(same))
+			same = -1;
+		ptrace(PTRACE_DETACH, tids[0], 0, 0);
+		CHECK(waitpid(pid, &status, 0) == pid);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			printf("    child status 0x%x; number reused: %d\n", status, same);
+		CHECK(same == 1);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		return;
+	}
 	for (i = 0; i < 2; i++) {
 		if (ptrace(PTRACE_SEIZE, tids[i], 0,
 			   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
@@ -1716,6 +1784,25 @@ static void test_user_add_trigger_races_a_wait(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+static void test_user_add_trigger_races_a_wait(void)
+{
+	add_race_run(0);
+}
+
+/*
+ * The same change while another thread closes the queue and a kqueue()
+ * takes its number between the library's ADD and READY (the other cause
+ * of kqueue-fuzz's "user: add" -> ENOENT with 4 threads: the READY went
+ * to the new queue by number). FreeBSD would apply the change to the
+ * queue the call looked up, which is gone here: the library fails the
+ * call with EBADF, as if the close had come first, and the new queue is
+ * left alone. Before: -1 with ENOENT.
+ */
+static void test_queue_closed_and_reused_during_a_change(void)
+{
+	add_race_run(1);
+}
+
 int main(int argc, char **argv)
 {
 	t_args(argc, argv);
@@ -1754,6 +1841,7 @@ int main(int argc, char **argv)
 	RUN(test_user_trigger_from_thread);
 	RUN(test_user_add_trigger_oneshot);
 	RUN(test_user_add_trigger_races_a_wait);
+	RUN(test_queue_closed_and_reused_during_a_change);
 	RUN(test_signal);
 	RUN(test_signal_two_queues);
 	RUN(test_signal_handled_blocked_counted);
