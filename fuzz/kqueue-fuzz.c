@@ -400,8 +400,10 @@ static void check_events(const struct kevent *ev, int n, const struct kevent *ch
 				if (!fork_child)
 					record("kevent.change", cls[last].cls, -e->data,
 					       *cls[last].expect ? cls[last].expect : DOCUMENTED);
-				dprintf(2, "  class: %s (%s)\n", cls[last].cls,
-					*cls[last].expect ? cls[last].expect : DOCUMENTED);
+				dprintf(2, "  class: %s (%s); the change: flags %#x fflags %#x data %lld\n",
+					cls[last].cls,
+					*cls[last].expect ? cls[last].expect : DOCUMENTED,
+					ch[last].flags, ch[last].fflags, (long long)ch[last].data);
 				bad_event("EV_ERROR with an errno outside its class", e);
 				continue;
 			}
@@ -531,8 +533,12 @@ static void do_kevent(struct tctx *t, int fork_child)
 			for (int i = 0; i < nch && !ok; i++)
 				ok = expected(cls[i].expect, e) && (*cls[i].expect ||
 								     expected(DOCUMENTED, e));
+			/* an unexplained errno gets its own class: under the
+			 * call's class its record would carry the expectation
+			 * of that class's first record (none), and hide */
 			if (!fork_child)
-				record("kevent", whole, -e, ok ? NULL : "unexpected");
+				record("kevent", ok ? whole : "errno of no change's class",
+				       -e, ok ? NULL : "unexpected");
 			else if (!ok)
 				_exit(21);
 		}

@@ -249,6 +249,39 @@ fn commit_keyed<V>(map: &mut Map<usize, V>, id: usize, new: Option<V>, err: c_in
     err
 }
 
+/// Applies the kernel's answer to the `KEVENT_CTL_READY` that follows the
+/// ADD (or ENABLE) of an `EV_ADD`/`EV_ENABLE` with `NOTE_TRIGGER`: two
+/// `kevent_ctl()` calls, as a batch has one command. The queue's table
+/// stays locked from the first to the second, so no other `kevent()` of
+/// the library changes the knote in between; but another thread's wait
+/// is a system call made without that lock, and the kernel reports a
+/// kevent as soon as it is ready: an enabled `EV_ONESHOT` knote that was
+/// triggered (and not yet reported) before this change stays triggered
+/// through the ADD (an update of an existing kevent keeps its pending
+/// trigger) or ENABLE, so such a wait may report it between the two
+/// calls, and the kernel removes it with that report. The READY then
+/// finds nothing (`ENOENT`). That is the only way the trigger can find
+/// nothing: the first request succeeded, and nothing but a oneshot report
+/// removes a user kevent while the table is locked (a disabled kevent
+/// holds no trigger: the kernel drops it). On FreeBSD the change is
+/// atomic: the knote is updated and triggered, and the other thread's
+/// report is its one report. So the change succeeded, and the knote stays
+/// in the table as the change left it, for that thread to translate its
+/// report (it takes the table after this `kevent()`): reported once, with
+/// this change's udata, fflags and data, then removed as a oneshot.
+/// Before (the `fuzz/kqueue-fuzz.c` "user: add" -> `ENOENT` with 4
+/// threads) the change failed with `ENOENT` and the knote left the table,
+/// so that report was dropped as well.
+fn commit_trigger(map: &mut Map<usize, User>, id: usize, new: Option<User>, err: c_int) -> c_int {
+    match new {
+        Some(u) if err == libc::ENOENT && u.note.flags & EV_ONESHOT != 0 => {
+            map.insert(id, u);
+            0
+        }
+        _ => commit_keyed(map, id, new, err),
+    }
+}
+
 /// An `EVFILT_USER` knote.
 #[derive(Debug, Clone, Copy)]
 struct User {
@@ -320,6 +353,8 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         return Err(libc::EINVAL);
     }
     let max_batch = probe()?;
+    // Held from the new number to its entry: see Kq::registered().
+    let mut reg = lock(&REGISTRY);
     // SAFETY: the probe found kevent ABI v2.
     let fd = unsafe { sys::kevent_create(sys::KEVENT_CLOEXEC) }.map_err(|e| match e {
         sys::Error::Errno(e) => e,
@@ -331,7 +366,6 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         max_batch,
         st: Mutex::new(State::default()),
     });
-    let mut reg = lock(&REGISTRY);
     let i = fd as usize;
     if reg.len() <= i {
         reg.resize(i + 1, None);
@@ -391,6 +425,9 @@ enum Commit {
     User {
         id: usize,
         new: Option<User>,
+        /// The `NOTE_TRIGGER` of an `EV_ADD` or `EV_ENABLE` whose first
+        /// request succeeded: see [`commit_trigger`].
+        trigger: bool,
     },
     Signal {
         id: usize,
@@ -437,6 +474,17 @@ impl Kq {
         }
         if st.gone || results.contains(&NOT_A_QUEUE) {
             return Err(not_a_queue(self.fd, libc::EBADF));
+        }
+        if thread_calls() != calls && !self.registered() {
+            // Another thread closed the queue during this call and a
+            // kqueue() took its number: the kernel calls after that went
+            // to the new queue (they are made by number), where a
+            // NOTE_TRIGGER following its EV_ADD found nothing (ENOENT,
+            // fuzz/kqueue-fuzz.c with 4 threads). FreeBSD applies a call's
+            // changes to the queue it looked up; that queue is gone here,
+            // so the call fails as if the close had come first. (The new
+            // queue's table is not touched.)
+            return Err(libc::EBADF);
         }
         // A call answered from the table alone must still fail on a
         // number that is no queue any more (closed, maybe reused): one
@@ -530,6 +578,18 @@ impl Kq {
             let mut none: [c_int; 0] = [];
             self.apply(&mut st, &[], &mut none);
         }
+    }
+
+    /// Whether the registry still has this queue at its number: not if
+    /// the application closed it and `kqueue()` returned the number again
+    /// (`create()` holds the registry from `kevent_create()` to its entry,
+    /// so a kernel call that reached the new queue is followed by a look
+    /// here that sees it), or a failed call found the number no queue.
+    fn registered(&self) -> bool {
+        lock(&REGISTRY)
+            .get(self.fd as usize)
+            .and_then(|s| s.as_ref())
+            .is_some_and(|a| std::ptr::eq(Arc::as_ptr(a), self))
     }
 
     /// One `kevent_get_events()` into this thread's buffer.
@@ -751,7 +811,13 @@ impl Kq {
                 err
             }
             Commit::Timer { id, new } => commit_keyed(&mut st.timers, id, new, err),
-            Commit::User { id, new } => commit_keyed(&mut st.users, id, new, err),
+            Commit::User { id, new, trigger } => {
+                if trigger {
+                    commit_trigger(&mut st.users, id, new, err)
+                } else {
+                    commit_keyed(&mut st.users, id, new, err)
+                }
+            }
             Commit::Signal { id, new } => commit_keyed(&mut st.signals, id, new, err),
             Commit::Proc { id, new, add } => {
                 let err = commit_keyed(&mut st.procs, id, new, err);
@@ -1116,7 +1182,11 @@ impl Kq {
             let e = Entry {
                 change: i,
                 key,
-                commit: Commit::User { id, new },
+                commit: Commit::User {
+                    id,
+                    new,
+                    trigger: false,
+                },
             };
             self.push(st, batch, e, req, results, retry);
             return Ok(());
@@ -1125,7 +1195,11 @@ impl Kq {
         let e = Entry {
             change: i,
             key,
-            commit: Commit::User { id, new },
+            commit: Commit::User {
+                id,
+                new,
+                trigger: false,
+            },
         };
         self.push(st, batch, e, req, results, retry);
         if trigger && new.is_some() {
@@ -1144,7 +1218,11 @@ impl Kq {
                 let e = Entry {
                     change: i,
                     key,
-                    commit: Commit::User { id, new },
+                    commit: Commit::User {
+                        id,
+                        new,
+                        trigger: true,
+                    },
                 };
                 self.push(st, batch, e, req, results, retry);
             }

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -1487,6 +1488,321 @@ static void test_fork_while_threads_in_library(void)
 	CHECK(bad == 0);
 }
 
+/*
+ * EV_ADD|EV_ONESHOT|NOTE_TRIGGER of a user knote that is triggered
+ * already (and not yet reported): FreeBSD updates and triggers it in one
+ * step, and the change succeeds; the knote is reported once, with the
+ * change's udata. Single-threaded, this part is deterministic.
+ */
+static void test_user_add_trigger_oneshot(void)
+{
+	struct kevent ev;
+	int kq = kq_new();
+
+	CHECK(change(kq, 8, EVFILT_USER, EV_ADD | EV_ONESHOT, 0, 0, (void *)1) == 0);
+	CHECK(change(kq, 8, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL) == 0);
+	CHECK(change(kq, 8, EVFILT_USER, EV_ADD | EV_ONESHOT, NOTE_TRIGGER, 0,
+		     (void *)2) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 1);
+	CHECK(ev.ident == 8 && ev.filter == EVFILT_USER && ev.udata == (void *)2);
+	CHECK(ev.flags & EV_ONESHOT);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change_err(kq, 8, EVFILT_USER, EV_DELETE, 0, 0) == ENOENT);
+	close(kq);
+}
+
+/*
+ * The same change while another thread's wait reports the knote between
+ * the library's two kernel calls for it (kevent_ctl() ADD, then READY:
+ * a batch has one command): the race that fuzz/kqueue-fuzz.c found with
+ * 4 threads ("user: add" -> ENOENT). Made deterministic with ptrace: a
+ * child process runs a waiter thread B and a changer thread A; this
+ * process stops B at the entry of its kevent_get_events() (the library's
+ * lock is free then), lets A run its change up to the entry of the READY
+ * (A holds the lock), lets B's wait take the triggered oneshot kevent
+ * (the kernel removes it), and only then lets A's READY go on. FreeBSD:
+ * the change succeeds and B reports the knote once, with A's udata.
+ * Before the fix the change failed with ENOENT and the report was lost.
+ */
+#define NR_KEVENT_CTL		501	/* x86-64 and i386 alike */
+#define NR_KEVENT_GET_EVENTS	502
+#define KEVENT_CTL_READY_CMD	3
+
+struct add_race {
+	int kq;
+	int swap;	/* the closed-and-reused-number variant */
+	int go_a[2], go_b[2], go_swap[2], swapped[2];
+	pid_t tid_a, tid_b;
+	pthread_barrier_t started;
+	int change_ret, change_errno, wait_ret;
+	struct kevent ev;
+};
+
+static void *add_race_waiter(void *arg)
+{
+	struct add_race *r = arg;
+	char c;
+
+	r->tid_b = gettid();
+	pthread_barrier_wait(&r->started);
+	if (read(r->go_b[0], &c, 1) != 1)
+		return NULL;
+	r->wait_ret = kevent(r->kq, NULL, 0, &r->ev, 1, &zero_ts);
+	return NULL;
+}
+
+static void *add_race_changer(void *arg)
+{
+	struct add_race *r = arg;
+	struct kevent ch;
+	char c;
+
+	r->tid_a = gettid();
+	pthread_barrier_wait(&r->started);
+	if (read(r->go_a[0], &c, 1) != 1)
+		return NULL;
+	EV_SET(&ch, 7, EVFILT_USER, EV_ADD | (r->swap ? EV_CLEAR : EV_ONESHOT),
+	       NOTE_TRIGGER, 0, (void *)2);
+	r->change_ret = kevent(r->kq, &ch, 1, NULL, 0, NULL);
+	r->change_errno = errno;
+	return NULL;
+}
+
+/* The child: returns its exit status (0: FreeBSD's outcome). */
+static int add_race_child(struct add_race *r, int tids_fd)
+{
+	struct kevent ev;
+	pthread_t a, b;
+	pid_t tids[2];
+
+	r->kq = kq_new();
+	r->wait_ret = -2;
+	if (r->kq < 0 ||
+	    change(r->kq, 7, EVFILT_USER, EV_ADD | (r->swap ? EV_CLEAR : EV_ONESHOT),
+		   0, 0, (void *)1) ||
+	    (!r->swap && change(r->kq, 7, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL)))
+		return 10;
+	if (r->swap)
+		close(r->go_b[1]);	/* B reads EOF: no wait */
+	pthread_barrier_init(&r->started, NULL, 3);
+	if (pthread_create(&a, NULL, add_race_changer, r) ||
+	    pthread_create(&b, NULL, add_race_waiter, r))
+		return 11;
+	pthread_barrier_wait(&r->started);
+	tids[0] = r->tid_a;
+	tids[1] = r->tid_b;
+	if (write(tids_fd, tids, sizeof(tids)) != sizeof(tids))
+		return 12;
+	if (r->swap) {
+		/* while A is stopped between its ADD and its READY: the
+		 * queue closed, and a new kqueue() at its number */
+		int extra[64], n = 0, kq2 = -1, same;
+		char c;
+
+		if (read(r->go_swap[0], &c, 1) != 1)
+			return 13;
+		close(r->kq);
+		while (n < 64 && (kq2 = kqueue()) >= 0 && kq2 != r->kq)
+			extra[n++] = kq2;
+		while (n > 0)
+			close(extra[--n]);
+		same = kq2 == r->kq;
+		if (write(r->swapped[1], &same, sizeof(same)) != sizeof(same))
+			return 14;
+		pthread_join(a, NULL);
+		pthread_join(b, NULL);
+		if (r->change_ret != -1 || r->change_errno != EBADF) {
+			printf("    child: the change returned %d (errno %d), not EBADF\n",
+			       r->change_ret, r->change_errno);
+			return 6;
+		}
+		/* the new queue has nothing of the old one's */
+		if (wait_events(kq2, &ev, 1, &zero_ts) != 0 ||
+		    change_err(kq2, 7, EVFILT_USER, EV_DELETE, 0, 0) != ENOENT)
+			return 7;
+		return 0;
+	}
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	if (r->change_ret != 0 || r->wait_ret != 1) {
+		printf("    child: the change returned %d (errno %d), the wait %d\n",
+		       r->change_ret, r->change_ret ? r->change_errno : 0,
+		       r->wait_ret);
+		return r->change_ret != 0 ? 1 : 2;
+	}
+	if (r->ev.ident != 7 || r->ev.filter != EVFILT_USER ||
+	    r->ev.udata != (void *)2 || !(r->ev.flags & EV_ONESHOT))
+		return 3;
+	if (wait_events(r->kq, &ev, 1, &zero_ts) != 0)
+		return 4;	/* reported twice */
+	if (change_err(r->kq, 7, EVFILT_USER, EV_DELETE, 0, 0) != ENOENT)
+		return 5;
+	return 0;
+}
+
+/*
+ * Runs traced thread @tid to a system call stop: the entry of @nr (with
+ * its second argument @cmd unless @cmd < 0), or with @nr < 0 the next
+ * exit. Returns 0 there, 1 if the thread ended first, -1 on an error.
+ */
+static int run_to_syscall(pid_t tid, long nr, long cmd, long *rval)
+{
+	for (;;) {
+		struct __ptrace_syscall_info info;
+		int status, sig = 0;
+
+		if (waitpid(tid, &status, __WALL) != tid)
+			return -1;
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return 1;
+		if (WSTOPSIG(status) == (SIGTRAP | 0x80)) {
+			memset(&info, 0, sizeof(info));
+			if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) <= 0)
+				return -1;
+			if (nr >= 0 && info.op == PTRACE_SYSCALL_INFO_ENTRY &&
+			    (long)info.entry.nr == nr &&
+			    (cmd < 0 || (long)info.entry.args[1] == cmd))
+				return 0;
+			if (nr < 0 && info.op == PTRACE_SYSCALL_INFO_EXIT) {
+				*rval = info.exit.rval;
+				return 0;
+			}
+		} else if (status >> 16 == 0) {
+			sig = WSTOPSIG(status);	/* a signal: delivered */
+		}
+		if (ptrace(PTRACE_SYSCALL, tid, 0, sig) != 0)
+			return -1;
+	}
+}
+
+static void add_race_run(int swap)
+{
+	struct add_race r;
+	int tids_pipe[2], status, i, at_a, at_b = -1, same = 0;
+	long took = -1;
+	pid_t pid, tids[2];
+
+	memset(&r, 0, sizeof(r));
+	r.swap = swap;
+	CHECK(pipe(tids_pipe) == 0 && pipe(r.go_a) == 0 && pipe(r.go_b) == 0 &&
+	      pipe(r.go_swap) == 0 && pipe(r.swapped) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int ret = add_race_child(&r, tids_pipe[1]);
+
+		fflush(stdout);
+		_exit(ret);
+	}
+	close(tids_pipe[1]);
+	/* the child writes both thread ids, or ends without them */
+	if (read(tids_pipe[0], tids, sizeof(tids)) != sizeof(tids)) {
+		waitpid(pid, &status, 0);
+		printf("    child ended early: status 0x%x\n", status);
+		CHECK(0);
+	}
+	close(tids_pipe[0]);
+	if (swap) {
+		/* only A is traced; B ends without a wait */
+		close(r.go_b[1]);
+		if (ptrace(PTRACE_SEIZE, tids[0], 0,
+			   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
+		    ptrace(PTRACE_INTERRUPT, tids[0], 0, 0) != 0 ||
+		    waitpid(tids[0], &status, __WALL) != tids[0] ||
+		    ptrace(PTRACE_SYSCALL, tids[0], 0, 0) != 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			CHECK(!"ptrace seize");
+		}
+		at_a = -1;
+		if (write(r.go_a[1], "a", 1) == 1)
+			at_a = run_to_syscall(tids[0], NR_KEVENT_CTL, KEVENT_CTL_READY_CMD, NULL);
+		if (at_a != 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			printf("    changer: %d\n", at_a);
+			CHECK(at_a == 0);
+		}
+		if (write(r.go_swap[1], "s", 1) != 1 ||
+		    read(r.swapped[0], &same, sizeof(same)) != sizeof(same))
+			same = -1;
+		ptrace(PTRACE_DETACH, tids[0], 0, 0);
+		CHECK(waitpid(pid, &status, 0) == pid);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			printf("    child status 0x%x; number reused: %d\n", status, same);
+		CHECK(same == 1);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		if (ptrace(PTRACE_SEIZE, tids[i], 0,
+			   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
+		    ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) != 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			CHECK(!"ptrace seize");
+		}
+		/* the PTRACE_EVENT_STOP, then on to the system call stops */
+		if (waitpid(tids[i], &status, __WALL) != tids[i] ||
+		    ptrace(PTRACE_SYSCALL, tids[i], 0, 0) != 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			CHECK(!"ptrace first stop");
+		}
+	}
+	/* B at the entry of its wait, the library's lock free */
+	if (write(r.go_b[1], "b", 1) == 1)
+		at_b = run_to_syscall(tids[1], NR_KEVENT_GET_EVENTS, -1, NULL);
+	if (at_b != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		printf("    waiter: %d\n", at_b);
+		CHECK(at_b == 0);
+	}
+	/* A at the entry of the READY, after its ADD, holding the lock */
+	at_a = -1;
+	if (write(r.go_a[1], "a", 1) == 1)
+		at_a = run_to_syscall(tids[0], NR_KEVENT_CTL, KEVENT_CTL_READY_CMD, NULL);
+	if (at_a < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(at_a >= 0);
+	}
+	/* B's wait runs to its end: it takes the oneshot kevent, which the
+	 * kernel removes; then A's READY goes on. (at_a == 1: the change
+	 * made no second call, so there was no window: A ended first.) */
+	if (ptrace(PTRACE_SYSCALL, tids[1], 0, 0) == 0 &&
+	    run_to_syscall(tids[1], -1, -1, &took) == 0)
+		ptrace(PTRACE_DETACH, tids[1], 0, 0);
+	if (at_a == 0)
+		ptrace(PTRACE_DETACH, tids[0], 0, 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		printf("    child status 0x%x; the waiter's system call took %ld\n",
+		       status, took);
+	CHECK(took == 1);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_user_add_trigger_races_a_wait(void)
+{
+	add_race_run(0);
+}
+
+/*
+ * The same change while another thread closes the queue and a kqueue()
+ * takes its number between the library's ADD and READY (the other cause
+ * of kqueue-fuzz's "user: add" -> ENOENT with 4 threads: the READY went
+ * to the new queue by number). FreeBSD would apply the change to the
+ * queue the call looked up, which is gone here: the library fails the
+ * call with EBADF, as if the close had come first, and the new queue is
+ * left alone. Before: -1 with ENOENT.
+ */
+static void test_queue_closed_and_reused_during_a_change(void)
+{
+	add_race_run(1);
+}
+
 int main(int argc, char **argv)
 {
 	t_args(argc, argv);
@@ -1523,6 +1839,9 @@ int main(int argc, char **argv)
 	RUN(test_user_without_clear_stays);
 	RUN(test_user_oneshot_dispatch);
 	RUN(test_user_trigger_from_thread);
+	RUN(test_user_add_trigger_oneshot);
+	RUN(test_user_add_trigger_races_a_wait);
+	RUN(test_queue_closed_and_reused_during_a_change);
 	RUN(test_signal);
 	RUN(test_signal_two_queues);
 	RUN(test_signal_handled_blocked_counted);
