@@ -18,6 +18,7 @@ APT_PACKAGES=(
 	mandoc man-db groff-base # man/check.sh: lint and render the manual pages
 	pkg-config dpkg-dev # kqueue/: tests built with pkg-config; clients from apt-get source
 	wrk # benches/webserver/: the load generator (lighttpd and nginx from apt-get source)
+	linux-perf # benches/profile.sh: perf record in the guest (it said setup installs it; setup did not)
 )
 
 missing=()
