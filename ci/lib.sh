@@ -46,6 +46,34 @@ kernel_base_version() {
 
 build_dir() { echo "$KERNEL_BUILD_ROOT/$1"; }
 
+# apt_source SRCDIR PACKAGE VERSION DIR: Debian's source package
+# PACKAGE=VERSION unpacked into SRCDIR/DIR, once (deb-src entries:
+# ci/setup.sh). Used by kqueue/clients/build.sh and
+# benches/webserver/build.sh.
+apt_source() {
+	local src=$1 pkg=$2 version=$3 dir=$4
+	[ -d "$src/$dir" ] && return 0
+	mkdir -p "$src"
+	log "apt-get source $pkg=$version into $src"
+	# The .dsc of this version (its name has no epoch), not any other
+	# one an earlier fetch left there.
+	(cd "$src" && quiet apt-get source -q --download-only "$pkg=$version" &&
+		quiet dpkg-source -x --no-check "$(ls "$pkg"_"${version#*:}".dsc)")
+	[ -d "$src/$dir" ] || die "apt-get source $pkg=$version did not give $src/$dir (deb-src entries: ci/setup.sh)"
+}
+
+# stage_libkqueue STAGE: kqueue/install.sh into STAGE (afresh), then set
+# kq_cflags and kq_libs (with an rpath to STAGE/lib) for the programs
+# built against it, and PKG_CONFIG_PATH to find it.
+stage_libkqueue() {
+	local stage=$1
+	rm -rf "$stage"
+	PREFIX=$stage "$REPO_ROOT/kqueue/install.sh" >&2
+	export PKG_CONFIG_PATH=$stage/lib/pkgconfig
+	kq_cflags=$(pkg-config --cflags libkqueue)
+	kq_libs="$(pkg-config --libs libkqueue) -Wl,-rpath,$stage/lib"
+}
+
 # "PASSED FAILED": the counts of libtest's (cargo test's) "test result:"
 # lines in FILE, summed.
 libtest_counts() {

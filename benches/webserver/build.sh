@@ -34,23 +34,10 @@ src=$KEVENT_CACHE/webserver
 LIGHTTPD=lighttpd-1.4.69 LIGHTTPD_V=1.4.69-1
 NGINX=nginx-1.22.1 NGINX_V=1.22.1-9+deb12u9
 
-mkdir -p "$src"
-fetch() { # package version dir
-	[ -d "$src/$3" ] && return 0
-	log "apt-get source $1=$2 into $src"
-	(cd "$src" && quiet apt-get source -q --download-only "$1=$2" &&
-		quiet dpkg-source -x --no-check "$(ls "$1"_"${2#*:}".dsc)")
-	[ -d "$src/$3" ] || die "apt-get source $1=$2 did not give $src/$3 (deb-src entries: ci/setup.sh)"
-}
-fetch lighttpd "$LIGHTTPD_V" "$LIGHTTPD"
-fetch nginx "$NGINX_V" "$NGINX"
+apt_source "$src" lighttpd "$LIGHTTPD_V" "$LIGHTTPD"
+apt_source "$src" nginx "$NGINX_V" "$NGINX"
 
-stage=$out/stage
-rm -rf "$stage"
-PREFIX=$stage "$REPO_ROOT/kqueue/install.sh" >&2
-export PKG_CONFIG_PATH=$stage/lib/pkgconfig
-kq_cflags=$(pkg-config --cflags libkqueue)
-kq_libs="$(pkg-config --libs libkqueue) -Wl,-rpath,$stage/lib"
+stage_libkqueue "$out/stage"
 
 # build NAME SOURCE BINARY CONFIGURE-ARGS...: a copy of SOURCE in
 # OUT/NAME, configured and built unless BINARY is there from the same

@@ -18,23 +18,10 @@ src=$KEVENT_CACHE/clients
 LIBEVENT=libevent-2.1.12-stable LIBEVENT_V=2.1.12-stable-8
 LIBEV=libev-4.33 LIBEV_V=1:4.33-1
 
-mkdir -p "$src"
-fetch() { # package version dir
-	[ -d "$src/$3" ] && return 0
-	log "apt-get source $1=$2 into $src"
-	(cd "$src" && quiet apt-get source -q --download-only "$1=$2" &&
-		quiet dpkg-source -x --no-check "$(ls "$1"_*.dsc | head -n1)")
-	[ -d "$src/$3" ] || die "apt-get source $1=$2 did not give $src/$3 (deb-src entries: ci/setup.sh)"
-}
-fetch libevent "$LIBEVENT_V" "$LIBEVENT"
-fetch libev "$LIBEV_V" "$LIBEV"
+apt_source "$src" libevent "$LIBEVENT_V" "$LIBEVENT"
+apt_source "$src" libev "$LIBEV_V" "$LIBEV"
 
-stage=$out/stage
-rm -rf "$stage"
-PREFIX=$stage "$REPO_ROOT/kqueue/install.sh" >&2
-export PKG_CONFIG_PATH=$stage/lib/pkgconfig
-kq_cflags=$(pkg-config --cflags libkqueue)
-kq_libs="$(pkg-config --libs libkqueue) -Wl,-rpath,$stage/lib"
+stage_libkqueue "$out/stage"
 
 # libevent: configure finds <sys/event.h> and kqueue() through pkg-config's
 # flags. Its "working kqueue" check runs a program, which fails on a host
