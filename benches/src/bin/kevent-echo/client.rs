@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::server::{cvt, cvt_size, loopback, tune};
 
 /// No echo for this long while requests are outstanding: the run fails.
-const STALL: Duration = Duration::from_secs(20);
+const STALL: Duration = Duration::from_secs(5);
 
 struct Conn {
     fd: OwnedFd,
