@@ -35,7 +35,7 @@ echo "== TCP echo: one server per mechanism, a closed-loop client (kevent-echo)"
 # Every point (message size, connections, mechanism) is a fresh server
 # and a warm-up, then 3 intervals. Under -icount (a guest second takes
 # about 10 s, the intervals agree within about 1 %): 128 B messages only,
-# 0.3 s intervals, about 25 s of guest time. TCG: 1 s intervals (2 s and
+# 0.3 s intervals, about 33 s of guest time. TCG: 1 s intervals (2 s and
 # 512 B messages too in full mode).
 echo_args=()
 [ "$label" = icount ] && echo_args=(--sizes 128 --duration 0.3 --warmup 0.2)
