@@ -523,7 +523,19 @@ fn client_alone(args: &[String]) -> io::Result<()> {
     let port: u16 = value("--port").map_or(7000, |v| v.parse().unwrap_or_else(|_| die("bad port")));
     let d = value("--duration").map_or(Duration::from_secs(5), |v| seconds(v));
     raise_fd_limit();
-    let mut load = Load::connect(port, n, size)?;
+    // A server started at the same time may not listen yet: retry a
+    // refused connection for 30 s.
+    let t0 = Instant::now();
+    let mut load = loop {
+        match Load::connect(port, n, size) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::ECONNREFUSED) && t0.elapsed().as_secs() < 30 =>
+            {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            r => break r?,
+        }
+    };
     load.start()?;
     let (done, took) = load.run_for(d, &mut || Ok(()))?;
     load.drain(&mut || Ok(()))?;
