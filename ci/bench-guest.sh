@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs inside the VM (ci/main.sh starts it): the workloads, then the
 # criterion per-call benchmarks, then (with WEBSERVERS, the output of
-# benches/webserver/build.sh) lighttpd and nginx under wrk, writing into
-# the report folder.
+# benches/webserver/build.sh) lighttpd and nginx under wrk, then the TCP
+# echo servers (kevent-echo, built beside WORKLOADS), writing into the
+# report folder.
 #
 #   ci/bench-guest.sh REPORT LABEL WORKLOADS PER_CALL [WEBSERVERS] [--quick]
 set -euo pipefail
@@ -30,3 +31,13 @@ if [ -n "$web" ]; then
 	"$(dirname "$0")/../benches/webserver/guest.py" --builds "$web" \
 		--csv "$report/results-$label.csv" "${quick[@]}" "${web_args[@]}"
 fi
+echo "== TCP echo: one server per mechanism, a closed-loop client (kevent-echo)" >&2
+# Every point (message size, connections, mechanism) is a fresh server
+# and a warm-up, then 3 intervals. Under -icount (a guest second takes
+# about 10 s, the intervals agree within about 1 %): 128 B messages only,
+# 0.3 s intervals, about 33 s of guest time. TCG: 1 s intervals (2 s and
+# 512 B messages too in full mode).
+echo_args=()
+[ "$label" = icount ] && echo_args=(--sizes 128 --duration 0.3 --warmup 0.2)
+"$(dirname "$workloads")/kevent-echo" run "${quick[@]}" "${echo_args[@]}" \
+	--csv "$report/results-$label.csv"

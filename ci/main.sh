@@ -14,9 +14,10 @@
 # thundering herd, 1,000 process exits, signals, 10,000 file creations;
 # then criterion per-call microbenchmarks; then lighttpd and nginx
 # (Debian's sources, each built with epoll and with kqueue on kevent)
-# under wrk (benches/README.md). The
-# report: results-<run>.csv, table.md (ratios against epoll), SVG plots,
-# gathered in README.md.
+# under wrk; then a TCP echo server per mechanism (epoll, io_uring,
+# kevent readiness, KEVENT_NAIO) under a closed-loop client
+# (benches/README.md). The report: results-<run>.csv, table.md (ratios
+# against epoll), SVG plots, gathered in README.md.
 . "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -26,7 +27,7 @@ while (($#)); do
 	--report) report=${2:?--report needs a directory}; shift ;;
 	--icount) icount=1 ;;
 	--quick) quick=(--quick) ;;
-	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
 	shift
@@ -45,6 +46,8 @@ log "== plain kernel build"
 log "== benchmark binaries (cargo build --release, cargo bench --no-run)"
 cargo build -q --release -p kevent-benches
 workloads=$REPO_ROOT/target/release/kevent-benches
+# The TCP echo benchmark; ci/bench-guest.sh runs it from beside the driver.
+[ -x "$REPO_ROOT/target/release/kevent-echo" ] || die "cargo build built no kevent-echo"
 per_call=$(cargo bench -q -p kevent-benches --no-run --message-format=json | cargo_executables per_call)
 [ -x "$per_call" ] || die "cargo bench --no-run built no per_call benchmark"
 log "== web servers: lighttpd and nginx from apt-get source, epoll and kqueue builds"

@@ -184,6 +184,46 @@ class NewWorkloads(unittest.TestCase):
         self.assertEqual(report.summary_rows(rows), [])
 
 
+# What kevent-echo writes (benches/src/bin/kevent-echo): two message
+# sizes, connections along x, a mechanism the kernel lacks.
+ECHO_CSV = "workload,params,mechanism,metric,value,reps,min,max,note\n" + "".join(
+    f"echo,connections={n};message={size}B,{m},{metric},{v * k},3,{v * k * 0.99},{v * k * 1.01},\n"
+    for size in (128, 512) for n in (1, 50, 300, 1000)
+    for m, k in (("epoll", 1.0), ("io_uring", 0.9), ("io_uring-multishot", 0.8), ("kevent-socket", 1.05))
+    for metric, v in (("requests_per_s", 40000.0), ("cpu_ns_per_request", 9000.0),
+                      ("syscalls_per_request", 2.0))
+) + "".join(
+    f"echo,connections={n};message={size}B,kevent-aio,,,0,,,\"this kernel has no KEVENT_NAIO\"\n"
+    for size in (128, 512) for n in (1, 50, 300, 1000))
+
+
+class EchoRows(unittest.TestCase):
+    """kevent-echo's rows: a figure per message size and metric against
+    the connections, server CPU per request in the summary, requests/s
+    with a ratio to epoll in the table, the n/a reason once."""
+
+    def test_echo_figures_and_table(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "results-echo.csv"
+            path.write_text(ECHO_CSV)
+            rows = report.load(path)
+            names = report.build(Path(tmp) / "out", [("icount", rows)])
+            self.assertEqual(names, ["summary"] + [
+                f"echo-{size}B-{metric}" for metric in
+                ("requests_per_s", "cpu_ns_per_request", "syscalls_per_request")
+                for size in (128, 512)])
+            for name in names:
+                check_figure(self, Path(tmp) / "out" / "figures" / f"{name}.svg")
+            table = (Path(tmp) / "out" / "table.md").read_text()
+            self.assertIn("**0.90** (36000.00", table)  # io_uring requests/s
+            self.assertIn("**0.80** (7200 ns", table)  # multishot CPU/request
+            self.assertIn("[1] this kernel has no KEVENT_NAIO", table)
+            self.assertNotIn("[2]", table)
+            labels = [text for _, text, _ in report.summary_rows(rows)]
+            self.assertIn("echo connections=300 128B server CPU/request", labels)
+            self.assertFalse(any("requests/s" in t for t in labels))
+
+
 # benches/webserver/guest.py runs in the VM; its parsing of wrk's output
 # and its CSV are checked here, on the host.
 import importlib.util  # noqa: E402
