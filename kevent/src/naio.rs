@@ -26,7 +26,14 @@
 //! 3. A request's id is its slot's index and generation ([`RequestId`]):
 //!    unique among the queue's requests in flight, as the kernel needs,
 //!    and a stale id (an old completion, an id of a slot that was reused)
-//!    names no live slot.
+//!    names no live slot. The slot table must be the only one choosing
+//!    ids on its kernel queue: the kernel lets an id be reused once the
+//!    completion of the request that had it was reported, so a completion
+//!    of another chooser's request with the same id could otherwise be
+//!    taken for ours. [`Naio::new`] makes a queue of its own;
+//!    [`Naio::from_queue`] is `unsafe` for that reason; and a `Naio` copied
+//!    into a child by `fork` refuses to submit (`EXDEV`), since parent and
+//!    child would share the queue with two copies of the table.
 //! 4. Dropping a [`Naio`] (or the last handle of an
 //!    [`AsyncNaio`](crate::AsyncNaio)) cancels every request in flight
 //!    with `KEVENT_CTL_REMOVE`, collects their completions (a cancelled
@@ -768,6 +775,8 @@ pub(crate) fn request(
 pub struct Naio<B: IoBuf = Vec<u8>> {
     queue: Queue,
     slots: Mutex<Slots<B>>,
+    /// The process that may submit (see the safety argument, 3).
+    pid: u32,
 }
 
 impl<B: IoBuf> fmt::Debug for Naio<B> {
@@ -780,16 +789,29 @@ impl<B: IoBuf> fmt::Debug for Naio<B> {
 }
 
 impl<B: IoBuf> Naio<B> {
-    /// A new queue (close-on-exec) for network I/O requests.
+    /// A new queue (close-on-exec) for network I/O requests. Other
+    /// kevents can be added to it ([`queue`](Naio::queue)).
     pub fn new() -> io::Result<Self> {
-        Ok(Self::from_queue(Queue::new()?))
+        // SAFETY: a new queue: nothing else submits requests on it.
+        Ok(unsafe { Self::from_queue(Queue::new()?) })
     }
 
     /// Network I/O requests on `queue` (which may have other kevents).
-    pub fn from_queue(queue: Queue) -> Self {
+    ///
+    /// # Safety
+    ///
+    /// Nothing else may submit network I/O requests on the kernel queue
+    /// `queue` refers to while this `Naio` lives: no other `Naio` (made
+    /// from a duplicate of its descriptor), no raw `KEVENT_NAIO` add
+    /// through `kevent-sys`. The request ids are this `Naio`'s to choose:
+    /// a completion of someone else's request with an id this `Naio` has
+    /// in flight could be taken for its own, and its buffer handed back
+    /// while the kernel still writes into it.
+    pub unsafe fn from_queue(queue: Queue) -> Self {
         Naio {
             queue,
             slots: Mutex::new(Slots::new()),
+            pid: std::process::id(),
         }
     }
 
@@ -903,6 +925,23 @@ impl<B: IoBuf> Naio<B> {
                             NaioOp::Send => "a send needs at least 1 initialised byte",
                             NaioOp::Recv => "a receive needs room for at least 1 byte",
                         },
+                    ),
+                ),
+                buf,
+            });
+        }
+        if std::process::id() != self.pid {
+            // A copy in a child of fork(): the parent's table chooses the
+            // ids on this queue (the safety argument, 3).
+            return Err(SubmitError {
+                error: Error::io(
+                    Command::Add,
+                    None,
+                    None,
+                    io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "a Naio inherited across fork() cannot submit requests (the \
+                         parent's Naio chooses the queue's request ids): make a new one",
                     ),
                 ),
                 buf,
@@ -1407,7 +1446,9 @@ mod tests {
         unsafe { libc::close(fds[1]) };
         // SAFETY: the read end is ours, owned from here on (never used
         // for a kevent call: the requests below fail before one).
-        Naio::from_queue(unsafe { Queue::from_raw_fd(fds[0]) })
+        let queue = unsafe { Queue::from_raw_fd(fds[0]) };
+        // SAFETY: no one else submits requests on it.
+        unsafe { Naio::from_queue(queue) }
     }
 
     #[test]

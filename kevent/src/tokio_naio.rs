@@ -70,7 +70,9 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
     ///
     /// Outside a tokio runtime.
     pub fn new() -> io::Result<Self> {
-        let naio = Naio::from_queue(Queue::new()?);
+        // SAFETY: a new queue, which nothing else submits requests on (it
+        // is never handed out).
+        let naio = unsafe { Naio::from_queue(Queue::new()?) };
         // SAFETY: a Naio owns its queue's descriptor (an OwnedFd), returns
         // that same one from as_raw_fd() and never replaces it; it stays
         // open until the AsyncFd drops the Naio.
