@@ -2772,13 +2772,81 @@ fn naio_waitall_and_end_of_file() {
     assert!(done.is_eof());
     let (n, buf) = done.into_parts();
     assert_eq!((n.unwrap(), buf.len()), (0, 0));
-    // WAITALL with fewer bytes before the end: the bytes there are.
-    let (mut a, b) = UnixStream::pair().unwrap();
-    let id = naio.recv(&b, buf, RecvFlags::WAITALL, Token(3)).unwrap();
-    a.write_all(b"xyz").unwrap();
-    drop(a);
+}
+
+/// The bytes waiting to be read on `fd` (`FIONREAD`).
+fn unread(fd: &impl AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    assert_eq!(
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) },
+        0
+    );
+    n as usize
+}
+
+/// A WAITALL receive of 8 bytes gets 3 and then end of file: it must
+/// complete with the 3 ("fewer at end of file"). `taken_first`: a wait
+/// runs the receive (the 3 bytes leave the socket) before the peer
+/// closes; else the bytes and the end of file arrive together, before
+/// any wait.
+fn waitall_gets_fewer_at_eof(
+    (mut peer, ours): (impl Write + 'static, impl AsFd + AsRawFd),
+    taken_first: bool,
+) {
+    require_naio();
+    let naio: Naio<Box<[u8]>> = Naio::new().unwrap();
+    let id = naio
+        .recv(
+            &ours,
+            vec![0; 8].into_boxed_slice(),
+            RecvFlags::WAITALL,
+            Token(3),
+        )
+        .unwrap();
+    peer.write_all(b"xyz").unwrap();
+    if taken_first {
+        let deadline = Instant::now() + LONG;
+        let mut ev = Events::with_capacity(8);
+        while unread(&ours) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the receive never took the 3 bytes"
+            );
+            naio.wait(&mut ev, Some(10 * MS)).unwrap();
+            assert!(
+                naio.take_id(id).is_none(),
+                "WAITALL completed with 3 of 8 bytes"
+            );
+        }
+    }
+    drop(peer);
     let (n, buf) = completion(&naio, id).into_parts();
-    assert_eq!((n.unwrap(), &buf[..]), (3, &b"xyz"[..]));
+    assert_eq!((n.unwrap(), &buf[..3]), (3, &b"xyz"[..]));
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_waitall_partial_then_eof_unix() {
+    waitall_gets_fewer_at_eof(UnixStream::pair().unwrap(), true);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_waitall_data_and_eof_together_unix() {
+    waitall_gets_fewer_at_eof(UnixStream::pair().unwrap(), false);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_waitall_partial_then_eof_tcp() {
+    waitall_gets_fewer_at_eof(tcp_pair(), true);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_waitall_data_and_eof_together_tcp() {
+    waitall_gets_fewer_at_eof(tcp_pair(), false);
 }
 
 #[test]
