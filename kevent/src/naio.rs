@@ -1052,6 +1052,7 @@ impl<B: IoBuf> Naio<B> {
 
     /// The completion of `id` if it arrived, else `waker` is woken when it
     /// does (the async interface).
+    #[cfg(feature = "tokio")]
     pub(crate) fn poll_id(&self, id: RequestId, waker: &Waker) -> Option<Completion<B>> {
         self.lock().poll(id, Some(waker))
     }
@@ -1059,6 +1060,7 @@ impl<B: IoBuf> Naio<B> {
     /// Gives up on `id` (its future was dropped): a completed request's
     /// buffer is freed now, one in flight is cancelled and its buffer
     /// freed when its completion arrives.
+    #[cfg(feature = "tokio")]
     pub(crate) fn abandon(&self, id: RequestId) {
         let (buf, in_flight) = {
             let mut slots = self.lock();
