@@ -87,8 +87,8 @@ fn probe_reports_abi_v2() {
     assert_eq!(f.event_size, 32);
     assert!(f.supports(Kind::Poll) && f.supports(Kind::Timer) && f.supports(Kind::User));
     assert!(f.supports(Kind::Signal) && f.supports(Kind::Proc) && f.supports(Kind::Inode));
-    assert!(f.supports(Kind::Socket));
-    for reserved in [0, 5] {
+    assert!(f.supports(Kind::Socket) && f.supports(Kind::Naio));
+    for reserved in [0, 9] {
         assert!(!f.supports(Kind::Other(reserved)), "type {reserved}");
     }
     assert!(f.supports_flags(
