@@ -133,12 +133,12 @@ if ((host_only == 0)); then
 	mapfile -t rust_tests < <(cargo test -q -p kevent --all-features --test vm --no-run --message-format=json | cargo_executables)
 	mapfile -t -O "${#rust_tests[@]}" rust_tests < <(cargo test -q -p kevent-sys --lib --no-run --message-format=json | cargo_executables)
 	mapfile -t rust_examples < <(cargo build -q -p kevent --all-features --examples --message-format=json | cargo_executables)
-	((${#rust_tests[@]} == 2 && ${#rust_examples[@]} == 3)) || die "the Rust tests or examples did not build"
+	((${#rust_tests[@]} == 2 && ${#rust_examples[@]} == 4)) || die "the Rust tests or examples did not build"
 	rust_specs=()
 	for t in "${rust_tests[@]}"; do rust_specs+=("test:$t:--include-ignored"); done
 	for e in "${rust_examples[@]}"; do
 		case $(basename "$e") in
-		echo) rust_specs+=("example:$e:--self-test") ;;
+		echo | naio_echo) rust_specs+=("example:$e:--self-test") ;;
 		*) rust_specs+=("example:$e") ;;
 		esac
 	done

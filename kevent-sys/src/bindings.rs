@@ -41,6 +41,7 @@ pub const KEVENT_SOCKET: u32 = 1;
 pub const KEVENT_INODE: u32 = 2;
 pub const KEVENT_TIMER: u32 = 3;
 pub const KEVENT_POLL: u32 = 4;
+pub const KEVENT_NAIO: u32 = 5;
 pub const KEVENT_USER: u32 = 6;
 pub const KEVENT_SIGNAL: u32 = 7;
 pub const KEVENT_PROC: u32 = 8;
@@ -60,6 +61,8 @@ pub const KEVENT_INODE_ATTRIB: u32 = 32;
 pub const KEVENT_INODE_MOVE_SELF: u32 = 64;
 pub const KEVENT_INODE_DELETE_SELF: u32 = 128;
 pub const KEVENT_INODE_REVOKED: u32 = 256;
+pub const KEVENT_NAIO_SEND: u32 = 1;
+pub const KEVENT_NAIO_RECV: u32 = 2;
 pub const KEVENT_REQ_ONESHOT: u32 = 1;
 pub const KEVENT_REQ_WAKEUP_ALL: u32 = 2;
 pub const KEVENT_REQ_ET: u32 = 4;
@@ -90,8 +93,9 @@ pub const KEVENT_WAIT_ARGS_SIZE_VER0: u32 = 32;
 pub const KEVENT_RING_FULL: u32 = 1;
 pub type __u16 = ::core::ffi::c_ushort;
 pub type __u32 = ::core::ffi::c_uint;
+pub type __s32 = ::core::ffi::c_int;
 pub type __u64 = ::core::ffi::c_ulonglong;
-#[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL and KEVENT_SOCKET, a pidfd (or with KEVENT_PROC_PID a process id) for\n\tKEVENT_PROC, the file descriptor of a file or directory for\n\tKEVENT_INODE, the signal number for KEVENT_SIGNAL, any value the\n\tapplication chooses for KEVENT_TIMER and KEVENT_USER\n @type: KEVENT_TIMER, KEVENT_POLL, KEVENT_USER, KEVENT_SIGNAL,\n\tKEVENT_PROC, KEVENT_INODE or KEVENT_SOCKET\n @event: the event bits wanted\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; ret_data[0] is 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @signal: KEVENT_SIGNAL only:\n\t@signal.flags: KEVENT_SIGNAL_* flags\n\t@signal.__reserved: zero\n @proc: KEVENT_PROC only:\n\t@proc.flags: KEVENT_PROC_* flags\n\t@proc.__reserved: zero\n @__reserved: for other types: must be zero"]
+#[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL and KEVENT_SOCKET, a pidfd (or with KEVENT_PROC_PID a process id) for\n\tKEVENT_PROC, the file descriptor of a file or directory for\n\tKEVENT_INODE, the signal number for KEVENT_SIGNAL, any value the\n\tapplication chooses for KEVENT_TIMER and KEVENT_USER, and for\n\tKEVENT_NAIO the request's id, unique among the queue's requests in\n\tflight\n @type: KEVENT_TIMER, KEVENT_POLL, KEVENT_USER, KEVENT_SIGNAL,\n\tKEVENT_PROC, KEVENT_INODE, KEVENT_SOCKET or KEVENT_NAIO\n @event: the event bits wanted; for KEVENT_NAIO the operation\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; ret_data[0] is 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once; KEVENT_NAIO: the buffer's address\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @signal: KEVENT_SIGNAL only:\n\t@signal.flags: KEVENT_SIGNAL_* flags\n\t@signal.__reserved: zero\n @proc: KEVENT_PROC only:\n\t@proc.flags: KEVENT_PROC_* flags\n\t@proc.__reserved: zero\n @naio: KEVENT_NAIO only:\n\t@naio.fd: the socket\n\t@naio.len: the bytes to send, or the room of the buffer to receive\n\tinto; at least 1\n\t@naio.msg_flags: MSG_* flags of send(2) or recv(2): MSG_MORE,\n\tMSG_NOSIGNAL and MSG_EOR for KEVENT_NAIO_SEND, MSG_WAITALL for\n\tKEVENT_NAIO_RECV\n\t@naio.__reserved: zero\n @__reserved: for other types: must be zero"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 #[repr(align(8))]
@@ -113,6 +117,7 @@ pub union ukevent__bindgen_ty_1 {
     pub timer: ukevent__bindgen_ty_1__bindgen_ty_1,
     pub signal: ukevent__bindgen_ty_1__bindgen_ty_2,
     pub proc_: ukevent__bindgen_ty_1__bindgen_ty_3,
+    pub naio: ukevent__bindgen_ty_1__bindgen_ty_4,
     pub __reserved: [__u32; 4usize],
 }
 #[repr(C)]
@@ -170,6 +175,29 @@ const _: () = {
     ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_3::__reserved"]
         [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_3, __reserved) - 4usize];
 };
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct ukevent__bindgen_ty_1__bindgen_ty_4 {
+    pub fd: __s32,
+    pub len: __u32,
+    pub msg_flags: __u32,
+    pub __reserved: __u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of ukevent__bindgen_ty_1__bindgen_ty_4"]
+        [::core::mem::size_of::<ukevent__bindgen_ty_1__bindgen_ty_4>() - 16usize];
+    ["Alignment of ukevent__bindgen_ty_1__bindgen_ty_4"]
+        [::core::mem::align_of::<ukevent__bindgen_ty_1__bindgen_ty_4>() - 4usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_4::fd"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_4, fd) - 0usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_4::len"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_4, len) - 4usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_4::msg_flags"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_4, msg_flags) - 8usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_4::__reserved"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_4, __reserved) - 12usize];
+};
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
     ["Size of ukevent__bindgen_ty_1"][::core::mem::size_of::<ukevent__bindgen_ty_1>() - 16usize];
@@ -181,6 +209,8 @@ const _: () = {
         [::core::mem::offset_of!(ukevent__bindgen_ty_1, signal) - 0usize];
     ["Offset of field: ukevent__bindgen_ty_1::proc_"]
         [::core::mem::offset_of!(ukevent__bindgen_ty_1, proc_) - 0usize];
+    ["Offset of field: ukevent__bindgen_ty_1::naio"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1, naio) - 0usize];
     ["Offset of field: ukevent__bindgen_ty_1::__reserved"]
         [::core::mem::offset_of!(ukevent__bindgen_ty_1, __reserved) - 0usize];
 };
@@ -215,7 +245,7 @@ impl Default for ukevent {
         }
     }
 }
-#[doc = " struct kevent_event - one reported event\n @user_data: the kevent's user_data\n @id: the kevent's id\n @data: type-specific result: KEVENT_TIMER: expirations since the last\n\treport; KEVENT_USER: triggers since the last report; KEVENT_SIGNAL:\n\tsignals sent since the last report; KEVENT_POLL:\n\twith KEVENT_EV_ERROR on a socket, its pending error (a positive\n\terrno), else 0; KEVENT_PROC: the wait(2) status of the exit (0 with\n\tKEVENT_EV_NODATA: the process was reaped before the kevent was\n\tadded); KEVENT_INODE: how many changes since the last report;\n\tKEVENT_SOCKET: bits 0-31 the bytes to read or the connections to\n\taccept, bits 32-63 the free send space (each saturating), or with\n\tKEVENT_EV_ERROR the pending error as for KEVENT_POLL\n @events: the event bits that fired\n @type: the kevent's type\n @flags: KEVENT_EV_* flags"]
+#[doc = " struct kevent_event - one reported event\n @user_data: the kevent's user_data\n @id: the kevent's id\n @data: type-specific result: KEVENT_TIMER: expirations since the last\n\treport; KEVENT_USER: triggers since the last report; KEVENT_SIGNAL:\n\tsignals sent since the last report; KEVENT_POLL:\n\twith KEVENT_EV_ERROR on a socket, its pending error (a positive\n\terrno), else 0; KEVENT_PROC: the wait(2) status of the exit (0 with\n\tKEVENT_EV_NODATA: the process was reaped before the kevent was\n\tadded); KEVENT_INODE: how many changes since the last report;\n\tKEVENT_SOCKET: bits 0-31 the bytes to read or the connections to\n\taccept, bits 32-63 the free send space (each saturating), or with\n\tKEVENT_EV_ERROR the pending error as for KEVENT_POLL; KEVENT_NAIO:\n\tthe request's result as a __s64, the bytes sent or received, or with\n\tKEVENT_EV_ERROR a negative errno\n @events: the event bits that fired\n @type: the kevent's type\n @flags: KEVENT_EV_* flags"]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 #[repr(align(8))]

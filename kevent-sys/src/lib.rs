@@ -487,6 +487,12 @@ mod tests {
         assert_eq!(offset_of!(Timer, clock), 8);
         assert_eq!(offset_of!(Timer, flags), 12);
         assert_eq!(size_of::<ukevent__bindgen_ty_1>(), 16);
+        type Naio = ukevent__bindgen_ty_1__bindgen_ty_4;
+        assert_eq!(size_of::<Naio>(), 16);
+        assert_eq!(offset_of!(Naio, fd), 0);
+        assert_eq!(offset_of!(Naio, len), 4);
+        assert_eq!(offset_of!(Naio, msg_flags), 8);
+        assert_eq!(offset_of!(Naio, __reserved), 12);
     }
 
     #[test]
@@ -538,13 +544,14 @@ mod tests {
                 KEVENT_INODE,
                 KEVENT_TIMER,
                 KEVENT_POLL,
+                KEVENT_NAIO,
                 KEVENT_USER,
                 KEVENT_SIGNAL,
                 KEVENT_PROC
             ),
-            (1, 2, 3, 4, 6, 7, 8),
-            "type 5 is reserved"
+            (1, 2, 3, 4, 5, 6, 7, 8)
         );
+        assert_eq!((KEVENT_NAIO_SEND, KEVENT_NAIO_RECV), (1, 2));
         assert_eq!(
             (KEVENT_SOCKET_RECV, KEVENT_SOCKET_ACCEPT, KEVENT_SOCKET_SEND),
             (1, 2, 4)

@@ -293,6 +293,11 @@ impl Error {
         // A descriptor number as the caller wrote it (Key::poll(-1)).
         let fd = id as i64;
         let cmd = self.command;
+        if kind == Some(Kind::Naio) {
+            if let Some(r) = explain_naio(f, cmd, errno) {
+                return Some(r);
+            }
+        }
         Some(match errno {
             libc::EBADF if matches!(kind, Some(Kind::Poll | Kind::Inode | Kind::Socket)) => {
                 write!(f, "fd {fd} is not an open file descriptor")
@@ -422,6 +427,35 @@ impl Error {
     }
 }
 
+/// The NAIO request errors in words (the key is the request's id, not
+/// the socket's descriptor).
+fn explain_naio(f: &mut fmt::Formatter<'_>, cmd: Command, errno: i32) -> Option<fmt::Result> {
+    Some(match (cmd, errno) {
+        (Command::Add, libc::EBADF) => f.write_str("the socket is not an open file descriptor"),
+        (Command::Add, libc::ENOTSOCK) => {
+            f.write_str("the descriptor is not a socket (network I/O requests need one)")
+        }
+        (Command::Add, libc::EINVAL) => f.write_str(
+            "the kernel refused this network I/O request: a length of 0, flags the \
+             operation does not take, or request flags other than oneshot/wake_all",
+        ),
+        (Command::Add, libc::EAGAIN) => f.write_str(
+            "too many network I/O requests in flight on this queue: \
+             /proc/sys/fs/kevent/max_queue_requests is reached",
+        ),
+        (Command::Add, libc::EEXIST) => {
+            f.write_str("a request with this id is already in flight on the queue")
+        }
+        (Command::Remove, libc::ENOENT) => f.write_str(
+            "no request with this id is in flight (it completed and was reported already)",
+        ),
+        (Command::Remove, libc::EALREADY) => {
+            f.write_str("the request has completed already; its completion is still to be reported")
+        }
+        _ => return None,
+    })
+}
+
 /// `a poll kevent`, `a process kevent`, `a kevent of type 42`.
 struct KindNoun(Kind);
 
@@ -435,6 +469,7 @@ impl fmt::Display for KindNoun {
             Kind::Proc => "a process",
             Kind::Inode => "an inode",
             Kind::Socket => "a socket",
+            Kind::Naio => "a network I/O",
             Kind::Other(t) => return write!(f, "a kevent of type {t}"),
         };
         write!(f, "{name} kevent")
@@ -453,6 +488,7 @@ impl fmt::Display for Key {
             Kind::Proc => write!(f, "process {}", self.id()),
             Kind::Inode => write!(f, "inode fd {}", self.id() as i64),
             Kind::Socket => write!(f, "socket fd {}", self.id() as i64),
+            Kind::Naio => write!(f, "naio request {:#x}", self.id()),
             Kind::Other(t) => write!(f, "type {t} id {}", self.id()),
         }
     }

@@ -158,3 +158,31 @@ bitflags! {
         const SEND = sys::KEVENT_SOCKET_SEND;
     }
 }
+
+bitflags! {
+    /// `MSG_*` flags of a network I/O send ([`Naio::send`](crate::Naio::send)):
+    /// those `KEVENT_NAIO_SEND` takes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct SendFlags: u32 {
+        /// More data follows (`MSG_MORE`): TCP may hold back a partial
+        /// segment.
+        const MORE = libc::MSG_MORE as u32;
+        /// No `SIGPIPE` when the peer has closed the connection
+        /// (`MSG_NOSIGNAL`): the send fails with `EPIPE` only. Without it
+        /// the signal goes to the thread that reports the completion.
+        const NOSIGNAL = libc::MSG_NOSIGNAL as u32;
+        /// End of record (`MSG_EOR`), for sockets that have records.
+        const EOR = libc::MSG_EOR as u32;
+    }
+}
+
+bitflags! {
+    /// `MSG_*` flags of a network I/O receive ([`Naio::recv`](crate::Naio::recv)):
+    /// those `KEVENT_NAIO_RECV` takes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct RecvFlags: u32 {
+        /// Complete only when the whole buffer is filled
+        /// (`MSG_WAITALL`), or at end of file or an error.
+        const WAITALL = libc::MSG_WAITALL as u32;
+    }
+}

@@ -11,8 +11,8 @@ use crate::flags::{EventFlags, InodeEvents, PollFlags, ReqFlags, SocketEvents};
 
 /// The kind of a kevent: `ukevent.type`.
 ///
-/// `#[non_exhaustive]`: the kernel side will add sources (network
-/// AIO). A type this version does not know comes as
+/// `#[non_exhaustive]`: the kernel side may add sources. A type this
+/// version does not know comes as
 /// [`Kind::Other`]; a later version of the crate may give it a variant of
 /// its own, so match `Other(n)` only as a fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +33,9 @@ pub enum Kind {
     /// Receive, accept and send readiness of a socket, with the amounts
     /// (`KEVENT_SOCKET`).
     Socket,
+    /// A network I/O request's completion (`KEVENT_NAIO`): see
+    /// [`Naio`](crate::Naio) and [`Event::naio_result`].
+    Naio,
     /// A type this crate does not know yet (a newer kernel).
     Other(u32),
 }
@@ -48,6 +51,7 @@ impl Kind {
             Kind::Proc => sys::KEVENT_PROC,
             Kind::Inode => sys::KEVENT_INODE,
             Kind::Socket => sys::KEVENT_SOCKET,
+            Kind::Naio => sys::KEVENT_NAIO,
             Kind::Other(t) => t,
         }
     }
@@ -62,6 +66,7 @@ impl Kind {
             sys::KEVENT_PROC => Kind::Proc,
             sys::KEVENT_INODE => Kind::Inode,
             sys::KEVENT_SOCKET => Kind::Socket,
+            sys::KEVENT_NAIO => Kind::Naio,
             other => Kind::Other(other),
         }
     }
@@ -787,6 +792,13 @@ impl Key {
         Key::new(Kind::Socket, fd as u64)
     }
 
+    /// The network I/O request `id` ([`RequestId`](crate::RequestId)'s
+    /// [`raw`](crate::RequestId::raw) value): what
+    /// [`Naio::cancel`](crate::Naio::cancel) removes.
+    pub fn naio(id: u64) -> Self {
+        Key::new(Kind::Naio, id)
+    }
+
     /// The kind.
     pub fn kind(&self) -> Kind {
         self.kind
@@ -957,6 +969,37 @@ impl Event {
             .then_some((self.raw.data >> 32) as u32)
     }
 
+    /// The operation of a network I/O completion ([`Kind::Naio`]);
+    /// `None` for other kinds (or an operation bit this crate does not
+    /// know).
+    pub fn naio_op(&self) -> Option<crate::NaioOp> {
+        if self.kind() != Kind::Naio {
+            return None;
+        }
+        crate::NaioOp::from_raw(self.raw.events)
+    }
+
+    /// The result of a network I/O request ([`Kind::Naio`]): the bytes
+    /// sent or received (0 for a receive: end of file, with
+    /// [`is_eof`](Self::is_eof)), or with [`EventFlags::ERROR`] the error
+    /// (`data` is a negative errno: `ECANCELED` for a cancelled request,
+    /// `EXDEV` for one reported in another process...). `None` for other
+    /// kinds. With the error flag but a `data` that is no errno (a kernel
+    /// bug), an [`io::ErrorKind::Other`] error that says so.
+    ///
+    /// ```
+    /// # fn f(event: kevent::Event) {
+    /// match event.naio_result() {
+    ///     Some(Ok(n)) => println!("{n} bytes"),
+    ///     Some(Err(e)) => println!("failed: {e}"),
+    ///     None => {} // not a NAIO completion
+    /// }
+    /// # }
+    /// ```
+    pub fn naio_result(&self) -> Option<io::Result<usize>> {
+        (self.kind() == Kind::Naio).then(|| naio_result(self.raw.data, self.flags()))
+    }
+
     /// A process kevent's exit status, encoded as `wait(2)` encodes it
     /// (`libc::WIFEXITED`, `libc::WEXITSTATUS`, `libc::WTERMSIG`...; or
     /// `std::os::unix::process::ExitStatusExt::from_raw`). `None` for
@@ -1038,12 +1081,36 @@ impl Event {
     }
 
     /// The pending error of a socket, when [`is_error`](Self::is_error)
-    /// and the kernel reported which.
+    /// and the kernel reported which; a network I/O request's error
+    /// (see [`naio_result`](Self::naio_result)).
     pub fn error(&self) -> Option<io::Error> {
+        if self.kind() == Kind::Naio {
+            return self.naio_result().and_then(Result::err);
+        }
         if self.kind() == Kind::Socket && !self.flags().contains(EventFlags::ERROR) {
             return None; // data holds the amounts
         }
         let errno = i32::try_from(self.raw.data).ok().filter(|&e| e > 0)?;
         self.is_error().then(|| io::Error::from_raw_os_error(errno))
     }
+}
+
+/// A NAIO completion's `data` and flags as a result: with
+/// [`EventFlags::ERROR`] a negative errno, else a count.
+pub(crate) fn naio_result(data: u64, flags: EventFlags) -> io::Result<usize> {
+    let value = data as i64;
+    if flags.contains(EventFlags::ERROR) {
+        return match value.checked_neg() {
+            Some(e @ 1..=4095) => Err(io::Error::from_raw_os_error(e as i32)),
+            _ => Err(io::Error::other(format!(
+                "the kernel reported a failed network I/O request with data {value}, \
+                 not a negative errno"
+            ))),
+        };
+    }
+    usize::try_from(value).map_err(|_| {
+        io::Error::other(format!(
+            "the kernel reported a network I/O result of {value} without the error flag"
+        ))
+    })
 }

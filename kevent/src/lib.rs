@@ -3,8 +3,8 @@
 //! A kevent [`Queue`] lets one thread wait, with one call, for readiness of
 //! any pollable file, timers, events triggered by other threads, signals
 //! sent to the process, process exits, changes of files and directories,
-//! and socket readiness with its amounts (network AIO will follow the
-//! kernel side). The
+//! socket readiness with its amounts, and the completions of network I/O
+//! requests whose buffers the queue owns until they complete. The
 //! queue is created with `kevent_create()` on a kernel built with the
 //! series in `kernel-patches/`. Before its first kevent system call the
 //! crate probes the kernel once ([`features`]); on a kernel without kevent
@@ -40,8 +40,18 @@
 //!   [`Event::send_space`] a socket's); [`Queue::wait_with`] takes a [`Wait`] (deadline
 //!   on a clock, minimum number of events, signal mask); a [`Ring`] gets
 //!   events copied into memory of ours and drained without system calls.
+//! - Network I/O (`KEVENT_NAIO`, the kernel side is a draft): a [`Naio`]
+//!   queue takes [`send`](Naio::send) and [`recv`](Naio::recv) requests
+//!   with an owned buffer ([`IoBuf`], [`IoBufMut`]: `Vec<u8>`,
+//!   `Box<[u8]>`...), keeps the buffer until the kernel reports the
+//!   request's completion ([`Naio::wait`]), and hands it back with the
+//!   result ([`Naio::take`], a [`Completion`]); [`Event::naio_result`]
+//!   reads a completion's result. With the `tokio` feature,
+//!   `AsyncNaio` makes them futures: `let (res, buf) =
+//!   naio.recv(&socket, buf).await`. See [`naio`] for why no buffer can
+//!   be freed while the kernel may use it.
 //! - Features: `mio` (the queue as a `mio::event::Source`) and `tokio`
-//!   (`AsyncQueue`, waiting in an async task).
+//!   (`AsyncQueue`, waiting in an async task; `AsyncNaio`).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -83,6 +93,7 @@ compile_error!("kevent is a Linux interface: this crate builds for Linux targets
 mod error;
 mod flags;
 mod interest;
+pub mod naio;
 mod probe;
 mod queue;
 mod registered;
@@ -93,15 +104,25 @@ mod waker;
 #[cfg(feature = "mio")]
 mod mio_source;
 #[cfg(feature = "tokio")]
+mod tokio_naio;
+#[cfg(feature = "tokio")]
 mod tokio_queue;
 
 pub use error::{Command, Error};
-pub use flags::{EventFlags, InodeEvents, PollFlags, QueueFlags, ReqFlags, SocketEvents};
+pub use flags::{
+    EventFlags, InodeEvents, PollFlags, QueueFlags, RecvFlags, ReqFlags, SendFlags, SocketEvents,
+};
 pub use interest::{Clock, Deadline, Event, Kevent, Key, Kind, Token};
+pub use naio::{
+    Completion, IoBuf, IoBufMut, Naio, NaioOp, RequestId, SubmitError, MAX_REQUEST_LEN,
+};
 pub use probe::{features, is_supported, Features};
 pub use queue::{BatchResult, Events, Iter, Queue};
 pub use registered::{DeregisterError, Registered};
 pub use ring::{Drain, QueueRef, Ring, RingBuilder};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use tokio_naio::{AsyncNaio, Op};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use tokio_queue::AsyncQueue;
@@ -126,6 +147,14 @@ const _: () = {
     send_sync::<Waker>();
     send::<Ring<Queue>>();
     send::<Ring<std::sync::Arc<Queue>>>();
+    send_sync::<Naio>();
+    send_sync::<Naio<Box<[u8]>>>();
+    send_sync::<Completion<Vec<u8>>>();
+    send_sync::<SubmitError<Vec<u8>>>();
+    #[cfg(feature = "tokio")]
+    send_sync::<AsyncNaio>();
+    #[cfg(feature = "tokio")]
+    send_sync::<Op<'static, Vec<u8>>>();
 };
 
 #[cfg(test)]
@@ -429,6 +458,71 @@ mod tests {
         let e = poll(libc::EPOLLERR);
         assert!(e.is_error() && e.is_write_closed() && !e.is_read_closed());
         assert!(poll(libc::EPOLLPRI).is_priority() && poll(libc::EPOLLPRI).is_readable());
+    }
+
+    #[test]
+    fn naio_events_map_the_result() {
+        let ev = |events: u32, data: i64, flags: u32| Event {
+            raw: sys::kevent_event {
+                id: 1 << 32 | 4,
+                user_data: 8,
+                data: data as u64,
+                events,
+                type_: sys::KEVENT_NAIO as u16,
+                flags: flags as u16,
+            },
+        };
+        let sent = ev(sys::KEVENT_NAIO_SEND, 100, 0);
+        assert_eq!(sent.kind(), Kind::Naio);
+        assert_eq!(Kind::from_raw(5), Kind::Naio);
+        assert_eq!(Kind::Naio.raw(), 5);
+        assert_eq!(sent.naio_op(), Some(NaioOp::Send));
+        assert_eq!(sent.naio_result().unwrap().unwrap(), 100);
+        assert!(sent.error().is_none());
+        assert_eq!(sent.key(), Key::naio(1 << 32 | 4));
+        assert_eq!(RequestId::of(&sent).unwrap().raw(), 1 << 32 | 4);
+        let eof = ev(sys::KEVENT_NAIO_RECV, 0, sys::KEVENT_EV_EOF);
+        assert_eq!(eof.naio_op(), Some(NaioOp::Recv));
+        assert_eq!(eof.naio_result().unwrap().unwrap(), 0);
+        assert!(eof.is_eof());
+        let cancelled = ev(
+            sys::KEVENT_NAIO_RECV,
+            -(libc::ECANCELED as i64),
+            sys::KEVENT_EV_ERROR,
+        );
+        let e = cancelled.naio_result().unwrap().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ECANCELED));
+        assert_eq!(
+            cancelled.error().unwrap().raw_os_error(),
+            Some(libc::ECANCELED)
+        );
+        assert!(cancelled.is_error());
+        // Not a negative errno with the error flag, or a negative count
+        // without it: the kernel is wrong, and the error says so.
+        let bad = ev(sys::KEVENT_NAIO_RECV, 5, sys::KEVENT_EV_ERROR);
+        assert!(bad
+            .naio_result()
+            .unwrap()
+            .unwrap_err()
+            .to_string()
+            .contains("not a negative errno"));
+        let bad = ev(sys::KEVENT_NAIO_RECV, -1, 0);
+        assert!(bad
+            .naio_result()
+            .unwrap()
+            .unwrap_err()
+            .to_string()
+            .contains("without the error flag"));
+        assert_eq!(ev(3, 0, 0).naio_op(), None, "both bits: no operation");
+        // Other kinds have no NAIO result.
+        let user = Event {
+            raw: sys::kevent_event {
+                type_: sys::KEVENT_USER as u16,
+                ..Default::default()
+            },
+        };
+        assert!(user.naio_result().is_none() && user.naio_op().is_none());
+        assert!(RequestId::of(&user).is_none());
     }
 
     #[test]

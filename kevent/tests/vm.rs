@@ -87,8 +87,8 @@ fn probe_reports_abi_v2() {
     assert_eq!(f.event_size, 32);
     assert!(f.supports(Kind::Poll) && f.supports(Kind::Timer) && f.supports(Kind::User));
     assert!(f.supports(Kind::Signal) && f.supports(Kind::Proc) && f.supports(Kind::Inode));
-    assert!(f.supports(Kind::Socket));
-    for reserved in [0, 5] {
+    assert!(f.supports(Kind::Socket) && f.supports(Kind::Naio));
+    for reserved in [0, 9] {
         assert!(!f.supports(Kind::Other(reserved)), "type {reserved}");
     }
     assert!(f.supports_flags(
@@ -724,7 +724,8 @@ fn batches_report_every_entry() {
         .unwrap();
     assert!(r.result(0).is_ok() && r.result(2).is_ok());
     assert_eq!(entry_errno(&r, 1), libc::ENOENT);
-    // The reserved type (5) is refused like unknown ones.
+    // Unknown types are refused (type 5 is KEVENT_NAIO now: its zeroed
+    // request, of length 0, is invalid).
     let mut raw: Vec<sys::ukevent> = [5, 9, 10, 11, 12, 255]
         .iter()
         .map(|&t| sys::ukevent {
@@ -742,12 +743,12 @@ fn batches_report_every_entry() {
             uk.ret_flags & sys::KEVENT_RET_BROKEN,
             sys::KEVENT_RET_BROKEN
         );
-        assert_eq!(
-            uk.ret_data[1] as i32,
-            -libc::EOPNOTSUPP,
-            "type {}",
-            uk.type_
-        );
+        let want = if uk.type_ == sys::KEVENT_NAIO {
+            libc::EINVAL
+        } else {
+            libc::EOPNOTSUPP
+        };
+        assert_eq!(uk.ret_data[1] as i32, -want, "type {}", uk.type_);
     }
 }
 
@@ -2578,4 +2579,506 @@ fn socket_kevent_refuses_a_pipe() {
         errno(&q.remove(Key::socket(rd.as_raw_fd())).unwrap_err()),
         libc::ENOENT
     );
+}
+
+// ---- KEVENT_NAIO: network I/O requests with owned buffers ----
+
+use kevent::{Completion, IoBuf, Naio, NaioOp, RecvFlags, RequestId, SendFlags};
+
+/// These tests need a kernel whose probe lists `KEVENT_NAIO`.
+fn require_naio() {
+    require_kevent();
+    let f = kevent::features().unwrap();
+    assert!(
+        f.supports(Kind::Naio),
+        "this kernel's probe does not list KEVENT_NAIO (type 5): boot the naio kernel"
+    );
+}
+
+/// Waits until `id` has completed (recorded by `Naio::wait`) and takes it;
+/// fails if nothing completes it within LONG.
+fn completion<B: IoBuf>(naio: &Naio<B>, id: RequestId) -> Completion<B> {
+    let deadline = Instant::now() + LONG;
+    let mut ev = Events::with_capacity(16);
+    loop {
+        if let Some(done) = naio.take_id(id) {
+            return done;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "request {id} did not complete within {LONG:?} ({} in flight)",
+            naio.in_flight()
+        );
+        naio.wait(&mut ev, Some(100 * MS)).unwrap();
+    }
+}
+
+/// Whether `id` completes on a wait that does not block (the kernel has
+/// nothing to wait for): how a test tells "still in flight".
+fn completes_now<B: IoBuf>(naio: &Naio<B>, id: RequestId) -> Option<Completion<B>> {
+    let mut ev = Events::with_capacity(16);
+    naio.wait(&mut ev, Some(Duration::ZERO)).unwrap();
+    naio.take_id(id)
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_recv_then_send_round_trip() {
+    require_naio();
+    let (mut client, server) = tcp_pair();
+    let naio: Naio = Naio::new().unwrap();
+    // Nothing to receive yet: in flight, completed by a later wait.
+    let id = naio
+        .recv(
+            &server,
+            Vec::with_capacity(64),
+            RecvFlags::empty(),
+            Token(7),
+        )
+        .unwrap();
+    assert_eq!(naio.in_flight(), 1);
+    assert!(completes_now(&naio, id).is_none(), "completed with no data");
+    client.write_all(b"hello").unwrap();
+    let mut ev = Events::with_capacity(8);
+    let done = loop {
+        assert!(naio.wait(&mut ev, Some(LONG)).unwrap() > 0, "no completion");
+        // The completion is an event of the queue too: token, id, kind.
+        if let Some(e) = ev.iter().find(|e| e.kind() == Kind::Naio) {
+            assert_eq!((e.token(), e.id()), (Token(7), id.raw()));
+            assert_eq!(e.naio_op(), Some(NaioOp::Recv));
+            assert_eq!(e.naio_result().unwrap().unwrap(), 5);
+            break naio.take(&e).expect("recorded by wait");
+        }
+    };
+    assert!(naio.take_id(id).is_none(), "taken once");
+    assert_eq!(
+        (done.id(), done.token(), done.op()),
+        (id, Token(7), NaioOp::Recv)
+    );
+    assert!(!done.is_eof());
+    let (n, buf) = done.into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (5, &b"hello"[..]));
+    assert!(buf.capacity() >= 64);
+    assert_eq!(naio.in_flight(), 0);
+    // Send the same buffer back: it completes at the add (room to send),
+    // reported by the next wait.
+    let id = naio
+        .send(&server, buf, SendFlags::NOSIGNAL, Token(8))
+        .unwrap();
+    let (n, buf) = completion(&naio, id).into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (5, &b"hello"[..]));
+    let mut back = [0; 5];
+    client.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"hello");
+    // A request's id is gone with its completion.
+    assert_eq!(errno(&naio.cancel(id).unwrap_err()), libc::ENOENT);
+    assert_eq!(naio.close(), 0);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_data_already_there_completes_at_once() {
+    require_naio();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    a.write_all(b"ready").unwrap();
+    let naio: Naio<Box<[u8]>> = Naio::new().unwrap();
+    let id = naio
+        .recv(
+            &b,
+            vec![0; 16].into_boxed_slice(),
+            RecvFlags::empty(),
+            Token(1),
+        )
+        .unwrap();
+    // The add ran the receive: its completion needs no waiting.
+    let done = completes_now(&naio, id).expect("not completed at the add");
+    let (n, buf) = done.into_parts();
+    let n = n.unwrap();
+    assert_eq!((n, buf.len()), (5, 16), "a boxed slice keeps its length");
+    assert_eq!(&buf[..n], b"ready");
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_requests_of_a_socket_complete_in_order() {
+    require_naio();
+    let (mut client, server) = tcp_pair();
+    let naio: Naio = Naio::new().unwrap();
+    let ids: Vec<RequestId> = (0..3)
+        .map(|i| {
+            naio.recv(&server, Vec::with_capacity(4), RecvFlags::WAITALL, Token(i))
+                .unwrap()
+        })
+        .collect();
+    client.write_all(b"abcdefghijkl").unwrap();
+    // Each gets its own 4 bytes, in submission order, whatever wait
+    // reports which.
+    for (i, id) in ids.iter().enumerate() {
+        let done = completion(&naio, *id);
+        assert_eq!(done.token(), Token(i as u64));
+        let (n, buf) = done.into_parts();
+        assert_eq!(n.unwrap(), 4);
+        assert_eq!(buf, b"abcdefghijkl"[4 * i..4 * i + 4], "request {i}");
+    }
+    // Sends in order too: a big one then a small one, on a socket whose
+    // peer reads them in a thread.
+    let big: Vec<u8> = (0..(1 << 20)).map(|i: u32| (i % 251) as u8).collect();
+    let expected: Vec<u8> = big.iter().copied().chain(*b"tail").collect();
+    let reader = thread::spawn(move || {
+        let mut got = vec![0; (1 << 20) + 4];
+        client.read_exact(&mut got).unwrap();
+        got
+    });
+    let first = naio
+        .send(&server, big, SendFlags::NOSIGNAL, Token(10))
+        .unwrap();
+    let second = naio
+        .send(&server, b"tail".to_vec(), SendFlags::NOSIGNAL, Token(11))
+        .unwrap();
+    // A stream send completes when all of it is queued.
+    let (n, _) = completion(&naio, first).into_parts();
+    assert_eq!(n.unwrap(), 1 << 20);
+    let (n, _) = completion(&naio, second).into_parts();
+    assert_eq!(n.unwrap(), 4);
+    assert!(
+        reader.join().unwrap() == expected,
+        "the peer got other bytes"
+    );
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_waitall_and_end_of_file() {
+    require_naio();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let naio: Naio = Naio::new().unwrap();
+    let id = naio
+        .recv(&b, Vec::with_capacity(8), RecvFlags::WAITALL, Token(1))
+        .unwrap();
+    a.write_all(b"1234").unwrap();
+    // Half of it: still in flight with WAITALL (a wait that runs it).
+    let mut ev = Events::with_capacity(8);
+    naio.wait(&mut ev, Some(20 * MS)).unwrap();
+    assert!(
+        naio.take_id(id).is_none(),
+        "WAITALL completed with 4 of 8 bytes"
+    );
+    a.write_all(b"5678").unwrap();
+    let (n, buf) = completion(&naio, id).into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (8, &b"12345678"[..]));
+    // End of file: a receive of 0 bytes with the EOF flag.
+    let id = naio.recv(&b, buf, RecvFlags::empty(), Token(2)).unwrap();
+    drop(a);
+    let done = completion(&naio, id);
+    assert!(done.is_eof());
+    let (n, buf) = done.into_parts();
+    assert_eq!((n.unwrap(), buf.len()), (0, 0));
+}
+
+/// The bytes waiting to be read on `fd` (`FIONREAD`).
+fn unread(fd: &impl AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    assert_eq!(
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) },
+        0
+    );
+    n as usize
+}
+
+/// A WAITALL receive of 8 bytes gets 3 and then end of file: it must
+/// complete with the 3 ("fewer at end of file"). `taken_first`: a wait
+/// runs the receive (the 3 bytes leave the socket) before the peer
+/// closes; else the bytes and the end of file arrive together, before
+/// any wait.
+fn waitall_gets_fewer_at_eof(
+    (mut peer, ours): (impl Write + 'static, impl AsFd + AsRawFd),
+    taken_first: bool,
+) {
+    require_naio();
+    let naio: Naio<Box<[u8]>> = Naio::new().unwrap();
+    let id = naio
+        .recv(
+            &ours,
+            vec![0; 8].into_boxed_slice(),
+            RecvFlags::WAITALL,
+            Token(3),
+        )
+        .unwrap();
+    peer.write_all(b"xyz").unwrap();
+    if taken_first {
+        let deadline = Instant::now() + LONG;
+        let mut ev = Events::with_capacity(8);
+        while unread(&ours) > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the receive never took the 3 bytes"
+            );
+            naio.wait(&mut ev, Some(10 * MS)).unwrap();
+            assert!(
+                naio.take_id(id).is_none(),
+                "WAITALL completed with 3 of 8 bytes"
+            );
+        }
+    }
+    drop(peer);
+    let (n, buf) = completion(&naio, id).into_parts();
+    assert_eq!((n.unwrap(), &buf[..3]), (3, &b"xyz"[..]));
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_waitall_partial_then_eof_unix() {
+    waitall_gets_fewer_at_eof(UnixStream::pair().unwrap(), true);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_waitall_data_and_eof_together_unix() {
+    waitall_gets_fewer_at_eof(UnixStream::pair().unwrap(), false);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_waitall_partial_then_eof_tcp() {
+    waitall_gets_fewer_at_eof(tcp_pair(), true);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_waitall_data_and_eof_together_tcp() {
+    waitall_gets_fewer_at_eof(tcp_pair(), false);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_cancel_and_close_cancel() {
+    require_naio();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let naio: Naio = Naio::new().unwrap();
+    let id = naio
+        .recv(&b, Vec::with_capacity(8), RecvFlags::empty(), Token(1))
+        .unwrap();
+    naio.cancel(id).unwrap();
+    let done = completion(&naio, id);
+    let (r, buf) = done.into_parts();
+    assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    assert_eq!((buf.len(), buf.capacity() >= 8), (0, true));
+    let e = naio.cancel(id).unwrap_err();
+    assert_eq!(errno(&e), libc::ENOENT);
+    assert!(
+        e.to_string()
+            .contains("no request with this id is in flight"),
+        "{e}"
+    );
+    // Completed at the add, not yet reported: EALREADY, and the data
+    // comes with the completion.
+    a.write_all(b"ab").unwrap();
+    let id = naio.recv(&b, buf, RecvFlags::empty(), Token(2)).unwrap();
+    assert_eq!(errno(&naio.cancel(id).unwrap_err()), libc::EALREADY);
+    let (n, buf) = completion(&naio, id).into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (2, &b"ab"[..]));
+    // Closing the socket's descriptor cancels its requests.
+    let id = naio.recv(&b, buf, RecvFlags::empty(), Token(3)).unwrap();
+    let id2 = naio
+        .recv(&b, Vec::with_capacity(1), RecvFlags::empty(), Token(4))
+        .unwrap();
+    drop(b);
+    for id in [id, id2] {
+        let (r, _) = completion(&naio, id).into_parts();
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    }
+    assert_eq!(naio.in_flight(), 0);
+    drop(a);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_errors_map_to_io_errors() {
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    // Not a socket: refused at the add, the buffer comes back.
+    let (rd, _wr) = nix_pipe();
+    let e = naio
+        .recv(&rd, Vec::with_capacity(8), RecvFlags::empty(), Token(1))
+        .unwrap_err();
+    assert_eq!(errno(&e.error), libc::ENOTSOCK);
+    assert!(e.to_string().contains("not a socket"), "{e}");
+    assert_eq!(e.buf.capacity(), 8);
+    assert_eq!(naio.in_flight(), 0);
+    // A send to a closed peer: EPIPE (NOSIGNAL: no SIGPIPE), or
+    // ECONNRESET if the reset came first; as send(2) reports them.
+    let (client, server) = tcp_pair();
+    drop(client);
+    let mut last = None;
+    for _ in 0..100 {
+        let id = naio
+            .send(&server, vec![7; 4096], SendFlags::NOSIGNAL, Token(2))
+            .unwrap();
+        match completion(&naio, id).into_parts() {
+            (Ok(_), _) => continue, // queued before the reset arrived
+            (Err(e), _) => {
+                last = Some(e);
+                break;
+            }
+        }
+    }
+    let e = last.expect("sends to a closed peer kept succeeding");
+    assert!(
+        matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)),
+        "{e}"
+    );
+    // A datagram socket: one datagram per request, truncated to the room.
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"0123456789", rx.local_addr().unwrap()).unwrap();
+    tx.send_to(b"xy", rx.local_addr().unwrap()).unwrap();
+    let first = naio
+        .recv(&rx, Vec::with_capacity(4), RecvFlags::empty(), Token(3))
+        .unwrap();
+    let second = naio
+        .recv(&rx, Vec::with_capacity(64), RecvFlags::empty(), Token(4))
+        .unwrap();
+    let (n, buf) = completion(&naio, first).into_parts();
+    let n = n.unwrap();
+    assert_eq!(&buf[..n], &b"0123456789"[..n]);
+    assert_eq!(n, buf.capacity().min(10));
+    let (n, buf) = completion(&naio, second).into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (2, &b"xy"[..]));
+}
+
+/// A buffer that counts its drops.
+struct Counted(Vec<u8>, Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: the Vec's heap bytes, as for Vec<u8>.
+unsafe impl IoBuf for Counted {
+    fn stable_ptr(&self) -> *const u8 {
+        self.0.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.0.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+// SAFETY: as for Vec<u8>.
+unsafe impl kevent::IoBufMut for Counted {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.0.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, n: usize) {
+        // SAFETY: as the caller vouches.
+        unsafe { self.0.set_len(n) }
+    }
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_close_frees_buffers_only_when_the_kernel_is_done() {
+    require_naio();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let buf = || Counted(Vec::with_capacity(32), Arc::clone(&drops));
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let naio: Naio<Counted> = Naio::new().unwrap();
+    // In flight at close: cancelled, collected, freed (not leaked).
+    naio.recv(&b, buf(), RecvFlags::empty(), Token(1)).unwrap();
+    naio.recv(&b, buf(), RecvFlags::empty(), Token(2)).unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "freed while in flight");
+    assert_eq!(naio.close(), 0, "buffers leaked");
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    // A completion taken by a plain Queue::wait is not recorded: the
+    // buffer stays until close, which finds the request gone (ENOENT)
+    // and frees it.
+    let naio: Naio<Counted> = Naio::new().unwrap();
+    let id = naio.recv(&b, buf(), RecvFlags::empty(), Token(3)).unwrap();
+    a.write_all(b"z").unwrap();
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(naio.queue().wait(&mut ev, Some(LONG)).unwrap(), 1);
+    assert_eq!(ev.iter().next().unwrap().id(), id.raw());
+    assert_eq!(naio.in_flight(), 1, "not recorded");
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    drop(naio);
+    assert_eq!(drops.load(Ordering::SeqCst), 3);
+    // With a duplicate of the queue's descriptor alive, closing ours
+    // does not end the requests: close cancels them and frees the
+    // buffers once their completions are collected.
+    let naio: Naio<Counted> = Naio::new().unwrap();
+    let dup = naio.queue().as_fd().try_clone_to_owned().unwrap();
+    naio.recv(&b, buf(), RecvFlags::empty(), Token(4)).unwrap();
+    assert_eq!(naio.close(), 0);
+    assert_eq!(drops.load(Ordering::SeqCst), 4);
+    drop(dup);
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_async_round_trip_and_cancel_on_drop() {
+    require_naio();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let naio: kevent::AsyncNaio = kevent::AsyncNaio::new().unwrap();
+        let (client, server) = tcp_pair();
+        // The receive waits in the queue's task while the send runs.
+        let recv = naio.recv(&server, Vec::with_capacity(64));
+        let id = recv.id().unwrap();
+        let (res, buf) = tokio::time::timeout(LONG, naio.send(&client, b"ping".to_vec()))
+            .await
+            .unwrap();
+        assert_eq!((res.unwrap(), &buf[..]), (4, &b"ping"[..]));
+        let (res, buf) = tokio::time::timeout(LONG, recv).await.unwrap();
+        assert_eq!((res.unwrap(), &buf[..]), (4, &b"ping"[..]));
+        assert_eq!(naio.in_flight(), 0, "{id}");
+        // Submission errors come back as the future's result, with the
+        // buffer.
+        let (rd, _wr) = nix_pipe();
+        let (res, buf) = naio.recv(&rd, buf).await;
+        assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ENOTSOCK));
+        assert!(buf.capacity() >= 64);
+        // Dropping a pending future cancels its request; the buffer stays
+        // with the queue until the cancellation is reported, then goes.
+        let drops = Arc::new(AtomicUsize::new(0));
+        let naio_c: kevent::AsyncNaio<Counted> = kevent::AsyncNaio::new().unwrap();
+        {
+            let fut = naio_c.recv(&server, Counted(Vec::with_capacity(8), Arc::clone(&drops)));
+            // Polled once (registered), then dropped.
+            assert!(tokio::time::timeout(5 * MS, fut).await.is_err());
+        }
+        let deadline = Instant::now() + LONG;
+        while naio_c.in_flight() > 0 {
+            assert!(Instant::now() < deadline, "the cancellation never came");
+            tokio::time::sleep(MS).await;
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        // The data the peer sends next is not lost to the cancelled one.
+        let (res, _) = naio.send(&client, b"next".to_vec()).await;
+        assert_eq!(res.unwrap(), 4);
+        let (res, buf) = naio.recv(&server, Vec::with_capacity(16)).await;
+        assert_eq!((res.unwrap(), &buf[..]), (4, &b"next"[..]));
+        // A dropped queue with a pending request frees its buffer.
+        let pending = naio_c.recv(&server, Counted(Vec::with_capacity(8), Arc::clone(&drops)));
+        drop(pending);
+        drop(naio_c);
+        // The aborted task is dropped by the runtime: let it run.
+        let deadline = Instant::now() + LONG;
+        while drops.load(Ordering::SeqCst) < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the closed queue kept the buffer"
+            );
+            tokio::task::yield_now().await;
+            tokio::time::sleep(MS).await;
+        }
+    });
 }

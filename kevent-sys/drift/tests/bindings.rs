@@ -74,16 +74,19 @@ fn uapi_header(scratch: &Path) -> PathBuf {
 #[derive(Debug)]
 struct Align8;
 
-/// The structs of the header with no `__u64`, by bindgen's names.
-const U32_ONLY: [&str; 2] = [
+/// The structs of the header with no `__u64`, by bindgen's names:
+/// ukevent's `signal`, `proc` and `naio` members.
+const U32_ONLY: [&str; 3] = [
     "ukevent__bindgen_ty_1__bindgen_ty_2",
     "ukevent__bindgen_ty_1__bindgen_ty_3",
+    "ukevent__bindgen_ty_1__bindgen_ty_4",
 ];
 
 impl ParseCallbacks for Align8 {
     fn add_attributes(&self, info: &AttributeInfo<'_>) -> Vec<String> {
         match info.kind {
-            // ukevent's `signal` and `proc` members hold only `__u32`s:
+            // ukevent's `signal`, `proc` and `naio` members hold only
+            // 32-bit fields:
             // 4-aligned on every target, and forcing 8 would break their
             // layout tests (the union around them is 8-aligned anyway).
             _ if U32_ONLY.contains(&info.name) => vec![],
@@ -97,7 +100,7 @@ impl ParseCallbacks for Align8 {
 /// ABI: change them only together with the checked-in file.
 fn generate(header: &Path, scratch: &Path) -> String {
     let linux_types = "typedef unsigned short __u16;\ntypedef unsigned int __u32;\n\
-                       typedef unsigned long long __u64;\n";
+                       typedef int __s32;\ntypedef unsigned long long __u64;\n";
     // <linux/types.h> of the build host is not the point: pin the types
     // the header uses, identically on every ABI. The wrapper goes to the
     // scratch folder, never beside the header (a kernel tree).

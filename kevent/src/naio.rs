@@ -1,0 +1,1475 @@
+//! Network asynchronous I/O (`KEVENT_NAIO`) with owned buffers.
+//!
+//! # The safety argument
+//!
+//! A request hands the kernel a pointer into a buffer, and the kernel
+//! writes into it (a receive) or reads from it (a send) at the add and
+//! then whenever the socket is ready, during a wait of a thread of this
+//! process, until the request's completion is reported. So the buffer
+//! may be neither freed nor touched by anyone else from the add until
+//! then. The crate makes that hold without any `unsafe` for its users:
+//!
+//! 1. The buffer is owned: [`IoBuf`] and [`IoBufMut`] are `unsafe`
+//!    traits whose implementations promise a heap pointer that stays
+//!    valid, at the same address, when the buffer value is moved, and
+//!    `'static` (a borrowed buffer could end while a leaked queue still
+//!    has the request). The buffer moves into the queue's slot table
+//!    before the add and leaves it only through a completion.
+//! 2. A slot leaves the "in flight" state only on proof that the kernel
+//!    is done with its buffer: its completion event, taken by this
+//!    crate's own wait on this queue ([`Naio::wait`], the
+//!    [`AsyncNaio`](crate::AsyncNaio) driver; events from anywhere else
+//!    are never trusted, so a forged or foreign event cannot free a
+//!    buffer), or, when the queue is closed, `KEVENT_CTL_REMOVE`
+//!    answering `ENOENT` (the request no longer exists: its completion was
+//!    reported, to someone).
+//! 3. A request's id is its slot's index and generation ([`RequestId`]):
+//!    unique among the queue's requests in flight, as the kernel needs,
+//!    and a stale id (an old completion, an id of a slot that was reused)
+//!    names no live slot. The slot table must be the only one choosing
+//!    ids on its kernel queue: the kernel lets an id be reused once the
+//!    completion of the request that had it was reported, so a completion
+//!    of another chooser's request with the same id could otherwise be
+//!    taken for ours. [`Naio::new`] makes a queue of its own;
+//!    [`Naio::from_queue`] is `unsafe` for that reason; and a `Naio` copied
+//!    into a child by `fork` refuses to submit (`EXDEV`), since parent and
+//!    child would share the queue with two copies of the table.
+//! 4. Dropping a [`Naio`] (or the last handle of an
+//!    [`AsyncNaio`](crate::AsyncNaio)) cancels every request in flight
+//!    with `KEVENT_CTL_REMOVE`, collects their completions (a cancelled
+//!    request completes at once with `ECANCELED`), and frees those
+//!    buffers. A buffer whose completion it cannot collect (another
+//!    descriptor of the same queue took it, e.g. a duplicate made with
+//!    `dup`) and whose request REMOVE still finds is leaked, never freed:
+//!    a duplicate keeps the queue, and so the request, alive after our
+//!    descriptor is closed, so closing ours proves nothing.
+//! 5. The socket is only borrowed for the add: memory safety does not
+//!    depend on it. The kernel takes the socket at the add and cancels
+//!    the request (`ECANCELED`) when that descriptor is closed.
+//!
+//! A request reported by a thread of another process (a queue inherited
+//! across `fork`) moves no data (`EXDEV`), so a child's copy of the
+//! queue never writes into the parent's buffers.
+
+use std::fmt;
+use std::io;
+use std::mem;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Duration;
+
+use kevent_sys as sys;
+
+use crate::error::{Command, Error};
+use crate::flags::{RecvFlags, SendFlags};
+use crate::interest::{Event, Key, Kind, Token};
+use crate::queue::{ctl_one, Events, Queue};
+use crate::wait::Wait;
+
+/// The most bytes one request moves: the kernel takes 1 to
+/// `INT_MAX - 4095` (the most `read(2)` moves at once); a larger buffer
+/// is used up to this length, as `read(2)` would.
+pub const MAX_REQUEST_LEN: usize = i32::MAX as usize - 4095;
+
+/// A buffer the kernel can read from while a send is in flight, owned by
+/// the queue meanwhile (as tokio-uring's and monoio's `IoBuf`).
+///
+/// Implemented for `Vec<u8>`, `Box<[u8]>`, `String`, `&'static [u8]` and
+/// `&'static str`. A send sends the initialised bytes: `buf[..bytes_init()]`.
+///
+/// # Safety
+///
+/// An implementation promises that:
+/// - [`stable_ptr`](IoBuf::stable_ptr) points to at least
+///   [`bytes_total`](IoBuf::bytes_total) bytes of memory, the first
+///   [`bytes_init`](IoBuf::bytes_init) of them initialised, valid for
+///   reads (and, for [`IoBufMut`], writes) until the buffer is dropped;
+/// - the pointer and the memory stay the same when the buffer value is
+///   moved (heap memory, not an array inside the value), and while the
+///   queue owns the buffer nothing else writes that memory (or, for
+///   [`IoBufMut`], reads it): no other handle to it may exist;
+/// - the three methods return the same values every time while the
+///   buffer is not used mutably.
+///
+/// The `'static` bound keeps borrowed buffers out: the kernel may use a
+/// buffer as long as its queue lives, and a queue can be leaked.
+pub unsafe trait IoBuf: 'static {
+    /// The start of the buffer.
+    fn stable_ptr(&self) -> *const u8;
+    /// How many bytes are initialised: what a send sends.
+    fn bytes_init(&self) -> usize;
+    /// How many bytes the buffer has room for: what a receive may fill.
+    fn bytes_total(&self) -> usize;
+}
+
+/// A buffer the kernel can write into while a receive is in flight.
+///
+/// A receive fills the buffer from its start, up to
+/// [`bytes_total`](IoBuf::bytes_total) bytes, and then calls
+/// [`set_init`](IoBufMut::set_init) with the count: a `Vec<u8>`'s length
+/// becomes the bytes received (its capacity is the room), a `Box<[u8]>`
+/// keeps its length (use the count).
+///
+/// # Safety
+///
+/// As for [`IoBuf`]; [`stable_mut_ptr`](IoBufMut::stable_mut_ptr) is
+/// [`stable_ptr`](IoBuf::stable_ptr), valid for writes of
+/// [`bytes_total`](IoBuf::bytes_total) bytes.
+pub unsafe trait IoBufMut: IoBuf {
+    /// The start of the buffer, for writing.
+    fn stable_mut_ptr(&mut self) -> *mut u8;
+
+    /// Records that the first `n` bytes were written.
+    ///
+    /// # Safety
+    ///
+    /// `n <= bytes_total()`, and the first `n` bytes are initialised.
+    unsafe fn set_init(&mut self, n: usize);
+}
+
+// SAFETY: a Vec's elements are on the heap (or dangling with capacity
+// 0, which a request refuses before the kernel sees it): moving the Vec
+// moves no byte. `len` bytes are initialised, `capacity` allocated.
+unsafe impl IoBuf for Vec<u8> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}
+
+// SAFETY: as for IoBuf; as_mut_ptr is valid for writes of the capacity.
+unsafe impl IoBufMut for Vec<u8> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, n: usize) {
+        // SAFETY: the caller vouches that n <= capacity and that the
+        // first n bytes are initialised.
+        unsafe { self.set_len(n) }
+    }
+}
+
+// SAFETY: a boxed slice's bytes are on the heap, all initialised.
+unsafe impl IoBuf for Box<[u8]> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: as for IoBuf; all of it is writable.
+unsafe impl IoBufMut for Box<[u8]> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.as_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, _n: usize) {}
+}
+
+// SAFETY: a String's bytes are a Vec's (only read: not IoBufMut, which
+// could break UTF-8).
+unsafe impl IoBuf for String {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.capacity()
+    }
+}
+
+// SAFETY: static memory, never freed; only read (not IoBufMut).
+unsafe impl IoBuf for &'static [u8] {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+// SAFETY: as for &'static [u8].
+unsafe impl IoBuf for &'static str {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.len()
+    }
+}
+
+/// The operation of a network I/O request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NaioOp {
+    /// `KEVENT_NAIO_SEND`: send the buffer's initialised bytes.
+    Send,
+    /// `KEVENT_NAIO_RECV`: receive into the buffer.
+    Recv,
+}
+
+impl NaioOp {
+    /// The `KEVENT_NAIO_*` bit.
+    pub fn raw(self) -> u32 {
+        match self {
+            NaioOp::Send => sys::KEVENT_NAIO_SEND,
+            NaioOp::Recv => sys::KEVENT_NAIO_RECV,
+        }
+    }
+
+    /// The operation of a `KEVENT_NAIO_*` bit (`None` for anything else).
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            sys::KEVENT_NAIO_SEND => Some(NaioOp::Send),
+            sys::KEVENT_NAIO_RECV => Some(NaioOp::Recv),
+            _ => None,
+        }
+    }
+}
+
+/// A request's id on its queue: its slot's index (low 32 bits) and the
+/// slot's generation (high 32 bits), chosen by the crate, so unique among
+/// the queue's requests in flight. Its completion's [`Event::id`] is
+/// [`raw`](RequestId::raw).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(u64);
+
+impl RequestId {
+    fn new(index: u32, gen: u32) -> Self {
+        RequestId(u64::from(gen) << 32 | u64::from(index))
+    }
+
+    fn index(self) -> usize {
+        self.0 as u32 as usize
+    }
+
+    fn gen(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    /// The id as the kernel has it (`ukevent.id`, [`Event::id`]).
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// The id of a NAIO completion (`None` for other events).
+    pub fn of(event: &Event) -> Option<Self> {
+        (event.kind() == Kind::Naio).then_some(RequestId(event.id()))
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+impl From<RequestId> for Key {
+    fn from(id: RequestId) -> Key {
+        Key::naio(id.0)
+    }
+}
+
+/// A finished request: its result and its buffer, back from the queue.
+pub struct Completion<B> {
+    id: RequestId,
+    token: Token,
+    op: NaioOp,
+    eof: bool,
+    result: io::Result<usize>,
+    buf: B,
+}
+
+impl<B> fmt::Debug for Completion<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completion")
+            .field("id", &self.id)
+            .field("token", &self.token)
+            .field("op", &self.op)
+            .field("eof", &self.eof)
+            .field("result", &self.result)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> Completion<B> {
+    /// The request's id.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The token given at submission.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// Send or receive.
+    pub fn op(&self) -> NaioOp {
+        self.op
+    }
+
+    /// The kernel reported end of file (a receive of 0 bytes).
+    pub fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// The bytes sent or received, or the error (`ECANCELED`: cancelled,
+    /// or its socket's descriptor was closed).
+    pub fn result(&self) -> &io::Result<usize> {
+        &self.result
+    }
+
+    /// The buffer (a receive's data is its first `n` bytes).
+    pub fn buf(&self) -> &B {
+        &self.buf
+    }
+
+    /// The result and the buffer.
+    pub fn into_parts(self) -> (io::Result<usize>, B) {
+        (self.result, self.buf)
+    }
+}
+
+/// A request that could not be submitted: why, and the buffer back.
+pub struct SubmitError<B> {
+    /// Why (the add's [`Error`]: `EBADF`, `ENOTSOCK`, `EAGAIN`...; or
+    /// `InvalidInput` for an empty buffer, before any system call).
+    pub error: Error,
+    /// The buffer, untouched.
+    pub buf: B,
+}
+
+impl<B> fmt::Debug for SubmitError<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubmitError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> fmt::Display for SubmitError<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<B> std::error::Error for SubmitError<B> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl<B> From<SubmitError<B>> for io::Error {
+    fn from(e: SubmitError<B>) -> io::Error {
+        e.error.into()
+    }
+}
+
+/// What a receive's completion calls on its buffer: `IoBufMut::set_init`
+/// of the buffer's type, kept as a plain function pointer so that the
+/// slot table needs only `B: IoBuf`.
+type SetInit<B> = unsafe fn(&mut B, usize);
+
+enum State<B> {
+    /// Free; the next free slot's index (`NONE`: the last).
+    Free(u32),
+    /// The kernel may use `buf` until the completion is reported.
+    InFlight {
+        buf: B,
+        op: NaioOp,
+        len: usize,
+        token: Token,
+        set_init: Option<SetInit<B>>,
+        /// The async task waiting for it.
+        waker: Option<Waker>,
+        /// No one will take the completion (its future was dropped): the
+        /// slot is freed when the completion arrives.
+        abandoned: bool,
+    },
+    /// Completed: the kernel is done with `buf`.
+    Done {
+        buf: B,
+        op: NaioOp,
+        token: Token,
+        eof: bool,
+        result: io::Result<usize>,
+    },
+}
+
+struct Slot<B> {
+    gen: u32,
+    state: State<B>,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// What a completion did to its slot.
+pub(crate) enum Completed<B> {
+    /// Stored for its owner: wake this task, if any.
+    Stored(Option<Waker>),
+    /// Its owner is gone: free this buffer (outside the lock).
+    Abandoned(B),
+    /// No slot of ours is in flight with this id and operation.
+    Stray,
+}
+
+/// The slot table: a `Vec` reused through a free list, so that a
+/// request allocates only when more are in flight than ever before.
+pub(crate) struct Slots<B> {
+    slots: Vec<Slot<B>>,
+    free: u32,
+    in_flight: usize,
+}
+
+impl<B> Slots<B> {
+    pub(crate) fn new() -> Self {
+        Slots {
+            slots: Vec::new(),
+            free: NONE,
+            in_flight: 0,
+        }
+    }
+
+    /// Requests the kernel may still be using.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    fn slot(&mut self, id: RequestId) -> Option<&mut Slot<B>> {
+        self.slots
+            .get_mut(id.index())
+            .filter(|s| s.gen == id.gen() && !matches!(s.state, State::Free(_)))
+    }
+
+    /// Puts `buf` in a slot, in flight. `Err(buf)` if 2^32 - 1 slots are
+    /// taken.
+    fn insert(
+        &mut self,
+        buf: B,
+        op: NaioOp,
+        len: usize,
+        token: Token,
+        set_init: Option<SetInit<B>>,
+    ) -> Result<RequestId, B> {
+        let state = State::InFlight {
+            buf,
+            op,
+            len,
+            token,
+            set_init,
+            waker: None,
+            abandoned: false,
+        };
+        let index = if self.free != NONE {
+            let index = self.free;
+            let slot = &mut self.slots[index as usize];
+            let State::Free(next) = slot.state else {
+                unreachable!("the free list holds free slots")
+            };
+            self.free = next;
+            slot.state = state;
+            index
+        } else {
+            match u32::try_from(self.slots.len()).ok().filter(|&i| i != NONE) {
+                Some(index) => {
+                    self.slots.push(Slot { gen: 0, state });
+                    index
+                }
+                None => {
+                    let State::InFlight { buf, .. } = state else {
+                        unreachable!()
+                    };
+                    return Err(buf);
+                }
+            }
+        };
+        self.in_flight += 1;
+        let slot = &self.slots[index as usize];
+        Ok(RequestId::new(index, slot.gen))
+    }
+
+    /// Frees the slot (a new generation) and returns what it held.
+    fn free(&mut self, id: RequestId) -> State<B> {
+        let free = self.free;
+        let slot = &mut self.slots[id.index()];
+        let old = mem::replace(&mut slot.state, State::Free(free));
+        slot.gen = slot.gen.wrapping_add(1);
+        self.free = id.index() as u32;
+        if matches!(old, State::InFlight { .. }) {
+            self.in_flight -= 1;
+        }
+        old
+    }
+
+    /// The buffer of a request in flight, for its pointer.
+    fn buf_mut(&mut self, id: RequestId) -> &mut B {
+        match self.slot(id) {
+            Some(Slot {
+                state: State::InFlight { buf, .. },
+                ..
+            }) => buf,
+            _ => unreachable!("a request just inserted"),
+        }
+    }
+
+    /// Takes back the buffer of a request the kernel refused.
+    fn unsubmit(&mut self, id: RequestId) -> B {
+        match self.free(id) {
+            State::InFlight { buf, .. } => buf,
+            _ => unreachable!("a request just inserted"),
+        }
+    }
+
+    /// Records the completion of `id`: the kernel is done with its
+    /// buffer. Only for events of this crate's own waits on the queue.
+    pub(crate) fn complete(
+        &mut self,
+        id: RequestId,
+        op: Option<NaioOp>,
+        result: io::Result<usize>,
+        eof: bool,
+    ) -> Completed<B> {
+        let Some(slot) = self.slot(id) else {
+            return Completed::Stray;
+        };
+        match &slot.state {
+            State::InFlight { op: o, .. } if Some(*o) == op => {}
+            _ => return Completed::Stray,
+        }
+        let State::InFlight {
+            buf: mut b,
+            op,
+            len,
+            token,
+            set_init,
+            waker,
+            abandoned,
+        } = self.free_keep_gen(id)
+        else {
+            unreachable!()
+        };
+        if abandoned {
+            self.free(id);
+            return Completed::Abandoned(b);
+        }
+        let result = match result {
+            Ok(n) if n > len => Err(io::Error::other(format!(
+                "the kernel reported {n} bytes for a request of {len}"
+            ))),
+            Ok(n) => {
+                if let Some(set_init) = set_init {
+                    // SAFETY: the kernel wrote n <= len <= bytes_total
+                    // bytes from the start of the buffer, and is done
+                    // with it (its completion was reported).
+                    unsafe { set_init(&mut b, n) };
+                }
+                Ok(n)
+            }
+            Err(e) => Err(e),
+        };
+        self.slots[id.index()].state = State::Done {
+            buf: b,
+            op,
+            token,
+            eof,
+            result,
+        };
+        Completed::Stored(waker)
+    }
+
+    /// Takes a slot's state out, leaving it `Free` for a moment with its
+    /// generation (the caller puts a state back or frees it).
+    fn free_keep_gen(&mut self, id: RequestId) -> State<B> {
+        let old = mem::replace(&mut self.slots[id.index()].state, State::Free(NONE));
+        if matches!(old, State::InFlight { .. }) {
+            self.in_flight -= 1;
+        }
+        old
+    }
+
+    /// The completion of `id`, if it has arrived; else registers `waker`
+    /// (if given) to be woken when it does.
+    pub(crate) fn poll(&mut self, id: RequestId, waker: Option<&Waker>) -> Option<Completion<B>> {
+        match &mut self.slot(id)?.state {
+            State::InFlight { waker: w, .. } => {
+                if let Some(waker) = waker {
+                    match w {
+                        Some(old) if old.will_wake(waker) => {}
+                        _ => *w = Some(waker.clone()),
+                    }
+                }
+                None
+            }
+            State::Done { .. } => match self.free(id) {
+                State::Done {
+                    buf,
+                    op,
+                    token,
+                    eof,
+                    result,
+                } => Some(Completion {
+                    id,
+                    token,
+                    op,
+                    eof,
+                    result,
+                    buf,
+                }),
+                _ => unreachable!(),
+            },
+            State::Free(_) => None,
+        }
+    }
+
+    /// Gives up on `id`: a completed request's buffer is returned (to be
+    /// dropped outside the lock); one in flight keeps its buffer until
+    /// its completion arrives.
+    pub(crate) fn abandon(&mut self, id: RequestId) -> Option<B> {
+        match &mut self.slot(id)?.state {
+            State::InFlight {
+                waker, abandoned, ..
+            } => {
+                *waker = None;
+                *abandoned = true;
+                None
+            }
+            State::Done { .. } => match self.free(id) {
+                State::Done { buf, .. } => Some(buf),
+                _ => unreachable!(),
+            },
+            State::Free(_) => None,
+        }
+    }
+
+    /// The ids of the requests in flight.
+    fn in_flight_ids(&self) -> Vec<RequestId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s.state, State::InFlight { .. }))
+            .map(|(i, s)| RequestId::new(i as u32, s.gen))
+            .collect()
+    }
+
+    /// Frees a request that the kernel no longer has (REMOVE: ENOENT).
+    fn forget_request(&mut self, id: RequestId) -> Option<B> {
+        match self.slot(id).map(|s| &s.state) {
+            Some(State::InFlight { .. }) => match self.free(id) {
+                State::InFlight { buf, .. } => Some(buf),
+                _ => unreachable!(),
+            },
+            _ => None,
+        }
+    }
+
+    /// Leaks the buffers of the requests still in flight: the kernel may
+    /// still use them. Returns how many.
+    fn leak_in_flight(&mut self) -> usize {
+        let mut leaked = 0;
+        for slot in &mut self.slots {
+            if let State::InFlight { .. } = slot.state {
+                if let State::InFlight { buf, .. } =
+                    mem::replace(&mut slot.state, State::Free(NONE))
+                {
+                    mem::forget(buf);
+                    leaked += 1;
+                }
+            }
+        }
+        self.in_flight = 0;
+        leaked
+    }
+}
+
+/// The request `ukevent` for `op` of `len` bytes at `ptr` on `fd`.
+pub(crate) fn request(
+    op: NaioOp,
+    id: RequestId,
+    fd: RawFd,
+    ptr: *const u8,
+    len: usize,
+    msg_flags: u32,
+    token: Token,
+) -> sys::ukevent {
+    let mut raw = sys::ukevent {
+        id: id.raw(),
+        type_: sys::KEVENT_NAIO,
+        event: op.raw(),
+        data: ptr as usize as u64,
+        user_data: token.0,
+        ..Default::default()
+    };
+    raw.__bindgen_anon_1.naio = sys::ukevent__bindgen_ty_1__bindgen_ty_4 {
+        fd,
+        len: len.min(MAX_REQUEST_LEN) as u32,
+        msg_flags,
+        __reserved: 0,
+    };
+    raw
+}
+
+/// A kevent queue with network I/O requests whose buffers it owns until
+/// they complete: the blocking (or `poll`-style) interface. For `async`,
+/// see [`AsyncNaio`](crate::AsyncNaio).
+///
+/// [`send`](Naio::send) and [`recv`](Naio::recv) move the buffer into
+/// the queue and return the request's [`RequestId`]; [`wait`](Naio::wait)
+/// waits as [`Queue::wait`] does and records the completions it reports;
+/// for each event of kind [`Kind::Naio`], [`take`](Naio::take) hands back
+/// the [`Completion`]: the result and the buffer. Other kevents can share
+/// the queue ([`queue`](Naio::queue) adds them): their events come in the
+/// same [`Events`].
+///
+/// Wait with [`Naio::wait`], not [`Queue::wait`] on [`queue`](Naio::queue)
+/// (nor a [`Ring`](crate::Ring)): only this crate's own waits record
+/// completions, so a completion taken elsewhere leaves its buffer in the
+/// queue until the `Naio` is dropped (then freed: see the module's
+/// safety argument in the crate's documentation).
+///
+/// ```no_run
+/// use std::io::Write;
+/// use kevent::{Events, Kind, Naio, RecvFlags, Token};
+///
+/// let naio: Naio = Naio::new()?;
+/// let (mut a, b) = std::os::unix::net::UnixStream::pair()?;
+/// let id = naio.recv(&b, Vec::with_capacity(4096), RecvFlags::empty(), Token(1))?;
+/// a.write_all(b"hello")?;
+/// let mut events = Events::with_capacity(64);
+/// loop {
+///     naio.wait(&mut events, None)?;
+///     for event in &events {
+///         if let Some(done) = naio.take(&event) {
+///             assert_eq!(done.id(), id);
+///             let (n, buf) = done.into_parts();
+///             assert_eq!(&buf[..n?], b"hello");
+///             return Ok(());
+///         }
+///     }
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Dropping a `Naio` cancels the requests in flight and frees their
+/// buffers once the kernel has let go of them (a completion taken
+/// elsewhere and not recorded is freed only if the kernel no longer has
+/// the request; otherwise the buffer is leaked, never freed while the
+/// kernel may use it). [`close`](Naio::close) does the same and says
+/// whether a buffer had to be leaked.
+pub struct Naio<B: IoBuf = Vec<u8>> {
+    queue: Queue,
+    slots: Mutex<Slots<B>>,
+    /// The process that may submit (see the safety argument, 3).
+    pid: u32,
+}
+
+impl<B: IoBuf> fmt::Debug for Naio<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Naio")
+            .field("queue", &self.queue)
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+impl<B: IoBuf> Naio<B> {
+    /// A new queue (close-on-exec) for network I/O requests. Other
+    /// kevents can be added to it ([`queue`](Naio::queue)).
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: a new queue: nothing else submits requests on it.
+        Ok(unsafe { Self::from_queue(Queue::new()?) })
+    }
+
+    /// Network I/O requests on `queue` (which may have other kevents).
+    ///
+    /// # Safety
+    ///
+    /// Nothing else may submit network I/O requests on the kernel queue
+    /// `queue` refers to while this `Naio` lives: no other `Naio` (made
+    /// from a duplicate of its descriptor), no raw `KEVENT_NAIO` add
+    /// through `kevent-sys`. The request ids are this `Naio`'s to choose:
+    /// a completion of someone else's request with an id this `Naio` has
+    /// in flight could be taken for its own, and its buffer handed back
+    /// while the kernel still writes into it.
+    pub unsafe fn from_queue(queue: Queue) -> Self {
+        Naio {
+            queue,
+            slots: Mutex::new(Slots::new()),
+            pid: std::process::id(),
+        }
+    }
+
+    /// The queue, e.g. to add other kevents to it.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// How many requests are in flight (submitted, completion not yet
+    /// recorded by [`wait`](Naio::wait)).
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Slots<B>> {
+        // A panic while the lock was held left the table consistent
+        // (every change is a single assignment): go on.
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `buf`'s initialised bytes on `socket` (up to
+    /// [`MAX_REQUEST_LEN`]): a stream socket's send completes when all are
+    /// queued (or on an error, with the count queued so far if any). The
+    /// kernel tries at once, without blocking, and otherwise when the
+    /// socket has room, during a [`wait`](Naio::wait) of a thread of
+    /// this process. The completion carries `token`; its [`Event::id`] is
+    /// the returned id.
+    ///
+    /// `socket` is borrowed for the call only: the kernel takes the socket
+    /// at the add, and closing the descriptor cancels the request
+    /// (`ECANCELED`). The socket's `O_NONBLOCK` does not matter.
+    ///
+    /// # Errors
+    ///
+    /// The buffer comes back in the [`SubmitError`]: `InvalidInput` for
+    /// an empty buffer (no system call); `EBADF`, `ENOTSOCK`, `EINVAL`,
+    /// `EAGAIN` (`fs.kevent.max_queue_requests` requests in flight),
+    /// `ENOSPC` (`fs.kevent.max_user_kevents`).
+    pub fn send(
+        &self,
+        socket: &impl AsFd,
+        buf: B,
+        flags: SendFlags,
+        token: impl Into<Token>,
+    ) -> Result<RequestId, SubmitError<B>> {
+        let len = buf.bytes_init();
+        self.submit(
+            NaioOp::Send,
+            socket.as_fd().as_raw_fd(),
+            buf,
+            len,
+            flags.bits(),
+            token.into(),
+            None,
+            |b| b.stable_ptr(),
+        )
+    }
+
+    /// Receives into `buf` from its start, up to its
+    /// [`bytes_total`](IoBuf::bytes_total) (a `Vec`'s capacity) and
+    /// [`MAX_REQUEST_LEN`]: completes on at least one byte (all of them
+    /// with [`RecvFlags::WAITALL`]), 0 at end of file; on a datagram
+    /// socket, one datagram (truncated to the room). The completion
+    /// sets the buffer's length ([`IoBufMut::set_init`]). Requests of a
+    /// socket complete in the order submitted, and stream data is never
+    /// interleaved between them. As [`send`](Naio::send) otherwise.
+    pub fn recv(
+        &self,
+        socket: &impl AsFd,
+        buf: B,
+        flags: RecvFlags,
+        token: impl Into<Token>,
+    ) -> Result<RequestId, SubmitError<B>>
+    where
+        B: IoBufMut,
+    {
+        let len = buf.bytes_total();
+        self.submit(
+            NaioOp::Recv,
+            socket.as_fd().as_raw_fd(),
+            buf,
+            len,
+            flags.bits(),
+            token.into(),
+            Some(<B as IoBufMut>::set_init as SetInit<B>),
+            |b| b.stable_mut_ptr(),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &self,
+        op: NaioOp,
+        fd: RawFd,
+        buf: B,
+        len: usize,
+        msg_flags: u32,
+        token: Token,
+        set_init: Option<SetInit<B>>,
+        ptr_of: impl FnOnce(&mut B) -> *const u8,
+    ) -> Result<RequestId, SubmitError<B>> {
+        if len == 0 {
+            return Err(SubmitError {
+                error: Error::io(
+                    Command::Add,
+                    Some(Key::naio(0)),
+                    None,
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        match op {
+                            NaioOp::Send => "a send needs at least 1 initialised byte",
+                            NaioOp::Recv => "a receive needs room for at least 1 byte",
+                        },
+                    ),
+                ),
+                buf,
+            });
+        }
+        if std::process::id() != self.pid {
+            // A copy in a child of fork(): the parent's table chooses the
+            // ids on this queue (the safety argument, 3).
+            return Err(SubmitError {
+                error: Error::io(
+                    Command::Add,
+                    None,
+                    None,
+                    io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "a Naio inherited across fork() cannot submit requests (the \
+                         parent's Naio chooses the queue's request ids): make a new one",
+                    ),
+                ),
+                buf,
+            });
+        }
+        let len = len.min(MAX_REQUEST_LEN);
+        // The buffer goes into its slot first: the kernel may use it from
+        // the add on, even before kevent_ctl returns (another thread's
+        // wait may report the completion meanwhile, and finds the slot).
+        let (id, ptr) = {
+            let mut slots = self.lock();
+            let id = match slots.insert(buf, op, len, token, set_init) {
+                Ok(id) => id,
+                Err(buf) => {
+                    return Err(SubmitError {
+                        error: Error::io(
+                            Command::Add,
+                            None,
+                            None,
+                            io::Error::from_raw_os_error(libc::EAGAIN),
+                        ),
+                        buf,
+                    })
+                }
+            };
+            // The pointer of the buffer in its slot; it stays valid when
+            // the slot table grows and moves the buffer value (IoBuf's
+            // contract).
+            (id, ptr_of(slots.buf_mut(id)))
+        };
+        let raw = request(op, id, fd, ptr, len, msg_flags, token);
+        match ctl_one(self.queue.as_fd(), Command::Add, raw) {
+            Ok(()) => Ok(id),
+            Err(error) => {
+                // Not added (an entry error, or the call processed no
+                // entry): the kernel has no request and never used the
+                // buffer.
+                let buf = self.lock().unsubmit(id);
+                Err(SubmitError { error, buf })
+            }
+        }
+    }
+
+    /// Cancels the request `id` (`KEVENT_CTL_REMOVE`): it completes with
+    /// `ECANCELED`, or with the count if some bytes were moved already.
+    /// Its completion still comes through [`wait`](Naio::wait), with the
+    /// buffer.
+    ///
+    /// # Errors
+    ///
+    /// `ENOENT`: no such request in flight (its completion was reported);
+    /// `EALREADY`: it has completed, and its completion is still to be
+    /// reported.
+    pub fn cancel(&self, id: RequestId) -> Result<(), Error> {
+        ctl_one(self.queue.as_fd(), Command::Remove, Key::from(id).raw())
+    }
+
+    /// Waits as [`Queue::wait`] does, then records the network I/O
+    /// completions among the events (the kernel runs the requests whose
+    /// sockets are ready during this call). Returns how many events
+    /// `events` holds, of every kind; take each NAIO completion's buffer
+    /// back with [`take`](Naio::take).
+    pub fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
+        self.wait_with(events, &Wait::new(timeout))
+    }
+
+    /// [`wait`](Naio::wait) as [`Queue::wait_with`] waits.
+    pub fn wait_with(&self, events: &mut Events, how: &Wait<'_>) -> io::Result<usize> {
+        let n = self.queue.wait_with(events, how)?;
+        self.record(events);
+        Ok(n)
+    }
+
+    /// Records the completions among `events`, which must come from a
+    /// wait on this queue made by this crate just now.
+    fn record(&self, events: &Events) {
+        for event in events {
+            let Some(id) = RequestId::of(&event) else {
+                continue;
+            };
+            let done = self.lock().complete(
+                id,
+                event.naio_op(),
+                crate::interest::naio_result(event.data(), event.flags()),
+                event.is_eof(),
+            );
+            // Woken and freed outside the lock.
+            match done {
+                Completed::Stored(Some(waker)) => waker.wake(),
+                Completed::Abandoned(buf) => drop(buf),
+                Completed::Stored(None) | Completed::Stray => {}
+            }
+        }
+    }
+
+    /// The completion of `event`'s request, with its buffer, if `event`
+    /// is a NAIO completion that [`wait`](Naio::wait) recorded and that
+    /// was not taken yet. `None` for other events.
+    pub fn take(&self, event: &Event) -> Option<Completion<B>> {
+        self.take_id(RequestId::of(event)?)
+    }
+
+    /// The completion of request `id`, if [`wait`](Naio::wait) recorded
+    /// it and it was not taken yet.
+    pub fn take_id(&self, id: RequestId) -> Option<Completion<B>> {
+        self.lock().poll(id, None)
+    }
+
+    /// The completion of `id` if it arrived, else `waker` is woken when it
+    /// does (the async interface).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn poll_id(&self, id: RequestId, waker: &Waker) -> Option<Completion<B>> {
+        self.lock().poll(id, Some(waker))
+    }
+
+    /// Gives up on `id` (its future was dropped): a completed request's
+    /// buffer is freed now, one in flight is cancelled and its buffer
+    /// freed when its completion arrives.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn abandon(&self, id: RequestId) {
+        let (buf, in_flight) = {
+            let mut slots = self.lock();
+            let buf = slots.abandon(id);
+            (buf, slots.slot(id).is_some())
+        };
+        drop(buf);
+        if in_flight {
+            // ENOENT/EALREADY: it has completed; its completion frees it.
+            let _ = self.cancel(id);
+        }
+    }
+
+    /// Cancels the requests in flight and frees their buffers when the
+    /// kernel has let go of them, then closes the queue. Returns how many
+    /// buffers had to be leaked (their requests' completions were taken
+    /// by another descriptor of the queue, or did not come): 0 normally.
+    pub fn close(mut self) -> usize {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> usize {
+        let ids = self.lock().in_flight_ids();
+        if ids.is_empty() {
+            return 0;
+        }
+        let cancel_all = |slots: &Mutex<Slots<B>>, ids: &[RequestId]| {
+            for &id in ids {
+                match ctl_one(self.queue.as_fd(), Command::Remove, Key::from(id).raw()) {
+                    // Gone: its completion was reported (not to us).
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                        let buf = slots
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .forget_request(id);
+                        drop(buf);
+                    }
+                    // Cancelled, or completed: its completion comes.
+                    _ => {}
+                }
+            }
+        };
+        cancel_all(&self.slots, &ids);
+        // Collect the completions: a cancelled request's is ready at once.
+        // One short blocking round in case one is late; events of other
+        // kevents are dropped with the queue.
+        let mut events = Events::with_capacity(64);
+        let mut blocking = false;
+        while self.in_flight() > 0 {
+            let timeout = if blocking {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
+            match self.queue.wait(&mut events, Some(timeout)) {
+                Ok(0) if blocking => break,
+                Ok(0) => blocking = true,
+                Ok(_) => {
+                    for event in &events {
+                        if let Some(id) = RequestId::of(&event) {
+                            self.lock().abandon(id);
+                        }
+                    }
+                    self.record(&events);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        // What is left: freed if the kernel no longer has the request,
+        // else leaked.
+        let ids = self.lock().in_flight_ids();
+        cancel_all(&self.slots, &ids);
+        self.lock().leak_in_flight()
+    }
+}
+
+impl<B: IoBuf> Drop for Naio<B> {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl<B: IoBuf> AsRawFd for Naio<B> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.queue.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(n: usize) -> io::Result<usize> {
+        Ok(n)
+    }
+
+    #[test]
+    fn ids_are_index_and_generation() {
+        let id = RequestId::new(7, 3);
+        assert_eq!((id.index(), id.gen(), id.raw()), (7, 3, 3 << 32 | 7));
+        assert_eq!(id.to_string(), "0x300000007");
+        assert_eq!(Key::from(id), Key::naio(id.raw()));
+        assert_eq!(Key::naio(5).to_string(), "naio request 0x5");
+    }
+
+    #[test]
+    fn slots_are_reused_with_a_new_generation() {
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        let a = s.insert(vec![1], NaioOp::Send, 1, Token(1), None).unwrap();
+        let b = s.insert(vec![2], NaioOp::Send, 1, Token(2), None).unwrap();
+        assert_eq!((a.index(), b.index(), s.in_flight()), (0, 1, 2));
+        assert!(matches!(
+            s.complete(a, Some(NaioOp::Send), ok(1), false),
+            Completed::Stored(None)
+        ));
+        assert_eq!(s.in_flight(), 1);
+        // Recorded, not taken: a second completion of the same id is stray.
+        assert!(matches!(
+            s.complete(a, Some(NaioOp::Send), ok(1), false),
+            Completed::Stray
+        ));
+        let done = s.poll(a, None).unwrap();
+        assert_eq!(
+            (done.id(), done.token(), done.op()),
+            (a, Token(1), NaioOp::Send)
+        );
+        let (r, buf) = done.into_parts();
+        assert_eq!((r.unwrap(), buf), (1, vec![1]));
+        assert!(s.poll(a, None).is_none(), "taken once");
+        // The slot comes back with the next generation; the old id is dead.
+        let c = s.insert(vec![3], NaioOp::Recv, 1, Token(3), None).unwrap();
+        assert_eq!((c.index(), c.gen()), (0, a.gen() + 1));
+        assert!(matches!(
+            s.complete(a, Some(NaioOp::Send), ok(1), false),
+            Completed::Stray
+        ));
+        assert!(s.poll(a, None).is_none());
+        // The wrong operation for the slot is stray too.
+        assert!(matches!(
+            s.complete(c, Some(NaioOp::Send), ok(1), false),
+            Completed::Stray
+        ));
+        assert!(matches!(
+            s.complete(c, None, ok(1), false),
+            Completed::Stray
+        ));
+        assert_eq!(s.in_flight(), 2);
+        // No growth while slots are reused.
+        let cap = s.slots.capacity();
+        for _ in 0..100 {
+            let d = s.insert(vec![], NaioOp::Send, 1, Token(0), None).unwrap();
+            assert_eq!(d.index(), 2);
+            assert_eq!(s.unsubmit(d), Vec::<u8>::new());
+        }
+        assert_eq!((s.slots.len(), s.slots.capacity()), (3, cap));
+    }
+
+    #[test]
+    fn receive_completion_sets_the_length() {
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        let set_init = Some(<Vec<u8> as IoBufMut>::set_init as SetInit<Vec<u8>>);
+        let mut buf = Vec::with_capacity(16);
+        buf.extend_from_slice(b"old contents");
+        let id = s.insert(buf, NaioOp::Recv, 16, Token(0), set_init).unwrap();
+        // What the kernel would do: write 3 bytes at the start.
+        let p = s.buf_mut(id).stable_mut_ptr();
+        // SAFETY: the Vec has a capacity of 16.
+        unsafe { std::ptr::copy_nonoverlapping(b"abc".as_ptr(), p, 3) };
+        assert!(matches!(
+            s.complete(id, Some(NaioOp::Recv), ok(3), false),
+            Completed::Stored(None)
+        ));
+        let (r, buf) = s.poll(id, None).unwrap().into_parts();
+        assert_eq!((r.unwrap(), &buf[..]), (3, &b"abc"[..]));
+        // End of file: 0 bytes, the EOF flag; the length becomes 0.
+        let id = s.insert(buf, NaioOp::Recv, 16, Token(0), set_init).unwrap();
+        s.complete(id, Some(NaioOp::Recv), ok(0), true);
+        let done = s.poll(id, None).unwrap();
+        assert!(done.is_eof());
+        assert!(done.buf().is_empty());
+        // More than the request's length: an error, the length untouched.
+        let id = s
+            .insert(vec![9; 4], NaioOp::Recv, 4, Token(0), set_init)
+            .unwrap();
+        s.complete(id, Some(NaioOp::Recv), ok(5), false);
+        let (r, buf) = s.poll(id, None).unwrap().into_parts();
+        assert!(r
+            .unwrap_err()
+            .to_string()
+            .contains("5 bytes for a request of 4"));
+        assert_eq!(buf, vec![9; 4]);
+        // An error keeps the buffer as it was.
+        let id = s
+            .insert(vec![7; 2], NaioOp::Recv, 2, Token(0), set_init)
+            .unwrap();
+        s.complete(
+            id,
+            Some(NaioOp::Recv),
+            Err(io::Error::from_raw_os_error(libc::ECANCELED)),
+            false,
+        );
+        let (r, buf) = s.poll(id, None).unwrap().into_parts();
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        assert_eq!(buf, vec![7; 2]);
+    }
+
+    #[test]
+    fn abandoned_requests_free_their_buffer_on_completion() {
+        use std::sync::Arc;
+        let mut s: Slots<Box<[u8]>> = Slots::new();
+        let marker = Arc::new(());
+        let token = Arc::clone(&marker);
+        let id = s
+            .insert(Box::new([0u8; 8]), NaioOp::Recv, 8, Token(0), None)
+            .unwrap();
+        // In flight: the buffer stays.
+        assert!(s.abandon(id).is_none());
+        assert_eq!(s.in_flight(), 1);
+        assert!(s.poll(id, None).is_none(), "abandoned: nothing to take");
+        match s.complete(id, Some(NaioOp::Recv), ok(8), false) {
+            Completed::Abandoned(buf) => assert_eq!(buf.len(), 8),
+            _ => panic!("not abandoned"),
+        }
+        assert_eq!(s.in_flight(), 0);
+        assert!(matches!(
+            s.complete(id, Some(NaioOp::Recv), ok(8), false),
+            Completed::Stray
+        ));
+        // Completed but not taken: abandon frees it at once.
+        let id = s
+            .insert(Box::new([1u8; 2]), NaioOp::Send, 2, Token(0), None)
+            .unwrap();
+        s.complete(id, Some(NaioOp::Send), ok(2), false);
+        assert_eq!(s.abandon(id).as_deref(), Some(&[1u8, 1][..]));
+        assert!(s.poll(id, None).is_none());
+        drop(token);
+        assert_eq!(Arc::strong_count(&marker), 1);
+    }
+
+    #[test]
+    fn a_waker_is_stored_once_and_handed_to_the_completion() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        let id = s.insert(vec![1], NaioOp::Send, 1, Token(0), None).unwrap();
+        assert!(s.poll(id, Some(&waker)).is_none());
+        assert!(s.poll(id, Some(&waker)).is_none());
+        assert_eq!(Arc::strong_count(&count), 3, "one clone kept, not two");
+        match s.complete(id, Some(NaioOp::Send), ok(1), false) {
+            Completed::Stored(Some(w)) => w.wake(),
+            _ => panic!("no waker"),
+        }
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(s.poll(id, Some(&waker)).is_some());
+    }
+
+    #[test]
+    fn leaking_keeps_the_buffers_alive() {
+        use std::sync::Arc;
+        #[derive(Debug)]
+        struct Held(#[allow(dead_code)] Arc<()>, Vec<u8>);
+        // SAFETY: the Vec's heap bytes, as for Vec<u8>.
+        unsafe impl IoBuf for Held {
+            fn stable_ptr(&self) -> *const u8 {
+                self.1.as_ptr()
+            }
+            fn bytes_init(&self) -> usize {
+                self.1.len()
+            }
+            fn bytes_total(&self) -> usize {
+                self.1.capacity()
+            }
+        }
+        let marker = Arc::new(());
+        let mut s: Slots<Held> = Slots::new();
+        let a = s
+            .insert(
+                Held(Arc::clone(&marker), vec![1]),
+                NaioOp::Send,
+                1,
+                Token(0),
+                None,
+            )
+            .unwrap();
+        let b = s
+            .insert(
+                Held(Arc::clone(&marker), vec![2]),
+                NaioOp::Send,
+                1,
+                Token(0),
+                None,
+            )
+            .unwrap();
+        assert_eq!(s.in_flight_ids(), vec![a, b]);
+        assert!(s.forget_request(a).is_some(), "gone from the kernel: freed");
+        assert!(s.forget_request(a).is_none());
+        assert_eq!(s.leak_in_flight(), 1);
+        drop(s);
+        assert_eq!(
+            Arc::strong_count(&marker),
+            2,
+            "b's buffer was leaked, not freed"
+        );
+    }
+
+    #[test]
+    fn requests_fill_the_ukevent() {
+        let id = RequestId::new(2, 1);
+        let buf = [0u8; 10];
+        let raw = request(
+            NaioOp::Send,
+            id,
+            5,
+            buf.as_ptr(),
+            10,
+            libc::MSG_NOSIGNAL as u32,
+            Token(9),
+        );
+        assert_eq!(
+            (raw.id, raw.type_, raw.event, raw.req_flags, raw.user_data),
+            (1 << 32 | 2, sys::KEVENT_NAIO, sys::KEVENT_NAIO_SEND, 0, 9)
+        );
+        assert_eq!(raw.data, buf.as_ptr() as u64);
+        // SAFETY: plain integers.
+        let naio = unsafe { raw.__bindgen_anon_1.naio };
+        assert_eq!(
+            (naio.fd, naio.len, naio.msg_flags, naio.__reserved),
+            (5, 10, libc::MSG_NOSIGNAL as u32, 0)
+        );
+        // A huge length is clamped to what the kernel takes.
+        let raw = request(NaioOp::Recv, id, 5, buf.as_ptr(), usize::MAX, 0, Token(0));
+        // SAFETY: plain integers.
+        let naio = unsafe { raw.__bindgen_anon_1.naio };
+        assert_eq!(naio.len as usize, MAX_REQUEST_LEN);
+        assert_eq!(naio.len, 0x7fff_f000);
+        assert_eq!(raw.event, sys::KEVENT_NAIO_RECV);
+        assert_eq!(
+            (SendFlags::all().bits(), RecvFlags::all().bits()),
+            (
+                (libc::MSG_MORE | libc::MSG_NOSIGNAL | libc::MSG_EOR) as u32,
+                libc::MSG_WAITALL as u32
+            )
+        );
+    }
+
+    #[test]
+    fn buffers_report_their_room() {
+        let mut v = Vec::with_capacity(32);
+        v.extend_from_slice(b"ab");
+        assert_eq!((v.bytes_init(), v.bytes_total() >= 32), (2, true));
+        assert_eq!(v.stable_ptr(), v.as_ptr());
+        // SAFETY: 2 <= capacity, initialised.
+        unsafe { v.set_init(1) };
+        assert_eq!(v, b"a");
+        let b: Box<[u8]> = vec![0; 5].into_boxed_slice();
+        assert_eq!((b.bytes_init(), b.bytes_total()), (5, 5));
+        let s: &'static str = "hey";
+        assert_eq!((s.bytes_init(), s.bytes_total()), (3, 3));
+        let st = String::from("xy");
+        assert_eq!(st.bytes_init(), 2);
+        // Moving a Vec keeps its bytes where they are.
+        let p = v.stable_ptr();
+        let moved = Box::new(v);
+        assert_eq!(moved.stable_ptr(), p);
+    }
+
+    /// A `Naio` around a pipe: enough for checks made before any system
+    /// call (no kevent kernel needed).
+    fn not_a_queue() -> Naio {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the write end is ours and closed once, here.
+        unsafe { libc::close(fds[1]) };
+        // SAFETY: the read end is ours, owned from here on (never used
+        // for a kevent call: the requests below fail before one).
+        let queue = unsafe { Queue::from_raw_fd(fds[0]) };
+        // SAFETY: no one else submits requests on it.
+        unsafe { Naio::from_queue(queue) }
+    }
+
+    #[test]
+    fn empty_buffers_are_refused_before_any_system_call() {
+        let naio = not_a_queue();
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let e = naio
+            .send(&a, Vec::with_capacity(8), SendFlags::empty(), Token(1))
+            .unwrap_err();
+        assert_eq!(e.error.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(e.buf.capacity(), 8, "the buffer comes back");
+        assert!(e.to_string().contains("at least 1 initialised byte"), "{e}");
+        let e = naio
+            .recv(&a, Vec::new(), RecvFlags::empty(), Token(1))
+            .unwrap_err();
+        assert_eq!(e.error.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("room for at least 1 byte"), "{e}");
+        assert_eq!(naio.in_flight(), 0);
+        assert_eq!(io::Error::from(e).kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(naio.close(), 0);
+    }
+}

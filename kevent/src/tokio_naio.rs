@@ -1,0 +1,235 @@
+//! The `tokio` feature's network I/O: owned-buffer sends and receives as
+//! futures.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::mem;
+use std::os::fd::AsFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::flags::{RecvFlags, SendFlags};
+use crate::interest::Token;
+use crate::naio::{IoBuf, IoBufMut, Naio, RequestId};
+use crate::queue::{Events, Queue};
+
+/// Network I/O requests as futures, on a queue of their own in tokio's
+/// reactor: `let (res, buf) = naio.recv(&socket, buf).await;` hands the
+/// buffer back with the result, as tokio-uring and monoio do.
+///
+/// A task spawned by [`new`](AsyncNaio::new) waits on the queue (the
+/// kernel runs the requests whose sockets are ready during that wait, in
+/// this process) and wakes the futures whose requests completed. The
+/// queue holds only this `AsyncNaio`'s requests.
+///
+/// Dropping a future before it completes cancels its request
+/// (`KEVENT_CTL_REMOVE`); the buffer stays with the queue until the
+/// kernel reports the request's completion, and is then freed. Bytes a
+/// cancelled receive had already taken are lost with it. Dropping the
+/// `AsyncNaio` stops its task and closes the queue as dropping a [`Naio`]
+/// does (no future can outlive it: they borrow it).
+///
+/// ```no_run
+/// # #[cfg(feature = "tokio")]
+/// # async fn f() -> std::io::Result<()> {
+/// use kevent::AsyncNaio;
+///
+/// let naio: AsyncNaio = AsyncNaio::new()?; // inside a tokio runtime
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// let (res, _buf) = naio.send(&a, b"ping".to_vec()).await;
+/// assert_eq!(res?, 4);
+/// let (res, buf) = naio.recv(&b, Vec::with_capacity(4096)).await;
+/// assert_eq!(&buf[..res?], b"ping");
+/// # Ok(()) }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub struct AsyncNaio<B: IoBuf + Send = Vec<u8>> {
+    shared: Arc<AsyncFd<Naio<B>>>,
+    driver: tokio::task::AbortHandle,
+}
+
+impl<B: IoBuf + Send> fmt::Debug for AsyncNaio<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncNaio")
+            .field("naio", self.shared.get_ref())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: IoBuf + Send> AsyncNaio<B> {
+    /// A new queue for network I/O requests, in the current tokio
+    /// runtime, with the task that waits on it.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: a new queue, which nothing else submits requests on (it
+        // is never handed out).
+        let naio = unsafe { Naio::from_queue(Queue::new()?) };
+        // SAFETY: a Naio owns its queue's descriptor (an OwnedFd), returns
+        // that same one from as_raw_fd() and never replaces it; it stays
+        // open until the AsyncFd drops the Naio.
+        let shared = unsafe { AsyncFd::register_with_interest(naio, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        let shared = Arc::new(shared);
+        let driver = tokio::spawn(drive(Arc::clone(&shared))).abort_handle();
+        Ok(AsyncNaio { shared, driver })
+    }
+
+    fn naio(&self) -> &Naio<B> {
+        self.shared.get_ref()
+    }
+
+    /// How many requests are in flight (futures pending, or dropped with
+    /// their completion still to come).
+    pub fn in_flight(&self) -> usize {
+        self.naio().in_flight()
+    }
+
+    /// Sends `buf`'s initialised bytes on `socket`, with
+    /// [`SendFlags::NOSIGNAL`] (as std's sockets send: a closed peer is
+    /// `EPIPE`, not `SIGPIPE`). See [`Naio::send`].
+    pub fn send(&self, socket: &impl AsFd, buf: B) -> Op<'_, B> {
+        self.send_with(socket, buf, SendFlags::NOSIGNAL)
+    }
+
+    /// [`send`](Self::send) with these flags (and `SIGPIPE` without
+    /// [`SendFlags::NOSIGNAL`], raised in the thread that runs this
+    /// queue's task).
+    pub fn send_with(&self, socket: &impl AsFd, buf: B, flags: SendFlags) -> Op<'_, B> {
+        let r = self.naio().send(socket, buf, flags, Token(0));
+        self.op(r)
+    }
+
+    /// Receives into `buf` from its start (a `Vec`'s capacity is the room,
+    /// its length becomes the count). See [`Naio::recv`].
+    pub fn recv(&self, socket: &impl AsFd, buf: B) -> Op<'_, B>
+    where
+        B: IoBufMut,
+    {
+        self.recv_with(socket, buf, RecvFlags::empty())
+    }
+
+    /// [`recv`](Self::recv) with these flags.
+    pub fn recv_with(&self, socket: &impl AsFd, buf: B, flags: RecvFlags) -> Op<'_, B>
+    where
+        B: IoBufMut,
+    {
+        let r = self.naio().recv(socket, buf, flags, Token(0));
+        self.op(r)
+    }
+
+    fn op(&self, r: Result<RequestId, crate::naio::SubmitError<B>>) -> Op<'_, B> {
+        Op {
+            naio: self.naio(),
+            state: match r {
+                Ok(id) => State::InFlight(id),
+                Err(e) => State::Failed(e.error.into(), e.buf),
+            },
+        }
+    }
+}
+
+impl<B: IoBuf + Send> Drop for AsyncNaio<B> {
+    fn drop(&mut self) {
+        // The task's Arc goes when tokio drops the aborted task; the last
+        // Arc closes the queue as Naio's drop does.
+        self.driver.abort();
+    }
+}
+
+/// Waits on the queue and records the completions, waking their futures.
+async fn drive<B: IoBuf + Send>(shared: Arc<AsyncFd<Naio<B>>>) {
+    let mut events = Events::with_capacity(64);
+    loop {
+        let Ok(mut guard) = shared.readable().await else {
+            return;
+        };
+        let taken = guard.try_io(|fd| {
+            match fd.get_ref().wait(&mut events, Some(Duration::ZERO)) {
+                // Nothing ready (the kernel found a socket not ready after
+                // all): tokio clears the readiness and waits again.
+                Ok(0) => Err(io::ErrorKind::WouldBlock.into()),
+                r => r,
+            }
+        });
+        match taken {
+            Ok(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
+                // The queue cannot be waited on (it cannot happen to a
+                // queue we own): the futures stay pending, their buffers
+                // with the queue.
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+enum State<B> {
+    InFlight(RequestId),
+    Failed(io::Error, B),
+    Finished,
+}
+
+/// A network I/O request in flight: resolves to the result and the
+/// buffer. Dropping it cancels the request (the buffer is freed when the
+/// kernel reports the cancellation).
+#[must_use = "a request is cancelled when its future is dropped"]
+pub struct Op<'a, B: IoBuf> {
+    naio: &'a Naio<B>,
+    state: State<B>,
+}
+
+impl<B: IoBuf> Op<'_, B> {
+    /// The request's id (`None` if it could not be submitted: the future
+    /// resolves to the error and the buffer).
+    pub fn id(&self) -> Option<RequestId> {
+        match self.state {
+            State::InFlight(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl<B: IoBuf> fmt::Debug for Op<'_, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Op").field("id", &self.id()).finish()
+    }
+}
+
+// The buffer is never pinned: the future only moves it out.
+impl<B: IoBuf> Unpin for Op<'_, B> {}
+
+impl<B: IoBuf> Future for Op<'_, B> {
+    type Output = (io::Result<usize>, B);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match mem::replace(&mut this.state, State::Finished) {
+            State::InFlight(id) => match this.naio.poll_id(id, cx.waker()) {
+                Some(done) => Poll::Ready(done.into_parts()),
+                None => {
+                    this.state = State::InFlight(id);
+                    Poll::Pending
+                }
+            },
+            State::Failed(e, buf) => Poll::Ready((Err(e), buf)),
+            State::Finished => panic!("kevent::Op polled after it completed"),
+        }
+    }
+}
+
+impl<B: IoBuf> Drop for Op<'_, B> {
+    fn drop(&mut self) {
+        if let State::InFlight(id) = self.state {
+            self.naio.abandon(id);
+        }
+    }
+}
