@@ -3296,10 +3296,11 @@ static void do_fork(struct tctx *t)
 	int st, i, n = 10 + below(&t->r, 60);
 	uint64_t cseed = rnd(&t->r);
 
+	/* ne.lock first: the engine records (rec_lock) under it */
+	pthread_mutex_lock(&ne.lock);
 	pthread_mutex_lock(&pool_lock);
 	pthread_mutex_lock(&rec_lock);
 	pthread_mutex_lock(&arena_lock);
-	pthread_mutex_lock(&ne.lock);
 	pid = fork();
 	if (pid == 0) {
 		struct tctx c = *t;
@@ -3321,10 +3322,10 @@ static void do_fork(struct tctx *t)
 		naio_finish(&c, 1);
 		_exit(c.invariant ? 3 : 0);
 	}
-	pthread_mutex_unlock(&ne.lock);
 	pthread_mutex_unlock(&arena_lock);
 	pthread_mutex_unlock(&rec_lock);
 	pthread_mutex_unlock(&pool_lock);
+	pthread_mutex_unlock(&ne.lock);
 	if (pid < 0)
 		return;
 	/*
