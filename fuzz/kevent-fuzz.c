@@ -885,7 +885,8 @@ static void gen_naio_loose(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	uk->data = b.data;
 	uk->req_flags = (__u32)rnd(r) & (KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL);
 	naio_set(uk, fd, len, flags, 0);
-	if (chance(r, 40))
+	/* one bad field: the rest valid, the descriptor too (EBADF comes first) */
+	if (fd >= 0 && chance(r, 40))
 		m = naio_mutate(r, uk, expect);
 	if (m) {
 		*what = m;

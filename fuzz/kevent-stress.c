@@ -1432,6 +1432,7 @@ static void naio_phase(void)
 		pthread_create(&th[j], NULL, ns_worker, (void *)(long)j);
 	for (j = 0; j < nthreads; j++)
 		pthread_join(th[j], NULL);
+	printf("kevent-stress: NAIO: the threads are done; closing the connections\n");
 	/* the end: every connection shut down, the queue drained */
 	for (i = 0; i < NNC; i++) {
 		pthread_mutex_lock(&nconn[i].lock);
@@ -1444,9 +1445,18 @@ static void naio_phase(void)
 		}
 		pthread_mutex_unlock(&nconn[i].lock);
 	}
-	/* receives still waiting for bytes that never come, sends for room */
-	for (empty = 0; empty < 3;)
-		empty = ns_wait(1000000) == 0 ? empty + 1 : 0;
+	/*
+	 * Receives still waiting for bytes that never come, sends for room.
+	 * Bounded: an error or a queue that never goes quiet is shown, not
+	 * waited for (the requests left are then counted below).
+	 */
+	for (empty = 0, j = 0; empty < 3 && j < 100000; j++) {
+		long n = ns_wait(1000000);
+
+		empty = n == 0 ? empty + 1 : n < 0 ? empty : 0;
+	}
+	if (j == 100000)
+		VIOL("NAIO phase: the queue did not go quiet after the shutdowns\n");
 	for (i = 0; i < NNC; i++) {
 		pthread_mutex_lock(&nconn[i].lock);
 		if (nconn[i].state == 1) {
@@ -1460,8 +1470,13 @@ static void naio_phase(void)
 		}
 		pthread_mutex_unlock(&nconn[i].lock);
 	}
-	for (empty = 0; empty < 3;)
-		empty = ns_wait(1000000) == 0 ? empty + 1 : 0;
+	for (empty = 0, j = 0; empty < 3 && j < 100000; j++) {
+		long n = ns_wait(1000000);
+
+		empty = n == 0 ? empty + 1 : n < 0 ? empty : 0;
+	}
+	if (j == 100000)
+		VIOL("NAIO phase: the queue did not go quiet after the closes\n");
 	last = __atomic_load_n(&nreq_next, __ATOMIC_RELAXED);
 	for (id = 1; id < last && id < NMAXREQ; id++)
 		if (nreq[id].state == 1 && !nreq[id].unknown) {
@@ -1555,6 +1570,8 @@ int main(int argc, char **argv)
 	}
 	if (nthreads < 2 || nthreads > 64)
 		nthreads = 8;
+	/* a line at a time: a run killed in a phase shows how far it got */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("kevent-stress: seed %#llx, %lu operations, %d threads, at most %.0f s%s\n",
 	       (unsigned long long)seed, nops, nthreads, tbudget,
 	       fail_mode ? ", fault injection on the workers" : "");
