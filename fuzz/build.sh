@@ -11,7 +11,7 @@ out=${1:-$REPO_ROOT/target/fuzz}
 hdr=$KEVENT_CACHE/selftests/usr/include
 [ -f "$hdr/linux/kevent.h" ] || die "no $hdr/linux/kevent.h: run selftests/build.sh first"
 mkdir -p "$out"
-for src in kevent-fuzz kevent-stress repro/sigchld-eintr repro/watchdog-race; do
+for src in kevent-fuzz kevent-stress repro/sigchld-eintr repro/watchdog-race repro/naio-attach-fail; do
 	p=$(basename "$src")
 	gcc -O2 -g -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Werror \
 		-isystem "$hdr" -o "$out/$p" "$REPO_ROOT/fuzz/$src.c" -lpthread

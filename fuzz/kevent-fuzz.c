@@ -29,8 +29,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -46,6 +48,13 @@
 #define MAX_BATCH	(1u << 20)	/* checked against the probe at start */
 #define RING_MAX	(1u << 20)
 #define KADDR		((void *)0xffff888000000000ULL)
+
+/* KEVENT_NAIO (the installed uapi header may predate it) */
+#ifndef KEVENT_NAIO_SEND
+#define KEVENT_NAIO		5
+#define KEVENT_NAIO_SEND	0x1
+#define KEVENT_NAIO_RECV	0x2
+#endif
 
 /* ---- descriptors -------------------------------------------------- */
 
@@ -519,7 +528,7 @@ static int new_type(__u32 type)
 	return type < 64 && (kernel_types >> type & 1) &&
 	       type != KEVENT_TIMER && type != KEVENT_POLL && type != KEVENT_USER &&
 	       type != KEVENT_SIGNAL && type != KEVENT_PROC && type != KEVENT_INODE &&
-	       type != KEVENT_SOCKET;
+	       type != KEVENT_SOCKET && type != KEVENT_NAIO;
 }
 
 static const char *type_name(__u32 type)
@@ -532,8 +541,8 @@ static const char *type_name(__u32 type)
 	case KEVENT_PROC: return "PROC";
 	case KEVENT_SOCKET: return "SOCKET";
 	case KEVENT_INODE: return "INODE";
-	case 5: return new_type(type) ? "type new to the fuzzer" : "reserved type";
-	default: return "unknown type";
+	case KEVENT_NAIO: return "NAIO";
+	default: return new_type(type) ? "type new to the fuzzer" : "unknown type";
 	}
 }
 
@@ -559,6 +568,457 @@ static __u64 pick_id(struct rng *r)
 	default:
 		return below(r, 24);
 	}
+}
+
+/* ---- KEVENT_NAIO: network asynchronous I/O requests --------------- */
+
+/*
+ * Requests point only into a scratch area that nothing else in the
+ * fuzzer reads or writes (followed by guard pages), or at addresses that
+ * can never be mapped: NULL, below mmap_min_addr, a PROT_NONE page that
+ * stays, non-canonical and kernel addresses. So a request on any socket
+ * (the pool's, another thread's, a reused number) can never receive into
+ * the fuzzer's own memory.
+ */
+#define NAIO_MAX_LEN	0x7ffff000u	/* INT_MAX - 4095: MAX_RW_COUNT */
+
+/* ukevent.naio, through the union's bytes (the installed header may lack it) */
+struct naio_fields {
+	__s32 fd;
+	__u32 len;
+	__u32 msg_flags;
+	__u32 __reserved;
+};
+
+static void naio_set(struct ukevent *uk, int fd, __u32 len, __u32 flags,
+		     __u32 res)
+{
+	struct naio_fields f = { fd, len, flags, res };
+
+	memcpy(uk->__reserved, &f, sizeof(f));
+}
+
+static struct naio_fields naio_get(const struct ukevent *uk)
+{
+	struct naio_fields f;
+
+	memcpy(&f, uk->__reserved, sizeof(f));
+	return f;
+}
+
+#define SCRATCH_PAGES	16
+#define SCRATCH		(SCRATCH_PAGES * PAGE)
+#define GUARD_PAGES	16
+static char *naio_scratch;	/* SCRATCH bytes RW, then GUARD_PAGES PROT_NONE */
+static char *naio_ro;		/* one read-only page */
+static char *naio_noaccess;	/* one PROT_NONE page, never unmapped */
+
+enum nptr {
+	NP_SCRATCH, NP_STRADDLE, NP_NULL, NP_LOW, NP_NOACCESS, NP_RO,
+	NP_NONCANON, NP_KERNEL, NP_N
+};
+
+static const char *const nptr_name[NP_N] = {
+	"scratch", "straddling the guard", "NULL", "below mmap_min_addr",
+	"no access (PROT_NONE)", "read-only", "non-canonical", "kernel address",
+};
+
+/* What a request may do with its buffer, for the completion's check */
+enum { NB_OK, NB_SOFT, NB_HARD };
+
+struct nbuf {
+	__u64 data;
+	__u32 room;	/* bytes accessible from data (for NB_OK) */
+	int bad;	/* NB_SOFT: no byte may move; NB_HARD: -EFAULT */
+	enum nptr c;
+};
+
+static int naio_init_mem(void)
+{
+	naio_scratch = mmap(NULL, SCRATCH + GUARD_PAGES * PAGE,
+			    PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	naio_ro = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	naio_noaccess = mmap(NULL, PAGE, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (naio_scratch == MAP_FAILED || naio_ro == MAP_FAILED ||
+	    naio_noaccess == MAP_FAILED)
+		return -1;
+	return mprotect(naio_scratch + SCRATCH, GUARD_PAGES * PAGE, PROT_NONE);
+}
+
+/*
+ * A buffer of class @c for @op with about @len bytes: the buffer and,
+ * through *@len, a length that fits it (for the classes with room).
+ */
+static void naio_buf(struct rng *r, enum nptr c, __u32 op, __u32 *len,
+		     struct nbuf *b)
+{
+	__u32 off;
+
+	b->c = c;
+	b->bad = NB_OK;
+	b->room = 0;
+	switch (c) {
+	case NP_SCRATCH:
+		/* sometimes more asked for than there is: the guard stops it */
+		if (*len > SCRATCH && chance(r, 30)) {
+			off = below(r, SCRATCH);
+			b->data = PTR64(naio_scratch + off);
+			b->room = SCRATCH - off;
+			break;
+		}
+		if (*len > SCRATCH)
+			*len = 1 + below(r, SCRATCH);
+		off = below(r, SCRATCH - *len + 1);
+		b->data = PTR64(naio_scratch + off);
+		b->room = SCRATCH - off;
+		break;
+	case NP_STRADDLE:
+		/* 1..64 bytes before the guard, more asked for */
+		b->room = 1 + below(r, 64);
+		if (*len <= b->room)
+			*len = b->room + 1 + below(r, 4096);
+		b->data = PTR64(naio_scratch + SCRATCH - b->room);
+		break;
+	case NP_NULL:
+		b->data = 0;
+		b->bad = NB_SOFT;
+		break;
+	case NP_LOW:
+		b->data = 0x1000 + below(r, 0xe000);
+		b->bad = NB_SOFT;
+		break;
+	case NP_NOACCESS:
+		b->data = PTR64(naio_noaccess) + below(r, PAGE);
+		b->bad = NB_SOFT;
+		break;
+	case NP_RO:
+		if (*len > PAGE)
+			*len = 1 + below(r, PAGE);
+		off = below(r, PAGE - *len + 1);
+		b->data = PTR64(naio_ro + off);
+		/* sending from it is fine; receiving into it is not */
+		if (op == KEVENT_NAIO_SEND)
+			b->room = PAGE - off;
+		else
+			b->bad = NB_SOFT;
+		break;
+	case NP_NONCANON:
+		b->data = 0x0000800000000000ULL + below(r, 1 << 20) * 8ULL;
+		if (chance(r, 30))
+			b->data = 0x8000000000000000ULL;
+		b->bad = NB_HARD;
+		break;
+	default:
+		b->data = PTR64(KADDR) + below(r, 1 << 20);
+		b->bad = NB_HARD;
+		break;
+	}
+}
+
+static enum nptr naio_pick_ptr(struct rng *r)
+{
+	return chance(r, 75) ? NP_SCRATCH : below(r, NP_N);
+}
+
+static __u32 naio_pick_len(struct rng *r)
+{
+	switch (below(r, 10)) {
+	case 0:
+		return 1;
+	case 1:
+		return 4096 + below(r, SCRATCH - 4096);
+	case 2:
+		/* the largest: room only for the scratch area's bytes */
+		return chance(r, 50) ? NAIO_MAX_LEN : NAIO_MAX_LEN - below(r, 1 << 20);
+	default:
+		return 1 + below(r, 512);
+	}
+}
+
+static __u32 naio_pick_msg_flags(struct rng *r, __u32 op)
+{
+	if (op == KEVENT_NAIO_RECV)
+		return chance(r, 30) ? MSG_WAITALL : 0;
+	return (chance(r, 30) ? MSG_MORE : 0) | (chance(r, 50) ? MSG_NOSIGNAL : 0) |
+	       (chance(r, 10) ? MSG_EOR : 0);
+}
+
+/*
+ * One bad field of a NAIO ADD (the rest valid): the class and the errno
+ * it must get; NULL if nothing was changed.
+ */
+static const char *naio_mutate(struct rng *r, struct ukevent *uk,
+			       const char **expect)
+{
+	struct naio_fields f = naio_get(uk);
+	static const __u32 bad_req[] = {
+		KEVENT_REQ_ET, KEVENT_REQ_DISPATCH, KEVENT_REQ_DISABLED,
+		KEVENT_REQ_UPDATE, KEVENT_REQ_FD_CLOSE,
+	};
+	const char *what = NULL, *e = "EINVAL";
+
+	switch (below(r, 9)) {
+	case 0:
+		uk->event = 0;
+		what = "NAIO: event 0";
+		break;
+	case 1:
+		uk->event = chance(r, 50) ? KEVENT_NAIO_SEND | KEVENT_NAIO_RECV :
+					    uk->event | (4u << below(r, 30));
+		what = "NAIO: event not exactly one of SEND, RECV";
+		break;
+	case 2:
+		uk->req_flags |= chance(r, 80) ? bad_req[below(r, ARRAY_SIZE(bad_req))] :
+						 0x80u << below(r, 25);
+		what = "NAIO: req_flags other than ONESHOT, WAKEUP_ALL";
+		break;
+	case 3:
+		f.len = chance(r, 50) ? 0 : NAIO_MAX_LEN + 1 +
+			below(r, 0xffffffffu - NAIO_MAX_LEN);
+		what = f.len ? "NAIO: len above INT_MAX-4095" : "NAIO: len 0";
+		break;
+	case 4:
+		if (uk->event == KEVENT_NAIO_SEND)
+			f.msg_flags |= (const __u32[]){ MSG_WAITALL, MSG_DONTWAIT,
+				MSG_PEEK, MSG_OOB, MSG_TRUNC, MSG_CONFIRM,
+				0x80000000u }[below(r, 7)];
+		else
+			f.msg_flags |= (const __u32[]){ MSG_MORE, MSG_NOSIGNAL,
+				MSG_EOR, MSG_DONTWAIT, MSG_PEEK, MSG_OOB,
+				MSG_TRUNC, 0x80000000u }[below(r, 8)];
+		what = "NAIO: msg_flags the operation does not take";
+		break;
+	case 5:
+		f.__reserved = 1u << below(r, 32);
+		what = "NAIO: naio.__reserved not 0";
+		break;
+	case 6:
+		f.fd = chance(r, 50) ? -1 : INT32_MIN + (int)below(r, 3);
+		what = "NAIO: fd negative";
+		e = "EBADF";
+		break;
+	case 7:
+		f.fd = 1 << 20;
+		what = "NAIO: fd never opened (2^20)";
+		e = "EBADF";
+		break;
+	default:
+		break;
+	}
+	if (what)
+		*expect = e;
+	naio_set(uk, f.fd, f.len, f.msg_flags, f.__reserved);
+	return what;
+}
+
+/*
+ * Requests the pool's queues get ("loose" ones: any thread may report
+ * them, forked children too, and any close may drop them): tracked by a
+ * tag in the id, so each one is reported at most once, never after its
+ * ADD was refused, with its operation and a result within its buffer.
+ * Exactly once is checked on the engine's private queues (below).
+ */
+#define LOOSE_TAG	0x4e41000000000000ULL	/* "NA" */
+#define LOOSE_MASK	0xffff000000000000ULL
+#define LOOSE_MAX	(1u << 18)
+enum { LS_NONE, LS_SUBMITTED, LS_ACCEPTED, LS_UNKNOWN, LS_REFUSED, LS_DONE };
+
+struct loose {
+	__u32 len;
+	__u32 room;
+	__u8 op;
+	__u8 bad;
+	__u8 state;	/* LS_*, changed atomically */
+	__u8 stream;	/* 1 stream, 0 datagram, 2 unknown */
+};
+
+static struct loose *loose;
+static unsigned int loose_next;
+
+static int sock_is_stream(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len))
+		return 2;
+	return type == SOCK_STREAM;
+}
+
+/* A NAIO entry for a pool queue: any pool descriptor, mostly sockets */
+static void gen_naio_loose(struct tctx *t, unsigned int cmd, struct ukevent *uk,
+			   const char **what, const char **expect)
+{
+	struct rng *r = &t->r;
+	enum kind k = K_NKINDS;
+	struct nbuf b;
+	__u32 op, len, flags;
+	const char *m = NULL;
+	int fd;
+
+	uk->type = KEVENT_NAIO;
+	if (cmd != KEVENT_CTL_ADD) {
+		/* a loose request of late, or any id */
+		unsigned int n = __atomic_load_n(&loose_next, __ATOMIC_RELAXED);
+
+		uk->id = n && chance(r, 70) ? LOOSE_TAG | (n - 1 - below(r, n < 64 ? n : 64))
+					    : pick_id(r);
+		*what = "NAIO: valid";
+		/* a request runs once: nothing to change, arm or trigger */
+		*expect = cmd == KEVENT_CTL_REMOVE ? NULL : "EINVAL";
+		return;
+	}
+	op = chance(r, 50) ? KEVENT_NAIO_SEND : KEVENT_NAIO_RECV;
+	if (chance(r, 85)) {
+		fd = pick_fd(r, chance(r, 70) ? K_SOCK : K_UDP, &k);
+		if (fd < 0)
+			fd = pick_fd(r, K_SOCK, &k);
+	} else {
+		fd = pick_fd(r, K_NKINDS, &k);
+	}
+	len = naio_pick_len(r);
+	flags = naio_pick_msg_flags(r, op);
+	naio_buf(r, naio_pick_ptr(r), op, &len, &b);
+	uk->event = op;
+	uk->data = b.data;
+	uk->req_flags = (__u32)rnd(r) & (KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL);
+	naio_set(uk, fd, len, flags, 0);
+	/* one bad field: the rest valid, the descriptor too (EBADF comes first) */
+	if (fd >= 0 && chance(r, 40))
+		m = naio_mutate(r, uk, expect);
+	if (m) {
+		*what = m;
+	} else if (fd < 0) {
+		naio_set(uk, closed_nums[below(r, ARRAY_SIZE(closed_nums))],
+			 len, flags, 0);
+		*what = "NAIO: fd closed or reused number";
+		*expect = NULL;
+	} else if (k != K_SOCK && k != K_UDP) {
+		*what = "NAIO: fd not a socket";
+		*expect = t->single ? "ENOTSOCK" : NULL;
+	} else {
+		*what = b.bad ? (b.bad == NB_HARD ? "NAIO: valid, buffer at a kernel or non-canonical address"
+						  : "NAIO: valid, buffer without access")
+			      : "NAIO: valid";
+		/* a new id: only the limits can refuse it */
+		*expect = t->single ? "ok,EAGAIN,ENOSPC" : NULL;
+	}
+	if (!rec_enabled || !loose || chance(r, 10) ||
+	    __atomic_load_n(&loose_next, __ATOMIC_RELAXED) >= LOOSE_MAX) {
+		/* untracked: a small id that may collide (EEXIST or not) */
+		uk->id = pick_id(r);
+		if ((uk->id & LOOSE_MASK) == LOOSE_TAG)
+			uk->id ^= 1ULL << 63;
+		if (!m && *expect)
+			*expect = "ok,EEXIST,EAGAIN,ENOSPC";
+		return;
+	}
+	{
+		unsigned int n = __atomic_fetch_add(&loose_next, 1, __ATOMIC_RELAXED);
+		struct loose *l;
+		int nfd = naio_get(uk).fd;
+
+		if (n >= LOOSE_MAX) {
+			uk->id = pick_id(r) & ~LOOSE_MASK;
+			if (!m && *expect)
+				*expect = "ok,EEXIST,EAGAIN,ENOSPC";
+			return;
+		}
+		l = &loose[n];
+		l->len = naio_get(uk).len;
+		l->room = b.bad ? 0 : b.room;
+		l->op = uk->event;
+		l->bad = b.bad;
+		/* with threads the number may change under us: unknown */
+		l->stream = t->single && nfd >= 0 && nfd < (1 << 20) ?
+			    sock_is_stream(nfd) : 2;
+		__atomic_store_n(&l->state, LS_SUBMITTED, __ATOMIC_RELEASE);
+		uk->id = LOOSE_TAG | n;
+	}
+}
+
+/* After kevent_ctl: what became of the loose ADDs */
+static void loose_result(struct tctx *t, const struct ukevent *uk, int known,
+			 long e)
+{
+	__u64 n = uk->id & ~LOOSE_MASK;
+	__u8 want = LS_SUBMITTED, to;
+
+	if (!loose || !rec_enabled || (uk->id & LOOSE_MASK) != LOOSE_TAG ||
+	    uk->type != KEVENT_NAIO || n >= LOOSE_MAX)
+		return;
+	to = !known ? LS_UNKNOWN : e ? LS_REFUSED : LS_ACCEPTED;
+	if (!__atomic_compare_exchange_n(&loose[n].state, &want, to, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+	    want == LS_DONE && known && e)
+		INVARIANT(t, "NAIO request %#llx reported, but its ADD failed with %ld\n",
+			  (unsigned long long)uk->id, e);
+}
+
+/*
+ * The checks of one NAIO completion that need nothing but the event and
+ * what the request was: @op, @len, @room (bytes its buffer has), @bad,
+ * @stream (1, 0, 2: unknown).
+ */
+static int naio_check_result(struct tctx *t, const struct kevent_event *ev,
+			     __u32 op, __u32 len, __u32 room, int bad, int stream)
+{
+	__s64 res = (__s64)ev->data;
+	int err = !!(ev->flags & KEVENT_EV_ERROR);
+	__u64 lim = len;
+
+	if (!bad && room < lim)
+		lim = room;
+	if (bad)
+		lim = 0;
+	if (ev->events != op || (ev->flags & ~(KEVENT_EV_EOF | KEVENT_EV_ERROR)) ||
+	    res < -4095 || res > (__s64)lim || err != (res < 0) ||
+	    ((ev->flags & KEVENT_EV_EOF) && (op != KEVENT_NAIO_RECV || res)) ||
+	    (stream == 1 && op == KEVENT_NAIO_RECV && res == 0 &&
+	     !(ev->flags & KEVENT_EV_EOF)) ||
+	    (op == KEVENT_NAIO_SEND && res == 0) ||
+	    (bad == NB_HARD && res != -EFAULT && res != -ECANCELED &&
+	     res != -EXDEV)) {
+		INVARIANT(t, "NAIO event id %#llx: events %#x flags %#x result %lld; request op %#x len %u room %u%s\n",
+			  (unsigned long long)ev->id, ev->events, ev->flags,
+			  (long long)res, op, len, room,
+			  bad == NB_HARD ? " (kernel address)" : bad ? " (no access)" : "");
+		return 1;
+	}
+	return 0;
+}
+
+/* An event of a pool queue: stateless checks, and the loose table's */
+static void naio_check_loose(struct tctx *t, const struct kevent_event *ev)
+{
+	__u64 n = ev->id & ~LOOSE_MASK;
+	struct loose *l;
+	__u8 old;
+
+	if (!loose || !rec_enabled || (ev->id & LOOSE_MASK) != LOOSE_TAG ||
+	    n >= LOOSE_MAX) {
+		/* another id: the operation and the result's form only */
+		naio_check_result(t, ev, ev->events == KEVENT_NAIO_SEND ?
+				  KEVENT_NAIO_SEND : KEVENT_NAIO_RECV,
+				  NAIO_MAX_LEN, NAIO_MAX_LEN, 0, 2);
+		return;
+	}
+	l = &loose[n];
+	old = __atomic_exchange_n(&l->state, LS_DONE, __ATOMIC_ACQ_REL);
+	if (old == LS_DONE || old == LS_REFUSED || old == LS_NONE) {
+		INVARIANT(t, "NAIO request %#llx reported %s\n",
+			  (unsigned long long)ev->id,
+			  old == LS_DONE ? "twice" : old == LS_REFUSED ?
+			  "though its ADD failed" : "but never submitted");
+		return;
+	}
+	/* the parent's requests are reported in the parent: never EXDEV */
+	if ((__s64)ev->data == -EXDEV)
+		INVARIANT(t, "NAIO request %#llx reported in its own process with EXDEV\n",
+			  (unsigned long long)ev->id);
+	naio_check_result(t, ev, l->op, l->len, l->room, l->bad, l->stream);
 }
 
 /*
@@ -588,10 +1048,42 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	else if (x < 96)
 		uk->type = (const __u32[]){ KEVENT_SIGNAL, KEVENT_PROC,
 					    KEVENT_SOCKET }[below(r, 3)];
-	else if (x < 97)
-		uk->type = 5;
+	else if (x < 98)
+		uk->type = KEVENT_NAIO;
 	else
-		uk->type = (const __u32[]){ 0, 9, 15, 16, 0xffffffffu }[below(r, 5)];
+		uk->type = (const __u32[]){ 0, 9, 10, 15, 16, 0xffffffffu }[below(r, 6)];
+
+	if (uk->type == KEVENT_NAIO) {
+		gen_naio_loose(t, cmd, uk, &what, expect);
+		if (cmd == KEVENT_CTL_REMOVE && chance(r, 30)) {
+			/* REMOVE takes the key only */
+			switch (below(r, 4)) {
+			case 0:
+				uk->req_flags = 1u << below(r, 32);
+				what = "NAIO: req_flags not 0";
+				break;
+			case 1:
+				uk->data = 1 + below(r, 1000);
+				what = "NAIO: data not 0";
+				break;
+			case 2:
+				uk->__reserved[below(r, 4)] = 1u << below(r, 32);
+				what = "NAIO: naio fields not 0";
+				break;
+			default:
+				uk->event = 4u << below(r, 30);
+				what = "NAIO: event bits the type does not define";
+				break;
+			}
+			*expect = "EINVAL";
+		} else if (cmd == KEVENT_CTL_REMOVE) {
+			what = "NAIO: any id";
+		} else if (cmd != KEVENT_CTL_ADD) {
+			what = "NAIO: a request runs once (any id)";
+		}
+		snprintf(cls, clslen, "%s %s", cmd_name[cmd], what);
+		return;
+	}
 
 	/* the valid base request */
 	if (uk->type == KEVENT_POLL || uk->type == KEVENT_SOCKET) {
@@ -1110,8 +1602,21 @@ static void do_ctl(struct tctx *t)
 					  i, w[i].ret_flags, e);
 			record("kevent_ctl entry", cls[i], e,
 			       e == -EINTR ? NULL : exp[i]);
+			if (cmd == KEVENT_CTL_ADD)
+				loose_result(t, &w[i], 1, e);
 		}
 	}
+	/* NAIO ADDs whose result is not known: they may be reported */
+	if (cmd == KEVENT_CTL_ADD)
+		for (i = 0; i < num && i < 8; i++) {
+			int back = ret > (long)i && wr && pc != P_RO &&
+				   !(pc == P_STRADDLE &&
+				     (char *)&((struct ukevent *)wr)[i + 1] > t->m.edge + 2 * PAGE) &&
+				   (((struct ukevent *)wr)[i].ret_flags & KEVENT_RET_DONE);
+
+			if (!back)
+				loose_result(t, &req[i], 0, 0);
+		}
 }
 
 /* ---- the wait calls ----------------------------------------------- */
@@ -1270,6 +1775,10 @@ static void check_events(struct tctx *t, struct kevent_event *ev, long n)
 			     type == KEVENT_SOCKET ? 0x7 :
 			     type == KEVENT_INODE ? INODE_BITS : 1;
 
+		if (type == KEVENT_NAIO) {
+			naio_check_loose(t, &ev[i]);
+			continue;
+		}
 		if (new_type(type)) {
 			if (!ev[i].events)
 				INVARIANT(t, "event type %u (new) without bits\n", type);
@@ -1512,6 +2021,982 @@ static void do_wait(struct tctx *t)
 	record("kevent_wait", cls, ret, exp);
 	if (ret > (long)num)
 		INVARIANT(t, "kevent_wait returned %ld for num %u\n", ret, num);
+}
+
+/* ---- the NAIO engine: private queues, exact accounting ------------ */
+
+/*
+ * A few queues and connections of its own (unix stream, datagram and
+ * seqpacket pairs, loopback TCP and UDP), at descriptor numbers far above
+ * the pool's, which no other call of the fuzzer picks, reuses or closes;
+ * only the engine reports these queues, under its lock. So every request
+ * an ADD accepted is in the table until its one event (never two, never
+ * lost, on its own queue, with its operation and user_data), and the
+ * result is what the request allows: no byte moved for a buffer without
+ * access, -EFAULT for a kernel address, -ECANCELED only after a REMOVE
+ * that returned 0 or a close of its descriptor, no short stream send or
+ * MSG_WAITALL receive on a connection nothing broke, end of file only
+ * after a close or shutdown. Closing a queue drops its requests. At the
+ * end every socket is closed, the queues are drained and no request may
+ * be left.
+ */
+#define NE_FD_BASE	3000	/* private numbers: the pool's stay far below */
+#define NE_BADFD	4000	/* never open: the engine's numbers stay below */
+#define NQ		3
+#define NCONN		8
+#define NREQ		1024
+#define PRIV_TAG	0x4e50000000000000ULL	/* "NP" */
+
+enum ckind { C_USTREAM, C_UDGRAM, C_USEQ, C_TCP, C_UDP, C_NKINDS };
+
+static const char *const ckind_name[C_NKINDS] = {
+	"unix stream", "unix datagram", "unix seqpacket", "tcp", "udp",
+};
+
+struct nconn {
+	int fd[2];	/* -1: closed */
+	enum ckind kind;
+	int shut;	/* shut down or an end closed: no more promises */
+	unsigned int gen;
+};
+
+struct preq {
+	__u64 id, ud;
+	int used;
+	int q;
+	unsigned int qgen;
+	int conn, end;
+	enum ckind kind;
+	unsigned int cgen;
+	__u32 op, len, flags, room;
+	int bad;
+	enum nptr pc;
+	int removed;	/* a REMOVE returned 0: it was in flight then */
+	int closed;	/* its descriptor was closed: cancelled unless done */
+	int broken;	/* its connection was shut down or an end closed */
+	int uncertain;	/* --fail: the ADD's result was not written back */
+};
+
+static struct naio_engine {
+	pthread_mutex_t lock;
+	int ready;
+	int q[NQ];
+	unsigned int qgen[NQ];
+	struct nconn c[NCONN];
+	struct preq r[NREQ];
+	__u64 seq;
+	int listener;
+	struct sockaddr_in laddr;
+	int notsock;
+	unsigned long accepted, completed, dropped, cancelled, efault, eof;
+	unsigned long bytes, short_ok, remove0, ealready, eagain_tests;
+	unsigned long exdev_tests, lost_fail, seqpacket_eof_noflag;
+} ne = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int in_list(const char *list, long r)
+{
+	char buf[96], *tok, *save;
+	const char *o = errname(r);
+
+	if (!list || !*list)
+		return 1;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		if (!strcmp(tok, o))
+			return 1;
+	return 0;
+}
+
+/*
+ * The engine's expectations hold with any number of threads (its state is
+ * its own): recorded, and outside them a broken invariant.
+ */
+static void ne_expect(struct tctx *t, const char *call, const char *cls, long r,
+		      const char *expect)
+{
+	record(call, cls, r, expect);
+	if (!rec_enforce && !in_list(expect, r) &&
+	    !(fail_mode && (r == -ENOMEM || r == -EFAULT)))
+		INVARIANT(t, "NAIO engine: %s [%s] -> %s (expected %s)\n", call, cls,
+			  errname(r), expect);
+}
+
+static int ne_fd(int fd)
+{
+	int n;
+
+	if (fd < 0)
+		return -1;
+	n = fcntl(fd, F_DUPFD_CLOEXEC, NE_FD_BASE);
+	close(fd);
+	if (n >= NE_BADFD) {
+		close(n);
+		return -1;
+	}
+	return n;
+}
+
+static void ne_setup(void)
+{
+	socklen_t sl = sizeof(ne.laddr);
+	int i, one = 1;
+
+	for (i = 0; i < NQ; i++)
+		ne.q[i] = -1;
+	for (i = 0; i < NCONN; i++)
+		ne.c[i].fd[0] = ne.c[i].fd[1] = -1;
+	memset(ne.r, 0, sizeof(ne.r));
+	ne.laddr.sin_family = AF_INET;
+	ne.laddr.sin_addr.s_addr = htonl(0x7f000001);
+	ne.laddr.sin_port = 0;
+	ne.listener = ne_fd(socket(AF_INET, SOCK_STREAM, 0));
+	if (ne.listener >= 0) {
+		setsockopt(ne.listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(ne.listener, (void *)&ne.laddr, sizeof(ne.laddr)) ||
+		    listen(ne.listener, 16) ||
+		    getsockname(ne.listener, (void *)&ne.laddr, &sl)) {
+			close(ne.listener);
+			ne.listener = -1;
+		}
+	}
+	ne.notsock = ne_fd(eventfd(0, EFD_NONBLOCK));
+	ne.ready = 1;
+}
+
+static void ne_conn_open(struct rng *r, int i)
+{
+	struct nconn *c = &ne.c[i];
+	int fds[2] = { -1, -1 }, k = below(r, C_NKINDS);
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t sl = sizeof(a);
+
+	switch (k) {
+	case C_USTREAM:
+	case C_UDGRAM:
+	case C_USEQ:
+		if (socketpair(AF_UNIX, (k == C_USTREAM ? SOCK_STREAM :
+					 k == C_UDGRAM ? SOCK_DGRAM : SOCK_SEQPACKET) |
+				       SOCK_NONBLOCK, 0, fds))
+			return;
+		break;
+	case C_TCP:
+		if (ne.listener < 0)
+			return;
+		fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+		if (fds[0] < 0)
+			return;
+		/* loopback: the connection is queued at once */
+		if (connect(fds[0], (void *)&ne.laddr, sizeof(ne.laddr)) ||
+		    (fds[1] = accept4(ne.listener, NULL, NULL, SOCK_NONBLOCK)) < 0) {
+			close(fds[0]);
+			return;
+		}
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+		break;
+	default:
+		fds[0] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+		fds[1] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+		if (fds[0] < 0 || fds[1] < 0 ||
+		    bind(fds[0], (void *)&a, sizeof(a)) ||
+		    bind(fds[1], (void *)&a, sizeof(a))) {
+			close(fds[0]);
+			close(fds[1]);
+			return;
+		}
+		{
+			struct sockaddr_in a0, a1;
+
+			sl = sizeof(a0);
+			getsockname(fds[0], (void *)&a0, &sl);
+			sl = sizeof(a1);
+			getsockname(fds[1], (void *)&a1, &sl);
+			if (connect(fds[0], (void *)&a1, sizeof(a1)) ||
+			    connect(fds[1], (void *)&a0, sizeof(a0))) {
+				close(fds[0]);
+				close(fds[1]);
+				return;
+			}
+		}
+		break;
+	}
+	c->fd[0] = ne_fd(fds[0]);
+	c->fd[1] = ne_fd(fds[1]);
+	c->kind = k;
+	c->shut = 0;
+	c->gen++;
+	if (c->fd[0] < 0 || c->fd[1] < 0) {
+		close(c->fd[0]);
+		close(c->fd[1]);
+		c->fd[0] = c->fd[1] = -1;
+	}
+}
+
+/* Requests of connection @i, end @end (or -1: both) lose their promises */
+static void ne_mark(int i, int end, int closing)
+{
+	int j;
+
+	for (j = 0; j < NREQ; j++) {
+		struct preq *p = &ne.r[j];
+
+		if (!p->used || p->conn != i || p->cgen != ne.c[i].gen)
+			continue;
+		p->broken = 1;
+		if (closing && (end < 0 || p->end == end))
+			p->closed = 1;
+	}
+	ne.c[i].shut = 1;
+}
+
+/* Close an end (or both), or dup2() over it: its requests are cancelled */
+static void ne_conn_close(struct rng *r, int i, int end)
+{
+	struct nconn *c = &ne.c[i];
+	int e;
+
+	ne_mark(i, end, 1);
+	for (e = 0; e < 2; e++) {
+		if ((end >= 0 && e != end) || c->fd[e] < 0)
+			continue;
+		if (r && chance(r, 30) && ne.notsock >= 0)
+			dup2(ne.notsock, c->fd[e]);	/* the number now names another file */
+		close(c->fd[e]);
+		c->fd[e] = -1;
+	}
+}
+
+static void ne_q_open(int i)
+{
+	ne.q[i] = ne_fd(k_create(KEVENT_NONBLOCK | KEVENT_CLOEXEC));
+	ne.qgen[i]++;
+}
+
+/* Closing a queue drops its requests: no event can come any more */
+static void ne_q_close(int i)
+{
+	int j;
+
+	if (ne.q[i] < 0)
+		return;
+	for (j = 0; j < NREQ; j++)
+		if (ne.r[j].used && ne.r[j].q == i && ne.r[j].qgen == ne.qgen[i]) {
+			ne.r[j].used = 0;
+			ne.dropped++;
+		}
+	close(ne.q[i]);
+	ne.q[i] = -1;
+}
+
+static int ne_stream(enum ckind k)
+{
+	return k == C_USTREAM || k == C_TCP;
+}
+
+/* The checks of one event of private queue @qi */
+static void ne_event(struct tctx *t, int qi, const struct kevent_event *ev)
+{
+	struct preq *p;
+	__s64 res = (__s64)ev->data;
+	char cls[96];
+	int stream, partial;
+
+	p = &ne.r[ev->id & (NREQ - 1)];
+	if (ev->type != KEVENT_NAIO || (ev->id & LOOSE_MASK) != PRIV_TAG ||
+	    !p->used || p->id != ev->id) {
+		INVARIANT(t, "NAIO engine: event of type %u id %#llx data %lld: %s\n",
+			  ev->type, (unsigned long long)ev->id, (long long)res,
+			  ev->type != KEVENT_NAIO ? "not a request of this queue" :
+			  "no such request in flight (reported twice, or never accepted)");
+		return;
+	}
+	if (p->q != qi || p->qgen != ne.qgen[qi] || ev->user_data != p->ud)
+		INVARIANT(t, "NAIO engine: request %#llx reported on queue %d (submitted on %d) user_data %#llx (%#llx)\n",
+			  (unsigned long long)ev->id, qi, p->q,
+			  (unsigned long long)ev->user_data, (unsigned long long)p->ud);
+	stream = ne_stream(p->kind) ? 1 :
+		 p->kind == C_USEQ ? 2 : 0;
+	p->used = 0;
+	ne.completed++;
+	snprintf(cls, sizeof(cls), "%s on %s: %s%s", p->op == KEVENT_NAIO_SEND ? "SEND" : "RECV",
+		 ckind_name[p->kind], nptr_name[p->pc],
+		 p->removed ? ", removed" : p->closed ? ", fd closed" :
+		 p->broken ? ", connection broken" : "");
+	record("NAIO completion", cls, res > 0 ? 0 : res, NULL);
+	if (naio_check_result(t, ev, p->op, p->len, p->room, p->bad, stream))
+		return;
+	if (res > 0)
+		ne.bytes += res;
+	if (res == -EFAULT)
+		ne.efault++;
+	if (res == -ECANCELED)
+		ne.cancelled++;
+	if (ev->flags & KEVENT_EV_EOF)
+		ne.eof++;
+	/* a stream send or MSG_WAITALL receive may stop short */
+	partial = stream == 1 && (p->op == KEVENT_NAIO_SEND ||
+				  (p->flags & MSG_WAITALL));
+	if (res == -EXDEV)
+		INVARIANT(t, "NAIO engine: request %#llx reported in its own process with EXDEV\n",
+			  (unsigned long long)ev->id);
+	else if (res == -ECANCELED && !p->removed && !p->closed && !p->uncertain)
+		INVARIANT(t, "NAIO engine: request %#llx ECANCELED without a REMOVE or close\n",
+			  (unsigned long long)ev->id);
+	else if (p->removed && res != -ECANCELED && !(partial && res > 0 && res < p->len))
+		INVARIANT(t, "NAIO engine: request %#llx (%s, len %u) removed in flight, completed with %lld\n",
+			  (unsigned long long)ev->id, cls, p->len, (long long)res);
+	else if (res > 0 && res < p->len && !p->removed && !p->closed &&
+		 !p->broken && !p->bad && p->room >= p->len &&
+		 (p->op == KEVENT_NAIO_SEND || (stream == 1 && (p->flags & MSG_WAITALL))))
+		INVARIANT(t, "NAIO engine: request %#llx (%s, len %u) completed short: %lld, nothing cancelled or broke it\n",
+			  (unsigned long long)ev->id, cls, p->len, (long long)res);
+	else if (res == 0 && p->op == KEVENT_NAIO_RECV && !p->broken)
+		INVARIANT(t, "NAIO engine: request %#llx (%s) end of file, but no end was closed or shut down\n",
+			  (unsigned long long)ev->id, cls);
+	else if (res == 0 && stream == 2 && !(ev->flags & KEVENT_EV_EOF))
+		ne.seqpacket_eof_noflag++;	/* see fuzz/README.md: the spec is silent */
+	if (res > 0 && res < p->len)
+		ne.short_ok++;
+}
+
+/* Report queue @qi: kevent_get_events() or read(); returns the events */
+static long ne_reap(struct tctx *t, int qi)
+{
+	struct kevent_event ev[64];
+	struct kevent_wait_args wa = { 0 };
+	long n, i;
+
+	if (ne.q[qi] < 0)
+		return 0;
+	if (chance(&t->r, 20)) {
+		n = read(ne.q[qi], ev, 32 * (1 + below(&t->r, 64)));
+		n = n < 0 ? -errno : n / 32;
+		ne_expect(t, "read", "NAIO engine: a private queue", n < 0 ? n : 0,
+			  "ok,EAGAIN,EINTR");
+	} else {
+		wa.timeout_ns = chance(&t->r, 80) ? 0 : 100000;
+		n = k_get(ne.q[qi], ev, 1 + below(&t->r, 64), &wa, sizeof(wa));
+		ne_expect(t, "kevent_get_events", "NAIO engine: a private queue",
+			  n < 0 ? n : 0, "ok,EINTR");
+	}
+	for (i = 0; i < n; i++)
+		ne_event(t, qi, &ev[i]);
+	return n;
+}
+
+static int ne_pick_conn(struct rng *r)
+{
+	int i, s = below(r, NCONN);
+
+	for (i = 0; i < NCONN; i++)
+		if (ne.c[(s + i) % NCONN].fd[0] >= 0 || ne.c[(s + i) % NCONN].fd[1] >= 0)
+			return (s + i) % NCONN;
+	return -1;
+}
+
+static int ne_pick_req(struct rng *r, int qi)
+{
+	int i, s = below(r, NREQ);
+
+	for (i = 0; i < NREQ; i++) {
+		struct preq *p = &ne.r[(s + i) % NREQ];
+
+		if (p->used == 1 && (qi < 0 || (p->q == qi && p->qgen == ne.qgen[qi])))
+			return (s + i) % NREQ;
+	}
+	return -1;
+}
+
+static int ne_free_slot(__u64 *id)
+{
+	int tries;
+
+	for (tries = 0; tries < NREQ; tries++) {
+		__u64 s = ne.seq++;
+
+		if (!ne.r[s & (NREQ - 1)].used) {
+			*id = PRIV_TAG | s;
+			return s & (NREQ - 1);
+		}
+	}
+	return -1;
+}
+
+/* A batch of 1..8 ADDs on private queue @qi */
+static void ne_submit(struct tctx *t, int qi)
+{
+	struct rng *r = &t->r;
+	struct ukevent uk[8];
+	struct preq pend[8];
+	const char *exp[8];
+	char cls[8][112];
+	unsigned int n = 1 + below(r, 8), i, j;
+	long ret;
+
+	for (i = 0; i < n; i++) {
+		struct preq *p = &pend[i];
+		unsigned int x = below(r, 100);
+		int ci = ne_pick_conn(r), e = below(r, 2), fd, slot;
+		const char *what = "valid", *m;
+		struct nbuf b;
+		__u64 id;
+
+		memset(p, 0, sizeof(*p));
+		memset(&uk[i], 0, sizeof(uk[i]));
+		exp[i] = "ok,ENOSPC";
+		p->used = -1;	/* not to be entered */
+		slot = ne_free_slot(&id);
+		if (ci < 0 || slot < 0) {
+			/* nothing to send on: a closed number */
+			uk[i].type = KEVENT_NAIO;
+			uk[i].event = KEVENT_NAIO_RECV;
+			uk[i].id = PRIV_TAG | ne.seq++;
+			uk[i].data = PTR64(naio_scratch);
+			naio_set(&uk[i], NE_BADFD + below(r, 50), 16, 0, 0);
+			snprintf(cls[i], sizeof(cls[i]), "ADD NAIO: fd closed (private)");
+			exp[i] = "EBADF";
+			continue;
+		}
+		fd = ne.c[ci].fd[e];
+		if (fd < 0) {
+			e = !e;
+			fd = ne.c[ci].fd[e];
+		}
+		p->op = chance(r, 50) ? KEVENT_NAIO_SEND : KEVENT_NAIO_RECV;
+		p->len = naio_pick_len(r);
+		if (chance(r, 50) && p->len > 4096)
+			p->len = 1 + below(r, 4096);
+		p->flags = naio_pick_msg_flags(r, p->op);
+		naio_buf(r, naio_pick_ptr(r), p->op, &p->len, &b);
+		p->room = b.bad ? 0 : b.room;
+		p->bad = b.bad;
+		p->pc = b.c;
+		p->conn = ci;
+		p->end = e;
+		p->kind = ne.c[ci].kind;
+		p->cgen = ne.c[ci].gen;
+		p->broken = ne.c[ci].shut;
+		p->q = qi;
+		p->qgen = ne.qgen[qi];
+		p->ud = rnd(r);
+		p->id = id;
+		uk[i].type = KEVENT_NAIO;
+		uk[i].id = id;
+		uk[i].event = p->op;
+		uk[i].data = b.data;
+		uk[i].user_data = p->ud;
+		uk[i].req_flags = (__u32)rnd(r) & (KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL);
+		naio_set(&uk[i], fd, p->len, p->flags, 0);
+		if (x < 12 && (m = naio_mutate(r, &uk[i], &exp[i]))) {
+			what = m;
+		} else if (x < 18) {
+			/* an id in flight on this queue (maybe unreported) */
+			j = ne_pick_req(r, qi);
+			if (j < NREQ && !ne.r[j].uncertain) {
+				uk[i].id = ne.r[j].id;
+				what = "NAIO: id of a request in flight";
+				exp[i] = "EEXIST";
+			}
+			/* an earlier entry of this batch, if it gets in */
+			for (j = 0; j < i && !fail_mode; j++)
+				if (pend[j].used == 1 && chance(r, 50)) {
+					uk[i].id = pend[j].id;
+					what = "NAIO: id of a request in flight";
+					exp[i] = "EEXIST";
+				}
+		} else if (x < 21) {
+			naio_set(&uk[i], chance(r, 50) ? ne.notsock : ne.q[qi],
+				 p->len, p->flags, 0);
+			what = "NAIO: fd not a socket";
+			exp[i] = "ENOTSOCK";
+		} else if (b.bad) {
+			what = b.bad == NB_HARD ? "NAIO: valid, buffer at a kernel or non-canonical address" :
+						  "NAIO: valid, buffer without access";
+		}
+		if (!strcmp(exp[i], "ok,ENOSPC")) {
+			p->used = 1;	/* enter it if accepted */
+			ne.r[slot].used = 2;	/* reserved for this batch */
+			ne.r[slot].id = id;
+		}
+		snprintf(cls[i], sizeof(cls[i]), "ADD %s%s", what,
+			 strncmp(what, "NAIO", 4) ? " (private)" : "");
+		if (!strncmp(what, "NAIO", 4))
+			snprintf(cls[i], sizeof(cls[i]), "ADD %s", what);
+	}
+	ret = k_ctl(ne.q[qi], KEVENT_CTL_ADD, n, uk);
+	ne_expect(t, "kevent_ctl", "NAIO engine: ADD batch", ret < 0 ? ret : 0, "ok");
+	if (ret >= 0 && ret != (long)n && !fail_mode)
+		INVARIANT(t, "NAIO engine: kevent_ctl ADD of %u entries returned %ld\n", n, ret);
+	for (i = 0; i < n; i++) {
+		struct preq *p = &pend[i];
+		int slot = uk[i].id & (NREQ - 1);
+		int known = ret > (long)i && (uk[i].ret_flags & KEVENT_RET_DONE);
+		long e = known && (uk[i].ret_flags & KEVENT_RET_BROKEN) ?
+			 (long)(int32_t)uk[i].ret_data[1] : 0;
+
+		if (p->used == 1 && ne.r[slot].used == 2)
+			ne.r[slot].used = 0;
+		if (known)
+			ne_expect(t, "kevent_ctl entry", cls[i], e, exp[i]);
+		if (p->used != 1 || (known && e))
+			continue;
+		/* accepted, or (--fail) maybe: it must come at most once */
+		if (!known && !fail_mode)
+			continue;
+		p->uncertain = !known;
+		p->used = 1;
+		ne.r[slot] = *p;
+		ne.accepted++;
+	}
+}
+
+static void ne_remove(struct tctx *t, int qi)
+{
+	struct rng *r = &t->r;
+	struct ukevent uk = { .type = KEVENT_NAIO };
+	int j = chance(r, 80) ? ne_pick_req(r, qi) : -1;
+	const char *cls, *exp;
+	long ret, e;
+
+	if (j >= 0) {
+		uk.id = ne.r[j].id;
+		if (chance(r, 30))
+			uk.event = ne.r[j].op;
+		cls = "REMOVE NAIO: a request in flight (maybe done, unreported)";
+		exp = "ok,EALREADY";
+	} else {
+		/* reported (gone) or never added */
+		uk.id = chance(r, 50) ? PRIV_TAG | (ne.seq + 1 + below(r, 100)) :
+					PRIV_TAG | (ne.seq - 1 - below(r, ne.seq ? ne.seq : 1));
+		j = uk.id & (NREQ - 1);
+		if (ne.r[j].used && ne.r[j].id == uk.id)
+			return;
+		cls = "REMOVE NAIO: a request reported, or never added";
+		exp = "ENOENT";
+		j = -1;
+	}
+	ret = k_ctl(ne.q[qi], KEVENT_CTL_REMOVE, 1, &uk);
+	if (ret != 1) {
+		ne_expect(t, "kevent_ctl", "NAIO engine: REMOVE", ret < 0 ? ret : 0, "ok");
+		return;
+	}
+	e = uk.ret_flags & KEVENT_RET_BROKEN ? (long)(int32_t)uk.ret_data[1] : 0;
+	ne_expect(t, "kevent_ctl entry", cls, e, exp);
+	if (j >= 0 && e == 0) {
+		ne.r[j].removed = 1;
+		ne.remove0++;
+	} else if (j >= 0 && e == -EALREADY) {
+		ne.ealready++;
+	} else if (j >= 0 && e == -ENOENT && !ne.r[j].uncertain) {
+		INVARIANT(t, "NAIO engine: request %#llx lost: REMOVE found nothing before its event\n",
+			  (unsigned long long)uk.id);
+	}
+}
+
+/* MODIFY, ENABLE, DISABLE, READY of a request: EINVAL, and it goes on */
+static void ne_other_cmd(struct tctx *t, int qi)
+{
+	static const unsigned int cmds[] = { KEVENT_CTL_MODIFY, KEVENT_CTL_ENABLE,
+					     KEVENT_CTL_DISABLE, KEVENT_CTL_READY };
+	struct rng *r = &t->r;
+	unsigned int cmd = cmds[below(r, 4)];
+	int j = ne_pick_req(r, qi);
+	struct ukevent uk = { .type = KEVENT_NAIO };
+	char cls[64];
+	long ret, e;
+
+	if (j < 0)
+		return;
+	uk.id = ne.r[j].id;
+	if (cmd == KEVENT_CTL_MODIFY) {
+		/* the ADD's own fields, otherwise valid */
+		uk.event = ne.r[j].op;
+		uk.user_data = ne.r[j].ud;
+		naio_set(&uk, ne.c[ne.r[j].conn].fd[ne.r[j].end], ne.r[j].len,
+			 ne.r[j].flags, 0);
+		uk.data = PTR64(naio_scratch);
+	}
+	snprintf(cls, sizeof(cls), "%s NAIO: a request in flight", cmd_name[cmd]);
+	ret = k_ctl(ne.q[qi], cmd, 1, &uk);
+	if (ret != 1) {
+		ne_expect(t, "kevent_ctl", "NAIO engine: other commands", ret < 0 ? ret : 0, "ok");
+		return;
+	}
+	e = uk.ret_flags & KEVENT_RET_BROKEN ? (long)(int32_t)uk.ret_data[1] : 0;
+	ne_expect(t, "kevent_ctl entry", cls, e, "EINVAL");
+}
+
+/* Bytes from the peer's side, or read away, without a request */
+static void ne_traffic(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	int ci = ne_pick_conn(r), e = below(r, 2);
+	char buf[4096];
+	size_t len = 1 + below(r, sizeof(buf));
+
+	if (ci < 0 || ne.c[ci].fd[e] < 0)
+		return;
+	memset(buf, 'a' + below(r, 26), len);
+	if (chance(r, 70)) {
+		if (send(ne.c[ci].fd[e], buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		}
+	} else if (recv(ne.c[ci].fd[e], buf, len, MSG_DONTWAIT) < 0) {
+	}
+}
+
+/* Close an end, dup2() over it, or shut it down; reopen closed ones */
+static void ne_break(struct tctx *t)
+{
+	struct rng *r = &t->r;
+	int ci = below(r, NCONN), e = below(r, 2);
+	struct nconn *c = &ne.c[ci];
+
+	if (c->fd[0] < 0 && c->fd[1] < 0) {
+		ne_conn_open(r, ci);
+		return;
+	}
+	switch (below(r, 4)) {
+	case 0:
+		ne_conn_close(r, ci, -1);
+		break;
+	case 1:
+		ne_conn_close(r, ci, e);
+		break;
+	default:
+		if (c->fd[e] >= 0) {
+			ne_mark(ci, e, 0);
+			shutdown(c->fd[e], (const int[]){ SHUT_RD, SHUT_WR,
+							  SHUT_RDWR }[below(r, 3)]);
+		}
+		break;
+	}
+}
+
+/*
+ * fs.kevent.max_queue_requests: a queue takes that many requests, then
+ * EAGAIN; one thread only (the limit is global: another thread's request
+ * would be refused too). The requests are removed: each reports -ECANCELED
+ * once.
+ */
+static void ne_eagain_test(struct tctx *t)
+{
+	static const char path[] = "/proc/sys/fs/kevent/max_queue_requests";
+	struct ukevent uk[6];
+	struct kevent_event ev[8];
+	long old = sysctl_read(path), ret, got = 0, i;
+	unsigned int cap = 1 + below(&t->r, 4);
+	int q, s[2];
+
+	if (old < 0 || !t->single || !rec_enabled)
+		return;
+	q = ne_fd(k_create(KEVENT_NONBLOCK));
+	if (q < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s)) {
+		close(q);
+		return;
+	}
+	memset(uk, 0, sizeof(uk));
+	for (i = 0; i <= cap; i++) {
+		uk[i].type = KEVENT_NAIO;
+		uk[i].id = 1000 + i;
+		uk[i].event = KEVENT_NAIO_RECV;
+		uk[i].data = PTR64(naio_scratch + 64 * i);
+		uk[i].user_data = i;
+		naio_set(&uk[i], s[0], 64, 0, 0);
+	}
+	if (sysctl_write(path, cap)) {
+		close(q);
+		close(s[0]);
+		close(s[1]);
+		return;
+	}
+	ret = k_ctl(q, KEVENT_CTL_ADD, cap + 1, uk);
+	sysctl_write(path, old);
+	ne.eagain_tests++;
+	for (i = 0; i <= cap && i < ret; i++)
+		ne_expect(t, "kevent_ctl entry",
+			  i < cap ? "ADD NAIO: below max_queue_requests" :
+				    "ADD NAIO: at max_queue_requests",
+			  uk[i].ret_flags & KEVENT_RET_BROKEN ?
+			  (long)(int32_t)uk[i].ret_data[1] : 0,
+			  i < cap ? "ok" : "EAGAIN");
+	if (ret != cap + 1)
+		INVARIANT(t, "NAIO: ADD of %u entries returned %ld\n", cap + 1, ret);
+	for (i = 0; i < cap; i++) {
+		uk[i].req_flags = 0;
+		uk[i].event = 0;
+		uk[i].data = 0;
+		uk[i].user_data = 0;
+		naio_set(&uk[i], 0, 0, 0, 0);
+	}
+	ret = k_ctl(q, KEVENT_CTL_REMOVE, cap, uk);
+	for (i = 0; i < cap && i < ret; i++)
+		ne_expect(t, "kevent_ctl entry", "REMOVE NAIO: a request in flight (nothing to read)",
+			  uk[i].ret_flags & KEVENT_RET_BROKEN ?
+			  (long)(int32_t)uk[i].ret_data[1] : 0, "ok");
+	for (i = 0; i < 20; i++) {
+		struct kevent_wait_args wa = { .timeout_ns = 100000000 };
+		long n = k_get(q, ev, 8, &wa, sizeof(wa));
+
+		if (n == -EINTR)
+			continue;	/* the step's watchdog */
+		if (n <= 0)
+			break;
+		for (long j = 0; j < n; j++) {
+			if (ev[j].type != KEVENT_NAIO || ev[j].id < 1000 ||
+			    ev[j].id >= 1000 + cap || (__s64)ev[j].data != -ECANCELED ||
+			    ev[j].flags != KEVENT_EV_ERROR || ev[j].events != KEVENT_NAIO_RECV)
+				INVARIANT(t, "NAIO: a removed request reported id %llu data %lld flags %#x\n",
+					  (unsigned long long)ev[j].id, (long long)ev[j].data,
+					  ev[j].flags);
+		}
+		got += n;
+		if (got >= cap)
+			break;
+	}
+	/* nothing more: each once */
+	if (got == cap && k_get(q, ev, 8, &(struct kevent_wait_args){ 0 }, 32) != 0)
+		got++;
+	if (got != cap)
+		INVARIANT(t, "NAIO: %u removed requests reported %ld times\n", cap, got);
+	close(q);
+	close(s[0]);
+	close(s[1]);
+}
+
+/*
+ * A request reported in another process completes with -EXDEV and moves
+ * nothing: a RECV in flight on a socket with bytes to read, reported by a
+ * forked child. The child's copy of the buffer stays as it was, and the
+ * parent then finds the request gone and the bytes still in the socket.
+ */
+static void ne_exdev_test(struct tctx *t)
+{
+	struct ukevent uk = { .type = KEVENT_NAIO, .id = 77, .event = KEVENT_NAIO_RECV };
+	struct kevent_event ev[4];
+	char *buf = naio_scratch + SCRATCH - 4096, got[16];
+	int q, s[2], st, i;
+	long ret;
+	pid_t pid;
+
+	if (!rec_enabled)
+		return;
+	q = ne_fd(k_create(KEVENT_NONBLOCK));
+	if (q < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s)) {
+		close(q);
+		return;
+	}
+	memset(buf, 0x5a, 16);
+	uk.data = PTR64(buf);
+	naio_set(&uk, s[0], 16, 0, 0);
+	ret = k_ctl(q, KEVENT_CTL_ADD, 1, &uk);
+	if (ret != 1 || (uk.ret_flags & KEVENT_RET_BROKEN)) {
+		if (!fail_mode)
+			INVARIANT(t, "NAIO exdev: ADD %ld flags %#x\n", ret, uk.ret_flags);
+		goto out;
+	}
+	if (write(s[1], "0123456789abcdef", 16) != 16)
+		goto out;
+	pid = fork();
+	if (pid == 0) {
+		struct kevent_wait_args wa = { .timeout_ns = 2000000000ULL };
+		long n = k_get(q, ev, 4, &wa, sizeof(wa));
+
+		alarm(20);
+		if (n != 1 || ev[0].id != 77 || (__s64)ev[0].data != -EXDEV ||
+		    !(ev[0].flags & KEVENT_EV_ERROR) || ev[0].events != KEVENT_NAIO_RECV) {
+			dprintf(2, "NAIO exdev child: %ld events, id %llu data %lld flags %#x\n",
+				n, n > 0 ? (unsigned long long)ev[0].id : 0ULL,
+				n > 0 ? (long long)ev[0].data : 0LL, n > 0 ? ev[0].flags : 0);
+			_exit(3);
+		}
+		for (i = 0; i < 16; i++)
+			if (buf[i] != 0x5a) {
+				dprintf(2, "NAIO exdev child: the buffer was written\n");
+				_exit(4);
+			}
+		_exit(k_get(q, ev, 4, &(struct kevent_wait_args){ 0 }, 32) == 0 ? 0 : 5);
+	}
+	if (pid < 0)
+		goto out;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	ne.exdev_tests++;
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		INVARIANT(t, "NAIO exdev: the child's report failed (status %#x)\n", st);
+	ret = k_get(q, ev, 4, &(struct kevent_wait_args){ 0 }, 32);
+	if (ret != 0)
+		INVARIANT(t, "NAIO exdev: the parent got %ld events after the child's report\n", ret);
+	if (recv(s[0], got, 16, MSG_DONTWAIT) != 16 || memcmp(got, "0123456789abcdef", 16))
+		INVARIANT(t, "NAIO exdev: the bytes left the socket\n");
+	for (i = 0; i < 16; i++)
+		if (buf[i] != 0x5a) {
+			INVARIANT(t, "NAIO exdev: the parent's buffer was written\n");
+			break;
+		}
+out:
+	close(q);
+	close(s[0]);
+	close(s[1]);
+}
+
+/*
+ * No request may sit in flight while its socket has bytes for it: report
+ * every queue until nothing comes (twice), then a receive in flight on an
+ * end with bytes to read (SIOCINQ) gets one more report; still in flight
+ * after it with the bytes still there, it missed its wake-up (each report
+ * tries the I/O of every request the socket made ready).
+ */
+static void ne_stuck_check(struct tctx *t)
+{
+	int i, j, rounds, stuck[NREQ], ns = 0;
+
+	for (i = 0; i < NQ; i++)
+		for (rounds = 0; rounds < 100 && ne.q[i] >= 0; rounds++)
+			if (ne_reap(t, i) <= 0 && ne_reap(t, i) <= 0)
+				break;
+	for (j = 0; j < NREQ; j++) {
+		struct preq *p = &ne.r[j];
+		struct nconn *c = &ne.c[p->conn];
+		int avail = 0;
+
+		if (p->used != 1 || p->uncertain || p->op != KEVENT_NAIO_RECV ||
+		    p->cgen != c->gen || c->fd[p->end] < 0 || p->broken ||
+		    ioctl(c->fd[p->end], FIONREAD, &avail) || avail <= 0)
+			continue;
+		stuck[ns++] = j;
+	}
+	if (!ns)
+		return;
+	for (i = 0; i < NQ; i++)
+		ne_reap(t, i);
+	for (i = 0; i < ns; i++) {
+		struct preq *p = &ne.r[stuck[i]];
+		int avail = 0;
+
+		if (p->used != 1 || ne.q[p->q] < 0 || p->qgen != ne.qgen[p->q])
+			continue;
+		/* a MSG_WAITALL receive may take what there is and wait on */
+		if (ioctl(ne.c[p->conn].fd[p->end], FIONREAD, &avail) || avail <= 0)
+			continue;
+		INVARIANT(t, "NAIO engine: request %#llx (RECV on %s, len %u, %s, %s) still in flight with %d bytes to read after its queue was reported\n",
+			  (unsigned long long)p->id, ckind_name[p->kind], p->len,
+			  nptr_name[p->pc], p->flags & MSG_WAITALL ? "MSG_WAITALL" : "no flags",
+			  avail);
+	}
+}
+
+/* One step of the engine */
+static void naio_step(struct tctx *t, int depth)
+{
+	struct rng *r = &t->r;
+	unsigned int x = below(r, 1000);
+	int qi = below(r, NQ), i;
+
+	if (!naio_scratch)
+		return;
+	wd_arm(t->wd, 1000, 100);
+	pthread_mutex_lock(&ne.lock);
+	if (!ne.ready)
+		ne_setup();
+	if (ne.q[qi] < 0)
+		ne_q_open(qi);
+	i = below(r, NCONN);
+	if (ne.c[i].fd[0] < 0 && ne.c[i].fd[1] < 0 && chance(r, 50))
+		ne_conn_open(r, i);
+	if (ne.q[qi] < 0)
+		goto out;
+	if (x < 400)
+		ne_submit(t, qi);
+	else if (x < 700)
+		ne_reap(t, qi);
+	else if (x < 780)
+		ne_remove(t, qi);
+	else if (x < 810)
+		ne_other_cmd(t, qi);
+	else if (x < 900)
+		ne_traffic(t);
+	else if (x < 960)
+		ne_break(t);
+	else if (x < 975)
+		ne_q_close(qi);
+	else if (x < 985)
+		ne_eagain_test(t);
+	else if (x < 990 && !depth)
+		ne_exdev_test(t);
+	else
+		ne_stuck_check(t);
+out:
+	pthread_mutex_unlock(&ne.lock);
+	wd_disarm(t->wd);
+}
+
+/*
+ * The end: every socket closed (each request left is cancelled), the
+ * queues drained; a request still in the table was lost.
+ */
+static void naio_finish(struct tctx *t, int quiet)
+{
+	int i, j, rounds;
+	unsigned long lost = 0;
+
+	pthread_mutex_lock(&ne.lock);
+	if (!ne.ready) {
+		pthread_mutex_unlock(&ne.lock);
+		return;
+	}
+	ne_stuck_check(t);
+	for (i = 0; i < NCONN; i++)
+		ne_conn_close(NULL, i, -1);
+	for (i = 0; i < NQ; i++)
+		for (rounds = 0; rounds < 1000 && ne.q[i] >= 0; rounds++)
+			if (ne_reap(t, i) <= 0 && ne_reap(t, i) <= 0)
+				break;
+	for (j = 0; j < NREQ; j++) {
+		struct preq *p = &ne.r[j];
+
+		if (p->used != 1 || ne.q[p->q] < 0 || p->qgen != ne.qgen[p->q])
+			continue;
+		if (p->uncertain)
+			continue;
+		if (fail_mode) {
+			ne.lost_fail++;
+			continue;
+		}
+		if (lost++ < 5)
+			INVARIANT(t, "NAIO engine: request %#llx (%s on %s, len %u, %s%s%s) never reported\n",
+				  (unsigned long long)p->id,
+				  p->op == KEVENT_NAIO_SEND ? "SEND" : "RECV",
+				  ckind_name[p->kind], p->len, nptr_name[p->pc],
+				  p->removed ? ", removed" : "", p->closed ? ", fd closed" : "");
+		else
+			t->invariant++;
+	}
+	for (i = 0; i < NQ; i++)
+		ne_q_close(i);
+	close(ne.listener);
+	close(ne.notsock);
+	ne.ready = 0;
+	if (!quiet)
+		printf("kevent-fuzz: NAIO engine: %lu requests accepted, %lu reported (%lu bytes, %lu cancelled, %lu EFAULT, %lu end of file, %lu short), %lu dropped by a queue close, %lu lost; REMOVE 0: %lu, EALREADY: %lu; %lu max_queue_requests and %lu EXDEV checks%s\n",
+		       ne.accepted, ne.completed, ne.bytes, ne.cancelled, ne.efault,
+		       ne.eof, ne.short_ok, ne.dropped, lost, ne.remove0, ne.ealready,
+		       ne.eagain_tests, ne.exdev_tests,
+		       fail_mode ? " (--fail: unreported requests not counted as lost)" : "");
+	if (!quiet && ne.seqpacket_eof_noflag)
+		printf("kevent-fuzz: NAIO: %lu seqpacket receives reported end of file (0) without KEVENT_EV_EOF\n",
+		       ne.seqpacket_eof_noflag);
+	if (!quiet && fail_mode && ne.lost_fail)
+		printf("kevent-fuzz: NAIO: %lu requests unreported under fault injection\n",
+		       ne.lost_fail);
+	pthread_mutex_unlock(&ne.lock);
+}
+
+/* A forked child: the parent's engine is not its own */
+static void naio_child_reset(void)
+{
+	pthread_mutex_init(&ne.lock, NULL);
+	memset(&ne.accepted, 0, sizeof(ne) - offsetof(struct naio_engine, accepted));
+	ne.ready = 0;
 }
 
 /* ---- the environment ---------------------------------------------- */
@@ -1812,6 +3297,8 @@ static void do_fork(struct tctx *t)
 	int st, i, n = 10 + below(&t->r, 60);
 	uint64_t cseed = rnd(&t->r);
 
+	/* ne.lock first: the engine records (rec_lock) under it */
+	pthread_mutex_lock(&ne.lock);
 	pthread_mutex_lock(&pool_lock);
 	pthread_mutex_lock(&rec_lock);
 	pthread_mutex_lock(&arena_lock);
@@ -1826,17 +3313,20 @@ static void do_fork(struct tctx *t)
 		pthread_mutex_init(&pool_lock, NULL);
 		pthread_mutex_init(&rec_lock, NULL);
 		pthread_mutex_init(&arena_lock, NULL);
+		naio_child_reset();
 		c.r.s = cseed;
 		c.single = 1;
 		wd_init(&c.wd);
 		alarm(300);	/* the parent shows a stuck child at 60 s */
 		for (i = 0; i < n; i++)
 			one_call(&c, 1);
+		naio_finish(&c, 1);
 		_exit(c.invariant ? 3 : 0);
 	}
 	pthread_mutex_unlock(&arena_lock);
 	pthread_mutex_unlock(&rec_lock);
 	pthread_mutex_unlock(&pool_lock);
+	pthread_mutex_unlock(&ne.lock);
 	if (pid < 0)
 		return;
 	/*
@@ -1892,8 +3382,10 @@ static void one_call(struct tctx *t, int depth)
 		pool_check(t->calls - 1);
 	if (x < 40)
 		do_create(t);
-	else if (x < 440)
+	else if (x < 390)
 		do_ctl(t);
+	else if (x < 440)
+		naio_step(t, depth);
 	else if (x < 640)
 		do_get(t);
 	else if (x < 690)
@@ -2043,6 +3535,11 @@ int main(int argc, char **argv)
 	if (arena == MAP_FAILED)
 		return 2;
 	mprotect(arena + ARENA_PAGES * PAGE, PAGE, PROT_NONE);
+	if (naio_init_mem()) {
+		perror("mmap (NAIO scratch)");
+		return 2;
+	}
+	loose = calloc(LOOSE_MAX, sizeof(*loose));
 	for (i = 0; i < POOL; i++)
 		pool[i].fd = -1;
 	for (i = 0; i < (int)ARRAY_SIZE(closed_nums); i++)
@@ -2073,6 +3570,8 @@ int main(int argc, char **argv)
 		for (i = 0; i < nthreads; i++)
 			pthread_join(th[i], NULL);
 	}
+	/* every private socket closed, the queues drained: none lost */
+	naio_finish(&t[0], 0);
 	for (i = 0; i < nthreads; i++) {
 		total += t[i].calls;
 		inv += t[i].invariant;

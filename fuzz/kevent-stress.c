@@ -38,6 +38,9 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #define NONESHOT	64	/* oneshot USER ids */
 #define NCOUNTER	8	/* counter USER ids */
@@ -958,7 +961,7 @@ static long kevent_slab_objects(void)
 	static const char *const caches[] = {
 		"kevent_poll", "kevent_timer", "kevent_user",
 	};
-	long sum = 0;
+	long sum = 0, naio;
 	size_t i;
 
 	for (i = 0; i < sizeof(caches) / sizeof(caches[0]); i++) {
@@ -968,7 +971,574 @@ static long kevent_slab_objects(void)
 			return -1;
 		sum += n;
 	}
-	return sum;
+	/* the requests' own cache, on a kernel with KEVENT_NAIO */
+	naio = slab_objects("kevent_naio");
+	return sum + (naio > 0 ? naio : 0);
+}
+
+/* ---- KEVENT_NAIO: requests on connections, exact accounting -------- */
+
+/*
+ * Threads submit sends and receives on connections (unix stream pairs
+ * and loopback TCP) of one queue while others report it, REMOVE requests
+ * and close connections: abruptly (close() or dup2() over an end, which
+ * cancels its requests) or gracefully (shutdown() of both ends; the
+ * connection is closed once its last request was reported). Exact:
+ *
+ *   - every request ADD accepted is reported exactly once (each id is
+ *     used once; a second report, or one of an id never accepted, is a
+ *     violation), with its operation, a result within [-4095, len] that
+ *     is negative exactly with KEVENT_EV_ERROR, -ECANCELED only after a
+ *     REMOVE that returned 0 or a close of its descriptor; REMOVE finds
+ *     every request not yet reported (ENOENT for one in flight: lost);
+ *   - per connection closed gracefully, and in each direction, the bytes
+ *     received (the receives' results, and what was still in the socket)
+ *     equal the bytes of the completed sends (their results);
+ *   - at the end every connection is closed and the queue drained: no
+ *     request may be left; then queues closed with requests in flight drop
+ *     them (the per-user counts and the kevent_naio slab are checked by
+ *     reconcile() and the slab check).
+ */
+#ifndef KEVENT_NAIO_SEND
+#define KEVENT_NAIO		5
+#define KEVENT_NAIO_SEND	0x1
+#define KEVENT_NAIO_RECV	0x2
+#endif
+#define NNC		12		/* connections */
+#define NMAXREQ		(1u << 19)	/* requests of the phase */
+#define NINFLIGHT	1500		/* at most in flight at once */
+#define NBUF		(1 << 20)	/* receive area: nothing else uses it */
+
+struct nsconn {
+	pthread_mutex_t lock;
+	int fd[2];
+	int tcp;
+	int state;		/* 0 open, 1 shutting down, 2 closed */
+	int exact;		/* no abrupt close: the bytes must add up */
+	int closed_ends;	/* bit e: end e was closed (its requests cancelled) */
+	unsigned int gen;
+	long inflight;		/* requests not reported yet */
+	uint64_t sent[2];	/* [end]: bytes of completed sends from end */
+	uint64_t recvd[2];	/* [end]: bytes received on end */
+};
+
+struct nsreq {
+	uint8_t state;		/* 0 unused, 1 in flight, 2 reported */
+	uint8_t op, end, removed, unknown, enoent, nosignal;
+	uint16_t conn;
+	uint32_t gen, len;
+};
+
+static struct nsconn nconn[NNC];
+static struct nsreq *nreq;
+static uint32_t nreq_next = 1;
+static long n_inflight;
+static char *nbuf_recv, *nbuf_send;
+static int nq = -1;
+static int ns_listener = -1;
+static struct sockaddr_in ns_addr;
+static unsigned long ns_accepted, ns_reported, ns_cancelled, ns_bytes,
+	ns_graceful, ns_abrupt, ns_removed, ns_enoent, ns_epipe_signal;
+/* one connect()+accept() at a time: each takes its own connection */
+static pthread_mutex_t ns_tcp_lock = PTHREAD_MUTEX_INITIALIZER;
+/* SIGPIPE: a send without MSG_NOSIGNAL on a closed stream raises it */
+static unsigned long ns_sigpipe;
+
+static void ns_on_sigpipe(int s)
+{
+	(void)s;
+	__atomic_add_fetch(&ns_sigpipe, 1, __ATOMIC_RELAXED);
+}
+
+static int ns_open(struct nsconn *c, struct rng *r)
+{
+	int fds[2];
+
+	c->tcp = ns_listener >= 0 && chance(r, 30);
+	if (c->tcp) {
+		fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+		if (fds[0] < 0)
+			return -1;
+		pthread_mutex_lock(&ns_tcp_lock);
+		if (connect(fds[0], (void *)&ns_addr, sizeof(ns_addr)) ||
+		    (fds[1] = accept4(ns_listener, NULL, NULL, SOCK_NONBLOCK)) < 0) {
+			pthread_mutex_unlock(&ns_tcp_lock);
+			close(fds[0]);
+			return -1;
+		}
+		pthread_mutex_unlock(&ns_tcp_lock);
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds)) {
+		return -1;
+	}
+	c->fd[0] = fds[0];
+	c->fd[1] = fds[1];
+	c->state = 0;
+	c->exact = 1;
+	c->closed_ends = 0;
+	c->gen++;
+	c->sent[0] = c->sent[1] = c->recvd[0] = c->recvd[1] = 0;
+	return 0;
+}
+
+/*
+ * The bytes of a connection shut down whose requests were all reported:
+ * what is still in a socket is read here and counts as received; then,
+ * per direction, received == sent. Under c->lock.
+ */
+static void ns_settle(struct nsconn *c)
+{
+	char buf[4096];
+	int e;
+
+	/*
+	 * Both ends are shut down for writing: read up to the end of file
+	 * (TCP may still carry bytes from the sender's queue over loopback).
+	 */
+	for (e = 0; e < 2 && c->exact; e++)
+		for (;;) {
+			long n = recv(c->fd[e], buf, sizeof(buf), MSG_DONTWAIT);
+			struct pollfd p = { .fd = c->fd[e], .events = POLLIN };
+
+			if (n > 0) {
+				c->recvd[e] += n;
+				continue;
+			}
+			if (n == 0 || errno != EAGAIN || poll(&p, 1, 2000) <= 0)
+				break;
+		}
+	if (c->exact && !fail_mode) {
+		if (c->sent[0] != c->recvd[1] || c->sent[1] != c->recvd[0])
+			VIOL("NAIO connection %ld (gen %u, %s): sent %llu/%llu bytes, received %llu/%llu\n",
+			     (long)(c - nconn), c->gen, c->tcp ? "tcp" : "unix",
+			     (unsigned long long)c->sent[0], (unsigned long long)c->sent[1],
+			     (unsigned long long)c->recvd[1], (unsigned long long)c->recvd[0]);
+		ns_graceful++;
+	}
+	close(c->fd[0]);
+	close(c->fd[1]);
+	c->fd[0] = c->fd[1] = -1;
+	c->state = 2;
+}
+
+static void ns_account(struct kevent_event *ev, long n)
+{
+	long i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t id = ev[i].id;
+		__s64 res = (__s64)ev[i].data;
+		struct nsreq *q;
+		struct nsconn *c;
+		int closed;
+
+		__atomic_add_fetch(&events_seen, 1, __ATOMIC_RELAXED);
+		if (ev[i].type != KEVENT_NAIO || !id || id >= NMAXREQ) {
+			VIOL("NAIO phase: event type %u id %llu\n", ev[i].type,
+			     (unsigned long long)id);
+			continue;
+		}
+		q = &nreq[id];
+		c = &nconn[q->conn];
+		pthread_mutex_lock(&c->lock);
+		if (q->state != 1) {
+			VIOL("NAIO request %llu reported %s\n", (unsigned long long)id,
+			     q->state ? "twice" : "but never accepted");
+			pthread_mutex_unlock(&c->lock);
+			continue;
+		}
+		q->state = 2;
+		closed = c->closed_ends >> q->end & 1;
+		if (ev[i].events != q->op || res < -4095 || res > q->len ||
+		    !!(ev[i].flags & KEVENT_EV_ERROR) != (res < 0) ||
+		    (q->op == KEVENT_NAIO_SEND && res == 0) ||
+		    (res == -ECANCELED && !q->removed && !closed && !q->unknown))
+			VIOL("NAIO request %llu (%s len %u%s%s): events %#x flags %#x result %lld\n",
+			     (unsigned long long)id, q->op == KEVENT_NAIO_SEND ? "SEND" : "RECV",
+			     q->len, q->removed ? ", removed" : "", closed ? ", closed" : "",
+			     ev[i].events, ev[i].flags, (long long)res);
+		if (res > 0 && q->gen == c->gen) {
+			if (q->op == KEVENT_NAIO_SEND)
+				c->sent[q->end] += res;
+			else
+				c->recvd[q->end] += res;
+			ns_bytes += res;
+		}
+		if (res == -ECANCELED)
+			ns_cancelled++;
+		if (res == -EPIPE && !q->nosignal)
+			ns_epipe_signal++;
+		ns_reported++;
+		if (q->gen == c->gen) {
+			c->inflight--;
+			if (!c->inflight && c->state == 1)
+				ns_settle(c);
+		}
+		__atomic_sub_fetch(&n_inflight, 1, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
+static long ns_wait(uint64_t timeout_ns)
+{
+	struct kevent_event ev[32];
+	struct kevent_wait_args a = { .timeout_ns = timeout_ns, .min_nr = 1 };
+	long n = k_get(nq, ev, 32, &a, sizeof(a));
+
+	if (n > 0)
+		ns_account(ev, n);
+	else if (n < 0)
+		check_clean("kevent_get_events (NAIO)", n, "EINTR");
+	return n;
+}
+
+static void ns_submit(struct rng *r)
+{
+	struct nsconn *c = &nconn[below(r, NNC)];
+	struct ukevent uk[4];
+	unsigned int n = 1 + below(r, 4), i;
+	uint32_t ids[4];
+	long ret;
+
+	if (__atomic_load_n(&n_inflight, __ATOMIC_RELAXED) > NINFLIGHT)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (c->state == 2 && !c->inflight && ns_open(c, r))
+		c->state = 2;
+	if (c->state != 0) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	memset(uk, 0, sizeof(uk));
+	for (i = 0; i < n; i++) {
+		uint32_t id = __atomic_fetch_add(&nreq_next, 1, __ATOMIC_RELAXED);
+		struct nsreq *q;
+		__u32 len = chance(r, 20) ? 4096 + below(r, 60000) : 1 + below(r, 2048);
+		int fl;
+
+		if (id >= NMAXREQ) {
+			n = i;
+			break;
+		}
+		q = &nreq[id];
+		q->op = chance(r, 50) ? KEVENT_NAIO_SEND : KEVENT_NAIO_RECV;
+		q->end = below(r, 2);
+		q->conn = c - nconn;
+		q->gen = c->gen;
+		q->len = len;
+		fl = q->op == KEVENT_NAIO_SEND ? (chance(r, 50) ? MSG_NOSIGNAL : 0) :
+		     (chance(r, 30) ? MSG_WAITALL : 0);
+		q->nosignal = !!(fl & MSG_NOSIGNAL);
+		uk[i].id = id;
+		uk[i].type = KEVENT_NAIO;
+		uk[i].event = q->op;
+		uk[i].req_flags = chance(r, 20) ? KEVENT_REQ_WAKEUP_ALL : 0;
+		uk[i].data = PTR64(q->op == KEVENT_NAIO_SEND ? nbuf_send :
+				   nbuf_recv + below(r, NBUF - len));
+		uk[i].__reserved[0] = c->fd[q->end];	/* naio.fd */
+		uk[i].__reserved[1] = len;		/* naio.len */
+		uk[i].__reserved[2] = fl;		/* naio.msg_flags */
+		ids[i] = id;
+	}
+	if (!n) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	/* in flight before the call: a report may come before it returns */
+	for (i = 0; i < n; i++)
+		nreq[ids[i]].state = 1;
+	c->inflight += n;
+	__atomic_add_fetch(&n_inflight, n, __ATOMIC_RELAXED);
+	ret = k_ctl(nq, KEVENT_CTL_ADD, n, uk);
+	for (i = 0; i < n; i++) {
+		long e = ret < 0 ? ret : ret <= (long)i ? -EIO :
+			 !(uk[i].ret_flags & KEVENT_RET_DONE) ? UNKNOWN :
+			 uk[i].ret_flags & KEVENT_RET_BROKEN ? (int32_t)uk[i].ret_data[1] : 0;
+
+		if (e == 0) {
+			ns_accepted++;
+			continue;
+		}
+		if (e == UNKNOWN || (fail_mode && ret < 0 && ret != -EINVAL)) {
+			/* --fail: maybe accepted; reported at most once */
+			nreq[ids[i]].unknown = 1;
+			continue;
+		}
+		check_clean("NAIO ADD", e, "ENOSPC,EAGAIN");
+		if (nreq[ids[i]].state == 2)
+			VIOL("NAIO request %u reported, but its ADD failed: %s\n",
+			     ids[i], errname(e));
+		nreq[ids[i]].state = 0;
+		c->inflight--;
+		__atomic_sub_fetch(&n_inflight, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* REMOVE a request of late: 0 in flight, EALREADY done; never ENOENT */
+static void ns_remove(struct rng *r)
+{
+	uint32_t last = __atomic_load_n(&nreq_next, __ATOMIC_RELAXED), id;
+	struct nsreq *q;
+	struct nsconn *c;
+	long e;
+
+	if (last < 2)
+		return;
+	id = last - 1 - below(r, last - 1 < 200 ? last - 1 : 200);
+	q = &nreq[id];
+	c = &nconn[q->conn];
+	pthread_mutex_lock(&c->lock);
+	if (q->state != 1) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	e = ctl1(nq, KEVENT_CTL_REMOVE, KEVENT_NAIO, id, 0, 0, 0, 0, 0);
+	if (e == 0) {
+		q->removed = 1;
+		ns_removed++;
+	} else if (e == -ENOENT) {
+		/*
+		 * Reported meanwhile by a wait whose accounting waits for this
+		 * lock, or lost: then still unreported at the end (below).
+		 */
+		q->enoent = 1;
+		ns_enoent++;
+	} else {
+		check_clean("NAIO REMOVE", e, "EALREADY");
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Close a connection: abruptly (its requests are cancelled) or gracefully */
+static void ns_close(struct rng *r, int graceful)
+{
+	struct nsconn *c = &nconn[below(r, NNC)];
+	int e;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->state != 0) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	if (graceful) {
+		shutdown(c->fd[0], SHUT_WR);
+		shutdown(c->fd[1], SHUT_WR);
+		c->state = 1;
+		if (!c->inflight)
+			ns_settle(c);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	/* the requests through the closed ends are cancelled */
+	e = below(r, 3);	/* 0, 1: that end; 2: both */
+	c->closed_ends |= e == 2 ? 3 : 1 << e;
+	c->exact = 0;
+	ns_abrupt++;
+	if (e != 1) {
+		if (chance(r, 30))
+			dup2(nq, c->fd[0]);	/* another file at the number */
+		close(c->fd[0]);
+		c->fd[0] = -1;
+	}
+	if (e != 0) {
+		close(c->fd[1]);
+		c->fd[1] = -1;
+	}
+	/* the other end: shut down, so the connection goes away */
+	c->state = 1;
+	if (!c->inflight)
+		ns_settle(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *ns_worker(void *arg)
+{
+	struct rng r = { seed + 0x4e41ULL * (uintptr_t)arg };
+	long me = (long)arg;
+	unsigned long i, my = nops / 4 / nthreads;
+	double budget = tbudget / 3;
+	uint64_t t0 = now_ns();
+
+	if (fail_mode) {
+		FILE *f = fopen("/proc/thread-self/make-it-fail", "w");
+
+		if (!f || fprintf(f, "1") < 0 || fclose(f))
+			exit(2);
+	}
+	for (i = 0; i < my; i++) {
+		unsigned int x = below(&r, 100);
+
+		if ((i & 31) == 0 && (now_ns() - t0) / 1e9 > budget)
+			break;
+		if (me == 0 ? x < 80 : x < 30)
+			ns_wait(chance(&r, 70) ? 0 : 200000);
+		else if (x < 75)
+			ns_submit(&r);
+		else if (x < 88)
+			ns_remove(&r);
+		else if (x < 97)
+			ns_close(&r, chance(&r, 60));
+		else
+			ns_close(&r, 1);
+		__atomic_add_fetch(&ops_done, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void naio_phase(void)
+{
+	socklen_t sl = sizeof(ns_addr);
+	pthread_t th[64];
+	unsigned long lost = 0, dropped = 0;
+	int i, j, empty;
+	uint32_t id, last;
+
+	struct kevent_probe probe = { 0 };
+
+	if (k_ctl(-1, KEVENT_CTL_PROBE, sizeof(probe), &probe) < 0 ||
+	    !(probe.types >> KEVENT_NAIO & 1)) {
+		printf("kevent-stress: NAIO phase not run: the kernel has no KEVENT_NAIO\n");
+		return;
+	}
+	nreq = calloc(NMAXREQ, sizeof(*nreq));
+	nbuf_recv = mmap(NULL, NBUF, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	nbuf_send = mmap(NULL, 65536, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	signal(SIGPIPE, ns_on_sigpipe);
+	nq = k_create(0);
+	if (!nreq || nbuf_recv == MAP_FAILED || nbuf_send == MAP_FAILED || nq < 0) {
+		printf("kevent-stress: NAIO phase not run (%s)\n",
+		       nq < 0 ? errname(nq) : "no memory");
+		return;
+	}
+	memset(nbuf_send, 'n', 65536);
+	ns_addr.sin_family = AF_INET;
+	ns_addr.sin_addr.s_addr = htonl(0x7f000001);
+	ns_listener = socket(AF_INET, SOCK_STREAM, 0);
+	if (ns_listener >= 0 &&
+	    (bind(ns_listener, (void *)&ns_addr, sizeof(ns_addr)) ||
+	     listen(ns_listener, 16) ||
+	     getsockname(ns_listener, (void *)&ns_addr, &sl))) {
+		close(ns_listener);
+		ns_listener = -1;
+	}
+	for (i = 0; i < NNC; i++) {
+		pthread_mutex_init(&nconn[i].lock, NULL);
+		nconn[i].state = 2;
+	}
+	for (j = 0; j < nthreads; j++)
+		pthread_create(&th[j], NULL, ns_worker, (void *)(long)j);
+	for (j = 0; j < nthreads; j++)
+		pthread_join(th[j], NULL);
+	printf("kevent-stress: NAIO: the threads are done; closing the connections\n");
+	/* the end: every connection shut down, the queue drained */
+	for (i = 0; i < NNC; i++) {
+		pthread_mutex_lock(&nconn[i].lock);
+		if (nconn[i].state == 0) {
+			shutdown(nconn[i].fd[0], SHUT_WR);
+			shutdown(nconn[i].fd[1], SHUT_WR);
+			nconn[i].state = 1;
+			if (!nconn[i].inflight)
+				ns_settle(&nconn[i]);
+		}
+		pthread_mutex_unlock(&nconn[i].lock);
+	}
+	/*
+	 * Receives still waiting for bytes that never come, sends for room.
+	 * Bounded: an error or a queue that never goes quiet is shown, not
+	 * waited for (the requests left are then counted below).
+	 */
+	for (empty = 0, j = 0; empty < 3 && j < 100000; j++) {
+		long n = ns_wait(1000000);
+
+		empty = n == 0 ? empty + 1 : n < 0 ? empty : 0;
+	}
+	if (j == 100000)
+		VIOL("NAIO phase: the queue did not go quiet after the shutdowns\n");
+	for (i = 0; i < NNC; i++) {
+		pthread_mutex_lock(&nconn[i].lock);
+		if (nconn[i].state == 1) {
+			/* nothing more moves: what is left is cancelled */
+			nconn[i].closed_ends = 3;
+			nconn[i].exact = 0;
+			close(nconn[i].fd[0]);
+			close(nconn[i].fd[1]);
+			nconn[i].fd[0] = nconn[i].fd[1] = -1;
+			nconn[i].state = 2;
+		}
+		pthread_mutex_unlock(&nconn[i].lock);
+	}
+	for (empty = 0, j = 0; empty < 3 && j < 100000; j++) {
+		long n = ns_wait(1000000);
+
+		empty = n == 0 ? empty + 1 : n < 0 ? empty : 0;
+	}
+	if (j == 100000)
+		VIOL("NAIO phase: the queue did not go quiet after the closes\n");
+	last = __atomic_load_n(&nreq_next, __ATOMIC_RELAXED);
+	for (id = 1; id < last && id < NMAXREQ; id++)
+		if (nreq[id].state == 1 && !nreq[id].unknown) {
+			/* --fail: an event whose copy-out failed may be gone */
+			if (fail_mode) {
+				lost++;
+				continue;
+			}
+			if (lost++ < 5)
+				VIOL("NAIO request %u (%s len %u%s%s%s) never reported\n", id,
+				     nreq[id].op == KEVENT_NAIO_SEND ? "SEND" : "RECV",
+				     nreq[id].len, nreq[id].removed ? ", removed" : "",
+				     nreq[id].enoent ? ", REMOVE said ENOENT" : "",
+				     nconn[nreq[id].conn].closed_ends ? ", closed" : "");
+			else
+				__atomic_add_fetch(&violations, 1, __ATOMIC_RELAXED);
+		}
+	close(nq);
+	/* queues closed with requests in flight: dropped, nothing reported */
+	for (i = 0; i < 20; i++) {
+		int q = k_create(0), s[2];
+		struct ukevent uk[8];
+
+		if (q < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s))
+			break;
+		memset(uk, 0, sizeof(uk));
+		for (j = 0; j < 8; j++) {
+			uk[j].id = j + 1;
+			uk[j].type = KEVENT_NAIO;
+			uk[j].event = j < 6 ? KEVENT_NAIO_RECV : KEVENT_NAIO_SEND;
+			/* sends of all of it wait for room */
+			uk[j].data = PTR64(j < 6 ? nbuf_recv + 4096 * j : nbuf_recv);
+			uk[j].__reserved[0] = s[j & 1];
+			uk[j].__reserved[1] = j < 6 ? 100 : NBUF;
+		}
+		if (k_ctl(q, KEVENT_CTL_ADD, 8, uk) == 8)
+			dropped += 8;
+		if (i & 1) {
+			close(q);
+			close(s[0]);
+			close(s[1]);
+		} else {
+			close(s[0]);
+			close(s[1]);
+			close(q);
+		}
+	}
+	if (ns_listener >= 0)
+		close(ns_listener);
+	signal(SIGPIPE, SIG_IGN);
+	/* signals coalesce: at least one if some send got EPIPE without MSG_NOSIGNAL */
+	if (ns_epipe_signal && !ns_sigpipe)
+		VIOL("NAIO: %lu sends without MSG_NOSIGNAL completed with EPIPE, no SIGPIPE came\n",
+		     ns_epipe_signal);
+	printf("kevent-stress: NAIO: %lu SIGPIPE for %lu sends without MSG_NOSIGNAL that got EPIPE; %lu REMOVEs found a request already reported\n",
+	       ns_sigpipe, ns_epipe_signal, ns_enoent);
+	printf("kevent-stress: NAIO: %lu requests accepted, %lu reported (%lu cancelled, %lu removed), %lu bytes moved; %lu connections closed gracefully with their bytes equal, %lu abruptly; %lu never reported%s; %lu dropped with their queues\n",
+	       ns_accepted, ns_reported, ns_cancelled, ns_removed, ns_bytes,
+	       ns_graceful, ns_abrupt, lost,
+	       fail_mode ? " (--fail: not a violation, an event's copy may have failed)" : "",
+	       dropped);
+	fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -1000,6 +1570,8 @@ int main(int argc, char **argv)
 	}
 	if (nthreads < 2 || nthreads > 64)
 		nthreads = 8;
+	/* a line at a time: a run killed in a phase shows how far it got */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("kevent-stress: seed %#llx, %lu operations, %d threads, at most %.0f s%s\n",
 	       (unsigned long long)seed, nops, nthreads, tbudget,
 	       fail_mode ? ", fault injection on the workers" : "");
@@ -1047,6 +1619,9 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	final_checks();
 	close(kq);
+	kq = -1;
+
+	naio_phase();
 
 	close_while_waiting(fail_mode ? 4 : 12);
 	if (!fail_mode) {
@@ -1066,7 +1641,7 @@ int main(int argc, char **argv)
 		 * baseline (the unix garbage collector may free queues an
 		 * earlier program left in flight meanwhile, so below is fine).
 		 */
-		printf("kevent-stress: slab objects (after shrink) kevent_{poll,timer,user} %ld -> %ld, kevent_queue %ld -> %ld (-1: not exposed)\n",
+		printf("kevent-stress: slab objects (after shrink) kevent_{poll,timer,user,naio} %ld -> %ld, kevent_queue %ld -> %ld (-1: not exposed)\n",
 		       slab_k0, k1, slab_q0, q1);
 		if (slab_k0 >= 0 && k1 > slab_k0)
 			VIOL("%ld kevent objects more than at the start\n", k1 - slab_k0);

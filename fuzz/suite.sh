@@ -7,11 +7,13 @@
 #   fuzz/suite.sh [--long] [--only WORD] [ignored libtest arguments]
 #
 #   1. kevent-fuzz, one thread, --strict (every documented bad input gets
-#      its documented errno), 30 s
+#      its documented errno; KEVENT_NAIO requests with exact accounting),
+#      30 s
 #   2. kevent-fuzz, 4 threads, fork and SCM_RIGHTS in the middle, 25 s
 #   3. kevent-stress, 8 threads, exact accounting, 30 s, then its other
-#      phases (closing queues under waiters, a cycle of 48 queues, 8000
-#      tiny timers, 2000 queues watching one pipe) and the final checks
+#      phases (KEVENT_NAIO requests on connections for 10 s, closing
+#      queues under waiters, a cycle of 48 queues, 8000 tiny timers, 2000
+#      queues watching one pipe) and the final checks
 #   4. fault injection (fuzz/faultinject.sh): kevent-stress --fail, 20 s
 #      and kevent-fuzz --fail, 10 s; skipped (counted as failed) on a
 #      kernel without CONFIG_FAILSLAB etc.
