@@ -1,14 +1,9 @@
-//! kevent network asynchronous I/O (`KEVENT_NAIO`, /work/kb/naio/SPEC.md):
+//! kevent network asynchronous I/O (`KEVENT_NAIO`, kevent_ctl(2)):
 //! per connection one RECV request in flight into the connection's
 //! buffer; its completion event queues a SEND of those bytes, whose
 //! completion queues the next RECV. The requests of one loop iteration
 //! go to the kernel in one `kevent_ctl(KEVENT_CTL_ADD)` call, then one
 //! `kevent_get_events()` waits for completions. Raw kevent-sys calls.
-//!
-//! kevent-sys's bindings do not have the NAIO fields yet: the type, the
-//! operation bits and the `naio` member of `ukevent`'s union (at offset
-//! 48: `{ __s32 fd; __u32 len; __u32 msg_flags; __u32 __reserved; }`)
-//! are declared here from the kernel's uapi header.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -17,12 +12,7 @@ use kevent_sys as sys;
 
 use crate::server::{is_disconnect, Calls, BATCH, BUF};
 
-/// `KEVENT_NAIO`: a network I/O request, completed by one event.
-pub const KEVENT_NAIO: u32 = 5;
-/// `KEVENT_NAIO_SEND`: send `naio.len` bytes from `data`.
-pub const KEVENT_NAIO_SEND: u32 = 0x1;
-/// `KEVENT_NAIO_RECV`: receive up to `naio.len` bytes into `data`.
-pub const KEVENT_NAIO_RECV: u32 = 0x2;
+pub use sys::{KEVENT_NAIO, KEVENT_NAIO_RECV, KEVENT_NAIO_SEND};
 
 /// Why the backend cannot run here, or `None`.
 pub fn unsupported() -> Option<String> {
@@ -53,8 +43,12 @@ fn request(i: usize, fd: i32, op: u32, buf: *const u8, len: usize) -> sys::ukeve
     } else {
         0
     };
-    // The naio member: fd, len, msg_flags, __reserved.
-    uk.__bindgen_anon_1.__reserved = [fd as u32, len as u32, msg_flags, 0];
+    uk.__bindgen_anon_1.naio = sys::ukevent__bindgen_ty_1__bindgen_ty_4 {
+        fd,
+        len: len as u32,
+        msg_flags,
+        __reserved: 0,
+    };
     uk
 }
 
