@@ -17,6 +17,7 @@
 //! `proc-exits`, `signals`, `inode-creates`.
 
 mod mechanism;
+mod stats;
 mod workload;
 
 use std::fs::File;
@@ -24,6 +25,7 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use mechanism::{Mechanism, Support};
+use stats::{csv_field, stats};
 
 /// Sizes and lengths of one mode (quick or full).
 struct Plan {
@@ -85,27 +87,6 @@ impl Plan {
 /// count in the next one.
 fn settle() {
     std::thread::sleep(Duration::from_millis(250));
-}
-
-/// Median, min and max of `samples`.
-fn stats(samples: &mut [f64]) -> (f64, f64, f64) {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let n = samples.len();
-    let median = if n % 2 == 1 {
-        samples[n / 2]
-    } else {
-        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
-    };
-    (median, samples[0], samples[n - 1])
-}
-
-/// Quotes a CSV field if it needs it.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// Writes rows to stdout and the CSV file, and progress to stderr.
@@ -545,19 +526,6 @@ fn main() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stats_are_median_min_max() {
-        assert_eq!(stats(&mut [3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
-        assert_eq!(stats(&mut [4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
-    }
-
-    #[test]
-    fn csv_fields_are_quoted_when_needed() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a, b"), "\"a, b\"");
-        assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
-    }
 
     fn named(name: &str) -> Mechanism {
         mechanism::all()

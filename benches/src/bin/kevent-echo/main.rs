@@ -41,6 +41,8 @@ mod epoll;
 mod kevent_aio;
 mod kevent_ready;
 mod server;
+#[path = "../../stats.rs"]
+mod stats;
 mod uring;
 
 use std::fs::OpenOptions;
@@ -50,6 +52,7 @@ use std::time::{Duration, Instant};
 
 use client::Load;
 use server::{Counters, SharedCounters, BACKENDS};
+use stats::{csv_field, stats};
 
 /// The backends `run` measures unless told (`kevent`, the KEVENT_POLL
 /// form, only with --backends).
@@ -286,25 +289,6 @@ fn point(backend: &str, n: usize, size: usize, plan: &Plan) -> io::Result<Vec<Sa
     drop(load);
     srv.finish(Duration::from_secs(30))?;
     Ok(samples)
-}
-
-fn stats(samples: &mut [f64]) -> (f64, f64, f64) {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let n = samples.len();
-    let median = if n % 2 == 1 {
-        samples[n / 2]
-    } else {
-        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
-    };
-    (median, samples[0], samples[n - 1])
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 /// CSV rows to stdout and (appended) to the file.
@@ -625,12 +609,6 @@ mod tests {
             ran += 1;
         }
         assert!(ran >= 1, "not even epoll ran");
-    }
-
-    #[test]
-    fn stats_are_median_min_max() {
-        assert_eq!(stats(&mut [3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
-        assert_eq!(stats(&mut [4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
     }
 
     #[test]
