@@ -167,9 +167,9 @@ bitflags! {
         /// More data follows (`MSG_MORE`): TCP may hold back a partial
         /// segment.
         const MORE = libc::MSG_MORE as u32;
-        /// No `SIGPIPE` when the peer has closed the connection
-        /// (`MSG_NOSIGNAL`): the send fails with `EPIPE` only. Without it
-        /// the signal goes to the thread that reports the completion.
+        /// `MSG_NOSIGNAL`: accepted for symmetry with send(2), but implied:
+        /// a network I/O send never raises `SIGPIPE`; a closed peer is an
+        /// `EPIPE` completion.
         const NOSIGNAL = libc::MSG_NOSIGNAL as u32;
         /// End of record (`MSG_EOR`), for sockets that have records.
         const EOR = libc::MSG_EOR as u32;

@@ -93,16 +93,13 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
         self.naio().in_flight()
     }
 
-    /// Sends `buf`'s initialised bytes on `socket`, with
-    /// [`SendFlags::NOSIGNAL`] (as std's sockets send: a closed peer is
-    /// `EPIPE`, not `SIGPIPE`). See [`Naio::send`].
+    /// Sends `buf`'s initialised bytes on `socket` (a closed peer is
+    /// `EPIPE`; a request never raises `SIGPIPE`). See [`Naio::send`].
     pub fn send(&self, socket: &impl AsFd, buf: B) -> Op<'_, B> {
         self.send_with(socket, buf, SendFlags::NOSIGNAL)
     }
 
-    /// [`send`](Self::send) with these flags (and `SIGPIPE` without
-    /// [`SendFlags::NOSIGNAL`], raised in the thread that runs this
-    /// queue's task).
+    /// [`send`](Self::send) with these flags.
     pub fn send_with(&self, socket: &impl AsFd, buf: B, flags: SendFlags) -> Op<'_, B> {
         let r = self.naio().send(socket, buf, flags, Token(0));
         self.op(r)

@@ -2906,7 +2906,7 @@ fn naio_errors_map_to_io_errors() {
     assert!(e.to_string().contains("not a socket"), "{e}");
     assert_eq!(e.buf.capacity(), 8);
     assert_eq!(naio.in_flight(), 0);
-    // A send to a closed peer: EPIPE (NOSIGNAL: no SIGPIPE), or
+    // A send to a closed peer: EPIPE (never SIGPIPE), or
     // ECONNRESET if the reset came first; as send(2) reports them.
     let (client, server) = tcp_pair();
     drop(client);
