@@ -94,10 +94,14 @@ printf '%q ' "$@" >"$res/command"
 	printf 'export KEVENT_CACHE=%q\n' "$KEVENT_CACHE"
 } >"$res/guest.sh"
 cat >>"$res/guest.sh" <<'GUEST'
+# Phase ends, by the guest's uptime: where a slow run spends its time
+phase() { echo "$1 $(cut -d' ' -f1 /proc/uptime)" >> "$R/phases"; }
+phase boot
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null
 KML=/sys/kernel/debug/kmemleak
 if [ -w $KML ]; then
 	echo scan > $KML; echo clear > $KML; echo present > "$R/kmemleak-state"
+	phase boot-leak-scan
 else
 	echo absent > "$R/kmemleak-state"
 fi
@@ -106,12 +110,17 @@ grep -s '^ *debug_locks:' /proc/lockdep_stats > "$R/locks-before"
 cd "$(cat "$R/cwd")" || { echo "vm-run: cannot cd to $(cat "$R/cwd") in the guest"; exit 1; }
 export KEVENT_RESULTS="$R" KEVENT_IN_VM=1 PATH="$(cat "$R/path")"
 : > "$R/started"
+phase setup
 bash -c "$(cat "$R/command")" > "$R/output" 2>&1 < /dev/null
 echo $? > "$R/status.tmp"
+phase command
 if [ -w $KML ]; then
-	# Objects must be unreferenced for a few seconds before they count.
-	echo scan > $KML; sleep 6; echo scan > $KML
+	# An object counts once it is unreferenced and older than 5 s (kmemleak's
+	# minimum age): one scan after 6 s sees what two scans 6 s apart did,
+	# and a scan of the debug guest takes 30-40 s under TCG.
+	sleep 6; echo scan > $KML
 	cat $KML > "$R/kmemleak"
+	phase leak-scan
 fi
 cat /proc/sys/kernel/tainted > "$R/taint-after"
 grep -s '^ *debug_locks:' /proc/lockdep_stats > "$R/locks-after"
@@ -196,5 +205,8 @@ if ((vng_rc == 124 || vng_rc == 137)); then
 	echo "vm-run: the command finished (exit $status) but the guest hung while shutting down" >&2
 	exit 124
 fi
-echo "vm-run: command exit $status, guest ran ${elapsed}s" >&2
+# "boot 95 s, boot-leak-scan 20 s, ...": how long each phase took
+phases=$(awk 'NR == 1 { printf "%s %.0f s", $1, $2 } NR > 1 { printf ", %s %.0f s", $1, $2 - t } { t = $2 }' \
+	"$res/phases" 2>/dev/null || true)
+echo "vm-run: command exit $status, guest ran ${elapsed}s${phases:+ ($phases)}" >&2
 exit "$status"

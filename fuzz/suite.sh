@@ -51,13 +51,14 @@ run() {
 		return 0
 	fi
 	echo "== fuzz-suite: $name: $*"
+	t0=$SECONDS
 	"$@"
 	rc=$?
 	if ((rc == 0)); then
-		echo "fuzz-suite: $name: ok"
+		echo "fuzz-suite: $name: ok ($((SECONDS - t0)) s)"
 		passed=$((passed + 1))
 	else
-		echo "fuzz-suite: $name: FAIL (exit $rc)"
+		echo "fuzz-suite: $name: FAIL (exit $rc, $((SECONDS - t0)) s)"
 		failed=$((failed + 1))
 	fi
 }

@@ -76,8 +76,10 @@ for suite in "$@"; do
 		prog=$suite/$(basename "$b")
 		tap=$out_dir/$suite-$(basename "$b").tap
 		echo "== $prog${abi:+ ($abi)}"
+		t0=$SECONDS
 		(cd /tmp && "$b") >"$tap" 2>&1
 		rc=$?
+		took=$((SECONDS - t0))
 		plan=$(sed -nE 's/^1\.\.([0-9]+)( #.*)?$/\1/p' "$tap" | head -n1)
 		# A program that skips itself whole (kselftest's exit code 4). In
 		# an i386 or x32 suite that means the kernel's entry for that ABI
@@ -129,7 +131,7 @@ for suite in "$@"; do
 				show_test "$name" "$tap"
 			fi
 		done <<<"$results"
-		echo "  $prog: $bin_passed of ${plan:-?} passed"
+		echo "  $prog: $bin_passed of ${plan:-?} passed (${took} s)"
 		# The harness exits non-zero exactly when a test failed.
 		if ((rc != 0 && bin_failed == 0)) && [ -n "$plan" ] && ((count == plan)); then
 			echo "  FAIL  $prog exited $rc with no failed test"

@@ -27,8 +27,10 @@ run_test() {
 	[[ $1 == *:* ]] && arg=${1#*:}
 	echo "== rust test: $(basename "$bin") $arg"
 	log=$(mktemp)
+	t0=$SECONDS
 	KEVENT_REQUIRE=1 "$bin" --test-threads=2 ${arg:+"$arg"} 2>&1 | tee "$log"
 	brc=${PIPESTATUS[0]}
+	echo "== rust test: $(basename "$bin") took $((SECONDS - t0)) s"
 	read -r p f < <(libtest_counts "$log")
 	# A crash before the summary still counts as a failure.
 	if ((brc != 0 && f == 0)); then
