@@ -5,9 +5,11 @@
 #
 # Each suite's binaries come from $KEVENT_CACHE/selftests/<suite>/ (built on
 # the host by selftests/build.sh). NAME-m32 and NAME-mx32 are suite NAME
-# built as i386 and x32 programs: for them a program that skips itself
-# whole (no kevent ABI v2 through that ABI's system call entry) fails, and
-# selftests/baseline/NAME.txt applies unless there is a <suite>.txt.
+# built as i386 and x32 programs: they run the programs listed in
+# selftests/compat-programs.txt (why: see there), a program that skips
+# itself whole (no kevent ABI v2 through that ABI's system call entry)
+# fails, and selftests/baseline/NAME.txt applies unless there is a
+# <suite>.txt.
 # selftests/baseline/<suite>.txt lists the tests that misbehave on the
 # unpatched base kernel:
 #   known  result reported, never counted (fails often on the base)
@@ -61,8 +63,14 @@ for suite in "$@"; do
 	[ -f "$baseline" ] || baseline=$here/baseline/$base.txt
 	bins=()
 	for b in "$bin_dir"/*; do
-		[ -f "$b" ] && [ -x "$b" ] && bins+=("$b")
+		[ -f "$b" ] && [ -x "$b" ] || continue
+		# An i386 or x32 suite runs the programs of compat-programs.txt.
+		if [ -n "$abi" ] && ! grep -qx "$(basename "$b")" "$here/compat-programs.txt"; then
+			continue
+		fi
+		bins+=("$b")
 	done
+	[ -n "$abi" ] && echo "== $suite: the ${#bins[@]} programs of selftests/compat-programs.txt"
 	if ((${#bins[@]} == 0)); then
 		if [ -f "$bin_dir/NOT-BUILT" ]; then
 			echo "  FAIL  suite $suite: not built: $(cat "$bin_dir/NOT-BUILT")"
