@@ -18,9 +18,10 @@
 //! 2. A slot leaves the "in flight" state only on proof that the kernel
 //!    is done with its buffer: its completion event, taken by this
 //!    crate's own wait on this queue ([`Naio::wait`], the
-//!    [`AsyncNaio`](crate::AsyncNaio) driver; events from anywhere else
-//!    are never trusted, so a forged or foreign event cannot free a
-//!    buffer), or, when the queue is closed, `KEVENT_CTL_REMOVE`
+//!    [`AsyncNaio`](crate::AsyncNaio) driver, or [`Naio::drain`] of a
+//!    [`Ring`] registered on this very queue, whose memory
+//!    only the kernel writes; events from anywhere else are never
+//!    trusted, so a forged or foreign event cannot free a buffer), or, when the queue is closed, `KEVENT_CTL_REMOVE`
 //!    answering `ENOENT` (the request no longer exists: its completion was
 //!    reported, to someone).
 //! 3. A request's id is its slot's index and generation ([`RequestId`]):
@@ -65,6 +66,7 @@ use crate::error::{Command, Error};
 use crate::flags::{RecvFlags, SendFlags};
 use crate::interest::{Event, Key, Kind, Token};
 use crate::queue::{ctl_one, Events, Queue};
+use crate::ring::{Drain, QueueRef, Ring};
 use crate::wait::Wait;
 
 /// The most bytes one request moves: the kernel takes 1 to
@@ -737,11 +739,11 @@ pub(crate) fn request(
 /// the queue ([`queue`](Naio::queue) adds them): their events come in the
 /// same [`Events`].
 ///
-/// Wait with [`Naio::wait`], not [`Queue::wait`] on [`queue`](Naio::queue)
-/// (nor a [`Ring`](crate::Ring)): only this crate's own waits record
-/// completions, so a completion taken elsewhere leaves its buffer in the
-/// queue until the `Naio` is dropped (then freed: see the module's
-/// safety argument in the crate's documentation).
+/// Wait with [`Naio::wait`], or with a [`Ring`] on this queue drained by
+/// [`Naio::drain`]; not with [`Queue::wait`] on [`queue`](Naio::queue):
+/// only these record completions, so a completion taken elsewhere leaves
+/// its buffer in the queue until the `Naio` is dropped (then freed: see
+/// the module's safety argument in the crate's documentation).
 ///
 /// ```no_run
 /// use std::io::Write;
@@ -787,6 +789,33 @@ impl<B: IoBuf> fmt::Debug for Naio<B> {
             .finish()
     }
 }
+
+/// The iterator of [`Naio::drain`]: a [`Ring`]'s events, each NAIO
+/// completion recorded as it is yielded (one dropped unread stays in the
+/// ring, for the next drain).
+#[derive(Debug)]
+pub struct NaioDrain<'a, B: IoBuf = Vec<u8>> {
+    naio: &'a Naio<B>,
+    drain: Drain<'a>,
+}
+
+impl<B: IoBuf> Iterator for NaioDrain<'_, B> {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        let event = self.drain.next()?;
+        self.naio.record_one(&event);
+        Some(event)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.drain.size_hint()
+    }
+}
+
+impl<B: IoBuf> ExactSizeIterator for NaioDrain<'_, B> {}
+
+impl<B: IoBuf> std::iter::FusedIterator for NaioDrain<'_, B> {}
 
 impl<B: IoBuf> Naio<B> {
     /// A new queue (close-on-exec) for network I/O requests. Other
@@ -1015,25 +1044,76 @@ impl<B: IoBuf> Naio<B> {
         Ok(n)
     }
 
+    /// Drains `ring`, a [`Ring`] registered on this `Naio`'s queue (made
+    /// with [`Ring::new`] on [`queue`](Naio::queue)), recording the
+    /// network I/O completions among its events as [`wait`](Naio::wait)
+    /// does, as the iterator yields them; it yields every event, of every
+    /// kind. Wait with [`Ring::wait`]; take each completion's buffer back
+    /// with [`take`](Naio::take).
+    ///
+    /// ```no_run
+    /// use kevent::{Naio, RecvFlags, Ring, Token};
+    ///
+    /// let naio: Naio = Naio::new()?;
+    /// let mut ring = Ring::new(naio.queue(), 256)?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// naio.recv(&b, Vec::with_capacity(4096), RecvFlags::empty(), Token(1))?;
+    /// # drop(a);
+    /// ring.wait(None)?;
+    /// for event in naio.drain(&mut ring)? {
+    ///     if let Some(done) = naio.take(&event) {
+    ///         let (n, buf) = done.into_parts();
+    ///         println!("{} bytes: {:?}", n?, &buf[..]);
+    ///     }
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `ring` is registered on another queue: its
+    /// events are not this queue's completions.
+    pub fn drain<'a, Q: QueueRef>(&'a self, ring: &'a mut Ring<Q>) -> io::Result<NaioDrain<'a, B>> {
+        // The ring holds our queue itself (a `&Queue` from `queue()`), not
+        // a duplicate of its descriptor: the events it holds are then the
+        // kernel's, for this queue, as `wait` gets them.
+        if !std::ptr::eq(ring.queue(), &self.queue) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the ring is registered on another queue: make it with Ring::new(naio.queue(), ...)",
+            ));
+        }
+        Ok(NaioDrain {
+            naio: self,
+            drain: ring.drain(),
+        })
+    }
+
     /// Records the completions among `events`, which must come from a
     /// wait on this queue made by this crate just now.
     fn record(&self, events: &Events) {
         for event in events {
-            let Some(id) = RequestId::of(&event) else {
-                continue;
-            };
-            let done = self.lock().complete(
-                id,
-                event.naio_op(),
-                crate::interest::naio_result(event.data(), event.flags()),
-                event.is_eof(),
-            );
-            // Woken and freed outside the lock.
-            match done {
-                Completed::Stored(Some(waker)) => waker.wake(),
-                Completed::Abandoned(buf) => drop(buf),
-                Completed::Stored(None) | Completed::Stray => {}
-            }
+            self.record_one(&event);
+        }
+    }
+
+    /// Records `event` if it is a completion; it must come from the
+    /// kernel, for this queue (a wait of this crate, or this queue's ring).
+    fn record_one(&self, event: &Event) {
+        let Some(id) = RequestId::of(event) else {
+            return;
+        };
+        let done = self.lock().complete(
+            id,
+            event.naio_op(),
+            crate::interest::naio_result(event.data(), event.flags()),
+            event.is_eof(),
+        );
+        // Woken and freed outside the lock.
+        match done {
+            Completed::Stored(Some(waker)) => waker.wake(),
+            Completed::Abandoned(buf) => drop(buf),
+            Completed::Stored(None) | Completed::Stray => {}
         }
     }
 

@@ -2675,6 +2675,67 @@ fn naio_recv_then_send_round_trip() {
     assert_eq!(naio.close(), 0);
 }
 
+/// Completions drained from a ring on the queue (`Naio::drain`) are
+/// recorded as `Naio::wait` records them; other events pass through; a
+/// drain dropped early leaves the rest for the next; a ring of another
+/// queue is refused.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_completions_drained_from_a_ring() {
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    naio.queue().add(Kevent::user(99)).unwrap();
+    let mut ring = Ring::new(naio.queue(), 16).unwrap();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let (mut c, d) = UnixStream::pair().unwrap();
+    let first = naio
+        .recv(&b, Vec::with_capacity(8), RecvFlags::empty(), Token(1))
+        .unwrap();
+    let second = naio
+        .recv(&d, Vec::with_capacity(8), RecvFlags::empty(), Token(2))
+        .unwrap();
+    a.write_all(b"ring").unwrap();
+    c.write_all(b"drain").unwrap();
+    naio.queue().trigger(99).unwrap();
+    // Three events: two completions and the user kevent, in some order.
+    let deadline = Instant::now() + LONG;
+    while ring.len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{} of 3 events in the ring",
+            ring.len()
+        );
+        ring.wait(Some(100 * MS)).unwrap();
+    }
+    let mut kinds = Vec::new();
+    // Read one event, drop the drain: the others stay in the ring.
+    {
+        let mut drain = naio.drain(&mut ring).unwrap();
+        assert_eq!(drain.len(), 3);
+        kinds.push(drain.next().unwrap().kind());
+    }
+    assert_eq!(ring.len(), 2, "a dropped drain keeps what it did not read");
+    kinds.extend(naio.drain(&mut ring).unwrap().map(|e| e.kind()));
+    kinds.sort_by_key(|k| *k != Kind::User);
+    assert_eq!(kinds, [Kind::User, Kind::Naio, Kind::Naio]);
+    assert_eq!(naio.in_flight(), 0, "both completions recorded");
+    let (n, buf) = naio.take_id(first).expect("recorded by drain").into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (4, &b"ring"[..]));
+    let (n, buf) = naio
+        .take_id(second)
+        .expect("recorded by drain")
+        .into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (5, &b"drain"[..]));
+    // A ring on another queue holds no completion of ours.
+    let other = Queue::new().unwrap();
+    let mut foreign = Ring::new(&other, 16).unwrap();
+    let e = naio.drain(&mut foreign).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("naio.queue()"), "{e}");
+    drop(ring);
+    assert_eq!(naio.close(), 0);
+}
+
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn naio_data_already_there_completes_at_once() {
