@@ -19,11 +19,11 @@
 //!    is done with its buffer: its completion event, taken by this
 //!    crate's own wait on this queue ([`Naio::wait`], the
 //!    [`AsyncNaio`](crate::AsyncNaio) driver, or [`Naio::drain`] of a
-//!    [`Ring`] registered on this very queue, whose memory
-//!    only the kernel writes; events from anywhere else are never
-//!    trusted, so a forged or foreign event cannot free a buffer), or, when the queue is closed, `KEVENT_CTL_REMOVE`
-//!    answering `ENOENT` (the request no longer exists: its completion was
-//!    reported, to someone).
+//!    [`Ring`] registered on this very queue, whose memory only the
+//!    kernel writes; events from anywhere else are never trusted, so a
+//!    forged or foreign event cannot free a buffer), or, when the queue
+//!    is closed, `KEVENT_CTL_REMOVE` answering `ENOENT` (the request no
+//!    longer exists: its completion was reported, to someone).
 //! 3. A request's id is its slot's index and generation ([`RequestId`]):
 //!    unique among the queue's requests in flight, as the kernel needs,
 //!    and a stale id (an old completion, an id of a slot that was reused)
