@@ -63,6 +63,7 @@ pub const KEVENT_INODE_DELETE_SELF: u32 = 128;
 pub const KEVENT_INODE_REVOKED: u32 = 256;
 pub const KEVENT_NAIO_SEND: u32 = 1;
 pub const KEVENT_NAIO_RECV: u32 = 2;
+pub const KEVENT_NAIO_SENDFILE: u32 = 4;
 pub const KEVENT_REQ_ONESHOT: u32 = 1;
 pub const KEVENT_REQ_WAKEUP_ALL: u32 = 2;
 pub const KEVENT_REQ_ET: u32 = 4;
@@ -95,7 +96,7 @@ pub type __u16 = ::core::ffi::c_ushort;
 pub type __u32 = ::core::ffi::c_uint;
 pub type __s32 = ::core::ffi::c_int;
 pub type __u64 = ::core::ffi::c_ulonglong;
-#[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL and KEVENT_SOCKET, a pidfd (or with KEVENT_PROC_PID a process id) for\n\tKEVENT_PROC, the file descriptor of a file or directory for\n\tKEVENT_INODE, the signal number for KEVENT_SIGNAL, any value the\n\tapplication chooses for KEVENT_TIMER and KEVENT_USER, and for\n\tKEVENT_NAIO the request's id, unique among the queue's requests in\n\tflight\n @type: KEVENT_TIMER, KEVENT_POLL, KEVENT_USER, KEVENT_SIGNAL,\n\tKEVENT_PROC, KEVENT_INODE, KEVENT_SOCKET or KEVENT_NAIO\n @event: the event bits wanted; for KEVENT_NAIO the operation\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; ret_data[0] is 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once; KEVENT_NAIO: the buffer's address\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @signal: KEVENT_SIGNAL only:\n\t@signal.flags: KEVENT_SIGNAL_* flags\n\t@signal.__reserved: zero\n @proc: KEVENT_PROC only:\n\t@proc.flags: KEVENT_PROC_* flags\n\t@proc.__reserved: zero\n @naio: KEVENT_NAIO only:\n\t@naio.fd: the socket\n\t@naio.len: the bytes to send, or the room of the buffer to receive\n\tinto; at least 1\n\t@naio.msg_flags: MSG_* flags of send(2) or recv(2): MSG_MORE,\n\tMSG_NOSIGNAL and MSG_EOR for KEVENT_NAIO_SEND (which never raises\n\tSIGPIPE: MSG_NOSIGNAL is implied), MSG_WAITALL for KEVENT_NAIO_RECV\n\t@naio.__reserved: zero\n @__reserved: for other types: must be zero"]
+#[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL and KEVENT_SOCKET, a pidfd (or with KEVENT_PROC_PID a process id) for\n\tKEVENT_PROC, the file descriptor of a file or directory for\n\tKEVENT_INODE, the signal number for KEVENT_SIGNAL, any value the\n\tapplication chooses for KEVENT_TIMER and KEVENT_USER, and for\n\tKEVENT_NAIO the request's id, unique among the queue's requests in\n\tflight\n @type: KEVENT_TIMER, KEVENT_POLL, KEVENT_USER, KEVENT_SIGNAL,\n\tKEVENT_PROC, KEVENT_INODE, KEVENT_SOCKET or KEVENT_NAIO\n @event: the event bits wanted; for KEVENT_NAIO the operation\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; ret_data[0] is 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once; KEVENT_NAIO: the buffer's address,\n\tor for KEVENT_NAIO_SENDFILE the offset in @naio.in_fd to send from\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @signal: KEVENT_SIGNAL only:\n\t@signal.flags: KEVENT_SIGNAL_* flags\n\t@signal.__reserved: zero\n @proc: KEVENT_PROC only:\n\t@proc.flags: KEVENT_PROC_* flags\n\t@proc.__reserved: zero\n @naio: KEVENT_NAIO only:\n\t@naio.fd: the socket: stream, datagram or seqpacket, of AF_INET,\n\tAF_INET6 or AF_UNIX (for KEVENT_NAIO_SENDFILE: stream only)\n\t@naio.len: the bytes to send, or the room of the buffer to receive\n\tinto; at least 1\n\t@naio.msg_flags: MSG_* flags of send(2) or recv(2): MSG_MORE,\n\tMSG_NOSIGNAL and MSG_EOR for KEVENT_NAIO_SEND (which never raises\n\tSIGPIPE: MSG_NOSIGNAL is implied), MSG_WAITALL for KEVENT_NAIO_RECV,\n\tMSG_MORE for KEVENT_NAIO_SENDFILE\n\t@naio.in_fd: KEVENT_NAIO_SENDFILE: the file to send from, a regular\n\tfile or a block device open for reading; zero for the others\n @__reserved: for other types: must be zero"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 #[repr(align(8))]
@@ -181,7 +182,7 @@ pub struct ukevent__bindgen_ty_1__bindgen_ty_4 {
     pub fd: __s32,
     pub len: __u32,
     pub msg_flags: __u32,
-    pub __reserved: __u32,
+    pub in_fd: __s32,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
@@ -195,8 +196,8 @@ const _: () = {
         [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_4, len) - 4usize];
     ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_4::msg_flags"]
         [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_4, msg_flags) - 8usize];
-    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_4::__reserved"]
-        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_4, __reserved) - 12usize];
+    ["Offset of field: ukevent__bindgen_ty_1__bindgen_ty_4::in_fd"]
+        [::core::mem::offset_of!(ukevent__bindgen_ty_1__bindgen_ty_4, in_fd) - 12usize];
 };
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {

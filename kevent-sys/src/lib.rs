@@ -492,7 +492,7 @@ mod tests {
         assert_eq!(offset_of!(Naio, fd), 0);
         assert_eq!(offset_of!(Naio, len), 4);
         assert_eq!(offset_of!(Naio, msg_flags), 8);
-        assert_eq!(offset_of!(Naio, __reserved), 12);
+        assert_eq!(offset_of!(Naio, in_fd), 12);
     }
 
     #[test]

@@ -435,6 +435,11 @@ fn explain_naio(f: &mut fmt::Formatter<'_>, cmd: Command, errno: i32) -> Option<
         (Command::Add, libc::ENOTSOCK) => {
             f.write_str("the descriptor is not a socket (network I/O requests need one)")
         }
+        (Command::Add, libc::EOPNOTSUPP) => f.write_str(
+            "the socket is not one network I/O requests take (a stream, datagram or \
+             seqpacket socket of AF_INET, AF_INET6 or AF_UNIX), or this kernel has no \
+             KEVENT_NAIO (see kevent::features)",
+        ),
         (Command::Add, libc::EINVAL) => f.write_str(
             "the kernel refused this network I/O request: a length of 0, flags the \
              operation does not take, or request flags other than oneshot/wake_all",
@@ -641,6 +646,9 @@ mod tests {
             m.starts_with("disable type 42 id 1: this kernel does not support kevents of type 42"),
             "{m}"
         );
+        // A NAIO request's EOPNOTSUPP names the sockets it takes.
+        let m = msg(Command::Add, Key::naio(4), None, libc::EOPNOTSUPP);
+        assert!(m.contains("AF_INET, AF_INET6 or AF_UNIX"), "{m}");
         let m = msg(Command::Add, Key::timer(1), None, libc::ENOSPC);
         assert!(m.contains("max_user_kevents"), "{m}");
         let m = msg(Command::Modify, Key::user(1), None, libc::ENOSYS);

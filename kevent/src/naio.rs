@@ -722,7 +722,7 @@ pub(crate) fn request(
         fd,
         len: len.min(MAX_REQUEST_LEN) as u32,
         msg_flags,
-        __reserved: 0,
+        in_fd: 0,
     };
     raw
 }
@@ -1477,7 +1477,7 @@ mod tests {
         // SAFETY: plain integers.
         let naio = unsafe { raw.__bindgen_anon_1.naio };
         assert_eq!(
-            (naio.fd, naio.len, naio.msg_flags, naio.__reserved),
+            (naio.fd, naio.len, naio.msg_flags, naio.in_fd),
             (5, 10, libc::MSG_NOSIGNAL as u32, 0)
         );
         // A huge length is clamped to what the kernel takes.

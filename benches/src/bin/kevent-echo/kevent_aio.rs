@@ -47,7 +47,7 @@ fn request(i: usize, fd: i32, op: u32, buf: *const u8, len: usize) -> sys::ukeve
         fd,
         len: len as u32,
         msg_flags,
-        __reserved: 0,
+        in_fd: 0,
     };
     uk
 }

@@ -624,7 +624,7 @@ mod tests {
         assert_eq!(word(48), 9, "naio.fd");
         assert_eq!(word(52), 5, "naio.len");
         assert_eq!(word(56), libc::MSG_NOSIGNAL as u32, "naio.msg_flags");
-        assert_eq!(word(60), 0, "naio.__reserved");
+        assert_eq!(word(60), 0, "naio.in_fd");
         assert_eq!(u64::from_ne_bytes(raw[0..8].try_into().unwrap()), 3, "id");
         assert_eq!(
             u64::from_ne_bytes(raw[32..40].try_into().unwrap()),
