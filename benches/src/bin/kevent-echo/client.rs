@@ -290,16 +290,18 @@ impl Load {
         }
     }
 
-    /// The closed loop for `d`: returns the messages completed and the
-    /// time it really took (the clock is read every 16 waits).
+    /// The closed loop for `d`, and until at least `min` messages have
+    /// completed: returns the messages completed and the time it really
+    /// took (the clock is read every 16 waits).
     pub fn run_for(
         &mut self,
         d: Duration,
+        min: u64,
         alive: &mut dyn FnMut() -> io::Result<()>,
     ) -> io::Result<(u64, Duration)> {
         let (start, t0) = (self.completed, Instant::now());
         let end = t0 + d;
-        self.run_while(|_| Instant::now() < end, alive)?;
+        self.run_while(|l| Instant::now() < end || l.completed < start + min, alive)?;
         Ok((self.completed - start, t0.elapsed()))
     }
 

@@ -20,7 +20,9 @@
 //! server answers each connection's 1-byte request with its file of
 //! 1 MiB, sent from the page cache (`sendfile(2)`, io_uring splices,
 //! `KEVENT_NAIO_SENDFILE`); the client reads all of it and checks a
-//! sample of it (every byte with `--check`). Rows of workload
+//! sample of it (every byte with `--check`). The warm-up lasts until
+//! every connection has had about one download, an interval until about
+//! three each (`--warmup` and `--duration` are then minimums). Rows of workload
 //! `download`, params `connections=N;file=1MiB`, the same metrics (a
 //! request is a download); 1, 50 and 300 connections by default.
 //!
@@ -328,7 +330,11 @@ fn point(backend: &str, n: usize, size: usize, plan: &Plan) -> io::Result<Vec<Sa
     let mut load = Load::connect(port, n, work(plan, size))?;
     let mut alive = || srv.alive();
     load.start()?;
-    load.run_for(plan.warmup, &mut alive)?;
+    // Downloads: a warm-up of at least one download per connection, and
+    // intervals of at least three (300 downloads of 1 MiB in flight take
+    // longer than an interval of 0.3 s).
+    let per_conn = if plan.download { n as u64 } else { 0 };
+    load.run_for(plan.warmup, per_conn, &mut alive)?;
     let mut samples = Vec::with_capacity(plan.reps);
     let syscalls = || {
         counters
@@ -338,7 +344,7 @@ fn point(backend: &str, n: usize, size: usize, plan: &Plan) -> io::Result<Vec<Sa
     };
     for _ in 0..plan.reps {
         let (cpu0, calls0, me0) = (cpu_ns(clock)?, syscalls(), cpu_ns(own)?);
-        let (done, took) = load.run_for(plan.duration, &mut alive)?;
+        let (done, took) = load.run_for(plan.duration, 3 * per_conn, &mut alive)?;
         let (cpu1, calls1, me1) = (cpu_ns(clock)?, syscalls(), cpu_ns(own)?);
         let per = |x: f64| x / done.max(1) as f64;
         samples.push(Sample {
@@ -623,7 +629,7 @@ fn client_alone(args: &[String]) -> io::Result<()> {
         }
     };
     load.start()?;
-    let (done, took) = load.run_for(d, &mut || Ok(()))?;
+    let (done, took) = load.run_for(d, 0, &mut || Ok(()))?;
     load.drain(&mut || Ok(()))?;
     let what = if download {
         "1 MiB downloads".to_string()
