@@ -12,7 +12,7 @@
 //!   requests, and a pipe: the file goes out in linked pairs of
 //!   `IORING_OP_SPLICE`, file to pipe then pipe to socket, of up to the
 //!   pipe's size each (1 MiB where `F_SETPIPE_SZ` allows it: one pair per
-//!   download). io_uring runs every splice in its io-wq workers (the
+//!   download; `io_uring-64k`, only when named: 64 KiB pipes, 16 pairs). io_uring runs every splice in its io-wq workers (the
 //!   socket blocking for them); they are pinned with the server to CPU 0
 //!   (`IORING_REGISTER_IOWQ_AFF`) and counted in its CPU time;
 //! - `kevent-aio`: `KEVENT_NAIO` requests, raw kevent-sys calls: per
@@ -47,6 +47,10 @@ pub const BACKENDS: &[(&str, &str)] = &[
     (
         "kevent-aio",
         "KEVENT_NAIO: one RECV in flight per connection, one SENDFILE of the file per request",
+    ),
+    (
+        "io_uring-64k",
+        "io_uring as above with 64 KiB pipes (16 splice pairs per download); only when named",
     ),
 ];
 
@@ -88,7 +92,7 @@ fn file() -> io::Result<OwnedFd> {
 pub fn unsupported(backend: &str) -> Option<String> {
     match backend {
         "epoll" => None,
-        "io_uring" => uring::unsupported(false),
+        "io_uring" | "io_uring-64k" => uring::unsupported(false),
         "kevent-aio" => kevent_aio::unsupported(),
         _ => Some(format!("no download backend named '{backend}'")),
     }
@@ -100,7 +104,8 @@ pub fn serve(backend: &str, conns: Vec<OwnedFd>, calls: Calls) -> io::Result<()>
     let file = file()?;
     match backend {
         "epoll" => serve_epoll(conns, &file, calls),
-        "io_uring" => serve_uring(conns, &file, calls),
+        "io_uring" => serve_uring(conns, &file, FILE, calls),
+        "io_uring-64k" => serve_uring(conns, &file, 64 << 10, calls),
         "kevent-aio" => serve_kevent_aio(conns, &file, calls),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -301,7 +306,14 @@ fn splice_sqe(from: RawFd, off: i64, to: RawFd, len: usize, user_data: u64) -> s
         .user_data(user_data)
 }
 
-fn serve_uring(conns: Vec<OwnedFd>, file: &OwnedFd, mut calls: Calls) -> io::Result<()> {
+/// io_uring with pipes of `pipe_size` bytes (less if the user's pipe
+/// limits refuse it).
+fn serve_uring(
+    conns: Vec<OwnedFd>,
+    file: &OwnedFd,
+    pipe_size: usize,
+    mut calls: Calls,
+) -> io::Result<()> {
     let n = conns.len();
     let mut ring = uring::ring(n)?;
     if crate::cpus() >= 2 {
@@ -327,7 +339,7 @@ fn serve_uring(conns: Vec<OwnedFd>, file: &OwnedFd, mut calls: Calls) -> io::Res
                 fl & !libc::O_NONBLOCK,
             ))?;
         }
-        let (r, w, size) = pipe(FILE)?;
+        let (r, w, size) = pipe(pipe_size)?;
         chunk = chunk.min(size);
         state.push(UConn {
             pipe: (r, w),

@@ -327,9 +327,11 @@ fn point(backend: &str, n: usize, size: usize, plan: &Plan) -> io::Result<Vec<Sa
         return Err(io::Error::from_raw_os_error(r));
     }
     let own = libc::CLOCK_PROCESS_CPUTIME_ID;
+    let t0 = Instant::now();
     let mut load = Load::connect(port, n, work(plan, size))?;
     let mut alive = || srv.alive();
     load.start()?;
+    let connected = t0.elapsed();
     // Downloads: a warm-up of at least one download per connection, and
     // intervals of at least three (300 downloads of 1 MiB in flight take
     // longer than an interval of 0.3 s).
@@ -354,9 +356,26 @@ fn point(backend: &str, n: usize, size: usize, plan: &Plan) -> io::Result<Vec<Sa
             client_busy_fraction: (me1 - me0) as f64 / took.as_nanos() as f64,
         });
     }
+    let t1 = Instant::now();
     load.drain(&mut alive)?;
+    let drained = t1.elapsed();
     drop(load);
+    let t2 = Instant::now();
     srv.finish(Duration::from_secs(30))?;
+    let exited = t2.elapsed();
+    // Not measured, but a slow one is worth knowing of.
+    if [connected, drained, exited]
+        .iter()
+        .any(|d| *d > Duration::from_secs(1))
+    {
+        eprintln!(
+            "kevent-echo: {backend} n={n}: slow outside the intervals: connect {:.2} s, \
+             drain {:.2} s, server exit {:.2} s",
+            connected.as_secs_f64(),
+            drained.as_secs_f64(),
+            exited.as_secs_f64()
+        );
+    }
     Ok(samples)
 }
 
