@@ -90,6 +90,8 @@ WORKLOADS = {
     "inode-creates": "files created in a watched directory: KEVENT_INODE against inotify+epoll",
     "echo": "TCP echo: N loopback connections, each a closed loop of one message; a "
             "single-threaded server per mechanism (kevent-echo)",
+    "download": "file download: N loopback connections, each a closed loop of a 1-byte request "
+                "and 1 MiB from the page cache (kevent-echo)",
     "sendfile": "sendfile completions",
     "kqueue": "the kqueue-compatible layer",
     "web-server": "a small web server under load",

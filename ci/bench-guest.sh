@@ -41,3 +41,16 @@ echo_args=()
 [ "$label" = icount ] && echo_args=(--sizes 128 --duration 0.3 --warmup 0.2)
 "$(dirname "$workloads")/kevent-echo" run "${quick[@]}" "${echo_args[@]}" \
 	--csv "$report/results-$label.csv"
+echo "== file download: 1 MiB per request (kevent-echo --workload download)" >&2
+# epoll+sendfile, io_uring splices and KEVENT_NAIO_SENDFILE (benches/README.md,
+# workload 12). An interval lasts at least until about three downloads per
+# connection are done, so the points of many connections take longest.
+# -icount: 1, 50 and 300 connections, 0.3 s intervals (measured: 38 s of
+# guest time, about 4 minutes of wall time). TCG ran the echo's guest 5 to
+# 30 times slower than -icount does: 1 and 50 connections only (300 would
+# take minutes; not measured under TCG, estimated 20-60 s).
+connections=1,50
+[ "$label" = icount ] && connections=1,50,300
+dl_args=(--duration 0.3 --warmup 0.2 --connections "$connections")
+"$(dirname "$workloads")/kevent-echo" run --workload download "${quick[@]}" "${dl_args[@]}" \
+	--csv "$report/results-$label.csv"

@@ -15,7 +15,8 @@
 # then criterion per-call microbenchmarks; then lighttpd and nginx
 # (Debian's sources, each built with epoll and with kqueue on kevent)
 # under wrk; then a TCP echo server per mechanism (epoll, io_uring,
-# kevent readiness, KEVENT_NAIO) under a closed-loop client
+# kevent readiness, KEVENT_NAIO) under a closed-loop client, and a 1 MiB
+# file download (sendfile, io_uring splice, KEVENT_NAIO_SENDFILE)
 # (benches/README.md). The report: results-<run>.csv, table.md (ratios
 # against epoll), SVG plots, gathered in README.md.
 . "$(dirname "$0")/lib.sh"

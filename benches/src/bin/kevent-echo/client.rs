@@ -1,13 +1,28 @@
 //! The load generator: N connections, each in a closed loop (send a
-//! message, wait until all of it has come back, check it, send the next),
-//! one thread with level-triggered epoll: the same client for every
-//! server backend.
+//! message, wait until all of it has come back, check it, send the next;
+//! or, for the download workload, send a 1-byte request and read the
+//! whole file), one thread with level-triggered epoll: the same client
+//! for every server backend.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use crate::download;
 use crate::server::{cvt, cvt_size, loopback, tune};
+
+/// What the connections do.
+#[derive(Clone, Copy, Debug)]
+pub enum Work {
+    /// Echo: a message of `size` bytes, every byte of its echo checked.
+    Echo { size: usize },
+    /// Download: a 1-byte request, then the server's whole file
+    /// (`download::FILE` bytes). `full`: every byte checked; else the
+    /// first and last byte of every receive and one byte per 4 KiB of the
+    /// file (its pattern encodes each 8-byte word's offset, so a page
+    /// out of place or repeated is caught).
+    Download { full: bool },
+}
 
 /// No echo for this long while requests are outstanding: the run fails.
 const STALL: Duration = Duration::from_secs(5);
@@ -23,10 +38,16 @@ struct Conn {
 pub struct Load {
     ep: OwnedFd,
     conns: Vec<Conn>,
+    /// The bytes of each reply (the echo's message, or the file).
     size: usize,
-    /// Each connection's message (`size` bytes each, different per
-    /// connection), to check what comes back.
+    /// Echo: each connection's message (`size` bytes each, different per
+    /// connection), to check what comes back; download: the file's
+    /// contents (the same for every connection).
     msgs: Vec<u8>,
+    /// Echo: `size` (connection i's message at i * size); download: 0.
+    stride: usize,
+    /// Every byte of a reply checked (else a sample, `Work::Download`).
+    full: bool,
     buf: Vec<u8>,
     events: Vec<libc::epoll_event>,
     /// Closed loop on: a completed message is followed by the next.
@@ -67,7 +88,7 @@ fn connect(port: u16) -> io::Result<OwnedFd> {
 impl Load {
     /// Connects `n` connections to 127.0.0.1:`port` (the server accepts
     /// them when it likes: the listen backlog holds them).
-    pub fn connect(port: u16, n: usize, size: usize) -> io::Result<Self> {
+    pub fn connect(port: u16, n: usize, work: Work) -> io::Result<Self> {
         // SAFETY: a new descriptor that we own.
         let ep = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
         let mut conns = Vec::with_capacity(n);
@@ -87,15 +108,23 @@ impl Load {
                 busy: false,
             });
         }
-        let msgs = (0..n * size)
-            .map(|k| (k / size * 7 + k % size * 13) as u8)
-            .collect();
+        let (size, stride, full, msgs, buf) = match work {
+            Work::Echo { size } => {
+                let msgs = (0..n * size)
+                    .map(|k| (k / size * 7 + k % size * 13) as u8)
+                    .collect();
+                (size, size, true, msgs, size)
+            }
+            Work::Download { full } => (download::FILE, 0, full, download::pattern(), 256 << 10),
+        };
         Ok(Load {
             ep,
             conns,
             size,
             msgs,
-            buf: vec![0; size],
+            stride,
+            full,
+            buf: vec![0; buf],
             events: vec![libc::epoll_event { events: 0, u64: 0 }; 256],
             sending: false,
             outstanding: 0,
@@ -103,7 +132,11 @@ impl Load {
         })
     }
 
+    /// What connection `i` sends: its message, or a download's request.
     fn msg(&self, i: usize) -> &[u8] {
+        if self.stride == 0 {
+            return b"G";
+        }
         &self.msgs[i * self.size..(i + 1) * self.size]
     }
 
@@ -113,12 +146,12 @@ impl Load {
         // SAFETY: msg is readable for its length.
         let r = unsafe { libc::send(fd, msg.as_ptr().cast(), msg.len(), libc::MSG_NOSIGNAL) };
         let n = cvt_size(r)?;
-        if n != self.size {
+        if n != msg.len() {
             // One message per connection in flight: the send buffer
             // always has room.
             return Err(io::Error::other(format!(
                 "connection {i}: sent {n} of {} bytes",
-                self.size
+                msg.len()
             )));
         }
         self.conns[i].busy = true;
@@ -139,9 +172,9 @@ impl Load {
     /// counted, and followed by the next message while the loop is on.
     fn readable(&mut self, i: usize) -> io::Result<()> {
         let c = &mut self.conns[i];
-        let want = self.size - c.got;
+        let want = (self.size - c.got).min(self.buf.len());
         let fd: RawFd = c.fd.as_raw_fd();
-        // SAFETY: buf has room for `size` >= want bytes.
+        // SAFETY: buf has room for want bytes.
         let r = unsafe { libc::recv(fd, self.buf.as_mut_ptr().cast(), want, 0) };
         let n = match cvt_size(r) {
             Ok(0) => {
@@ -165,10 +198,28 @@ impl Load {
                 "connection {i}: {n} bytes that were not sent"
             )));
         }
-        let start = i * self.size + c.got;
-        if self.buf[..n] != self.msgs[start..start + n] {
+        let start = i * self.stride + c.got;
+        let want = &self.msgs[start..start + n];
+        let ok = if self.full {
+            self.buf[..n] == *want
+        } else {
+            // The first and last byte, and 8 bytes (a word of the
+            // pattern, its offset in it) at each 4 KiB boundary of the
+            // file in between.
+            let first_page = c.got.div_ceil(4096) * 4096;
+            let got = &self.buf[..n];
+            got[0] == want[0]
+                && got[n - 1] == want[n - 1]
+                && (first_page - c.got..n).step_by(4096).all(|k| {
+                    let end = (k + 8).min(n);
+                    got[k..end] == want[k..end]
+                })
+        };
+        if !ok {
             return Err(io::Error::other(format!(
-                "connection {i}: the echo differs from the message"
+                "connection {i}: bytes {}..{} of the reply differ from what was sent or served",
+                c.got,
+                c.got + n
             )));
         }
         c.got += n;
@@ -239,16 +290,18 @@ impl Load {
         }
     }
 
-    /// The closed loop for `d`: returns the messages completed and the
-    /// time it really took (the clock is read every 16 waits).
+    /// The closed loop for `d`, and until at least `min` messages have
+    /// completed: returns the messages completed and the time it really
+    /// took (the clock is read every 16 waits).
     pub fn run_for(
         &mut self,
         d: Duration,
+        min: u64,
         alive: &mut dyn FnMut() -> io::Result<()>,
     ) -> io::Result<(u64, Duration)> {
         let (start, t0) = (self.completed, Instant::now());
         let end = t0 + d;
-        self.run_while(|_| Instant::now() < end, alive)?;
+        self.run_while(|l| Instant::now() < end || l.completed < start + min, alive)?;
         Ok((self.completed - start, t0.elapsed()))
     }
 

@@ -54,7 +54,7 @@ fn request(i: usize, fd: i32, op: u32, buf: *const u8, len: usize) -> sys::ukeve
 
 /// One `kevent_ctl(ADD)` of `batch` (at most the kernel's `max_batch`
 /// entries at a time); every entry must be accepted.
-fn submit(q: i32, batch: &mut [sys::ukevent], max: usize, calls: &mut Calls) -> io::Result<()> {
+pub fn submit(q: i32, batch: &mut [sys::ukevent], max: usize, calls: &mut Calls) -> io::Result<()> {
     for chunk in batch.chunks_mut(max) {
         calls.n += 1;
         // SAFETY: the probe found kevent; chunk is initialised entries

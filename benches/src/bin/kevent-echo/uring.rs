@@ -30,7 +30,7 @@ const OP_MASK: u64 = 0xff << 32;
 /// The provided-buffer group of the multishot receives.
 const BGID: u16 = 0;
 
-fn ring(connections: usize) -> io::Result<IoUring> {
+pub fn ring(connections: usize) -> io::Result<IoUring> {
     let sq: u32 = 1024;
     // Room for every connection's completion (and a multishot receive's
     // second one) in one wait; the kernel keeps any overflow anyway.
@@ -59,7 +59,7 @@ pub fn unsupported(multishot: bool) -> Option<String> {
 }
 
 /// Queues `sqe`, submitting first if the submission queue is full.
-fn push(ring: &mut IoUring, sqe: &squeue::Entry, calls: &mut Calls) -> io::Result<()> {
+pub fn push(ring: &mut IoUring, sqe: &squeue::Entry, calls: &mut Calls) -> io::Result<()> {
     // SAFETY: every request points into buffers that live as long as the
     // ring (the connections' buffers, the provided-buffer ring), and a
     // buffer is not touched while a request on it is in flight.
@@ -85,7 +85,11 @@ fn send_sqe(fd: RawFd, buf: &[u8], user_data: u64) -> squeue::Entry {
 
 /// One wait: submits what is queued and waits for a completion, then
 /// copies the completions out (user_data, result, flags).
-fn wait(ring: &mut IoUring, cqes: &mut Vec<(u64, i32, u32)>, calls: &mut Calls) -> io::Result<()> {
+pub fn wait(
+    ring: &mut IoUring,
+    cqes: &mut Vec<(u64, i32, u32)>,
+    calls: &mut Calls,
+) -> io::Result<()> {
     cqes.clear();
     loop {
         calls.n += 1;
@@ -102,7 +106,7 @@ fn wait(ring: &mut IoUring, cqes: &mut Vec<(u64, i32, u32)>, calls: &mut Calls) 
     Ok(())
 }
 
-fn error(what: &str, res: i32) -> io::Error {
+pub fn error(what: &str, res: i32) -> io::Error {
     let e = io::Error::from_raw_os_error(-res);
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
