@@ -45,8 +45,10 @@
 //!   with an owned buffer ([`IoBuf`], [`IoBufMut`]: `Vec<u8>`,
 //!   `Box<[u8]>`...), keeps the buffer until the kernel reports the
 //!   request's completion ([`Naio::wait`]), and hands it back with the
-//!   result ([`Naio::take`], a [`Completion`]); [`Event::naio_result`]
-//!   reads a completion's result. With the `tokio` feature,
+//!   result ([`Naio::take`], a [`Completion`]); [`Naio::sendfile`] sends a
+//!   file's pages over a stream socket without copying them and without
+//!   a buffer ([`Naio::take_sendfile`], a [`SendfileCompletion`]);
+//!   [`Event::naio_result`] reads a completion's result. With the `tokio` feature,
 //!   `AsyncNaio` makes them futures: `let (res, buf) =
 //!   naio.recv(&socket, buf).await`. See [`naio`] for why no buffer can
 //!   be freed while the kernel may use it.

@@ -1,5 +1,16 @@
 //! Network asynchronous I/O (`KEVENT_NAIO`) with owned buffers.
 //!
+//! Three operations: [`Naio::send`] and [`Naio::recv`] move bytes between
+//! a socket and a buffer the queue owns while the request is in flight;
+//! [`Naio::sendfile`] sends a file's pages over a stream socket, straight
+//! from the page cache without copying them (as sendfile(2) does), and
+//! moves no user memory at all: it has no buffer, so the buffer rules
+//! below do not concern it (its id is the slot table's choice, as every
+//! request's is), and its completion is a [`SendfileCompletion`] (taken
+//! with [`Naio::take_sendfile`]) rather than a [`Completion`] with a
+//! buffer. Sends and sendfiles on one socket keep one order, the order
+//! they were submitted in.
+//!
 //! # The safety argument
 //!
 //! A request hands the kernel a pointer into a buffer, and the kernel
@@ -46,11 +57,15 @@
 //!    descriptor is closed, so closing ours proves nothing.
 //! 5. The socket is only borrowed for the add: memory safety does not
 //!    depend on it. The kernel takes the socket at the add and cancels
-//!    the request (`ECANCELED`) when that descriptor is closed.
+//!    the request (`ECANCELED`) when that descriptor is closed. A
+//!    sendfile's file is only borrowed too: the kernel holds its own
+//!    reference on it until the completion, and closing its descriptor
+//!    does not end the request.
 //!
-//! A request reported by a thread of another process (a queue inherited
-//! across `fork`) moves no data (`EXDEV`), so a child's copy of the
-//! queue never writes into the parent's buffers.
+//! A send or a receive reported by a thread of another process (a queue
+//! inherited across `fork`) moves no data (`EXDEV`), so a child's copy of
+//! the queue never writes into the parent's buffers. A sendfile, which
+//! touches no process's memory, runs in whichever process reports it.
 
 use std::fmt;
 use std::io;
@@ -862,7 +877,10 @@ fn invalid_input(why: &'static str) -> Error {
 /// the queue and return the request's [`RequestId`]; [`wait`](Naio::wait)
 /// waits as [`Queue::wait`] does and records the completions it reports;
 /// for each event of kind [`Kind::Naio`], [`take`](Naio::take) hands back
-/// the [`Completion`]: the result and the buffer. Other kevents can share
+/// the [`Completion`]: the result and the buffer. A
+/// [`sendfile`](Naio::sendfile) has no buffer: its completion is a
+/// [`SendfileCompletion`], from [`take_sendfile`](Naio::take_sendfile)
+/// ([`Event::naio_op`] tells which to call). Other kevents can share
 /// the queue ([`queue`](Naio::queue) adds them): their events come in the
 /// same [`Events`].
 ///
@@ -1253,7 +1271,7 @@ impl<B: IoBuf> Naio<B> {
     /// Cancels the request `id` (`KEVENT_CTL_REMOVE`): it completes with
     /// `ECANCELED`, or with the count if some bytes were moved already.
     /// Its completion still comes through [`wait`](Naio::wait), with the
-    /// buffer.
+    /// buffer (a sendfile's, without one).
     ///
     /// # Errors
     ///

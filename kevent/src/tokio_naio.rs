@@ -1,5 +1,5 @@
-//! The `tokio` feature's network I/O: owned-buffer sends and receives as
-//! futures.
+//! The `tokio` feature's network I/O: owned-buffer sends and receives,
+//! and sendfiles, as futures.
 
 use std::fmt;
 use std::future::Future;
@@ -21,7 +21,9 @@ use crate::queue::{Events, Queue};
 
 /// Network I/O requests as futures, on a queue of their own in tokio's
 /// reactor: `let (res, buf) = naio.recv(&socket, buf).await;` hands the
-/// buffer back with the result, as tokio-uring and monoio do.
+/// buffer back with the result, as tokio-uring and monoio do; `let n =
+/// naio.sendfile(&socket, &file, offset, len).await?;` sends a file's
+/// pages, with no buffer.
 ///
 /// A task spawned by [`new`](AsyncNaio::new) waits on the queue (the
 /// kernel runs the requests whose sockets are ready during that wait, in
