@@ -29,7 +29,7 @@
 //! 2. A slot leaves the "in flight" state only on proof that the kernel
 //!    is done with its buffer: its completion event, taken by this
 //!    crate's own wait on this queue ([`Naio::wait`], the
-//!    [`AsyncNaio`](crate::AsyncNaio) driver, or [`Naio::drain`] of a
+//!    `AsyncNaio` driver (the `tokio` feature), or [`Naio::drain`] of a
 //!    [`Ring`] registered on this very queue, whose memory only the
 //!    kernel writes; events from anywhere else are never trusted, so a
 //!    forged or foreign event cannot free a buffer), or, when the queue
@@ -47,7 +47,7 @@
 //!    into a child by `fork` refuses to submit (`EXDEV`), since parent and
 //!    child would share the queue with two copies of the table.
 //! 4. Dropping a [`Naio`] (or the last handle of an
-//!    [`AsyncNaio`](crate::AsyncNaio)) cancels every request in flight
+//!    `AsyncNaio`) cancels every request in flight
 //!    with `KEVENT_CTL_REMOVE`, collects their completions (a cancelled
 //!    request completes at once with `ECANCELED`), and frees those
 //!    buffers. A buffer whose completion it cannot collect (another
@@ -871,7 +871,7 @@ fn invalid_input(why: &'static str) -> Error {
 
 /// A kevent queue with network I/O requests whose buffers it owns until
 /// they complete: the blocking (or `poll`-style) interface. For `async`,
-/// see [`AsyncNaio`](crate::AsyncNaio).
+/// see `AsyncNaio` (the `tokio` feature).
 ///
 /// [`send`](Naio::send) and [`recv`](Naio::recv) move the buffer into
 /// the queue and return the request's [`RequestId`]; [`wait`](Naio::wait)
