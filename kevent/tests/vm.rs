@@ -3568,3 +3568,69 @@ fn naio_async_sendfile() {
         drop(client);
     });
 }
+
+/// A sendfile moves no user memory: a forked child that reports the
+/// queue runs it (a send or a receive would complete with EXDEV there).
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_sendfile_reported_by_another_process_runs() {
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    let contents = pattern(100);
+    let file = memfd_with(&contents);
+    let (a, b) = UnixStream::pair().unwrap();
+    let filled = fill(&a);
+    let id = naio
+        .sendfile(&a, &file, 0, 100, SendfileFlags::empty(), Token(1))
+        .unwrap();
+    assert!(completes_now(&naio, id).is_none() && naio.take_sendfile_id(id).is_none());
+    // Everything the child uses is made before fork().
+    let mut events = [sys::kevent_event::default(); 4];
+    let args = sys::kevent_wait_args {
+        timeout_ns: LONG.as_nanos() as u64,
+        ..Default::default()
+    };
+    let qfd = naio.as_raw_fd();
+    // SAFETY: the child makes only raw system calls (kevent_get_events
+    // into memory made before the fork) and _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+    if pid == 0 {
+        // SAFETY: 4 writable events; args is a kevent_wait_args of its
+        // size.
+        let r = unsafe {
+            sys::kevent_get_events(
+                qfd,
+                events.as_mut_ptr(),
+                4,
+                &args,
+                std::mem::size_of::<sys::kevent_wait_args>(),
+            )
+        };
+        let code = match r {
+            Ok(1) if events[0].id == id.raw() => match (events[0].data as i64, events[0].flags) {
+                (100, 0) => 0,
+                (d, _) if d == -(libc::EXDEV as i64) => 2,
+                _ => 3,
+            },
+            Ok(0) => 4,
+            _ => 5,
+        };
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    // The peer reads: the socket gets room, and the child's wait runs
+    // the request. This process does not wait on the queue.
+    let (_b, got) = read_n_in_thread(b, filled + 100).join().unwrap();
+    let status = reap(pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child's report: status {status:#x} (exit 2: EXDEV, 3: another result, 4: no event)"
+    );
+    assert!(got[filled..] == contents[..], "the file's bytes");
+    // The child took the completion: this Naio's slot is freed at close,
+    // when REMOVE finds no request (ENOENT), with nothing leaked.
+    assert_eq!(naio.in_flight(), 1);
+    assert_eq!(naio.close(), 0);
+    drop(a);
+}
