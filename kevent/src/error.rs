@@ -7,6 +7,7 @@ use std::io;
 use kevent_sys as sys;
 
 use crate::interest::{Key, Kind};
+use crate::naio::NaioOp;
 
 /// A `kevent_ctl()` command: what a change asked the queue to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +116,8 @@ pub struct Error {
     index: Option<usize>,
     /// The `kevent_ctl()` call failed as a whole: no entry's result.
     call: bool,
+    /// A NAIO add's operation (its key, the request id, does not say).
+    naio_op: Option<NaioOp>,
     cause: Cause,
 }
 
@@ -129,6 +132,7 @@ impl Error {
             key: Some(key),
             index,
             call: false,
+            naio_op: None,
             cause: Cause::Errno(errno),
         }
     }
@@ -170,8 +174,16 @@ impl Error {
             key,
             index,
             call: false,
+            naio_op: None,
             cause,
         }
+    }
+
+    /// The error of a NAIO add of `op`: its words can then name what the
+    /// operation takes.
+    pub(crate) fn with_naio_op(mut self, op: NaioOp) -> Self {
+        self.naio_op = Some(op);
+        self
     }
 
     /// What the change asked for.
@@ -294,7 +306,7 @@ impl Error {
         let fd = id as i64;
         let cmd = self.command;
         if kind == Some(Kind::Naio) {
-            if let Some(r) = explain_naio(f, cmd, errno) {
+            if let Some(r) = explain_naio(f, cmd, self.naio_op, errno) {
                 return Some(r);
             }
         }
@@ -428,8 +440,19 @@ impl Error {
 }
 
 /// The NAIO request errors in words (the key is the request's id, not
-/// the socket's descriptor).
-fn explain_naio(f: &mut fmt::Formatter<'_>, cmd: Command, errno: i32) -> Option<fmt::Result> {
+/// the socket's descriptor); `op`, when known, names a sendfile's own
+/// causes.
+fn explain_naio(
+    f: &mut fmt::Formatter<'_>,
+    cmd: Command,
+    op: Option<NaioOp>,
+    errno: i32,
+) -> Option<fmt::Result> {
+    if cmd == Command::Add && op == Some(NaioOp::Sendfile) {
+        if let Some(r) = explain_sendfile(f, errno) {
+            return Some(r);
+        }
+    }
     Some(match (cmd, errno) {
         (Command::Add, libc::EBADF) => f.write_str("the socket is not an open file descriptor"),
         (Command::Add, libc::ENOTSOCK) => {
@@ -457,6 +480,37 @@ fn explain_naio(f: &mut fmt::Formatter<'_>, cmd: Command, errno: i32) -> Option<
         (Command::Remove, libc::EALREADY) => {
             f.write_str("the request has completed already; its completion is still to be reported")
         }
+        _ => return None,
+    })
+}
+
+/// The errors of a sendfile's add in words: the file's (`naio.in_fd`)
+/// checks, and a socket that is not a stream.
+fn explain_sendfile(f: &mut fmt::Formatter<'_>, errno: i32) -> Option<fmt::Result> {
+    Some(match errno {
+        libc::EBADF => f.write_str(
+            "the socket or the file is not an open file descriptor, or the file is not \
+             open for reading (opened write-only, or with O_PATH)",
+        ),
+        libc::ENOTSOCK => f.write_str(
+            "the socket's descriptor is not a socket (a sendfile takes the socket first, \
+             then the file)",
+        ),
+        libc::EOPNOTSUPP => f.write_str(
+            "a sendfile needs a stream socket (TCP, or a Unix stream socket), not a \
+             datagram or seqpacket one; sockets other than AF_INET, AF_INET6 and AF_UNIX \
+             are refused too",
+        ),
+        libc::EINVAL => f.write_str(
+            "the kernel refused this sendfile: the file is not a regular file or a block \
+             device (a pipe, a socket, a directory, or anything else without a page cache: \
+             read it and send the bytes instead), the range offset + len ends past \
+             i64::MAX, or this kernel's KEVENT_NAIO has no sendfile",
+        ),
+        libc::ESPIPE => f.write_str(
+            "the file cannot be read at an offset (no pread): a sendfile reads the file \
+             at the offset given",
+        ),
         _ => return None,
     })
 }
@@ -556,6 +610,73 @@ mod tests {
 
     fn msg(cmd: Command, key: Key, index: Option<usize>, errno: i32) -> String {
         Error::entry(cmd, key, index, errno).to_string()
+    }
+
+    /// A NAIO add's error text for `op`.
+    fn naio_msg(op: NaioOp, errno: i32) -> String {
+        Error::entry(Command::Add, Key::naio(1), None, errno)
+            .with_naio_op(op)
+            .to_string()
+    }
+
+    #[test]
+    fn sendfile_errors_name_the_file_and_the_stream() {
+        let m = naio_msg(NaioOp::Sendfile, libc::EOPNOTSUPP);
+        assert!(
+            m.starts_with("add naio request 0x1: a sendfile needs a stream socket"),
+            "{m}"
+        );
+        assert!(
+            m.ends_with(&format!("(os error {})", libc::EOPNOTSUPP)),
+            "{m}"
+        );
+        let m = naio_msg(NaioOp::Sendfile, libc::EINVAL);
+        assert!(
+            m.contains("not a regular file or a block device (a pipe, a socket"),
+            "{m}"
+        );
+        assert!(m.contains("past i64::MAX"), "{m}");
+        assert!(m.contains("has no sendfile"), "{m}");
+        let m = naio_msg(NaioOp::Sendfile, libc::ESPIPE);
+        assert!(m.contains("cannot be read at an offset (no pread)"), "{m}");
+        let m = naio_msg(NaioOp::Sendfile, libc::EBADF);
+        assert!(m.contains("the socket or the file is not an open"), "{m}");
+        assert!(m.contains("not open for reading"), "{m}");
+        let m = naio_msg(NaioOp::Sendfile, libc::ENOTSOCK);
+        assert!(m.contains("takes the socket first, then the file"), "{m}");
+        // The errors every request shares keep their words.
+        let m = naio_msg(NaioOp::Sendfile, libc::EAGAIN);
+        assert!(m.contains("max_queue_requests"), "{m}");
+        // A send's or receive's EOPNOTSUPP and EINVAL are not a file's.
+        for op in [NaioOp::Send, NaioOp::Recv] {
+            let m = naio_msg(op, libc::EOPNOTSUPP);
+            assert!(m.contains("AF_INET, AF_INET6 or AF_UNIX"), "{m}");
+            assert!(!m.contains("sendfile"), "{m}");
+            let m = naio_msg(op, libc::EINVAL);
+            assert!(m.contains("a length of 0"), "{m}");
+            assert!(!m.contains("regular file"), "{m}");
+            let m = naio_msg(op, libc::EBADF);
+            assert!(
+                m.contains("the socket is not an open file descriptor"),
+                "{m}"
+            );
+        }
+        // ESPIPE only means something for a sendfile.
+        let m = naio_msg(NaioOp::Send, libc::ESPIPE);
+        assert_eq!(
+            m,
+            format!(
+                "add naio request 0x1: {}",
+                io::Error::from_raw_os_error(libc::ESPIPE)
+            )
+        );
+        // Without the operation (a batch made by hand), the shared words.
+        let m = msg(Command::Add, Key::naio(1), None, libc::EOPNOTSUPP);
+        assert!(m.contains("AF_INET, AF_INET6 or AF_UNIX"), "{m}");
+        // A REMOVE's words do not depend on the operation.
+        let e = Error::entry(Command::Remove, Key::naio(1), None, libc::ENOENT)
+            .with_naio_op(NaioOp::Sendfile);
+        assert!(e.to_string().contains("no request with this id"), "{e}");
     }
 
     #[test]

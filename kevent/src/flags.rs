@@ -186,3 +186,14 @@ bitflags! {
         const WAITALL = libc::MSG_WAITALL as u32;
     }
 }
+
+bitflags! {
+    /// `MSG_*` flags of a network I/O sendfile ([`Naio::sendfile`](crate::Naio::sendfile)):
+    /// those `KEVENT_NAIO_SENDFILE` takes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct SendfileFlags: u32 {
+        /// More data follows (`MSG_MORE`, sendfile(2)'s `SPLICE_F_MORE`):
+        /// TCP may hold back the last partial segment.
+        const MORE = libc::MSG_MORE as u32;
+    }
+}

@@ -45,8 +45,10 @@
 //!   with an owned buffer ([`IoBuf`], [`IoBufMut`]: `Vec<u8>`,
 //!   `Box<[u8]>`...), keeps the buffer until the kernel reports the
 //!   request's completion ([`Naio::wait`]), and hands it back with the
-//!   result ([`Naio::take`], a [`Completion`]); [`Event::naio_result`]
-//!   reads a completion's result. With the `tokio` feature,
+//!   result ([`Naio::take`], a [`Completion`]); [`Naio::sendfile`] sends a
+//!   file's pages over a stream socket without copying them and without
+//!   a buffer ([`Naio::take_sendfile`], a [`SendfileCompletion`]);
+//!   [`Event::naio_result`] reads a completion's result. With the `tokio` feature,
 //!   `AsyncNaio` makes them futures: `let (res, buf) =
 //!   naio.recv(&socket, buf).await`. See [`naio`] for why no buffer can
 //!   be freed while the kernel may use it.
@@ -110,11 +112,13 @@ mod tokio_queue;
 
 pub use error::{Command, Error};
 pub use flags::{
-    EventFlags, InodeEvents, PollFlags, QueueFlags, RecvFlags, ReqFlags, SendFlags, SocketEvents,
+    EventFlags, InodeEvents, PollFlags, QueueFlags, RecvFlags, ReqFlags, SendFlags, SendfileFlags,
+    SocketEvents,
 };
 pub use interest::{Clock, Deadline, Event, Kevent, Key, Kind, Token};
 pub use naio::{
-    Completion, IoBuf, IoBufMut, Naio, NaioDrain, NaioOp, RequestId, SubmitError, MAX_REQUEST_LEN,
+    Completion, IoBuf, IoBufMut, Naio, NaioDrain, NaioOp, RequestId, SendfileCompletion,
+    SubmitError, MAX_REQUEST_LEN,
 };
 pub use probe::{features, is_supported, Features};
 pub use queue::{BatchResult, Events, Iter, Queue};
@@ -122,7 +126,7 @@ pub use registered::{DeregisterError, Registered};
 pub use ring::{Drain, QueueRef, Ring, RingBuilder};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use tokio_naio::{AsyncNaio, Op};
+pub use tokio_naio::{AsyncNaio, Op, SendfileOp};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use tokio_queue::AsyncQueue;
@@ -150,6 +154,7 @@ const _: () = {
     send_sync::<Naio>();
     send_sync::<Naio<Box<[u8]>>>();
     send_sync::<Completion<Vec<u8>>>();
+    send_sync::<SendfileCompletion>();
     send_sync::<SubmitError<Vec<u8>>>();
     #[cfg(feature = "tokio")]
     send_sync::<AsyncNaio>();
@@ -514,6 +519,12 @@ mod tests {
             .to_string()
             .contains("without the error flag"));
         assert_eq!(ev(3, 0, 0).naio_op(), None, "both bits: no operation");
+        // A sendfile that met the end of the file: a short count, EOF.
+        let short = ev(sys::KEVENT_NAIO_SENDFILE, 7, sys::KEVENT_EV_EOF);
+        assert_eq!(short.naio_op(), Some(NaioOp::Sendfile));
+        assert_eq!(short.naio_result().unwrap().unwrap(), 7);
+        assert!(short.is_eof() && short.error().is_none());
+        assert_eq!(ev(5, 0, 0).naio_op(), None, "send|sendfile: no operation");
         // Other kinds have no NAIO result.
         let user = Event {
             raw: sys::kevent_event {

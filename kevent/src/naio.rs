@@ -1,5 +1,16 @@
 //! Network asynchronous I/O (`KEVENT_NAIO`) with owned buffers.
 //!
+//! Three operations: [`Naio::send`] and [`Naio::recv`] move bytes between
+//! a socket and a buffer the queue owns while the request is in flight;
+//! [`Naio::sendfile`] sends a file's pages over a stream socket, straight
+//! from the page cache without copying them (as sendfile(2) does), and
+//! moves no user memory at all: it has no buffer, so the buffer rules
+//! below do not concern it (its id is the slot table's choice, as every
+//! request's is), and its completion is a [`SendfileCompletion`] (taken
+//! with [`Naio::take_sendfile`]) rather than a [`Completion`] with a
+//! buffer. Sends and sendfiles on one socket keep one order, the order
+//! they were submitted in.
+//!
 //! # The safety argument
 //!
 //! A request hands the kernel a pointer into a buffer, and the kernel
@@ -18,7 +29,7 @@
 //! 2. A slot leaves the "in flight" state only on proof that the kernel
 //!    is done with its buffer: its completion event, taken by this
 //!    crate's own wait on this queue ([`Naio::wait`], the
-//!    [`AsyncNaio`](crate::AsyncNaio) driver, or [`Naio::drain`] of a
+//!    `AsyncNaio` driver (the `tokio` feature), or [`Naio::drain`] of a
 //!    [`Ring`] registered on this very queue, whose memory only the
 //!    kernel writes; events from anywhere else are never trusted, so a
 //!    forged or foreign event cannot free a buffer), or, when the queue
@@ -36,7 +47,7 @@
 //!    into a child by `fork` refuses to submit (`EXDEV`), since parent and
 //!    child would share the queue with two copies of the table.
 //! 4. Dropping a [`Naio`] (or the last handle of an
-//!    [`AsyncNaio`](crate::AsyncNaio)) cancels every request in flight
+//!    `AsyncNaio`) cancels every request in flight
 //!    with `KEVENT_CTL_REMOVE`, collects their completions (a cancelled
 //!    request completes at once with `ECANCELED`), and frees those
 //!    buffers. A buffer whose completion it cannot collect (another
@@ -46,11 +57,15 @@
 //!    descriptor is closed, so closing ours proves nothing.
 //! 5. The socket is only borrowed for the add: memory safety does not
 //!    depend on it. The kernel takes the socket at the add and cancels
-//!    the request (`ECANCELED`) when that descriptor is closed.
+//!    the request (`ECANCELED`) when that descriptor is closed. A
+//!    sendfile's file is only borrowed too: the kernel holds its own
+//!    reference on it until the completion, and closing its descriptor
+//!    does not end the request.
 //!
-//! A request reported by a thread of another process (a queue inherited
-//! across `fork`) moves no data (`EXDEV`), so a child's copy of the
-//! queue never writes into the parent's buffers.
+//! A send or a receive reported by a thread of another process (a queue
+//! inherited across `fork`) moves no data (`EXDEV`), so a child's copy of
+//! the queue never writes into the parent's buffers. A sendfile, which
+//! touches no process's memory, runs in whichever process reports it.
 
 use std::fmt;
 use std::io;
@@ -63,7 +78,7 @@ use std::time::Duration;
 use kevent_sys as sys;
 
 use crate::error::{Command, Error};
-use crate::flags::{RecvFlags, SendFlags};
+use crate::flags::{RecvFlags, SendFlags, SendfileFlags};
 use crate::interest::{Event, Key, Kind, Token};
 use crate::queue::{ctl_one, Events, Queue};
 use crate::ring::{Drain, QueueRef, Ring};
@@ -220,11 +235,15 @@ unsafe impl IoBuf for &'static str {
 
 /// The operation of a network I/O request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NaioOp {
     /// `KEVENT_NAIO_SEND`: send the buffer's initialised bytes.
     Send,
     /// `KEVENT_NAIO_RECV`: receive into the buffer.
     Recv,
+    /// `KEVENT_NAIO_SENDFILE`: send a file's pages over a stream socket
+    /// ([`Naio::sendfile`]); no buffer.
+    Sendfile,
 }
 
 impl NaioOp {
@@ -233,6 +252,7 @@ impl NaioOp {
         match self {
             NaioOp::Send => sys::KEVENT_NAIO_SEND,
             NaioOp::Recv => sys::KEVENT_NAIO_RECV,
+            NaioOp::Sendfile => sys::KEVENT_NAIO_SENDFILE,
         }
     }
 
@@ -241,6 +261,7 @@ impl NaioOp {
         match raw {
             sys::KEVENT_NAIO_SEND => Some(NaioOp::Send),
             sys::KEVENT_NAIO_RECV => Some(NaioOp::Recv),
+            sys::KEVENT_NAIO_SENDFILE => Some(NaioOp::Sendfile),
             _ => None,
         }
     }
@@ -289,7 +310,9 @@ impl From<RequestId> for Key {
     }
 }
 
-/// A finished request: its result and its buffer, back from the queue.
+/// A finished send or receive: its result and its buffer, back from the
+/// queue ([`Naio::take`]). A sendfile, which has no buffer, finishes as a
+/// [`SendfileCompletion`].
 pub struct Completion<B> {
     id: RequestId,
     token: Token,
@@ -349,6 +372,58 @@ impl<B> Completion<B> {
     }
 }
 
+/// A finished sendfile ([`Naio::sendfile`]), taken with
+/// [`Naio::take_sendfile`]: its result, and whether the file ended
+/// before the length asked for.
+#[derive(Debug)]
+pub struct SendfileCompletion {
+    id: RequestId,
+    token: Token,
+    eof: bool,
+    result: io::Result<usize>,
+}
+
+impl SendfileCompletion {
+    /// The request's id.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The token given at submission.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The file ended before the length asked for: the result is the
+    /// bytes queued up to its end, fewer than asked (0 if the offset was
+    /// at or past the end).
+    pub fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// The bytes queued on the socket, or the error. All of the length
+    /// asked for, unless the file ended first ([`is_eof`](Self::is_eof))
+    /// or the request was cancelled after queueing some
+    /// ([`Naio::cancel`], or a close of the socket's descriptor: then the
+    /// count, without end of file); an error (`ECANCELED`: cancelled
+    /// before any byte was queued; `EPIPE`, `ECONNRESET`...) if none was.
+    pub fn result(&self) -> &io::Result<usize> {
+        &self.result
+    }
+
+    /// The result.
+    pub fn into_result(self) -> io::Result<usize> {
+        self.result
+    }
+}
+
+/// What [`Slots::poll`] hands back: a buffered request's completion, or
+/// a sendfile's.
+pub(crate) enum Taken<B> {
+    Buf(Completion<B>),
+    File(SendfileCompletion),
+}
+
 /// A request that could not be submitted: why, and the buffer back.
 pub struct SubmitError<B> {
     /// Why (the add's [`Error`]: `EBADF`, `ENOTSOCK`, `EAGAIN`...; or
@@ -392,9 +467,11 @@ type SetInit<B> = unsafe fn(&mut B, usize);
 enum State<B> {
     /// Free; the next free slot's index (`NONE`: the last).
     Free(u32),
-    /// The kernel may use `buf` until the completion is reported.
+    /// The kernel may use `buf` until the completion is reported. A
+    /// sendfile has no buffer (`None`); a send or a receive always has
+    /// one.
     InFlight {
-        buf: B,
+        buf: Option<B>,
         op: NaioOp,
         len: usize,
         token: Token,
@@ -407,7 +484,7 @@ enum State<B> {
     },
     /// Completed: the kernel is done with `buf`.
     Done {
-        buf: B,
+        buf: Option<B>,
         op: NaioOp,
         token: Token,
         eof: bool,
@@ -426,8 +503,8 @@ const NONE: u32 = u32::MAX;
 pub(crate) enum Completed<B> {
     /// Stored for its owner: wake this task, if any.
     Stored(Option<Waker>),
-    /// Its owner is gone: free this buffer (outside the lock).
-    Abandoned(B),
+    /// Its owner is gone: free this buffer, if any (outside the lock).
+    Abandoned(Option<B>),
     /// No slot of ours is in flight with this id and operation.
     Stray,
 }
@@ -460,16 +537,16 @@ impl<B> Slots<B> {
             .filter(|s| s.gen == id.gen() && !matches!(s.state, State::Free(_)))
     }
 
-    /// Puts `buf` in a slot, in flight. `Err(buf)` if 2^32 - 1 slots are
-    /// taken.
+    /// Puts `buf` in a slot, in flight (`None`: a sendfile). `Err(buf)`
+    /// if 2^32 - 1 slots are taken.
     fn insert(
         &mut self,
-        buf: B,
+        buf: Option<B>,
         op: NaioOp,
         len: usize,
         token: Token,
         set_init: Option<SetInit<B>>,
-    ) -> Result<RequestId, B> {
+    ) -> Result<RequestId, Option<B>> {
         let state = State::InFlight {
             buf,
             op,
@@ -520,19 +597,20 @@ impl<B> Slots<B> {
         old
     }
 
-    /// The buffer of a request in flight, for its pointer.
-    fn buf_mut(&mut self, id: RequestId) -> &mut B {
+    /// The buffer of a request in flight, for its pointer (`None` for a
+    /// sendfile).
+    fn buf_mut(&mut self, id: RequestId) -> Option<&mut B> {
         match self.slot(id) {
             Some(Slot {
                 state: State::InFlight { buf, .. },
                 ..
-            }) => buf,
+            }) => buf.as_mut(),
             _ => unreachable!("a request just inserted"),
         }
     }
 
     /// Takes back the buffer of a request the kernel refused.
-    fn unsubmit(&mut self, id: RequestId) -> B {
+    fn unsubmit(&mut self, id: RequestId) -> Option<B> {
         match self.free(id) {
             State::InFlight { buf, .. } => buf,
             _ => unreachable!("a request just inserted"),
@@ -576,11 +654,11 @@ impl<B> Slots<B> {
                 "the kernel reported {n} bytes for a request of {len}"
             ))),
             Ok(n) => {
-                if let Some(set_init) = set_init {
+                if let (Some(set_init), Some(b)) = (set_init, b.as_mut()) {
                     // SAFETY: the kernel wrote n <= len <= bytes_total
                     // bytes from the start of the buffer, and is done
                     // with it (its completion was reported).
-                    unsafe { set_init(&mut b, n) };
+                    unsafe { set_init(b, n) };
                 }
                 Ok(n)
             }
@@ -607,9 +685,19 @@ impl<B> Slots<B> {
     }
 
     /// The completion of `id`, if it has arrived; else registers `waker`
-    /// (if given) to be woken when it does.
-    pub(crate) fn poll(&mut self, id: RequestId, waker: Option<&Waker>) -> Option<Completion<B>> {
+    /// (if given) to be woken when it does. `sendfile` says which kind the
+    /// caller takes: a completion of the other kind (a request with a
+    /// buffer for `false`, without for `true`) stays where it is.
+    pub(crate) fn poll(
+        &mut self,
+        id: RequestId,
+        waker: Option<&Waker>,
+        sendfile: bool,
+    ) -> Option<Taken<B>> {
         match &mut self.slot(id)?.state {
+            State::InFlight { buf, .. } | State::Done { buf, .. } if buf.is_none() != sendfile => {
+                None
+            }
             State::InFlight { waker: w, .. } => {
                 if let Some(waker) = waker {
                     match w {
@@ -621,19 +709,31 @@ impl<B> Slots<B> {
             }
             State::Done { .. } => match self.free(id) {
                 State::Done {
-                    buf,
+                    buf: Some(buf),
                     op,
                     token,
                     eof,
                     result,
-                } => Some(Completion {
+                } => Some(Taken::Buf(Completion {
                     id,
                     token,
                     op,
                     eof,
                     result,
                     buf,
-                }),
+                })),
+                State::Done {
+                    buf: None,
+                    token,
+                    eof,
+                    result,
+                    ..
+                } => Some(Taken::File(SendfileCompletion {
+                    id,
+                    token,
+                    eof,
+                    result,
+                })),
                 _ => unreachable!(),
             },
             State::Free(_) => None,
@@ -653,7 +753,7 @@ impl<B> Slots<B> {
                 None
             }
             State::Done { .. } => match self.free(id) {
-                State::Done { buf, .. } => Some(buf),
+                State::Done { buf, .. } => buf,
                 _ => unreachable!(),
             },
             State::Free(_) => None,
@@ -674,7 +774,7 @@ impl<B> Slots<B> {
     fn forget_request(&mut self, id: RequestId) -> Option<B> {
         match self.slot(id).map(|s| &s.state) {
             Some(State::InFlight { .. }) => match self.free(id) {
-                State::InFlight { buf, .. } => Some(buf),
+                State::InFlight { buf, .. } => buf,
                 _ => unreachable!(),
             },
             _ => None,
@@ -682,12 +782,12 @@ impl<B> Slots<B> {
     }
 
     /// Leaks the buffers of the requests still in flight: the kernel may
-    /// still use them. Returns how many.
+    /// still use them. Returns how many (a sendfile in flight has none).
     fn leak_in_flight(&mut self) -> usize {
         let mut leaked = 0;
         for slot in &mut self.slots {
             if let State::InFlight { .. } = slot.state {
-                if let State::InFlight { buf, .. } =
+                if let State::InFlight { buf: Some(buf), .. } =
                     mem::replace(&mut slot.state, State::Free(NONE))
                 {
                     mem::forget(buf);
@@ -710,11 +810,42 @@ pub(crate) fn request(
     msg_flags: u32,
     token: Token,
 ) -> sys::ukevent {
+    raw_request(op, id, fd, ptr as usize as u64, len, msg_flags, token)
+}
+
+/// The request `ukevent` for a sendfile of `len` bytes of `in_fd` from
+/// `offset` on `fd`.
+pub(crate) fn sendfile_request(
+    id: RequestId,
+    fd: RawFd,
+    in_fd: RawFd,
+    offset: u64,
+    len: usize,
+    flags: SendfileFlags,
+    token: Token,
+) -> sys::ukevent {
+    let mut raw = raw_request(NaioOp::Sendfile, id, fd, offset, len, flags.bits(), token);
+    // A write to a union field (of plain integers) needs no unsafe.
+    raw.__bindgen_anon_1.naio.in_fd = in_fd;
+    raw
+}
+
+/// The `ukevent` of a request whose `data` is `data` (a buffer's address,
+/// or a sendfile's offset), `naio.in_fd` 0.
+fn raw_request(
+    op: NaioOp,
+    id: RequestId,
+    fd: RawFd,
+    data: u64,
+    len: usize,
+    msg_flags: u32,
+    token: Token,
+) -> sys::ukevent {
     let mut raw = sys::ukevent {
         id: id.raw(),
         type_: sys::KEVENT_NAIO,
         event: op.raw(),
-        data: ptr as usize as u64,
+        data,
         user_data: token.0,
         ..Default::default()
     };
@@ -727,15 +858,29 @@ pub(crate) fn request(
     raw
 }
 
+/// A request refused before any system call.
+#[cold]
+fn invalid_input(why: &'static str) -> Error {
+    Error::io(
+        Command::Add,
+        Some(Key::naio(0)),
+        None,
+        io::Error::new(io::ErrorKind::InvalidInput, why),
+    )
+}
+
 /// A kevent queue with network I/O requests whose buffers it owns until
 /// they complete: the blocking (or `poll`-style) interface. For `async`,
-/// see [`AsyncNaio`](crate::AsyncNaio).
+/// see `AsyncNaio` (the `tokio` feature).
 ///
 /// [`send`](Naio::send) and [`recv`](Naio::recv) move the buffer into
 /// the queue and return the request's [`RequestId`]; [`wait`](Naio::wait)
 /// waits as [`Queue::wait`] does and records the completions it reports;
 /// for each event of kind [`Kind::Naio`], [`take`](Naio::take) hands back
-/// the [`Completion`]: the result and the buffer. Other kevents can share
+/// the [`Completion`]: the result and the buffer. A
+/// [`sendfile`](Naio::sendfile) has no buffer: its completion is a
+/// [`SendfileCompletion`], from [`take_sendfile`](Naio::take_sendfile)
+/// ([`Event::naio_op`] tells which to call). Other kevents can share
 /// the queue ([`queue`](Naio::queue) adds them): their events come in the
 /// same [`Events`].
 ///
@@ -887,7 +1032,7 @@ impl<B: IoBuf> Naio<B> {
         token: impl Into<Token>,
     ) -> Result<RequestId, SubmitError<B>> {
         let len = buf.bytes_init();
-        self.submit(
+        self.submit_buf(
             NaioOp::Send,
             socket.as_fd().as_raw_fd(),
             buf,
@@ -918,7 +1063,7 @@ impl<B: IoBuf> Naio<B> {
         B: IoBufMut,
     {
         let len = buf.bytes_total();
-        self.submit(
+        self.submit_buf(
             NaioOp::Recv,
             socket.as_fd().as_raw_fd(),
             buf,
@@ -930,8 +1075,9 @@ impl<B: IoBuf> Naio<B> {
         )
     }
 
+    /// A send or a receive of `buf`'s first `len` bytes.
     #[allow(clippy::too_many_arguments)]
-    fn submit(
+    fn submit_buf(
         &self,
         op: NaioOp,
         fd: RawFd,
@@ -944,26 +1090,135 @@ impl<B: IoBuf> Naio<B> {
     ) -> Result<RequestId, SubmitError<B>> {
         if len == 0 {
             return Err(SubmitError {
-                error: Error::io(
-                    Command::Add,
-                    Some(Key::naio(0)),
-                    None,
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        match op {
-                            NaioOp::Send => "a send needs at least 1 initialised byte",
-                            NaioOp::Recv => "a receive needs room for at least 1 byte",
-                        },
-                    ),
-                ),
+                error: invalid_input(if op == NaioOp::Recv {
+                    "a receive needs room for at least 1 byte"
+                } else {
+                    "a send needs at least 1 initialised byte"
+                }),
                 buf,
             });
         }
+        let len = len.min(MAX_REQUEST_LEN);
+        self.submit(Some(buf), op, len, token, set_init, |id, b| {
+            // Always a buffer: the one just put in the slot.
+            let ptr = b.map_or(std::ptr::null(), ptr_of);
+            request(op, id, fd, ptr, len, msg_flags, token)
+        })
+        .map_err(|(error, buf)| match buf {
+            Some(buf) => SubmitError { error, buf },
+            None => unreachable!("a send or receive's buffer comes back"),
+        })
+    }
+
+    /// Sends `len` bytes of `file` from `offset` on the stream `socket`
+    /// (up to [`MAX_REQUEST_LEN`]), as sendfile(2) with an offset does:
+    /// the file's pages go from the page cache into the socket without
+    /// being copied, and no memory of this process is used, so there is
+    /// no buffer. It completes when all `len` bytes are queued, or when
+    /// the file ends first (the bytes queued, perhaps 0, with
+    /// [`SendfileCompletion::is_eof`]), or on an error; take the
+    /// completion with [`take_sendfile`](Naio::take_sendfile). The kernel
+    /// tries at once, without blocking, and otherwise when the socket has
+    /// room, during a [`wait`](Naio::wait) (which may read pages that are
+    /// not cached, waiting for them as sendfile(2) would).
+    ///
+    /// Sends and sendfiles on one socket keep one order, the order
+    /// submitted: their bytes are never interleaved. The file's offset is
+    /// neither used nor changed. A change to the file before its pages
+    /// are sent may reach the peer, as with sendfile(2).
+    ///
+    /// Both descriptors are borrowed for the call only. The kernel holds
+    /// the file until the completion, so closing `file` does not end the
+    /// request; closing `socket`'s descriptor cancels it (`ECANCELED`,
+    /// or the count queued so far).
+    ///
+    /// # Errors
+    ///
+    /// Before any system call, `InvalidInput` for a `len` of 0, an
+    /// `offset` above `i64::MAX`, or a range `offset + len` (`len` as
+    /// clamped) that ends above `i64::MAX`. From the kernel:
+    /// `EOPNOTSUPP` (`socket` is not a stream socket of `AF_INET`,
+    /// `AF_INET6` or `AF_UNIX`), `ENOTSOCK`, `EBADF` (either descriptor
+    /// not open, or `file` not open for reading), `EINVAL` (`file` is not
+    /// a regular file or a block device: a pipe, a socket, a directory...;
+    /// or a kernel whose `KEVENT_NAIO` has no sendfile), `ESPIPE` (`file`
+    /// has no positional reads), `EAGAIN` (`fs.kevent.max_queue_requests`
+    /// requests in flight), `ENOSPC` (`fs.kevent.max_user_kevents`).
+    ///
+    /// ```no_run
+    /// use std::io::{Read, Write};
+    /// use kevent::{Events, Naio, SendfileFlags, Token};
+    ///
+    /// let naio: Naio = Naio::new()?;
+    /// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+    /// let mut file = tempfile_with(b"hello, file")?;
+    /// let id = naio.sendfile(&a, &file, 7, 4, SendfileFlags::empty(), Token(1))?;
+    /// let mut events = Events::with_capacity(64);
+    /// let done = loop {
+    ///     naio.wait(&mut events, None)?;
+    ///     if let Some(done) = naio.take_sendfile_id(id) {
+    ///         break done;
+    ///     }
+    /// };
+    /// assert_eq!(done.into_result()?, 4);
+    /// let mut got = [0; 4];
+    /// b.read_exact(&mut got)?;
+    /// assert_eq!(&got, b"file");
+    /// # fn tempfile_with(_: &[u8]) -> std::io::Result<std::fs::File> { unimplemented!() }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn sendfile(
+        &self,
+        socket: &impl AsFd,
+        file: &impl AsFd,
+        offset: u64,
+        len: usize,
+        flags: SendfileFlags,
+        token: impl Into<Token>,
+    ) -> Result<RequestId, Error> {
+        if len == 0 {
+            return Err(invalid_input(
+                "a sendfile needs a length of at least 1 byte",
+            ));
+        }
+        let len = len.min(MAX_REQUEST_LEN);
+        if offset > i64::MAX as u64 {
+            return Err(invalid_input(
+                "a sendfile's offset must be at most i64::MAX (a file offset is an off_t)",
+            ));
+        }
+        // len <= MAX_REQUEST_LEN < 2^31: no overflow in u64.
+        if offset + len as u64 > i64::MAX as u64 {
+            return Err(invalid_input(
+                "a sendfile's range (offset + len) must end at most at i64::MAX",
+            ));
+        }
+        let (fd, in_fd) = (socket.as_fd().as_raw_fd(), file.as_fd().as_raw_fd());
+        let token = token.into();
+        self.submit(None, NaioOp::Sendfile, len, token, None, |id, _| {
+            sendfile_request(id, fd, in_fd, offset, len, flags, token)
+        })
+        .map_err(|(error, _)| error)
+    }
+
+    /// Puts `buf` (`None`: a sendfile) in a slot and adds the request
+    /// `make` builds from its id and the buffer in the slot; `len` is
+    /// more than 0 and at most [`MAX_REQUEST_LEN`]. On an error, the
+    /// buffer comes back: the kernel never used it.
+    fn submit(
+        &self,
+        buf: Option<B>,
+        op: NaioOp,
+        len: usize,
+        token: Token,
+        set_init: Option<SetInit<B>>,
+        make: impl FnOnce(RequestId, Option<&mut B>) -> sys::ukevent,
+    ) -> Result<RequestId, (Error, Option<B>)> {
         if std::process::id() != self.pid {
             // A copy in a child of fork(): the parent's table chooses the
             // ids on this queue (the safety argument, 3).
-            return Err(SubmitError {
-                error: Error::io(
+            return Err((
+                Error::io(
                     Command::Add,
                     None,
                     None,
@@ -974,34 +1229,33 @@ impl<B: IoBuf> Naio<B> {
                     ),
                 ),
                 buf,
-            });
+            ));
         }
-        let len = len.min(MAX_REQUEST_LEN);
         // The buffer goes into its slot first: the kernel may use it from
         // the add on, even before kevent_ctl returns (another thread's
         // wait may report the completion meanwhile, and finds the slot).
-        let (id, ptr) = {
+        let raw = {
             let mut slots = self.lock();
             let id = match slots.insert(buf, op, len, token, set_init) {
                 Ok(id) => id,
                 Err(buf) => {
-                    return Err(SubmitError {
-                        error: Error::io(
+                    return Err((
+                        Error::io(
                             Command::Add,
                             None,
                             None,
                             io::Error::from_raw_os_error(libc::EAGAIN),
                         ),
                         buf,
-                    })
+                    ))
                 }
             };
             // The pointer of the buffer in its slot; it stays valid when
             // the slot table grows and moves the buffer value (IoBuf's
             // contract).
-            (id, ptr_of(slots.buf_mut(id)))
+            make(id, slots.buf_mut(id))
         };
-        let raw = request(op, id, fd, ptr, len, msg_flags, token);
+        let id = RequestId(raw.id);
         match ctl_one(self.queue.as_fd(), Command::Add, raw) {
             Ok(()) => Ok(id),
             Err(error) => {
@@ -1009,7 +1263,7 @@ impl<B: IoBuf> Naio<B> {
                 // entry): the kernel has no request and never used the
                 // buffer.
                 let buf = self.lock().unsubmit(id);
-                Err(SubmitError { error, buf })
+                Err((error.with_naio_op(op), buf))
             }
         }
     }
@@ -1017,7 +1271,7 @@ impl<B: IoBuf> Naio<B> {
     /// Cancels the request `id` (`KEVENT_CTL_REMOVE`): it completes with
     /// `ECANCELED`, or with the count if some bytes were moved already.
     /// Its completion still comes through [`wait`](Naio::wait), with the
-    /// buffer.
+    /// buffer (a sendfile's, without one).
     ///
     /// # Errors
     ///
@@ -1118,23 +1372,68 @@ impl<B: IoBuf> Naio<B> {
     }
 
     /// The completion of `event`'s request, with its buffer, if `event`
-    /// is a NAIO completion that [`wait`](Naio::wait) recorded and that
-    /// was not taken yet. `None` for other events.
+    /// is the completion of a send or a receive that [`wait`](Naio::wait)
+    /// recorded and that was not taken yet. `None` for other events, and
+    /// for a sendfile's completion, which has no buffer: take that with
+    /// [`take_sendfile`](Naio::take_sendfile) (dispatch on
+    /// [`Event::naio_op`]).
     pub fn take(&self, event: &Event) -> Option<Completion<B>> {
         self.take_id(RequestId::of(event)?)
     }
 
-    /// The completion of request `id`, if [`wait`](Naio::wait) recorded
-    /// it and it was not taken yet.
+    /// The completion of the send or receive `id`, if
+    /// [`wait`](Naio::wait) recorded it and it was not taken yet.
     pub fn take_id(&self, id: RequestId) -> Option<Completion<B>> {
-        self.lock().poll(id, None)
+        match self.lock().poll(id, None, false)? {
+            Taken::Buf(done) => Some(done),
+            Taken::File(_) => None,
+        }
+    }
+
+    /// The completion of `event`'s request if `event` is the completion
+    /// of a [`sendfile`](Naio::sendfile) that [`wait`](Naio::wait)
+    /// recorded and that was not taken yet. `None` for other events
+    /// (a send's or a receive's completion stays for
+    /// [`take`](Naio::take)).
+    ///
+    /// ```no_run
+    /// # fn f(naio: &kevent::Naio, event: kevent::Event) {
+    /// use kevent::NaioOp;
+    ///
+    /// match event.naio_op() {
+    ///     Some(NaioOp::Sendfile) => {
+    ///         if let Some(done) = naio.take_sendfile(&event) {
+    ///             println!("{:?} bytes, end of file: {}", done.result(), done.is_eof());
+    ///         }
+    ///     }
+    ///     Some(_) => {
+    ///         if let Some(done) = naio.take(&event) {
+    ///             let (n, buf) = done.into_parts();
+    ///             println!("{n:?} bytes of a buffer of {}", buf.len());
+    ///         }
+    ///     }
+    ///     None => {} // another kind of event
+    /// }
+    /// # }
+    /// ```
+    pub fn take_sendfile(&self, event: &Event) -> Option<SendfileCompletion> {
+        self.take_sendfile_id(RequestId::of(event)?)
+    }
+
+    /// The completion of the sendfile `id`, if [`wait`](Naio::wait)
+    /// recorded it and it was not taken yet.
+    pub fn take_sendfile_id(&self, id: RequestId) -> Option<SendfileCompletion> {
+        match self.lock().poll(id, None, true)? {
+            Taken::File(done) => Some(done),
+            Taken::Buf(_) => None,
+        }
     }
 
     /// The completion of `id` if it arrived, else `waker` is woken when it
-    /// does (the async interface).
+    /// does (the async interface); `sendfile` as for [`Slots::poll`].
     #[cfg(feature = "tokio")]
-    pub(crate) fn poll_id(&self, id: RequestId, waker: &Waker) -> Option<Completion<B>> {
-        self.lock().poll(id, Some(waker))
+    pub(crate) fn poll_id(&self, id: RequestId, waker: &Waker, sendfile: bool) -> Option<Taken<B>> {
+        self.lock().poll(id, Some(waker), sendfile)
     }
 
     /// Gives up on `id` (its future was dropped): a completed request's
@@ -1238,6 +1537,14 @@ mod tests {
         Ok(n)
     }
 
+    /// A send's or receive's completion, as `Naio::take_id` takes it.
+    fn take<B>(s: &mut Slots<B>, id: RequestId) -> Option<Completion<B>> {
+        match s.poll(id, None, false)? {
+            Taken::Buf(done) => Some(done),
+            Taken::File(_) => panic!("a sendfile's completion for a buffered request"),
+        }
+    }
+
     #[test]
     fn ids_are_index_and_generation() {
         let id = RequestId::new(7, 3);
@@ -1250,8 +1557,12 @@ mod tests {
     #[test]
     fn slots_are_reused_with_a_new_generation() {
         let mut s: Slots<Vec<u8>> = Slots::new();
-        let a = s.insert(vec![1], NaioOp::Send, 1, Token(1), None).unwrap();
-        let b = s.insert(vec![2], NaioOp::Send, 1, Token(2), None).unwrap();
+        let a = s
+            .insert(Some(vec![1]), NaioOp::Send, 1, Token(1), None)
+            .unwrap();
+        let b = s
+            .insert(Some(vec![2]), NaioOp::Send, 1, Token(2), None)
+            .unwrap();
         assert_eq!((a.index(), b.index(), s.in_flight()), (0, 1, 2));
         assert!(matches!(
             s.complete(a, Some(NaioOp::Send), ok(1), false),
@@ -1263,22 +1574,24 @@ mod tests {
             s.complete(a, Some(NaioOp::Send), ok(1), false),
             Completed::Stray
         ));
-        let done = s.poll(a, None).unwrap();
+        let done = take(&mut s, a).unwrap();
         assert_eq!(
             (done.id(), done.token(), done.op()),
             (a, Token(1), NaioOp::Send)
         );
         let (r, buf) = done.into_parts();
         assert_eq!((r.unwrap(), buf), (1, vec![1]));
-        assert!(s.poll(a, None).is_none(), "taken once");
+        assert!(take(&mut s, a).is_none(), "taken once");
         // The slot comes back with the next generation; the old id is dead.
-        let c = s.insert(vec![3], NaioOp::Recv, 1, Token(3), None).unwrap();
+        let c = s
+            .insert(Some(vec![3]), NaioOp::Recv, 1, Token(3), None)
+            .unwrap();
         assert_eq!((c.index(), c.gen()), (0, a.gen() + 1));
         assert!(matches!(
             s.complete(a, Some(NaioOp::Send), ok(1), false),
             Completed::Stray
         ));
-        assert!(s.poll(a, None).is_none());
+        assert!(take(&mut s, a).is_none());
         // The wrong operation for the slot is stray too.
         assert!(matches!(
             s.complete(c, Some(NaioOp::Send), ok(1), false),
@@ -1292,9 +1605,11 @@ mod tests {
         // No growth while slots are reused.
         let cap = s.slots.capacity();
         for _ in 0..100 {
-            let d = s.insert(vec![], NaioOp::Send, 1, Token(0), None).unwrap();
+            let d = s
+                .insert(Some(vec![]), NaioOp::Send, 1, Token(0), None)
+                .unwrap();
             assert_eq!(d.index(), 2);
-            assert_eq!(s.unsubmit(d), Vec::<u8>::new());
+            assert_eq!(s.unsubmit(d), Some(Vec::<u8>::new()));
         }
         assert_eq!((s.slots.len(), s.slots.capacity()), (3, cap));
     }
@@ -1305,29 +1620,33 @@ mod tests {
         let set_init = Some(<Vec<u8> as IoBufMut>::set_init as SetInit<Vec<u8>>);
         let mut buf = Vec::with_capacity(16);
         buf.extend_from_slice(b"old contents");
-        let id = s.insert(buf, NaioOp::Recv, 16, Token(0), set_init).unwrap();
+        let id = s
+            .insert(Some(buf), NaioOp::Recv, 16, Token(0), set_init)
+            .unwrap();
         // What the kernel would do: write 3 bytes at the start.
-        let p = s.buf_mut(id).stable_mut_ptr();
+        let p = s.buf_mut(id).unwrap().stable_mut_ptr();
         // SAFETY: the Vec has a capacity of 16.
         unsafe { std::ptr::copy_nonoverlapping(b"abc".as_ptr(), p, 3) };
         assert!(matches!(
             s.complete(id, Some(NaioOp::Recv), ok(3), false),
             Completed::Stored(None)
         ));
-        let (r, buf) = s.poll(id, None).unwrap().into_parts();
+        let (r, buf) = take(&mut s, id).unwrap().into_parts();
         assert_eq!((r.unwrap(), &buf[..]), (3, &b"abc"[..]));
         // End of file: 0 bytes, the EOF flag; the length becomes 0.
-        let id = s.insert(buf, NaioOp::Recv, 16, Token(0), set_init).unwrap();
+        let id = s
+            .insert(Some(buf), NaioOp::Recv, 16, Token(0), set_init)
+            .unwrap();
         s.complete(id, Some(NaioOp::Recv), ok(0), true);
-        let done = s.poll(id, None).unwrap();
+        let done = take(&mut s, id).unwrap();
         assert!(done.is_eof());
         assert!(done.buf().is_empty());
         // More than the request's length: an error, the length untouched.
         let id = s
-            .insert(vec![9; 4], NaioOp::Recv, 4, Token(0), set_init)
+            .insert(Some(vec![9; 4]), NaioOp::Recv, 4, Token(0), set_init)
             .unwrap();
         s.complete(id, Some(NaioOp::Recv), ok(5), false);
-        let (r, buf) = s.poll(id, None).unwrap().into_parts();
+        let (r, buf) = take(&mut s, id).unwrap().into_parts();
         assert!(r
             .unwrap_err()
             .to_string()
@@ -1335,7 +1654,7 @@ mod tests {
         assert_eq!(buf, vec![9; 4]);
         // An error keeps the buffer as it was.
         let id = s
-            .insert(vec![7; 2], NaioOp::Recv, 2, Token(0), set_init)
+            .insert(Some(vec![7; 2]), NaioOp::Recv, 2, Token(0), set_init)
             .unwrap();
         s.complete(
             id,
@@ -1343,7 +1662,7 @@ mod tests {
             Err(io::Error::from_raw_os_error(libc::ECANCELED)),
             false,
         );
-        let (r, buf) = s.poll(id, None).unwrap().into_parts();
+        let (r, buf) = take(&mut s, id).unwrap().into_parts();
         assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
         assert_eq!(buf, vec![7; 2]);
     }
@@ -1355,14 +1674,14 @@ mod tests {
         let marker = Arc::new(());
         let token = Arc::clone(&marker);
         let id = s
-            .insert(Box::new([0u8; 8]), NaioOp::Recv, 8, Token(0), None)
+            .insert(Some(Box::new([0u8; 8])), NaioOp::Recv, 8, Token(0), None)
             .unwrap();
         // In flight: the buffer stays.
         assert!(s.abandon(id).is_none());
         assert_eq!(s.in_flight(), 1);
-        assert!(s.poll(id, None).is_none(), "abandoned: nothing to take");
+        assert!(take(&mut s, id).is_none(), "abandoned: nothing to take");
         match s.complete(id, Some(NaioOp::Recv), ok(8), false) {
-            Completed::Abandoned(buf) => assert_eq!(buf.len(), 8),
+            Completed::Abandoned(buf) => assert_eq!(buf.map(|b| b.len()), Some(8)),
             _ => panic!("not abandoned"),
         }
         assert_eq!(s.in_flight(), 0);
@@ -1372,11 +1691,11 @@ mod tests {
         ));
         // Completed but not taken: abandon frees it at once.
         let id = s
-            .insert(Box::new([1u8; 2]), NaioOp::Send, 2, Token(0), None)
+            .insert(Some(Box::new([1u8; 2])), NaioOp::Send, 2, Token(0), None)
             .unwrap();
         s.complete(id, Some(NaioOp::Send), ok(2), false);
         assert_eq!(s.abandon(id).as_deref(), Some(&[1u8, 1][..]));
-        assert!(s.poll(id, None).is_none());
+        assert!(take(&mut s, id).is_none());
         drop(token);
         assert_eq!(Arc::strong_count(&marker), 1);
     }
@@ -1395,16 +1714,18 @@ mod tests {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&count));
         let mut s: Slots<Vec<u8>> = Slots::new();
-        let id = s.insert(vec![1], NaioOp::Send, 1, Token(0), None).unwrap();
-        assert!(s.poll(id, Some(&waker)).is_none());
-        assert!(s.poll(id, Some(&waker)).is_none());
+        let id = s
+            .insert(Some(vec![1]), NaioOp::Send, 1, Token(0), None)
+            .unwrap();
+        assert!(s.poll(id, Some(&waker), false).is_none());
+        assert!(s.poll(id, Some(&waker), false).is_none());
         assert_eq!(Arc::strong_count(&count), 3, "one clone kept, not two");
         match s.complete(id, Some(NaioOp::Send), ok(1), false) {
             Completed::Stored(Some(w)) => w.wake(),
             _ => panic!("no waker"),
         }
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        assert!(s.poll(id, Some(&waker)).is_some());
+        assert!(s.poll(id, Some(&waker), false).is_some());
     }
 
     #[test]
@@ -1428,7 +1749,7 @@ mod tests {
         let mut s: Slots<Held> = Slots::new();
         let a = s
             .insert(
-                Held(Arc::clone(&marker), vec![1]),
+                Some(Held(Arc::clone(&marker), vec![1])),
                 NaioOp::Send,
                 1,
                 Token(0),
@@ -1437,7 +1758,7 @@ mod tests {
             .unwrap();
         let b = s
             .insert(
-                Held(Arc::clone(&marker), vec![2]),
+                Some(Held(Arc::clone(&marker), vec![2])),
                 NaioOp::Send,
                 1,
                 Token(0),
@@ -1497,6 +1818,105 @@ mod tests {
     }
 
     #[test]
+    fn sendfile_requests_fill_the_ukevent() {
+        let id = RequestId::new(3, 2);
+        let raw = sendfile_request(id, 5, 6, 1 << 40, 4096, SendfileFlags::MORE, Token(11));
+        assert_eq!(
+            (raw.id, raw.type_, raw.event, raw.req_flags, raw.user_data),
+            (
+                2 << 32 | 3,
+                sys::KEVENT_NAIO,
+                sys::KEVENT_NAIO_SENDFILE,
+                0,
+                11
+            )
+        );
+        assert_eq!(sys::KEVENT_NAIO_SENDFILE, 4);
+        // data is the offset, not an address.
+        assert_eq!(raw.data, 1 << 40);
+        // SAFETY: plain integers.
+        let naio = unsafe { raw.__bindgen_anon_1.naio };
+        assert_eq!(
+            (naio.fd, naio.len, naio.msg_flags, naio.in_fd),
+            (5, 4096, libc::MSG_MORE as u32, 6)
+        );
+        // No flags; a huge length is clamped as the others'.
+        let raw = sendfile_request(id, 5, 0, 0, usize::MAX, SendfileFlags::empty(), Token(0));
+        // SAFETY: plain integers.
+        let naio = unsafe { raw.__bindgen_anon_1.naio };
+        assert_eq!((naio.len, naio.msg_flags, raw.data), (0x7fff_f000, 0, 0));
+        assert_eq!(SendfileFlags::all().bits(), libc::MSG_MORE as u32);
+        assert_eq!(NaioOp::Sendfile.raw(), sys::KEVENT_NAIO_SENDFILE);
+        assert_eq!(
+            NaioOp::from_raw(sys::KEVENT_NAIO_SENDFILE),
+            Some(NaioOp::Sendfile)
+        );
+        assert_eq!(NaioOp::from_raw(8), None);
+    }
+
+    #[test]
+    fn sendfile_slots_have_no_buffer() {
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        let f = s
+            .insert(None, NaioOp::Sendfile, 10, Token(5), None)
+            .unwrap();
+        let b = s
+            .insert(Some(vec![1]), NaioOp::Send, 1, Token(6), None)
+            .unwrap();
+        assert!(s.buf_mut(f).is_none());
+        // A send's completion does not fit the sendfile slot.
+        assert!(matches!(
+            s.complete(f, Some(NaioOp::Send), ok(10), false),
+            Completed::Stray
+        ));
+        // More than the length asked for: an error.
+        assert!(matches!(
+            s.complete(f, Some(NaioOp::Sendfile), ok(3), true),
+            Completed::Stored(None)
+        ));
+        s.complete(b, Some(NaioOp::Send), ok(1), false);
+        // Each kind is taken by its own call; the other leaves it.
+        assert!(take(&mut s, f).is_none(), "a sendfile taken as a buffer");
+        assert!(s.poll(b, None, true).is_none());
+        let Some(Taken::File(done)) = s.poll(f, None, true) else {
+            panic!("no sendfile completion");
+        };
+        assert_eq!(
+            (done.id(), done.token(), done.is_eof()),
+            (f, Token(5), true)
+        );
+        assert_eq!(done.into_result().unwrap(), 3);
+        assert!(s.poll(f, None, true).is_none(), "taken once");
+        assert_eq!(take(&mut s, b).unwrap().into_parts().1, vec![1]);
+        let f = s.insert(None, NaioOp::Sendfile, 4, Token(0), None).unwrap();
+        s.complete(f, Some(NaioOp::Sendfile), ok(5), false);
+        let Some(Taken::File(done)) = s.poll(f, None, true) else {
+            panic!("no sendfile completion");
+        };
+        assert!(done
+            .result()
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("5 bytes for a request of 4"));
+        // Abandoned, forgotten, leaked: nothing to free, nothing counted.
+        let f = s.insert(None, NaioOp::Sendfile, 4, Token(0), None).unwrap();
+        assert!(s.abandon(f).is_none());
+        assert!(matches!(
+            s.complete(f, Some(NaioOp::Sendfile), ok(4), false),
+            Completed::Abandoned(None)
+        ));
+        let f = s.insert(None, NaioOp::Sendfile, 4, Token(0), None).unwrap();
+        assert!(s.forget_request(f).is_none());
+        assert_eq!(s.in_flight(), 0);
+        s.insert(None, NaioOp::Sendfile, 4, Token(0), None).unwrap();
+        s.insert(Some(vec![2]), NaioOp::Send, 1, Token(0), None)
+            .unwrap();
+        assert_eq!(s.leak_in_flight(), 1, "only the send's buffer");
+        assert_eq!(s.in_flight(), 0);
+    }
+
+    #[test]
     fn buffers_report_their_room() {
         let mut v = Vec::with_capacity(32);
         v.extend_from_slice(b"ab");
@@ -1550,6 +1970,34 @@ mod tests {
         assert!(e.to_string().contains("room for at least 1 byte"), "{e}");
         assert_eq!(naio.in_flight(), 0);
         assert_eq!(io::Error::from(e).kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(naio.close(), 0);
+    }
+
+    #[test]
+    fn sendfiles_out_of_range_are_refused_before_any_system_call() {
+        let naio = not_a_queue();
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let refused = |offset: u64, len: usize| {
+            let e = naio
+                .sendfile(&a, &file, offset, len, SendfileFlags::empty(), Token(1))
+                .unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            assert_eq!(e.raw_os_error(), None, "not the kernel's");
+            e.to_string()
+        };
+        let m = refused(0, 0);
+        assert!(m.contains("a length of at least 1 byte"), "{m}");
+        let m = refused(i64::MAX as u64 + 1, 1);
+        assert!(m.contains("offset must be at most i64::MAX"), "{m}");
+        let m = refused(u64::MAX, 1);
+        assert!(m.contains("offset must be at most i64::MAX"), "{m}");
+        let m = refused(i64::MAX as u64, 1);
+        assert!(m.contains("range (offset + len)"), "{m}");
+        // The length as clamped counts: MAX_REQUEST_LEN past the offset.
+        let m = refused(i64::MAX as u64 - MAX_REQUEST_LEN as u64 + 1, usize::MAX);
+        assert!(m.contains("range (offset + len)"), "{m}");
+        assert_eq!(naio.in_flight(), 0);
         assert_eq!(naio.close(), 0);
     }
 }

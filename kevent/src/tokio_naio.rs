@@ -1,5 +1,5 @@
-//! The `tokio` feature's network I/O: owned-buffer sends and receives as
-//! futures.
+//! The `tokio` feature's network I/O: owned-buffer sends and receives,
+//! and sendfiles, as futures.
 
 use std::fmt;
 use std::future::Future;
@@ -14,14 +14,16 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::flags::{RecvFlags, SendFlags};
+use crate::flags::{RecvFlags, SendFlags, SendfileFlags};
 use crate::interest::Token;
-use crate::naio::{IoBuf, IoBufMut, Naio, RequestId};
+use crate::naio::{IoBuf, IoBufMut, Naio, RequestId, Taken};
 use crate::queue::{Events, Queue};
 
 /// Network I/O requests as futures, on a queue of their own in tokio's
 /// reactor: `let (res, buf) = naio.recv(&socket, buf).await;` hands the
-/// buffer back with the result, as tokio-uring and monoio do.
+/// buffer back with the result, as tokio-uring and monoio do; `let n =
+/// naio.sendfile(&socket, &file, offset, len).await?;` sends a file's
+/// pages, with no buffer.
 ///
 /// A task spawned by [`new`](AsyncNaio::new) waits on the queue (the
 /// kernel runs the requests whose sockets are ready during that wait, in
@@ -123,6 +125,56 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
         self.op(r)
     }
 
+    /// Sends `len` bytes of `file` from `offset` on the stream `socket`,
+    /// the file's pages uncopied; resolves to the bytes queued: `len`, or
+    /// fewer if the file ended first (or the socket's descriptor was
+    /// closed meanwhile, which cancels the request: `ECANCELED` if no
+    /// byte was queued). No buffer, and `file` is only borrowed for the
+    /// call: the kernel holds it until the request completes. See
+    /// [`Naio::sendfile`], whose errors are the future's (before any
+    /// system call: `InvalidInput` for a `len` of 0 or an offset past
+    /// `i64::MAX`).
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "tokio")]
+    /// # async fn f(naio: &kevent::AsyncNaio, socket: &std::net::TcpStream) -> std::io::Result<()> {
+    /// let file = std::fs::File::open("index.html")?;
+    /// let len = file.metadata()?.len() as usize;
+    /// let sent = naio.sendfile(socket, &file, 0, len).await?;
+    /// assert!(sent <= len);
+    /// # Ok(()) }
+    /// ```
+    pub fn sendfile(
+        &self,
+        socket: &impl AsFd,
+        file: &impl AsFd,
+        offset: u64,
+        len: usize,
+    ) -> SendfileOp<'_, B> {
+        self.sendfile_with(socket, file, offset, len, SendfileFlags::empty())
+    }
+
+    /// [`sendfile`](Self::sendfile) with these flags.
+    pub fn sendfile_with(
+        &self,
+        socket: &impl AsFd,
+        file: &impl AsFd,
+        offset: u64,
+        len: usize,
+        flags: SendfileFlags,
+    ) -> SendfileOp<'_, B> {
+        let r = self
+            .naio()
+            .sendfile(socket, file, offset, len, flags, Token(0));
+        SendfileOp {
+            naio: self.naio(),
+            state: match r {
+                Ok(id) => FileState::InFlight(id),
+                Err(e) => FileState::Failed(e.into()),
+            },
+        }
+    }
+
     fn op(&self, r: Result<RequestId, crate::naio::SubmitError<B>>) -> Op<'_, B> {
         Op {
             naio: self.naio(),
@@ -210,9 +262,10 @@ impl<B: IoBuf> Future for Op<'_, B> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         match mem::replace(&mut this.state, State::Finished) {
-            State::InFlight(id) => match this.naio.poll_id(id, cx.waker()) {
-                Some(done) => Poll::Ready(done.into_parts()),
-                None => {
+            State::InFlight(id) => match this.naio.poll_id(id, cx.waker(), false) {
+                Some(Taken::Buf(done)) => Poll::Ready(done.into_parts()),
+                // Not a sendfile's id: it is never taken here.
+                Some(Taken::File(_)) | None => {
                     this.state = State::InFlight(id);
                     Poll::Pending
                 }
@@ -226,6 +279,67 @@ impl<B: IoBuf> Future for Op<'_, B> {
 impl<B: IoBuf> Drop for Op<'_, B> {
     fn drop(&mut self) {
         if let State::InFlight(id) = self.state {
+            self.naio.abandon(id);
+        }
+    }
+}
+
+enum FileState {
+    InFlight(RequestId),
+    Failed(io::Error),
+    Finished,
+}
+
+/// A sendfile in flight ([`AsyncNaio::sendfile`]): resolves to the bytes
+/// queued. Dropping it cancels the request.
+#[must_use = "a request is cancelled when its future is dropped"]
+pub struct SendfileOp<'a, B: IoBuf> {
+    naio: &'a Naio<B>,
+    state: FileState,
+}
+
+impl<B: IoBuf> SendfileOp<'_, B> {
+    /// The request's id (`None` if it could not be submitted: the future
+    /// resolves to the error).
+    pub fn id(&self) -> Option<RequestId> {
+        match self.state {
+            FileState::InFlight(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl<B: IoBuf> fmt::Debug for SendfileOp<'_, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendfileOp")
+            .field("id", &self.id())
+            .finish()
+    }
+}
+
+impl<B: IoBuf> Future for SendfileOp<'_, B> {
+    type Output = io::Result<usize>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match mem::replace(&mut this.state, FileState::Finished) {
+            FileState::InFlight(id) => match this.naio.poll_id(id, cx.waker(), true) {
+                Some(Taken::File(done)) => Poll::Ready(done.into_result()),
+                // A buffered request's id: it is never taken here.
+                Some(Taken::Buf(_)) | None => {
+                    this.state = FileState::InFlight(id);
+                    Poll::Pending
+                }
+            },
+            FileState::Failed(e) => Poll::Ready(Err(e)),
+            FileState::Finished => panic!("kevent::SendfileOp polled after it completed"),
+        }
+    }
+}
+
+impl<B: IoBuf> Drop for SendfileOp<'_, B> {
+    fn drop(&mut self) {
+        if let FileState::InFlight(id) = self.state {
             self.naio.abandon(id);
         }
     }

@@ -3143,3 +3143,494 @@ fn naio_async_round_trip_and_cancel_on_drop() {
         }
     });
 }
+
+// ---- KEVENT_NAIO_SENDFILE: a file's pages sent over a stream socket ----
+
+use kevent::{SendfileCompletion, SendfileFlags};
+
+/// Waits until the sendfile `id` has completed and takes it; fails if
+/// nothing completes it within LONG.
+fn sendfile_completion<B: IoBuf>(naio: &Naio<B>, id: RequestId) -> SendfileCompletion {
+    let deadline = Instant::now() + LONG;
+    let mut ev = Events::with_capacity(16);
+    loop {
+        if let Some(done) = naio.take_sendfile_id(id) {
+            return done;
+        }
+        assert!(
+            naio.take_id(id).is_none(),
+            "a sendfile's completion taken as a buffer's"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "sendfile {id} did not complete within {LONG:?} ({} in flight)",
+            naio.in_flight()
+        );
+        naio.wait(&mut ev, Some(100 * MS)).unwrap();
+    }
+}
+
+/// A memfd (shmem: a page cache, splice_read, pread) holding `bytes`.
+fn memfd_with(bytes: &[u8]) -> std::fs::File {
+    // SAFETY: a NUL-terminated name; returns a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(c"kevent-sendfile".as_ptr(), libc::MFD_CLOEXEC) };
+    assert!(fd >= 0, "memfd_create: {}", io::Error::last_os_error());
+    // SAFETY: a new descriptor nobody else owns.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    f.write_all(bytes).unwrap();
+    f
+}
+
+/// `n` bytes that differ from their neighbours' (a shifted or misordered
+/// range does not compare equal).
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n as u32)
+        .map(|i| (i % 251) as u8 ^ (i >> 8) as u8)
+        .collect()
+}
+
+/// Reads exactly `n` bytes from `peer` in a thread.
+fn read_n_in_thread<R: Read + Send + 'static>(
+    mut peer: R,
+    n: usize,
+) -> thread::JoinHandle<(R, Vec<u8>)> {
+    thread::spawn(move || {
+        let mut got = vec![0; n];
+        peer.read_exact(&mut got).unwrap();
+        (peer, got)
+    })
+}
+
+/// A memfd sent over `ours` whole and then in part from an offset; the
+/// peer gets exactly those bytes. The file's descriptor is closed right
+/// after the add: the kernel holds the file.
+fn sendfile_whole_and_from_an_offset<S, P>((ours, peer): (S, P))
+where
+    S: AsFd,
+    P: Read + Send + 'static,
+{
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    // More than a socket's buffer: the request goes on in later waits.
+    let contents = pattern((1 << 20) + 123);
+    let file = memfd_with(&contents);
+    let reader = read_n_in_thread(peer, contents.len());
+    let id = naio
+        .sendfile(
+            &ours,
+            &file,
+            0,
+            contents.len(),
+            SendfileFlags::empty(),
+            Token(21),
+        )
+        .unwrap();
+    drop(file);
+    assert_eq!(naio.in_flight(), 1);
+    let done = sendfile_completion(&naio, id);
+    assert_eq!((done.id(), done.token()), (id, Token(21)));
+    assert!(!done.is_eof(), "the whole file: no end of file");
+    assert_eq!(done.into_result().unwrap(), contents.len());
+    let (peer, got) = reader.join().unwrap();
+    assert!(got == contents, "the peer got other bytes");
+    // From an offset, MSG_MORE given: exactly that range.
+    let file = memfd_with(&contents);
+    let reader = read_n_in_thread(peer, 5000);
+    let id = naio
+        .sendfile(&ours, &file, 1000, 5000, SendfileFlags::MORE, Token(22))
+        .unwrap();
+    let done = sendfile_completion(&naio, id);
+    assert!(!done.is_eof());
+    assert_eq!(done.into_result().unwrap(), 5000);
+    let (_peer, got) = reader.join().unwrap();
+    assert!(got[..] == contents[1000..6000], "not the range at 1000");
+    // The file's own offset was neither used nor moved.
+    let mut file = file;
+    assert_eq!(
+        io::Seek::stream_position(&mut file).unwrap(),
+        contents.len() as u64
+    );
+    assert_eq!(naio.in_flight(), 0);
+    assert_eq!(naio.close(), 0);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_sendfile_memfd_over_a_unix_stream() {
+    sendfile_whole_and_from_an_offset(UnixStream::pair().unwrap());
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_sendfile_memfd_over_tcp() {
+    let (client, server) = tcp_pair();
+    sendfile_whole_and_from_an_offset((server, client));
+}
+
+/// The file ends before the length asked for: the bytes up to its end,
+/// with end of file; at or past the end, 0 with end of file.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_sendfile_end_of_file_is_a_short_count() {
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let contents = pattern(100);
+    let file = memfd_with(&contents);
+    let id = naio
+        .sendfile(&a, &file, 40, 1000, SendfileFlags::empty(), Token(1))
+        .unwrap();
+    let done = sendfile_completion(&naio, id);
+    assert!(done.is_eof(), "60 of 1000 bytes without end of file");
+    assert_eq!(done.into_result().unwrap(), 60);
+    let mut got = [0; 60];
+    b.read_exact(&mut got).unwrap();
+    assert_eq!(got[..], contents[40..]);
+    for offset in [100, 4096, 1 << 40] {
+        let id = naio
+            .sendfile(&a, &file, offset, 10, SendfileFlags::empty(), Token(2))
+            .unwrap();
+        let done = sendfile_completion(&naio, id);
+        assert!(done.is_eof(), "offset {offset}");
+        assert_eq!(done.into_result().unwrap(), 0, "offset {offset}");
+    }
+    // The event itself says so too.
+    let id = naio
+        .sendfile(&a, &file, 99, 2, SendfileFlags::empty(), Token(3))
+        .unwrap();
+    let mut ev = Events::with_capacity(8);
+    let deadline = Instant::now() + LONG;
+    let event = loop {
+        assert!(Instant::now() < deadline, "no completion");
+        naio.wait(&mut ev, Some(100 * MS)).unwrap();
+        if let Some(e) = ev.iter().find(|e| e.kind() == Kind::Naio) {
+            break e;
+        }
+    };
+    assert_eq!(event.naio_op(), Some(NaioOp::Sendfile));
+    assert_eq!(event.naio_result().unwrap().unwrap(), 1);
+    assert!(event.is_eof());
+    assert!(naio.take(&event).is_none(), "not a buffer's completion");
+    let done = naio.take_sendfile(&event).expect("recorded by wait");
+    assert_eq!((done.id(), done.token()), (id, Token(3)));
+    assert!(naio.take_sendfile(&event).is_none(), "taken once");
+    // Unix stream sockets have no record boundaries: all 61 bytes.
+    b.set_nonblocking(true).unwrap();
+    let mut last = [0; 8];
+    assert_eq!(b.read(&mut last).unwrap(), 1);
+    assert_eq!(last[0], contents[99]);
+    assert_eq!(naio.in_flight(), 0);
+}
+
+/// What the kernel refuses at the add, and what the crate refuses
+/// before it.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_sendfile_errors() {
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    let file = memfd_with(b"some bytes");
+    let (a, _b) = UnixStream::pair().unwrap();
+    let refused = |socket: &dyn AsFd, file: &dyn AsFd, len: usize| {
+        let e = naio
+            .sendfile(&socket, &file, 0, len, SendfileFlags::empty(), Token(9))
+            .unwrap_err();
+        assert_eq!(naio.in_flight(), 0, "{e}");
+        e
+    };
+    // Not a stream socket.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let e = refused(&udp, &file, 4);
+    assert_eq!(errno(&e), libc::EOPNOTSUPP, "{e}");
+    assert!(
+        e.to_string().contains("a sendfile needs a stream socket"),
+        "{e}"
+    );
+    let (dgram, _d2) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    assert_eq!(errno(&refused(&dgram, &file, 4)), libc::EOPNOTSUPP);
+    // Files without a page cache: a pipe, a socket, a directory, a
+    // character device.
+    let (rd, _wr) = nix_pipe();
+    let e = refused(&a, &rd, 4);
+    assert_eq!(errno(&e), libc::EINVAL, "{e}");
+    assert!(
+        e.to_string()
+            .contains("not a regular file or a block device"),
+        "{e}"
+    );
+    let (c, _d) = UnixStream::pair().unwrap();
+    assert_eq!(errno(&refused(&a, &c, 4)), libc::EINVAL);
+    let dir = std::fs::File::open("/").unwrap();
+    assert_eq!(errno(&refused(&a, &dir, 4)), libc::EINVAL);
+    let null = std::fs::File::open("/dev/null").unwrap();
+    assert_eq!(errno(&refused(&a, &null, 4)), libc::EINVAL);
+    // A file not open for reading.
+    let path = std::env::temp_dir().join(format!("kevent-sendfile-{}", std::process::id()));
+    let wronly = std::fs::File::create(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let e = refused(&a, &wronly, 4);
+    assert_eq!(errno(&e), libc::EBADF, "{e}");
+    assert!(e.to_string().contains("not open for reading"), "{e}");
+    // Not a socket (the arguments swapped).
+    let e = refused(&file, &a, 4);
+    assert_eq!(errno(&e), libc::ENOTSOCK, "{e}");
+    assert!(e.to_string().contains("takes the socket first"), "{e}");
+    // Refused by the crate: no system call.
+    let e = refused(&a, &file, 0);
+    assert_eq!(
+        (e.kind(), e.raw_os_error()),
+        (io::ErrorKind::InvalidInput, None)
+    );
+    let e = naio
+        .sendfile(&a, &file, u64::MAX, 1, SendfileFlags::empty(), Token(9))
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    // A regular file on disk works as a memfd does (a temporary file:
+    // /tmp is fresh in the VM).
+    let path = std::env::temp_dir().join(format!("kevent-sendfile-r-{}", std::process::id()));
+    std::fs::write(&path, b"on disk").unwrap();
+    let disk = std::fs::File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let (x, mut y) = UnixStream::pair().unwrap();
+    let id = naio
+        .sendfile(&x, &disk, 3, 4, SendfileFlags::empty(), Token(10))
+        .unwrap();
+    assert_eq!(sendfile_completion(&naio, id).into_result().unwrap(), 4);
+    let mut got = [0; 4];
+    y.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"disk");
+}
+
+/// Fills `ours`'s send buffer (its peer reads nothing): a request on it
+/// then stays in flight.
+fn fill(ours: &UnixStream) -> usize {
+    ours.set_nonblocking(true).unwrap();
+    let chunk = [0xeeu8; 4096];
+    let mut n = 0;
+    loop {
+        match (&*ours).write(&chunk) {
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("filling the socket: {e}"),
+        }
+    }
+    ours.set_nonblocking(false).unwrap();
+    n
+}
+
+/// A sendfile on a full socket waits; REMOVE cancels it (ECANCELED, no
+/// byte queued), and so does closing the socket's descriptor. Sends and
+/// sendfiles on one socket keep the order submitted.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_sendfile_cancel_and_order_with_sends() {
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    let contents = pattern(64 << 10);
+    let file = memfd_with(&contents);
+    let (a, b) = UnixStream::pair().unwrap();
+    let filled = fill(&a);
+    let id = naio
+        .sendfile(
+            &a,
+            &file,
+            0,
+            contents.len(),
+            SendfileFlags::empty(),
+            Token(1),
+        )
+        .unwrap();
+    assert!(
+        completes_now(&naio, id).is_none() && naio.take_sendfile_id(id).is_none(),
+        "completed on a full socket"
+    );
+    naio.cancel(id).unwrap();
+    let done = sendfile_completion(&naio, id);
+    assert!(!done.is_eof());
+    assert_eq!(
+        done.into_result().unwrap_err().raw_os_error(),
+        Some(libc::ECANCELED)
+    );
+    assert_eq!(errno(&naio.cancel(id).unwrap_err()), libc::ENOENT);
+    // One order for sends and sendfiles: a send, a sendfile, a send, all
+    // waiting behind the filler bytes.
+    let head = vec![b'A'; 3000];
+    let tail = vec![b'Z'; 5000];
+    let first = naio
+        .send(&a, head.clone(), SendFlags::empty(), Token(2))
+        .unwrap();
+    let middle = naio
+        .sendfile(
+            &a,
+            &file,
+            0,
+            contents.len(),
+            SendfileFlags::empty(),
+            Token(3),
+        )
+        .unwrap();
+    let last = naio
+        .send(&a, tail.clone(), SendFlags::empty(), Token(4))
+        .unwrap();
+    let total = filled + head.len() + contents.len() + tail.len();
+    let reader = read_n_in_thread(b, total);
+    let (n, _) = completion(&naio, first).into_parts();
+    assert_eq!(n.unwrap(), head.len());
+    assert_eq!(
+        sendfile_completion(&naio, middle).into_result().unwrap(),
+        contents.len()
+    );
+    let (n, _) = completion(&naio, last).into_parts();
+    assert_eq!(n.unwrap(), tail.len());
+    let (b, got) = reader.join().unwrap();
+    assert!(got[..filled].iter().all(|&x| x == 0xee));
+    let got = &got[filled..];
+    assert!(got[..head.len()] == head[..], "the first send's bytes");
+    let got = &got[head.len()..];
+    assert!(
+        got[..contents.len()] == contents[..],
+        "the file's bytes, not interleaved with a send's"
+    );
+    assert!(got[contents.len()..] == tail[..], "the last send's bytes");
+    // Closing the socket's descriptor cancels a waiting sendfile; the
+    // file's descriptor need not stay open meanwhile.
+    fill(&a);
+    let id = naio
+        .sendfile(&a, &file, 0, 10, SendfileFlags::empty(), Token(5))
+        .unwrap();
+    drop(file);
+    assert!(completes_now(&naio, id).is_none() && naio.take_sendfile_id(id).is_none());
+    drop(a);
+    let done = sendfile_completion(&naio, id);
+    assert_eq!(
+        done.into_result().unwrap_err().raw_os_error(),
+        Some(libc::ECANCELED)
+    );
+    assert_eq!(naio.in_flight(), 0);
+    drop(b);
+    assert_eq!(naio.close(), 0);
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_async_sendfile() {
+    require_naio();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let naio: kevent::AsyncNaio = kevent::AsyncNaio::new().unwrap();
+        let (client, server) = tcp_pair();
+        let contents = pattern((256 << 10) + 7);
+        let file = memfd_with(&contents);
+        // The peer reads in a thread while the queue's task runs the
+        // request.
+        let reader = read_n_in_thread(client, contents.len());
+        let sent = tokio::time::timeout(LONG, naio.sendfile(&server, &file, 0, contents.len()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(sent, contents.len());
+        let (client, got) = reader.join().unwrap();
+        assert!(got == contents, "the peer got other bytes");
+        // A short count at the end of the file; MSG_MORE taken.
+        let reader = read_n_in_thread(client, 7);
+        let sent = naio
+            .sendfile_with(&server, &file, 256 << 10, 100, SendfileFlags::MORE)
+            .await
+            .unwrap();
+        assert_eq!(sent, 7);
+        let (client, got) = reader.join().unwrap();
+        assert_eq!(got[..], contents[256 << 10..]);
+        // Errors are the future's result.
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let fut = naio.sendfile(&udp, &file, 0, 1);
+        assert!(fut.id().is_none());
+        let e = fut.await.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP));
+        let e = naio.sendfile(&server, &file, 0, 0).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        // Dropping a pending sendfile cancels it: on a full socket.
+        let (a, _b) = UnixStream::pair().unwrap();
+        fill(&a);
+        {
+            let fut = naio.sendfile(&a, &file, 0, 100);
+            assert!(fut.id().is_some());
+            assert!(tokio::time::timeout(5 * MS, fut).await.is_err());
+        }
+        let deadline = Instant::now() + LONG;
+        while naio.in_flight() > 0 {
+            assert!(Instant::now() < deadline, "the cancellation never came");
+            tokio::time::sleep(MS).await;
+        }
+        drop(client);
+    });
+}
+
+/// A sendfile moves no user memory: a forked child that reports the
+/// queue runs it (a send or a receive would complete with EXDEV there).
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_sendfile_reported_by_another_process_runs() {
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    let contents = pattern(100);
+    let file = memfd_with(&contents);
+    let (a, b) = UnixStream::pair().unwrap();
+    let filled = fill(&a);
+    let id = naio
+        .sendfile(&a, &file, 0, 100, SendfileFlags::empty(), Token(1))
+        .unwrap();
+    assert!(completes_now(&naio, id).is_none() && naio.take_sendfile_id(id).is_none());
+    // Everything the child uses is made before fork().
+    let mut events = [sys::kevent_event::default(); 4];
+    let args = sys::kevent_wait_args {
+        timeout_ns: LONG.as_nanos() as u64,
+        ..Default::default()
+    };
+    let qfd = naio.as_raw_fd();
+    // SAFETY: the child makes only raw system calls (kevent_get_events
+    // into memory made before the fork) and _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+    if pid == 0 {
+        // SAFETY: 4 writable events; args is a kevent_wait_args of its
+        // size.
+        let r = unsafe {
+            sys::kevent_get_events(
+                qfd,
+                events.as_mut_ptr(),
+                4,
+                &args,
+                std::mem::size_of::<sys::kevent_wait_args>(),
+            )
+        };
+        let code = match r {
+            Ok(1) if events[0].id == id.raw() => match (events[0].data as i64, events[0].flags) {
+                (100, 0) => 0,
+                (d, _) if d == -(libc::EXDEV as i64) => 2,
+                _ => 3,
+            },
+            Ok(0) => 4,
+            _ => 5,
+        };
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    // The peer reads: the socket gets room, and the child's wait runs
+    // the request. This process does not wait on the queue.
+    let (_b, got) = read_n_in_thread(b, filled + 100).join().unwrap();
+    let status = reap(pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child's report: status {status:#x} (exit 2: EXDEV, 3: another result, 4: no event)"
+    );
+    assert!(got[filled..] == contents[..], "the file's bytes");
+    // The child took the completion: this Naio's slot is freed at close,
+    // when REMOVE finds no request (ENOENT), with nothing leaked.
+    assert_eq!(naio.in_flight(), 1);
+    assert_eq!(naio.close(), 0);
+    drop(a);
+}
