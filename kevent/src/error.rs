@@ -499,7 +499,10 @@ fn explain_sendfile(f: &mut fmt::Formatter<'_>, errno: i32) -> Option<fmt::Resul
         libc::EOPNOTSUPP => f.write_str(
             "a sendfile needs a stream socket (TCP, or a Unix stream socket), not a \
              datagram or seqpacket one; sockets other than AF_INET, AF_INET6 and AF_UNIX \
-             are refused too",
+             are refused too; or the file is on a file system whose reads the kernel \
+             cannot wait for without holding up the queue (only tmpfs, ext4, xfs, btrfs, \
+             f2fs and block devices are taken: not NFS, FUSE, procfs or 9p), or is \
+             O_DIRECT",
         ),
         libc::EINVAL => f.write_str(
             "the kernel refused this sendfile: the file is not a regular file or a block \

@@ -62,10 +62,11 @@
 //!    reference on it until the completion, and closing its descriptor
 //!    does not end the request.
 //!
-//! A send or a receive reported by a thread of another process (a queue
-//! inherited across `fork`) moves no data (`EXDEV`), so a child's copy of
-//! the queue never writes into the parent's buffers. A sendfile, which
-//! touches no process's memory, runs in whichever process reports it.
+//! A request reported by a thread of another process (a queue inherited
+//! across `fork`) moves no data (`EXDEV`), so a child's copy of the queue
+//! never writes into the parent's buffers; a sendfile, which touches no
+//! process's memory, gets `EXDEV` there too, so that the reads it causes
+//! are charged to the process that asked.
 
 use std::fmt;
 use std::io;
@@ -1141,7 +1142,12 @@ impl<B: IoBuf> Naio<B> {
     /// `AF_INET6` or `AF_UNIX`), `ENOTSOCK`, `EBADF` (either descriptor
     /// not open, or `file` not open for reading), `EINVAL` (`file` is not
     /// a regular file or a block device: a pipe, a socket, a directory...;
-    /// or a kernel whose `KEVENT_NAIO` has no sendfile), `ESPIPE` (`file`
+    /// or a kernel whose `KEVENT_NAIO` has no sendfile), `EOPNOTSUPP`
+    /// also when `file` is on a file system whose reads the kernel cannot
+    /// wait for without holding up the queue (anything but tmpfs and file
+    /// systems with asynchronous buffered reads: ext4, xfs, btrfs, f2fs,
+    /// block devices; so not NFS, FUSE, procfs or 9p), or is `O_DIRECT`;
+    /// `ESPIPE` (`file`
     /// has no positional reads), `EAGAIN` (`fs.kevent.max_queue_requests`
     /// requests in flight), `ENOSPC` (`fs.kevent.max_user_kevents`).
     ///
