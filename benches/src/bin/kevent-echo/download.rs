@@ -29,7 +29,7 @@ use io_uring::{opcode, squeue, types};
 use kevent_sys as sys;
 
 use crate::server::{cvt, cvt_size, is_disconnect, Calls, BATCH, BUF};
-use crate::{kevent_aio, uring};
+use crate::{epoll, kevent_aio, uring};
 
 /// The file's size: 1 MiB.
 pub const FILE: usize = 1 << 20;
@@ -224,15 +224,10 @@ fn serve_epoll(conns: Vec<OwnedFd>, file: &OwnedFd, mut calls: Calls) -> io::Res
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
     let mut buf = vec![0u8; BUF];
     while live > 0 {
-        calls.n += 1;
-        // SAFETY: events has room for BATCH entries.
-        let n = unsafe { libc::epoll_wait(ep_fd, events.as_mut_ptr(), BATCH as libc::c_int, -1) };
-        let n = match cvt(n) {
-            Ok(n) => n as usize,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let Some(ready) = epoll::wait(ep_fd, &mut events, &mut calls)? else {
+            continue;
         };
-        for ev in &events[..n] {
+        for ev in ready {
             let i = ev.u64 as usize;
             let Some(fd) = conns[i].as_ref().map(|c| c.as_raw_fd()) else {
                 continue;
@@ -509,27 +504,10 @@ fn serve_kevent_aio(conns: Vec<OwnedFd>, file: &OwnedFd, mut calls: Calls) -> io
             kevent_aio::submit(q.as_raw_fd(), &mut batch, max, &mut calls)?;
             batch.clear();
         }
-        calls.n += 1;
-        // SAFETY: events has room for BATCH entries; no wait arguments:
-        // wait forever, with the thread's signal mask.
-        let got = unsafe {
-            sys::kevent_get_events(
-                q.as_raw_fd(),
-                events.as_mut_ptr(),
-                BATCH as u32,
-                std::ptr::null(),
-                0,
-            )
+        let Some(got) = kevent_aio::wait(q.as_raw_fd(), &mut events, &mut calls)? else {
+            continue;
         };
-        let got = match got {
-            Ok(got) => got as usize,
-            Err(sys::Error::Errno(libc::EINTR)) => continue,
-            Err(e) => return Err(io::Error::other(format!("kevent_get_events: {e}"))),
-        };
-        for ev in &events[..got] {
-            if u32::from(ev.type_) != sys::KEVENT_NAIO {
-                return Err(io::Error::other(format!("an event of type {}", ev.type_)));
-            }
+        for ev in got {
             let i = ev.user_data as usize;
             let res = ev.data as i64;
             let c = &mut state[i];

@@ -6,6 +6,23 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::server::{cvt, echo_ready, Calls, BATCH, BUF};
 
+/// One `epoll_wait()` into `events`, waiting forever: the events
+/// reported, or `None` if a signal interrupted the wait.
+pub fn wait<'a>(
+    ep: i32,
+    events: &'a mut [libc::epoll_event],
+    calls: &mut Calls,
+) -> io::Result<Option<&'a [libc::epoll_event]>> {
+    calls.n += 1;
+    // SAFETY: events has room for its length.
+    let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as libc::c_int, -1) };
+    match cvt(n) {
+        Ok(n) => Ok(Some(&events[..n as usize])),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 pub fn serve(conns: Vec<OwnedFd>, mut calls: Calls) -> io::Result<()> {
     // SAFETY: a new descriptor that we own.
     let ep = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
@@ -24,22 +41,10 @@ pub fn serve(conns: Vec<OwnedFd>, mut calls: Calls) -> io::Result<()> {
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; BATCH];
     let mut buf = vec![0u8; BUF];
     while live > 0 {
-        calls.n += 1;
-        // SAFETY: events has room for BATCH entries.
-        let n = unsafe {
-            libc::epoll_wait(
-                ep.as_raw_fd(),
-                events.as_mut_ptr(),
-                BATCH as libc::c_int,
-                -1,
-            )
+        let Some(ready) = wait(ep.as_raw_fd(), &mut events, &mut calls)? else {
+            continue;
         };
-        let n = match cvt(n) {
-            Ok(n) => n as usize,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        for ev in &events[..n] {
+        for ev in ready {
             let i = ev.u64 as usize;
             let Some(fd) = conns[i].as_ref().map(|c| c.as_raw_fd()) else {
                 continue;

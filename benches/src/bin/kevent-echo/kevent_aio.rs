@@ -52,6 +52,37 @@ fn request(i: usize, fd: i32, op: u32, buf: *const u8, len: usize) -> sys::ukeve
     uk
 }
 
+/// One `kevent_get_events()` into `events`, waiting forever with the
+/// thread's signal mask: the events reported, every one a `KEVENT_NAIO`
+/// completion, or `None` if a signal interrupted the wait.
+pub fn wait<'a>(
+    q: i32,
+    events: &'a mut [sys::kevent_event],
+    calls: &mut Calls,
+) -> io::Result<Option<&'a [sys::kevent_event]>> {
+    calls.n += 1;
+    // SAFETY: events has room for its length; no wait arguments: wait
+    // forever, with the thread's signal mask.
+    let got = unsafe {
+        sys::kevent_get_events(
+            q,
+            events.as_mut_ptr(),
+            events.len() as u32,
+            std::ptr::null(),
+            0,
+        )
+    };
+    let got = match got {
+        Ok(got) => &events[..got as usize],
+        Err(sys::Error::Errno(libc::EINTR)) => return Ok(None),
+        Err(e) => return Err(io::Error::other(format!("kevent_get_events: {e}"))),
+    };
+    if let Some(ev) = got.iter().find(|ev| u32::from(ev.type_) != KEVENT_NAIO) {
+        return Err(io::Error::other(format!("an event of type {}", ev.type_)));
+    }
+    Ok(Some(got))
+}
+
 /// One `kevent_ctl(ADD)` of `batch` (at most the kernel's `max_batch`
 /// entries at a time); every entry must be accepted.
 pub fn submit(q: i32, batch: &mut [sys::ukevent], max: usize, calls: &mut Calls) -> io::Result<()> {
@@ -114,27 +145,10 @@ pub fn serve(conns: Vec<OwnedFd>, mut calls: Calls) -> io::Result<()> {
             submit(q.as_raw_fd(), &mut batch, max, &mut calls)?;
             batch.clear();
         }
-        calls.n += 1;
-        // SAFETY: events has room for BATCH entries; no wait arguments:
-        // wait forever, with the thread's signal mask.
-        let got = unsafe {
-            sys::kevent_get_events(
-                q.as_raw_fd(),
-                events.as_mut_ptr(),
-                BATCH as u32,
-                std::ptr::null(),
-                0,
-            )
+        let Some(got) = wait(q.as_raw_fd(), &mut events, &mut calls)? else {
+            continue;
         };
-        let got = match got {
-            Ok(got) => got as usize,
-            Err(sys::Error::Errno(libc::EINTR)) => continue,
-            Err(e) => return Err(io::Error::other(format!("kevent_get_events: {e}"))),
-        };
-        for ev in &events[..got] {
-            if u32::from(ev.type_) != KEVENT_NAIO {
-                return Err(io::Error::other(format!("an event of type {}", ev.type_)));
-            }
+        for ev in got {
             let i = ev.user_data as usize;
             let res = ev.data as i64;
             let over = match ev.events {
