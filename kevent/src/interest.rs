@@ -1003,8 +1003,11 @@ impl Event {
     /// A process kevent's exit status, encoded as `wait(2)` encodes it
     /// (`libc::WIFEXITED`, `libc::WEXITSTATUS`, `libc::WTERMSIG`...; or
     /// `std::os::unix::process::ExitStatusExt::from_raw`). `None` for
-    /// other kinds, and when the process was reaped before the kevent was
-    /// added, so its status is gone ([`EventFlags::NODATA`]).
+    /// other kinds, when the process was reaped before the kevent was
+    /// added, so its status is gone, and when the caller may not learn it:
+    /// only the parent, or a caller with ptrace read access to the process
+    /// when it added the kevent, gets the status ([`EventFlags::NODATA`]
+    /// otherwise).
     pub fn exit_status(&self) -> Option<i32> {
         (self.kind() == Kind::Proc && !self.flags().contains(EventFlags::NODATA))
             .then_some(self.raw.data as i32)

@@ -2558,6 +2558,79 @@ fn socket_accept_counts_waiting_connections() {
     assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
 }
 
+/// Unix stream, unix datagram and UDP sockets: the amounts a report
+/// carries, read without the protocol's `->poll()` (what `unix_poll()`,
+/// `unix_dgram_poll()` and `udp_poll()` would answer, the same way).
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn socket_kevents_on_unix_and_udp_sockets() {
+    use kevent::{EventFlags, SocketEvents as S};
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let mut ev = Events::with_capacity(8);
+
+    // Unix stream: every byte queued counts, over several writes.
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    q.add(Kevent::socket(b.as_fd(), S::RECV | S::SEND).token(Token(83)))
+        .unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!(e.socket_events(), Some(S::SEND), "{e:?}");
+    assert!(e.send_space().is_some_and(|n| n > 0), "{e:?}");
+    a.write_all(b"abc").unwrap();
+    a.write_all(b"defg").unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!(
+        (e.socket_events(), e.recv_amount(), e.flags()),
+        (Some(S::RECV | S::SEND), Some(7), EventFlags::empty())
+    );
+    let mut buf = [0u8; 16];
+    assert_eq!(b.read(&mut buf).unwrap(), 7);
+    // The peer closes: RECV with EOF and nothing to read.
+    drop(a);
+    let e = socket_event_until(&q, Token(83), |e| e.is_eof());
+    assert!(
+        e.socket_events().is_some_and(|s| s.contains(S::RECV)),
+        "{e:?}"
+    );
+    assert_eq!(e.recv_amount(), Some(0));
+    q.remove(Key::socket(b.as_raw_fd())).unwrap();
+
+    // Unix datagram: the size of the next datagram, not the sum.
+    let (da, db) = UnixDatagram::pair().unwrap();
+    q.add(Kevent::socket(db.as_fd(), S::RECV).token(Token(84)))
+        .unwrap();
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    da.send(b"12345").unwrap();
+    da.send(b"123").unwrap();
+    assert_eq!(one_event(&q, LONG).recv_amount(), Some(5));
+    assert_eq!(db.recv(&mut buf).unwrap(), 5);
+    assert_eq!(one_event(&q, Duration::ZERO).recv_amount(), Some(3));
+    assert_eq!(db.recv(&mut buf).unwrap(), 3);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    q.remove(Key::socket(db.as_raw_fd())).unwrap();
+
+    // UDP: a zero-length datagram is readable, with amount 0.
+    let ua = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ub = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    q.add(Kevent::socket(ub.as_fd(), S::RECV | S::SEND).token(Token(85)))
+        .unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!(e.socket_events(), Some(S::SEND), "{e:?}");
+    assert!(e.send_space().is_some_and(|n| n > 0), "{e:?}");
+    ua.send_to(b"", ub.local_addr().unwrap()).unwrap();
+    let e = socket_event_until(&q, Token(85), |e| {
+        e.socket_events().is_some_and(|s| s.contains(S::RECV))
+    });
+    assert_eq!(e.recv_amount(), Some(0), "{e:?}");
+    assert_eq!(ub.recv(&mut buf).unwrap(), 0);
+    ua.send_to(b"xy", ub.local_addr().unwrap()).unwrap();
+    let e = socket_event_until(&q, Token(85), |e| e.recv_amount() == Some(2));
+    assert_eq!(e.socket_events(), Some(S::RECV | S::SEND));
+    assert_eq!(ub.recv(&mut buf).unwrap(), 2);
+    assert_eq!(one_event(&q, Duration::ZERO).socket_events(), Some(S::SEND));
+}
+
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn socket_kevent_refuses_a_pipe() {
