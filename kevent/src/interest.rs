@@ -1006,8 +1006,9 @@ impl Event {
     /// other kinds, when the process was reaped before the kevent was
     /// added, so its status is gone, and when the caller may not learn it:
     /// only the parent, or a caller with ptrace read access to the process
-    /// when it added the kevent, gets the status ([`EventFlags::NODATA`]
-    /// otherwise).
+    /// when it added the kevent (and no `execve` by the process since,
+    /// unless the caller has `CAP_SYS_PTRACE`), gets the status
+    /// ([`EventFlags::NODATA`] otherwise).
     pub fn exit_status(&self) -> Option<i32> {
         (self.kind() == Kind::Proc && !self.flags().contains(EventFlags::NODATA))
             .then_some(self.raw.data as i32)
