@@ -378,8 +378,9 @@ impl Error {
                 ),
                 Some(Kind::Proc) => write!(
                     f,
-                    "the kernel refused this process kevent: pid {id} is 0, above INT_MAX or \
-                     a thread that is not a process"
+                    "the kernel refused this process kevent: edge()/fd_close() on a process \
+                     kevent, or (process_pid) pid {id} is 0, above INT_MAX or a thread that \
+                     is not a process"
                 ),
                 Some(Kind::Poll) => write!(
                     f,
@@ -403,6 +404,12 @@ impl Error {
                      e.g. oneshot() with dispatch(), update() on anything but an add)",
                 ),
             },
+            libc::ENOSPC if kind == Some(Kind::Inode) => f.write_str(
+                "too many watches for this queue's owner: /proc/sys/fs/kevent/max_user_kevents \
+                 or /proc/sys/fs/inotify/max_user_watches (inode kevents count as inotify \
+                 watches, with the user's inotify watches) is reached: raise it, or remove \
+                 kevents or watches",
+            ),
             libc::ENOSPC => f.write_str(
                 "too many kevents for this user: /proc/sys/fs/kevent/max_user_kevents \
                  (max_user_timers for timers) is reached",
@@ -775,6 +782,9 @@ mod tests {
         assert!(m.contains("AF_INET, AF_INET6 or AF_UNIX"), "{m}");
         let m = msg(Command::Add, Key::timer(1), None, libc::ENOSPC);
         assert!(m.contains("max_user_kevents"), "{m}");
+        // An inode kevent also counts as an inotify watch.
+        let m = msg(Command::Add, Key::inode(3), None, libc::ENOSPC);
+        assert!(m.contains("fs/inotify/max_user_watches"), "{m}");
         let m = msg(Command::Modify, Key::user(1), None, libc::ENOSYS);
         assert!(
             m.contains("kernel without kevent: boot a kernel built with the kevent patch series"),

@@ -57,7 +57,8 @@ bitflags! {
         const ONESHOT = sys::KEVENT_REQ_ONESHOT;
         /// Wake every waiting thread, not one.
         const WAKEUP_ALL = sys::KEVENT_REQ_WAKEUP_ALL;
-        /// Edge-triggered (poll kevents only; the default is level).
+        /// Edge-triggered (poll and socket kevents only; the default is
+        /// level).
         const EDGE = sys::KEVENT_REQ_ET;
         /// Disable the kevent after each report; it stays registered and
         /// [`Queue::enable`](crate::Queue::enable) re-arms it without
@@ -70,7 +71,7 @@ bitflags! {
         /// Add only: if the kevent (kind and id) exists, modify it (and
         /// enable it unless `DISABLED`) instead of failing with `EEXIST`.
         const UPDATE = sys::KEVENT_REQ_UPDATE;
-        /// Poll kevents only: remove the kevent when this process closes
+        /// Poll and socket kevents only: remove the kevent when this process closes
         /// that descriptor number (`close`, `dup2` over it, `exec` with
         /// close-on-exec, exit), as kqueue does. Without it the kevent lives
         /// until the last descriptor of the open file is closed, as in epoll.
@@ -94,7 +95,9 @@ bitflags! {
         /// The source cannot tell [`Event::data`](crate::Event::data):
         /// a process reaped before its kevent was added (its exit status
         /// is gone, `data` is 0; [`Event::exit_status`](crate::Event::exit_status)
-        /// is `None`), or a socket whose protocol cannot tell the amount
+        /// is `None`) or whose status the adder may not learn (neither
+        /// its parent nor allowed to ptrace-read it at the add, or it
+        /// called `execve` since), or a socket whose protocol cannot tell the amount
         /// to read or accept ([`Event::recv_amount`](crate::Event::recv_amount)
         /// is `None`; [`Event::send_space`](crate::Event::send_space) is
         /// still given, as the kernel knows every socket's send space).

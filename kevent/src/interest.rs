@@ -397,14 +397,20 @@ impl Kevent<'static> {
     /// when the queue is later inherited or passed to another process.
     /// With [`consume`](Self::consume) a report also takes the pending
     /// signal, as reading a `signalfd` does.
+    ///
+    /// Since delivery does not change, a signal whose default action ends
+    /// the process still ends it: block it in every thread (before any
+    /// is spawned, e.g. with `pthread_sigmask` in `main`), handle it, or
+    /// ignore it, as for a `signalfd`.
     pub fn signal(signo: i32) -> Self {
         Self::new(Kind::Signal, signo as u64, sys::KEVENT_SIGNAL_DELIVERED)
     }
 
     /// The exit of the process with id `pid` in this pid namespace (any
     /// process `pidfd_open` would give a pidfd for, child or not;
-    /// `KEVENT_PROC_PID`). The kevent holds the process, not the number,
-    /// so a reused pid never confuses it. No such process (or one already
+    /// `KEVENT_PROC_PID`; with a [`std::process::Child`], pass
+    /// `child.id() as libc::pid_t`). The kevent holds the process, not the
+    /// number, so a reused pid never confuses it. No such process (or one already
     /// reaped): `ESRCH`; a thread that is not a process, or 0: `EINVAL`.
     /// The id is `pid` ([`Key::process`]). See [`process`](Kevent::process)
     /// for what is reported.
@@ -450,7 +456,11 @@ impl<'fd> Kevent<'fd> {
     /// `clone` with `CLONE_PIDFD`). Reported once, with
     /// [`Event::exit_status`] the `wait` status of the exit, whoever
     /// reaps the process: a process that has exited already is reported
-    /// at once (with no status if it was reaped already). The kevent
+    /// at once (with no status if it was reaped already). The status is
+    /// only for the parent, or a caller allowed to ptrace-read the process
+    /// when it adds the kevent, until the process calls `execve` (unless
+    /// the caller has `CAP_SYS_PTRACE`); others get the exit with
+    /// [`EventFlags::NODATA`] and no status. The kevent
     /// holds the process: closing `pidfd` after the add does not remove
     /// it. The id is the descriptor number ([`Key::process`]); once the
     /// number names another pidfd, adding it fails with `EEXIST` until
@@ -492,6 +502,12 @@ impl<'fd> Kevent<'fd> {
     /// one. Changes while the kevent is [`disabled`](Self::disabled) are
     /// dropped. The kernel refuses [`edge`](Self::edge) and
     /// [`fd_close`](Self::fd_close) (`EINVAL`): changes are edges already.
+    ///
+    /// The kevent holds the inode as an inotify watch does, and counts as
+    /// one: against `/proc/sys/fs/inotify/max_user_watches` of the queue's
+    /// creator (shared with that user's inotify watches) as well as
+    /// `/proc/sys/fs/kevent/max_user_kevents`. Past either, the add fails
+    /// with `ENOSPC`.
     ///
     /// ```
     /// use std::os::fd::{AsFd, AsRawFd};
@@ -557,7 +573,17 @@ impl<'fd> Kevent<'fd> {
     /// (`KEVENT_SIGNAL_CONSUME`), as reading a `signalfd` does. Only a
     /// blocked signal stays pending long enough to be taken; a report in
     /// a thread of another process takes nothing.
+    ///
+    /// # Panics
+    ///
+    /// On a kevent that is not a signal kevent: the bit means something
+    /// else to other types (`KEVENT_PROC_PID` for a process kevent).
     pub fn consume(mut self) -> Self {
+        assert_eq!(
+            self.kind(),
+            Kind::Signal,
+            "Kevent::consume is for signal kevents only"
+        );
         let flags = self.type_flags() | sys::KEVENT_SIGNAL_CONSUME;
         self.set_type_flags(flags);
         self
@@ -586,6 +612,12 @@ impl<'fd> Kevent<'fd> {
     }
 
     fn set_timer(mut self, f: impl FnOnce(&mut sys::ukevent__bindgen_ty_1__bindgen_ty_1)) -> Self {
+        // The union's other members share these bytes.
+        assert_eq!(
+            self.kind(),
+            Kind::Timer,
+            "Kevent::start_after, start_at and clock are for timers only"
+        );
         let mut timer = self.timer_fields();
         f(&mut timer);
         self.raw.__bindgen_anon_1.timer = timer;
@@ -594,6 +626,10 @@ impl<'fd> Kevent<'fd> {
 
     /// Timers only: the first expiry `after` from now (then every period).
     /// A zero `after` means at once (1 ns).
+    ///
+    /// # Panics
+    ///
+    /// On a kevent that is not a timer.
     pub fn start_after(self, after: Duration) -> Self {
         self.set_timer(|t| {
             t.start = nanos(after).max(1);
@@ -604,6 +640,10 @@ impl<'fd> Kevent<'fd> {
     /// Timers only: the first expiry at `deadline` (then every period),
     /// on the deadline's clock, which the timer then runs on; a deadline
     /// already past expires at once.
+    ///
+    /// # Panics
+    ///
+    /// On a kevent that is not a timer.
     pub fn start_at(self, deadline: Deadline) -> Self {
         self.set_timer(|t| {
             t.start = nanos(deadline.at).max(1);
@@ -617,10 +657,12 @@ impl<'fd> Kevent<'fd> {
     ///
     /// # Panics
     ///
-    /// After [`start_at`](Self::start_at) or with [`timer_at`](Self::timer_at),
+    /// On a kevent that is not a timer; after [`start_at`](Self::start_at)
+    /// or with [`timer_at`](Self::timer_at),
     /// whose [`Deadline`] sets the clock: another clock would read the
     /// absolute time differently.
     pub fn clock(self, clock: Clock) -> Self {
+        assert_eq!(self.kind(), Kind::Timer, "Kevent::clock is for timers only");
         assert!(
             self.timer_fields().flags & sys::KEVENT_TIMER_ABSTIME == 0
                 || self.timer_fields().clock == clock.raw(),
@@ -1117,4 +1159,39 @@ pub(crate) fn naio_result(data: u64, flags: EventFlags) -> io::Result<usize> {
             "the kernel reported a network I/O result of {value} without the error flag"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn consume_sets_the_signal_flag() {
+        let k = Kevent::signal(libc::SIGUSR1).consume();
+        assert_eq!(k.type_flags(), sys::KEVENT_SIGNAL_CONSUME);
+    }
+
+    /// `KEVENT_SIGNAL_CONSUME` is `KEVENT_PROC_PID`'s bit: on a pidfd
+    /// kevent it would silently watch a pid instead.
+    #[test]
+    #[should_panic(expected = "signal kevents only")]
+    fn consume_refuses_a_process_kevent() {
+        let (fd, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let _ = Kevent::process(fd.as_fd()).consume();
+    }
+
+    /// A timer's start shares the union's bytes with the other types'
+    /// flags.
+    #[test]
+    #[should_panic(expected = "timers only")]
+    fn start_after_refuses_a_process_kevent() {
+        let _ = Kevent::process_pid(1).start_after(Duration::from_nanos(2));
+    }
+
+    #[test]
+    #[should_panic(expected = "timers only")]
+    fn clock_refuses_a_signal_kevent() {
+        let _ = Kevent::signal(libc::SIGUSR1).clock(Clock::Boottime);
+    }
 }
