@@ -34,12 +34,14 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -759,7 +761,7 @@ static __u32 naio_pick_msg_flags(struct rng *r, __u32 op)
 enum sfk {
 	SF_MEMFD, SF_TMPFS,		/* valid: content */
 	SF_PROC, SF_PROC_NOSPLICE, SF_PIPE, SF_OPATH, SF_WRONLY, SF_DIR,
-	SF_ODIRECT, SF_HUGETLB, SF_N
+	SF_ODIRECT, SF_HUGETLB, SF_OVERLAY, SF_N
 };
 
 struct sfsrc {
@@ -798,7 +800,23 @@ static struct sfsrc sf[SF_N] = {
 	[SF_ODIRECT] = { -1, "tmpfs file open O_DIRECT", "EOPNOTSUPP", NULL },
 	/* hugetlbfs: no ->splice_read(), so EINVAL before the file system check */
 	[SF_HUGETLB] = { -1, "hugetlbfs memfd", "EOPNOTSUPP", "EINVAL" },
+	/*
+	 * The VM's /tmp (virtme-ng: an overlay): no asynchronous buffered
+	 * reads of its own, even over tmpfs. Only where /tmp is an overlay.
+	 */
+	[SF_OVERLAY] = { -1, "regular file on overlayfs (the VM's /tmp)", "EOPNOTSUPP", NULL },
 };
+
+/*
+ * The tmpfs the sources live on: the fuzz directory if it is one, else a
+ * tmpfs mounted in it (as root); and what a regular file of the fuzz
+ * directory (the pool's) gets as in_fd.
+ */
+#define TMPFS_MAGIC_	0x01021994
+#define OVERLAYFS_MAGIC_ 0x794c7630
+static char sf_dir[96];
+static int sf_mounted;
+static const char *regfile_expect;
 
 static unsigned long sf_loose_gen, sf_loose_ok;
 
@@ -836,8 +854,35 @@ static int sf_fill(int fd, long size)
 
 static void sf_open(void)
 {
-	char path[96];
+	char path[128];
+	struct statfs st;
 	int fd, p[2];
+	long fstype = statfs(tmpdir, &st) ? 0 : (long)st.f_type;
+
+	regfile_expect = fstype == TMPFS_MAGIC_ ? "ok" :
+			 fstype == OVERLAYFS_MAGIC_ ? "EOPNOTSUPP" : NULL;
+	snprintf(sf_dir, sizeof(sf_dir), "%s", tmpdir);
+	if (fstype != TMPFS_MAGIC_) {
+		snprintf(sf_dir, sizeof(sf_dir), "%s/tmpfs", tmpdir);
+		if (mkdir(sf_dir, 0700) ||
+		    mount("kevent-fuzz", sf_dir, "tmpfs", 0, "size=1m")) {
+			printf("kevent-fuzz: SENDFILE: %s is not tmpfs (f_type %#lx) and no tmpfs could be mounted (%s): no tmpfs sources\n",
+			       tmpdir, fstype, strerror(errno));
+			rmdir(sf_dir);
+			sf_dir[0] = 0;
+		} else {
+			sf_mounted = 1;
+		}
+		if (fstype == OVERLAYFS_MAGIC_) {
+			snprintf(path, sizeof(path), "%s/sendfile-overlay", tmpdir);
+			fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+			if (fd >= 0 && sf_fill(fd, SF_TMPSZ)) {
+				close(fd);
+				fd = -1;
+			}
+			sf[SF_OVERLAY].fd = sf_high(fd);
+		}
+	}
 
 	fd = memfd_create("kevent-fuzz-sendfile", MFD_ALLOW_SEALING);
 	if (fd >= 0 && (sf_fill(fd, SF_MEMSZ) ||
@@ -847,8 +892,8 @@ static void sf_open(void)
 		fd = -1;
 	}
 	sf[SF_MEMFD].fd = sf_high(fd);
-	snprintf(path, sizeof(path), "%s/sendfile-src", tmpdir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	snprintf(path, sizeof(path), "%s/sendfile-src", sf_dir);
+	fd = sf_dir[0] ? open(path, O_RDWR | O_CREAT | O_TRUNC, 0600) : -1;
 	if (fd >= 0 && sf_fill(fd, SF_TMPSZ)) {
 		close(fd);
 		fd = -1;
@@ -865,27 +910,41 @@ static void sf_open(void)
 		sf[SF_PIPE].fd = sf_high(p[0]);
 		close(p[1]);	/* no writer: nothing ever comes */
 	}
-	sf[SF_OPATH].fd = sf_high(open(path, O_PATH));
-	sf[SF_WRONLY].fd = sf_high(open(path, O_WRONLY));
-	sf[SF_DIR].fd = sf_high(open(tmpdir, O_RDONLY | O_DIRECTORY));
-	sf[SF_ODIRECT].fd = sf_high(open(path, O_RDONLY | O_DIRECT));
+	if (sf_dir[0]) {
+		sf[SF_OPATH].fd = sf_high(open(path, O_PATH));
+		sf[SF_WRONLY].fd = sf_high(open(path, O_WRONLY));
+		sf[SF_DIR].fd = sf_high(open(sf_dir, O_RDONLY | O_DIRECTORY));
+		sf[SF_ODIRECT].fd = sf_high(open(path, O_RDONLY | O_DIRECT));
+	}
 	sf[SF_HUGETLB].fd = sf_high(memfd_create("kevent-fuzz-huge", MFD_HUGETLB));
 	for (fd = 0; fd < SF_N; fd++)
-		if (sf[fd].fd < 0)
-			printf("kevent-fuzz: SENDFILE: no %s here (%s): that class is not generated\n",
-			       sf[fd].name, strerror(errno));
+		if (sf[fd].fd < 0 && (fd != SF_OVERLAY || fstype == OVERLAYFS_MAGIC_))
+			printf("kevent-fuzz: SENDFILE: no %s here: that class is not generated\n",
+			       sf[fd].name);
+	printf("kevent-fuzz: SENDFILE: the fuzz directory %s is %s; the tmpfs sources in %s%s\n",
+	       tmpdir, fstype == TMPFS_MAGIC_ ? "tmpfs" : fstype == OVERLAYFS_MAGIC_ ?
+	       "overlayfs" : "neither tmpfs nor overlayfs", sf_dir[0] ? sf_dir : "(none)",
+	       sf_mounted ? " (mounted for them)" : "");
 }
 
 static void sf_close(void)
 {
-	char path[96];
+	char path[128];
 	int i;
 
 	for (i = 0; i < SF_N; i++)
 		if (sf[i].fd >= 0)
 			close(sf[i].fd);
-	snprintf(path, sizeof(path), "%s/sendfile-src", tmpdir);
+	snprintf(path, sizeof(path), "%s/sendfile-overlay", tmpdir);
 	unlink(path);
+	if (!sf_dir[0])
+		return;
+	snprintf(path, sizeof(path), "%s/sendfile-src", sf_dir);
+	unlink(path);
+	if (sf_mounted) {
+		umount2(sf_dir, MNT_DETACH);
+		rmdir(sf_dir);
+	}
 }
 
 static long sf_size(enum sfk k)
@@ -1145,8 +1204,9 @@ static const char *sf_pool_expect(enum kind k)
 {
 	switch (k) {
 	case K_MEMFD:
-	case K_REGFILE:		/* in the fuzz directory: tmpfs in the VM */
 		return "ok";
+	case K_REGFILE:		/* in the fuzz directory: see sf_open() */
+		return regfile_expect;
 	case K_PIPE_W:		/* not open for reading */
 		return "EBADF";
 	case K_PIPE_R:
