@@ -3383,6 +3383,87 @@ static void ne_eagain_test(struct tctx *t)
  * forked child. The child's copy of the buffer stays as it was, and the
  * parent then finds the request gone and the bytes still in the socket.
  */
+/*
+ * The same for a sendfile, which moves no user memory but runs only in
+ * its submitter's address space too (kevent_ctl(2): EXDEV elsewhere): on
+ * a unix stream socket filled up, so the ADD moves nothing; a forked
+ * child reads the filler out (the socket takes bytes again) and reports:
+ * -EXDEV, and no byte of the file reaches the peer.
+ */
+static void ne_exdev_sendfile_test(struct tctx *t)
+{
+	struct ukevent uk = { .type = KEVENT_NAIO, .id = 78, .event = KEVENT_NAIO_SENDFILE };
+	struct kevent_event ev[4];
+	char fill[4096];
+	int q, s[2], st;
+	long ret;
+	pid_t pid;
+
+	/* (--fail: a fault in the child's report is no finding) */
+	if (!rec_enabled || sf[SF_MEMFD].fd < 0 || fail_mode)
+		return;
+	q = ne_fd(k_create(KEVENT_NONBLOCK));
+	if (q < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s)) {
+		close(q);
+		return;
+	}
+	memset(fill, 'f', sizeof(fill));
+	while (send(s[0], fill, sizeof(fill), MSG_DONTWAIT) > 0)
+		;
+	while (send(s[0], fill, 1, MSG_DONTWAIT) > 0)
+		;
+	naio_set(&uk, s[0], SF_MEMSZ, 0, sf[SF_MEMFD].fd);
+	ret = k_ctl(q, KEVENT_CTL_ADD, 1, &uk);
+	if (ret != 1 || (uk.ret_flags & KEVENT_RET_BROKEN)) {
+		if (!fail_mode)
+			INVARIANT(t, "NAIO exdev sendfile: ADD %ld flags %#x errno %d\n", ret,
+				  uk.ret_flags, (int)uk.ret_data[1]);
+		goto out;
+	}
+	/* moved nothing yet: the socket is full */
+	ret = k_get(q, ev, 4, &(struct kevent_wait_args){ 0 }, 32);
+	if (ret != 0) {
+		if (!fail_mode)
+			INVARIANT(t, "NAIO exdev sendfile: %ld events before the fork\n", ret);
+		goto out;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct kevent_wait_args wa = { .timeout_ns = 2000000000ULL };
+		char buf[4096];
+		long n;
+
+		alarm(20);
+		while (recv(s[1], buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
+		n = k_get(q, ev, 4, &wa, sizeof(wa));
+		if (n != 1 || ev[0].id != 78 || (__s64)ev[0].data != -EXDEV ||
+		    !(ev[0].flags & KEVENT_EV_ERROR) || ev[0].events != KEVENT_NAIO_SENDFILE) {
+			dprintf(2, "NAIO exdev sendfile child: %ld events, id %llu data %lld flags %#x\n",
+				n, n > 0 ? (unsigned long long)ev[0].id : 0ULL,
+				n > 0 ? (long long)ev[0].data : 0LL, n > 0 ? ev[0].flags : 0);
+			_exit(3);
+		}
+		_exit(0);
+	}
+	if (pid < 0)
+		goto out;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	ne.exdev_tests++;
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		INVARIANT(t, "NAIO exdev sendfile: the child's report failed (status %#x)\n", st);
+	ret = k_get(q, ev, 4, &(struct kevent_wait_args){ 0 }, 32);
+	if (ret != 0)
+		INVARIANT(t, "NAIO exdev sendfile: the parent got %ld events after the child's report\n", ret);
+	if (recv(s[1], fill, sizeof(fill), MSG_DONTWAIT) > 0)
+		INVARIANT(t, "NAIO exdev sendfile: bytes of the file reached the peer\n");
+out:
+	close(q);
+	close(s[0]);
+	close(s[1]);
+}
+
 static void ne_exdev_test(struct tctx *t)
 {
 	struct ukevent uk = { .type = KEVENT_NAIO, .id = 77, .event = KEVENT_NAIO_RECV };
@@ -3539,8 +3620,10 @@ static void naio_step(struct tctx *t, int depth)
 		ne_q_close(qi);
 	else if (x < 985)
 		ne_eagain_test(t);
-	else if (x < 990 && !depth)
+	else if (x < 990 && !depth && chance(r, 50))
 		ne_exdev_test(t);
+	else if (x < 990 && !depth)
+		ne_exdev_sendfile_test(t);
 	else
 		ne_stuck_check(t);
 out:
