@@ -1319,6 +1319,17 @@ static void gen_naio_loose(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	} else {
 		fd = pick_fd(r, K_NKINDS, &k);
 	}
+	/* a sendfile takes a stream only: look for one of the pool's mostly */
+	if (op == KEVENT_NAIO_SENDFILE && chance(r, 80)) {
+		int tries, f;
+
+		for (tries = 0; tries < 4; tries++)
+			if ((f = pick_fd(r, K_SOCK, NULL)) >= 0 && sock_is_stream(f) == 1) {
+				fd = f;
+				k = K_SOCK;
+				break;
+			}
+	}
 	len = naio_pick_len(r);
 	flags = naio_pick_msg_flags(r, op == KEVENT_NAIO_SENDFILE ? KEVENT_NAIO_SEND : op);
 	naio_buf(r, naio_pick_ptr(r), op == KEVENT_NAIO_SENDFILE ? KEVENT_NAIO_SEND : op,
