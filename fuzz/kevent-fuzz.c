@@ -1011,10 +1011,17 @@ static void sf_pick_range(struct rng *r, long size, int bad, struct sfrange *s)
 		s->eof = 0;
 		return;
 	}
-	switch (below(r, 6)) {
+	switch (below(r, 7)) {
 	case 0:
 		s->off = 0;
 		s->cls = "offset 0";
+		break;
+	case 6:
+		/* the range ends exactly at the end: all of it, no EOF */
+		if (s->len > size)
+			s->len = 1 + below(r, size);
+		s->off = size - s->len;
+		s->cls = "range ending at end of file";
 		break;
 	case 1:
 	case 2:

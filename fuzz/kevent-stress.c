@@ -1418,6 +1418,8 @@ static void ns_submit(struct rng *r)
 				 y < 19 ? NS_SFSZ : NS_SFSZ + 1 + below(r, 100000);
 			if (chance(r, 5))
 				len = q->len = 0x7ffff000u - below(r, 1000);	/* to the end */
+			else if (chance(r, 5))
+				q->off = NS_SFSZ - len;	/* ends exactly at the end: no EOF */
 			q->sf_bytes = q->off >= NS_SFSZ ? 0 :
 				      NS_SFSZ - q->off < len ? NS_SFSZ - q->off : len;
 			q->sf_eof = q->off >= NS_SFSZ || NS_SFSZ - q->off < len;
