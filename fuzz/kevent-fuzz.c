@@ -756,7 +756,8 @@ static __u32 naio_pick_msg_flags(struct rng *r, __u32 op)
  * EOPNOTSUPP). Opened once before the threads start, at numbers far above
  * the pool's (3900 on: the engine's range, below its never-open numbers),
  * and never closed until the end, so no other call reuses them. The two
- * with content are sealed: their bytes are known for good.
+ * with content keep their bytes: the memfd is sealed, the tmpfs file open
+ * read-only and written by nothing else.
  */
 enum sfk {
 	SF_MEMFD, SF_TMPFS,		/* valid: content */
