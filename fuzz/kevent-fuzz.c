@@ -786,21 +786,18 @@ static struct sfsrc sf[SF_N] = {
 	[SF_TMPFS] = { -1, "tmpfs file with content", "ok", NULL },
 	/* "a file system other than tmpfs whose reads cannot be waited for (procfs)" */
 	[SF_PROC] = { -1, "procfs file (/proc/version)", "EOPNOTSUPP", NULL },
-	/* the same page; the kernel checks ->splice_read() first: EINVAL */
+	/* "one whose file system cannot splice from it": EINVAL */
 	[SF_PROC_NOSPLICE] = { -1, "procfs file without splice_read (/proc/self/stat)",
-			       "EOPNOTSUPP", "EINVAL" },
-	/*
-	 * "not a regular file" (EINVAL) and "does not support reads at an
-	 * offset" (ESPIPE) both hold: the page lists both, in no order.
-	 */
-	[SF_PIPE] = { -1, "pipe read end", "EINVAL,ESPIPE", NULL },
+			       "EINVAL", NULL },
+	/* "not a regular file or block device (a pipe or a socket included)" */
+	[SF_PIPE] = { -1, "pipe read end", "EINVAL", NULL },
 	/* "not an open file descriptor" (fget() does not take O_PATH ones) */
 	[SF_OPATH] = { -1, "O_PATH descriptor of a tmpfs file", "EBADF", NULL },
 	[SF_WRONLY] = { -1, "tmpfs file open write-only", "EBADF", NULL },
 	[SF_DIR] = { -1, "directory", "EINVAL", NULL },
 	[SF_ODIRECT] = { -1, "tmpfs file open O_DIRECT", "EOPNOTSUPP", NULL },
-	/* hugetlbfs: no ->splice_read(), so EINVAL before the file system check */
-	[SF_HUGETLB] = { -1, "hugetlbfs memfd", "EOPNOTSUPP", "EINVAL" },
+	/* hugetlbfs: no ->splice_read(), EINVAL as the page says */
+	[SF_HUGETLB] = { -1, "hugetlbfs memfd", "EINVAL", NULL },
 	/*
 	 * The VM's /tmp (virtme-ng: an overlay): no asynchronous buffered
 	 * reads of its own, even over tmpfs. Only where /tmp is an overlay.
