@@ -541,6 +541,13 @@ static void do_kevent(struct tctx *t, int fork_child)
 				       -e, ok ? NULL : "unexpected");
 			else if (!ok)
 				_exit(21);
+			/* which changes the call had (printed even with -q:
+			 * the records alone do not say which class failed) */
+			for (int i = 0; i < nch && !ok; i++)
+				dprintf(2, "  unexplained %s: change %d of %d: class %s, "
+					"filter %d ident %lu flags %#x fflags %#x\n",
+					strerror(e), i, nch, cls[i].cls, chp[i].filter,
+					(unsigned long)chp[i].ident, chp[i].flags, chp[i].fflags);
 		}
 		return;
 	}

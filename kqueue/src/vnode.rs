@@ -22,6 +22,11 @@
 //! `ENOENT` (the number is another file now), and `EV_ADD` on a reused
 //! number watches the new file. A close followed by an `open()` of the
 //! same file at the same number is not seen.
+//! The kernel refuses an ADD whose number names another inode than its
+//! kevent's (`EEXIST`: the kevent outlives the descriptor); for the library
+//! that kevent's descriptor was closed, so an `EV_ADD` removes it and adds
+//! again (another thread may `dup2()` over the number between the
+//! library's `fstat` and its ADD).
 //! `EV_DISABLE`/`EV_ENABLE` and `EV_DISPATCH` disable the kernel's kevent
 //! (changes while disabled are dropped, so a disabled knote never wakes a
 //! `kevent()`); `EV_ONESHOT` removes it after the report.
@@ -171,47 +176,26 @@ impl Vnodes {
             };
         }
         if f & EV_ADD != 0 {
-            let st = fstat(fd)?;
-            let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-            let mut note = Knote::new(kev);
-            note.flags |= EV_CLEAR;
-            let was = self.watches.get(&kev.ident).map(|w| w.note.enabled);
-            if f & (EV_ENABLE | EV_DISABLE) == 0 {
-                if let Some(e) = was {
-                    note.enabled = e;
+            let mut tries = 0;
+            loop {
+                let st = fstat(fd)?;
+                match self.add(kq, kev, &st) {
+                    // The kernel's kevent at this number watches another
+                    // inode: the descriptor it was added with was closed
+                    // (or dup2()'d over) since, by another thread between
+                    // the fstat() above (or this table's last look) and
+                    // the ADD, or its kevent was left by a call that
+                    // failed. That close ended the knote (kqueue(2));
+                    // FreeBSD's EV_ADD then adds a new one and never
+                    // fails with EEXIST: so remove the stale kevent and
+                    // add again, on the file the number names now.
+                    Err(libc::EEXIST) if tries < 4 => {
+                        tries += 1;
+                        self.closed(kq, kev.ident);
+                    }
+                    r => return r,
                 }
             }
-            let bits = interest(note.fflags, dir);
-            let u = ukevent(
-                id,
-                sys::KEVENT_INODE,
-                bits,
-                sys::KEVENT_REQ_UPDATE,
-                0,
-                TAG_VNODE,
-            );
-            // Adds, or updates the kevent of an existing knote.
-            ctl_one(kq, sys::KEVENT_CTL_ADD, u)?;
-            let now_enabled = was.unwrap_or(true);
-            if now_enabled != note.enabled {
-                let cmd = if note.enabled {
-                    sys::KEVENT_CTL_ENABLE
-                } else {
-                    sys::KEVENT_CTL_DISABLE
-                };
-                ctl_one(kq, cmd, ukevent(id, sys::KEVENT_INODE, 0, 0, 0, 0))?;
-            }
-            self.watches.insert(
-                kev.ident,
-                Watch {
-                    note,
-                    dev: st.st_dev,
-                    ino: st.st_ino,
-                    size: st.st_size,
-                    nlink: st.st_nlink,
-                },
-            );
-            return Ok(());
         }
         let w = self.watches.get_mut(&kev.ident).ok_or_else(absent)?;
         let enable = if f & EV_DISABLE != 0 {
@@ -235,6 +219,54 @@ impl Vnodes {
             }
             w.note.enabled = enable;
         }
+        Ok(())
+    }
+
+    /// The `EV_ADD` of `kev` on the file `st` (the descriptor's `fstat`):
+    /// one `KEVENT_CTL_ADD` with `KEVENT_REQ_UPDATE` that also sets the
+    /// kernel kevent's enabled state (`KEVENT_REQ_DISABLED`), so the
+    /// kernel and the table agree after this one call. (Before, an
+    /// `EV_ADD | EV_DISABLE` was an ADD and then a DISABLE: a close of
+    /// the descriptor between the two made the DISABLE fail with
+    /// `ENOENT` and left the ADD's kevent in the kernel without a knote;
+    /// and an `EV_ADD` of a disabled knote enabled its kernel kevent,
+    /// as an update without `KEVENT_REQ_DISABLED` does.) The table's
+    /// watch is recorded only when the kernel took the request.
+    fn add(&mut self, kq: RawFd, kev: &Kevent, st: &libc::stat) -> Result<(), c_int> {
+        let f = kev.flags;
+        let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        let mut note = Knote::new(kev);
+        note.flags |= EV_CLEAR;
+        if f & (EV_ENABLE | EV_DISABLE) == 0 {
+            if let Some(w) = self.watches.get(&kev.ident) {
+                note.enabled = w.note.enabled;
+            }
+        }
+        let bits = interest(note.fflags, dir);
+        let mut req_flags = sys::KEVENT_REQ_UPDATE;
+        if !note.enabled {
+            req_flags |= sys::KEVENT_REQ_DISABLED;
+        }
+        let u = ukevent(
+            kev.ident as u64,
+            sys::KEVENT_INODE,
+            bits,
+            req_flags,
+            0,
+            TAG_VNODE,
+        );
+        // Adds, or updates the kevent of an existing knote.
+        ctl_one(kq, sys::KEVENT_CTL_ADD, u)?;
+        self.watches.insert(
+            kev.ident,
+            Watch {
+                note,
+                dev: st.st_dev,
+                ino: st.st_ino,
+                size: st.st_size,
+                nlink: st.st_nlink,
+            },
+        );
         Ok(())
     }
 

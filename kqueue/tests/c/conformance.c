@@ -1803,6 +1803,189 @@ static void test_queue_closed_and_reused_during_a_change(void)
 	add_race_run(1);
 }
 
+/*
+ * EVFILT_VNODE's EV_ADD while another thread dup2()s another file over
+ * the descriptor: the race behind kqueue-fuzz's whole-call EEXIST with 4
+ * threads (suite seed 5136; "vnode" -> EEXIST in EV_ERROR with seed
+ * 5208). The kernel's KEVENT_INODE kevent outlives its descriptor and
+ * refuses an ADD whose number now names another inode with EEXIST, even
+ * with KEVENT_REQ_UPDATE. kqueue(2): "Calling close() on a file
+ * descriptor will remove any kevents that reference the descriptor", and
+ * an EV_ADD never fails with EEXIST: whichever comes first, the EV_ADD
+ * succeeds, and after both the number's knote (if any) watches the file
+ * it names. Made deterministic with ptrace: a child's thread A makes the
+ * change, this process stops A at the entry of a kevent_ctl() and the
+ * child's main thread then dup2()s file Y over the number (file X).
+ *
+ * variant 0: the number already watched (X); A stopped at its ADD, after
+ * the library's fstat() found X. Before the fix: -1 with EEXIST.
+ * variant 1: a new knote with EV_ADD | EV_DISABLE, which the library made
+ * an ADD and then a DISABLE: A stopped at the DISABLE, which then failed
+ * with ENOENT and left the ADD's kevent in the kernel without a knote; the
+ * next EV_ADD on the number (Y now) failed with EEXIST. After the fix the
+ * change is one ADD (the thread never stops: the dup2() comes after it).
+ */
+#define KEVENT_CTL_ADD_CMD	0
+#define KEVENT_CTL_DISABLE_CMD	5
+
+struct vnode_race {
+	int variant;
+	int kq, fd, x, y;	/* the watched number; X and Y open elsewhere */
+	int go_a[2], go_swap[2], swapped[2];
+	pid_t tid_a;
+	pthread_barrier_t started;
+	int change_ret, change_errno;
+};
+
+static void *vnode_race_changer(void *arg)
+{
+	struct vnode_race *r = arg;
+	struct kevent ch;
+	char c;
+
+	r->tid_a = gettid();
+	pthread_barrier_wait(&r->started);
+	if (read(r->go_a[0], &c, 1) != 1)
+		return NULL;
+	EV_SET(&ch, r->fd, EVFILT_VNODE, EV_ADD | (r->variant ? EV_DISABLE : 0),
+	       NOTE_WRITE, 0, (void *)2);
+	r->change_ret = kevent(r->kq, &ch, 1, NULL, 0, NULL);
+	r->change_errno = errno;
+	return NULL;
+}
+
+/* The child: returns its exit status (0: FreeBSD's outcome). */
+static int vnode_race_child(struct vnode_race *r, int tids_fd)
+{
+	char px[] = "/tmp/kq-vrace-XXXXXX", py[] = "/tmp/kq-vrace-XXXXXX", c;
+	struct kevent ev[2];
+	pthread_t a;
+	int n;
+
+	r->kq = kq_new();
+	r->fd = mkstemp(px);
+	r->y = mkstemp(py);
+	if (r->kq < 0 || r->fd < 0 || r->y < 0)
+		return 10;
+	r->x = open(px, O_WRONLY);
+	unlink(px);
+	unlink(py);
+	if (r->x < 0 ||
+	    (!r->variant && change(r->kq, r->fd, EVFILT_VNODE, EV_ADD, NOTE_WRITE, 0,
+				   (void *)1)))
+		return 11;
+	pthread_barrier_init(&r->started, NULL, 2);
+	if (pthread_create(&a, NULL, vnode_race_changer, r))
+		return 12;
+	pthread_barrier_wait(&r->started);
+	if (write(tids_fd, &r->tid_a, sizeof(r->tid_a)) != sizeof(r->tid_a))
+		return 13;
+	/* the tracer has A stopped in its change (or done with it) */
+	if (read(r->go_swap[0], &c, 1) != 1 || dup2(r->y, r->fd) != r->fd ||
+	    write(r->swapped[1], "s", 1) != 1)
+		return 14;
+	pthread_join(a, NULL);
+	if (r->change_ret != 0) {
+		printf("    child: the change returned %d (errno %d %s)\n", r->change_ret,
+		       r->change_errno, strerror(r->change_errno));
+		return 1;
+	}
+	if (r->variant) {
+		/* the knote went with the dup2(): the number is Y's now */
+		n = change(r->kq, r->fd, EVFILT_VNODE, EV_ADD, NOTE_WRITE, 0, (void *)3);
+		if (n != 0) {
+			printf("    child: the EV_ADD after the dup2() returned %d (errno %d %s)\n",
+			       n, errno, strerror(errno));
+			return 2;
+		}
+	}
+	/* X is not reported any more, Y is, with the last EV_ADD's udata */
+	if (write(r->x, "x", 1) != 1 || write(r->y, "y", 1) != 1)
+		return 15;
+	n = wait_events(r->kq, ev, 2, &ms50);
+	if (n != 1 || ev[0].ident != (uintptr_t)r->fd || ev[0].filter != EVFILT_VNODE ||
+	    ev[0].udata != (void *)(uintptr_t)(r->variant ? 3 : 2) || !(ev[0].fflags & NOTE_WRITE)) {
+		printf("    child: %d events; the first: ident %lu (fd %d) udata %p fflags %#x\n",
+		       n, n > 0 ? (unsigned long)ev[0].ident : 0UL, r->fd,
+		       n > 0 ? ev[0].udata : NULL, n > 0 ? ev[0].fflags : 0);
+		return 3;
+	}
+	if (wait_events(r->kq, ev, 2, &zero_ts) != 0)
+		return 4;
+	if (change(r->kq, r->fd, EVFILT_VNODE, EV_DELETE, 0, 0, NULL) != 0)
+		return 5;
+	return 0;
+}
+
+static void vnode_race_run(int variant)
+{
+	struct vnode_race r;
+	int tids_pipe[2], status, at_a;
+	char c;
+	pid_t pid, tid;
+
+	memset(&r, 0, sizeof(r));
+	r.variant = variant;
+	CHECK(pipe(tids_pipe) == 0 && pipe(r.go_a) == 0 && pipe(r.go_swap) == 0 &&
+	      pipe(r.swapped) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int ret = vnode_race_child(&r, tids_pipe[1]);
+
+		fflush(stdout);
+		_exit(ret);
+	}
+	close(tids_pipe[1]);
+	if (read(tids_pipe[0], &tid, sizeof(tid)) != sizeof(tid)) {
+		waitpid(pid, &status, 0);
+		printf("    child ended early: status 0x%x\n", status);
+		CHECK(0);
+	}
+	close(tids_pipe[0]);
+	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
+	    ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0 ||
+	    waitpid(tid, &status, __WALL) != tid ||
+	    ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(!"ptrace seize");
+	}
+	at_a = -1;
+	if (write(r.go_a[1], "a", 1) == 1)
+		at_a = run_to_syscall(tid, NR_KEVENT_CTL,
+				      variant ? KEVENT_CTL_DISABLE_CMD : KEVENT_CTL_ADD_CMD, NULL);
+	/* variant 1 with the fix: no DISABLE, A ended (1); else A must stop */
+	if (at_a < 0 || (at_a == 1 && !variant)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		printf("    changer: %d\n", at_a);
+		CHECK(!"changer stopped at its kevent_ctl()");
+	}
+	if (write(r.go_swap[1], "s", 1) != 1 || read(r.swapped[0], &c, 1) != 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(!"dup2() in the child");
+	}
+	if (at_a == 0)
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		printf("    child status 0x%x; changer stopped: %s\n", status,
+		       at_a == 0 ? "yes" : "no (ended first)");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_vnode_add_races_a_dup2(void)
+{
+	vnode_race_run(0);
+}
+
+static void test_vnode_add_disable_races_a_dup2(void)
+{
+	vnode_race_run(1);
+}
+
 int main(int argc, char **argv)
 {
 	t_args(argc, argv);
@@ -1855,6 +2038,8 @@ int main(int argc, char **argv)
 	RUN(test_vnode_delete_after_close);
 	RUN(test_vnode_directory);
 	RUN(test_vnode_dispatch_oneshot);
+	RUN(test_vnode_add_races_a_dup2);
+	RUN(test_vnode_add_disable_races_a_dup2);
 	RUN(test_regular_file);
 	RUN(test_not_inherited_by_fork);
 	RUN(test_fork_closes_only_queues);
