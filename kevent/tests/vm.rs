@@ -383,9 +383,12 @@ fn timers_start_clock_and_absolute_time() {
             Kevent::timer(10, Duration::ZERO),           // no start
             Kevent::timer(11, MS).oneshot().dispatch(),  // both
             Kevent::timer(12, Duration::from_nanos(10)), // < 1 us
-            Kevent::user(13).start_after(MS),            // timer fields
-            Kevent::poll(sock.as_fd(), PollFlags::IN).clock(Clock::Boottime), // timer fields
-            Kevent::user(14).fd_close(),                 // POLL only
+            // Timer fields on other kinds panic in the crate (unit tests
+            // in interest.rs); the kernel's check of the union is the
+            // kselftests'. Here: flags the kind does not take.
+            Kevent::user(13).edge(), // POLL and SOCKET only
+            Kevent::poll(sock.as_fd(), PollFlags::empty()), // no events
+            Kevent::user(14).fd_close(), // POLL and SOCKET only
         ])
         .unwrap();
     for i in 0..6 {
