@@ -3400,6 +3400,46 @@ static void ne_eagain_test(struct tctx *t)
  * parent then finds the request gone and the bytes still in the socket.
  */
 /*
+ * In the forked child of an exdev test: its report of the queue @q has
+ * exactly request @id's completion, operation @op, -EXDEV. 0 if so.
+ */
+static int ne_exdev_child_report(int q, __u64 id, __u32 op, const char *what)
+{
+	struct kevent_wait_args wa = { .timeout_ns = 2000000000ULL };
+	struct kevent_event ev[4];
+	long n = k_get(q, ev, 4, &wa, sizeof(wa));
+
+	if (n == 1 && ev[0].id == id && (__s64)ev[0].data == -EXDEV &&
+	    (ev[0].flags & KEVENT_EV_ERROR) && ev[0].events == op)
+		return 0;
+	dprintf(2, "NAIO %s child: %ld events, id %llu data %lld flags %#x\n", what,
+		n, n > 0 ? (unsigned long long)ev[0].id : 0ULL,
+		n > 0 ? (long long)ev[0].data : 0LL, n > 0 ? ev[0].flags : 0);
+	return -1;
+}
+
+/*
+ * In the parent of an exdev test: the child @pid exited 0 (its report
+ * was as expected), and nothing is left for the parent's report of @q.
+ */
+static void ne_exdev_parent(struct tctx *t, int q, pid_t pid, const char *what)
+{
+	struct kevent_event ev[4];
+	long ret;
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	ne.exdev_tests++;
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		INVARIANT(t, "NAIO %s: the child's report failed (status %#x)\n", what, st);
+	ret = k_get(q, ev, 4, &(struct kevent_wait_args){ 0 }, 32);
+	if (ret != 0)
+		INVARIANT(t, "NAIO %s: the parent got %ld events after the child's report\n",
+			  what, ret);
+}
+
+/*
  * The same for a sendfile, which moves no user memory but runs only in
  * its submitter's address space too (kevent_ctl(2): EXDEV elsewhere): on
  * a unix stream socket filled up, so the ADD moves nothing; a forked
@@ -3411,7 +3451,7 @@ static void ne_exdev_sendfile_test(struct tctx *t)
 	struct ukevent uk = { .type = KEVENT_NAIO, .id = 78, .event = KEVENT_NAIO_SENDFILE };
 	struct kevent_event ev[4];
 	char fill[4096];
-	int q, s[2], st;
+	int q, s[2];
 	long ret;
 	pid_t pid;
 
@@ -3445,33 +3485,17 @@ static void ne_exdev_sendfile_test(struct tctx *t)
 	}
 	pid = fork();
 	if (pid == 0) {
-		struct kevent_wait_args wa = { .timeout_ns = 2000000000ULL };
 		char buf[4096];
-		long n;
 
 		alarm(20);
 		while (recv(s[1], buf, sizeof(buf), MSG_DONTWAIT) > 0)
 			;
-		n = k_get(q, ev, 4, &wa, sizeof(wa));
-		if (n != 1 || ev[0].id != 78 || (__s64)ev[0].data != -EXDEV ||
-		    !(ev[0].flags & KEVENT_EV_ERROR) || ev[0].events != KEVENT_NAIO_SENDFILE) {
-			dprintf(2, "NAIO exdev sendfile child: %ld events, id %llu data %lld flags %#x\n",
-				n, n > 0 ? (unsigned long long)ev[0].id : 0ULL,
-				n > 0 ? (long long)ev[0].data : 0LL, n > 0 ? ev[0].flags : 0);
-			_exit(3);
-		}
-		_exit(0);
+		_exit(ne_exdev_child_report(q, 78, KEVENT_NAIO_SENDFILE,
+					    "exdev sendfile") ? 3 : 0);
 	}
 	if (pid < 0)
 		goto out;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	ne.exdev_tests++;
-	if (!WIFEXITED(st) || WEXITSTATUS(st))
-		INVARIANT(t, "NAIO exdev sendfile: the child's report failed (status %#x)\n", st);
-	ret = k_get(q, ev, 4, &(struct kevent_wait_args){ 0 }, 32);
-	if (ret != 0)
-		INVARIANT(t, "NAIO exdev sendfile: the parent got %ld events after the child's report\n", ret);
+	ne_exdev_parent(t, q, pid, "exdev sendfile");
 	if (recv(s[1], fill, sizeof(fill), MSG_DONTWAIT) > 0)
 		INVARIANT(t, "NAIO exdev sendfile: bytes of the file reached the peer\n");
 out:
@@ -3485,7 +3509,7 @@ static void ne_exdev_test(struct tctx *t)
 	struct ukevent uk = { .type = KEVENT_NAIO, .id = 77, .event = KEVENT_NAIO_RECV };
 	struct kevent_event ev[4];
 	char *buf = naio_scratch + SCRATCH - 4096, got[16];
-	int q, s[2], st, i;
+	int q, s[2], i;
 	long ret;
 	pid_t pid;
 
@@ -3509,17 +3533,9 @@ static void ne_exdev_test(struct tctx *t)
 		goto out;
 	pid = fork();
 	if (pid == 0) {
-		struct kevent_wait_args wa = { .timeout_ns = 2000000000ULL };
-		long n = k_get(q, ev, 4, &wa, sizeof(wa));
-
 		alarm(20);
-		if (n != 1 || ev[0].id != 77 || (__s64)ev[0].data != -EXDEV ||
-		    !(ev[0].flags & KEVENT_EV_ERROR) || ev[0].events != KEVENT_NAIO_RECV) {
-			dprintf(2, "NAIO exdev child: %ld events, id %llu data %lld flags %#x\n",
-				n, n > 0 ? (unsigned long long)ev[0].id : 0ULL,
-				n > 0 ? (long long)ev[0].data : 0LL, n > 0 ? ev[0].flags : 0);
+		if (ne_exdev_child_report(q, 77, KEVENT_NAIO_RECV, "exdev"))
 			_exit(3);
-		}
 		for (i = 0; i < 16; i++)
 			if (buf[i] != 0x5a) {
 				dprintf(2, "NAIO exdev child: the buffer was written\n");
@@ -3529,14 +3545,7 @@ static void ne_exdev_test(struct tctx *t)
 	}
 	if (pid < 0)
 		goto out;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	ne.exdev_tests++;
-	if (!WIFEXITED(st) || WEXITSTATUS(st))
-		INVARIANT(t, "NAIO exdev: the child's report failed (status %#x)\n", st);
-	ret = k_get(q, ev, 4, &(struct kevent_wait_args){ 0 }, 32);
-	if (ret != 0)
-		INVARIANT(t, "NAIO exdev: the parent got %ld events after the child's report\n", ret);
+	ne_exdev_parent(t, q, pid, "exdev");
 	if (recv(s[0], got, 16, MSG_DONTWAIT) != 16 || memcmp(got, "0123456789abcdef", 16))
 		INVARIANT(t, "NAIO exdev: the bytes left the socket\n");
 	for (i = 0; i < 16; i++)
