@@ -3004,6 +3004,7 @@ static void ne_submit(struct tctx *t, int qi)
 		memset(p, 0, sizeof(*p));
 		memset(&uk[i], 0, sizeof(uk[i]));
 		exp[i] = "ok,ENOSPC";
+		known_e[i] = NULL;
 		p->used = -1;	/* not to be entered */
 		slot = ne_free_slot(&id);
 		if (ci < 0 || slot < 0) {
@@ -3052,7 +3053,6 @@ static void ne_submit(struct tctx *t, int qi)
 		uk[i].user_data = p->ud;
 		uk[i].req_flags = (__u32)rnd(r) & (KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL);
 		naio_set(&uk[i], fd, p->len, p->flags, 0);
-		known_e[i] = NULL;
 		if (p->op == KEVENT_NAIO_SENDFILE) {
 			/* a file's bytes: no buffer, the range of the file */
 			struct sfrange sr;
