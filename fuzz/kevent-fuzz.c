@@ -2569,6 +2569,21 @@ struct nconn {
 	unsigned int gen;
 };
 
+/*
+ * A sendfile with an in_fd of its own (a file description nobody else
+ * holds), changed after its ADD while it may still be in flight: closed
+ * (the request must hold the file: the same bytes come), set O_DIRECT and
+ * closed (the bytes, or -EOPNOTSUPP as kevent_ctl(2) says), or truncated
+ * and closed (at most the bytes it had; the end may come early).
+ */
+enum sflate { SFL_NONE, SFL_CLOSE, SFL_DIRECT, SFL_TRUNC, SFL_N };
+
+static const char *const sflate_name[SFL_N] = {
+	"", ", own in_fd closed after the ADD",
+	", own in_fd made O_DIRECT after the ADD",
+	", own in_fd truncated after the ADD",
+};
+
 struct preq {
 	__u64 id, ud;
 	int used;
@@ -2589,6 +2604,7 @@ struct preq {
 	long sf_bytes;
 	int sf_eof;
 	const char *sf_cls;
+	enum sflate sf_late;	/* what happened to its own in_fd after the ADD */
 };
 
 static struct naio_engine {
@@ -2606,6 +2622,8 @@ static struct naio_engine {
 	unsigned long bytes, short_ok, remove0, ealready, eagain_tests;
 	unsigned long exdev_tests, lost_fail, seqpacket_eof_noflag;
 	unsigned long sf_accepted, sf_completed, sf_bytes, sf_eof, sf_exact;
+	unsigned long sf_late[SFL_N], sf_late_done[SFL_N], sf_direct_refused;
+	unsigned long sf_late_tests[SFL_N];
 } ne = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int in_list(const char *list, long r)
@@ -2877,19 +2895,27 @@ static void ne_event(struct tctx *t, int qi, const struct kevent_event *ev)
 		 * Nothing cut it short: exactly the bytes its range has in the
 		 * file, KEVENT_EV_EOF exactly when the file ended first.
 		 */
-		if (!p->removed && !p->closed && !p->broken && !p->uncertain &&
-		    !fail_mode) {
+		if (p->sf_late)
+			ne.sf_late_done[p->sf_late]++;
+		if (p->sf_late == SFL_DIRECT && res == -EOPNOTSUPP) {
+			ne.sf_direct_refused++;
+		} else if (!p->removed && !p->closed && !p->broken && !p->uncertain &&
+			   !fail_mode && p->sf_late != SFL_DIRECT && p->sf_late != SFL_TRUNC) {
 			if (res != p->sf_bytes || !!(ev->flags & KEVENT_EV_EOF) != p->sf_eof)
-				INVARIANT(t, "NAIO engine: request %#llx (%s, len %u) completed with %lld%s, not %ld%s\n",
-					  (unsigned long long)ev->id, cls, p->len, (long long)res,
+				INVARIANT(t, "NAIO engine: request %#llx (%s%s, len %u) completed with %lld%s, not %ld%s\n",
+					  (unsigned long long)ev->id, cls, sflate_name[p->sf_late],
+					  p->len, (long long)res,
 					  ev->flags & KEVENT_EV_EOF ? " and EOF" : "",
 					  p->sf_bytes, p->sf_eof ? " and EOF" : "");
 			else
 				ne.sf_exact++;
-		} else if (res > p->sf_bytes || ((ev->flags & KEVENT_EV_EOF) &&
-						 (res != p->sf_bytes || !p->sf_eof))) {
-			INVARIANT(t, "NAIO engine: request %#llx (%s, len %u) completed with %lld%s: more than its file has (%ld%s)\n",
-				  (unsigned long long)ev->id, cls, p->len, (long long)res,
+		} else if (res > p->sf_bytes ||
+			   /* a truncated file may end early */
+			   ((ev->flags & KEVENT_EV_EOF) && p->sf_late != SFL_TRUNC &&
+			    (res != p->sf_bytes || !p->sf_eof))) {
+			INVARIANT(t, "NAIO engine: request %#llx (%s%s, len %u) completed with %lld%s: more than its file has (%ld%s)\n",
+				  (unsigned long long)ev->id, cls, sflate_name[p->sf_late],
+				  p->len, (long long)res,
 				  ev->flags & KEVENT_EV_EOF ? " and EOF" : "",
 				  p->sf_bytes, p->sf_eof ? " and EOF" : "");
 		}
@@ -2983,13 +3009,67 @@ static int ne_free_slot(__u64 *id)
 }
 
 /* A batch of 1..8 ADDs on private queue @qi */
+/*
+ * A file description of its own for a sendfile from @p->src, nobody
+ * else's (-1 if none could be made), and what will happen to it after
+ * the ADD (@p->sf_late): a new open of the same file to be closed or set
+ * O_DIRECT, or a new memfd with the same bytes to be truncated.
+ */
+static int sf_open_own(enum sfk src, enum sflate late)
+{
+	char path[128];
+	int fd;
+
+	if (late == SFL_TRUNC) {
+		fd = memfd_create("kevent-fuzz-trunc", MFD_CLOEXEC);
+		if (fd >= 0 && sf_fill(fd, sf_size(src))) {
+			close(fd);
+			fd = -1;
+		}
+	} else {
+		if (src == SF_MEMFD)
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", sf[src].fd);
+		else
+			snprintf(path, sizeof(path), "%s/sendfile-src", sf_dir);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	return ne_fd(fd);
+}
+
+static int sf_own_fd(struct rng *r, struct preq *p)
+{
+	int fd;
+
+	p->sf_late = SFL_CLOSE + below(r, SFL_N - SFL_CLOSE);
+	fd = sf_open_own(p->src, p->sf_late);
+	if (fd < 0)
+		p->sf_late = SFL_NONE;
+	return fd;
+}
+
+/*
+ * After the ADD: do to @fd what @late says, then close it. Returns what
+ * was done (SFL_CLOSE if the change itself failed).
+ */
+static enum sflate sf_late_apply(struct rng *r, int fd, enum sflate late, long size)
+{
+	if (late == SFL_DIRECT && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT))
+		late = SFL_CLOSE;
+	if (late == SFL_TRUNC && ftruncate(fd, below(r, size)))
+		late = SFL_CLOSE;
+	close(fd);
+	ne.sf_late[late]++;
+	return late;
+}
+
 static void ne_submit(struct tctx *t, int qi)
 {
 	struct rng *r = &t->r;
 	struct ukevent uk[8];
 	struct preq pend[8];
 	const char *exp[8], *known_e[8];
-	char cls[8][112];
+	char cls[8][160];
+	int own_fd[8];
 	unsigned int n = 1 + below(r, 8), i, j;
 	long ret;
 
@@ -3005,6 +3085,7 @@ static void ne_submit(struct tctx *t, int qi)
 		memset(&uk[i], 0, sizeof(uk[i]));
 		exp[i] = "ok,ENOSPC";
 		known_e[i] = NULL;
+		own_fd[i] = -1;
 		p->used = -1;	/* not to be entered */
 		slot = ne_free_slot(&id);
 		if (ci < 0 || slot < 0) {
@@ -3107,8 +3188,12 @@ static void ne_submit(struct tctx *t, int qi)
 				naio_set(&uk[i], fd, p->len, p->flags, in);
 				x = 100;
 			} else {
-				snprintf(cls[i], sizeof(cls[i]), "ADD NAIO SENDFILE: valid, %s, %s",
-					 sf[p->src].name, sr.cls);
+				if (chance(r, 15))
+					own_fd[i] = sf_own_fd(r, p);
+				if (own_fd[i] >= 0)
+					naio_set(&uk[i], fd, p->len, p->flags, own_fd[i]);
+				snprintf(cls[i], sizeof(cls[i]), "ADD NAIO SENDFILE: valid, %s, %s%s",
+					 sf[p->src].name, sr.cls, sflate_name[p->sf_late]);
 			}
 		}
 		if (x < 12 && (m = naio_mutate(r, &uk[i], &exp[i]))) {
@@ -3152,6 +3237,10 @@ static void ne_submit(struct tctx *t, int qi)
 			snprintf(cls[i], sizeof(cls[i]), "ADD %s", what);
 	}
 	ret = k_ctl(ne.q[qi], KEVENT_CTL_ADD, n, uk);
+	for (i = 0; i < n; i++)
+		if (own_fd[i] >= 0)
+			pend[i].sf_late = sf_late_apply(r, own_fd[i], pend[i].sf_late,
+							sf_size(pend[i].src));
 	ne_expect(t, "kevent_ctl", "NAIO engine: ADD batch", ret < 0 ? ret : 0, "ok");
 	if (ret >= 0 && ret != (long)n && !fail_mode)
 		INVARIANT(t, "NAIO engine: kevent_ctl ADD of %u entries returned %ld\n", n, ret);
@@ -3504,6 +3593,108 @@ out:
 	close(s[1]);
 }
 
+/*
+ * The same three changes made certain to come while the request waits:
+ * a sendfile of a whole file (len past its end) on a unix stream socket
+ * filled up (the ADD moves nothing), with an in_fd of its own, which is
+ * then closed, made O_DIRECT, or truncated to T bytes and closed. The
+ * peer then reads the filler out and the queue is reported until the
+ * request completes: closed, all the file's bytes and KEVENT_EV_EOF;
+ * O_DIRECT, -EOPNOTSUPP; truncated, T bytes and KEVENT_EV_EOF. The bytes
+ * after the filler must be the file's, in order.
+ */
+static void ne_sendfile_late_test(struct tctx *t)
+{
+	struct ukevent uk = { .type = KEVENT_NAIO, .id = 79, .event = KEVENT_NAIO_SENDFILE };
+	struct rng *r = &t->r;
+	enum sflate late = SFL_CLOSE + below(r, SFL_N - SFL_CLOSE);
+	enum sfk src = sf_pick_valid(r);
+	long size, tsize = 0, filler = 0, got = 0, want;
+	struct kevent_event ev[4];
+	char buf[4096];
+	int q, s[2], fd, i, flags, bad = 0;
+	long ret, n = 0;
+	ssize_t m;
+
+	if (!rec_enabled || src == SF_N || fail_mode)
+		return;
+	size = sf_size(src);
+	fd = sf_open_own(src, late);
+	if (fd < 0)
+		return;
+	q = ne_fd(k_create(KEVENT_NONBLOCK));
+	if (q < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s)) {
+		close(q);
+		close(fd);
+		return;
+	}
+	memset(buf, 'f', sizeof(buf));
+	while ((m = send(s[0], buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		filler += m;
+	while ((m = send(s[0], buf, 1, MSG_DONTWAIT)) > 0)
+		filler += m;
+	naio_set(&uk, s[0], size + 100, 0, fd);
+	ret = k_ctl(q, KEVENT_CTL_ADD, 1, &uk);
+	if (ret != 1 || (uk.ret_flags & KEVENT_RET_BROKEN)) {
+		INVARIANT(t, "NAIO sendfile%s: ADD %ld flags %#x errno %d\n",
+			  sflate_name[late], ret, uk.ret_flags, (int)uk.ret_data[1]);
+		close(fd);
+		goto out;
+	}
+	if (late == SFL_DIRECT) {
+		flags = fcntl(fd, F_GETFL);
+		if (fcntl(fd, F_SETFL, flags | O_DIRECT))
+			late = SFL_CLOSE;	/* refused: only closed then */
+	} else if (late == SFL_TRUNC) {
+		tsize = below(r, size);
+		if (ftruncate(fd, tsize))
+			late = SFL_CLOSE;
+	}
+	close(fd);
+	ne.sf_late_tests[late]++;
+	for (i = 0; i < 500 && !n; i++) {
+		while ((m = recv(s[1], buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+			long j, k = filler - got > 0 ? filler - got : 0;
+
+			/* the bytes past the filler: the file's from offset 0 */
+			for (j = k; j < m; j++)
+				if ((unsigned char)buf[j] != sf_byte(got + j - filler))
+					bad++;
+			got += m;
+		}
+		n = k_get(q, ev, 4, &(struct kevent_wait_args){ .timeout_ns = 10000000 }, 32);
+		if (n < 0) {
+			INVARIANT(t, "NAIO sendfile%s: report %s\n", sflate_name[late],
+				  errname(n));
+			goto out;
+		}
+	}
+	while ((m = recv(s[1], buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		long j, k = filler - got > 0 ? filler - got : 0;
+
+		for (j = k; j < m; j++)
+			if ((unsigned char)buf[j] != sf_byte(got + j - filler))
+				bad++;
+		got += m;
+	}
+	want = late == SFL_DIRECT ? -EOPNOTSUPP : late == SFL_TRUNC ? tsize : size;
+	if (n != 1 || ev[0].id != 79 || (__s64)ev[0].data != want ||
+	    !!(ev[0].flags & KEVENT_EV_ERROR) != (want < 0) ||
+	    !!(ev[0].flags & KEVENT_EV_EOF) != (want >= 0))
+		INVARIANT(t, "NAIO sendfile%s (file of %ld bytes%s): %ld events, id %llu data %lld flags %#x; expected %ld%s\n",
+			  sflate_name[late], size, late == SFL_TRUNC ? ", truncated" : "",
+			  n, n > 0 ? (unsigned long long)ev[0].id : 0ULL,
+			  n > 0 ? (long long)(__s64)ev[0].data : 0LL,
+			  n > 0 ? ev[0].flags : 0, want, want >= 0 ? " and EOF" : "");
+	else if (got - filler != (want > 0 ? want : 0) || bad)
+		INVARIANT(t, "NAIO sendfile%s: the peer got %ld bytes after the filler (%ld wrong), not %ld\n",
+			  sflate_name[late], got - filler, (long)bad, want > 0 ? want : 0);
+out:
+	close(q);
+	close(s[0]);
+	close(s[1]);
+}
+
 static void ne_exdev_test(struct tctx *t)
 {
 	struct ukevent uk = { .type = KEVENT_NAIO, .id = 77, .event = KEVENT_NAIO_RECV };
@@ -3645,10 +3836,16 @@ static void naio_step(struct tctx *t, int depth)
 		ne_q_close(qi);
 	else if (x < 985)
 		ne_eagain_test(t);
-	else if (x < 990 && !depth && chance(r, 50))
-		ne_exdev_test(t);
-	else if (x < 990 && !depth)
-		ne_exdev_sendfile_test(t);
+	else if (x < 995 && !depth) {
+		int y = below(r, 3);
+
+		if (y == 0)
+			ne_exdev_test(t);
+		else if (y == 1)
+			ne_exdev_sendfile_test(t);
+		else
+			ne_sendfile_late_test(t);
+	}
 	else
 		ne_stuck_check(t);
 out:
@@ -3713,6 +3910,15 @@ static void naio_finish(struct tctx *t, int quiet)
 	if (!quiet)
 		printf("kevent-fuzz: NAIO engine: SENDFILE: %lu accepted, %lu reported (%lu bytes, %lu with EOF), %lu exactly the bytes of their range (nothing cut them short)\n",
 		       ne.sf_accepted, ne.sf_completed, ne.sf_bytes, ne.sf_eof, ne.sf_exact);
+	if (!quiet)
+		printf("kevent-fuzz: NAIO engine: SENDFILE with its own in_fd, changed after the ADD (made, reported): closed %lu, %lu; set O_DIRECT %lu, %lu (%lu of them EOPNOTSUPP); truncated %lu, %lu\n",
+		       ne.sf_late[SFL_CLOSE], ne.sf_late_done[SFL_CLOSE],
+		       ne.sf_late[SFL_DIRECT], ne.sf_late_done[SFL_DIRECT], ne.sf_direct_refused,
+		       ne.sf_late[SFL_TRUNC], ne.sf_late_done[SFL_TRUNC]);
+	if (!quiet)
+		printf("kevent-fuzz: NAIO: sendfiles waiting on a full socket while their own in_fd was closed: %lu, made O_DIRECT: %lu, truncated: %lu (each checked exactly)\n",
+		       ne.sf_late_tests[SFL_CLOSE], ne.sf_late_tests[SFL_DIRECT],
+		       ne.sf_late_tests[SFL_TRUNC]);
 	if (!quiet && ne.seqpacket_eof_noflag)
 		printf("kevent-fuzz: NAIO: %lu seqpacket receives reported end of file (0) without KEVENT_EV_EOF\n",
 		       ne.seqpacket_eof_noflag);
