@@ -561,6 +561,7 @@ static const char *type_name(__u32 type)
 			 KEVENT_INODE_MOVE_SELF | KEVENT_INODE_DELETE_SELF | \
 			 KEVENT_INODE_REVOKED)
 #define INODE_FINAL	(KEVENT_INODE_DELETE_SELF | KEVENT_INODE_REVOKED)
+#define SOCKET_BITS	(KEVENT_SOCKET_RECV | KEVENT_SOCKET_ACCEPT | KEVENT_SOCKET_SEND)
 
 /* An id for USER/TIMER: small, so that requests of threads collide */
 static __u64 pick_id(struct rng *r)
@@ -1714,13 +1715,32 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	mutate = chance(r, 45);
 	if (uk->type == KEVENT_SOCKET) {
 		/*
-		 * Not generated in detail yet (the descriptor's kind and the
-		 * mask decide): recorded, not predicted
+		 * What the fields decide is predicted (kevent_ctl(2): the
+		 * checks of the fields come before the queue's); what the
+		 * queue decides (EEXIST, ENOENT) is recorded only. A number
+		 * that names no socket: ENOTSOCK, even where a stale kevent
+		 * had it (the new file replaces it); a label is sure only
+		 * with one thread.
 		 */
 		what = "any descriptor";
 		mutate = 0;
+		if (cmd == KEVENT_CTL_READY) {
+			what = "READY (the type has no trigger)";
+			*expect = "EINVAL";
+		} else if ((cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY) &&
+			   (!uk->event || (uk->event & ~SOCKET_BITS))) {
+			what = "event: 0 or bits the type does not define";
+			*expect = "EINVAL";
+		} else if (cmd == KEVENT_CTL_ADD && t->single && k < K_NKINDS &&
+			   k != K_SOCK && k != K_UDP) {
+			what = "id not a socket";
+			*expect = "ENOTSOCK";
+		}
 	} else if (uk->type == KEVENT_SIGNAL || uk->type == KEVENT_PROC) {
-		/* Outcomes depend on the id: recorded, not predicted */
+		__u32 fl;
+		int set;
+
+		/* Outcomes the id decides beyond the checks below: recorded */
 		what = uk->type == KEVENT_PROC && uk->proc.flags ?
 		       "by pid" : "any id";
 		if (cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY)
@@ -1730,6 +1750,36 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 		if (chance(r, 10))
 			uk->signal.flags = (__u32)rnd(r);
 		mutate = 0;
+		/*
+		 * The fields' checks (all before the queue's): READY has no
+		 * trigger; signal.flags and proc.flags (one place) take bit
+		 * 0 only, and only in ADD and MODIFY; no signal 0, SIGKILL,
+		 * SIGSTOP or past _NSIG; no pid 0; a pid of no process
+		 * (ESRCH, unless the per-user or queue limit came first).
+		 */
+		fl = uk->signal.flags;
+		set = cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY;
+		if (cmd == KEVENT_CTL_READY) {
+			what = "READY (the type has no trigger)";
+			*expect = "EINVAL";
+		} else if (set ? (fl & ~1u) : fl) {
+			what = set ? "flags the type does not define" :
+				     "flags not 0 outside ADD and MODIFY";
+			*expect = "EINVAL";
+		} else if (uk->type == KEVENT_SIGNAL && set &&
+			   (!uk->id || uk->id > 64 || uk->id == SIGKILL ||
+			    uk->id == SIGSTOP)) {
+			what = "signal 0, SIGKILL, SIGSTOP or past the last";
+			*expect = "EINVAL";
+		} else if (uk->type == KEVENT_PROC && set &&
+			   (fl & KEVENT_PROC_PID) && !uk->id) {
+			what = "pid 0";
+			*expect = "EINVAL";
+		} else if (uk->type == KEVENT_PROC && cmd == KEVENT_CTL_ADD &&
+			   (fl & KEVENT_PROC_PID) && uk->id == 0x3ffffff0) {
+			what = "pid of no process";
+			*expect = "ESRCH,EAGAIN,ENOSPC";
+		}
 	} else if (new_type(uk->type)) {
 		what = "any id";
 		mutate = 0;
