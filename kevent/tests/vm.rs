@@ -2657,6 +2657,102 @@ fn socket_kevent_refuses_a_pipe() {
     );
 }
 
+/// Edge-triggered socket kevents report each arrival once, with the
+/// whole amount unread; a socket's pending error comes as `error()`
+/// (the report's data), here a UDP port unreachable.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn socket_edge_triggered_and_pending_error() {
+    use kevent::SocketEvents as S;
+    require_kevent();
+    let (mut client, server) = tcp_pair();
+    let q = Queue::new().unwrap();
+    q.add(
+        Kevent::socket(server.as_fd(), S::RECV)
+            .edge()
+            .token(Token(83)),
+    )
+    .unwrap();
+    let mut ev = Events::with_capacity(4);
+    client.write_all(b"hello").unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!((e.token(), e.recv_amount()), (Token(83), Some(5)));
+    // Nothing new arrived: not reported again, though unread.
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    client.write_all(b"abc").unwrap();
+    let e = socket_event_until(&q, Token(83), |e| e.recv_amount() == Some(8));
+    assert_eq!(e.socket_events(), Some(S::RECV));
+
+    // A connected UDP socket whose datagram found no port: the ICMP
+    // error is the socket's pending error, reported with RECV.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.connect(dead_addr).unwrap();
+    q.add(Kevent::socket(udp.as_fd(), S::RECV).token(Token(84)))
+        .unwrap();
+    udp.send(b"x").unwrap();
+    let e = socket_event_until(&q, Token(84), |e| e.error().is_some());
+    assert_eq!(
+        e.error().and_then(|err| err.raw_os_error()),
+        Some(libc::ECONNREFUSED),
+        "{e:?}"
+    );
+    assert_eq!(e.recv_amount(), None, "{e:?}");
+    q.remove(Key::socket(udp.as_raw_fd())).unwrap();
+    q.remove(Key::socket(server.as_raw_fd())).unwrap();
+}
+
+/// Renames inside a watched directory, and a watched file's attribute
+/// change and own move.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn inode_renames_and_attributes() {
+    use kevent::InodeEvents as I;
+    use std::os::unix::fs::PermissionsExt;
+    require_kevent();
+    let dir = TestDir::new();
+    let q = Queue::new().unwrap();
+    std::fs::write(dir.at("a"), b"").unwrap();
+    let dfd = open_path(&dir.path);
+    q.add(Kevent::inode(dfd.as_fd(), I::MOVED_FROM | I::MOVED_TO).token(Token(72)))
+        .unwrap();
+    let ffd = open_path(&dir.at("a"));
+    q.add(Kevent::inode(ffd.as_fd(), I::ATTRIB | I::MOVE_SELF).token(Token(73)))
+        .unwrap();
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+
+    std::fs::set_permissions(dir.at("a"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let e = one_event(&q, LONG);
+    assert_eq!(
+        (e.token(), e.inode_events(), e.count()),
+        (Token(73), Some(I::ATTRIB), 1)
+    );
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+
+    // One rename inside the directory: the directory sees both halves,
+    // the file its own move.
+    std::fs::rename(dir.at("a"), dir.at("b")).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + LONG;
+    while seen.len() < 2 && Instant::now() < deadline {
+        q.wait(&mut ev, Some(100 * MS)).unwrap();
+        seen.extend(ev.iter().map(|e| (e.token(), e.inode_events(), e.count())));
+    }
+    seen.sort_by_key(|s| s.0 .0);
+    assert_eq!(
+        seen,
+        [
+            (Token(72), Some(I::MOVED_FROM | I::MOVED_TO), 2),
+            (Token(73), Some(I::MOVE_SELF), 1)
+        ]
+    );
+    q.remove(Key::inode(dfd.as_raw_fd())).unwrap();
+    q.remove(Key::inode(ffd.as_raw_fd())).unwrap();
+}
+
 // ---- KEVENT_NAIO: network I/O requests with owned buffers ----
 
 use kevent::{Completion, IoBuf, Naio, NaioOp, RecvFlags, RequestId, SendFlags};
