@@ -3080,12 +3080,11 @@ static int ne_free_slot(__u64 *id)
 	return -1;
 }
 
-/* A batch of 1..8 ADDs on private queue @qi */
 /*
- * A file description of its own for a sendfile from @p->src, nobody
- * else's (-1 if none could be made), and what will happen to it after
- * the ADD (@p->sf_late): a new open of the same file to be closed or set
- * O_DIRECT, or a new memfd with the same bytes to be truncated.
+ * A file description of its own for a sendfile from @src, nobody else's
+ * (-1 if none could be made), for what will happen to it after the ADD
+ * (@late): a new open of the same file, to be closed or set O_DIRECT, or
+ * a new memfd with the same bytes, to be truncated.
  */
 static int sf_open_own(enum sfk src, enum sflate late)
 {
@@ -3108,6 +3107,7 @@ static int sf_open_own(enum sfk src, enum sflate late)
 	return ne_fd(open(path, O_RDONLY | O_CLOEXEC));
 }
 
+/* One of the three changes at random for @p, and its file (sf_open_own()) */
 static int sf_own_fd(struct rng *r, struct preq *p)
 {
 	int fd;
@@ -3134,6 +3134,7 @@ static enum sflate sf_late_apply(struct rng *r, int fd, enum sflate late, long s
 	return late;
 }
 
+/* A batch of 1..8 ADDs on private queue @qi */
 static void ne_submit(struct tctx *t, int qi)
 {
 	struct rng *r = &t->r;
