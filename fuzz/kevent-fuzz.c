@@ -2752,6 +2752,44 @@ static int ne_socketpair(int s[2])
 	return -1;
 }
 
+/*
+ * Fill the unix stream socket @fd up with 'f' bytes until it takes no
+ * more, even one byte: an ADD on it then moves nothing. The bytes queued.
+ */
+static long ne_fill(int fd)
+{
+	char fill[4096];
+	long filler = 0;
+	ssize_t m;
+
+	memset(fill, 'f', sizeof(fill));
+	while ((m = send(fd, fill, sizeof(fill), MSG_DONTWAIT)) > 0)
+		filler += m;
+	while ((m = send(fd, fill, 1, MSG_DONTWAIT)) > 0)
+		filler += m;
+	return filler;
+}
+
+/*
+ * Read what the peer @fd has now, after *@got bytes before: the first
+ * @filler bytes of the stream are ne_fill()'s, the rest must be the
+ * sendfile source's from offset 0 (sf_byte()). Returns how many are not.
+ */
+static long sf_read_checked(int fd, long filler, long *got)
+{
+	char buf[4096];
+	long bad = 0, j;
+	ssize_t m;
+
+	while ((m = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		for (j = filler - *got > 0 ? filler - *got : 0; j < m; j++)
+			if ((unsigned char)buf[j] != sf_byte(*got + j - filler))
+				bad++;
+		*got += m;
+	}
+	return bad;
+}
+
 static void ne_setup(void)
 {
 	socklen_t sl = sizeof(ne.laddr);
@@ -3625,11 +3663,7 @@ static void ne_exdev_sendfile_test(struct tctx *t)
 		close(q);
 		return;
 	}
-	memset(fill, 'f', sizeof(fill));
-	while (send(s[0], fill, sizeof(fill), MSG_DONTWAIT) > 0)
-		;
-	while (send(s[0], fill, 1, MSG_DONTWAIT) > 0)
-		;
+	ne_fill(s[0]);
 	naio_set(&uk, s[0], SF_MEMSZ, 0, sf[SF_MEMFD].fd);
 	ret = k_ctl(q, KEVENT_CTL_ADD, 1, &uk);
 	if (ret != 1 || (uk.ret_flags & KEVENT_RET_BROKEN)) {
@@ -3682,12 +3716,10 @@ static void ne_sendfile_late_test(struct tctx *t)
 	struct rng *r = &t->r;
 	enum sflate late = SFL_CLOSE + below(r, SFL_N - SFL_CLOSE);
 	enum sfk src = sf_pick_valid(r);
-	long size, tsize = 0, filler = 0, got = 0, want;
+	long size, tsize = 0, filler = 0, got = 0, want, bad = 0;
 	struct kevent_event ev[4];
-	char buf[4096];
-	int q, s[2], fd, i, flags, bad = 0;
+	int q, s[2], fd, i, flags;
 	long ret, n = 0;
-	ssize_t m;
 
 	if (!rec_enabled || src == SF_N || fail_mode)
 		return;
@@ -3701,11 +3733,7 @@ static void ne_sendfile_late_test(struct tctx *t)
 		close(fd);
 		return;
 	}
-	memset(buf, 'f', sizeof(buf));
-	while ((m = send(s[0], buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-		filler += m;
-	while ((m = send(s[0], buf, 1, MSG_DONTWAIT)) > 0)
-		filler += m;
+	filler = ne_fill(s[0]);
 	naio_set(&uk, s[0], size + 100, 0, fd);
 	ret = k_ctl(q, KEVENT_CTL_ADD, 1, &uk);
 	if (ret != 1 || (uk.ret_flags & KEVENT_RET_BROKEN)) {
@@ -3726,15 +3754,7 @@ static void ne_sendfile_late_test(struct tctx *t)
 	close(fd);
 	ne.sf_late_tests[late]++;
 	for (i = 0; i < 500 && !n; i++) {
-		while ((m = recv(s[1], buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
-			long j, k = filler - got > 0 ? filler - got : 0;
-
-			/* the bytes past the filler: the file's from offset 0 */
-			for (j = k; j < m; j++)
-				if ((unsigned char)buf[j] != sf_byte(got + j - filler))
-					bad++;
-			got += m;
-		}
+		bad += sf_read_checked(s[1], filler, &got);
 		n = k_get(q, ev, 4, &(struct kevent_wait_args){ .timeout_ns = 10000000 }, 32);
 		/* the step's watchdog (wd_arm() in naio_step()) */
 		if (n == -EINTR) {
@@ -3747,14 +3767,7 @@ static void ne_sendfile_late_test(struct tctx *t)
 			goto out;
 		}
 	}
-	while ((m = recv(s[1], buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
-		long j, k = filler - got > 0 ? filler - got : 0;
-
-		for (j = k; j < m; j++)
-			if ((unsigned char)buf[j] != sf_byte(got + j - filler))
-				bad++;
-		got += m;
-	}
+	bad += sf_read_checked(s[1], filler, &got);
 	want = late == SFL_DIRECT ? -EOPNOTSUPP : late == SFL_TRUNC ? tsize : size;
 	if (n != 1 || ev[0].id != 79 || (__s64)ev[0].data != want ||
 	    !!(ev[0].flags & KEVENT_EV_ERROR) != (want < 0) ||
@@ -3766,7 +3779,7 @@ static void ne_sendfile_late_test(struct tctx *t)
 			  n > 0 ? ev[0].flags : 0, want, want >= 0 ? " and EOF" : "");
 	else if (got - filler != (want > 0 ? want : 0) || bad)
 		INVARIANT(t, "NAIO sendfile%s: the peer got %ld bytes after the filler (%ld wrong), not %ld\n",
-			  sflate_name[late], got - filler, (long)bad, want > 0 ? want : 0);
+			  sflate_name[late], got - filler, bad, want > 0 ? want : 0);
 out:
 	close(q);
 	close(s[0]);
