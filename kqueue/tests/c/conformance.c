@@ -1538,14 +1538,25 @@ struct add_race {
 	struct kevent ev;
 };
 
+/*
+ * A racing thread's start, in the ptrace race tests: its tid for the
+ * tracer (*@tid), the barrier @started the test passes once it has every
+ * tid, then the go byte on @go. 0 once it came, -1 if it never did.
+ */
+static int race_thread_ready(pid_t *tid, pthread_barrier_t *started, int go)
+{
+	char c;
+
+	*tid = gettid();
+	pthread_barrier_wait(started);
+	return read(go, &c, 1) == 1 ? 0 : -1;
+}
+
 static void *add_race_waiter(void *arg)
 {
 	struct add_race *r = arg;
-	char c;
 
-	r->tid_b = gettid();
-	pthread_barrier_wait(&r->started);
-	if (read(r->go_b[0], &c, 1) != 1)
+	if (race_thread_ready(&r->tid_b, &r->started, r->go_b[0]))
 		return NULL;
 	r->wait_ret = kevent(r->kq, NULL, 0, &r->ev, 1, &zero_ts);
 	return NULL;
@@ -1555,11 +1566,8 @@ static void *add_race_changer(void *arg)
 {
 	struct add_race *r = arg;
 	struct kevent ch;
-	char c;
 
-	r->tid_a = gettid();
-	pthread_barrier_wait(&r->started);
-	if (read(r->go_a[0], &c, 1) != 1)
+	if (race_thread_ready(&r->tid_a, &r->started, r->go_a[0]))
 		return NULL;
 	EV_SET(&ch, 7, EVFILT_USER, EV_ADD | (r->swap ? EV_CLEAR : EV_ONESHOT),
 	       NOTE_TRIGGER, 0, (void *)2);
@@ -1841,11 +1849,8 @@ static void *vnode_race_changer(void *arg)
 {
 	struct vnode_race *r = arg;
 	struct kevent ch;
-	char c;
 
-	r->tid_a = gettid();
-	pthread_barrier_wait(&r->started);
-	if (read(r->go_a[0], &c, 1) != 1)
+	if (race_thread_ready(&r->tid_a, &r->started, r->go_a[0]))
 		return NULL;
 	EV_SET(&ch, r->fd, EVFILT_VNODE, EV_ADD | (r->variant ? EV_DISABLE : 0),
 	       NOTE_WRITE, 0, (void *)2);
