@@ -3158,17 +3158,21 @@ static int sf_own_fd(struct rng *r, struct preq *p)
 }
 
 /*
- * After the ADD: do to @fd what @late says, then close it. Returns what
- * was done (SFL_CLOSE if the change itself failed).
+ * After the ADD: do to @fd what @late says (a truncation to *@tsize,
+ * drawn below the file's @size), then close it. Returns what was done
+ * (SFL_CLOSE if the change itself was refused).
  */
-static enum sflate sf_late_apply(struct rng *r, int fd, enum sflate late, long size)
+static enum sflate sf_late_apply(struct rng *r, int fd, enum sflate late,
+				 long size, long *tsize)
 {
 	if (late == SFL_DIRECT && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT))
 		late = SFL_CLOSE;
-	if (late == SFL_TRUNC && ftruncate(fd, below(r, size)))
-		late = SFL_CLOSE;
+	if (late == SFL_TRUNC) {
+		*tsize = below(r, size);
+		if (ftruncate(fd, *tsize))
+			late = SFL_CLOSE;
+	}
 	close(fd);
-	ne.sf_late[late]++;
 	return late;
 }
 
@@ -3348,10 +3352,15 @@ static void ne_submit(struct tctx *t, int qi)
 			snprintf(cls[i], sizeof(cls[i]), "ADD %s", what);
 	}
 	ret = k_ctl(ne.q[qi], KEVENT_CTL_ADD, n, uk);
-	for (i = 0; i < n; i++)
-		if (own_fd[i] >= 0)
-			pend[i].sf_late = sf_late_apply(r, own_fd[i], pend[i].sf_late,
-							sf_size(pend[i].src));
+	for (i = 0; i < n; i++) {
+		long tsize;
+
+		if (own_fd[i] < 0)
+			continue;
+		pend[i].sf_late = sf_late_apply(r, own_fd[i], pend[i].sf_late,
+						sf_size(pend[i].src), &tsize);
+		ne.sf_late[pend[i].sf_late]++;
+	}
 	ne_expect(t, "kevent_ctl", "NAIO engine: ADD batch", ret < 0 ? ret : 0, "ok");
 	if (ret >= 0 && ret != (long)n && !fail_mode)
 		INVARIANT(t, "NAIO engine: kevent_ctl ADD of %u entries returned %ld\n", n, ret);
@@ -3718,7 +3727,7 @@ static void ne_sendfile_late_test(struct tctx *t)
 	enum sfk src = sf_pick_valid(r);
 	long size, tsize = 0, filler = 0, got = 0, want, bad = 0;
 	struct kevent_event ev[4];
-	int q, s[2], fd, i, flags;
+	int q, s[2], fd, i;
 	long ret, n = 0;
 
 	if (!rec_enabled || src == SF_N || fail_mode)
@@ -3742,16 +3751,7 @@ static void ne_sendfile_late_test(struct tctx *t)
 		close(fd);
 		goto out;
 	}
-	if (late == SFL_DIRECT) {
-		flags = fcntl(fd, F_GETFL);
-		if (fcntl(fd, F_SETFL, flags | O_DIRECT))
-			late = SFL_CLOSE;	/* refused: only closed then */
-	} else if (late == SFL_TRUNC) {
-		tsize = below(r, size);
-		if (ftruncate(fd, tsize))
-			late = SFL_CLOSE;
-	}
-	close(fd);
+	late = sf_late_apply(r, fd, late, size, &tsize);
 	ne.sf_late_tests[late]++;
 	for (i = 0; i < 500 && !n; i++) {
 		bad += sf_read_checked(s[1], filler, &got);
