@@ -91,6 +91,7 @@ pub const KEVENT_SIGNAL_CONSUME: u32 = 1;
 pub const KEVENT_PROC_PID: u32 = 1;
 pub const KEVENT_WAIT_ABSTIME: u32 = 1;
 pub const KEVENT_WAIT_ARGS_SIZE_VER0: u32 = 32;
+pub const KEVENT_WAIT_ARGS_SIZE_VER1: u32 = 48;
 pub const KEVENT_RING_FULL: u32 = 1;
 pub type __u16 = ::core::ffi::c_ushort;
 pub type __u32 = ::core::ffi::c_uint;
@@ -273,7 +274,7 @@ const _: () = {
     ["Offset of field: kevent_event::flags"]
         [::core::mem::offset_of!(kevent_event, flags) - 30usize];
 };
-#[doc = " struct kevent_wait_args - how kevent_get_events() and kevent_wait() wait\n @timeout_ns: relative nanoseconds, an absolute time with\n\tKEVENT_WAIT_ABSTIME, or KEVENT_TIMEOUT_INFINITE; 0 does not wait\n @sigmask: a pointer to the signal mask to wait with, or 0 to keep the\n\tthread's mask\n @sigmask_size: the size of *@sigmask: sizeof(kernel sigset_t), or 0\n\twithout @sigmask\n @clock: the KEVENT_CLOCK_* that @timeout_ns is measured on\n @min_nr: wait until this many events are ready (0 acts as 1)\n @flags: KEVENT_WAIT_* flags\n\n Passed with its size, so it can grow: a kernel reads what it knows and\n refuses (E2BIG) non-zero bytes beyond that."]
+#[doc = " struct kevent_wait_args - how kevent_get_events() and kevent_wait() wait\n @timeout_ns: relative nanoseconds, an absolute time with\n\tKEVENT_WAIT_ABSTIME, or KEVENT_TIMEOUT_INFINITE; 0 does not wait\n @sigmask: a pointer to the signal mask to wait with, or 0 to keep the\n\tthread's mask\n @sigmask_size: the size of *@sigmask: sizeof(kernel sigset_t), or 0\n\twithout @sigmask\n @clock: the KEVENT_CLOCK_* that @timeout_ns is measured on\n @min_nr: wait until this many events are ready (0 acts as 1)\n @flags: KEVENT_WAIT_* flags\n @changes: a pointer to @nr_changes struct kevent_ctl_batch, applied in\n\torder before the wait, or 0\n @nr_changes: the number of batches at @changes, at most the probe's\n\tmax_changes; 0 without @changes\n @__reserved: zero\n\n Passed with its size, so it can grow: a kernel reads what it knows and\n refuses (E2BIG) non-zero bytes beyond that. A kernel older than\n @changes therefore refuses a call that carries changes."]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 #[repr(align(8))]
@@ -284,10 +285,13 @@ pub struct kevent_wait_args {
     pub clock: __u32,
     pub min_nr: __u32,
     pub flags: __u32,
+    pub changes: __u64,
+    pub nr_changes: __u32,
+    pub __reserved: __u32,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of kevent_wait_args"][::core::mem::size_of::<kevent_wait_args>() - 32usize];
+    ["Size of kevent_wait_args"][::core::mem::size_of::<kevent_wait_args>() - 48usize];
     ["Alignment of kevent_wait_args"][::core::mem::align_of::<kevent_wait_args>() - 8usize];
     ["Offset of field: kevent_wait_args::timeout_ns"]
         [::core::mem::offset_of!(kevent_wait_args, timeout_ns) - 0usize];
@@ -301,8 +305,34 @@ const _: () = {
         [::core::mem::offset_of!(kevent_wait_args, min_nr) - 24usize];
     ["Offset of field: kevent_wait_args::flags"]
         [::core::mem::offset_of!(kevent_wait_args, flags) - 28usize];
+    ["Offset of field: kevent_wait_args::changes"]
+        [::core::mem::offset_of!(kevent_wait_args, changes) - 32usize];
+    ["Offset of field: kevent_wait_args::nr_changes"]
+        [::core::mem::offset_of!(kevent_wait_args, nr_changes) - 40usize];
+    ["Offset of field: kevent_wait_args::__reserved"]
+        [::core::mem::offset_of!(kevent_wait_args, __reserved) - 44usize];
 };
-#[doc = " struct kevent_probe - what this kernel's kevent supports\n @magic: KEVENT_PROBE_MAGIC: proves the system call is kevent's\n @version: KEVENT_ABI_VERSION\n @types: bit n is set if type n is supported\n @req_flags: the KEVENT_REQ_* flags supported\n @cmds: bit n is set if kevent_ctl() command n is supported\n @wait_flags: the KEVENT_WAIT_* flags supported\n @max_batch: the most entries one kevent_ctl() or kevent_get_events()\n\ttakes\n @ring_max_entries: the most entries of a ring\n @event_size: sizeof(struct kevent_event)\n @__reserved: zero\n\n Filled by kevent_ctl(-1, KEVENT_CTL_PROBE, size, probe), which copies\n the first @size bytes (at least 8) and returns the kernel's size."]
+#[doc = " struct kevent_ctl_batch - a kevent_ctl() call made by a wait call\n @cmd: the command: KEVENT_CTL_ADD, KEVENT_CTL_REMOVE, KEVENT_CTL_MODIFY,\n\tKEVENT_CTL_READY, KEVENT_CTL_ENABLE or KEVENT_CTL_DISABLE; other\n\tvalues, high bits included, are refused (reserved for later)\n @num: the number of entries at @entries; the entries of all the\n\tbatches of one call are at most the probe's max_batch\n @entries: a pointer to @num struct ukevent; the ret_flags and ret_data\n\tof each are written back, as kevent_ctl() writes them\n\n kevent_get_events() and kevent_wait() apply the batches that\n kevent_wait_args.changes points to, in order, then wait: the changes\n and the wait of an event loop's iteration in one system call. If an\n entry fails (KEVENT_RET_BROKEN), the call returns 0 without waiting,\n for the caller to look at the entries first."]
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+#[repr(align(8))]
+pub struct kevent_ctl_batch {
+    pub cmd: __u32,
+    pub num: __u32,
+    pub entries: __u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of kevent_ctl_batch"][::core::mem::size_of::<kevent_ctl_batch>() - 16usize];
+    ["Alignment of kevent_ctl_batch"][::core::mem::align_of::<kevent_ctl_batch>() - 8usize];
+    ["Offset of field: kevent_ctl_batch::cmd"]
+        [::core::mem::offset_of!(kevent_ctl_batch, cmd) - 0usize];
+    ["Offset of field: kevent_ctl_batch::num"]
+        [::core::mem::offset_of!(kevent_ctl_batch, num) - 4usize];
+    ["Offset of field: kevent_ctl_batch::entries"]
+        [::core::mem::offset_of!(kevent_ctl_batch, entries) - 8usize];
+};
+#[doc = " struct kevent_probe - what this kernel's kevent supports\n @magic: KEVENT_PROBE_MAGIC: proves the system call is kevent's\n @version: KEVENT_ABI_VERSION\n @types: bit n is set if type n is supported\n @req_flags: the KEVENT_REQ_* flags supported\n @cmds: bit n is set if kevent_ctl() command n is supported\n @wait_flags: the KEVENT_WAIT_* flags supported\n @max_batch: the most entries one kevent_ctl() or kevent_get_events()\n\ttakes\n @ring_max_entries: the most entries of a ring\n @event_size: sizeof(struct kevent_event)\n @wait_args_size: the size of struct kevent_wait_args this kernel knows:\n\tKEVENT_WAIT_ARGS_SIZE_VER1 and up take changes; 0 on kernels before\n @max_changes: the most struct kevent_ctl_batch one wait call takes\n @__reserved: zero\n\n Filled by kevent_ctl(-1, KEVENT_CTL_PROBE, size, probe), which copies\n the first @size bytes (at least 8) and returns the kernel's size."]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 #[repr(align(8))]
@@ -316,7 +346,9 @@ pub struct kevent_probe {
     pub max_batch: __u32,
     pub ring_max_entries: __u32,
     pub event_size: __u32,
-    pub __reserved: [__u32; 6usize],
+    pub wait_args_size: __u32,
+    pub max_changes: __u32,
+    pub __reserved: [__u32; 4usize],
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
@@ -337,8 +369,12 @@ const _: () = {
         [::core::mem::offset_of!(kevent_probe, ring_max_entries) - 32usize];
     ["Offset of field: kevent_probe::event_size"]
         [::core::mem::offset_of!(kevent_probe, event_size) - 36usize];
+    ["Offset of field: kevent_probe::wait_args_size"]
+        [::core::mem::offset_of!(kevent_probe, wait_args_size) - 40usize];
+    ["Offset of field: kevent_probe::max_changes"]
+        [::core::mem::offset_of!(kevent_probe, max_changes) - 44usize];
     ["Offset of field: kevent_probe::__reserved"]
-        [::core::mem::offset_of!(kevent_probe, __reserved) - 40usize];
+        [::core::mem::offset_of!(kevent_probe, __reserved) - 48usize];
 };
 #[doc = " struct kevent_ring - a ring of events in user memory\n @head: written by the kernel: the index after the last entry it filled.\n\tRead it with acquire semantics before reading the entries.\n @tail: written by the application: the index of the next entry it will\n\tconsume. Store it with release semantics after reading the entries.\n @flags: KEVENT_RING_* flags, written by the kernel\n @num: the number of entries, a power of two, written by\n\tkevent_ring_init()\n @__reserved: zeroed by kevent_ring_init()\n @events: the entries; index i is events[i & (num - 1)]\n\n Indices run freely and wrap at 2^32: the entries from @tail up to\n @head are filled. kevent_wait() fills entries from @head on, but never\n one the application has not consumed, and then moves @head."]
 #[repr(C)]

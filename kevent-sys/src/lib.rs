@@ -389,14 +389,18 @@ pub fn probe(probe: &mut kevent_probe) -> Result<usize> {
 ///
 /// `args` null (then `args_size` must be 0) waits forever for one event,
 /// with the thread's signal mask. Returns the number of events
-/// (`0..=max_nr`; 0 on timeout).
+/// (`0..=max_nr`; 0 on timeout, and at once without waiting if one of
+/// `args.changes`' entries failed: see their `ret_flags`).
 ///
 /// # Safety
 ///
 /// Only after [`probe`] found kevent ABI v2. `events` must point to
 /// `max_nr` writable `kevent_event`s; `args`, if not null, to `args_size`
 /// readable bytes, and its `sigmask`, if not 0, to `sigmask_size`
-/// readable bytes.
+/// readable bytes. Its `changes`, if not 0, must point to `nr_changes`
+/// readable [`kevent_ctl_batch`]es, each `entries` to `num` readable and
+/// writable [`ukevent`]s (the kernel applies them as [`kevent_ctl`] does,
+/// before the wait, and writes their results back).
 pub unsafe fn kevent_get_events(
     fd: c_int,
     events: *mut kevent_event,
@@ -509,13 +513,18 @@ mod tests {
 
     #[test]
     fn wait_args_and_probe_layouts_are_the_abi() {
-        assert_eq!(KEVENT_WAIT_ARGS_SIZE, KEVENT_WAIT_ARGS_SIZE_VER0 as usize);
+        assert_eq!(KEVENT_WAIT_ARGS_SIZE, KEVENT_WAIT_ARGS_SIZE_VER1 as usize);
         assert_eq!(offset_of!(kevent_wait_args, timeout_ns), 0);
         assert_eq!(offset_of!(kevent_wait_args, sigmask), 8);
         assert_eq!(offset_of!(kevent_wait_args, sigmask_size), 16);
         assert_eq!(offset_of!(kevent_wait_args, clock), 20);
         assert_eq!(offset_of!(kevent_wait_args, min_nr), 24);
         assert_eq!(offset_of!(kevent_wait_args, flags), 28);
+        assert_eq!(offset_of!(kevent_wait_args, changes), 32);
+        assert_eq!(offset_of!(kevent_wait_args, nr_changes), 40);
+        assert_eq!(size_of::<kevent_ctl_batch>(), 16);
+        assert_eq!(offset_of!(kevent_ctl_batch, num), 4);
+        assert_eq!(offset_of!(kevent_ctl_batch, entries), 8);
         assert_eq!(size_of::<kevent_probe>(), 64);
         assert_eq!(offset_of!(kevent_probe, magic), 0);
         assert_eq!(offset_of!(kevent_probe, version), 4);

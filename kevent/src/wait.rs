@@ -156,6 +156,7 @@ impl<'a> Wait<'a> {
             } else {
                 0
             },
+            ..Default::default()
         })
     }
 }

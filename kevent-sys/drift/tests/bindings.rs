@@ -111,7 +111,9 @@ fn generate(header: &Path, scratch: &Path) -> String {
     fs::write(&wrapper, format!("{linux_types}{body}")).expect("write wrapper");
     let bindings = bindgen::Builder::default()
         .header(wrapper.to_string_lossy())
-        .allowlist_type("ukevent|kevent_event|kevent_wait_args|kevent_probe|kevent_ring")
+        .allowlist_type(
+            "ukevent|kevent_event|kevent_wait_args|kevent_ctl_batch|kevent_probe|kevent_ring",
+        )
         .allowlist_var("KEVENT_.*")
         .use_core()
         .layout_tests(true)
