@@ -92,6 +92,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("kevent is a Linux interface: this crate builds for Linux targets only");
 
+mod changes;
 mod error;
 mod flags;
 mod interest;
@@ -110,6 +111,7 @@ mod tokio_naio;
 #[cfg(feature = "tokio")]
 mod tokio_queue;
 
+pub use changes::Changes;
 pub use error::{Command, Error};
 pub use flags::{
     EventFlags, InodeEvents, PollFlags, QueueFlags, RecvFlags, ReqFlags, SendFlags, SendfileFlags,

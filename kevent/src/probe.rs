@@ -42,6 +42,10 @@ pub struct Features {
     pub ring_max_entries: u32,
     /// `sizeof(struct kevent_event)`: 32.
     pub event_size: u32,
+    /// The most runs of changes one
+    /// [`wait_with_changes`](crate::Queue::wait_with_changes) takes (the
+    /// kernel's `max_changes`); 0 if this kernel's waits take no changes.
+    pub max_changes: u32,
 }
 
 impl Features {
@@ -103,6 +107,11 @@ impl Features {
             max_batch: p.max_batch,
             ring_max_entries: p.ring_max_entries,
             event_size: p.event_size,
+            max_changes: if p.wait_args_size as usize >= sys::KEVENT_WAIT_ARGS_SIZE {
+                p.max_changes
+            } else {
+                0
+            },
         })
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use kevent_sys as sys;
 
+use crate::changes::Changes;
 use crate::error::{Command, Error};
 use crate::flags::{PollFlags, QueueFlags};
 use crate::interest::{Deadline, Event, Kevent, Key, Token};
@@ -164,7 +165,7 @@ impl BatchResult {
 }
 
 /// The error of an entry the kernel marked `KEVENT_RET_BROKEN`.
-fn entry_errno(uk: &sys::ukevent) -> Option<i32> {
+pub(crate) fn entry_errno(uk: &sys::ukevent) -> Option<i32> {
     if uk.ret_flags & sys::KEVENT_RET_BROKEN == 0 {
         return None;
     }
@@ -647,6 +648,123 @@ impl Queue {
                 max as c_uint,
                 args_ptr,
                 args_size,
+            )
+        }
+        .map_err(os_error)?;
+        events.len = n as usize;
+        Ok(events.len)
+    }
+
+    /// Applies `changes` and then waits as [`wait_with`](Self::wait_with)
+    /// does, in one system call: the changes travel in the wait's
+    /// arguments (`kevent_wait_args.changes`), as kqueue's `kevent()`
+    /// takes its changelist. Returns how many events `events` holds now.
+    ///
+    /// The kernel applies every change, in order, and writes each one's
+    /// result back into `changes` ([`Changes::result`],
+    /// [`Changes::check`]). If a change fails, the call returns 0 at once,
+    /// without waiting and without taking events, so that a failure is
+    /// seen before the loop sleeps: check the changes when it returns 0.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wait_with`](Self::wait_with), which then say nothing of
+    /// the changes: look at `changes` (the ones applied before the error
+    /// have their results; `Interrupted` says a change was not applied;
+    /// an `Interrupted` wait applied its changes: do not send them again);
+    /// `InvalidInput` for more than [`max_batch`](crate::Features::max_batch)
+    /// changes or [`max_changes`](crate::Features::max_changes) runs of
+    /// one command; `Unsupported` on a kernel whose waits take no changes
+    /// (apply them with [`add_all`](Self::add_all) and the other batch
+    /// calls there).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use kevent::{Changes, Events, Kevent, Queue, Wait};
+    ///
+    /// let queue = Queue::new()?;
+    /// let mut changes = Changes::new();
+    /// let mut events = Events::with_capacity(64);
+    /// changes.add(Kevent::timer(1, Duration::from_millis(10)));
+    /// loop {
+    ///     let n = queue.wait_with_changes(&mut changes, &mut events, &Wait::new(None))?;
+    ///     changes.check()?;
+    ///     changes.clear();
+    ///     for event in events.iter().take(n) {
+    ///         // ... and the next iteration's changes go into `changes`.
+    ///         changes.remove(event.key());
+    ///     }
+    ///     # break;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_with_changes(
+        &self,
+        changes: &mut Changes<'_>,
+        events: &mut Events,
+        how: &Wait<'_>,
+    ) -> io::Result<usize> {
+        // Results of an earlier call must not pass for this one's, even if
+        // this one fails before the kernel sees them.
+        for r in changes.raw.iter_mut() {
+            r.ret_flags = 0;
+        }
+        let max = events_room(events)?;
+        let f = features()?;
+        if !changes.is_empty() && f.max_changes == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this kernel's wait calls take no changes (its kevent predates them): \
+                 apply them with add_all() and the other batch calls",
+            ));
+        }
+        if changes.runs.len() > f.max_changes as usize || changes.len() > f.max_batch as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} changes in {} runs of one command: a wait takes at most {} changes \
+                     in {} runs; apply the rest with add_all() and the other batch calls",
+                    changes.len(),
+                    changes.runs.len(),
+                    f.max_batch,
+                    f.max_changes
+                ),
+            ));
+        }
+        let mut args = how.raw(max).unwrap_or(sys::kevent_wait_args {
+            timeout_ns: sys::KEVENT_TIMEOUT_INFINITE,
+            ..Default::default()
+        });
+        let Changes {
+            raw, runs, batches, ..
+        } = changes;
+        batches.clear();
+        let mut start = 0;
+        for &(cmd, end) in runs.iter() {
+            batches.push(sys::kevent_ctl_batch {
+                cmd: cmd.raw(),
+                num: (end - start) as u32,
+                entries: raw[start..].as_mut_ptr() as usize as u64,
+            });
+            start = end;
+        }
+        if !batches.is_empty() {
+            args.changes = batches.as_ptr() as usize as u64;
+            args.nr_changes = batches.len() as u32;
+        }
+        // SAFETY: the probe found kevent ABI v2; `events.buf` holds `max`
+        // Events we own mutably; `args` lives across the call, its sigmask
+        // points into `how`'s borrowed sigset_t, its changes to `batches`,
+        // whose entries point into `raw`: ukevents borrowed mutably for
+        // the call, which the kernel reads and whose ret_flags and
+        // ret_data it writes; their descriptors are borrowed for 'fd.
+        let n = unsafe {
+            sys::kevent_get_events(
+                self.fd.as_raw_fd(),
+                events.buf.as_mut_ptr().cast::<sys::kevent_event>(),
+                max as c_uint,
+                &args,
+                sys::KEVENT_WAIT_ARGS_SIZE,
             )
         }
         .map_err(os_error)?;

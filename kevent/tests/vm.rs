@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kevent::{
-    Clock, Deadline, Events, Kevent, Key, Kind, PollFlags, Queue, QueueFlags, Registered, ReqFlags,
-    Ring, Token, Wait,
+    Changes, Clock, Deadline, Events, Kevent, Key, Kind, PollFlags, Queue, QueueFlags, Registered,
+    ReqFlags, Ring, Token, Wait,
 };
 use kevent_sys as sys;
 
@@ -3806,4 +3806,73 @@ fn naio_sendfile_reported_by_another_process_gets_exdev() {
     assert_eq!(naio.in_flight(), 1);
     assert_eq!(naio.close(), 0);
     drop(a);
+}
+
+/// `wait_with_changes`: adds, a trigger and the wait in one call; then a
+/// failed change returns 0 at once though events are ready, and the
+/// changes after it are applied all the same.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn wait_with_changes_applies_then_waits() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let (a, b) = UnixStream::pair().unwrap();
+    (&b).write_all(b"x").unwrap();
+    let mut changes = Changes::with_capacity(4);
+    let mut events = Events::with_capacity(8);
+    changes
+        .add(Kevent::poll(a.as_fd(), PollFlags::IN).token(Token(1)))
+        .add(Kevent::user(2))
+        .trigger(2)
+        .add(Kevent::user(3));
+    assert_eq!(changes.len(), 4);
+    let wait = Wait::new(Some(Duration::from_secs(10)));
+    let n = q
+        .wait_with_changes(&mut changes, &mut events, &wait)
+        .unwrap();
+    changes.check().unwrap();
+    assert_eq!(n, 2);
+    let mut got: Vec<_> = events.iter().map(|e| (e.kind(), e.id())).collect();
+    got.sort_by_key(|&(_, id)| id);
+    let mut want = vec![(Kind::User, 2), (Kind::Poll, a.as_raw_fd() as u64)];
+    want.sort_by_key(|&(_, id)| id);
+    assert_eq!(got, want);
+
+    // A change that fails: nothing reported, the rest applied.
+    changes.clear();
+    q.trigger(3).unwrap();
+    changes.remove(Key::user(9)).disable(Key::user(2));
+    let n = q
+        .wait_with_changes(&mut changes, &mut events, &Wait::new(None))
+        .unwrap();
+    assert_eq!(n, 0);
+    let err = changes.result(0).unwrap_err();
+    assert_eq!((errno(&err), err.index()), (libc::ENOENT, Some(0)));
+    changes.result(1).unwrap();
+    assert_eq!(changes.errors().count(), 1);
+    assert!(!changes.is_ok());
+    // The poll kevent (level-triggered) and user 3 wait for the next call;
+    // user 2 is disabled, so a trigger of it is dropped.
+    q.trigger(2).unwrap();
+    assert_eq!(q.wait(&mut events, Some(Duration::ZERO)).unwrap(), 2);
+    assert!(events.iter().all(|e| e.id() != 2));
+
+    // Recycled for other descriptors; a modify needs a token.
+    let mut changes = changes.recycle();
+    let (c, _d) = UnixStream::pair().unwrap();
+    assert!(changes
+        .modify(Kevent::poll(c.as_fd(), PollFlags::IN))
+        .is_err());
+    assert!(changes.is_empty());
+    changes
+        .add(Kevent::poll(c.as_fd(), PollFlags::IN).token(Token(3)))
+        .modify(Kevent::poll(c.as_fd(), PollFlags::OUT).token(Token(4)))
+        .unwrap();
+    let n = q
+        .wait_with_changes(&mut changes, &mut events, &Wait::new(Some(Duration::ZERO)))
+        .unwrap();
+    changes.check().unwrap();
+    assert_eq!(n, 1);
+    let e = events.iter().next().unwrap();
+    assert_eq!((e.token(), e.readiness()), (Token(4), PollFlags::OUT));
 }
