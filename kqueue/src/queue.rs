@@ -1,18 +1,21 @@
 //! A kqueue: one kevent queue and the library's table of knotes.
 //!
-//! `kevent()` applies the changelist in batches of `kevent_ctl()` (one
-//! call per run of changes with the same kernel command), then waits with
-//! one `kevent_get_events()` and turns each kernel event into kqueue
-//! events. The table is locked while changes are applied and events are
-//! translated, never during the wait.
+//! `kevent()` turns the changelist into runs of kernel requests (one run
+//! per stretch of changes with the same kernel command), waits with one
+//! `kevent_get_events()` and turns each kernel event into kqueue events.
+//! When the call waits, the runs go into that wait (`kevent_wait_args`'
+//! `changes`): one system call for the changes and the wait, as on
+//! FreeBSD. Otherwise each run is a `kevent_ctl()`. The table is locked
+//! while changes are applied and events are translated, never during the
+//! wait; see [`Kq::submit_and_wait`] for the changes that travel with it.
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use kevent_sys as sys;
-use libc::c_int;
+use libc::{c_int, c_uint};
 
 use crate::abi::*;
 use crate::translate::{self, FdOp, FdState, Knote};
@@ -29,6 +32,10 @@ static FORK_GEN: AtomicU64 = AtomicU64::new(0);
 
 /// The count behind [`kernel_calls`].
 static KERNEL_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether the kernel's wait calls take changes (`kevent_wait_args`
+/// of 48 bytes); cleared at the first `E2BIG`, from a kernel before them.
+static WAIT_TAKES_CHANGES: AtomicBool = AtomicBool::new(true);
 
 /// How many system calls the library has made for `kevent()` in this
 /// process so far: every `kevent_ctl()` and `kevent_get_events()`, and
@@ -126,9 +133,10 @@ fn is_queue_file(fd: RawFd) -> bool {
     unsafe { sys::kevent_ctl(fd, sys::KEVENT_CTL_ADD, 0, std::ptr::null_mut()) }.is_ok()
 }
 
-/// What the probe found: the kernel's largest batch, or an errno.
-fn probe() -> Result<u32, c_int> {
-    static PROBE: OnceLock<Result<u32, c_int>> = OnceLock::new();
+/// What the probe found: the kernel's largest batch and the most runs of
+/// changes a wait takes (0: none), or an errno.
+fn probe() -> Result<(u32, u32), c_int> {
+    static PROBE: OnceLock<Result<(u32, u32), c_int>> = OnceLock::new();
     *PROBE.get_or_init(|| {
         let mut p: sys::kevent_probe = unsafe_zeroed();
         match sys::probe(&mut p) {
@@ -143,7 +151,17 @@ fn probe() -> Result<u32, c_int> {
                         Some(after_fork_in_child),
                     )
                 };
-                Ok(p.max_batch.max(1))
+                // KQUEUE_WAIT_CHANGES=0: every run a kevent_ctl(), as
+                // before the kernel took changes in the wait (for A/B
+                // measurements, benches/README.md).
+                let off = std::env::var_os("KQUEUE_WAIT_CHANGES").is_some_and(|v| v == "0");
+                let max_changes = if !off && p.wait_args_size as usize >= sys::KEVENT_WAIT_ARGS_SIZE
+                {
+                    p.max_changes
+                } else {
+                    0
+                };
+                Ok((p.max_batch.max(1), max_changes))
             }
             _ => Err(libc::ENOSYS),
         }
@@ -311,6 +329,9 @@ pub struct State {
     pending: VecDeque<Kevent>,
     /// The batch of `kevent_ctl()` requests, kept for its room.
     batch: Batch,
+    /// Changes travelling in threads' waits, not yet in the table: see
+    /// [`Kq::submit_and_wait`] and [`Kq::gate`].
+    inflight: Vec<InFlight>,
     /// Kernel kevents the table does not know (it should never happen):
     /// removed by the next `kevent()`, so that a level-triggered one does
     /// not wake every wait.
@@ -344,6 +365,8 @@ pub struct Kq {
     pub fd: RawFd,
     gen: u64,
     max_batch: u32,
+    /// The most runs of changes one wait takes; 0 if waits take none.
+    max_changes: u32,
     st: Mutex<State>,
 }
 
@@ -352,7 +375,7 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
     if flags & !(libc::O_CLOEXEC | libc::O_NONBLOCK) != 0 {
         return Err(libc::EINVAL);
     }
-    let max_batch = probe()?;
+    let (max_batch, max_changes) = probe()?;
     // Held from the new number to its entry: see Kq::registered().
     let mut reg = lock(&REGISTRY);
     // SAFETY: the probe found kevent ABI v2.
@@ -364,6 +387,7 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         fd,
         gen: FORK_GEN.load(Ordering::SeqCst),
         max_batch,
+        max_changes,
         st: Mutex::new(State::default()),
     });
     let i = fd as usize;
@@ -404,12 +428,14 @@ fn not_a_queue(fd: RawFd, e: c_int) -> c_int {
 }
 
 /// A kernel request of the changelist and what to do with its result.
+#[derive(Clone, Copy)]
 struct Entry {
     change: usize,
     key: (u32, u64),
     commit: Commit,
 }
 
+#[derive(Clone, Copy)]
 enum Commit {
     Fd {
         fd: RawFd,
@@ -441,10 +467,67 @@ enum Commit {
     },
 }
 
-/// The running batch: entries with one command and distinct keys.
+/// A thread's changes travelling in its wait ([`Kq::submit_and_wait`]):
+/// the kernel applies them, and writes each request's `KEVENT_RET_DONE`,
+/// before that wait sleeps; the table gets their results when they are
+/// settled, by that thread when its call returns or by any thread that
+/// needs the table first ([`Kq::gate`]).
+struct InFlight {
+    /// The requests and what to do with their results, in the travelling
+    /// thread's batch: it keeps them in place, and removes this record
+    /// (under the table's lock) before it touches or drops them.
+    reqs: *const sys::ukevent,
+    entries: *const Entry,
+    n: usize,
+    /// The record's identity: a flag on the travelling thread's stack,
+    /// set when its call returned.
+    returned: *const AtomicBool,
+    /// The results are in the table.
+    settled: bool,
+    /// What settling left for the travelling thread: the changes that
+    /// failed (index, errno) and those to do again as new.
+    errors: Vec<(usize, c_int)>,
+    retry: Vec<usize>,
+}
+
+// SAFETY: the pointers are only read, under the table's lock, while the
+// thread that owns what they point to keeps it alive (see the fields).
+unsafe impl Send for InFlight {}
+
+impl InFlight {
+    /// Request `i`'s `ret_flags`, read atomically: the kernel may be
+    /// writing them.
+    fn flags(&self, i: usize) -> u32 {
+        // SAFETY: `reqs` points to `n` requests that stay in place while
+        // this record exists (see the field); a u32 at offset 20 of an
+        // 8-aligned struct is aligned.
+        unsafe {
+            let p = std::ptr::addr_of!((*self.reqs.add(i)).ret_flags) as *mut u32;
+            AtomicU32::from_ptr(p).load(Ordering::Acquire)
+        }
+    }
+
+    /// Whether the kernel applied every request (so their results can be
+    /// settled now).
+    fn applied(&self) -> bool {
+        (0..self.n).all(|i| self.flags(i) & sys::KEVENT_RET_DONE != 0)
+    }
+}
+
+/// The pending kernel requests, in runs of one command each, with
+/// distinct keys. Without `defer` there is one run, the current one;
+/// with it, a change of command seals the current run and starts the
+/// next, and the runs travel with the wait (`kevent_ctl_batch`es).
 #[derive(Default)]
 struct Batch {
+    /// The command of the current run.
     cmd: u32,
+    /// The sealed runs before it: their commands and where they end.
+    runs: Vec<(u32, usize)>,
+    /// Seal runs instead of flushing them (the call will wait).
+    defer: bool,
+    /// The runs as the wait call takes them; kept for its room.
+    ctl: Vec<sys::kevent_ctl_batch>,
     reqs: Vec<sys::ukevent>,
     entries: Vec<Entry>,
     /// The entries' keys, for [`Kq::touch`]: a look-up per change instead
@@ -452,6 +535,57 @@ struct Batch {
     /// n²/2 key compares: 1,024 timer changes per `kevent()` in the
     /// benchmarks' timers workload).
     keys: KeySet,
+}
+
+impl Batch {
+    /// Drops the pending requests, keeping the room.
+    fn clear(&mut self) {
+        self.runs.clear();
+        self.ctl.clear();
+        self.reqs.clear();
+        self.entries.clear();
+        self.keys.clear();
+    }
+
+    /// Where the current run starts.
+    fn run_start(&self) -> usize {
+        self.runs.last().map_or(0, |&(_, end)| end)
+    }
+
+    /// Run `k` of `0..=runs.len()`, the last being the current one: its
+    /// command and where it ends.
+    fn run(&self, k: usize) -> (u32, usize) {
+        self.runs
+            .get(k)
+            .copied()
+            .unwrap_or((self.cmd, self.reqs.len()))
+    }
+}
+
+/// Whether the wait must not block: a sticky user knote or a ready file
+/// knote has an event already.
+fn must_not_block(st: &mut State) -> bool {
+    let mut sticky = st.users.values().any(|u| u.sticky && u.note.enabled);
+    if !st.files.is_empty() {
+        sticky |= st.files.collect(None) > 0;
+    }
+    sticky
+}
+
+/// A request's errno from its call's result and its `ret_flags`.
+fn entry_errno(r: &sys::Result<c_uint>, req: &sys::ukevent) -> c_int {
+    let done = req.ret_flags & sys::KEVENT_RET_DONE != 0;
+    match r {
+        // Applied before the call failed (a wait interrupted after its
+        // changes): the entry's own result.
+        Err(_) if done => entry_errno(&Ok(1), req),
+        Err(sys::Error::Errno(libc::EBADF | libc::EINVAL)) => NOT_A_QUEUE,
+        Err(sys::Error::Errno(err)) => *err,
+        Err(_) => libc::EIO,
+        Ok(_) if req.ret_flags & sys::KEVENT_RET_BROKEN != 0 => -(req.ret_data[1] as i32),
+        Ok(_) if !done => libc::EIO,
+        Ok(_) => 0,
+    }
 }
 
 /// A set of kernel keys (type, id).
@@ -465,15 +599,38 @@ impl Kq {
         events: &mut [Kevent],
         timeout: Option<u64>,
     ) -> Result<usize, c_int> {
-        let mut st = lock(&self.st);
+        let mut st = self.gate(lock(&self.st));
         let calls = thread_calls();
         // Change results: 0 or an errno, per change.
         let mut results = vec![0; changes.len()];
+        // The changes may travel with the wait if the call is to wait:
+        // room for events, none left over, no EV_RECEIPT (which returns
+        // at once).
+        let defer = !events.is_empty()
+            && st.pending.is_empty()
+            && self.max_changes > 0
+            && WAIT_TAKES_CHANGES.load(Ordering::Relaxed)
+            && changes.iter().all(|k| k.flags & EV_RECEIPT == 0);
         if !changes.is_empty() || !st.dirty.is_empty() || !st.orphans.is_empty() {
-            self.apply(&mut st, changes, &mut results);
+            self.apply(&mut st, changes, &mut results, defer);
         }
         if st.gone || results.contains(&NOT_A_QUEUE) {
+            st.batch.clear();
             return Err(not_a_queue(self.fd, libc::EBADF));
+        }
+        let deadline = match timeout {
+            Some(t) if t > 0 => Some(monotonic_ns().saturating_add(t)),
+            _ => None,
+        };
+        if !st.batch.reqs.is_empty() {
+            let r;
+            (st, r) = self.submit_and_wait(st, changes, &mut results, events, timeout, deadline);
+            if let Some(n) = r? {
+                return Ok(n);
+            }
+            if st.gone || results.contains(&NOT_A_QUEUE) {
+                return Err(not_a_queue(self.fd, libc::EBADF));
+            }
         }
         if thread_calls() != calls && !self.registered() {
             // Another thread closed the queue during this call and a
@@ -503,7 +660,7 @@ impl Kq {
             if !is_queue_file(self.fd) {
                 return Err(not_a_queue(self.fd, libc::EBADF));
             }
-            st = lock(&self.st);
+            st = self.gate(lock(&self.st));
         }
         // FreeBSD: errors (and EV_RECEIPT) go to the event list while it
         // has room, and then kevent() returns without waiting.
@@ -538,35 +695,15 @@ impl Kq {
             }
             return Ok(n);
         }
-        let deadline = match timeout {
-            Some(t) if t > 0 => Some(monotonic_ns().saturating_add(t)),
-            _ => None,
-        };
         loop {
-            let mut sticky = st.users.values().any(|u| u.sticky && u.note.enabled);
-            if !st.files.is_empty() {
-                // A ready file knote: the wait must not block.
-                sticky |= st.files.collect(None) > 0;
-            }
+            let sticky = must_not_block(&mut st);
             let want = (events.len() as u32).min(self.max_batch);
             drop(st);
-            let got = self.wait(want, if sticky { Some(0) } else { timeout }, deadline)?;
-            st = lock(&self.st);
-            let n = KBUF.with(|b| {
-                let b = b.borrow();
-                self.translate(&mut st, &b[..got], events)
-            });
-            let mut n = self.add_sticky(&mut st, events, n);
-            if !st.files.is_empty() {
-                let State { files, pending, .. } = &mut *st;
-                let mut out = Out {
-                    buf: &mut events[n..],
-                    n: 0,
-                    pending,
-                };
-                files.collect(Some(&mut out));
-                n += out.n;
-            }
+            let got = self
+                .wait(want, if sticky { Some(0) } else { timeout }, deadline, &[])
+                .map_err(|e| self.wait_errno(e))?;
+            st = self.gate(lock(&self.st));
+            let n = self.collect(&mut st, got as usize, events);
             if n > 0 || timeout == Some(0) || sticky {
                 return Ok(n);
             }
@@ -576,8 +713,218 @@ impl Kq {
             // Only events the table dropped: bring the kernel up to date
             // and wait again.
             let mut none: [c_int; 0] = [];
-            self.apply(&mut st, &[], &mut none);
+            self.apply(&mut st, &[], &mut none, false);
         }
+    }
+
+    /// Settles every thread's travelling changes ([`Kq::submit_and_wait`])
+    /// into the table before the table is used: a change computed from a
+    /// table without them could reach the kernel after them and undo them
+    /// (an ADD overtaken by the REMOVE it follows), and a report of a
+    /// kevent they added would find no knote. The kernel applies them
+    /// before the travelling thread's wait sleeps, so this waits (the
+    /// table unlocked, yielding) for the kernel's work of one system call
+    /// at most, never for another thread's wait; if that call returned
+    /// without applying them (an error), their thread settles them.
+    fn gate<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        loop {
+            let mut busy = false;
+            let mut inflight = std::mem::take(&mut st.inflight);
+            for f in inflight.iter_mut().filter(|f| !f.settled) {
+                if f.applied() {
+                    self.settle(&mut st, f, &Ok(0));
+                } else {
+                    busy = true;
+                }
+            }
+            // Records pushed meanwhile: none (the lock is held).
+            st.inflight = inflight;
+            if !busy {
+                return st;
+            }
+            drop(st);
+            std::thread::yield_now();
+            st = lock(&self.st);
+        }
+    }
+
+    /// Commits the results of travelling changes into the table, as
+    /// [`Kq::flush`] commits a `kevent_ctl()`'s; `r` is the travelling
+    /// call's result (for requests it did not apply).
+    fn settle(&self, st: &mut State, f: &mut InFlight, r: &sys::Result<c_uint>) {
+        for j in 0..f.n {
+            // SAFETY: `entries` and `reqs` point to `n` items that stay in
+            // place while the record exists (see the fields).
+            let e = unsafe { *f.entries.add(j) };
+            let mut req = unsafe { *f.reqs.add(j) };
+            req.ret_flags = f.flags(j);
+            let err = self.commit(st, e.change, e.commit, entry_errno(r, &req), &mut f.retry);
+            if err != 0 && e.change != usize::MAX {
+                f.errors.push((e.change, err));
+            }
+        }
+        f.settled = true;
+    }
+
+    /// The kernel events of the last wait (in this thread's buffer), the
+    /// sticky user knotes and the ready file knotes, into `events`;
+    /// returns how many.
+    fn collect(&self, st: &mut State, got: usize, events: &mut [Kevent]) -> usize {
+        let n = KBUF.with(|b| {
+            let b = b.borrow();
+            self.translate(st, &b[..got], events)
+        });
+        let mut n = self.add_sticky(st, events, n);
+        if !st.files.is_empty() {
+            let State { files, pending, .. } = st;
+            let mut out = Out {
+                buf: &mut events[n..],
+                n: 0,
+                pending,
+            };
+            files.collect(Some(&mut out));
+            n += out.n;
+        }
+        n
+    }
+
+    /// The wait of a `kevent()` that carries the changelist's kernel
+    /// requests (the queue's batch, kept by [`Kq::apply`]): one system
+    /// call for the changes and the wait.
+    ///
+    /// The table is not locked during the wait, and the requests' results
+    /// are known only once the kernel applied them: the batch is recorded
+    /// in the table as travelling, and whoever needs the table first
+    /// settles it ([`Kq::gate`]): another thread as soon as the kernel
+    /// has applied the requests, or this one when its call returns. The
+    /// kernel returns at once, without reporting, when a request fails,
+    /// so its error comes back as FreeBSD returns it: in the event list,
+    /// without a wait. A kernel before the changes (`E2BIG`) gets the runs
+    /// as `kevent_ctl()` calls, now and after.
+    ///
+    /// Returns the number of events when the call is done, `None` when it
+    /// goes on as a call without changes: a change failed (its errno is
+    /// in `results`), or every event was dropped and the wait continues.
+    #[allow(clippy::type_complexity)]
+    fn submit_and_wait<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        changes: &[Kevent],
+        results: &mut [c_int],
+        events: &mut [Kevent],
+        timeout: Option<u64>,
+        deadline: Option<u64>,
+    ) -> (MutexGuard<'a, State>, Result<Option<usize>, c_int>) {
+        if must_not_block(&mut st) {
+            // A wait that must not block, as the table stands before the
+            // changes: they may change that (an EV_DISABLE of the knote
+            // that made it so), so they are applied first, as before.
+            let mut batch = std::mem::take(&mut st.batch);
+            let mut retry = Vec::new();
+            self.flush(&mut st, &mut batch, results, &mut retry);
+            while !retry.is_empty() {
+                for i in std::mem::take(&mut retry) {
+                    self.change(&mut st, &mut batch, i, &changes[i], results, &mut retry);
+                }
+                self.flush(&mut st, &mut batch, results, &mut retry);
+            }
+            st.batch = batch;
+            return (st, Ok(None));
+        }
+        let mut batch = std::mem::take(&mut st.batch);
+        let want = (events.len() as u32).min(self.max_batch);
+        // One pointer for the kernel and the other threads: the requests
+        // are not touched through the vector until the record is gone.
+        let reqs = batch.reqs.as_mut_ptr();
+        batch.ctl.clear();
+        let mut start = 0;
+        for k in 0..=batch.runs.len() {
+            let (cmd, end) = batch.run(k);
+            if end > start {
+                let mut c: sys::kevent_ctl_batch = unsafe_zeroed();
+                c.cmd = cmd;
+                c.num = (end - start) as u32;
+                c.entries = reqs.wrapping_add(start) as u64;
+                batch.ctl.push(c);
+            }
+            start = end;
+        }
+        let returned = AtomicBool::new(false);
+        st.inflight.push(InFlight {
+            reqs,
+            entries: batch.entries.as_ptr(),
+            n: batch.reqs.len(),
+            returned: &returned,
+            settled: false,
+            errors: Vec::new(),
+            retry: Vec::new(),
+        });
+        drop(st);
+        let r = self.wait(want, timeout, deadline, &batch.ctl);
+        returned.store(true, Ordering::Release);
+        let mut st = lock(&self.st);
+        let me: *const AtomicBool = &returned;
+        let at = st
+            .inflight
+            .iter()
+            .position(|f| std::ptr::eq(f.returned, me))
+            .expect("this call's record");
+        let mut mine = st.inflight.swap_remove(at);
+        let unsupported = matches!(r, Err(sys::Error::Errno(libc::E2BIG)));
+        if unsupported {
+            WAIT_TAKES_CHANGES.store(false, Ordering::Relaxed);
+        } else if !mine.settled {
+            self.settle(&mut st, &mut mine, &r);
+        }
+        if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
+            st.gone = true;
+        }
+        let failed = batch.reqs.iter().any(|q| {
+            q.ret_flags & sys::KEVENT_RET_BROKEN != 0 || q.ret_flags & sys::KEVENT_RET_DONE == 0
+        });
+        for &(i, err) in &mine.errors {
+            results[i] = err;
+        }
+        let mut retry = std::mem::take(&mut mine.retry);
+        batch.ctl.clear();
+        if unsupported {
+            // Applied now, one kevent_ctl() per run.
+            self.flush(&mut st, &mut batch, results, &mut retry);
+        }
+        batch.clear();
+        // A MODIFY that found the descriptor closed: done again as new.
+        while !retry.is_empty() {
+            for i in std::mem::take(&mut retry) {
+                self.change(&mut st, &mut batch, i, &changes[i], results, &mut retry);
+            }
+            self.flush(&mut st, &mut batch, results, &mut retry);
+        }
+        if batch.reqs.capacity() <= 1024 {
+            st.batch = batch;
+        }
+        // Others' changes that flew since, before their reports are
+        // translated.
+        let mut st = self.gate(st);
+        if !self.registered() {
+            // Closed during the call, maybe another queue at its number.
+            return (st, Err(libc::EBADF));
+        }
+        if failed || unsupported {
+            return (st, Ok(None));
+        }
+        let got = match r {
+            Ok(got) => got as usize,
+            Err(e) => return (st, Err(self.wait_errno(e))),
+        };
+        let n = self.collect(&mut st, got, events);
+        if n > 0 || timeout == Some(0) || deadline.is_some_and(|d| monotonic_ns() >= d) {
+            return (st, Ok(Some(n)));
+        }
+        // Only events the table dropped: bring the kernel up to date; the
+        // caller waits again.
+        let mut none: [c_int; 0] = [];
+        self.apply(&mut st, &[], &mut none, false);
+        (st, Ok(None))
     }
 
     /// Whether the registry still has this queue at its number: not if
@@ -592,9 +939,28 @@ impl Kq {
             .is_some_and(|a| std::ptr::eq(Arc::as_ptr(a), self))
     }
 
-    /// One `kevent_get_events()` into this thread's buffer.
-    fn wait(&self, want: u32, timeout: Option<u64>, deadline: Option<u64>) -> Result<usize, c_int> {
+    /// The errno of a failed wait.
+    fn wait_errno(&self, e: sys::Error) -> c_int {
+        match e {
+            sys::Error::Errno(e) => not_a_queue(self.fd, e),
+            _ => libc::EIO,
+        }
+    }
+
+    /// One `kevent_get_events()` into this thread's buffer, applying
+    /// `changes` first.
+    fn wait(
+        &self,
+        want: u32,
+        timeout: Option<u64>,
+        deadline: Option<u64>,
+        changes: &[sys::kevent_ctl_batch],
+    ) -> sys::Result<c_uint> {
         let mut args: sys::kevent_wait_args = unsafe_zeroed();
+        if !changes.is_empty() {
+            args.changes = changes.as_ptr() as u64;
+            args.nr_changes = changes.len() as u32;
+        }
         match (timeout, deadline) {
             (None, _) => args.timeout_ns = sys::KEVENT_TIMEOUT_INFINITE,
             (Some(0), _) => args.timeout_ns = 0,
@@ -611,9 +977,12 @@ impl Kq {
                 b.resize(want as usize, unsafe_zeroed());
             }
             // SAFETY: `b` holds `want` writable entries; `args` is a valid
-            // kevent_wait_args of the size passed, without a signal mask.
+            // kevent_wait_args of the size passed, without a signal mask;
+            // its changes, if any, point to runs of valid requests the
+            // kernel reads and writes back (the caller's batch, untouched
+            // until this returns).
             count_call();
-            let r = unsafe {
+            unsafe {
                 sys::kevent_get_events(
                     self.fd,
                     b.as_mut_ptr(),
@@ -621,21 +990,21 @@ impl Kq {
                     &args,
                     sys::KEVENT_WAIT_ARGS_SIZE,
                 )
-            };
-            match r {
-                Ok(n) => Ok(n as usize),
-                Err(sys::Error::Errno(e)) => Err(not_a_queue(self.fd, e)),
-                Err(_) => Err(libc::EIO),
             }
         })
     }
 
     /// Applies the changelist (and the kernel updates the table owes),
     /// batching kernel requests; `results[i]` gets change i's errno.
-    fn apply(&self, st: &mut State, changes: &[Kevent], results: &mut [c_int]) {
+    ///
+    /// With `defer`, the requests may stay in the queue's batch, in runs,
+    /// for the wait to carry (see [`Kq::submit_and_wait`]): if every
+    /// change went well so far and none needs another's result.
+    fn apply(&self, st: &mut State, changes: &[Kevent], results: &mut [c_int], defer: bool) {
         // The queue's batch, empty between calls, keeps its room: no
         // allocation per kevent() once it has grown.
         let mut batch = std::mem::take(&mut st.batch);
+        batch.defer = defer;
         let mut retry = Vec::new();
         // Fix-ups: the kernel follows what the library did after reports.
         let dirty = std::mem::take(&mut st.dirty);
@@ -674,7 +1043,17 @@ impl Kq {
         for (i, kev) in changes.iter().enumerate() {
             self.change(st, &mut batch, i, kev, results, &mut retry);
         }
-        self.flush(st, &mut batch, results, &mut retry);
+        batch.defer = false;
+        // A change that queued an event in the table (an enabled signal
+        // knote's held count) makes the call return without waiting.
+        let keep = defer
+            && !batch.reqs.is_empty()
+            && retry.is_empty()
+            && st.pending.is_empty()
+            && results.iter().all(|&e| e == 0);
+        if !keep {
+            self.flush(st, &mut batch, results, &mut retry);
+        }
         // A MODIFY that found the descriptor closed (and its kevent gone
         // with it): the table forgot it; an EV_ADD is done again as new.
         while !retry.is_empty() {
@@ -684,7 +1063,7 @@ impl Kq {
             self.flush(st, &mut batch, results, &mut retry);
         }
         // A huge changelist's room is not kept.
-        if batch.reqs.capacity() <= 1024 {
+        if keep || batch.reqs.capacity() <= 1024 {
             st.batch = batch;
         }
     }
@@ -701,8 +1080,16 @@ impl Kq {
         let cmd = e_cmd(&e, &req);
         let mut req = req;
         req.ret_flags = 0;
-        if batch.cmd != cmd || batch.reqs.len() >= self.max_batch as usize {
+        let run_len = batch.reqs.len() - batch.run_start();
+        if batch.reqs.len() >= self.max_batch as usize {
+            // A call takes at most max_batch entries, in all its runs.
             self.flush(st, batch, results, retry);
+        } else if batch.cmd != cmd && run_len > 0 {
+            if batch.defer && batch.runs.len() + 1 < self.max_changes as usize {
+                batch.runs.push((batch.cmd, batch.reqs.len()));
+            } else {
+                self.flush(st, batch, results, retry);
+            }
         }
         batch.cmd = cmd;
         batch.reqs.push(req);
@@ -733,28 +1120,38 @@ impl Kq {
         retry: &mut Vec<usize>,
     ) {
         if batch.reqs.is_empty() {
+            batch.runs.clear();
             return;
         }
-        let n = batch.reqs.len() as u32;
-        // SAFETY: `reqs` holds `n` valid entries the kernel reads and
-        // writes back.
-        count_call();
-        let r = unsafe { sys::kevent_ctl(self.fd, batch.cmd, n, batch.reqs.as_mut_ptr()) };
-        batch.keys.clear();
-        if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
-            st.gone = true;
+        // One kevent_ctl() per run; the results are committed after the
+        // last, in order (a run's keys are not in any other run).
+        let nruns = batch.runs.len();
+        let mut start = 0;
+        for k in 0..=nruns {
+            let (cmd, end) = batch.run(k);
+            if end <= start {
+                continue;
+            }
+            let reqs = &mut batch.reqs[start..end];
+            // SAFETY: `reqs` holds valid entries the kernel reads and
+            // writes back.
+            count_call();
+            let r = unsafe { sys::kevent_ctl(self.fd, cmd, reqs.len() as u32, reqs.as_mut_ptr()) };
+            if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
+                st.gone = true;
+            }
+            for req in reqs.iter_mut() {
+                // The errno, kept where the commit below finds it (the
+                // kernel writes 0 there).
+                req.ret_data[0] = entry_errno(&r, req) as u32;
+            }
+            start = end;
         }
+        batch.runs.clear();
+        batch.keys.clear();
         // Drained, not taken: the vectors keep their room for the next run.
         for (e, req) in batch.entries.drain(..).zip(batch.reqs.drain(..)) {
-            let err = match r {
-                Err(sys::Error::Errno(libc::EBADF | libc::EINVAL)) => NOT_A_QUEUE,
-                Err(sys::Error::Errno(err)) => err,
-                Err(_) => libc::EIO,
-                Ok(_) if req.ret_flags & sys::KEVENT_RET_BROKEN != 0 => -(req.ret_data[1] as i32),
-                Ok(_) if req.ret_flags & sys::KEVENT_RET_DONE == 0 => libc::EIO,
-                Ok(_) => 0,
-            };
-            let err = self.commit(st, e.change, e.commit, err, retry);
+            let err = self.commit(st, e.change, e.commit, req.ret_data[0] as c_int, retry);
             if err != 0 && e.change != usize::MAX {
                 results[e.change] = err;
             }
@@ -1248,6 +1645,7 @@ impl Kq {
             pending,
             orphans,
             batch: _,
+            inflight: _,
             files: _,
             gone: _,
         } = st;

@@ -16,11 +16,16 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+
+/* System call numbers the ptrace tests stop at: x86-64 and i386 alike */
+#define NR_KEVENT_CTL		501
+#define NR_KEVENT_GET_EVENTS	502
 
 static const struct timespec zero_ts = { 0, 0 };
 static const struct timespec ms50 = { 0, 50 * 1000 * 1000 };
@@ -1398,6 +1403,160 @@ static void test_many_changes_one_call(void)
 }
 
 /*
+ * A changelist of several kernel commands and a wait: one system call
+ * (the changes travel in the wait, kevent_wait_args.changes), as one
+ * kevent() is one system call on FreeBSD. Counted with ptrace in a child:
+ * the child stops before and after its kevent(), and this process counts
+ * the kevent system calls' entries in between.
+ */
+static int one_call_child(void)
+{
+	struct kevent ch[5], ev[8];
+	int p[2], q[2], kq = kq_new(), n;
+
+	if (kq < 0 || pipe(p) || pipe(q) || write(p[1], "x", 1) != 1)
+		return 10;
+	/* set up before the count: a WRITE knote to delete, a timer */
+	EV_SET(&ch[0], q[1], EVFILT_WRITE, EV_ADD, 0, 0, NULL);
+	EV_SET(&ch[1], 9, EVFILT_TIMER, EV_ADD, 0, 60000, NULL);
+	if (kevent(kq, ch, 2, NULL, 0, NULL) != 0)
+		return 11;
+	raise(SIGSTOP);
+	EV_SET(&ch[0], p[0], EVFILT_READ, EV_ADD, 0, 0, (void *)1);
+	EV_SET(&ch[1], 5, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
+	EV_SET(&ch[2], q[1], EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+	EV_SET(&ch[3], 9, EVFILT_TIMER, EV_DISABLE, 0, 0, NULL);
+	EV_SET(&ch[4], q[0], EVFILT_READ, EV_ADD, 0, 0, NULL);
+	n = kevent(kq, ch, 5, ev, 8, NULL);
+	raise(SIGSTOP);
+	if (n != 1 || ev[0].ident != (uintptr_t)p[0] || ev[0].filter != EVFILT_READ ||
+	    ev[0].udata != (void *)1 || ev[0].data != 1)
+		return 12;
+	/* every change took effect */
+	if (change(kq, q[1], EVFILT_WRITE, EV_DELETE, 0, 0, NULL) != -1 ||
+	    errno != ENOENT)
+		return 13;
+	if (change(kq, 5, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL) != 0 ||
+	    change(kq, 9, EVFILT_TIMER, EV_ENABLE, 0, 0, NULL) != 0 ||
+	    change(kq, 9, EVFILT_TIMER, EV_DELETE, 0, 0, NULL) != 0)
+		return 14;
+	if (write(q[1], "y", 1) != 1)
+		return 15;
+	/* p[0] again (level-triggered), q[0], the user event */
+	n = kevent(kq, NULL, 0, ev, 8, &zero_ts);
+	if (n != 3)
+		return 16;
+	return 0;
+}
+
+static void test_changes_and_wait_one_system_call(void)
+{
+	int status, stops, sig = 0, counted[2] = { 0, 0 };
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (ptrace(PTRACE_TRACEME, 0, 0, 0))
+			_exit(20);
+		alarm(20);	/* a lost event must not hang the suite */
+		fflush(stdout);
+		_exit(one_call_child());
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status) ||
+	    ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESYSGOOD |
+		   PTRACE_O_EXITKILL) != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(!"the child's first stop");
+	}
+	/* from the first SIGSTOP (this one) to the second */
+	for (stops = 1; stops < 2;) {
+		struct __ptrace_syscall_info info;
+
+		if (ptrace(PTRACE_SYSCALL, pid, 0, sig) != 0 ||
+		    waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status))
+			break;
+		sig = 0;
+		if (WSTOPSIG(status) == (SIGTRAP | 0x80)) {
+			memset(&info, 0, sizeof(info));
+			if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(info), &info) > 0 &&
+			    info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+				if (info.entry.nr == NR_KEVENT_CTL)
+					counted[0]++;
+				if (info.entry.nr == NR_KEVENT_GET_EVENTS)
+					counted[1]++;
+			}
+		} else if (WSTOPSIG(status) == SIGSTOP) {
+			stops++;
+		} else {
+			sig = WSTOPSIG(status);	/* delivered */
+		}
+	}
+	/* the second SIGSTOP is dropped on the way out */
+	if (stops != 2) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(stops == 2);
+	}
+	ptrace(PTRACE_DETACH, pid, 0, 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    counted[0] != 0 || counted[1] != 1)
+		printf("    child status 0x%x; kevent_ctl() %d, kevent_get_events() %d\n",
+		       status, counted[0], counted[1]);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(counted[0] == 0);
+	CHECK(counted[1] == 1);
+}
+
+/*
+ * Changes that fail in the kernel while travelling with a wait: the wait
+ * returns at once (a wait without a timeout here would block forever
+ * otherwise; a finite one keeps a broken kernel from hanging the suite),
+ * the failure is in the event list, and the other changes took effect.
+ * A regular file's READ (which the kernel refuses and the library keeps)
+ * is no failure: the call goes on and reports it.
+ */
+static void test_changes_fail_in_wait(void)
+{
+	char path[] = "/tmp/kq-saw-XXXXXX";
+	struct timespec sec = { 10, 0 };
+	struct kevent ch[3], ev[4];
+	int p[2], fd, bad, kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	bad = dup(p[0]);
+	CHECK(bad >= 0 && close(bad) == 0);	/* a closed number */
+	/*
+	 * p[0] readable and edge-triggered: a kernel that went on to report
+	 * would hand its one event to this call, which returns only the
+	 * error, and the next wait would find nothing.
+	 */
+	CHECK(write(p[1], "ab", 2) == 2);
+	EV_SET(&ch[0], p[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, (void *)1);
+	EV_SET(&ch[1], bad, EVFILT_READ, EV_ADD, 0, 0, (void *)2);
+	EV_SET(&ch[2], 3, EVFILT_TIMER, EV_ADD | EV_ONESHOT, 0, 60000, NULL);
+	CHECK(kevent(kq, ch, 3, ev, 4, &sec) == 1);
+	CHECK(ev[0].ident == (uintptr_t)bad && (ev[0].flags & EV_ERROR) &&
+	      ev[0].data == EBADF && ev[0].udata == (void *)2);
+	CHECK(wait_events(kq, ev, 4, &zero_ts) == 1);
+	CHECK(ev[0].ident == (uintptr_t)p[0] && ev[0].data == 2 &&
+	      ev[0].udata == (void *)1);
+	CHECK(change(kq, 3, EVFILT_TIMER, EV_DELETE, 0, 0, NULL) == 0);
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, "0123", 4) == 4 && unlink(path) == 0);
+	EV_SET(&ch[0], fd, EVFILT_READ, EV_ADD, 0, 0, (void *)3);
+	CHECK(kevent(kq, ch, 1, ev, 4, &sec) == 1);
+	CHECK(ev[0].ident == (uintptr_t)fd && ev[0].udata == (void *)3 &&
+	      ev[0].data == 4);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+/*
  * fork() while other threads are inside the library (kevent() takes the
  * queue registry's lock; EVFILT_SIGNAL changes took a signal table's
  * while the library emulated signals): the
@@ -1524,8 +1683,6 @@ static void test_user_add_trigger_oneshot(void)
  * the change succeeds and B reports the knote once, with A's udata.
  * Before the fix the change failed with ENOENT and the report was lost.
  */
-#define NR_KEVENT_CTL		501	/* x86-64 and i386 alike */
-#define NR_KEVENT_GET_EVENTS	502
 #define KEVENT_CTL_READY_CMD	3
 
 struct add_race {
@@ -1792,6 +1949,175 @@ static void add_race_run(int swap)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/*
+ * Another thread's change while this thread's changes travel in its wait
+ * (the library's table shows them before the kernel has them): thread A
+ * deletes a WRITE knote in a kevent() that waits, and is stopped by
+ * ptrace at the entry of that kevent_get_events(); thread B then adds a
+ * READ knote on the same descriptor (one kernel kevent for both). B must
+ * wait for A's REMOVE to reach the kernel (the library yields meanwhile)
+ * rather than send its ADD first, which A's REMOVE would then undo:
+ * B's READ knote would be in the table and not in the kernel, and never
+ * fire. Checked twice: B makes no kevent_ctl() while A is held, and A's
+ * wait then reports B's READ when the pipe gets data.
+ */
+struct order_race {
+	int kq, p[2];
+	int go_a[2], go_b[2];
+	pid_t tid_a, tid_b;
+	pthread_barrier_t started;
+	int a_ret, b_ret;
+	struct kevent ev;
+};
+
+static void *order_race_a(void *arg)
+{
+	struct order_race *r = arg;
+	struct timespec sec = { 10, 0 };
+	struct kevent ch;
+
+	if (race_thread_ready(&r->tid_a, &r->started, r->go_a[0]))
+		return NULL;
+	EV_SET(&ch, r->p[0], EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+	r->a_ret = kevent(r->kq, &ch, 1, &r->ev, 1, &sec);
+	return NULL;
+}
+
+static void *order_race_b(void *arg)
+{
+	struct order_race *r = arg;
+	struct kevent ch;
+
+	if (race_thread_ready(&r->tid_b, &r->started, r->go_b[0]))
+		return NULL;
+	EV_SET(&ch, r->p[0], EVFILT_READ, EV_ADD, 0, 0, (void *)5);
+	r->b_ret = kevent(r->kq, &ch, 1, NULL, 0, NULL);
+	return NULL;
+}
+
+static int order_race_child(struct order_race *r, int tids_fd)
+{
+	pthread_t a, b;
+	pid_t tids[2];
+
+	r->kq = kq_new();
+	r->a_ret = r->b_ret = -2;
+	if (r->kq < 0 || pipe(r->p) ||
+	    change(r->kq, r->p[0], EVFILT_WRITE, EV_ADD, 0, 0, NULL))
+		return 10;
+	pthread_barrier_init(&r->started, NULL, 3);
+	if (pthread_create(&a, NULL, order_race_a, r) ||
+	    pthread_create(&b, NULL, order_race_b, r))
+		return 11;
+	pthread_barrier_wait(&r->started);
+	tids[0] = r->tid_a;
+	tids[1] = r->tid_b;
+	if (write(tids_fd, tids, sizeof(tids)) != sizeof(tids))
+		return 12;
+	pthread_join(b, NULL);
+	if (r->b_ret != 0)
+		return 1;
+	if (write(r->p[1], "x", 1) != 1)
+		return 13;
+	pthread_join(a, NULL);
+	if (r->a_ret != 1 || r->ev.ident != (uintptr_t)r->p[0] ||
+	    r->ev.filter != EVFILT_READ || r->ev.udata != (void *)5) {
+		printf("    child: A's wait returned %d (filter %d)\n", r->a_ret,
+		       r->a_ret == 1 ? r->ev.filter : 0);
+		return 2;
+	}
+	return 0;
+}
+
+/*
+ * Runs traced thread @tid to the entry of system call @a or @b: 0 at @a,
+ * 1 at @b, 2 if the thread ended first, -1 on an error.
+ */
+static int run_to_one_of(pid_t tid, long a, long b)
+{
+	for (;;) {
+		struct __ptrace_syscall_info info;
+		int status, sig = 0;
+
+		if (waitpid(tid, &status, __WALL) != tid)
+			return -1;
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return 2;
+		if (WSTOPSIG(status) == (SIGTRAP | 0x80)) {
+			memset(&info, 0, sizeof(info));
+			if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) <= 0)
+				return -1;
+			if (info.op == PTRACE_SYSCALL_INFO_ENTRY &&
+			    (long)info.entry.nr == a)
+				return 0;
+			if (info.op == PTRACE_SYSCALL_INFO_ENTRY &&
+			    (long)info.entry.nr == b)
+				return 1;
+		} else if (status >> 16 == 0) {
+			sig = WSTOPSIG(status);
+		}
+		if (ptrace(PTRACE_SYSCALL, tid, 0, sig) != 0)
+			return -1;
+	}
+}
+
+static void test_change_waits_for_changes_in_flight(void)
+{
+	struct order_race r;
+	int tids_pipe[2], status, i, at_a = -1, at_b = -1;
+	pid_t pid, tids[2];
+
+	memset(&r, 0, sizeof(r));
+	CHECK(pipe(tids_pipe) == 0 && pipe(r.go_a) == 0 && pipe(r.go_b) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int ret;
+
+		alarm(30);
+		ret = order_race_child(&r, tids_pipe[1]);
+		fflush(stdout);
+		_exit(ret);
+	}
+	close(tids_pipe[1]);
+	if (read(tids_pipe[0], tids, sizeof(tids)) != sizeof(tids)) {
+		waitpid(pid, &status, 0);
+		printf("    child ended early: status 0x%x\n", status);
+		CHECK(0);
+	}
+	close(tids_pipe[0]);
+	for (i = 0; i < 2; i++) {
+		if (ptrace(PTRACE_SEIZE, tids[i], 0,
+			   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
+		    ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) != 0 ||
+		    waitpid(tids[i], &status, __WALL) != tids[i] ||
+		    ptrace(PTRACE_SYSCALL, tids[i], 0, 0) != 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			CHECK(!"ptrace seize");
+		}
+	}
+	/* A at the entry of its wait, which carries its REMOVE */
+	if (write(r.go_a[1], "a", 1) == 1)
+		at_a = run_to_syscall(tids[0], NR_KEVENT_GET_EVENTS, -1, NULL);
+	/* B: a sched_yield() (waiting for A's change) before any kevent_ctl() */
+	if (at_a == 0 && write(r.go_b[1], "b", 1) == 1)
+		at_b = run_to_one_of(tids[1], SYS_sched_yield, NR_KEVENT_CTL);
+	if (at_a != 0 || at_b != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		printf("    A: %d; B: %d (1: its kevent_ctl() came first)\n", at_a, at_b);
+		CHECK(at_a == 0);
+		CHECK(at_b == 0);
+	}
+	ptrace(PTRACE_DETACH, tids[0], 0, 0);
+	ptrace(PTRACE_DETACH, tids[1], 0, 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		printf("    child status 0x%x\n", status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_user_add_trigger_races_a_wait(void)
 {
 	add_race_run(0);
@@ -2050,5 +2376,8 @@ int main(int argc, char **argv)
 	RUN(test_fork_closes_only_queues);
 	RUN(test_fork_while_threads_in_library);
 	RUN(test_many_changes_one_call);
+	RUN(test_changes_and_wait_one_system_call);
+	RUN(test_changes_fail_in_wait);
+	RUN(test_change_waits_for_changes_in_flight);
 	return summary("kqueue conformance");
 }
