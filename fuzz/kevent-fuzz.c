@@ -48,6 +48,7 @@
 
 #define PAGE		4096
 #define MAX_BATCH	(1u << 20)	/* checked against the probe at start */
+#define MAX_CHANGES	64		/* likewise */
 #define RING_MAX	(1u << 20)
 #define KADDR		((void *)0xffff888000000000ULL)
 
@@ -2181,6 +2182,9 @@ static void do_ctl(struct tctx *t)
 
 /* ---- the wait calls ----------------------------------------------- */
 
+/* The most change entries one generated wait carries */
+#define CHG_MAX	8
+
 /* Fills a struct kevent_wait_args (and what follows it) per a class. */
 struct argsel {
 	void *args;
@@ -2188,18 +2192,67 @@ struct argsel {
 	const char *cls;
 	const char *expect;	/* NULL: depends on state */
 	int may_block;		/* watchdog needed */
+	/* changes: the entries to check after the call, and how */
+	struct ukevent *chg;	/* 0..chg_n entries, contiguous */
+	unsigned int chg_n;
+	int chg_untouched;	/* a bad batch: none may be applied */
+	char chg_cls[CHG_MAX][112];
+	const char *chg_exp[CHG_MAX], *chg_known[CHG_MAX];
 };
 
+/*
+ * Valid batches of changes for a wait on queue @qfd: 1..3 batches of
+ * 0..3 entries of every type but KEVENT_NAIO (whose requests the pool
+ * does not account), at @batches and @entries.
+ */
+static unsigned int gen_changes(struct tctx *t, struct argsel *a, int qfd,
+				struct kevent_ctl_batch *batches,
+				struct ukevent *entries)
+{
+	struct rng *r = &t->r;
+	unsigned int nb = 1 + below(r, 3), i, j, n = 0;
+
+	for (i = 0; i < nb; i++) {
+		unsigned int cmd = below(r, KEVENT_CTL_PROBE);
+		unsigned int num = below(r, 4);
+
+		if (n + num > CHG_MAX)
+			num = CHG_MAX - n;
+		batches[i].cmd = cmd;
+		batches[i].num = num;
+		batches[i].entries = PTR64(&entries[n]);
+		for (j = 0; j < num; j++, n++) {
+			do {
+				gen_entry(t, cmd, &entries[n], a->chg_cls[n],
+					  sizeof(a->chg_cls[n]), &a->chg_exp[n],
+					  &a->chg_known[n]);
+			} while (entries[n].type == KEVENT_NAIO);
+			if (entries[n].id == ~0ULL - 1 &&
+			    entries[n].type == KEVENT_POLL)
+				entries[n].id = qfd;
+		}
+	}
+	a->chg = entries;
+	a->chg_n = n;
+	return nb;
+}
+
 static void gen_args(struct tctx *t, struct argsel *a, unsigned int max_nr,
-		     unsigned int *min_nr_out)
+		     unsigned int *min_nr_out, int qfd)
 {
 	struct rng *r = &t->r;
 	char *b = t->m.buf + 4 * PAGE;	/* args live in the second half */
 	struct kevent_wait_args *w = (struct kevent_wait_args *)b;
+	/* the changes, after the largest args a class writes (a page) */
+	struct kevent_ctl_batch *chg = (struct kevent_ctl_batch *)(b + PAGE);
+	struct ukevent *ent = (struct ukevent *)(b + PAGE + 256);
 	static __thread uint64_t sigmask;
 	unsigned int x = below(r, 100);
 
 	memset(b, 0, 2 * PAGE);
+	a->chg = NULL;
+	a->chg_n = 0;
+	a->chg_untouched = 0;
 	w->timeout_ns = chance(r, 70) ? 0 : 1000 + below(r, 2000000);
 	w->clock = below(r, 3);
 	w->min_nr = below(r, 2) ? 0 : 1 + below(r, max_nr);
@@ -2210,7 +2263,7 @@ static void gen_args(struct tctx *t, struct argsel *a, unsigned int max_nr,
 	a->may_block = 0;
 	if (x < 55)
 		goto out;
-	switch (below(r, 17)) {
+	switch (below(r, 28)) {
 	case 0:
 		a->args = NULL;
 		a->size = 0;
@@ -2233,9 +2286,9 @@ static void gen_args(struct tctx *t, struct argsel *a, unsigned int max_nr,
 		a->cls = "args_size: 33..4096, zero tail";
 		break;
 	case 4:
-		a->size = KEVENT_WAIT_ARGS_SIZE_VER0 + 1 + below(r, PAGE - 32);
-		b[a->size - 1 - below(r, a->size - 32)] = 1;
-		a->cls = "args_size: 33..4096, non-zero tail";
+		a->size = KEVENT_WAIT_ARGS_SIZE_VER1 + 1 + below(r, PAGE - 48);
+		b[a->size - 1 - below(r, a->size - 48)] = 1;
+		a->cls = "args_size: 49..4096, non-zero tail";
 		a->expect = "E2BIG";
 		break;
 	case 5:
@@ -2299,6 +2352,78 @@ static void gen_args(struct tctx *t, struct argsel *a, unsigned int max_nr,
 		a->cls = "args: infinite timeout";
 		a->may_block = 1;
 		break;
+	case 16:
+		w->changes = PTR64(chg);
+		a->cls = "args: changes without nr_changes";
+		a->expect = "EINVAL";
+		break;
+	case 17:
+		w->nr_changes = 1 + below(r, 4);
+		a->cls = "args: nr_changes without changes";
+		a->expect = "EINVAL";
+		break;
+	case 18:
+		w->changes = PTR64(chg);
+		w->nr_changes = 1;
+		w->__reserved = 1u << below(r, 32);
+		a->cls = "args: __reserved not 0";
+		a->expect = "EINVAL";
+		break;
+	case 19:
+		w->changes = PTR64(chg);
+		w->nr_changes = chance(r, 50) ? MAX_CHANGES + 1 + below(r, 100) : ~0u;
+		a->cls = "args: nr_changes above max_changes";
+		a->expect = "EINVAL";
+		break;
+	case 20:
+		w->changes = PTR64(t->m.hole);
+		w->nr_changes = 1 + below(r, 3);
+		a->cls = "args: changes with no access (PROT_NONE)";
+		a->expect = "EFAULT";
+		break;
+	case 21: {
+		/* a good batch, then a bad one: neither applied */
+		unsigned int nb = gen_changes(t, a, qfd, chg, ent);
+
+		chg[nb].entries = PTR64(ent);
+		chg[nb].num = 1;
+		switch (below(r, 3)) {
+		case 0:
+			chg[nb].cmd = KEVENT_CTL_PROBE;
+			break;
+		case 1:
+			chg[nb].cmd = KEVENT_CTL_PROBE + 1 + below(r, 100);
+			break;
+		default:
+			/* the entries of all the batches above max_batch */
+			chg[nb].cmd = below(r, KEVENT_CTL_PROBE);
+			chg[nb].num = chance(r, 20) ? ~0u :
+				      MAX_BATCH - a->chg_n + 1 + below(r, 3);
+			break;
+		}
+		w->changes = PTR64(chg);
+		w->nr_changes = nb + 1;
+		a->chg_untouched = 1;
+		a->cls = "args: changes with a bad cmd or num after good ones";
+		a->expect = "EINVAL";
+		break;
+	}
+	case 22:
+		chg[0].cmd = below(r, KEVENT_CTL_PROBE);
+		chg[0].num = 1 + below(r, 3);
+		chg[0].entries = PTR64(t->m.hole);
+		w->changes = PTR64(chg);
+		w->nr_changes = 1;
+		a->cls = "args: change entries with no access (PROT_NONE)";
+		a->expect = "EFAULT";
+		break;
+	case 23:
+	case 24:
+	case 25:
+		w->changes = PTR64(chg);
+		w->nr_changes = gen_changes(t, a, qfd, chg, ent);
+		a->cls = "args: valid changes";
+		break;
 	default: {
 		struct timespec ts;
 		static const clockid_t ck[] = { CLOCK_MONOTONIC, CLOCK_REALTIME,
@@ -2318,6 +2443,47 @@ out:
 	*min_nr_out = w->min_nr;
 	if (w->min_nr > 1 && w->timeout_ns)
 		a->may_block = 1;
+}
+
+/*
+ * The entries of a wait's changes after the call @ret: each applied one
+ * has its result as kevent_ctl() would give it; a call that reported
+ * events had no failed entry; a bad batch applied nothing.
+ */
+static void check_changes(struct tctx *t, const struct argsel *a,
+			  const char *call, long ret)
+{
+	unsigned int i, broken = 0;
+
+	for (i = 0; i < a->chg_n; i++) {
+		const struct ukevent *w = &a->chg[i];
+		long e;
+
+		if (!(w->ret_flags & KEVENT_RET_DONE)) {
+			/* not applied: fine unless the call went on to wait */
+			if (ret >= 0 && !fail_mode)
+				INVARIANT(t, "%s: change entry %u not applied, call returned %ld\n",
+					  call, i, ret);
+			continue;
+		}
+		if (a->chg_untouched) {
+			INVARIANT(t, "%s: change entry %u applied though a batch was bad (%ld)\n",
+				  call, i, ret);
+			continue;
+		}
+		e = w->ret_flags & KEVENT_RET_BROKEN ?
+			    (long)(int32_t)w->ret_data[1] : 0;
+		if (e > 0 || (e == 0 && (w->ret_flags & KEVENT_RET_BROKEN)))
+			INVARIANT(t, "%s: change entry %u: ret_flags %#x ret_data[1] %ld\n",
+				  call, i, w->ret_flags, e);
+		if (e)
+			broken++;
+		record_known("wait change entry", a->chg_cls[i], e,
+			     e == -EINTR ? NULL : a->chg_exp[i], a->chg_known[i]);
+	}
+	if (broken && ret > 0)
+		INVARIANT(t, "%s: %u change entries failed, yet %ld events reported\n",
+			  call, broken, ret);
 }
 
 static void check_events(struct tctx *t, struct kevent_event *ev, long n)
@@ -2376,7 +2542,7 @@ static void do_get(struct tctx *t)
 
 	pick_fdarg(r, &fa);
 	max_nr = 1 + below(r, 64);
-	gen_args(t, &a, max_nr, &min_nr);
+	gen_args(t, &a, max_nr, &min_nr, fa.fd);
 	if (x < 3)
 		max_nr = 0;
 	else if (x < 6)
@@ -2422,6 +2588,7 @@ static void do_get(struct tctx *t)
 	record("kevent_get_events", cls, ret, exp);
 	if (ret > (long)max_nr)
 		INVARIANT(t, "kevent_get_events returned %ld for max_nr %u\n", ret, max_nr);
+	check_changes(t, &a, "kevent_get_events", ret);
 	if (ret > 0 && (pc == P_VALID || pc == P_UNALIGNED))
 		check_events(t, ev, ret);
 	(void)min_nr;
@@ -2559,7 +2726,7 @@ static void do_wait(struct tctx *t)
 	long ret;
 
 	pick_fdarg(r, &fa);
-	gen_args(t, &a, num, &min_nr);
+	gen_args(t, &a, num, &min_nr, fa.fd);
 	if (chance(r, 5)) {
 		num = chance(r, 50) ? 0 : RING_MAX + 1 + below(r, 100);
 		snprintf(cls, sizeof(cls), "num: %s", num ? "above ring_max_entries" : "0");
@@ -2581,6 +2748,7 @@ static void do_wait(struct tctx *t)
 	record("kevent_wait", cls, ret, exp);
 	if (ret > (long)num)
 		INVARIANT(t, "kevent_wait returned %ld for num %u\n", ret, num);
+	check_changes(t, &a, "kevent_wait", ret);
 }
 
 /* ---- the NAIO engine: private queues, exact accounting ------------ */
@@ -4541,9 +4709,11 @@ int main(int argc, char **argv)
 	for (int ty = 1; ty < 64; ty++)
 		if (new_type(ty))
 			printf("kevent-fuzz: type %d is new to the fuzzer: its outcomes are recorded, not predicted\n", ty);
-	if (!getenv("KFUZZ_NOPROBE") && (probe.max_batch != MAX_BATCH || probe.ring_max_entries != RING_MAX)) {
-		printf("kevent-fuzz: probe limits %u/%u differ from the fuzzer's %u/%u\n",
-		       probe.max_batch, probe.ring_max_entries, MAX_BATCH, RING_MAX);
+	if (!getenv("KFUZZ_NOPROBE") && (probe.max_batch != MAX_BATCH || probe.ring_max_entries != RING_MAX ||
+					  probe.max_changes != MAX_CHANGES)) {
+		printf("kevent-fuzz: probe limits %u/%u/%u differ from the fuzzer's %u/%u/%u\n",
+		       probe.max_batch, probe.ring_max_entries, probe.max_changes,
+		       MAX_BATCH, RING_MAX, MAX_CHANGES);
 		return 2;
 	}
 	setrlimit(RLIMIT_NOFILE, &rl);
