@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use kevent_sys as sys;
 use libc::{c_int, c_uint};
@@ -368,6 +368,11 @@ pub struct Kq {
     /// The most runs of changes one wait takes; 0 if waits take none.
     max_changes: u32,
     st: Mutex<State>,
+    /// Signalled when a thread settled its travelling changes (see
+    /// [`Kq::gate`]).
+    settled: Condvar,
+    /// The next travelling batch's ticket.
+    tickets: AtomicU64,
 }
 
 /// `kqueue1(flags)`: a new queue, close-on-exec.
@@ -389,6 +394,8 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         max_batch,
         max_changes,
         st: Mutex::new(State::default()),
+        settled: Condvar::new(),
+        tickets: AtomicU64::new(0),
     });
     let i = fd as usize;
     if reg.len() <= i {
@@ -479,9 +486,8 @@ struct InFlight {
     reqs: *const sys::ukevent,
     entries: *const Entry,
     n: usize,
-    /// The record's identity: a flag on the travelling thread's stack,
-    /// set when its call returned.
-    returned: *const AtomicBool,
+    /// The record's identity (from `Kq::tickets`).
+    ticket: u64,
     /// The results are in the table.
     settled: bool,
     /// What settling left for the travelling thread: the changes that
@@ -491,7 +497,8 @@ struct InFlight {
 }
 
 // SAFETY: the pointers are only read, under the table's lock, while the
-// thread that owns what they point to keeps it alive (see the fields).
+// thread that owns what they point to keeps it alive (see the fields; a
+// guard removes the record if that thread unwinds).
 unsafe impl Send for InFlight {}
 
 impl InFlight {
@@ -507,10 +514,15 @@ impl InFlight {
         }
     }
 
-    /// Whether the kernel applied every request (so their results can be
-    /// settled now).
-    fn applied(&self) -> bool {
-        (0..self.n).all(|i| self.flags(i) & sys::KEVENT_RET_DONE != 0)
+    /// Whether the kernel applied every request, and all of them
+    /// succeeded: their results are known from the flags alone, so
+    /// another thread can settle them. (A failed one's errno is written
+    /// after its flags; the kernel returns at once after a failure, and
+    /// the travelling thread settles it.)
+    fn applied_ok(&self) -> bool {
+        (0..self.n).all(|i| {
+            self.flags(i) & (sys::KEVENT_RET_DONE | sys::KEVENT_RET_BROKEN) == sys::KEVENT_RET_DONE
+        })
     }
 }
 
@@ -570,6 +582,23 @@ fn must_not_block(st: &mut State) -> bool {
         sticky |= st.files.collect(None) > 0;
     }
     sticky
+}
+
+/// Removes a travelling batch's record if its thread unwinds during the
+/// wait (a panic caught at the C boundary), so that no record points into
+/// freed memory; forgotten on the normal path.
+struct Travelling<'a> {
+    kq: &'a Kq,
+    ticket: u64,
+}
+
+impl Drop for Travelling<'_> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.kq.st);
+        st.inflight.retain(|f| f.ticket != self.ticket);
+        drop(st);
+        self.kq.settled.notify_all();
+    }
 }
 
 /// A request's errno from its call's result and its `ret_flags`.
@@ -726,13 +755,16 @@ impl Kq {
     /// table unlocked, yielding) for the kernel's work of one system call
     /// at most, never for another thread's wait; if that call returned
     /// without applying them (an error), their thread settles them.
+    ///
+    /// Every user of the table waits so, whatever keys it touches.
     fn gate<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        let mut spins = 0u32;
         loop {
             let mut busy = false;
             let mut inflight = std::mem::take(&mut st.inflight);
             for f in inflight.iter_mut().filter(|f| !f.settled) {
-                if f.applied() {
-                    self.settle(&mut st, f, &Ok(0));
+                if f.applied_ok() {
+                    self.settle(&mut st, f, |_| 0);
                 } else {
                     busy = true;
                 }
@@ -742,23 +774,33 @@ impl Kq {
             if !busy {
                 return st;
             }
-            drop(st);
-            std::thread::yield_now();
-            st = lock(&self.st);
+            // A few yields (the travelling thread is about to enter the
+            // kernel), then short sleeps, so that a thread of higher
+            // priority cannot starve it; woken early when it settles.
+            spins += 1;
+            if spins < 16 {
+                drop(st);
+                std::thread::yield_now();
+                st = lock(&self.st);
+            } else {
+                st = self
+                    .settled
+                    .wait_timeout(st, std::time::Duration::from_micros(200))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
         }
     }
 
     /// Commits the results of travelling changes into the table, as
-    /// [`Kq::flush`] commits a `kevent_ctl()`'s; `r` is the travelling
-    /// call's result (for requests it did not apply).
-    fn settle(&self, st: &mut State, f: &mut InFlight, r: &sys::Result<c_uint>) {
+    /// [`Kq::flush`] commits a `kevent_ctl()`'s; `errno(j)` is request
+    /// `j`'s result.
+    fn settle(&self, st: &mut State, f: &mut InFlight, errno: impl Fn(usize) -> c_int) {
         for j in 0..f.n {
-            // SAFETY: `entries` and `reqs` point to `n` items that stay in
-            // place while the record exists (see the fields).
+            // SAFETY: `entries` points to `n` entries that stay in place
+            // while the record exists (see the field); nothing writes them.
             let e = unsafe { *f.entries.add(j) };
-            let mut req = unsafe { *f.reqs.add(j) };
-            req.ret_flags = f.flags(j);
-            let err = self.commit(st, e.change, e.commit, entry_errno(r, &req), &mut f.retry);
+            let err = self.commit(st, e.change, e.commit, errno(j), &mut f.retry);
             if err != 0 && e.change != usize::MAX {
                 f.errors.push((e.change, err));
             }
@@ -828,7 +870,9 @@ impl Kq {
                 }
                 self.flush(&mut st, &mut batch, results, &mut retry);
             }
-            st.batch = batch;
+            if batch.reqs.capacity() <= 1024 {
+                st.batch = batch;
+            }
             return (st, Ok(None));
         }
         let mut batch = std::mem::take(&mut st.batch);
@@ -849,33 +893,37 @@ impl Kq {
             }
             start = end;
         }
-        let returned = AtomicBool::new(false);
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
         st.inflight.push(InFlight {
             reqs,
             entries: batch.entries.as_ptr(),
             n: batch.reqs.len(),
-            returned: &returned,
+            ticket,
             settled: false,
             errors: Vec::new(),
             retry: Vec::new(),
         });
+        // Declared after the batch, so dropped before it if the wait
+        // unwinds: no record may point into freed memory.
+        let guard = Travelling { kq: self, ticket };
         drop(st);
         let r = self.wait(want, timeout, deadline, &batch.ctl);
-        returned.store(true, Ordering::Release);
         let mut st = lock(&self.st);
-        let me: *const AtomicBool = &returned;
+        std::mem::forget(guard);
         let at = st
             .inflight
             .iter()
-            .position(|f| std::ptr::eq(f.returned, me))
+            .position(|f| f.ticket == ticket)
             .expect("this call's record");
         let mut mine = st.inflight.swap_remove(at);
         let unsupported = matches!(r, Err(sys::Error::Errno(libc::E2BIG)));
         if unsupported {
             WAIT_TAKES_CHANGES.store(false, Ordering::Relaxed);
         } else if !mine.settled {
-            self.settle(&mut st, &mut mine, &r);
+            let reqs = &batch.reqs;
+            self.settle(&mut st, &mut mine, |j| entry_errno(&r, &reqs[j]));
         }
+        self.settled.notify_all();
         if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
             st.gone = true;
         }
@@ -892,6 +940,9 @@ impl Kq {
             self.flush(&mut st, &mut batch, results, &mut retry);
         }
         batch.clear();
+        // Others' changes that flew since ours were applied, settled
+        // before the retries and the reports are computed from the table.
+        let mut st = self.gate(st);
         // A MODIFY that found the descriptor closed: done again as new.
         while !retry.is_empty() {
             for i in std::mem::take(&mut retry) {
@@ -902,9 +953,6 @@ impl Kq {
         if batch.reqs.capacity() <= 1024 {
             st.batch = batch;
         }
-        // Others' changes that flew since, before their reports are
-        // translated.
-        let mut st = self.gate(st);
         if !self.registered() {
             // Closed during the call, maybe another queue at its number.
             return (st, Err(libc::EBADF));
