@@ -7,7 +7,7 @@
 //! `changes`): one system call for the changes and the wait, as on
 //! FreeBSD. Otherwise each run is a `kevent_ctl()`. The table is locked
 //! while changes are applied and events are translated, never during the
-//! wait; see [`Kq::submit_and_wait`] for the changes that travel with it.
+//! wait; see `Kq::submit_and_wait` for the changes that travel with it.
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::RawFd;
