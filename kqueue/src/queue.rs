@@ -864,12 +864,7 @@ impl Kq {
             let mut batch = std::mem::take(&mut st.batch);
             let mut retry = Vec::new();
             self.flush(&mut st, &mut batch, results, &mut retry);
-            while !retry.is_empty() {
-                for i in std::mem::take(&mut retry) {
-                    self.change(&mut st, &mut batch, i, &changes[i], results, &mut retry);
-                }
-                self.flush(&mut st, &mut batch, results, &mut retry);
-            }
+            self.redo(&mut st, &mut batch, changes, results, &mut retry);
             if batch.reqs.capacity() <= 1024 {
                 st.batch = batch;
             }
@@ -944,12 +939,7 @@ impl Kq {
         // before the retries and the reports are computed from the table.
         let mut st = self.gate(st);
         // A MODIFY that found the descriptor closed: done again as new.
-        while !retry.is_empty() {
-            for i in std::mem::take(&mut retry) {
-                self.change(&mut st, &mut batch, i, &changes[i], results, &mut retry);
-            }
-            self.flush(&mut st, &mut batch, results, &mut retry);
-        }
+        self.redo(&mut st, &mut batch, changes, results, &mut retry);
         if batch.reqs.capacity() <= 1024 {
             st.batch = batch;
         }
@@ -1104,15 +1094,28 @@ impl Kq {
         }
         // A MODIFY that found the descriptor closed (and its kevent gone
         // with it): the table forgot it; an EV_ADD is done again as new.
-        while !retry.is_empty() {
-            for i in std::mem::take(&mut retry) {
-                self.change(st, &mut batch, i, &changes[i], results, &mut retry);
-            }
-            self.flush(st, &mut batch, results, &mut retry);
-        }
+        self.redo(st, &mut batch, changes, results, &mut retry);
         // A huge changelist's room is not kept.
         if keep || batch.reqs.capacity() <= 1024 {
             st.batch = batch;
+        }
+    }
+
+    /// The changes `retry` names (a MODIFY that found its descriptor
+    /// closed: done again as new), until none is left.
+    fn redo(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        changes: &[Kevent],
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) {
+        while !retry.is_empty() {
+            for i in std::mem::take(retry) {
+                self.change(st, batch, i, &changes[i], results, retry);
+            }
+            self.flush(st, batch, results, retry);
         }
     }
 
