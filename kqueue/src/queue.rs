@@ -133,10 +133,20 @@ fn is_queue_file(fd: RawFd) -> bool {
     unsafe { sys::kevent_ctl(fd, sys::KEVENT_CTL_ADD, 0, std::ptr::null_mut()) }.is_ok()
 }
 
-/// What the probe found: the kernel's largest batch and the most runs of
-/// changes a wait takes (0: none), or an errno.
-fn probe() -> Result<(u32, u32), c_int> {
-    static PROBE: OnceLock<Result<(u32, u32), c_int>> = OnceLock::new();
+/// What the probe found, or an errno.
+#[derive(Clone, Copy)]
+struct Probed {
+    /// The kernel's largest batch.
+    max_batch: u32,
+    /// The most runs of changes a wait takes; 0: none.
+    max_changes: u32,
+    /// An ADD with `KEVENT_REQ_UPDATE` says whether it created its kevent
+    /// (`KEVENT_RET_CREATED`).
+    upsert: bool,
+}
+
+fn probe() -> Result<Probed, c_int> {
+    static PROBE: OnceLock<Result<Probed, c_int>> = OnceLock::new();
     *PROBE.get_or_init(|| {
         let mut p: sys::kevent_probe = unsafe_zeroed();
         match sys::probe(&mut p) {
@@ -161,7 +171,16 @@ fn probe() -> Result<(u32, u32), c_int> {
                 } else {
                     0
                 };
-                Ok((p.max_batch.max(1), max_changes))
+                // KQUEUE_UPSERT=0: an EV_ADD on a known descriptor asks
+                // with a MODIFY, as before the kernel said what an upsert
+                // did (for A/B measurements).
+                let upsert = p.ret_flags & sys::KEVENT_RET_CREATED != 0
+                    && !std::env::var_os("KQUEUE_UPSERT").is_some_and(|v| v == "0");
+                Ok(Probed {
+                    max_batch: p.max_batch.max(1),
+                    max_changes,
+                    upsert,
+                })
             }
             _ => Err(libc::ENOSYS),
         }
@@ -367,6 +386,9 @@ pub struct Kq {
     max_batch: u32,
     /// The most runs of changes one wait takes; 0 if waits take none.
     max_changes: u32,
+    /// An `EV_ADD` on a descriptor the table knows is one upsert (see
+    /// [`Kq::change_fd`]).
+    upsert: bool,
     st: Mutex<State>,
     /// Signalled when a thread settled its travelling changes (see
     /// [`Kq::gate`]).
@@ -380,7 +402,11 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
     if flags & !(libc::O_CLOEXEC | libc::O_NONBLOCK) != 0 {
         return Err(libc::EINVAL);
     }
-    let (max_batch, max_changes) = probe()?;
+    let Probed {
+        max_batch,
+        max_changes,
+        upsert,
+    } = probe()?;
     // Held from the new number to its entry: see Kq::registered().
     let mut reg = lock(&REGISTRY);
     // SAFETY: the probe found kevent ABI v2.
@@ -393,6 +419,7 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         gen: FORK_GEN.load(Ordering::SeqCst),
         max_batch,
         max_changes,
+        upsert,
         st: Mutex::new(State::default()),
         settled: Condvar::new(),
         tickets: AtomicU64::new(0),
@@ -450,6 +477,12 @@ enum Commit {
         op: FdOp,
         /// The change is an `EV_ADD`: done again as new if the descriptor was closed.
         add: bool,
+        /// An `EV_ADD` sent as an upsert for a descriptor the table knew:
+        /// its filter and the knote it makes on a new file. If the kernel
+        /// created the kevent (`KEVENT_RET_CREATED`) or the request
+        /// failed, the number was closed, and this knote is all that is
+        /// left of the descriptor's.
+        fresh: Option<(i16, Knote)>,
     },
     Timer {
         id: usize,
@@ -800,7 +833,7 @@ impl Kq {
             // SAFETY: `entries` points to `n` entries that stay in place
             // while the record exists (see the field); nothing writes them.
             let e = unsafe { *f.entries.add(j) };
-            let err = self.commit(st, e.change, e.commit, errno(j), &mut f.retry);
+            let err = self.commit(st, e.change, e.commit, errno(j), f.flags(j), &mut f.retry);
             if err != 0 && e.change != usize::MAX {
                 f.errors.push((e.change, err));
             }
@@ -1057,6 +1090,7 @@ impl Kq {
                             new: s,
                             op,
                             add: false,
+                            fresh: None,
                         },
                     };
                     self.push(st, &mut batch, e, fd_req(fd, &op), results, &mut retry);
@@ -1202,7 +1236,14 @@ impl Kq {
         batch.keys.clear();
         // Drained, not taken: the vectors keep their room for the next run.
         for (e, req) in batch.entries.drain(..).zip(batch.reqs.drain(..)) {
-            let err = self.commit(st, e.change, e.commit, req.ret_data[0] as c_int, retry);
+            let err = self.commit(
+                st,
+                e.change,
+                e.commit,
+                req.ret_data[0] as c_int,
+                req.ret_flags,
+                retry,
+            );
             if err != 0 && e.change != usize::MAX {
                 results[e.change] = err;
             }
@@ -1210,12 +1251,15 @@ impl Kq {
     }
 
     /// Applies a request's result to the table; returns the change's errno.
+    /// `ret_flags`: what the kernel wrote back (`KEVENT_RET_DONE` if it
+    /// applied the request, `KEVENT_RET_CREATED`).
     fn commit(
         &self,
         st: &mut State,
         change: usize,
         c: Commit,
         err: c_int,
+        ret_flags: u32,
         retry: &mut Vec<usize>,
     ) -> c_int {
         match c {
@@ -1224,7 +1268,24 @@ impl Kq {
                 mut new,
                 op,
                 add,
+                fresh,
             } => {
+                let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
+                let applied = ret_flags & sys::KEVENT_RET_DONE != 0;
+                if let Some((filter, knote)) = fresh.filter(|_| created || (applied && err != 0)) {
+                    // The number was closed, and maybe reused: the close
+                    // removed the kevent and the knotes (as on FreeBSD),
+                    // so the change's knote is the descriptor's only one.
+                    // (An upsert that failed found no kevent to update:
+                    // only an add fails.)
+                    st.pending
+                        .retain(|e| !is_fd_filter(e.filter) || e.ident != fd as usize);
+                    new = FdState::default();
+                    *new.slot(filter) = Some(knote);
+                    if err != 0 {
+                        st.fds.remove(&fd);
+                    }
+                }
                 if err == 0 {
                     new.kernel = op.result();
                     if new.is_empty() && new.kernel.is_none() {
@@ -1352,11 +1413,25 @@ impl Kq {
             }
         }
         let mut op = new.op();
-        if op.is_none() && f & EV_ADD != 0 {
-            // An EV_ADD that changes nothing in the kernel still asks it:
-            // a MODIFY finds a descriptor that was closed (ENOENT), so the
-            // table does not keep knotes the close removed.
-            op = new.kernel.map(FdOp::Modify);
+        let mut fresh = None;
+        if f & EV_ADD != 0 && f & EV_DELETE == 0 && new.kernel.is_some() {
+            // An EV_ADD on a descriptor the table knows asks the kernel
+            // even if it changes nothing there: the number may have been
+            // closed (which removed the kevent and, on FreeBSD, the
+            // knotes) and reused. One upsert tells (KEVENT_RET_CREATED:
+            // see commit()), if the kevent it makes is right either way:
+            // when the change's knote alone needs the kevent the table's
+            // knotes need (nginx's lone READ on every new connection).
+            // Otherwise a MODIFY fails with ENOENT if the number was
+            // closed, and the change is done again as new.
+            let mut alone = FdState::default();
+            *alone.slot(kev.filter) = Some(Knote::new(kev));
+            if self.upsert && alone.desired() == new.desired() {
+                op = new.desired().map(FdOp::Add);
+                fresh = alone.slot(kev.filter).take().map(|k| (kev.filter, k));
+            } else if op.is_none() {
+                op = new.kernel.map(FdOp::Modify);
+            }
         }
         match op {
             None => {
@@ -1375,6 +1450,7 @@ impl Kq {
                         new,
                         op,
                         add: f & EV_ADD != 0,
+                        fresh,
                     },
                 };
                 let req = fd_req(fd, &op);

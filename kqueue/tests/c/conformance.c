@@ -29,6 +29,9 @@
 
 static const struct timespec zero_ts = { 0, 0 };
 static const struct timespec ms50 = { 0, 50 * 1000 * 1000 };
+/* A wait that returns at once when the library is right: the limit only
+ * keeps a wrong one from hanging the suite. */
+static const struct timespec sec5 = { 5, 0 };
 
 static int kq_new(void)
 {
@@ -1449,25 +1452,34 @@ static int one_call_child(void)
 	return 0;
 }
 
-static void test_changes_and_wait_one_system_call(void)
+/*
+ * Runs child() in a traced child process and counts the kevent system
+ * calls it enters between its first and second SIGSTOP: counted[0]
+ * kevent_ctl(), counted[1] kevent_get_events(). Returns the child's
+ * wait status, or -1 if the trace went wrong.
+ */
+static int count_kevent_calls(int (*child)(void), int counted[2])
 {
-	int status, stops, sig = 0, counted[2] = { 0, 0 };
+	int status, stops, sig = 0;
 	pid_t pid = fork();
 
-	CHECK(pid >= 0);
+	counted[0] = counted[1] = 0;
+	if (pid < 0)
+		return -1;
 	if (pid == 0) {
 		if (ptrace(PTRACE_TRACEME, 0, 0, 0))
 			_exit(20);
 		alarm(20);	/* a lost event must not hang the suite */
 		fflush(stdout);
-		_exit(one_call_child());
+		_exit(child());
 	}
 	if (waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status) ||
 	    ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESYSGOOD |
 		   PTRACE_O_EXITKILL) != 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		CHECK(!"the child's first stop");
+		printf("    the child's first stop\n");
+		return -1;
 	}
 	/* from the first SIGSTOP (this one) to the second */
 	for (stops = 1; stops < 2;) {
@@ -1496,17 +1508,186 @@ static void test_changes_and_wait_one_system_call(void)
 	if (stops != 2) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		CHECK(stops == 2);
+		printf("    %d stops of the child\n", stops);
+		return -1;
 	}
 	ptrace(PTRACE_DETACH, pid, 0, 0);
-	CHECK(waitpid(pid, &status, 0) == pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-	    counted[0] != 0 || counted[1] != 1)
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		printf("    child status 0x%x; kevent_ctl() %d, kevent_get_events() %d\n",
 		       status, counted[0], counted[1]);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return status;
+}
+
+static void test_changes_and_wait_one_system_call(void)
+{
+	int counted[2], status = count_kevent_calls(one_call_child, counted);
+
+	if (status != 0 || counted[0] != 0 || counted[1] != 1)
+		printf("    kevent_ctl() %d, kevent_get_events() %d\n",
+		       counted[0], counted[1]);
+	CHECK(status == 0);
 	CHECK(counted[0] == 0);
 	CHECK(counted[1] == 1);
+}
+
+/*
+ * FreeBSD programs (nginx) close a connection without deleting its
+ * filters: the close removes them. When accept() returns the number
+ * again, the program's EV_ADD finds the old knotes in the library's
+ * table. If the change's knote alone needs the kernel kevent the old
+ * knotes did (nginx's lone READ), one kernel request settles it: an
+ * upsert that says it created the kevent (KEVENT_RET_CREATED). The
+ * EV_ADD alone is one kevent_ctl(); with a wait it travels in the one
+ * kevent_get_events(). Otherwise (the old connection had a WRITE knote
+ * too) the library asks with a MODIFY, which fails, and adds: two
+ * requests, as before the kernel said what an upsert did. Either way
+ * the old knotes are gone.
+ */
+static int reused_child(int old_write, int wait)
+{
+	struct kevent ch[2], ev[4];
+	int a[2], b[2], n, kq = kq_new();
+
+	if (kq < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, a) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, b))
+		return 10;
+	EV_SET(&ch[0], a[0], EVFILT_READ, EV_ADD, 0, 0, (void *)1);
+	EV_SET(&ch[1], a[0], EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, (void *)2);
+	if (kevent(kq, ch, 1 + old_write, NULL, 0, NULL) != 0 ||
+	    kevent(kq, NULL, 0, ev, 4, &zero_ts) != old_write)
+		return 11;
+	/* the connection ends with its knotes in place; the number returns */
+	if (close(a[0]) || dup2(b[0], a[0]) != a[0] || close(b[0]))
+		return 12;
+	if (wait && write(b[1], "z", 1) != 1)
+		return 13;
+	raise(SIGSTOP);
+	EV_SET(&ch[0], a[0], EVFILT_READ, EV_ADD, 0, 0, (void *)3);
+	n = kevent(kq, ch, 1, ev, wait ? 4 : 0, wait ? &sec5 : NULL);
+	raise(SIGSTOP);
+	if (n != wait || (wait && (ev[0].ident != (uintptr_t)a[0] ||
+				   ev[0].filter != EVFILT_READ ||
+				   ev[0].udata != (void *)3)))
+		return 14;
+	if (!wait && write(b[1], "xy", 2) != 2)
+		return 15;
+	/* writable, but nobody asked for WRITE on this socket: READ only */
+	n = kevent(kq, NULL, 0, ev, 4, &zero_ts);
+	if (n != 1 || ev[0].ident != (uintptr_t)a[0] || ev[0].filter != EVFILT_READ ||
+	    ev[0].udata != (void *)3)
+		return 16;
+	if (change_err(kq, a[0], EVFILT_WRITE, EV_DELETE, 0, 0) != ENOENT)
+		return 17;
+	return 0;
+}
+
+static int reused_read_child(void) { return reused_child(0, 0); }
+static int reused_write_child(void) { return reused_child(1, 0); }
+static int reused_wait_child(void) { return reused_child(0, 1); }
+static int reused_write_wait_child(void) { return reused_child(1, 1); }
+
+/* Whether the kernel says what an upsert did (probe ret_flags) */
+static int kernel_says_created(void)
+{
+	uint32_t probe[16] = { 0 };
+
+	if (syscall(NR_KEVENT_CTL, -1, 6 /* KEVENT_CTL_PROBE */,
+		    sizeof(probe), probe) < 0)
+		return 0;
+	return (probe[12] & 0x4 /* KEVENT_RET_CREATED */) != 0;
+}
+
+static void test_add_on_reused_number_one_request(void)
+{
+	static const struct {
+		int (*child)(void);
+		const char *what;
+		int ctl, get;		/* with the upsert */
+		int ctl_old, get_old;	/* MODIFY, ENOENT, ADD */
+	} cases[] = {
+		{ reused_read_child, "old READ knote", 1, 0, 2, 0 },
+		{ reused_write_child, "old READ and WRITE knotes", 2, 0, 2, 0 },
+		{ reused_wait_child, "old READ knote, with a wait", 0, 1, 1, 2 },
+		{ reused_write_wait_child, "old READ and WRITE knotes, with a wait",
+		  1, 2, 1, 2 },
+	};
+	const char *off = getenv("KQUEUE_UPSERT");
+	int upsert = kernel_says_created() && !(off && !strcmp(off, "0"));
+	int counted[2], status, ctl, get;
+	unsigned int i;
+
+	if (!upsert)
+		printf("    (no upsert: this kernel does not say, or KQUEUE_UPSERT=0)\n");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ctl = upsert ? cases[i].ctl : cases[i].ctl_old;
+		get = upsert ? cases[i].get : cases[i].get_old;
+		status = count_kevent_calls(cases[i].child, counted);
+		if (status != 0 || counted[0] != ctl || counted[1] != get)
+			printf("    %s: status 0x%x, kevent_ctl() %d, kevent_get_events() %d\n",
+			       cases[i].what, status, counted[0], counted[1]);
+		CHECK(status == 0);
+		CHECK(counted[0] == ctl);
+		CHECK(counted[1] == get);
+	}
+}
+
+/*
+ * Reused numbers whose old knotes the change's knote alone would not
+ * reproduce, and changelists that change the number again: the table
+ * follows FreeBSD's (the close removed the old knotes) in each.
+ */
+static void test_add_on_reused_number_keeps_only_new_knotes(void)
+{
+	char path[] = "/tmp/kq-reuse-XXXXXX";
+	struct kevent ch[2], ev[4];
+	int a[2], b[2], f, n, kq = kq_new();
+
+	/* An old READ knote with EV_DISPATCH, reported: disabled. */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, b) == 0);
+	CHECK(change(kq, a[0], EVFILT_READ, EV_ADD | EV_DISPATCH, 0, 0, (void *)1) == 0);
+	CHECK(write(a[1], "x", 1) == 1);
+	CHECK(wait_events(kq, ev, 4, &zero_ts) == 1);
+	CHECK(close(a[0]) == 0 && dup2(b[0], a[0]) == a[0] && close(b[0]) == 0);
+	CHECK(write(b[1], "y", 1) == 1);
+	/* The new connection's knote is enabled: reported in this wait */
+	EV_SET(&ch[0], a[0], EVFILT_READ, EV_ADD | EV_DISPATCH, 0, 0, (void *)2);
+	n = kevent(kq, ch, 1, ev, 4, &sec5);
+	CHECK(n == 1 && ev[0].ident == (uintptr_t)a[0] && ev[0].udata == (void *)2);
+
+	/*
+	 * EV_ADD then EV_DELETE of the reused number in one changelist (an
+	 * old knote the new one reproduces: the upsert; with one it does not,
+	 * the MODIFY's retry as new would come after the EV_DELETE: a known
+	 * limit, kqueue/README.md)
+	 */
+	CHECK(change(kq, a[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(change(kq, a[0], EVFILT_READ, EV_ADD, 0, 0, (void *)6) == 0);
+	CHECK(read(a[0], ev, sizeof(ev)) == 1);
+	CHECK(close(a[0]) == 0 && dup2(b[1], a[0]) == a[0]);
+	EV_SET(&ch[0], a[0], EVFILT_READ, EV_ADD, 0, 0, (void *)3);
+	EV_SET(&ch[1], a[0], EVFILT_READ, EV_DELETE, 0, 0, NULL);
+	CHECK(kevent(kq, ch, 2, NULL, 0, NULL) == 0);
+	CHECK(change_err(kq, a[0], EVFILT_READ, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(wait_events(kq, ev, 4, &zero_ts) == 0);
+
+	/* Reused by a regular file: the library's vnode READ, alone */
+	CHECK(change(kq, a[0], EVFILT_READ, EV_ADD, 0, 0, (void *)4) == 0);
+	f = mkstemp(path);
+	CHECK(f >= 0 && write(f, "abc", 3) == 3 && unlink(path) == 0);
+	CHECK(lseek(f, 0, SEEK_SET) == 0);
+	CHECK(close(a[0]) == 0 && dup2(f, a[0]) == a[0] && close(f) == 0);
+	CHECK(change(kq, a[0], EVFILT_READ, EV_ADD, 0, 0, (void *)5) == 0);
+	n = wait_events(kq, ev, 4, &zero_ts);
+	CHECK(n == 1 && ev[0].udata == (void *)5 && ev[0].data == 3);
+	CHECK(change_err(kq, a[0], EVFILT_WRITE, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(change(kq, a[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	close(a[0]);
+	close(a[1]);
+	close(b[1]);
+	close(kq);
 }
 
 /*
@@ -2392,6 +2573,8 @@ int main(int argc, char **argv)
 	RUN(test_fork_while_threads_in_library);
 	RUN(test_many_changes_one_call);
 	RUN(test_changes_and_wait_one_system_call);
+	RUN(test_add_on_reused_number_one_request);
+	RUN(test_add_on_reused_number_keeps_only_new_knotes);
 	RUN(test_changes_fail_in_wait);
 	RUN(test_change_waits_for_changes_in_flight);
 	return summary("kqueue conformance");
