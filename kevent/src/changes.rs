@@ -197,6 +197,21 @@ impl<'fd> Changes<'fd> {
         }
     }
 
+    /// Whether change `index`, an add with
+    /// [`Kevent::update`](crate::Kevent::update), created its kevent rather than
+    /// updated one: none had the key (never added, removed, or closed
+    /// with [`fd_close`](crate::Kevent::fd_close)), or a poll or socket
+    /// kevent's number names another file now. False for every other
+    /// change, and on kernels without
+    /// [`Features::reports_created`](crate::Features::reports_created).
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`len`](Self::len).
+    pub fn created(&self, index: usize) -> bool {
+        self.raw[index].ret_flags & sys::KEVENT_RET_CREATED != 0
+    }
+
     /// The errors of the changes that failed or were not applied, in
     /// order ([`Error::index`] is the change's index).
     pub fn errors(&self) -> impl Iterator<Item = Error> + '_ {

@@ -46,6 +46,10 @@ pub struct Features {
     /// [`wait_with_changes`](crate::Queue::wait_with_changes) takes (the
     /// kernel's `max_changes`); 0 if this kernel's waits take no changes.
     pub max_changes: u32,
+    /// An add with [`Kevent::update`](crate::Kevent::update) says whether it
+    /// created the kevent or updated one ([`Changes::created`](crate::Changes::created));
+    /// false on kernels before `KEVENT_RET_CREATED`.
+    pub reports_created: bool,
 }
 
 impl Features {
@@ -112,6 +116,7 @@ impl Features {
             } else {
                 0
             },
+            reports_created: p.ret_flags & sys::KEVENT_RET_CREATED != 0,
         })
     }
 }

@@ -103,6 +103,9 @@ pub struct BatchResult {
     len: usize,
     /// (index, key, errno) of every failed entry, in order.
     failed: Vec<(usize, Key, i32)>,
+    /// The indices of the adds with `update()` that created their
+    /// kevent, in order (empty, unallocated, for every other batch).
+    created: Vec<usize>,
 }
 
 impl BatchResult {
@@ -147,6 +150,18 @@ impl BatchResult {
     /// The result of every entry, in the order given.
     pub fn results(&self) -> impl ExactSizeIterator<Item = Result<(), Error>> + '_ {
         (0..self.len).map(|i| self.result(i))
+    }
+
+    /// Whether entry `index`, an add with
+    /// [`Kevent::update`](crate::Kevent::update), created its kevent rather
+    /// than updated one (see [`Changes::created`](crate::Changes::created)).
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`len`](Self::len).
+    pub fn created(&self, index: usize) -> bool {
+        assert!(index < self.len, "entry {index} of a batch of {}", self.len);
+        self.created.binary_search(&index).is_ok()
     }
 
     /// The errors of the entries that failed, in order
@@ -278,6 +293,7 @@ impl Queue {
             command: cmd,
             len: items.len(),
             failed: Vec::new(),
+            created: Vec::new(),
         };
         for (c, chunk) in items.chunks(chunk_len).enumerate() {
             for (r, item) in buf.iter_mut().zip(chunk) {
@@ -295,6 +311,8 @@ impl Queue {
             for (i, uk) in raw[..done].iter().enumerate() {
                 if let Some(e) = entry_errno(uk) {
                     result.failed.push((base + i, key_of(uk), e));
+                } else if uk.ret_flags & sys::KEVENT_RET_CREATED != 0 {
+                    result.created.push(base + i);
                 }
             }
             if done < chunk.len() {

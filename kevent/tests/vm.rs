@@ -3879,3 +3879,49 @@ fn wait_with_changes_applies_then_waits() {
     let e = events.iter().next().unwrap();
     assert_eq!((e.token(), e.readiness()), (Token(4), PollFlags::OUT));
 }
+
+/// An add with `update()` says whether it created its kevent: first yes,
+/// then (the kevent exists) no; after the descriptor number was closed
+/// and reused (`fd_close()` removed the kevent) yes again. Through
+/// `wait_with_changes` and through `add_all`.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn update_says_whether_it_created() {
+    fn upsert(fd: std::os::fd::BorrowedFd<'_>) -> Kevent<'_> {
+        Kevent::poll(fd, PollFlags::IN).update().fd_close()
+    }
+    require_kevent();
+    assert!(kevent::features().unwrap().reports_created);
+    let q = Queue::new().unwrap();
+    // A number of its own, above the other tests' (they run in threads):
+    // nobody else gets it between the close and the dup2 below.
+    let (a, _b) = UnixStream::pair().unwrap();
+    let a = high_fd(a.into(), 930);
+    let (c, _d) = UnixStream::pair().unwrap();
+    let mut changes = Changes::with_capacity(2);
+    let mut events = Events::with_capacity(8);
+    let zero = Wait::new(Some(Duration::ZERO));
+    changes.add(upsert(a.as_fd())).add(Kevent::user(1));
+    q.wait_with_changes(&mut changes, &mut events, &zero)
+        .unwrap();
+    changes.check().unwrap();
+    // The plain add says nothing: it always creates.
+    assert_eq!((changes.created(0), changes.created(1)), (true, false));
+    let r = q.add_all(&[upsert(a.as_fd())]).unwrap();
+    assert!(r.is_ok());
+    assert!(!r.created(0));
+    // The number closed (the kernel removes the kevent) and reused.
+    let mut changes = changes.recycle();
+    let n = a.as_raw_fd();
+    drop(a);
+    // SAFETY: dup2 onto the number just closed, owned by `reused` below.
+    let reused = unsafe { OwnedFd::from_raw_fd(libc::dup2(c.as_raw_fd(), n)) };
+    assert_eq!(reused.as_raw_fd(), n);
+    changes.add(upsert(reused.as_fd()));
+    q.wait_with_changes(&mut changes, &mut events, &zero)
+        .unwrap();
+    changes.check().unwrap();
+    assert!(changes.created(0));
+    let r = q.add_all(&[upsert(reused.as_fd())]).unwrap();
+    assert!(!r.created(0));
+}
