@@ -819,6 +819,28 @@ static int sf_mounted;
 static const char *regfile_expect;
 
 static unsigned long sf_loose_gen, sf_loose_ok;
+/* ADD|UPDATE entries the kernel said it created (KEVENT_RET_CREATED) */
+static unsigned long upserts_created;
+
+/*
+ * The kernel writes DONE, with BROKEN or (only for an ADD with
+ * KEVENT_REQ_UPDATE that succeeded) CREATED, and nothing else. An UPDATE
+ * with another command is EINVAL, so CREATED says ADD too. Called first
+ * in each check, so that it counts every CREATED.
+ */
+#define RET_KNOWN (KEVENT_RET_DONE | KEVENT_RET_BROKEN | KEVENT_RET_CREATED)
+static int ret_flags_bad(const struct ukevent *w)
+{
+	if (w->ret_flags & ~RET_KNOWN)
+		return 1;
+	if (!(w->ret_flags & KEVENT_RET_CREATED))
+		return 0;
+	if ((w->ret_flags & KEVENT_RET_BROKEN) ||
+	    !(w->req_flags & KEVENT_REQ_UPDATE))
+		return 1;
+	__atomic_add_fetch(&upserts_created, 1, __ATOMIC_RELAXED);
+	return 0;
+}
 
 static unsigned char sf_byte(long off)
 {
@@ -2155,7 +2177,9 @@ static void do_ctl(struct tctx *t)
 			}
 			e = w[i].ret_flags & KEVENT_RET_BROKEN ?
 				    (long)(int32_t)w[i].ret_data[1] : 0;
-			if (e > 0 || (e == 0 && (w[i].ret_flags & KEVENT_RET_BROKEN)))
+			if (ret_flags_bad(&w[i]) || e > 0 ||
+			    (e == 0 && (w[i].ret_flags & KEVENT_RET_BROKEN)) ||
+			    ((w[i].ret_flags & KEVENT_RET_CREATED) && cmd != KEVENT_CTL_ADD))
 				INVARIANT(t, "entry %u: ret_flags %#x ret_data[1] %ld\n",
 					  i, w[i].ret_flags, e);
 			record_known("kevent_ctl entry", cls[i], e,
@@ -2473,7 +2497,8 @@ static void check_changes(struct tctx *t, const struct argsel *a,
 		}
 		e = w->ret_flags & KEVENT_RET_BROKEN ?
 			    (long)(int32_t)w->ret_data[1] : 0;
-		if (e > 0 || (e == 0 && (w->ret_flags & KEVENT_RET_BROKEN)))
+		if (ret_flags_bad(w) || e > 0 ||
+		    (e == 0 && (w->ret_flags & KEVENT_RET_BROKEN)))
 			INVARIANT(t, "%s: change entry %u: ret_flags %#x ret_data[1] %ld\n",
 				  call, i, w->ret_flags, e);
 		if (e)
@@ -4803,6 +4828,8 @@ int main(int argc, char **argv)
 	printf("kevent-fuzz: %lu watchdog signals came before a call that may wait forever "
 	       "(with a one-shot watchdog, each such call that found nothing ready would have)\n",
 	       wd_early);
+	printf("kevent-fuzz: %lu ADD|UPDATE entries created their kevent (KEVENT_RET_CREATED)\n",
+	       upserts_created);
 	printf("kevent-fuzz: SENDFILE: %lu loose entries generated (%lu accepted); %lu outcomes a known disagreement with kevent_ctl(2) (not counted as unexpected; see fuzz/README.md)\n",
 	       sf_loose_gen, sf_loose_ok, rec_known);
 	if (exdev_after_fork)
