@@ -11,7 +11,8 @@ ENOMEM and EFAULT are expected everywhere.
 RECORDS are the tab-separated files of `kevent-fuzz -o` (call, input
 class, outcome, count, expected outcomes). Records of several runs are
 summed. Every outcome is checked against the ERRORS section of the call's
-manual page in man/man2 (kevent_ctl entries against kevent_ctl(2), read()
+manual page in man/man2 (kevent_ctl entries, and the entries of the
+changes a wait applies, against kevent_ctl(2), read()
 against kevent_create(2), which documents read() of a queue, plus
 read(2)'s EAGAIN/EINTR): an errno the page does not list is marked
 "NOT DOCUMENTED". Outcomes outside the class's expected list (taken from
@@ -30,6 +31,9 @@ PAGE = {
     "kevent_create": "kevent_create.2",
     "kevent_ctl": "kevent_ctl.2",
     "kevent_ctl entry": "kevent_ctl.2",
+    # an entry of a kevent_ctl_batch a wait call applies: kevent_ctl(2)'s
+    # errors, as kevent_get_events(2) says
+    "wait change entry": "kevent_ctl.2",
     "kevent_get_events": "kevent_get_events.2",
     "kevent_ring_init": "kevent_ring_init.2",
     "kevent_wait": "kevent_wait.2",
@@ -64,7 +68,7 @@ def documented(page):
 
 def summary_key(call, cls):
     """Merge the commands and types of a class: (call, what, where)."""
-    if call == "kevent_ctl entry":
+    if call in ("kevent_ctl entry", "wait change entry"):
         m = re.match(r"([A-Z]+) (.+?): (.*)$", cls)
         if m:
             return call, m.group(3), f"{m.group(1)} {m.group(2)}"
