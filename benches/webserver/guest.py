@@ -92,6 +92,9 @@ worker_processes 1;
 worker_rlimit_nofile {NOFILE};
 error_log {d}/error.log;
 pid {d}/nginx.pid;
+# The library's A/B switches reach the worker (nginx clears its environment).
+env KQUEUE_UPSERT;
+env KQUEUE_WAIT_CHANGES;
 events {{
     use {mech};
     worker_connections 4096;
