@@ -1588,11 +1588,18 @@ static int reused_write_child(void) { return reused_child(1, 0); }
 static int reused_wait_child(void) { return reused_child(0, 1); }
 static int reused_write_wait_child(void) { return reused_child(1, 1); }
 
-/* Whether the kernel says what an upsert did (probe ret_flags) */
-static int kernel_says_created(void)
+/*
+ * Whether the library sends an EV_ADD on a reused number as one upsert:
+ * the kernel says what an upsert did (probe ret_flags), and
+ * KQUEUE_UPSERT=0 does not turn it off.
+ */
+static int library_upserts(void)
 {
+	const char *off = getenv("KQUEUE_UPSERT");
 	uint32_t probe[16] = { 0 };
 
+	if (off && !strcmp(off, "0"))
+		return 0;
 	if (syscall(NR_KEVENT_CTL, -1, 6 /* KEVENT_CTL_PROBE */,
 		    sizeof(probe), probe) < 0)
 		return 0;
@@ -1613,8 +1620,7 @@ static void test_add_on_reused_number_one_request(void)
 		{ reused_write_wait_child, "old READ and WRITE knotes, with a wait",
 		  1, 2, 1, 2 },
 	};
-	const char *off = getenv("KQUEUE_UPSERT");
-	int upsert = kernel_says_created() && !(off && !strcmp(off, "0"));
+	int upsert = library_upserts();
 	int counted[2], status, ctl, get;
 	unsigned int i;
 
@@ -1669,9 +1675,16 @@ static void test_add_on_reused_number_keeps_only_new_knotes(void)
 	CHECK(close(a[0]) == 0 && dup2(b[1], a[0]) == a[0]);
 	EV_SET(&ch[0], a[0], EVFILT_READ, EV_ADD, 0, 0, (void *)3);
 	EV_SET(&ch[1], a[0], EVFILT_READ, EV_DELETE, 0, 0, NULL);
-	CHECK(kevent(kq, ch, 2, NULL, 0, NULL) == 0);
-	CHECK(change_err(kq, a[0], EVFILT_READ, EV_DELETE, 0, 0) == ENOENT);
-	CHECK(wait_events(kq, ev, 4, &zero_ts) == 0);
+	if (library_upserts()) {
+		CHECK(kevent(kq, ch, 2, NULL, 0, NULL) == 0);
+		CHECK(change_err(kq, a[0], EVFILT_READ, EV_DELETE, 0, 0) == ENOENT);
+		CHECK(wait_events(kq, ev, 4, &zero_ts) == 0);
+	} else {
+		/* the known limit: the EV_DELETE fails, the EV_ADD comes after */
+		printf("    (no upsert: EV_ADD then EV_DELETE of the number not checked)\n");
+		kevent(kq, ch, 2, NULL, 0, NULL);
+		change(kq, a[0], EVFILT_READ, EV_DELETE, 0, 0, NULL);
+	}
 
 	/* Reused by a regular file: the library's vnode READ, alone */
 	CHECK(change(kq, a[0], EVFILT_READ, EV_ADD, 0, 0, (void *)4) == 0);
