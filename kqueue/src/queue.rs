@@ -479,9 +479,9 @@ enum Commit {
         add: bool,
         /// An `EV_ADD` sent as an upsert for a descriptor the table knew:
         /// its filter and the knote it makes on a new file. If the kernel
-        /// created the kevent (`KEVENT_RET_CREATED`) or the request
-        /// failed, the number was closed, and this knote is all that is
-        /// left of the descriptor's.
+        /// created the kevent (`KEVENT_RET_CREATED`), or applied the
+        /// request and it failed, the number was closed, and this knote
+        /// is all that is left of the descriptor's.
         fresh: Option<(i16, Knote)>,
     },
     Timer {
