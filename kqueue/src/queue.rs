@@ -1278,8 +1278,7 @@ impl Kq {
                     // so the change's knote is the descriptor's only one.
                     // (An upsert that failed found no kevent to update:
                     // only an add fails.)
-                    st.pending
-                        .retain(|e| !is_fd_filter(e.filter) || e.ident != fd as usize);
+                    forget_fd_events(st, fd);
                     new = FdState::default();
                     *new.slot(filter) = Some(knote);
                     if err != 0 {
@@ -1306,8 +1305,7 @@ impl Kq {
                     // The descriptor was closed: the kernel removed the
                     // kevent (KEVENT_REQ_FD_CLOSE), so do the knotes.
                     st.fds.remove(&fd);
-                    st.pending
-                        .retain(|e| !is_fd_filter(e.filter) || e.ident != fd as usize);
+                    forget_fd_events(st, fd);
                     if change == usize::MAX {
                         return 0;
                     }
@@ -2002,6 +2000,13 @@ pub fn errno() -> c_int {
 
 fn is_fd_filter(f: i16) -> bool {
     f == EVFILT_READ || f == EVFILT_WRITE
+}
+
+/// Drops the READ and WRITE events of `fd` the library still holds: the
+/// descriptor was closed, and its knotes went with it.
+fn forget_fd_events(st: &mut State, fd: RawFd) {
+    st.pending
+        .retain(|e| !is_fd_filter(e.filter) || e.ident != fd as usize);
 }
 
 /// The command a batch entry carries (in `ret_flags` until it is sent).

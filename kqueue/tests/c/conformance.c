@@ -1520,12 +1520,18 @@ static int count_kevent_calls(int (*child)(void), int counted[2])
 	return status;
 }
 
+/* Whether the library's A/B switch @name is set to "0" (turned off) */
+static int env_off(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && !strcmp(v, "0");
+}
+
 /* Whether a kevent()'s changes travel in its wait (KQUEUE_WAIT_CHANGES) */
 static int changes_travel(void)
 {
-	const char *wc = getenv("KQUEUE_WAIT_CHANGES");
-
-	return !(wc && !strcmp(wc, "0"));
+	return !env_off("KQUEUE_WAIT_CHANGES");
 }
 
 static void test_changes_and_wait_one_system_call(void)
@@ -1609,10 +1615,9 @@ static int reused_write_wait_child(void) { return reused_child(1, 1); }
  */
 static int library_upserts(void)
 {
-	const char *off = getenv("KQUEUE_UPSERT");
 	uint32_t probe[16] = { 0 };
 
-	if (off && !strcmp(off, "0"))
+	if (env_off("KQUEUE_UPSERT"))
 		return 0;
 	if (syscall(NR_KEVENT_CTL, -1, 6 /* KEVENT_CTL_PROBE */,
 		    sizeof(probe), probe) < 0)
