@@ -93,7 +93,7 @@ pub fn unsupported(backend: &str) -> Option<String> {
     match backend {
         "epoll" => None,
         "io_uring" | "io_uring-64k" => uring::unsupported(false),
-        "kevent-aio" => kevent_aio::unsupported(),
+        "kevent-aio" => kevent_aio::unsupported(false),
         _ => Some(format!("no download backend named '{backend}'")),
     }
 }

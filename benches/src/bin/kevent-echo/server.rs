@@ -34,6 +34,10 @@ pub const BACKENDS: &[(&str, &str)] = &[
     ),
     (
         "kevent-aio",
+        "KEVENT_NAIO: one receive per connection that stays, a SEND and its ENABLE per message, in the wait",
+    ),
+    (
+        "kevent-aio-once",
         "KEVENT_NAIO requests: one RECV in flight per connection, a SEND of its bytes on completion",
     ),
 ];
@@ -287,7 +291,8 @@ pub fn unsupported(backend: &str) -> Option<String> {
         "kevent" | "kevent-socket" => kevent::features()
             .err()
             .map(|e| format!("no kevent in this kernel: {e}")),
-        "kevent-aio" => kevent_aio::unsupported(),
+        "kevent-aio" => kevent_aio::unsupported(true),
+        "kevent-aio-once" => kevent_aio::unsupported(false),
         _ => Some(format!("no backend named '{backend}'")),
     }
 }
@@ -303,6 +308,7 @@ pub fn serve(backend: &str, conns: Vec<OwnedFd>, counters: &Counters) -> io::Res
         "kevent" => kevent_ready::serve(conns, calls, false),
         "kevent-socket" => kevent_ready::serve(conns, calls, true),
         "kevent-aio" => kevent_aio::serve(conns, calls),
+        "kevent-aio-once" => kevent_aio::serve_once(conns, calls),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("no backend named '{backend}'"),
