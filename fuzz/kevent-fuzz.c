@@ -58,6 +58,10 @@
 #define KEVENT_NAIO_SEND	0x1
 #define KEVENT_NAIO_RECV	0x2
 #endif
+#ifndef KEVENT_REQ_INLINE
+#define KEVENT_REQ_INLINE	0x80
+#define KEVENT_RET_COMPLETE	0x8
+#endif
 #ifndef KEVENT_NAIO_SENDFILE
 #define KEVENT_NAIO_SENDFILE	0x4
 #endif
@@ -828,11 +832,23 @@ static unsigned long upserts_created;
  * with another command is EINVAL, so CREATED says ADD too. Called first
  * in each check, so that it counts every CREATED.
  */
-#define RET_KNOWN (KEVENT_RET_DONE | KEVENT_RET_BROKEN | KEVENT_RET_CREATED)
+#define RET_KNOWN (KEVENT_RET_DONE | KEVENT_RET_BROKEN | KEVENT_RET_CREATED | \
+		   KEVENT_RET_COMPLETE)
+/* ADDs with KEVENT_REQ_INLINE that said KEVENT_RET_COMPLETE */
+static unsigned long inline_completed;
+
 static int ret_flags_bad(const struct ukevent *w)
 {
 	if (w->ret_flags & ~RET_KNOWN)
 		return 1;
+	/* only a request that asked for it, completed at its ADD */
+	if (w->ret_flags & KEVENT_RET_COMPLETE) {
+		if ((w->ret_flags & (KEVENT_RET_BROKEN | KEVENT_RET_CREATED)) ||
+		    !(w->req_flags & KEVENT_REQ_INLINE) || w->type != KEVENT_NAIO)
+			return 1;
+		__atomic_add_fetch(&inline_completed, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
 	if (!(w->ret_flags & KEVENT_RET_CREATED))
 		return 0;
 	if ((w->ret_flags & KEVENT_RET_BROKEN) ||
@@ -1113,11 +1129,17 @@ static const char *naio_mutate(struct rng *r, struct ukevent *uk,
 		what = "NAIO: event not exactly one of SEND, RECV, SENDFILE";
 		break;
 	}
-	case 2:
-		uk->req_flags |= chance(r, 80) ? bad_req[below(r, ARRAY_SIZE(bad_req))] :
-						 0x80u << below(r, 25);
-		what = "NAIO: req_flags other than ONESHOT, WAKEUP_ALL";
+	case 2: {
+		__u32 bad = chance(r, 80) ? bad_req[below(r, ARRAY_SIZE(bad_req))] :
+					    0x100u << below(r, 24);
+
+		/* a receive may stay: DISPATCH is bad with the others only */
+		if (bad == KEVENT_REQ_DISPATCH && uk->event == KEVENT_NAIO_RECV)
+			bad = KEVENT_REQ_DISABLED;
+		uk->req_flags |= bad;
+		what = "NAIO: req_flags other than ONESHOT, WAKEUP_ALL (DISPATCH: RECV only)";
 		break;
+	}
 	case 3:
 		f.len = chance(r, 50) ? 0 : NAIO_MAX_LEN + 1 +
 			below(r, 0xffffffffu - NAIO_MAX_LEN);
@@ -1180,7 +1202,8 @@ static const char *naio_mutate(struct rng *r, struct ukevent *uk,
 #define LOOSE_TAG	0x4e41000000000000ULL	/* "NA" */
 #define LOOSE_MASK	0xffff000000000000ULL
 #define LOOSE_MAX	(1u << 18)
-enum { LS_NONE, LS_SUBMITTED, LS_ACCEPTED, LS_UNKNOWN, LS_REFUSED, LS_DONE };
+enum { LS_NONE, LS_SUBMITTED, LS_ACCEPTED, LS_UNKNOWN, LS_REFUSED, LS_DONE,
+       LS_INLINE };
 
 /* fork()s so far, and loose requests a child's report ended with EXDEV */
 static unsigned long forks_total, exdev_after_fork;
@@ -1335,8 +1358,13 @@ static void gen_naio_loose(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 		uk->id = n && chance(r, 70) ? LOOSE_TAG | (n - 1 - below(r, n < 64 ? n : 64))
 					    : pick_id(r);
 		*what = "NAIO: valid";
-		/* a request runs once: nothing to change, arm or trigger */
-		*expect = cmd == KEVENT_CTL_REMOVE ? NULL : "EINVAL";
+		/*
+		 * A request runs once: nothing to change, arm or trigger.
+		 * ENABLE is for a receive that stays (none here): refused for
+		 * any other request, and absent ids are ENOENT.
+		 */
+		*expect = cmd == KEVENT_CTL_REMOVE ? NULL :
+			  cmd == KEVENT_CTL_ENABLE ? "EINVAL,ENOENT" : "EINVAL";
 		return;
 	}
 	op = (const __u32[]){ KEVENT_NAIO_SEND, KEVENT_NAIO_RECV,
@@ -1366,6 +1394,9 @@ static void gen_naio_loose(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	uk->event = op;
 	uk->data = b.data;
 	uk->req_flags = (__u32)rnd(r) & (KEVENT_REQ_ONESHOT | KEVENT_REQ_WAKEUP_ALL);
+	/* done at the ADD: the result in the entry, no event */
+	if (chance(r, 30))
+		uk->req_flags |= KEVENT_REQ_INLINE;
 	naio_set(uk, fd, len, flags, 0);
 	if (op == KEVENT_NAIO_SENDFILE) {
 		const char *mm = NULL;
@@ -1449,6 +1480,9 @@ track:
 	}
 }
 
+static int naio_check_result(struct tctx *t, const struct kevent_event *ev,
+			     __u32 op, __u32 len, __u32 room, int bad, int stream);
+
 /* After kevent_ctl: what became of the loose ADDs */
 static void loose_result(struct tctx *t, const struct ukevent *uk, int known,
 			 long e)
@@ -1459,12 +1493,29 @@ static void loose_result(struct tctx *t, const struct ukevent *uk, int known,
 	if (!loose || !rec_enabled || (uk->id & LOOSE_MASK) != LOOSE_TAG ||
 	    uk->type != KEVENT_NAIO || n >= LOOSE_MAX)
 		return;
-	to = !known ? LS_UNKNOWN : e ? LS_REFUSED : LS_ACCEPTED;
+	to = !known ? LS_UNKNOWN : e ? LS_REFUSED :
+	     uk->ret_flags & KEVENT_RET_COMPLETE ? LS_INLINE : LS_ACCEPTED;
 	if (!__atomic_compare_exchange_n(&loose[n].state, &want, to, 0,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
 	    want == LS_DONE && known && e)
 		INVARIANT(t, "NAIO request %#llx reported, but its ADD failed with %ld\n",
 			  (unsigned long long)uk->id, e);
+	if (to == LS_INLINE) {
+		/* the completion its event would have carried */
+		struct loose *l = &loose[n];
+		struct kevent_event ev = {
+			.id = uk->id,
+			.events = uk->event,
+			.data = (__u64)(__s64)(__s32)uk->ret_data[1],
+			.flags = (__u16)uk->ret_data[0],
+		};
+
+		if (want == LS_DONE || uk->ret_data[0] > 0xffff)
+			INVARIANT(t, "NAIO request %#llx completed at its ADD (flags %#x) %s\n",
+				  (unsigned long long)uk->id, uk->ret_data[0],
+				  want == LS_DONE ? "and reported" : "with flags beyond 16 bits");
+		naio_check_result(t, &ev, l->op, l->len, l->room, l->bad, l->stream);
+	}
 }
 
 /*
@@ -1524,11 +1575,14 @@ static void naio_check_loose(struct tctx *t, const struct kevent_event *ev)
 	}
 	l = &loose[n];
 	old = __atomic_exchange_n(&l->state, LS_DONE, __ATOMIC_ACQ_REL);
-	if (old == LS_DONE || old == LS_REFUSED || old == LS_NONE) {
+	if (old == LS_DONE || old == LS_REFUSED || old == LS_NONE ||
+	    old == LS_INLINE) {
 		INVARIANT(t, "NAIO request %#llx reported %s\n",
 			  (unsigned long long)ev->id,
 			  old == LS_DONE ? "twice" : old == LS_REFUSED ?
-			  "though its ADD failed" : "but never submitted");
+			  "though its ADD failed" : old == LS_INLINE ?
+			  "though its ADD completed it (KEVENT_RET_COMPLETE)" :
+			  "but never submitted");
 		return;
 	}
 	/*
@@ -1816,7 +1870,7 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	if (mutate && (cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY)) {
 		switch (below(r, 14)) {
 		case 0:
-			uk->req_flags |= 0x80u << below(r, 25);
+			uk->req_flags |= 0x100u << below(r, 24);
 			what = "req_flags: unknown bit";
 			*expect = "EINVAL";
 			break;
@@ -3655,7 +3709,12 @@ static void ne_other_cmd(struct tctx *t, int qi)
 		return;
 	}
 	e = uk.ret_flags & KEVENT_RET_BROKEN ? (long)(int32_t)uk.ret_data[1] : 0;
-	ne_expect(t, "kevent_ctl entry", cls, e, "EINVAL");
+	/*
+	 * ENABLE looks the request up (a receive that stays takes it): one
+	 * whose event may be out already is ENOENT.
+	 */
+	ne_expect(t, "kevent_ctl entry", cls, e,
+		  cmd == KEVENT_CTL_ENABLE && ne.r[j].uncertain ? "EINVAL,ENOENT" : "EINVAL");
 }
 
 /* Bytes from the peer's side, or read away, without a request */
@@ -4835,6 +4894,8 @@ int main(int argc, char **argv)
 	       wd_early);
 	printf("kevent-fuzz: %lu ADD|UPDATE entries created their kevent (KEVENT_RET_CREATED)\n",
 	       upserts_created);
+	printf("kevent-fuzz: %lu NAIO ADDs with KEVENT_REQ_INLINE completed at once (KEVENT_RET_COMPLETE)\n",
+	       inline_completed);
 	printf("kevent-fuzz: SENDFILE: %lu loose entries generated (%lu accepted); %lu outcomes a known disagreement with kevent_ctl(2) (not counted as unexpected; see fuzz/README.md)\n",
 	       sf_loose_gen, sf_loose_ok, rec_known);
 	if (exdev_after_fork)
