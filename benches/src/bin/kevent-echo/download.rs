@@ -475,13 +475,7 @@ struct KConn {
 }
 
 fn serve_kevent_aio(conns: Vec<OwnedFd>, file: &OwnedFd, mut calls: Calls) -> io::Result<()> {
-    let f = kevent::features()?;
-    let max = (f.max_batch as usize).clamp(1, 4096);
-    // SAFETY: the probe found kevent ABI v2; a new descriptor we own.
-    let q = unsafe { sys::kevent_create(sys::KEVENT_CLOEXEC) }
-        .map_err(|e| io::Error::other(format!("kevent_create: {e}")))?;
-    // SAFETY: as above.
-    let q = unsafe { OwnedFd::from_raw_fd(q) };
+    let (q, max) = kevent_aio::queue(1)?;
     let n = conns.len();
     let mut bufs = vec![0u8; n * 64];
     let base = bufs.as_mut_ptr();

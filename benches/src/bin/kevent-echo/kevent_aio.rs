@@ -151,14 +151,20 @@ fn refused(entries: &[sys::ukevent], cmd: u32) -> io::Result<()> {
     }
 }
 
-pub fn serve_once(conns: Vec<OwnedFd>, mut calls: Calls) -> io::Result<()> {
+/// A new kevent queue, and the most entries one call of it takes (the
+/// probe's `max_batch`, at least `min` and at most 4096).
+pub fn queue(min: usize) -> io::Result<(OwnedFd, usize)> {
     let f = kevent::features()?;
-    let max = (f.max_batch as usize).clamp(1, 4096);
+    let max = (f.max_batch as usize).clamp(min, 4096);
     // SAFETY: the probe found kevent ABI v2; a new descriptor we own.
     let q = unsafe { sys::kevent_create(sys::KEVENT_CLOEXEC) }
         .map_err(|e| io::Error::other(format!("kevent_create: {e}")))?;
     // SAFETY: as above.
-    let q = unsafe { OwnedFd::from_raw_fd(q) };
+    Ok((unsafe { OwnedFd::from_raw_fd(q) }, max))
+}
+
+pub fn serve_once(conns: Vec<OwnedFd>, mut calls: Calls) -> io::Result<()> {
+    let (q, max) = queue(1)?;
     let n = conns.len();
     let mut bufs = vec![0u8; n * BUF];
     // The bytes of each connection's SEND in flight.
@@ -231,13 +237,7 @@ fn enable(i: usize) -> sys::ukevent {
 /// `kevent-aio`: see the top. Receive ids are the connections' indices,
 /// send ids the indices plus `n`.
 pub fn serve(conns: Vec<OwnedFd>, mut calls: Calls) -> io::Result<()> {
-    let f = kevent::features()?;
-    let max = (f.max_batch as usize).clamp(2, 4096);
-    // SAFETY: the probe found kevent ABI v2; a new descriptor we own.
-    let q = unsafe { sys::kevent_create(sys::KEVENT_CLOEXEC) }
-        .map_err(|e| io::Error::other(format!("kevent_create: {e}")))?;
-    // SAFETY: as above.
-    let q = unsafe { OwnedFd::from_raw_fd(q) };
+    let (q, max) = queue(2)?;
     let mut s = Echo::new(conns);
     let mut adds: Vec<sys::ukevent> = (0..s.n)
         .map(|i| {
