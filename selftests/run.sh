@@ -13,7 +13,10 @@
 # selftests/baseline/<suite>.txt lists the tests that misbehave on the
 # unpatched base kernel:
 #   known  result reported, never counted (fails often on the base)
-#   flaky  rerun alone up to $FLAKY_RERUNS times; passes if a rerun passes
+#   flaky  rerun alone up to $FLAKY_RERUNS times; passes if a rerun passes.
+#          "<test> flaky SIGNATURE": if every run fails printing SIGNATURE
+#          (the test's lost race), it is reported and not counted: the
+#          test asserts a scheduling outcome. A failure without it fails.
 # Any other failure fails the run, and so does a binary whose TAP output is
 # incomplete (fewer results than its "1..N" plan: a crash or a hang) or
 # that exits non-zero without reporting a failure.
@@ -44,16 +47,21 @@ show_test() {
 }
 
 # Rerun one test alone (kselftest_harness -t takes the name without its
-# fixture); 0 if any rerun passes.
+# fixture). Returns 0 if a rerun passes, 2 if every rerun failed and each
+# failure (the first run's too, in $3) printed the baseline's race
+# signature $4, 1 otherwise.
 rerun_passes() {
-	local bin=$1 name=$2 i
+	local bin=$1 name=$2 first=$3 sig=$4 i out all_race=1
+	[ -n "$sig" ] && grep -qF -- "$sig" "$first" || all_race=0
 	for ((i = 1; i <= FLAKY_RERUNS; i++)); do
-		if (cd /tmp && "$bin" -t "${name#*.}") >/dev/null 2>&1; then
+		if out=$(cd /tmp && "$bin" -t "${name#*.}" 2>&1); then
 			echo "        rerun $i passed"
 			return 0
 		fi
+		[ -n "$sig" ] && [[ $out == *"$sig"* ]] || all_race=0
 	done
 	echo "        failed $FLAKY_RERUNS reruns too"
+	((all_race)) && return 2
 	return 1
 }
 
@@ -68,11 +76,13 @@ for suite in "$@"; do
 	esac
 	baseline=$here/baseline/$suite.txt
 	[ -f "$baseline" ] || baseline=$here/baseline/$base.txt
-	# The baseline's "<test> known|flaky" lines, read once
-	declare -A expects=()
+	# The baseline's "<test> known|flaky [race signature]" lines, read once
+	declare -A expects=() signatures=()
 	if [ -f "$baseline" ]; then
-		while read -r t e _; do
-			[[ -n $t && $t != \#* ]] && expects[$t]=$e
+		while read -r t e sig; do
+			[[ -n $t && $t != \#* ]] || continue
+			expects[$t]=$e
+			signatures[$t]=$sig
 		done <"$baseline"
 	fi
 	bins=()
@@ -147,11 +157,18 @@ for suite in "$@"; do
 			elif [ "$expect" = flaky ]; then
 				echo "  flaky $prog/$name failed; rerunning:"
 				show_test "$name" "$tap"
-				if rerun_passes "$b" "$name"; then
-					passed=$((passed + 1)); bin_failed=1
-				else
-					failed=$((failed + 1))
-				fi
+				show_test "$name" "$tap" >"$out_dir/first-failure"
+				rerun_passes "$b" "$name" "$out_dir/first-failure" "${signatures[$name]:-}"
+				case $? in
+				0) passed=$((passed + 1)); bin_failed=1 ;;
+				2)
+					# Lost the race it asserts every time, the same
+					# way: a scheduling outcome, not a result.
+					known=$((known + 1)); bin_failed=1
+					echo "  race  $prog/$name: every run lost the race ('${signatures[$name]}'); not counted"
+					;;
+				*) failed=$((failed + 1)); bin_failed=1 ;;
+				esac
 			else
 				failed=$((failed + 1)); bin_failed=1; echo "  FAIL  $prog/$name"
 				show_test "$name" "$tap"
