@@ -119,7 +119,7 @@ pub use flags::{
 };
 pub use interest::{Clock, Deadline, Event, Kevent, Key, Kind, Token};
 pub use naio::{
-    Completion, IoBuf, IoBufMut, Naio, NaioDrain, NaioOp, RequestId, SendfileCompletion,
+    Completion, IoBuf, IoBufMut, Naio, NaioDrain, NaioOp, RequestId, SendfileCompletion, Sent,
     SubmitError, MAX_REQUEST_LEN,
 };
 pub use probe::{features, is_supported, Features};

@@ -79,9 +79,10 @@ use std::time::Duration;
 use kevent_sys as sys;
 
 use crate::error::{Command, Error};
-use crate::flags::{RecvFlags, SendFlags, SendfileFlags};
+use crate::flags::{EventFlags, RecvFlags, SendFlags, SendfileFlags};
 use crate::interest::{Event, Key, Kind, Token};
-use crate::queue::{ctl_one, Events, Queue};
+use crate::probe::features;
+use crate::queue::{ctl_one, ctl_one_entry, Events, Queue};
 use crate::ring::{Drain, QueueRef, Ring};
 use crate::wait::Wait;
 
@@ -423,6 +424,17 @@ impl SendfileCompletion {
 pub(crate) enum Taken<B> {
     Buf(Completion<B>),
     File(SendfileCompletion),
+}
+
+/// What [`Naio::send_now`] did with a send.
+#[derive(Debug)]
+pub enum Sent<B> {
+    /// The kernel completed the send at once: its result and buffer.
+    /// No event comes for it.
+    Done(Completion<B>),
+    /// The send is in flight; its completion comes through
+    /// [`Naio::wait`], as a [`Naio::send`]'s.
+    Queued(RequestId),
 }
 
 /// A request that could not be submitted: why, and the buffer back.
@@ -1045,6 +1057,87 @@ impl<B: IoBuf> Naio<B> {
         )
     }
 
+    /// [`send`](Naio::send), but a send that the kernel completes at
+    /// once (the socket has room for all of it, or fails) comes back
+    /// here, with its buffer, as [`Sent::Done`]: no event will come for
+    /// it and it is not in flight. Otherwise it is in flight, as a
+    /// [`send`](Naio::send)'s, and its completion comes through
+    /// [`wait`](Naio::wait) ([`Sent::Queued`]). One system call either
+    /// way (`KEVENT_REQ_INLINE`: the kernel writes the result into the
+    /// request's entry). On a kernel without `KEVENT_REQ_INLINE` (see
+    /// [`Features::req_flags`](crate::Features)) every send is queued.
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// use kevent::{Naio, SendFlags, Sent, Token};
+    ///
+    /// let naio: Naio = Naio::new()?;
+    /// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
+    /// match naio.send_now(&a, b"hello".to_vec(), SendFlags::empty(), Token(1))? {
+    ///     Sent::Done(done) => assert_eq!(*done.result().as_ref().unwrap(), 5),
+    ///     Sent::Queued(_id) => { /* its completion comes through wait() */ }
+    /// }
+    /// let mut got = [0; 5];
+    /// b.read_exact(&mut got)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Naio::send)'s. A send that the kernel ran and that
+    /// failed (a reset connection, say) is a [`Sent::Done`] whose
+    /// [`result`](Completion::result) is the error.
+    pub fn send_now(
+        &self,
+        socket: &impl AsFd,
+        buf: B,
+        flags: SendFlags,
+        token: impl Into<Token>,
+    ) -> Result<Sent<B>, SubmitError<B>> {
+        let inline = features().is_ok_and(|f| f.req_flags.bits() & sys::KEVENT_REQ_INLINE != 0);
+        if !inline {
+            return self.send(socket, buf, flags, token).map(Sent::Queued);
+        }
+        let len = buf.bytes_init();
+        if len == 0 {
+            return Err(SubmitError {
+                error: invalid_input("a send needs at least 1 initialised byte"),
+                buf,
+            });
+        }
+        let (fd, token) = (socket.as_fd().as_raw_fd(), token.into());
+        let len = len.min(MAX_REQUEST_LEN);
+        let (id, back) = self
+            .submit_entry(Some(buf), NaioOp::Send, len, token, None, |id, b| {
+                let ptr = b.map_or(std::ptr::null(), |b| b.stable_ptr());
+                let mut raw = request(NaioOp::Send, id, fd, ptr, len, flags.bits(), token);
+                raw.req_flags |= sys::KEVENT_REQ_INLINE;
+                raw
+            })
+            .map_err(|(error, buf)| match buf {
+                Some(buf) => SubmitError { error, buf },
+                None => unreachable!("a send's buffer comes back"),
+            })?;
+        if back.ret_flags & sys::KEVENT_RET_COMPLETE == 0 {
+            return Ok(Sent::Queued(id));
+        }
+        // Completed at the add and never queued: no event will record it,
+        // so record it here, as record_one() would have.
+        let ev_flags = EventFlags::from_bits_retain(back.ret_data[0] as u16);
+        let result = crate::interest::naio_result(back.ret_data[1] as i32 as i64 as u64, ev_flags);
+        let mut slots = self.lock();
+        slots.complete(
+            id,
+            Some(NaioOp::Send),
+            result,
+            ev_flags.contains(EventFlags::EOF),
+        );
+        match slots.poll(id, None, false) {
+            Some(Taken::Buf(done)) => Ok(Sent::Done(done)),
+            _ => unreachable!("a send completed at its add is in its slot"),
+        }
+    }
+
     /// Receives into `buf` from its start, up to its
     /// [`bytes_total`](IoBuf::bytes_total) (a `Vec`'s capacity) and
     /// [`MAX_REQUEST_LEN`]: completes on at least one byte (all of them
@@ -1220,6 +1313,21 @@ impl<B: IoBuf> Naio<B> {
         set_init: Option<SetInit<B>>,
         make: impl FnOnce(RequestId, Option<&mut B>) -> sys::ukevent,
     ) -> Result<RequestId, (Error, Option<B>)> {
+        self.submit_entry(buf, op, len, token, set_init, make)
+            .map(|(id, _)| id)
+    }
+
+    /// [`submit`](Naio::submit), returning the entry as the kernel wrote
+    /// it back as well.
+    fn submit_entry(
+        &self,
+        buf: Option<B>,
+        op: NaioOp,
+        len: usize,
+        token: Token,
+        set_init: Option<SetInit<B>>,
+        make: impl FnOnce(RequestId, Option<&mut B>) -> sys::ukevent,
+    ) -> Result<(RequestId, sys::ukevent), (Error, Option<B>)> {
         if std::process::id() != self.pid {
             // A copy in a child of fork(): the parent's table chooses the
             // ids on this queue (the safety argument, 3).
@@ -1262,8 +1370,8 @@ impl<B: IoBuf> Naio<B> {
             make(id, slots.buf_mut(id))
         };
         let id = RequestId(raw.id);
-        match ctl_one(self.queue.as_fd(), Command::Add, raw) {
-            Ok(()) => Ok(id),
+        match ctl_one_entry(self.queue.as_fd(), Command::Add, raw) {
+            Ok(back) => Ok((id, back)),
             Err(error) => {
                 // Not added (an entry error, or the call processed no
                 // entry): the kernel has no request and never used the

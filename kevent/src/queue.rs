@@ -210,12 +210,22 @@ fn key_of(raw: &sys::ukevent) -> Key {
 /// One entry on the queue `fd`: its own result. A call that processed no
 /// entry (a fatal signal) is `Interrupted`, never success.
 pub(crate) fn ctl_one(fd: BorrowedFd<'_>, cmd: Command, raw: sys::ukevent) -> Result<(), Error> {
+    ctl_one_entry(fd, cmd, raw).map(drop)
+}
+
+/// [`ctl_one`], returning the entry as the kernel wrote it back
+/// (`ret_flags`, `ret_data`).
+pub(crate) fn ctl_one_entry(
+    fd: BorrowedFd<'_>,
+    cmd: Command,
+    raw: sys::ukevent,
+) -> Result<sys::ukevent, Error> {
     let mut raw = [raw];
     let done =
         ctl_raw(fd, cmd, &mut raw).map_err(|e| Error::call(cmd, Some(key_of(&raw[0])), None, e))?;
     match done {
         1 => match entry_errno(&raw[0]) {
-            None => Ok(()),
+            None => Ok(raw[0]),
             Some(e) => Err(Error::entry(cmd, key_of(&raw[0]), None, e)),
         },
         _ => Err(Error::call(

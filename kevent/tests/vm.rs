@@ -2755,7 +2755,7 @@ fn inode_renames_and_attributes() {
 
 // ---- KEVENT_NAIO: network I/O requests with owned buffers ----
 
-use kevent::{Completion, IoBuf, Naio, NaioOp, RecvFlags, RequestId, SendFlags};
+use kevent::{Completion, IoBuf, Naio, NaioOp, RecvFlags, RequestId, SendFlags, Sent};
 
 /// These tests need a kernel whose probe lists `KEVENT_NAIO`.
 fn require_naio() {
@@ -3580,6 +3580,79 @@ fn fill(ours: &UnixStream) -> usize {
     }
     ours.set_nonblocking(false).unwrap();
     n
+}
+
+/// `send_now`: a send with room completes at the add and comes back with
+/// its buffer, no event and nothing in flight; a send on a full socket is
+/// queued and completes through `wait`; a send on a socket whose peer is
+/// gone completes at once with the error.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_send_now_done_queued_and_failed() {
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let inline = kevent::features().unwrap().req_flags.bits() & kevent_sys::KEVENT_REQ_INLINE != 0;
+    assert!(
+        inline,
+        "this kernel's probe does not list KEVENT_REQ_INLINE"
+    );
+
+    // Room: done at the add.
+    let sent = naio
+        .send_now(&a, b"hello".to_vec(), SendFlags::NOSIGNAL, Token(3))
+        .unwrap();
+    let Sent::Done(done) = sent else {
+        panic!("a send with room was queued: {sent:?}")
+    };
+    assert_eq!((done.token(), done.op()), (Token(3), NaioOp::Send));
+    let (n, buf) = done.into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (5, &b"hello"[..]));
+    assert_eq!(naio.in_flight(), 0);
+    let mut ev = Events::with_capacity(8);
+    assert_eq!(
+        naio.wait(&mut ev, Some(Duration::ZERO)).unwrap(),
+        0,
+        "an event for an inline send"
+    );
+    let mut got = [0u8; 5];
+    b.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello");
+
+    // No room: queued, completed by a wait once the peer reads.
+    let filled = fill(&a);
+    let sent = naio
+        .send_now(&a, vec![7u8; 100], SendFlags::NOSIGNAL, Token(4))
+        .unwrap();
+    let Sent::Queued(id) = sent else {
+        panic!("a send on a full socket completed at once: {sent:?}")
+    };
+    assert_eq!(naio.in_flight(), 1);
+    assert!(
+        completes_now(&naio, id).is_none(),
+        "completed on a full socket"
+    );
+    // The kernel sends it during a wait: read the filling first.
+    let mut sink = vec![0u8; filled];
+    b.read_exact(&mut sink).unwrap();
+    let (n, _) = completion(&naio, id).into_parts();
+    assert_eq!(n.unwrap(), 100);
+    let mut tail = [0u8; 100];
+    b.read_exact(&mut tail).unwrap();
+    assert_eq!(tail, [7u8; 100]);
+
+    // The peer is gone: done at once, with the error.
+    drop(b);
+    let sent = naio
+        .send_now(&a, b"late".to_vec(), SendFlags::NOSIGNAL, Token(5))
+        .unwrap();
+    let Sent::Done(done) = sent else {
+        panic!("a send to a closed peer was queued: {sent:?}")
+    };
+    let (n, buf) = done.into_parts();
+    assert_eq!(n.unwrap_err().raw_os_error(), Some(libc::EPIPE));
+    assert_eq!(&buf[..], b"late");
+    assert_eq!(naio.in_flight(), 0);
 }
 
 /// A sendfile on a full socket waits; REMOVE cancels it (ECANCELED, no
