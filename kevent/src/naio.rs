@@ -427,14 +427,23 @@ pub(crate) enum Taken<B> {
 }
 
 /// What [`Naio::send_now`] did with a send.
-#[derive(Debug)]
+#[must_use = "a Done send's result may be an error; an InFlight send's completion must be taken"]
 pub enum Sent<B> {
     /// The kernel completed the send at once: its result and buffer.
     /// No event comes for it.
     Done(Completion<B>),
     /// The send is in flight; its completion comes through
     /// [`Naio::wait`], as a [`Naio::send`]'s.
-    Queued(RequestId),
+    InFlight(RequestId),
+}
+
+impl<B> fmt::Debug for Sent<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sent::Done(done) => f.debug_tuple("Done").field(done).finish(),
+            Sent::InFlight(id) => f.debug_tuple("InFlight").field(id).finish(),
+        }
+    }
 }
 
 /// A request that could not be submitted: why, and the buffer back.
@@ -1008,7 +1017,9 @@ impl<B: IoBuf> Naio<B> {
     }
 
     /// How many requests are in flight (submitted, completion not yet
-    /// recorded by [`wait`](Naio::wait)).
+    /// recorded by [`wait`](Naio::wait)). A [`send_now`](Naio::send_now)
+    /// counts while that call runs, even if it completes at once (then
+    /// without an event).
     pub fn in_flight(&self) -> usize {
         self.lock().in_flight()
     }
@@ -1062,7 +1073,7 @@ impl<B: IoBuf> Naio<B> {
     /// here, with its buffer, as [`Sent::Done`]: no event will come for
     /// it and it is not in flight. Otherwise it is in flight, as a
     /// [`send`](Naio::send)'s, and its completion comes through
-    /// [`wait`](Naio::wait) ([`Sent::Queued`]). One system call either
+    /// [`wait`](Naio::wait) ([`Sent::InFlight`]). One system call either
     /// way (`KEVENT_REQ_INLINE`: the kernel writes the result into the
     /// request's entry). On a kernel without `KEVENT_REQ_INLINE` (see
     /// [`Features::req_flags`](crate::Features)) every send is queued.
@@ -1075,7 +1086,7 @@ impl<B: IoBuf> Naio<B> {
     /// let (a, mut b) = std::os::unix::net::UnixStream::pair()?;
     /// match naio.send_now(&a, b"hello".to_vec(), SendFlags::empty(), Token(1))? {
     ///     Sent::Done(done) => assert_eq!(*done.result().as_ref().unwrap(), 5),
-    ///     Sent::Queued(_id) => { /* its completion comes through wait() */ }
+    ///     Sent::InFlight(_id) => { /* its completion comes through wait() */ }
     /// }
     /// let mut got = [0; 5];
     /// b.read_exact(&mut got)?;
@@ -1096,7 +1107,7 @@ impl<B: IoBuf> Naio<B> {
     ) -> Result<Sent<B>, SubmitError<B>> {
         let inline = features().is_ok_and(|f| f.req_flags.bits() & sys::KEVENT_REQ_INLINE != 0);
         if !inline {
-            return self.send(socket, buf, flags, token).map(Sent::Queued);
+            return self.send(socket, buf, flags, token).map(Sent::InFlight);
         }
         let len = buf.bytes_init();
         if len == 0 {
@@ -1119,7 +1130,7 @@ impl<B: IoBuf> Naio<B> {
                 None => unreachable!("a send's buffer comes back"),
             })?;
         if back.ret_flags & sys::KEVENT_RET_COMPLETE == 0 {
-            return Ok(Sent::Queued(id));
+            return Ok(Sent::InFlight(id));
         }
         // Completed at the add and never queued: no event will record it,
         // so record it here, as record_one() would have.
@@ -1389,7 +1400,8 @@ impl<B: IoBuf> Naio<B> {
     ///
     /// # Errors
     ///
-    /// `ENOENT`: no such request in flight (its completion was reported);
+    /// `ENOENT`: no such request in flight (its completion was reported,
+    /// or it completed in its [`send_now`](Naio::send_now));
     /// `EALREADY`: it has completed, and its completion is still to be
     /// reported.
     pub fn cancel(&self, id: RequestId) -> Result<(), Error> {

@@ -3624,7 +3624,7 @@ fn naio_send_now_done_queued_and_failed() {
     let sent = naio
         .send_now(&a, vec![7u8; 100], SendFlags::NOSIGNAL, Token(4))
         .unwrap();
-    let Sent::Queued(id) = sent else {
+    let Sent::InFlight(id) = sent else {
         panic!("a send on a full socket completed at once: {sent:?}")
     };
     assert_eq!(naio.in_flight(), 1);
