@@ -852,6 +852,21 @@ pub(crate) fn sendfile_request(
     raw
 }
 
+/// The result and end-of-file flag a request added with
+/// `KEVENT_REQ_INLINE` completed with at its add (`KEVENT_RET_COMPLETE`:
+/// the event's flags in `ret_data[0]`, the `__s32` result in
+/// `ret_data[1]`), or `None` if it did not complete there.
+fn inline_result(back: &sys::ukevent) -> Option<(io::Result<usize>, bool)> {
+    if back.ret_flags & sys::KEVENT_RET_COMPLETE == 0 {
+        return None;
+    }
+    // The flags are a u16 in an event; a kernel that set more is broken,
+    // and the bits this crate knows are all below 16.
+    let flags = EventFlags::from_bits_retain(back.ret_data[0] as u16);
+    let result = crate::interest::naio_result(i64::from(back.ret_data[1] as i32) as u64, flags);
+    Some((result, flags.contains(EventFlags::EOF)))
+}
+
 /// The `ukevent` of a request whose `data` is `data` (a buffer's address,
 /// or a sendfile's offset), `naio.in_fd` 0.
 fn raw_request(
@@ -1062,10 +1077,12 @@ impl<B: IoBuf> Naio<B> {
             buf,
             len,
             flags.bits(),
+            0,
             token.into(),
             None,
             |b| b.stable_ptr(),
         )
+        .map(|(id, _)| id)
     }
 
     /// [`send`](Naio::send), but a send that the kernel completes at
@@ -1110,39 +1127,24 @@ impl<B: IoBuf> Naio<B> {
             return self.send(socket, buf, flags, token).map(Sent::InFlight);
         }
         let len = buf.bytes_init();
-        if len == 0 {
-            return Err(SubmitError {
-                error: invalid_input("a send needs at least 1 initialised byte"),
-                buf,
-            });
-        }
-        let (fd, token) = (socket.as_fd().as_raw_fd(), token.into());
-        let len = len.min(MAX_REQUEST_LEN);
-        let (id, back) = self
-            .submit_entry(Some(buf), NaioOp::Send, len, token, None, |id, b| {
-                let ptr = b.map_or(std::ptr::null(), |b| b.stable_ptr());
-                let mut raw = request(NaioOp::Send, id, fd, ptr, len, flags.bits(), token);
-                raw.req_flags |= sys::KEVENT_REQ_INLINE;
-                raw
-            })
-            .map_err(|(error, buf)| match buf {
-                Some(buf) => SubmitError { error, buf },
-                None => unreachable!("a send's buffer comes back"),
-            })?;
-        if back.ret_flags & sys::KEVENT_RET_COMPLETE == 0 {
+        let (id, back) = self.submit_buf(
+            NaioOp::Send,
+            socket.as_fd().as_raw_fd(),
+            buf,
+            len,
+            flags.bits(),
+            sys::KEVENT_REQ_INLINE,
+            token.into(),
+            None,
+            |b| b.stable_ptr(),
+        )?;
+        let Some((result, eof)) = inline_result(&back) else {
             return Ok(Sent::InFlight(id));
-        }
+        };
         // Completed at the add and never queued: no event will record it,
         // so record it here, as record_one() would have.
-        let ev_flags = EventFlags::from_bits_retain(back.ret_data[0] as u16);
-        let result = crate::interest::naio_result(back.ret_data[1] as i32 as i64 as u64, ev_flags);
         let mut slots = self.lock();
-        slots.complete(
-            id,
-            Some(NaioOp::Send),
-            result,
-            ev_flags.contains(EventFlags::EOF),
-        );
+        slots.complete(id, Some(NaioOp::Send), result, eof);
         match slots.poll(id, None, false) {
             Some(Taken::Buf(done)) => Ok(Sent::Done(done)),
             _ => unreachable!("a send completed at its add is in its slot"),
@@ -1174,13 +1176,17 @@ impl<B: IoBuf> Naio<B> {
             buf,
             len,
             flags.bits(),
+            0,
             token.into(),
             Some(<B as IoBufMut>::set_init as SetInit<B>),
             |b| b.stable_mut_ptr(),
         )
+        .map(|(id, _)| id)
     }
 
-    /// A send or a receive of `buf`'s first `len` bytes.
+    /// A send or a receive of `buf`'s first `len` bytes, with the
+    /// request flags `req_flags`; returns the entry as the kernel wrote
+    /// it back too.
     #[allow(clippy::too_many_arguments)]
     fn submit_buf(
         &self,
@@ -1189,10 +1195,11 @@ impl<B: IoBuf> Naio<B> {
         buf: B,
         len: usize,
         msg_flags: u32,
+        req_flags: u32,
         token: Token,
         set_init: Option<SetInit<B>>,
         ptr_of: impl FnOnce(&mut B) -> *const u8,
-    ) -> Result<RequestId, SubmitError<B>> {
+    ) -> Result<(RequestId, sys::ukevent), SubmitError<B>> {
         if len == 0 {
             return Err(SubmitError {
                 error: invalid_input(if op == NaioOp::Recv {
@@ -1204,10 +1211,12 @@ impl<B: IoBuf> Naio<B> {
             });
         }
         let len = len.min(MAX_REQUEST_LEN);
-        self.submit(Some(buf), op, len, token, set_init, |id, b| {
+        self.submit_entry(Some(buf), op, len, token, set_init, |id, b| {
             // Always a buffer: the one just put in the slot.
             let ptr = b.map_or(std::ptr::null(), ptr_of);
-            request(op, id, fd, ptr, len, msg_flags, token)
+            let mut raw = request(op, id, fd, ptr, len, msg_flags, token);
+            raw.req_flags = req_flags;
+            raw
         })
         .map_err(|(error, buf)| match buf {
             Some(buf) => SubmitError { error, buf },
@@ -1669,6 +1678,28 @@ mod tests {
             Taken::Buf(done) => Some(done),
             Taken::File(_) => panic!("a sendfile's completion for a buffered request"),
         }
+    }
+
+    #[test]
+    fn inline_results_decode_as_events_do() {
+        let entry = |ret_flags: u32, ev: u32, result: i32| sys::ukevent {
+            ret_flags,
+            ret_data: [ev, result as u32],
+            ..Default::default()
+        };
+        let done = sys::KEVENT_RET_DONE | sys::KEVENT_RET_COMPLETE;
+        // Not completed at the add: in flight.
+        assert!(inline_result(&entry(sys::KEVENT_RET_DONE, 0, 0)).is_none());
+        let (n, eof) = inline_result(&entry(done, 0, 5)).unwrap();
+        assert_eq!((n.unwrap(), eof), (5, false));
+        let (n, eof) = inline_result(&entry(done, sys::KEVENT_EV_EOF, 0)).unwrap();
+        assert_eq!((n.unwrap(), eof), (0, true));
+        let (n, _) = inline_result(&entry(done, sys::KEVENT_EV_ERROR, -libc::EPIPE)).unwrap();
+        assert_eq!(n.unwrap_err().raw_os_error(), Some(libc::EPIPE));
+        // A negative result without the error flag is the kernel's bug,
+        // not a huge count.
+        let (n, _) = inline_result(&entry(done, 0, -1)).unwrap();
+        assert!(n.is_err());
     }
 
     #[test]
