@@ -16,7 +16,7 @@ use tokio::io::Interest;
 
 use crate::flags::{RecvFlags, SendFlags, SendfileFlags};
 use crate::interest::Token;
-use crate::naio::{IoBuf, IoBufMut, Naio, RequestId, Taken};
+use crate::naio::{IoBuf, IoBufMut, Naio, RequestId, Sent, Taken};
 use crate::queue::{Events, Queue};
 
 /// Network I/O requests as futures, on a queue of their own in tokio's
@@ -97,14 +97,29 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
 
     /// Sends `buf`'s initialised bytes on `socket` (a closed peer is
     /// `EPIPE`; a request never raises `SIGPIPE`). See [`Naio::send`].
+    ///
+    /// A send that the kernel completes at once (the socket has room) is
+    /// done when this returns, in the one system call that submits it
+    /// ([`Naio::send_now`]): the future is ready at its first poll, and
+    /// its [`id`](Op::id) is `None`.
     pub fn send(&self, socket: &impl AsFd, buf: B) -> Op<'_, B> {
         self.send_with(socket, buf, SendFlags::NOSIGNAL)
     }
 
     /// [`send`](Self::send) with these flags.
     pub fn send_with(&self, socket: &impl AsFd, buf: B, flags: SendFlags) -> Op<'_, B> {
-        let r = self.naio().send(socket, buf, flags, Token(0));
-        self.op(r)
+        let state = match self.naio().send_now(socket, buf, flags, Token(0)) {
+            Ok(Sent::Done(done)) => {
+                let (res, buf) = done.into_parts();
+                State::Ready(res, buf)
+            }
+            Ok(Sent::InFlight(id)) => State::InFlight(id),
+            Err(e) => State::Ready(Err(e.error.into()), e.buf),
+        };
+        Op {
+            naio: self.naio(),
+            state,
+        }
     }
 
     /// Receives into `buf` from its start (a `Vec`'s capacity is the room,
@@ -180,7 +195,7 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
             naio: self.naio(),
             state: match r {
                 Ok(id) => State::InFlight(id),
-                Err(e) => State::Failed(e.error.into(), e.buf),
+                Err(e) => State::Ready(Err(e.error.into()), e.buf),
             },
         }
     }
@@ -223,7 +238,8 @@ async fn drive<B: IoBuf + Send>(shared: Arc<AsyncFd<Naio<B>>>) {
 
 enum State<B> {
     InFlight(RequestId),
-    Failed(io::Error, B),
+    /// Failed at submission, or completed in it (a send with room).
+    Ready(io::Result<usize>, B),
     Finished,
 }
 
@@ -237,8 +253,9 @@ pub struct Op<'a, B: IoBuf> {
 }
 
 impl<B: IoBuf> Op<'_, B> {
-    /// The request's id (`None` if it could not be submitted: the future
-    /// resolves to the error and the buffer).
+    /// The request's id: `None` if it could not be submitted (the future
+    /// resolves to the error and the buffer) or a send completed in its
+    /// submission (to the count and the buffer).
     pub fn id(&self) -> Option<RequestId> {
         match self.state {
             State::InFlight(id) => Some(id),
@@ -270,7 +287,7 @@ impl<B: IoBuf> Future for Op<'_, B> {
                     Poll::Pending
                 }
             },
-            State::Failed(e, buf) => Poll::Ready((Err(e), buf)),
+            State::Ready(res, buf) => Poll::Ready((res, buf)),
             State::Finished => panic!("kevent::Op polled after it completed"),
         }
     }

@@ -3273,6 +3273,35 @@ fn naio_async_round_trip_and_cancel_on_drop() {
         let (res, buf) = tokio::time::timeout(LONG, recv).await.unwrap();
         assert_eq!((res.unwrap(), &buf[..]), (4, &b"ping"[..]));
         assert_eq!(naio.in_flight(), 0, "{id}");
+        // A send with room completes in its submission (KEVENT_REQ_INLINE):
+        // nothing in flight, ready at once; a full socket's is in flight.
+        let inline =
+            kevent::features().unwrap().req_flags.bits() & kevent_sys::KEVENT_REQ_INLINE != 0;
+        let send = naio.send(&client, b"now".to_vec());
+        assert_eq!(send.id().is_none(), inline, "{send:?}");
+        assert_eq!(naio.in_flight(), usize::from(!inline));
+        let (res, sent) = tokio::time::timeout(LONG, send).await.unwrap();
+        assert_eq!((res.unwrap(), &sent[..]), (3, &b"now"[..]));
+        let (res, got) = naio.recv(&server, Vec::with_capacity(16)).await;
+        assert_eq!((res.unwrap(), &got[..]), (3, &b"now"[..]));
+        let (full, mut full_peer) = UnixStream::pair().unwrap();
+        fill(&full);
+        let send = naio.send(&full, b"later".to_vec());
+        assert!(send.id().is_some());
+        let mut drain = vec![0u8; 1 << 20];
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            while !got.ends_with(b"later") {
+                let n = std::io::Read::read(&mut full_peer, &mut drain).unwrap();
+                assert!(n > 0, "EOF before the send's bytes");
+                got.extend_from_slice(&drain[..n]);
+                let keep = got.len().saturating_sub(8);
+                got.drain(..keep);
+            }
+        });
+        let (res, _) = tokio::time::timeout(LONG, send).await.unwrap();
+        assert_eq!(res.unwrap(), 5);
+        reader.join().unwrap();
         // Submission errors come back as the future's result, with the
         // buffer.
         let (rd, _wr) = nix_pipe();
