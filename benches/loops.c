@@ -7,7 +7,9 @@
  *   loops MODE [ITERATIONS]
  *
  * MODE: empty_wait_epoll, empty_wait_kevent (a zero-timeout wait on an
- * empty queue; empty_wait_epoll_raw: through syscall(), as kevent goes); ready64_epoll, ready64_kevent (64 level-triggered ready
+ * empty queue; empty_wait_epoll_raw: through syscall(), as kevent goes;
+ * empty_wait_ring: kevent_wait() into a registered ring of 64 entries);
+ * ready64_epoll, ready64_kevent, ready64_ring (64 level-triggered ready
  * eventfds, all 64 events taken and read by each call); ctl1_epoll,
  * ctl1_kevent (one watch added and removed); ctl64_epoll, ctl64_kevent
  * (64 added and removed: 128 epoll_ctl() calls, or one kevent_ctl() batch
@@ -32,6 +34,10 @@
 #define __NR_kevent_ctl		501
 #define __NR_kevent_get_events	502
 #endif
+#ifndef __NR_kevent_ring_init
+#define __NR_kevent_ring_init	503
+#define __NR_kevent_wait	504
+#endif
 
 #define N 64
 
@@ -41,8 +47,10 @@ enum {
 	M_empty_read_kevent,
 	M_empty_wait_kevent_null,
 	M_empty_wait_kevent,
+	M_empty_wait_ring,
 	M_ready64_epoll,
 	M_ready64_kevent,
+	M_ready64_ring,
 	M_ctl1_epoll,
 	M_ctl64_epoll,
 	M_ctl1_kevent,
@@ -55,8 +63,10 @@ static const char *const modes[] = {
 	"empty_read_kevent",
 	"empty_wait_kevent_null",
 	"empty_wait_kevent",
+	"empty_wait_ring",
 	"ready64_epoll",
 	"ready64_kevent",
+	"ready64_ring",
 	"ctl1_epoll",
 	"ctl64_epoll",
 	"ctl1_kevent",
@@ -114,6 +124,9 @@ int main(int argc, char **argv)
 	struct kevent_event kev[N];
 	struct epoll_event eev[N];
 	struct ukevent uk[N];
+	/* The ring: its 64-byte header and N entries, 8-byte aligned. */
+	static uint64_t ring_mem[(sizeof(struct kevent_ring) +
+				  N * sizeof(struct kevent_event)) / 8];
 	int fds[N], ep, q, qnb, i, m, max_nr;
 	struct timespec t0, t1;
 	long it;
@@ -139,6 +152,10 @@ int main(int argc, char **argv)
 		kq_ctl(q, KEVENT_CTL_ADD, N, uk);
 	}
 
+	if ((!strcmp(mode, "empty_wait_ring") || !strcmp(mode, "ready64_ring")) &&
+	    syscall(__NR_kevent_ring_init, q, ring_mem, N, 0))
+		die("kevent_ring_init");
+
 	m = mode_index(mode);
 	max_nr = getenv("LOOPS_MAX_NR") ? atoi(getenv("LOOPS_MAX_NR")) : N;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -155,6 +172,8 @@ int main(int argc, char **argv)
 		} else if (m == M_empty_wait_kevent) {
 			sink += syscall(__NR_kevent_get_events, q, kev, max_nr, &zero,
 					sizeof(zero));
+		} else if (m == M_empty_wait_ring) {
+			sink += syscall(__NR_kevent_wait, q, N, &zero, sizeof(zero));
 		} else if (m == M_ready64_epoll) {
 			int n = epoll_wait(ep, eev, N, 0);
 
@@ -170,6 +189,16 @@ int main(int argc, char **argv)
 				sink += kev[i].user_data;
 			if (n != N)
 				die("ready64_kevent: not 64 events");
+		} else if (m == M_ready64_ring) {
+			struct kevent_ring *r = (struct kevent_ring *)ring_mem;
+			long n = syscall(__NR_kevent_wait, q, N, &zero, sizeof(zero));
+			uint32_t t = r->tail;
+
+			if (n != N)
+				die("ready64_ring: not 64 events");
+			for (i = 0; i < n; i++)
+				sink += r->events[(t + i) & (N - 1)].user_data;
+			__atomic_store_n(&r->tail, t + n, __ATOMIC_RELEASE);
 		} else if (m == M_ctl1_epoll || m == M_ctl64_epoll) {
 			int n = m == M_ctl1_epoll || m == M_ctl1_kevent ? 1 : N;
 
