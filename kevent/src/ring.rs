@@ -212,7 +212,8 @@ impl RingMem {
 /// the ring is detached and then unmapped, and if the detach fails the
 /// memory is leaked rather than unmapped under the kernel. A queue has at
 /// most one ring (a second [`Ring::new`] fails with `EBUSY`), and only the
-/// process that registered it may wait on it (`EPERM` elsewhere); a copy
+/// process that registered it (its address space, until it calls `execve`)
+/// may wait on it (`EPERM` elsewhere); a copy
 /// of a `Ring` in a forked child never detaches the parent's ring.
 /// [`Ring::builder`] offers [`dontfork`](RingBuilder::dontfork), so
 /// children do not inherit the ring's events (their copy reads as an
