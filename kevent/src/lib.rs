@@ -216,6 +216,17 @@ mod tests {
         assert!(!f.supports(Kind::Socket) && !f.supports(Kind::Other(200)));
         assert!(f.supports_flags(ReqFlags::DISPATCH | ReqFlags::FD_CLOSE));
         assert!(f.supports_command(sys::KEVENT_CTL_PROBE));
+        // req_flags 0x7f: no KEVENT_REQ_INLINE; a probe that has it says so.
+        assert!(!f.completes_inline);
+        let inline = sys::kevent_probe {
+            req_flags: 0x7f | sys::KEVENT_REQ_INLINE,
+            ..good
+        };
+        assert!(
+            Features::from_probe(Ok(64), &inline)
+                .unwrap()
+                .completes_inline
+        );
         let why = |ret, p: &sys::kevent_probe| Features::from_probe(ret, p).unwrap_err();
         assert!(why(Err(sys::Error::Errno(libc::ENOSYS)), &good).contains("not implemented"));
         assert!(why(Ok(64), &probe_answer(0, 2)).contains("magic 0x0"));

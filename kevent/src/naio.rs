@@ -1093,7 +1093,8 @@ impl<B: IoBuf> Naio<B> {
     /// [`wait`](Naio::wait) ([`Sent::InFlight`]). One system call either
     /// way (`KEVENT_REQ_INLINE`: the kernel writes the result into the
     /// request's entry). On a kernel without `KEVENT_REQ_INLINE` (see
-    /// [`Features::req_flags`](crate::Features)) every send is queued.
+    /// [`Features::completes_inline`](crate::Features::completes_inline))
+    /// every send is queued.
     ///
     /// ```no_run
     /// use std::io::Read;
@@ -1122,7 +1123,7 @@ impl<B: IoBuf> Naio<B> {
         flags: SendFlags,
         token: impl Into<Token>,
     ) -> Result<Sent<B>, SubmitError<B>> {
-        let inline = features().is_ok_and(|f| f.req_flags.bits() & sys::KEVENT_REQ_INLINE != 0);
+        let inline = features().is_ok_and(|f| f.completes_inline);
         if !inline {
             return self.send(socket, buf, flags, token).map(Sent::InFlight);
         }

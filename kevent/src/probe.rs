@@ -50,6 +50,11 @@ pub struct Features {
     /// created the kevent or updated one ([`Changes::created`](crate::Changes::created));
     /// false on kernels before `KEVENT_RET_CREATED`.
     pub reports_created: bool,
+    /// A network send can complete at its add, with no event
+    /// ([`Naio::send_now`](crate::Naio::send_now) returns
+    /// [`Sent::Done`](crate::Sent::Done)); false on kernels before
+    /// `KEVENT_REQ_INLINE`, where every send is in flight until a wait.
+    pub completes_inline: bool,
 }
 
 impl Features {
@@ -117,6 +122,7 @@ impl Features {
                 0
             },
             reports_created: p.ret_flags & sys::KEVENT_RET_CREATED != 0,
+            completes_inline: p.req_flags & sys::KEVENT_REQ_INLINE != 0,
         })
     }
 }

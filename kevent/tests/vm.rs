@@ -3275,8 +3275,7 @@ fn naio_async_round_trip_and_cancel_on_drop() {
         assert_eq!(naio.in_flight(), 0, "{id}");
         // A send with room completes in its submission (KEVENT_REQ_INLINE):
         // nothing in flight, ready at once; a full socket's is in flight.
-        let inline =
-            kevent::features().unwrap().req_flags.bits() & kevent_sys::KEVENT_REQ_INLINE != 0;
+        let inline = kevent::features().unwrap().completes_inline;
         let send = naio.send(&client, b"now".to_vec());
         assert_eq!(send.id().is_none(), inline, "{send:?}");
         assert_eq!(naio.in_flight(), usize::from(!inline));
@@ -3621,7 +3620,7 @@ fn naio_send_now_done_queued_and_failed() {
     require_naio();
     let naio: Naio = Naio::new().unwrap();
     let (a, mut b) = UnixStream::pair().unwrap();
-    let inline = kevent::features().unwrap().req_flags.bits() & kevent_sys::KEVENT_REQ_INLINE != 0;
+    let inline = kevent::features().unwrap().completes_inline;
     assert!(
         inline,
         "this kernel's probe does not list KEVENT_REQ_INLINE"
