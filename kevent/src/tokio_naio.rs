@@ -108,18 +108,8 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
 
     /// [`send`](Self::send) with these flags.
     pub fn send_with(&self, socket: &impl AsFd, buf: B, flags: SendFlags) -> Op<'_, B> {
-        let state = match self.naio().send_now(socket, buf, flags, Token(0)) {
-            Ok(Sent::Done(done)) => {
-                let (res, buf) = done.into_parts();
-                State::Ready(res, buf)
-            }
-            Ok(Sent::InFlight(id)) => State::InFlight(id),
-            Err(e) => State::Ready(Err(e.error.into()), e.buf),
-        };
-        Op {
-            naio: self.naio(),
-            state,
-        }
+        let r = self.naio().send_now(socket, buf, flags, Token(0));
+        self.op(r)
     }
 
     /// Receives into `buf` from its start (a `Vec`'s capacity is the room,
@@ -137,7 +127,7 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
         B: IoBufMut,
     {
         let r = self.naio().recv(socket, buf, flags, Token(0));
-        self.op(r)
+        self.op(r.map(Sent::InFlight))
     }
 
     /// Sends `len` bytes of `file` from `offset` on the stream `socket`,
@@ -190,11 +180,17 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
         }
     }
 
-    fn op(&self, r: Result<RequestId, crate::naio::SubmitError<B>>) -> Op<'_, B> {
+    /// The future of a submitted request (or of one that completed or
+    /// failed in its submission).
+    fn op(&self, r: Result<Sent<B>, crate::naio::SubmitError<B>>) -> Op<'_, B> {
         Op {
             naio: self.naio(),
             state: match r {
-                Ok(id) => State::InFlight(id),
+                Ok(Sent::InFlight(id)) => State::InFlight(id),
+                Ok(Sent::Done(done)) => {
+                    let (res, buf) = done.into_parts();
+                    State::Ready(res, buf)
+                }
                 Err(e) => State::Ready(Err(e.error.into()), e.buf),
             },
         }
