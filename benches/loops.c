@@ -10,7 +10,10 @@
  * empty queue; empty_wait_epoll_raw: through syscall(), as kevent goes;
  * empty_wait_ring: kevent_wait() into a registered ring of 64 entries);
  * ready64_epoll, ready64_kevent, ready64_ring (64 level-triggered ready
- * eventfds, all 64 events taken and read by each call); ctl1_epoll,
+ * eventfds, all 64 events taken and read by each call; LOOPS_READY=n in
+ * the environment registers only n of them, 1 to 64: with 1, the cost of
+ * a call that reports one event; ready1_epoll, ready1_kevent, ready1_ring
+ * are the same with one); ctl1_epoll,
  * ctl1_kevent (one watch added and removed); ctl64_epoll, ctl64_kevent
  * (64 added and removed: 128 epoll_ctl() calls, or one kevent_ctl() batch
  * each way).
@@ -118,7 +121,7 @@ static int mode_index(const char *name)
 
 int main(int argc, char **argv)
 {
-	const char *mode = argc > 1 ? argv[1] : "";
+	const char *mode = argc > 1 ? argv[1] : "", *label = mode;
 	long iters = argc > 2 ? atol(argv[2]) : 200000;
 	struct kevent_wait_args zero = { .timeout_ns = 0 };
 	struct kevent_event kev[N];
@@ -127,7 +130,7 @@ int main(int argc, char **argv)
 	/* The ring: its 64-byte header and N entries, 8-byte aligned. */
 	static uint64_t ring_mem[(sizeof(struct kevent_ring) +
 				  N * sizeof(struct kevent_event)) / 8];
-	int fds[N], ep, q, qnb, i, m, max_nr;
+	int fds[N], ep, q, qnb, i, m, max_nr, nready;
 	struct timespec t0, t1;
 	long it;
 
@@ -142,14 +145,26 @@ int main(int argc, char **argv)
 	qnb = syscall(__NR_kevent_create, KEVENT_NONBLOCK);
 	if (ep < 0)
 		die("epoll_create1");
+	nready = getenv("LOOPS_READY") ? atoi(getenv("LOOPS_READY")) : N;
+	if (!strncmp(mode, "ready1_", 7)) {
+		static char name[32];
+
+		snprintf(name, sizeof(name), "ready64_%s", mode + 7);
+		mode = name;
+		nready = 1;
+	}
+	if (nready < 1 || nready > N) {
+		fprintf(stderr, "LOOPS_READY: 1 to %d\n", N);
+		return 2;
+	}
 	if (!strncmp(mode, "ready64", 7)) {
-		for (i = 0; i < N; i++) {
+		for (i = 0; i < nready; i++) {
 			struct epoll_event e = { .events = EPOLLIN, .data.u64 = fds[i] };
 
 			if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e))
 				die("epoll_ctl");
 		}
-		kq_ctl(q, KEVENT_CTL_ADD, N, uk);
+		kq_ctl(q, KEVENT_CTL_ADD, nready, uk);
 	}
 
 	if ((!strcmp(mode, "empty_wait_ring") || !strcmp(mode, "ready64_ring")) &&
@@ -179,23 +194,23 @@ int main(int argc, char **argv)
 
 			for (i = 0; i < n; i++)
 				sink += eev[i].data.u64;
-			if (n != N)
-				die("ready64_epoll: not 64 events");
+			if (n != nready)
+				die("ready64_epoll: not all events");
 		} else if (m == M_ready64_kevent) {
 			long n = syscall(__NR_kevent_get_events, q, kev, N, &zero,
 					 sizeof(zero));
 
 			for (i = 0; i < n; i++)
 				sink += kev[i].user_data;
-			if (n != N)
-				die("ready64_kevent: not 64 events");
+			if (n != nready)
+				die("ready64_kevent: not all events");
 		} else if (m == M_ready64_ring) {
 			struct kevent_ring *r = (struct kevent_ring *)ring_mem;
 			long n = syscall(__NR_kevent_wait, q, N, &zero, sizeof(zero));
 			uint32_t t = r->tail;
 
-			if (n != N)
-				die("ready64_ring: not 64 events");
+			if (n != nready)
+				die("ready64_ring: not all events");
 			for (i = 0; i < n; i++)
 				sink += r->events[(t + i) & (N - 1)].user_data;
 			__atomic_store_n(&r->tail, t + n, __ATOMIC_RELEASE);
@@ -222,7 +237,7 @@ int main(int argc, char **argv)
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("%s: %.1f ns per iteration (%ld iterations)\n", mode,
+	printf("%s: %.1f ns per iteration (%ld iterations)\n", label,
 	       ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / iters,
 	       iters);
 	return 0;
