@@ -102,6 +102,10 @@ bitflags! {
         /// is `None`; [`Event::send_space`](crate::Event::send_space) is
         /// still given, as the kernel knows every socket's send space).
         const NODATA = sys::KEVENT_EV_NODATA as u16;
+        /// A network I/O receive that stays
+        /// ([`Naio::recv_stay`](crate::Naio::recv_stay)) is not ended by
+        /// this completion: it waits, disabled, for its next run.
+        const MORE = sys::KEVENT_EV_MORE as u16;
     }
 }
 

@@ -40,13 +40,29 @@
 //!    and a stale id (an old completion, an id of a slot that was reused)
 //!    names no live slot. The slot table must be the only one choosing
 //!    ids on its kernel queue: the kernel lets an id be reused once the
-//!    completion of the request that had it was reported, so a completion
+//!    last event of the request that had it was reported (its completion;
+//!    a receive that stays: the event without `KEVENT_EV_MORE`), and the
+//!    slot is freed only then, so a completion
 //!    of another chooser's request with the same id could otherwise be
 //!    taken for ours. [`Naio::new`] makes a queue of its own;
 //!    [`Naio::from_queue`] is `unsafe` for that reason; and a `Naio` copied
 //!    into a child by `fork` refuses to submit (`EXDEV`), since parent and
 //!    child would share the queue with two copies of the table.
-//! 4. Dropping a [`Naio`] (or the last handle of an
+//! 4. A receive that stays ([`Naio::recv_stay`]) keeps, between runs,
+//!    the address of a buffer the crate has handed back to its owner:
+//!    the kernel does not touch it while the request is disabled, and
+//!    only `KEVENT_CTL_ENABLE` starts a run. So only [`Naio::rearm`]
+//!    enables a request, after it has moved a buffer at that address,
+//!    with at least that much room, back into the slot (whatever the
+//!    owner did meanwhile, that buffer owns those bytes now): the
+//!    queue's own enables ([`Queue::enable`], `enable_all`, and
+//!    `enable` in the changes of `wait_with_changes`) refuse network
+//!    I/O keys, no [`Kevent`](crate::Kevent) is a network I/O request,
+//!    and a raw `KEVENT_CTL_ENABLE` needs `unsafe` code. `rearm` holds
+//!    the slot table's lock across the ENABLE, so a last event reported
+//!    meanwhile by another thread (a cancel, a close of the socket)
+//!    finds the slot as the kernel left it.
+//! 5. Dropping a [`Naio`] (or the last handle of an
 //!    `AsyncNaio`) cancels every request in flight
 //!    with `KEVENT_CTL_REMOVE`, collects their completions (a cancelled
 //!    request completes at once with `ECANCELED`), and frees those
@@ -55,7 +71,7 @@
 //!    `dup`) and whose request REMOVE still finds is leaked, never freed:
 //!    a duplicate keeps the queue, and so the request, alive after our
 //!    descriptor is closed, so closing ours proves nothing.
-//! 5. The socket is only borrowed for the add: memory safety does not
+//! 6. The socket is only borrowed for the add: memory safety does not
 //!    depend on it. The kernel takes the socket at the add and cancels
 //!    the request (`ECANCELED`) when that descriptor is closed. A
 //!    sendfile's file is only borrowed too: the kernel holds its own
@@ -320,6 +336,7 @@ pub struct Completion<B> {
     token: Token,
     op: NaioOp,
     eof: bool,
+    stays: bool,
     result: io::Result<usize>,
     buf: B,
 }
@@ -331,6 +348,7 @@ impl<B> fmt::Debug for Completion<B> {
             .field("token", &self.token)
             .field("op", &self.op)
             .field("eof", &self.eof)
+            .field("stays", &self.stays)
             .field("result", &self.result)
             .finish_non_exhaustive()
     }
@@ -355,6 +373,15 @@ impl<B> Completion<B> {
     /// The kernel reported end of file (a receive of 0 bytes).
     pub fn is_eof(&self) -> bool {
         self.eof
+    }
+
+    /// A run of a receive that stays ([`Naio::recv_stay`]) that did not
+    /// end it: the request is still the kernel's, between runs. Read the
+    /// bytes, then give the buffer back to [`Naio::rearm`] for the next
+    /// run, or end it with [`Naio::cancel`]. `false` for every other
+    /// completion: the request is gone.
+    pub fn stays(&self) -> bool {
+        self.stays
     }
 
     /// The bytes sent or received, or the error (`ECANCELED`: cancelled,
@@ -486,6 +513,24 @@ impl<B> From<SubmitError<B>> for io::Error {
 /// slot table needs only `B: IoBuf`.
 type SetInit<B> = unsafe fn(&mut B, usize);
 
+/// A receive that stays (`KEVENT_REQ_DISPATCH`): the buffer the kernel
+/// was given at the add, which every run writes into.
+struct Stay<B> {
+    /// Its address: a buffer handed back for the next run must be there.
+    ptr: usize,
+    /// The room the kernel was told of.
+    len: usize,
+    set_init: SetInit<B>,
+}
+
+impl<B> Clone for Stay<B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B> Copy for Stay<B> {}
+
 enum State<B> {
     /// Free; the next free slot's index (`NONE`: the last).
     Free(u32),
@@ -503,15 +548,23 @@ enum State<B> {
         /// No one will take the completion (its future was dropped): the
         /// slot is freed when the completion arrives.
         abandoned: bool,
+        /// A receive that stays: a run's completion leaves it in place.
+        stays: Option<Stay<B>>,
     },
-    /// Completed: the kernel is done with `buf`.
+    /// Completed: the kernel is done with `buf`. With `stays`, a run of a
+    /// receive that stays, which the kernel keeps, disabled.
     Done {
         buf: Option<B>,
         op: NaioOp,
         token: Token,
         eof: bool,
         result: io::Result<usize>,
+        stays: Option<Stay<B>>,
     },
+    /// A receive that stays, between runs: the kernel keeps the request,
+    /// disabled, and does not touch its buffer, which its owner holds
+    /// until [`Naio::rearm`] hands it back.
+    Idle { token: Token, stay: Stay<B> },
 }
 
 struct Slot<B> {
@@ -577,6 +630,7 @@ impl<B> Slots<B> {
             set_init,
             waker: None,
             abandoned: false,
+            stays: None,
         };
         let index = if self.free != NONE {
             let index = self.free;
@@ -648,11 +702,42 @@ impl<B> Slots<B> {
         result: io::Result<usize>,
         eof: bool,
     ) -> Completed<B> {
+        self.complete_run(id, op, result, eof, false)
+    }
+
+    /// [`complete`](Slots::complete), for an event that may carry
+    /// `KEVENT_EV_MORE` (`more`): a run of a receive that stays, which
+    /// the kernel keeps.
+    pub(crate) fn complete_run(
+        &mut self,
+        id: RequestId,
+        op: Option<NaioOp>,
+        result: io::Result<usize>,
+        eof: bool,
+        more: bool,
+    ) -> Completed<B> {
         let Some(slot) = self.slot(id) else {
             return Completed::Stray;
         };
-        match &slot.state {
+        match &mut slot.state {
             State::InFlight { op: o, .. } if Some(*o) == op => {}
+            // The last event of a receive that stays, ended between runs
+            // (cancelled, or its socket closed): it has no buffer in the
+            // kernel, and the id is free again.
+            State::Idle { .. } if !more && op == Some(NaioOp::Recv) => {
+                self.free(id);
+                return Completed::Abandoned(None);
+            }
+            // Ended after a run's completion was recorded: that completion
+            // is its last.
+            State::Done {
+                op: NaioOp::Recv,
+                stays: stays @ Some(_),
+                ..
+            } if !more && op == Some(NaioOp::Recv) => {
+                *stays = None;
+                return Completed::Stored(None);
+            }
             _ => return Completed::Stray,
         }
         let State::InFlight {
@@ -663,6 +748,7 @@ impl<B> Slots<B> {
             set_init,
             waker,
             abandoned,
+            stays,
         } = self.free_keep_gen(id)
         else {
             unreachable!()
@@ -692,8 +778,110 @@ impl<B> Slots<B> {
             token,
             eof,
             result,
+            // Without the flag, the kernel ended the receive: its last.
+            stays: stays.filter(|_| more),
         };
         Completed::Stored(waker)
+    }
+
+    /// Makes the request just inserted as `id` a receive that stays.
+    fn set_stays(&mut self, id: RequestId, stay: Stay<B>) {
+        if let Some(Slot {
+            state: State::InFlight { stays, .. },
+            ..
+        }) = self.slot(id)
+        {
+            *stays = Some(stay);
+        }
+    }
+
+    /// Puts `buf` back in the receive that stays `id`, between runs, for
+    /// its next run: in flight from now on. `Err(buf)` (with why) if `id`
+    /// is not between runs or `buf` is not the buffer it was added with.
+    fn rearm(&mut self, id: RequestId, mut buf: B) -> Result<(), (io::Error, B)>
+    where
+        B: IoBufMut,
+    {
+        let stay = match self.slot(id) {
+            Some(Slot {
+                state: State::Idle { stay, .. },
+                ..
+            }) => *stay,
+            // What the kernel says of an ENABLE then: EBUSY.
+            Some(_) => return Err((io::Error::from_raw_os_error(libc::EBUSY), buf)),
+            None => return Err((io::Error::from_raw_os_error(libc::ENOENT), buf)),
+        };
+        if buf.stable_mut_ptr() as usize != stay.ptr || buf.bytes_total() < stay.len {
+            return Err((
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a receive that stays runs into the buffer it was added with: \
+                     hand back a buffer at that address with at least that much room",
+                ),
+                buf,
+            ));
+        }
+        let State::Idle { token, stay } = self.free_keep_gen(id) else {
+            unreachable!()
+        };
+        self.slots[id.index()].state = State::InFlight {
+            buf: Some(buf),
+            op: NaioOp::Recv,
+            len: stay.len,
+            token,
+            set_init: Some(stay.set_init),
+            waker: None,
+            abandoned: false,
+            stays: Some(stay),
+        };
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// Takes back the buffer of a run that the kernel refused to start:
+    /// between runs again. `None` if `id` is not a run in flight (the
+    /// caller held the lock across the ENABLE, so it is).
+    fn unrearm(&mut self, id: RequestId) -> Option<B> {
+        if !matches!(
+            self.slot(id),
+            Some(Slot {
+                state: State::InFlight {
+                    buf: Some(_),
+                    stays: Some(_),
+                    ..
+                },
+                ..
+            })
+        ) {
+            return None;
+        }
+        let State::InFlight {
+            buf,
+            token,
+            stays: Some(stay),
+            ..
+        } = self.free_keep_gen(id)
+        else {
+            unreachable!("checked above")
+        };
+        self.slots[id.index()].state = State::Idle { token, stay };
+        buf
+    }
+
+    /// The ids of the receives that stay and are not in flight: the
+    /// kernel keeps them, disabled.
+    fn staying_ids(&self) -> Vec<RequestId> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                matches!(
+                    s.state,
+                    State::Idle { .. } | State::Done { stays: Some(_), .. }
+                )
+            })
+            .map(|(i, s)| RequestId::new(i as u32, s.gen))
+            .collect()
     }
 
     /// Takes a slot's state out, leaving it `Free` for a moment with its
@@ -729,6 +917,34 @@ impl<B> Slots<B> {
                 }
                 None
             }
+            State::Done {
+                stays: Some(stay), ..
+            } => {
+                // A run of a receive that stays: the kernel keeps the
+                // request, between runs, with the same id.
+                let stay = *stay;
+                let State::Done {
+                    buf: Some(buf),
+                    op,
+                    token,
+                    eof,
+                    result,
+                    ..
+                } = self.free_keep_gen(id)
+                else {
+                    unreachable!("a receive has a buffer")
+                };
+                self.slots[id.index()].state = State::Idle { token, stay };
+                Some(Taken::Buf(Completion {
+                    id,
+                    token,
+                    op,
+                    eof,
+                    stays: true,
+                    result,
+                    buf,
+                }))
+            }
             State::Done { .. } => match self.free(id) {
                 State::Done {
                     buf: Some(buf),
@@ -736,11 +952,13 @@ impl<B> Slots<B> {
                     token,
                     eof,
                     result,
+                    ..
                 } => Some(Taken::Buf(Completion {
                     id,
                     token,
                     op,
                     eof,
+                    stays: false,
                     result,
                     buf,
                 })),
@@ -758,7 +976,7 @@ impl<B> Slots<B> {
                 })),
                 _ => unreachable!(),
             },
-            State::Free(_) => None,
+            State::Idle { .. } | State::Free(_) => None,
         }
     }
 
@@ -774,11 +992,29 @@ impl<B> Slots<B> {
                 *abandoned = true;
                 None
             }
+            // A run of a receive that stays: the kernel keeps the
+            // request; between runs until the REMOVE the caller sends
+            // brings its last event, which frees the slot.
+            State::Done {
+                stays: Some(stay),
+                token,
+                ..
+            } => {
+                let (token, stay) = (*token, *stay);
+                match mem::replace(
+                    &mut self.slots[id.index()].state,
+                    State::Idle { token, stay },
+                ) {
+                    State::Done { buf, .. } => buf,
+                    _ => unreachable!(),
+                }
+            }
             State::Done { .. } => match self.free(id) {
                 State::Done { buf, .. } => buf,
                 _ => unreachable!(),
             },
-            State::Free(_) => None,
+            // Its last event, which REMOVE brings, frees the slot.
+            State::Idle { .. } | State::Free(_) => None,
         }
     }
 
@@ -1014,7 +1250,9 @@ impl<B: IoBuf> Naio<B> {
     /// Nothing else may submit network I/O requests on the kernel queue
     /// `queue` refers to while this `Naio` lives: no other `Naio` (made
     /// from a duplicate of its descriptor), no raw `KEVENT_NAIO` add
-    /// through `kevent-sys`. The request ids are this `Naio`'s to choose:
+    /// through `kevent-sys`, and no raw `KEVENT_CTL_ENABLE` of its
+    /// requests (see the safety argument's point 4). The request ids are
+    /// this `Naio`'s to choose:
     /// a completion of someone else's request with an id this `Naio` has
     /// in flight could be taken for its own, and its buffer handed back
     /// while the kernel still writes into it.
@@ -1034,7 +1272,9 @@ impl<B: IoBuf> Naio<B> {
     /// How many requests are in flight (submitted, completion not yet
     /// recorded by [`wait`](Naio::wait)). A [`send_now`](Naio::send_now)
     /// counts while that call runs, even if it completes at once (then
-    /// without an event).
+    /// without an event). A receive that stays counts while a run is in
+    /// flight, not between runs (the kernel does not use its buffer
+    /// then) nor while a run's completion waits to be taken.
     pub fn in_flight(&self) -> usize {
         self.lock().in_flight()
     }
@@ -1185,6 +1425,149 @@ impl<B: IoBuf> Naio<B> {
         .map(|(id, _)| id)
     }
 
+    /// A receive that stays: as [`recv`](Naio::recv), but the request
+    /// stays after its completion, for its next run into the same buffer
+    /// (`KEVENT_REQ_DISPATCH`; io_uring's multishot receive keeps its
+    /// request the same way, but into buffers of its own). An event loop
+    /// that receives on a connection again and again adds one request
+    /// and, per message, pays one `KEVENT_CTL_ENABLE`: nothing is
+    /// allocated or hooked into the socket per message.
+    ///
+    /// Each run's completion comes through [`wait`](Naio::wait) and
+    /// [`take`](Naio::take) as a receive's, with the buffer and
+    /// [`Completion::stays`] true: the kernel keeps the request, between
+    /// runs, and does not touch the buffer. Read the bytes, then hand the
+    /// same buffer (the same allocation) to [`rearm`](Naio::rearm) for
+    /// the next run, or end the request with [`cancel`](Naio::cancel).
+    /// End of file and errors leave it in place too. A completion with
+    /// `stays` false is its last: [`cancel`](Naio::cancel) or the close
+    /// of the socket's descriptor ended a run in flight (`ECANCELED`, or
+    /// the bytes it moved). Ended between runs, it has no completion to
+    /// take: [`rearm`](Naio::rearm) then fails with `NotFound`.
+    ///
+    /// Between runs the request still counts against
+    /// `fs.kevent.max_queue_requests`, but not in
+    /// [`in_flight`](Naio::in_flight): the kernel does not use its
+    /// buffer. A completion dropped without [`cancel`](Naio::cancel)
+    /// leaves the request and its id in place until its socket's
+    /// descriptor is closed or the `Naio` is dropped. The kernel does
+    /// not try it at its add, only when the socket has data, during a
+    /// [`wait`](Naio::wait). Each [`rearm`](Naio::rearm) is one system
+    /// call (a batched form in a wait's changes is not there yet).
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// use kevent::{Events, Naio, RecvFlags, Token};
+    ///
+    /// let naio: Naio = Naio::new()?;
+    /// let (mut a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// let id = naio.recv_stay(&b, Vec::with_capacity(4096), RecvFlags::empty(), Token(1))?;
+    /// let mut events = Events::with_capacity(64);
+    /// for message in [&b"hello"[..], b"again"] {
+    ///     a.write_all(message)?;
+    ///     let done = loop {
+    ///         naio.wait(&mut events, None)?;
+    ///         if let Some(done) = naio.take_id(id) {
+    ///             break done;
+    ///         }
+    ///     };
+    ///     assert!(done.stays());
+    ///     let (n, mut buf) = done.into_parts();
+    ///     assert_eq!(&buf[..n?], message);
+    ///     buf.clear();
+    ///     naio.rearm(id, buf)?;
+    /// }
+    /// naio.cancel(id)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Naio::recv)'s; `EINVAL` also from a kernel whose
+    /// receives do not stay (one before `KEVENT_EV_MORE`, which refuses
+    /// `KEVENT_REQ_DISPATCH` on a request).
+    pub fn recv_stay(
+        &self,
+        socket: &impl AsFd,
+        buf: B,
+        flags: RecvFlags,
+        token: impl Into<Token>,
+    ) -> Result<RequestId, SubmitError<B>>
+    where
+        B: IoBufMut,
+    {
+        let len = buf.bytes_total();
+        self.submit_buf_stay(
+            NaioOp::Recv,
+            socket.as_fd().as_raw_fd(),
+            buf,
+            len,
+            flags.bits(),
+            sys::KEVENT_REQ_DISPATCH,
+            token.into(),
+            Some(<B as IoBufMut>::set_init as SetInit<B>),
+            |b| b.stable_mut_ptr(),
+            true,
+        )
+        .map(|(id, _)| id)
+    }
+
+    /// Starts the next run of the receive that stays `id`
+    /// ([`recv_stay`](Naio::recv_stay)) into `buf`, which must be the
+    /// buffer of its last completion (the same allocation, with at least
+    /// as much room): the kernel writes where that buffer is.
+    /// `KEVENT_CTL_ENABLE`; the bytes that came meanwhile are found.
+    ///
+    /// # Errors
+    ///
+    /// The buffer comes back in the [`SubmitError`]. Before any system
+    /// call: `EBUSY` if a run is in flight or its completion is not taken
+    /// yet, `ENOENT` if no request has this id (it ended: its last event
+    /// was recorded), `InvalidInput` for a buffer at another address or
+    /// with less room, `Unsupported` in a child of `fork`. From the
+    /// kernel: `EBUSY` or `ENOENT` if it ended (cancelled, its socket's
+    /// descriptor closed) and its last event is still to be recorded (a
+    /// [`wait`](Naio::wait) records it).
+    pub fn rearm(&self, id: RequestId, buf: B) -> Result<(), SubmitError<B>>
+    where
+        B: IoBufMut,
+    {
+        let key = Key::from(id);
+        let error = |e: io::Error| Error::io(Command::Enable, Some(key), None, e);
+        if std::process::id() != self.pid {
+            // A copy in a child of fork(): its table is not the one the
+            // parent's buffers are in (the safety argument, 3).
+            return Err(SubmitError {
+                error: error(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "a Naio inherited across fork() cannot rearm the parent's requests",
+                )),
+                buf,
+            });
+        }
+        // The lock is held across the ENABLE: a wait of another thread
+        // that reports the request's last event meanwhile (a cancel, a
+        // close of its socket) records it only after the slot is back
+        // between runs if the kernel refused, so the buffer comes back
+        // here and the slot's id is not reused under us. The ENABLE
+        // neither runs the receive (a report does) nor waits.
+        let mut slots = self.lock();
+        if let Err((e, buf)) = slots.rearm(id, buf) {
+            return Err(SubmitError {
+                error: error(e),
+                buf,
+            });
+        }
+        match ctl_one(self.queue.as_fd(), Command::Enable, key.raw()) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                // Not enabled: the kernel never started the run.
+                let buf = slots.unrearm(id).expect("a run rearmed under this lock");
+                Err(SubmitError { error, buf })
+            }
+        }
+    }
+
     /// A send or a receive of `buf`'s first `len` bytes, with the
     /// request flags `req_flags`; returns the entry as the kernel wrote
     /// it back too.
@@ -1201,6 +1584,27 @@ impl<B: IoBuf> Naio<B> {
         set_init: Option<SetInit<B>>,
         ptr_of: impl FnOnce(&mut B) -> *const u8,
     ) -> Result<(RequestId, sys::ukevent), SubmitError<B>> {
+        self.submit_buf_stay(
+            op, fd, buf, len, msg_flags, req_flags, token, set_init, ptr_of, false,
+        )
+    }
+
+    /// [`submit_buf`](Naio::submit_buf); with `stays`, a receive that
+    /// stays (`KEVENT_REQ_DISPATCH` in `req_flags`).
+    #[allow(clippy::too_many_arguments)]
+    fn submit_buf_stay(
+        &self,
+        op: NaioOp,
+        fd: RawFd,
+        buf: B,
+        len: usize,
+        msg_flags: u32,
+        req_flags: u32,
+        token: Token,
+        set_init: Option<SetInit<B>>,
+        ptr_of: impl FnOnce(&mut B) -> *const u8,
+        stays: bool,
+    ) -> Result<(RequestId, sys::ukevent), SubmitError<B>> {
         if len == 0 {
             return Err(SubmitError {
                 error: invalid_input(if op == NaioOp::Recv {
@@ -1212,12 +1616,19 @@ impl<B: IoBuf> Naio<B> {
             });
         }
         let len = len.min(MAX_REQUEST_LEN);
+        let stay = |ptr: *const u8| {
+            set_init.filter(|_| stays).map(|set_init| Stay {
+                ptr: ptr as usize,
+                len,
+                set_init,
+            })
+        };
         self.submit_entry(Some(buf), op, len, token, set_init, |id, b| {
             // Always a buffer: the one just put in the slot.
             let ptr = b.map_or(std::ptr::null(), ptr_of);
             let mut raw = request(op, id, fd, ptr, len, msg_flags, token);
             raw.req_flags = req_flags;
-            raw
+            (raw, stay(ptr))
         })
         .map_err(|(error, buf)| match buf {
             Some(buf) => SubmitError { error, buf },
@@ -1316,7 +1727,10 @@ impl<B: IoBuf> Naio<B> {
         let (fd, in_fd) = (socket.as_fd().as_raw_fd(), file.as_fd().as_raw_fd());
         let token = token.into();
         self.submit(None, NaioOp::Sendfile, len, token, None, |id, _| {
-            sendfile_request(id, fd, in_fd, offset, len, flags, token)
+            (
+                sendfile_request(id, fd, in_fd, offset, len, flags, token),
+                None,
+            )
         })
         .map_err(|(error, _)| error)
     }
@@ -1332,14 +1746,15 @@ impl<B: IoBuf> Naio<B> {
         len: usize,
         token: Token,
         set_init: Option<SetInit<B>>,
-        make: impl FnOnce(RequestId, Option<&mut B>) -> sys::ukevent,
+        make: impl FnOnce(RequestId, Option<&mut B>) -> (sys::ukevent, Option<Stay<B>>),
     ) -> Result<RequestId, (Error, Option<B>)> {
         self.submit_entry(buf, op, len, token, set_init, make)
             .map(|(id, _)| id)
     }
 
     /// [`submit`](Naio::submit), returning the entry as the kernel wrote
-    /// it back as well.
+    /// it back as well. `make` also says whether the request is a receive
+    /// that stays, and where its buffer is.
     fn submit_entry(
         &self,
         buf: Option<B>,
@@ -1347,7 +1762,7 @@ impl<B: IoBuf> Naio<B> {
         len: usize,
         token: Token,
         set_init: Option<SetInit<B>>,
-        make: impl FnOnce(RequestId, Option<&mut B>) -> sys::ukevent,
+        make: impl FnOnce(RequestId, Option<&mut B>) -> (sys::ukevent, Option<Stay<B>>),
     ) -> Result<(RequestId, sys::ukevent), (Error, Option<B>)> {
         if std::process::id() != self.pid {
             // A copy in a child of fork(): the parent's table chooses the
@@ -1388,7 +1803,11 @@ impl<B: IoBuf> Naio<B> {
             // The pointer of the buffer in its slot; it stays valid when
             // the slot table grows and moves the buffer value (IoBuf's
             // contract).
-            make(id, slots.buf_mut(id))
+            let (raw, stay) = make(id, slots.buf_mut(id));
+            if let Some(stay) = stay {
+                slots.set_stays(id, stay);
+            }
+            raw
         };
         let id = RequestId(raw.id);
         match ctl_one_entry(self.queue.as_fd(), Command::Add, raw) {
@@ -1407,6 +1826,15 @@ impl<B: IoBuf> Naio<B> {
     /// `ECANCELED`, or with the count if some bytes were moved already.
     /// Its completion still comes through [`wait`](Naio::wait), with the
     /// buffer (a sendfile's, without one).
+    ///
+    /// A receive that stays ([`recv_stay`](Naio::recv_stay)) ends with
+    /// one last event without [`EventFlags::MORE`]: with a run in flight,
+    /// that run's completion ([`Completion::stays`] false, the buffer);
+    /// between runs, an event for which [`take`](Naio::take) returns
+    /// `None` (the buffer is its owner's already), after which the id is
+    /// free. A run's completion recorded but not taken yet becomes the
+    /// last if the last event is recorded before the take. `cancel` of
+    /// such a receive succeeds in every case, also twice.
     ///
     /// # Errors
     ///
@@ -1493,11 +1921,12 @@ impl<B: IoBuf> Naio<B> {
         let Some(id) = RequestId::of(event) else {
             return;
         };
-        let done = self.lock().complete(
+        let done = self.lock().complete_run(
             id,
             event.naio_op(),
             crate::interest::naio_result(event.data(), event.flags()),
             event.is_eof(),
+            event.flags().contains(EventFlags::MORE),
         );
         // Woken and freed outside the lock.
         match done {
@@ -1598,6 +2027,14 @@ impl<B: IoBuf> Naio<B> {
     }
 
     fn shutdown(&mut self) -> usize {
+        // Receives that stay, not in flight: the kernel does not use
+        // their buffers, but keeps the requests (and their sockets) as
+        // long as the queue lives, which a duplicate of its descriptor
+        // may make longer than this Naio. Their last events need not be
+        // collected.
+        for id in self.lock().staying_ids() {
+            let _ = ctl_one(self.queue.as_fd(), Command::Remove, Key::from(id).raw());
+        }
         let ids = self.lock().in_flight_ids();
         if ids.is_empty() {
             return 0;
@@ -1770,6 +2207,128 @@ mod tests {
             assert_eq!(s.unsubmit(d), Some(Vec::<u8>::new()));
         }
         assert_eq!((s.slots.len(), s.slots.capacity()), (3, cap));
+    }
+
+    /// A receive that stays in slot `id`, as `Naio::recv_stay` makes it.
+    fn stay_slot(s: &mut Slots<Vec<u8>>, buf: Vec<u8>) -> (RequestId, usize) {
+        let set_init = <Vec<u8> as IoBufMut>::set_init as SetInit<Vec<u8>>;
+        let len = buf.capacity();
+        let id = s
+            .insert(Some(buf), NaioOp::Recv, len, Token(4), Some(set_init))
+            .unwrap();
+        let ptr = s.buf_mut(id).unwrap().stable_mut_ptr() as usize;
+        s.set_stays(id, Stay { ptr, len, set_init });
+        (id, ptr)
+    }
+
+    #[test]
+    fn a_receive_that_stays_keeps_its_slot_between_runs() {
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        let (id, ptr) = stay_slot(&mut s, Vec::with_capacity(8));
+        assert_eq!(s.in_flight(), 1);
+        // A run completes with KEVENT_EV_MORE: taken, it stays, between
+        // runs: not in flight, its id still taken.
+        s.complete_run(id, Some(NaioOp::Recv), ok(2), false, true);
+        let done = take(&mut s, id).unwrap();
+        assert!(done.stays());
+        assert_eq!(done.id(), id);
+        assert_eq!(s.in_flight(), 0);
+        assert!(take(&mut s, id).is_none());
+        // Events for it now are not ours: no run is in flight.
+        assert!(matches!(
+            s.complete_run(id, Some(NaioOp::Recv), ok(1), false, true),
+            Completed::Stray
+        ));
+        let (_, buf) = done.into_parts();
+        // Another buffer is refused, and comes back.
+        let (e, other) = s.rearm(id, Vec::with_capacity(8)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(other.capacity(), 8);
+        // Its own: in flight again; the kernel refusing it puts it back.
+        s.rearm(id, buf).unwrap();
+        assert_eq!(s.in_flight(), 1);
+        let buf = s.unrearm(id).unwrap();
+        assert_eq!(buf.as_ptr() as usize, ptr);
+        // Not a run in flight (any more): nothing to take back.
+        assert!(s.unrearm(id).is_none());
+        assert_eq!(s.in_flight(), 0);
+        s.rearm(id, buf).unwrap();
+        // Its last event (cancelled in flight): the buffer, stays false,
+        // the id free.
+        s.complete_run(
+            id,
+            Some(NaioOp::Recv),
+            Err(io::Error::from_raw_os_error(libc::ECANCELED)),
+            false,
+            false,
+        );
+        let done = take(&mut s, id).unwrap();
+        assert!(!done.stays());
+        assert!(s.slot(id).is_none());
+        // A rearm of an ended one: NotFound, the buffer back.
+        let (e, _) = s.rearm(id, done.into_parts().1).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn unrearm_of_a_reused_slot_takes_nothing() {
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        let (old, _) = stay_slot(&mut s, Vec::with_capacity(8));
+        s.complete_run(old, Some(NaioOp::Recv), ok(1), false, false);
+        take(&mut s, old).unwrap();
+        // The index is reused with a new generation.
+        let (new, ptr) = stay_slot(&mut s, Vec::with_capacity(8));
+        assert_eq!(new.index(), old.index());
+        assert!(s.unrearm(old).is_none());
+        assert_eq!(s.buf_mut(new).unwrap().as_ptr() as usize, ptr);
+        assert_eq!(s.in_flight(), 1);
+    }
+
+    #[test]
+    fn a_receive_that_stays_ends_between_runs_or_before_its_take() {
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        // Ended between runs: the last event frees the slot, no buffer.
+        let (id, _) = stay_slot(&mut s, Vec::with_capacity(8));
+        s.complete_run(id, Some(NaioOp::Recv), ok(1), false, true);
+        let (_, buf) = take(&mut s, id).unwrap().into_parts();
+        assert!(matches!(
+            s.complete_run(
+                id,
+                Some(NaioOp::Recv),
+                Err(io::Error::from_raw_os_error(libc::ECANCELED)),
+                false,
+                false
+            ),
+            Completed::Abandoned(None)
+        ));
+        assert!(s.slot(id).is_none());
+        assert_eq!(
+            s.rearm(id, buf).unwrap_err().0.kind(),
+            io::ErrorKind::NotFound
+        );
+        // Ended after a run's completion was recorded, before its take:
+        // that completion is the last, with its bytes.
+        let (id, _) = stay_slot(&mut s, Vec::with_capacity(8));
+        s.complete_run(id, Some(NaioOp::Recv), ok(3), false, true);
+        s.complete_run(
+            id,
+            Some(NaioOp::Recv),
+            Err(io::Error::from_raw_os_error(libc::ECANCELED)),
+            false,
+            false,
+        );
+        let done = take(&mut s, id).unwrap();
+        assert!(!done.stays());
+        assert_eq!(*done.result().as_ref().unwrap(), 3);
+        assert!(s.slot(id).is_none());
+        // A plain receive's event with the flag (no such kernel) stays a
+        // plain completion.
+        let id = s
+            .insert(Some(Vec::with_capacity(4)), NaioOp::Recv, 4, Token(0), None)
+            .unwrap();
+        s.complete_run(id, Some(NaioOp::Recv), ok(0), true, true);
+        assert!(!take(&mut s, id).unwrap().stays());
+        assert!(s.slot(id).is_none());
     }
 
     #[test]

@@ -207,6 +207,27 @@ fn key_of(raw: &sys::ukevent) -> Key {
     Key::new(crate::interest::Kind::from_raw(raw.type_), raw.id)
 }
 
+/// A network I/O request is enabled only by
+/// [`Naio::rearm`](crate::Naio::rearm), which first puts the buffer the
+/// kernel writes into back in the queue's hands: an ENABLE from anywhere
+/// else could start a run of a receive that stays into a buffer its owner
+/// holds, or has freed. Refused before any system call.
+fn refuse_naio_enable(cmd: Command, raw: &sys::ukevent, index: Option<usize>) -> Result<(), Error> {
+    if cmd != Command::Enable || raw.type_ != sys::KEVENT_NAIO {
+        return Ok(());
+    }
+    Err(Error::io(
+        cmd,
+        Some(Key::naio(raw.id)),
+        index,
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a network I/O request is enabled only by Naio::rearm, which hands the kernel \
+             its buffer back first",
+        ),
+    ))
+}
+
 /// One entry on the queue `fd`: its own result. A call that processed no
 /// entry (a fatal signal) is `Interrupted`, never success.
 pub(crate) fn ctl_one(fd: BorrowedFd<'_>, cmd: Command, raw: sys::ukevent) -> Result<(), Error> {
@@ -281,6 +302,7 @@ impl Queue {
 
     /// One entry: its own result.
     fn ctl_one(&self, cmd: Command, raw: sys::ukevent) -> Result<(), Error> {
+        refuse_naio_enable(cmd, &raw, None)?;
         ctl_one(self.fd.as_fd(), cmd, raw)
     }
 
@@ -292,6 +314,11 @@ impl Queue {
         items: &[T],
         raw_of: impl Fn(&T) -> sys::ukevent,
     ) -> Result<BatchResult, Error> {
+        if cmd == Command::Enable {
+            for (i, item) in items.iter().enumerate() {
+                refuse_naio_enable(cmd, &raw_of(item), Some(i))?;
+            }
+        }
         let max_batch = features()
             .map_err(|e| Error::call(cmd, None, None, e))?
             .max_batch;
@@ -737,6 +764,13 @@ impl Queue {
         for r in changes.raw.iter_mut() {
             r.ret_flags = 0;
         }
+        let mut start = 0;
+        for &(cmd, end) in changes.runs.iter() {
+            for (i, raw) in changes.raw[start..end].iter().enumerate() {
+                refuse_naio_enable(cmd, raw, Some(start + i))?;
+            }
+            start = end;
+        }
         let max = events_room(events)?;
         let f = features()?;
         if !changes.is_empty() && f.max_changes == 0 {
@@ -973,6 +1007,40 @@ fn events_room(events: &mut Events) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_naio_rearm_enables_a_network_io_request() {
+        let key = |type_: u32| sys::ukevent {
+            type_,
+            id: 7,
+            ..Default::default()
+        };
+        let e = refuse_naio_enable(Command::Enable, &key(sys::KEVENT_NAIO), Some(3)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("Naio::rearm"), "{e}");
+        // Its other commands, and every other type's enable, pass.
+        for cmd in [Command::Remove, Command::Disable, Command::Add] {
+            refuse_naio_enable(cmd, &key(sys::KEVENT_NAIO), None).unwrap();
+        }
+        refuse_naio_enable(Command::Enable, &key(sys::KEVENT_POLL), None).unwrap();
+        refuse_naio_enable(Command::Enable, &key(sys::KEVENT_USER), None).unwrap();
+        // Through the queue's calls, before any system call.
+        let q = not_a_queue();
+        let naio = Key::naio(7);
+        assert_eq!(
+            q.enable(naio).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        let e = q.enable_all(&[Key::user(1), naio]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        let mut changes = Changes::new();
+        changes.add(Kevent::user(1)).enable(naio);
+        let mut events = Events::with_capacity(4);
+        let e = q
+            .wait_with_changes(&mut changes, &mut events, &Wait::new(None))
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
 
     /// A `Queue` around a pipe: enough for checks made before any system
     /// call (no kevent kernel needed).

@@ -2755,7 +2755,7 @@ fn inode_renames_and_attributes() {
 
 // ---- KEVENT_NAIO: network I/O requests with owned buffers ----
 
-use kevent::{Completion, IoBuf, Naio, NaioOp, RecvFlags, RequestId, SendFlags, Sent};
+use kevent::{Completion, EventFlags, IoBuf, Naio, NaioOp, RecvFlags, RequestId, SendFlags, Sent};
 
 /// These tests need a kernel whose probe lists `KEVENT_NAIO`.
 fn require_naio() {
@@ -3123,6 +3123,131 @@ fn naio_cancel_and_close_cancel() {
     }
     assert_eq!(naio.in_flight(), 0);
     drop(a);
+}
+
+/// A receive that stays (`Naio::recv_stay`): each run's completion says
+/// it stays and hands the buffer over; `rearm` with that buffer starts
+/// the next run (bytes that came between runs are found), refuses
+/// another buffer and a request not between runs; end of file leaves it
+/// in place; `cancel` ends it in flight (a last completion with the
+/// buffer) or between runs (no completion; the id is free); so does the
+/// close of its socket's descriptor; `close` leaks nothing.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_recv_stay_runs_rearm_and_ends() {
+    require_naio();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let naio: Naio = Naio::new().unwrap();
+    let id = naio
+        .recv_stay(&b, Vec::with_capacity(8), RecvFlags::empty(), Token(1))
+        .unwrap();
+    assert_eq!(naio.in_flight(), 1);
+    assert!(completes_now(&naio, id).is_none(), "completed with no data");
+    a.write_all(b"hello").unwrap();
+    let done = completion(&naio, id);
+    assert!(done.stays());
+    assert_eq!(naio.in_flight(), 0);
+    let (n, mut buf) = done.into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (5, &b"hello"[..]));
+    // Only rearm() enables it: the queue's enables of a request would
+    // start a run into the buffer we hold now.
+    let key = Key::from(id);
+    let e = naio.queue().enable(key).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    let e = naio.queue().enable_all(&[key]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    let mut changes = Changes::new();
+    changes.enable(key);
+    let mut ev = Events::with_capacity(8);
+    let e = naio
+        .queue()
+        .wait_with_changes(&mut changes, &mut ev, &Wait::new(Some(Duration::ZERO)))
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    // Between runs: another buffer is refused and comes back; so is a
+    // second rearm while the run is in flight.
+    a.write_all(b"xy").unwrap();
+    let e = naio.rearm(id, Vec::with_capacity(8)).unwrap_err();
+    assert_eq!(e.error.kind(), io::ErrorKind::InvalidInput);
+    buf.clear();
+    naio.rearm(id, buf).unwrap();
+    assert_eq!(naio.in_flight(), 1);
+    let e = naio.rearm(id, Vec::with_capacity(8)).unwrap_err();
+    assert_eq!(e.error.raw_os_error(), Some(libc::EBUSY), "{}", e.error);
+    let done = completion(&naio, id);
+    assert!(done.stays());
+    let (n, mut buf) = done.into_parts();
+    assert_eq!(
+        (n.unwrap(), &buf[..]),
+        (2, &b"xy"[..]),
+        "bytes that came between runs"
+    );
+    // Cancelled with a run in flight: a last completion, the buffer back.
+    buf.clear();
+    naio.rearm(id, buf).unwrap();
+    naio.cancel(id).unwrap();
+    let done = completion(&naio, id);
+    assert!(!done.stays());
+    let (r, buf) = done.into_parts();
+    assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    let e = naio.rearm(id, buf).unwrap_err();
+    assert_eq!(e.error.raw_os_error(), Some(libc::ENOENT), "{}", e.error);
+    let buf = e.buf;
+    // Cancelled between runs: no completion to take; the id is free.
+    let id = naio
+        .recv_stay(&b, buf, RecvFlags::empty(), Token(2))
+        .unwrap();
+    a.write_all(b"z").unwrap();
+    let (n, buf) = completion(&naio, id).into_parts();
+    assert_eq!(n.unwrap(), 1);
+    naio.cancel(id).unwrap();
+    naio.cancel(id).unwrap();
+    // Before its last event is recorded: the kernel refuses the run, and
+    // the buffer comes back.
+    let e = naio.rearm(id, buf).unwrap_err();
+    assert!(
+        matches!(e.error.raw_os_error(), Some(libc::EBUSY | libc::ENOENT)),
+        "{}",
+        e.error
+    );
+    let buf = e.buf;
+    assert!(completes_now(&naio, id).is_none(), "no completion to take");
+    let e = naio.rearm(id, buf).unwrap_err();
+    assert_eq!(e.error.raw_os_error(), Some(libc::ENOENT), "{}", e.error);
+    assert_eq!(errno(&naio.cancel(id).unwrap_err()), libc::ENOENT);
+    // End of file leaves it in place; closing the socket's descriptor
+    // between runs ends it (its last event frees the id).
+    let id = naio
+        .recv_stay(&b, e.buf, RecvFlags::empty(), Token(3))
+        .unwrap();
+    drop(a);
+    let done = completion(&naio, id);
+    assert!(done.is_eof() && done.stays(), "{done:?}");
+    let (n, buf) = done.into_parts();
+    assert_eq!(n.unwrap(), 0);
+    drop(b);
+    // Its last event: no MORE flag, nothing to take; then the id is free.
+    let deadline = Instant::now() + LONG;
+    loop {
+        let mut ev = Events::with_capacity(8);
+        naio.wait(&mut ev, Some(100 * MS)).unwrap();
+        if let Some(e) = ev.iter().find(|e| e.id() == id.raw()) {
+            assert!(!e.flags().contains(EventFlags::MORE), "{e:?}");
+            assert!(naio.take(&e).is_none());
+            break;
+        }
+        assert!(Instant::now() < deadline, "no last event after the close");
+    }
+    let e = naio.rearm(id, buf).unwrap_err();
+    assert_eq!(e.error.raw_os_error(), Some(libc::ENOENT), "{}", e.error);
+    // One between runs left at close: nothing is leaked.
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let id = naio
+        .recv_stay(&b, Vec::with_capacity(4), RecvFlags::empty(), Token(4))
+        .unwrap();
+    a.write_all(b"q").unwrap();
+    assert!(completion(&naio, id).stays());
+    assert_eq!(naio.close(), 0);
 }
 
 #[test]
@@ -3832,6 +3957,48 @@ fn naio_async_sendfile() {
         }
         drop(client);
     });
+}
+
+/// A `Naio` copied into a child by `fork` cannot rearm the parent's
+/// receive that stays (its table is not the one the parent's buffers are
+/// in); the parent still can.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_rearm_refused_in_a_forked_child() {
+    require_naio();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let naio: Naio = Naio::new().unwrap();
+    let id = naio
+        .recv_stay(&b, Vec::with_capacity(8), RecvFlags::empty(), Token(1))
+        .unwrap();
+    a.write_all(b"x").unwrap();
+    let (_, mut buf) = completion(&naio, id).into_parts();
+    buf.clear();
+    // SAFETY: the child calls rearm, which refuses before any lock or
+    // system call, and _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+    if pid == 0 {
+        // The child's copy of the buffer is at the parent's address: all
+        // but the fork check would let it through.
+        let code = match naio.rearm(id, buf) {
+            Err(e) if e.error.kind() == io::ErrorKind::Unsupported => 0,
+            Err(_) => 2,
+            Ok(()) => 3,
+        };
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let status = reap(pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child's rearm: status {status:#x} (exit 2: another error, 3: it rearmed)"
+    );
+    naio.rearm(id, buf).unwrap();
+    a.write_all(b"y").unwrap();
+    let (n, buf) = completion(&naio, id).into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (1, &b"y"[..]));
+    assert_eq!(naio.close(), 0);
 }
 
 /// Like a send or a receive, a sendfile runs only in its submitter's
