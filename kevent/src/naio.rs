@@ -94,6 +94,7 @@ use std::time::Duration;
 
 use kevent_sys as sys;
 
+use crate::changes::Changes;
 use crate::error::{Command, Error};
 use crate::flags::{EventFlags, RecvFlags, SendFlags, SendfileFlags};
 use crate::interest::{Event, Key, Kind, Token};
@@ -1197,6 +1198,10 @@ pub struct Naio<B: IoBuf = Vec<u8>> {
     slots: Mutex<Slots<B>>,
     /// The process that may submit (see the safety argument, 3).
     pid: u32,
+    /// The ENABLE entries of [`wait_rearming`](Naio::wait_rearming),
+    /// kept for their allocation (taken out for a call: a wait does not
+    /// hold the lock).
+    rearm_changes: Mutex<Changes<'static>>,
 }
 
 impl<B: IoBuf> fmt::Debug for Naio<B> {
@@ -1261,6 +1266,7 @@ impl<B: IoBuf> Naio<B> {
             queue,
             slots: Mutex::new(Slots::new()),
             pid: std::process::id(),
+            rearm_changes: Mutex::new(Changes::new()),
         }
     }
 
@@ -1453,7 +1459,8 @@ impl<B: IoBuf> Naio<B> {
     /// descriptor is closed or the `Naio` is dropped. The kernel does
     /// not try it at its add, only when the socket has data, during a
     /// [`wait`](Naio::wait). Each [`rearm`](Naio::rearm) is one system
-    /// call (a batched form in a wait's changes is not there yet).
+    /// call; [`wait_rearming`](Naio::wait_rearming) starts many runs in
+    /// the wait's own call.
     ///
     /// ```no_run
     /// use std::io::Write;
@@ -1858,6 +1865,105 @@ impl<B: IoBuf> Naio<B> {
     /// [`wait`](Naio::wait) as [`Queue::wait_with`] waits.
     pub fn wait_with(&self, events: &mut Events, how: &Wait<'_>) -> io::Result<usize> {
         let n = self.queue.wait_with(events, how)?;
+        self.record(events);
+        Ok(n)
+    }
+
+    /// [`wait_with`](Naio::wait_with), starting first the next run of
+    /// each receive that stays in `rearms`, as [`rearm`](Naio::rearm)
+    /// does, in the same system call: the ENABLEs travel in the wait's
+    /// changes. An event loop that receives on many connections so makes
+    /// one system call per round. Every `(id, buf)` of `rearms` is taken;
+    /// the ones not started go to `refused` with their buffers (call
+    /// [`rearm`](Naio::rearm) on one to learn why, or
+    /// [`cancel`](Naio::cancel) it), but for a receive that ended
+    /// meanwhile in another thread's wait, whose last completion carried
+    /// the buffer. The completions among the events are recorded as
+    /// [`wait`](Naio::wait) records them.
+    ///
+    /// ```no_run
+    /// use kevent::{Events, Naio, RecvFlags, RequestId, Token, Wait};
+    ///
+    /// let naio: Naio = Naio::new()?;
+    /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    /// naio.recv_stay(&b, Vec::with_capacity(4096), RecvFlags::empty(), Token(1))?;
+    /// let (mut rearms, mut refused) = (Vec::new(), Vec::new());
+    /// let mut events = Events::with_capacity(64);
+    /// # drop(a);
+    /// loop {
+    ///     naio.wait_rearming(rearms.drain(..), &mut refused, &mut events, &Wait::new(None))?;
+    ///     assert!(refused.is_empty());
+    ///     for event in &events {
+    ///         if let Some(done) = naio.take(&event) {
+    ///             let (id, stays) = (done.id(), done.stays());
+    ///             let (n, mut buf) = done.into_parts();
+    ///             if n? == 0 || !stays {
+    ///                 naio.cancel(id).ok();
+    ///                 continue;
+    ///             }
+    ///             // ... use &buf[..n] ...
+    ///             buf.clear();
+    ///             rearms.push((id, buf));
+    ///         }
+    ///     }
+    /// #   break;
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`wait_with`](Naio::wait_with); `Unsupported` in a child
+    /// of `fork` (nothing taken from `rearms` then). Whatever the error,
+    /// the receives not started are in `refused`.
+    pub fn wait_rearming(
+        &self,
+        rearms: impl IntoIterator<Item = (RequestId, B)>,
+        refused: &mut Vec<(RequestId, B)>,
+        events: &mut Events,
+        how: &Wait<'_>,
+    ) -> io::Result<usize>
+    where
+        B: IoBufMut,
+    {
+        if std::process::id() != self.pid {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a Naio inherited across fork() cannot rearm the parent's requests",
+            ));
+        }
+        let mut changes =
+            mem::take(&mut *self.rearm_changes.lock().unwrap_or_else(|p| p.into_inner()));
+        changes.clear();
+        // The lock per item: the iterator is the caller's code.
+        for (id, buf) in rearms {
+            let r = self.lock().rearm(id, buf);
+            match r {
+                Ok(()) => {
+                    changes.enable(Key::from(id));
+                }
+                Err((_, buf)) => refused.push((id, buf)),
+            }
+        }
+        // The slots are in flight before the call, as in rearm(), but the
+        // lock is not held across a wait: a run whose ENABLE fails is put
+        // back between runs after it, unless its last event was recorded
+        // meanwhile (then its completion has the buffer).
+        let r = self.queue.wait_with_naio_changes(&mut changes, events, how);
+        if !changes.is_empty() {
+            let mut slots = self.lock();
+            for i in 0..changes.len() {
+                if changes.result(i).is_err() {
+                    let id = RequestId(changes.raw[i].id);
+                    if let Some(buf) = slots.unrearm(id) {
+                        refused.push((id, buf));
+                    }
+                }
+            }
+        }
+        changes.clear();
+        *self.rearm_changes.lock().unwrap_or_else(|p| p.into_inner()) = changes;
+        let n = r?;
         self.record(events);
         Ok(n)
     }

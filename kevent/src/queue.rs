@@ -771,6 +771,21 @@ impl Queue {
             }
             start = end;
         }
+        self.wait_with_naio_changes(changes, events, how)
+    }
+
+    /// [`wait_with_changes`](Self::wait_with_changes) without its check
+    /// for network I/O enables: for [`Naio`](crate::Naio), which moves
+    /// their buffers back first.
+    pub(crate) fn wait_with_naio_changes(
+        &self,
+        changes: &mut Changes<'_>,
+        events: &mut Events,
+        how: &Wait<'_>,
+    ) -> io::Result<usize> {
+        for r in changes.raw.iter_mut() {
+            r.ret_flags = 0;
+        }
         let max = events_room(events)?;
         let f = features()?;
         if !changes.is_empty() && f.max_changes == 0 {

@@ -3959,6 +3959,92 @@ fn naio_async_sendfile() {
     });
 }
 
+/// `wait_rearming`: the next runs of several receives that stay start in
+/// the wait's own call (the bytes already there are received by it); a
+/// buffer at another address and a receive the kernel no longer has are
+/// refused, with their buffers.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_wait_rearming_starts_runs_in_the_wait() {
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    let pairs: Vec<_> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
+    let ids: Vec<RequestId> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, b))| {
+            naio.recv_stay(
+                b,
+                Vec::with_capacity(8),
+                RecvFlags::empty(),
+                Token(i as u64),
+            )
+            .unwrap()
+        })
+        .collect();
+    let (mut rearms, mut refused) = (Vec::new(), Vec::new());
+    let mut events = Events::with_capacity(16);
+    for round in 0..3u8 {
+        for (a, _) in &pairs {
+            (&*a).write_all(&[b'a' + round]).unwrap();
+        }
+        let mut got = 0;
+        let deadline = Instant::now() + LONG;
+        while got < ids.len() {
+            naio.wait_rearming(
+                rearms.drain(..),
+                &mut refused,
+                &mut events,
+                &Wait::new(Some(100 * MS)),
+            )
+            .unwrap();
+            assert!(
+                refused.is_empty(),
+                "refused: {:?}",
+                refused.iter().map(|r| r.0).collect::<Vec<_>>()
+            );
+            for event in &events {
+                if let Some(done) = naio.take(&event) {
+                    assert!(done.stays());
+                    let id = done.id();
+                    let (n, mut buf) = done.into_parts();
+                    assert_eq!((n.unwrap(), &buf[..]), (1, &[b'a' + round][..]));
+                    buf.clear();
+                    rearms.push((id, buf));
+                    got += 1;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: {got} runs completed"
+            );
+        }
+        assert_eq!(naio.in_flight(), 0);
+    }
+    // The first rearmed with another buffer, the second cancelled (its
+    // last event not recorded yet), the third fine.
+    let (id0, buf0) = rearms.remove(0);
+    let id1 = rearms[0].0;
+    naio.cancel(id1).unwrap();
+    rearms.insert(0, (id0, Vec::with_capacity(8)));
+    naio.wait_rearming(
+        rearms.drain(..),
+        &mut refused,
+        &mut events,
+        &Wait::new(Some(Duration::ZERO)),
+    )
+    .unwrap();
+    let refused_ids: Vec<RequestId> = refused.iter().map(|r| r.0).collect();
+    assert!(
+        refused_ids.contains(&id0) && refused_ids.contains(&id1),
+        "{refused_ids:?}"
+    );
+    assert_eq!(refused.len(), 2);
+    assert_eq!(naio.in_flight(), 1, "the third is in flight");
+    drop(buf0);
+    assert_eq!(naio.close(), 0);
+}
+
 /// A `Naio` copied into a child by `fork` cannot rearm the parent's
 /// receive that stays (its table is not the one the parent's buffers are
 /// in); the parent still can.
