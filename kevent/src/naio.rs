@@ -34,7 +34,9 @@
 //!    kernel writes; events from anywhere else are never trusted, so a
 //!    forged or foreign event cannot free a buffer), or, when the queue
 //!    is closed, `KEVENT_CTL_REMOVE` answering `ENOENT` (the request no
-//!    longer exists: its completion was reported, to someone).
+//!    longer exists: its completion was reported, to someone); or, for
+//!    the run of a receive that stays (point 4), the kernel refusing its
+//!    `KEVENT_CTL_ENABLE` or not applying it.
 //! 3. A request's id is its slot's index and generation ([`RequestId`]):
 //!    unique among the queue's requests in flight, as the kernel needs,
 //!    and a stale id (an old completion, an id of a slot that was reused)
@@ -51,17 +53,21 @@
 //! 4. A receive that stays ([`Naio::recv_stay`]) keeps, between runs,
 //!    the address of a buffer the crate has handed back to its owner:
 //!    the kernel does not touch it while the request is disabled, and
-//!    only `KEVENT_CTL_ENABLE` starts a run. So only [`Naio::rearm`]
-//!    enables a request, after it has moved a buffer at that address,
-//!    with at least that much room, back into the slot (whatever the
-//!    owner did meanwhile, that buffer owns those bytes now): the
-//!    queue's own enables ([`Queue::enable`], `enable_all`, and
-//!    `enable` in the changes of `wait_with_changes`) refuse network
-//!    I/O keys, no [`Kevent`](crate::Kevent) is a network I/O request,
-//!    and a raw `KEVENT_CTL_ENABLE` needs `unsafe` code. `rearm` holds
-//!    the slot table's lock across the ENABLE, so a last event reported
-//!    meanwhile by another thread (a cancel, a close of the socket)
-//!    finds the slot as the kernel left it.
+//!    only `KEVENT_CTL_ENABLE` starts a run. So only [`Naio::rearm`] and
+//!    [`Naio::wait_rearming`] enable a request, after they have moved a
+//!    buffer at that address, with at least that much room, back into
+//!    the slot (whatever the owner did meanwhile, that buffer owns those
+//!    bytes now): the queue's own enables ([`Queue::enable`],
+//!    `enable_all`, and `enable` in the changes of `wait_with_changes`)
+//!    refuse network I/O keys, no [`Kevent`](crate::Kevent) is a network
+//!    I/O request, and a raw `KEVENT_CTL_ENABLE` needs `unsafe` code. A
+//!    refused ENABLE means the request is ending (a disabled request
+//!    that was reported can only end): its only event to come is its
+//!    last. The buffer is then taken back from the slot only if it is
+//!    still that run's, by index and generation; if the last event was
+//!    recorded first, the buffer goes with that completion. `rearm`
+//!    holds the slot table's lock across its ENABLE so that the buffer
+//!    always comes back to its caller.
 //! 5. Dropping a [`Naio`] (or the last handle of an
 //!    `AsyncNaio`) cancels every request in flight
 //!    with `KEVENT_CTL_REMOVE`, collects their completions (a cancelled
@@ -808,6 +814,19 @@ impl<B> Slots<B> {
                 state: State::Idle { stay, .. },
                 ..
             }) => *stay,
+            Some(Slot {
+                state: State::InFlight { stays: None, .. } | State::Done { stays: None, .. },
+                ..
+            }) => {
+                return Err((
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "no run to start: not a receive that stays, or its last completion waits to be \
+                         taken",
+                    ),
+                    buf,
+                ))
+            }
             // What the kernel says of an ENABLE then: EBUSY.
             Some(_) => return Err((io::Error::from_raw_os_error(libc::EBUSY), buf)),
             None => return Err((io::Error::from_raw_os_error(libc::ENOENT), buf)),
@@ -1449,7 +1468,8 @@ impl<B: IoBuf> Naio<B> {
     /// `stays` false is its last: [`cancel`](Naio::cancel) or the close
     /// of the socket's descriptor ended a run in flight (`ECANCELED`, or
     /// the bytes it moved). Ended between runs, it has no completion to
-    /// take: [`rearm`](Naio::rearm) then fails with `NotFound`.
+    /// take: [`rearm`](Naio::rearm) then fails (`EBUSY` until its last
+    /// event is recorded, then `ENOENT`).
     ///
     /// Between runs the request still counts against
     /// `fs.kevent.max_queue_requests`, but not in
@@ -1841,7 +1861,8 @@ impl<B: IoBuf> Naio<B> {
     /// `None` (the buffer is its owner's already), after which the id is
     /// free. A run's completion recorded but not taken yet becomes the
     /// last if the last event is recorded before the take. `cancel` of
-    /// such a receive succeeds in every case, also twice.
+    /// such a receive succeeds, also twice, until its last event is
+    /// reported (then `ENOENT`).
     ///
     /// # Errors
     ///
@@ -1911,11 +1932,22 @@ impl<B: IoBuf> Naio<B> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     ///
+    /// A run the kernel refuses to start (the receive ended meanwhile)
+    /// makes the call return `Ok(0)` at once, without waiting, as any
+    /// failed change does: a loop must not read that 0 as a timeout
+    /// (`refused` is not empty then, unless the receive's last
+    /// completion carried the buffer). If the caller's iterator panics,
+    /// the runs taken before are left in flight with no ENABLE sent,
+    /// until [`cancel`](Naio::cancel) (whose completion brings the
+    /// buffer back) or close.
+    ///
     /// # Errors
     ///
-    /// Those of [`wait_with`](Naio::wait_with); `Unsupported` in a child
-    /// of `fork` (nothing taken from `rearms` then). Whatever the error,
-    /// the receives not started are in `refused`.
+    /// Those of [`wait_with`](Naio::wait_with); `InvalidInput` for more
+    /// rearms than [`max_batch`](crate::Features::max_batch),
+    /// `Unsupported` on a kernel whose waits take no changes or in a
+    /// child of `fork`. Whatever the error, the receives not started are
+    /// in `refused`.
     pub fn wait_rearming(
         &self,
         rearms: impl IntoIterator<Item = (RequestId, B)>,
@@ -1927,6 +1959,7 @@ impl<B: IoBuf> Naio<B> {
         B: IoBufMut,
     {
         if std::process::id() != self.pid {
+            refused.extend(rearms);
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "a Naio inherited across fork() cannot rearm the parent's requests",
@@ -1950,11 +1983,21 @@ impl<B: IoBuf> Naio<B> {
         // back between runs after it, unless its last event was recorded
         // meanwhile (then its completion has the buffer).
         let r = self.queue.wait_with_naio_changes(&mut changes, events, how);
+        // EFAULT may come from writing a result back, after the kernel
+        // applied the entry: one without its result is then left in
+        // flight (a leak until cancel or close), never handed out.
+        let unsure = matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EFAULT));
         if !changes.is_empty() {
             let mut slots = self.lock();
             for i in 0..changes.len() {
-                if changes.result(i).is_err() {
-                    let id = RequestId(changes.raw[i].id);
+                let raw = &changes.raw[i];
+                let refused_here = if raw.ret_flags & sys::KEVENT_RET_DONE != 0 {
+                    crate::queue::entry_errno(raw).is_some()
+                } else {
+                    !unsure
+                };
+                if refused_here {
+                    let id = RequestId(raw.id);
                     if let Some(buf) = slots.unrearm(id) {
                         refused.push((id, buf));
                     }
@@ -2138,7 +2181,8 @@ impl<B: IoBuf> Naio<B> {
         // long as the queue lives, which a duplicate of its descriptor
         // may make longer than this Naio. Their last events need not be
         // collected.
-        for id in self.lock().staying_ids() {
+        let staying = self.lock().staying_ids();
+        for id in staying {
             let _ = ctl_one(self.queue.as_fd(), Command::Remove, Key::from(id).raw());
         }
         let ids = self.lock().in_flight_ids();
@@ -2374,6 +2418,31 @@ mod tests {
         // A rearm of an ended one: NotFound, the buffer back.
         let (e, _) = s.rearm(id, done.into_parts().1).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_refused_enable_after_the_last_event_leaves_the_buffer_to_it() {
+        // What wait_rearming relies on: a run moved in flight whose
+        // receive ended meanwhile; its last event is recorded before the
+        // refused ENABLE is handled.
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        let (id, ptr) = stay_slot(&mut s, Vec::with_capacity(8));
+        s.complete_run(id, Some(NaioOp::Recv), ok(1), false, true);
+        let (_, buf) = take(&mut s, id).unwrap().into_parts();
+        s.rearm(id, buf).unwrap();
+        let cancelled = Err(io::Error::from_raw_os_error(libc::ECANCELED));
+        s.complete_run(id, Some(NaioOp::Recv), cancelled, false, false);
+        assert!(s.unrearm(id).is_none());
+        let done = take(&mut s, id).unwrap();
+        assert!(!done.stays());
+        assert_eq!(done.buf().as_ptr() as usize, ptr);
+        assert!(s.slot(id).is_none());
+        // A plain receive has no run to start.
+        let id = s
+            .insert(Some(Vec::with_capacity(4)), NaioOp::Recv, 4, Token(0), None)
+            .unwrap();
+        let (e, _) = s.rearm(id, Vec::with_capacity(4)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]

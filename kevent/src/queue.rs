@@ -208,10 +208,12 @@ fn key_of(raw: &sys::ukevent) -> Key {
 }
 
 /// A network I/O request is enabled only by
-/// [`Naio::rearm`](crate::Naio::rearm), which first puts the buffer the
-/// kernel writes into back in the queue's hands: an ENABLE from anywhere
-/// else could start a run of a receive that stays into a buffer its owner
-/// holds, or has freed. Refused before any system call.
+/// [`Naio::rearm`](crate::Naio::rearm) and
+/// [`Naio::wait_rearming`](crate::Naio::wait_rearming), which first put
+/// the buffer the kernel writes into back in the slot table's hands: an
+/// ENABLE from anywhere else could start a run of a receive that stays
+/// into a buffer its owner holds, or has freed. Refused before any
+/// system call.
 fn refuse_naio_enable(cmd: Command, raw: &sys::ukevent, index: Option<usize>) -> Result<(), Error> {
     if cmd != Command::Enable || raw.type_ != sys::KEVENT_NAIO {
         return Ok(());
@@ -222,8 +224,8 @@ fn refuse_naio_enable(cmd: Command, raw: &sys::ukevent, index: Option<usize>) ->
         index,
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            "a network I/O request is enabled only by Naio::rearm, which hands the kernel \
-             its buffer back first",
+            "a network I/O request is enabled only by Naio::rearm or Naio::wait_rearming, \
+             which hand the kernel its buffer back first",
         ),
     ))
 }
@@ -555,6 +557,9 @@ impl Queue {
     /// # drop(a);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    ///
+    /// `InvalidInput` for a network I/O request ([`Key::naio`]): only
+    /// [`Naio::rearm`](crate::Naio::rearm) starts its runs.
     pub fn enable(&self, key: impl Into<Key>) -> Result<(), Error> {
         self.ctl_one(Command::Enable, key.into().raw())
     }
