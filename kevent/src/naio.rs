@@ -1545,6 +1545,15 @@ impl<B: IoBuf> Naio<B> {
     /// as much room): the kernel writes where that buffer is.
     /// `KEVENT_CTL_ENABLE`; the bytes that came meanwhile are found.
     ///
+    /// The slot table's lock is held across that system call, which
+    /// takes the queue's mutex: while another thread's wait reports
+    /// (and moves data into its requests' buffers), this call and the
+    /// recording of other threads' completions wait for it. A receive
+    /// into memory whose page faults are served by a thread that uses
+    /// this `Naio` (userfaultfd, FUSE) could so deadlock; use
+    /// [`wait_rearming`](Naio::wait_rearming), which holds no lock
+    /// across the wait, in such a program.
+    ///
     /// # Errors
     ///
     /// The buffer comes back in the [`SubmitError`]. Before any system
