@@ -891,15 +891,20 @@ impl<B> Slots<B> {
     /// The ids of the receives that stay and are not in flight: the
     /// kernel keeps them, disabled.
     fn staying_ids(&self) -> Vec<RequestId> {
+        self.ids_where(|state| {
+            matches!(
+                state,
+                State::Idle { .. } | State::Done { stays: Some(_), .. }
+            )
+        })
+    }
+
+    /// The ids of the slots whose state `pick` picks.
+    fn ids_where(&self, pick: impl Fn(&State<B>) -> bool) -> Vec<RequestId> {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| {
-                matches!(
-                    s.state,
-                    State::Idle { .. } | State::Done { stays: Some(_), .. }
-                )
-            })
+            .filter(|(_, s)| pick(&s.state))
             .map(|(i, s)| RequestId::new(i as u32, s.gen))
             .collect()
     }
@@ -1040,12 +1045,7 @@ impl<B> Slots<B> {
 
     /// The ids of the requests in flight.
     fn in_flight_ids(&self) -> Vec<RequestId> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(s.state, State::InFlight { .. }))
-            .map(|(i, s)| RequestId::new(i as u32, s.gen))
-            .collect()
+        self.ids_where(|state| matches!(state, State::InFlight { .. }))
     }
 
     /// Frees a request that the kernel no longer has (REMOVE: ENOENT).
@@ -1289,6 +1289,18 @@ impl<B: IoBuf> Naio<B> {
         }
     }
 
+    /// `Unsupported` ("a Naio inherited across fork() `what`") in a copy
+    /// made by `fork`: the safety argument, 3.
+    fn not_forked(&self, what: &str) -> io::Result<()> {
+        if std::process::id() == self.pid {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("a Naio inherited across fork() {what}"),
+        ))
+    }
+
     /// The queue, e.g. to add other kevents to it.
     pub fn queue(&self) -> &Queue {
         &self.queue
@@ -1346,6 +1358,7 @@ impl<B: IoBuf> Naio<B> {
             token.into(),
             None,
             |b| b.stable_ptr(),
+            false,
         )
         .map(|(id, _)| id)
     }
@@ -1403,6 +1416,7 @@ impl<B: IoBuf> Naio<B> {
             token.into(),
             None,
             |b| b.stable_ptr(),
+            false,
         )?;
         let Some((result, eof)) = inline_result(&back) else {
             return Ok(Sent::InFlight(id));
@@ -1435,6 +1449,21 @@ impl<B: IoBuf> Naio<B> {
     where
         B: IoBufMut,
     {
+        self.submit_recv(socket, buf, flags, token.into(), false)
+    }
+
+    /// A receive into `buf`; with `stays`, a receive that stays.
+    fn submit_recv(
+        &self,
+        socket: &impl AsFd,
+        buf: B,
+        flags: RecvFlags,
+        token: Token,
+        stays: bool,
+    ) -> Result<RequestId, SubmitError<B>>
+    where
+        B: IoBufMut,
+    {
         let len = buf.bytes_total();
         self.submit_buf(
             NaioOp::Recv,
@@ -1442,10 +1471,11 @@ impl<B: IoBuf> Naio<B> {
             buf,
             len,
             flags.bits(),
-            0,
-            token.into(),
+            if stays { sys::KEVENT_REQ_DISPATCH } else { 0 },
+            token,
             Some(<B as IoBufMut>::set_init as SetInit<B>),
             |b| b.stable_mut_ptr(),
+            stays,
         )
         .map(|(id, _)| id)
     }
@@ -1523,20 +1553,7 @@ impl<B: IoBuf> Naio<B> {
     where
         B: IoBufMut,
     {
-        let len = buf.bytes_total();
-        self.submit_buf_stay(
-            NaioOp::Recv,
-            socket.as_fd().as_raw_fd(),
-            buf,
-            len,
-            flags.bits(),
-            sys::KEVENT_REQ_DISPATCH,
-            token.into(),
-            Some(<B as IoBufMut>::set_init as SetInit<B>),
-            |b| b.stable_mut_ptr(),
-            true,
-        )
-        .map(|(id, _)| id)
+        self.submit_recv(socket, buf, flags, token.into(), true)
     }
 
     /// Starts the next run of the receive that stays `id`
@@ -1570,14 +1587,10 @@ impl<B: IoBuf> Naio<B> {
     {
         let key = Key::from(id);
         let error = |e: io::Error| Error::io(Command::Enable, Some(key), None, e);
-        if std::process::id() != self.pid {
-            // A copy in a child of fork(): its table is not the one the
-            // parent's buffers are in (the safety argument, 3).
+        // Its table is not the one the parent's buffers are in.
+        if let Err(e) = self.not_forked("cannot rearm the parent's requests") {
             return Err(SubmitError {
-                error: error(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "a Naio inherited across fork() cannot rearm the parent's requests",
-                )),
+                error: error(e),
                 buf,
             });
         }
@@ -1605,30 +1618,11 @@ impl<B: IoBuf> Naio<B> {
     }
 
     /// A send or a receive of `buf`'s first `len` bytes, with the
-    /// request flags `req_flags`; returns the entry as the kernel wrote
-    /// it back too.
+    /// request flags `req_flags` (with `stays`, a receive that stays:
+    /// `KEVENT_REQ_DISPATCH`); returns the entry as the kernel wrote it
+    /// back too.
     #[allow(clippy::too_many_arguments)]
     fn submit_buf(
-        &self,
-        op: NaioOp,
-        fd: RawFd,
-        buf: B,
-        len: usize,
-        msg_flags: u32,
-        req_flags: u32,
-        token: Token,
-        set_init: Option<SetInit<B>>,
-        ptr_of: impl FnOnce(&mut B) -> *const u8,
-    ) -> Result<(RequestId, sys::ukevent), SubmitError<B>> {
-        self.submit_buf_stay(
-            op, fd, buf, len, msg_flags, req_flags, token, set_init, ptr_of, false,
-        )
-    }
-
-    /// [`submit_buf`](Naio::submit_buf); with `stays`, a receive that
-    /// stays (`KEVENT_REQ_DISPATCH` in `req_flags`).
-    #[allow(clippy::too_many_arguments)]
-    fn submit_buf_stay(
         &self,
         op: NaioOp,
         fd: RawFd,
@@ -1800,22 +1794,12 @@ impl<B: IoBuf> Naio<B> {
         set_init: Option<SetInit<B>>,
         make: impl FnOnce(RequestId, Option<&mut B>) -> (sys::ukevent, Option<Stay<B>>),
     ) -> Result<(RequestId, sys::ukevent), (Error, Option<B>)> {
-        if std::process::id() != self.pid {
-            // A copy in a child of fork(): the parent's table chooses the
-            // ids on this queue (the safety argument, 3).
-            return Err((
-                Error::io(
-                    Command::Add,
-                    None,
-                    None,
-                    io::Error::new(
-                        io::ErrorKind::Unsupported,
-                        "a Naio inherited across fork() cannot submit requests (the \
-                         parent's Naio chooses the queue's request ids): make a new one",
-                    ),
-                ),
-                buf,
-            ));
+        // The parent's table chooses the ids on this queue.
+        if let Err(e) = self.not_forked(
+            "cannot submit requests (the parent's Naio chooses the \
+             queue's request ids): make a new one",
+        ) {
+            return Err((Error::io(Command::Add, None, None, e), buf));
         }
         // The buffer goes into its slot first: the kernel may use it from
         // the add on, even before kevent_ctl returns (another thread's
@@ -1967,12 +1951,9 @@ impl<B: IoBuf> Naio<B> {
     where
         B: IoBufMut,
     {
-        if std::process::id() != self.pid {
+        if let Err(e) = self.not_forked("cannot rearm the parent's requests") {
             refused.extend(rearms);
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a Naio inherited across fork() cannot rearm the parent's requests",
-            ));
+            return Err(e);
         }
         let mut changes =
             mem::take(&mut *self.rearm_changes.lock().unwrap_or_else(|p| p.into_inner()));

@@ -764,19 +764,7 @@ impl Queue {
         events: &mut Events,
         how: &Wait<'_>,
     ) -> io::Result<usize> {
-        // Results of an earlier call must not pass for this one's, even if
-        // this one fails before the kernel sees them.
-        for r in changes.raw.iter_mut() {
-            r.ret_flags = 0;
-        }
-        let mut start = 0;
-        for &(cmd, end) in changes.runs.iter() {
-            for (i, raw) in changes.raw[start..end].iter().enumerate() {
-                refuse_naio_enable(cmd, raw, Some(start + i))?;
-            }
-            start = end;
-        }
-        self.wait_with_naio_changes(changes, events, how)
+        self.wait_changes(changes, events, how, false)
     }
 
     /// [`wait_with_changes`](Self::wait_with_changes) without its check
@@ -788,8 +776,30 @@ impl Queue {
         events: &mut Events,
         how: &Wait<'_>,
     ) -> io::Result<usize> {
+        self.wait_changes(changes, events, how, true)
+    }
+
+    /// Both: `naio_enables` lets network I/O enables through.
+    fn wait_changes(
+        &self,
+        changes: &mut Changes<'_>,
+        events: &mut Events,
+        how: &Wait<'_>,
+        naio_enables: bool,
+    ) -> io::Result<usize> {
+        // Results of an earlier call must not pass for this one's, even if
+        // this one fails before the kernel sees them.
         for r in changes.raw.iter_mut() {
             r.ret_flags = 0;
+        }
+        if !naio_enables {
+            let mut start = 0;
+            for &(cmd, end) in changes.runs.iter() {
+                for (i, raw) in changes.raw[start..end].iter().enumerate() {
+                    refuse_naio_enable(cmd, raw, Some(start + i))?;
+                }
+                start = end;
+            }
         }
         let max = events_room(events)?;
         let f = features()?;
