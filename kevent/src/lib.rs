@@ -119,8 +119,8 @@ pub use flags::{
 };
 pub use interest::{Clock, Deadline, Event, Kevent, Key, Kind, Token};
 pub use naio::{
-    Completion, IoBuf, IoBufMut, Naio, NaioDrain, NaioOp, RequestId, SendfileCompletion, Sent,
-    SubmitError, MAX_REQUEST_LEN,
+    Completion, IoBuf, IoBufMut, Naio, NaioDrain, NaioOp, NextStep, RequestId, SendfileCompletion,
+    Sent, SubmitError, MAX_REQUEST_LEN,
 };
 pub use probe::{features, is_supported, Features};
 pub use queue::{BatchResult, Events, Iter, Queue};

@@ -338,6 +338,13 @@ impl From<RequestId> for Key {
 /// A finished send or receive: its result and its buffer, back from the
 /// queue ([`Naio::take`]). A sendfile, which has no buffer, finishes as a
 /// [`SendfileCompletion`].
+///
+/// [`next_step`](Completion::next_step) says what is left to do with its
+/// request: nothing ([`NextStep::Done`]: the request is gone), or, for a
+/// receive that stays ([`Naio::recv_stay`]), [`rearm`](Naio::rearm) it or
+/// [`cancel`](Naio::cancel) it.
+#[must_use = "a completion holds the buffer; one of a receive that stays must be rearmed or \
+              cancelled (see Completion::next_step)"]
 pub struct Completion<B> {
     id: RequestId,
     token: Token,
@@ -383,12 +390,57 @@ impl<B> Completion<B> {
     }
 
     /// A run of a receive that stays ([`Naio::recv_stay`]) that did not
-    /// end it: the request is still the kernel's, between runs. Read the
-    /// bytes, then give the buffer back to [`Naio::rearm`] for the next
-    /// run, or end it with [`Naio::cancel`]. `false` for every other
-    /// completion: the request is gone.
+    /// end it: the request is still the kernel's, between runs, and its
+    /// id is still taken. `false` for every other completion: the request
+    /// is gone. A run that ended with end of file or an error stays too
+    /// (the kernel leaves it in place): to know whether to rearm it, ask
+    /// [`next_step`](Completion::next_step), which tells that apart.
     pub fn stays(&self) -> bool {
         self.stays
+    }
+
+    /// What is left to do with the request, as the caller of a
+    /// completion must know it: [`NextStep::Rearm`] (a run of a receive
+    /// that stays that brought data, or an empty datagram: rearm it for
+    /// the next message, or cancel it), [`NextStep::Cancel`] (a run of a
+    /// receive that stays that brought end of file or an error: the
+    /// kernel keeps the request, but a next run would complete at once
+    /// with the same; cancel it, or close its socket), [`NextStep::Done`]
+    /// (the request is gone: any send, receive or sendfile that does not
+    /// stay, and the last completion of one that stays; nothing to do).
+    ///
+    /// It is about the request, not the connection: a plain
+    /// [`recv`](Naio::recv) at end of file is `Done` with
+    /// [`is_eof`](Completion::is_eof) true.
+    ///
+    /// ```no_run
+    /// # fn f(naio: &kevent::Naio, event: kevent::Event, rearms: &mut Vec<(kevent::RequestId, Vec<u8>)>) {
+    /// use kevent::NextStep;
+    ///
+    /// if let Some(done) = naio.take(&event) {
+    ///     match done.next_step() {
+    ///         NextStep::Rearm => {
+    ///             println!("{} bytes", done.data().len());
+    ///             let id = done.id();
+    ///             let mut buf = done.into_buf();
+    ///             buf.clear();
+    ///             rearms.push((id, buf)); // or naio.rearm(id, buf)
+    ///         }
+    ///         // End of file, or this connection's error: end the receive.
+    ///         NextStep::Cancel => {
+    ///             let _ = naio.cancel(done.id());
+    ///         }
+    ///         NextStep::Done => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn next_step(&self) -> NextStep {
+        match (self.stays, &self.result) {
+            (false, _) => NextStep::Done,
+            (true, Ok(_)) if !self.eof => NextStep::Rearm,
+            (true, _) => NextStep::Cancel,
+        }
     }
 
     /// The bytes sent or received, or the error (`ECANCELED`: cancelled,
@@ -397,7 +449,8 @@ impl<B> Completion<B> {
         &self.result
     }
 
-    /// The buffer (a receive's data is its first `n` bytes).
+    /// The buffer (a receive's data is its first `n` bytes: see
+    /// [`data`](Completion::data)).
     pub fn buf(&self) -> &B {
         &self.buf
     }
@@ -406,12 +459,73 @@ impl<B> Completion<B> {
     pub fn into_parts(self) -> (io::Result<usize>, B) {
         (self.result, self.buf)
     }
+
+    /// The buffer, without the result (read that first, or
+    /// [`data`](Completion::data)).
+    pub fn into_buf(self) -> B {
+        self.buf
+    }
+}
+
+impl<B: AsRef<[u8]>> Completion<B> {
+    /// The bytes the request moved, borrowed from the buffer: a
+    /// receive's data, a send's bytes sent (`&buf[..n]`); empty for an
+    /// error. The completion stays whole (no [`into_parts`](Completion::into_parts)
+    /// needed to read it).
+    pub fn data(&self) -> &[u8] {
+        let bytes = self.buf.as_ref();
+        let n = self.result.as_ref().map_or(0, |&n| n);
+        &bytes[..n.min(bytes.len())]
+    }
+}
+
+/// What is left to do with a request after its completion
+/// ([`Completion::next_step`]).
+///
+/// A receive that stays ([`Naio::recv_stay`]) is not ended by end of file
+/// or an error: the kernel keeps it, and a loop that rearmed every run
+/// that stays would spin on a closed connection. This says which runs to
+/// rearm. (A receive that stays and is ended between runs, by
+/// [`Naio::cancel`] or the close of its socket's descriptor, has no
+/// completion: its last event is one for which [`Naio::take`] returns
+/// `None`; a [`rearm`](Naio::rearm) of it fails with `ENOENT` or `EBUSY`
+/// and gives the buffer back.)
+///
+/// Not `#[non_exhaustive]`: a `match` on it should be exhaustive, so that
+/// no case is left to a wildcard. The three cover every completion (the
+/// request is gone, or stays and is to be rearmed or cancelled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[must_use]
+pub enum NextStep {
+    /// A run of a receive that stays brought data (or, on a datagram
+    /// socket, an empty datagram): the kernel keeps the request, between
+    /// runs. Read the bytes, then hand the same buffer to
+    /// [`Naio::rearm`] or [`Naio::wait_rearming`] for the next run, or
+    /// end the request with [`Naio::cancel`].
+    Rearm,
+    /// A run of a receive that stays ended with end of file or an error:
+    /// the kernel keeps the request (and its id, and its count against
+    /// `fs.kevent.max_queue_requests`) until it is cancelled, but a next
+    /// run would bring the same at once. End it: [`Naio::cancel`] (its
+    /// last event then brings nothing to take), or close its socket's
+    /// descriptor; the buffer is the caller's. (An error on a datagram
+    /// socket, e.g. `ECONNREFUSED` from an ICMP message, need not end the
+    /// socket: a caller that knows better may rearm it.)
+    Cancel,
+    /// The request is gone: its id is free and its buffer the caller's;
+    /// nothing to rearm or cancel. A send, a receive that does not stay,
+    /// a sendfile, or the last completion of a receive that stays
+    /// ([`Completion::stays`] false: cancelled with a run in flight, or
+    /// its socket's descriptor closed; `ECANCELED`, or the bytes the run
+    /// moved).
+    Done,
 }
 
 /// A finished sendfile ([`Naio::sendfile`]), taken with
 /// [`Naio::take_sendfile`]: its result, and whether the file ended
 /// before the length asked for.
 #[derive(Debug)]
+#[must_use = "a sendfile's result may be an error"]
 pub struct SendfileCompletion {
     id: RequestId,
     token: Token,
@@ -1491,15 +1605,25 @@ impl<B: IoBuf> Naio<B> {
     /// Each run's completion comes through [`wait`](Naio::wait) and
     /// [`take`](Naio::take) as a receive's, with the buffer and
     /// [`Completion::stays`] true: the kernel keeps the request, between
-    /// runs, and does not touch the buffer. Read the bytes, then hand the
-    /// same buffer (the same allocation) to [`rearm`](Naio::rearm) for
-    /// the next run, or end the request with [`cancel`](Naio::cancel).
-    /// End of file and errors leave it in place too. A completion with
-    /// `stays` false is its last: [`cancel`](Naio::cancel) or the close
-    /// of the socket's descriptor ended a run in flight (`ECANCELED`, or
-    /// the bytes it moved). Ended between runs, it has no completion to
-    /// take: [`rearm`](Naio::rearm) then fails (`EBUSY` until its last
-    /// event is recorded, then `ENOENT`).
+    /// runs, and does not touch the buffer. What to do next is
+    /// [`Completion::next_step`]'s answer:
+    ///
+    /// - [`NextStep::Rearm`] (the run brought data): read the bytes, then
+    ///   hand the same buffer (the same allocation) to
+    ///   [`rearm`](Naio::rearm) for the next run, or end the request with
+    ///   [`cancel`](Naio::cancel).
+    /// - [`NextStep::Cancel`] (end of file, or an error): the kernel
+    ///   leaves the request in place, but a next run would complete at
+    ///   once with the same, so a loop that rearmed it would spin:
+    ///   [`cancel`](Naio::cancel) it, or close its socket.
+    /// - [`NextStep::Done`] (`stays` false): its last completion:
+    ///   [`cancel`](Naio::cancel) or the close of the socket's descriptor
+    ///   ended a run in flight (`ECANCELED`, or the bytes it moved).
+    ///
+    /// Ended between runs, it has no completion to take (its last event
+    /// is one for which [`take`](Naio::take) returns `None`):
+    /// [`rearm`](Naio::rearm) then fails (`EBUSY` until its last event is
+    /// recorded, then `ENOENT`) and gives the buffer back.
     ///
     /// Between runs the request still counts against
     /// `fs.kevent.max_queue_requests`, but not in
@@ -1514,7 +1638,7 @@ impl<B: IoBuf> Naio<B> {
     ///
     /// ```no_run
     /// use std::io::Write;
-    /// use kevent::{Events, Naio, RecvFlags, Token};
+    /// use kevent::{Events, Naio, NextStep, RecvFlags, Token};
     ///
     /// let naio: Naio = Naio::new()?;
     /// let (mut a, b) = std::os::unix::net::UnixStream::pair()?;
@@ -1528,9 +1652,9 @@ impl<B: IoBuf> Naio<B> {
     ///             break done;
     ///         }
     ///     };
-    ///     assert!(done.stays());
-    ///     let (n, mut buf) = done.into_parts();
-    ///     assert_eq!(&buf[..n?], message);
+    ///     assert_eq!(done.next_step(), NextStep::Rearm);
+    ///     assert_eq!(done.data(), message);
+    ///     let mut buf = done.into_buf();
     ///     buf.clear();
     ///     naio.rearm(id, buf)?;
     /// }
@@ -2081,12 +2205,14 @@ impl<B: IoBuf> Naio<B> {
     /// for a sendfile's completion, which has no buffer: take that with
     /// [`take_sendfile`](Naio::take_sendfile) (dispatch on
     /// [`Event::naio_op`]).
+    #[must_use = "a completion taken is gone from the queue: dropped, its buffer is freed"]
     pub fn take(&self, event: &Event) -> Option<Completion<B>> {
         self.take_id(RequestId::of(event)?)
     }
 
     /// The completion of the send or receive `id`, if
     /// [`wait`](Naio::wait) recorded it and it was not taken yet.
+    #[must_use = "a completion taken is gone from the queue: dropped, its buffer is freed"]
     pub fn take_id(&self, id: RequestId) -> Option<Completion<B>> {
         match self.lock().poll(id, None, false)? {
             Taken::Buf(done) => Some(done),
@@ -2120,12 +2246,14 @@ impl<B: IoBuf> Naio<B> {
     /// }
     /// # }
     /// ```
+    #[must_use = "a completion taken is gone from the queue: dropped, its buffer is freed"]
     pub fn take_sendfile(&self, event: &Event) -> Option<SendfileCompletion> {
         self.take_sendfile_id(RequestId::of(event)?)
     }
 
     /// The completion of the sendfile `id`, if [`wait`](Naio::wait)
     /// recorded it and it was not taken yet.
+    #[must_use = "a completion taken is gone from the queue: dropped, its buffer is freed"]
     pub fn take_sendfile_id(&self, id: RequestId) -> Option<SendfileCompletion> {
         match self.lock().poll(id, None, true)? {
             Taken::File(done) => Some(done),
@@ -2440,7 +2568,7 @@ mod tests {
         let mut s: Slots<Vec<u8>> = Slots::new();
         let (old, _) = stay_slot(&mut s, Vec::with_capacity(8));
         s.complete_run(old, Some(NaioOp::Recv), ok(1), false, false);
-        take(&mut s, old).unwrap();
+        assert_eq!(take(&mut s, old).unwrap().next_step(), NextStep::Done);
         // The index is reused with a new generation.
         let (new, ptr) = stay_slot(&mut s, Vec::with_capacity(8));
         assert_eq!(new.index(), old.index());
@@ -2494,6 +2622,99 @@ mod tests {
         s.complete_run(id, Some(NaioOp::Recv), ok(0), true, true);
         assert!(!take(&mut s, id).unwrap().stays());
         assert!(s.slot(id).is_none());
+    }
+
+    #[test]
+    fn next_step_says_rearm_only_for_a_run_with_data() {
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        let (id, _) = stay_slot(&mut s, Vec::with_capacity(8));
+        let step = |s: &mut Slots<Vec<u8>>, buf, result, eof, more| {
+            s.rearm(id, buf).unwrap();
+            s.complete_run(id, Some(NaioOp::Recv), result, eof, more);
+            let done = take(s, id).unwrap();
+            (done.next_step(), done.into_buf())
+        };
+        // The first run's data; an empty datagram (0 bytes without end of
+        // file): rearm.
+        s.complete_run(id, Some(NaioOp::Recv), ok(2), false, true);
+        let done = take(&mut s, id).unwrap();
+        assert_eq!(done.next_step(), NextStep::Rearm);
+        let (next, buf) = step(&mut s, done.into_buf(), ok(0), false, true);
+        assert_eq!(next, NextStep::Rearm);
+        // End of file and an error leave it in place: cancel, not rearm.
+        let (next, buf) = step(&mut s, buf, ok(0), true, true);
+        assert_eq!(next, NextStep::Cancel);
+        let reset = Err(io::Error::from_raw_os_error(libc::ECONNRESET));
+        let (next, buf) = step(&mut s, buf, reset, false, true);
+        assert_eq!(next, NextStep::Cancel);
+        // Bytes moved before the end of file came in another run: this
+        // one is data.
+        let (next, buf) = step(&mut s, buf, ok(3), false, true);
+        assert_eq!(next, NextStep::Rearm);
+        // Its last completion (cancelled in flight), even with bytes:
+        // done, the id free.
+        let (next, _) = step(&mut s, buf, ok(1), false, false);
+        assert_eq!(next, NextStep::Done);
+        assert!(s.slot(id).is_none());
+        // A plain receive at end of file, a send: done.
+        let id = s
+            .insert(Some(Vec::with_capacity(4)), NaioOp::Recv, 4, Token(0), None)
+            .unwrap();
+        s.complete(id, Some(NaioOp::Recv), ok(0), true);
+        let done = take(&mut s, id).unwrap();
+        assert!(done.is_eof());
+        assert_eq!(done.next_step(), NextStep::Done);
+        let id = s
+            .insert(Some(vec![1]), NaioOp::Send, 1, Token(0), None)
+            .unwrap();
+        s.complete(id, Some(NaioOp::Send), ok(1), false);
+        assert_eq!(take(&mut s, id).unwrap().next_step(), NextStep::Done);
+    }
+
+    #[test]
+    fn data_borrows_the_bytes_moved() {
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        let set_init = Some(<Vec<u8> as IoBufMut>::set_init as SetInit<Vec<u8>>);
+        let id = s
+            .insert(
+                Some(Vec::with_capacity(8)),
+                NaioOp::Recv,
+                8,
+                Token(0),
+                set_init,
+            )
+            .unwrap();
+        let p = s.buf_mut(id).unwrap().stable_mut_ptr();
+        // SAFETY: the Vec has a capacity of 8.
+        unsafe { std::ptr::copy_nonoverlapping(b"hey".as_ptr(), p, 3) };
+        s.complete(id, Some(NaioOp::Recv), ok(3), false);
+        let done = take(&mut s, id).unwrap();
+        assert_eq!(done.data(), b"hey");
+        assert_eq!(done.into_buf(), b"hey");
+        // A send: the bytes sent, the first n of the buffer.
+        let id = s
+            .insert(Some(b"abcdef".to_vec()), NaioOp::Send, 6, Token(0), None)
+            .unwrap();
+        s.complete(id, Some(NaioOp::Send), ok(4), false);
+        assert_eq!(take(&mut s, id).unwrap().data(), b"abcd");
+        // An error: nothing.
+        let id = s
+            .insert(Some(b"abc".to_vec()), NaioOp::Send, 3, Token(0), None)
+            .unwrap();
+        let broken = Err(io::Error::from_raw_os_error(libc::EPIPE));
+        s.complete(id, Some(NaioOp::Send), broken, false);
+        assert!(take(&mut s, id).unwrap().data().is_empty());
+        // A Box<[u8]> keeps its length: the count says how much is data.
+        let mut b: Slots<Box<[u8]>> = Slots::new();
+        let set_init = Some(<Box<[u8]> as IoBufMut>::set_init as SetInit<Box<[u8]>>);
+        let id = b
+            .insert(Some(vec![7; 4].into()), NaioOp::Recv, 4, Token(0), set_init)
+            .unwrap();
+        b.complete(id, Some(NaioOp::Recv), ok(2), false);
+        let Some(Taken::Buf(done)) = b.poll(id, None, false) else {
+            panic!("no completion");
+        };
+        assert_eq!((done.data(), done.buf().len()), (&[7, 7][..], 4));
     }
 
     #[test]

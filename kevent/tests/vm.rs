@@ -2755,7 +2755,9 @@ fn inode_renames_and_attributes() {
 
 // ---- KEVENT_NAIO: network I/O requests with owned buffers ----
 
-use kevent::{Completion, EventFlags, IoBuf, Naio, NaioOp, RecvFlags, RequestId, SendFlags, Sent};
+use kevent::{
+    Completion, EventFlags, IoBuf, Naio, NaioOp, NextStep, RecvFlags, RequestId, SendFlags, Sent,
+};
 
 /// These tests need a kernel whose probe lists `KEVENT_NAIO`.
 fn require_naio() {
@@ -3146,6 +3148,8 @@ fn naio_recv_stay_runs_rearm_and_ends() {
     a.write_all(b"hello").unwrap();
     let done = completion(&naio, id);
     assert!(done.stays());
+    assert_eq!(done.next_step(), NextStep::Rearm);
+    assert_eq!(done.data(), b"hello");
     assert_eq!(naio.in_flight(), 0);
     let (n, mut buf) = done.into_parts();
     assert_eq!((n.unwrap(), &buf[..]), (5, &b"hello"[..]));
@@ -3188,6 +3192,7 @@ fn naio_recv_stay_runs_rearm_and_ends() {
     naio.cancel(id).unwrap();
     let done = completion(&naio, id);
     assert!(!done.stays());
+    assert_eq!(done.next_step(), NextStep::Done);
     let (r, buf) = done.into_parts();
     assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
     let e = naio.rearm(id, buf).unwrap_err();
@@ -3223,6 +3228,11 @@ fn naio_recv_stay_runs_rearm_and_ends() {
     drop(a);
     let done = completion(&naio, id);
     assert!(done.is_eof() && done.stays(), "{done:?}");
+    assert_eq!(
+        done.next_step(),
+        NextStep::Cancel,
+        "end of file: not to rearm"
+    );
     let (n, buf) = done.into_parts();
     assert_eq!(n.unwrap(), 0);
     drop(b);
@@ -3957,6 +3967,93 @@ fn naio_async_sendfile() {
         }
         drop(client);
     });
+}
+
+/// `Completion::next_step` on the kernel's own completions: a receive
+/// that stays and ends with an error (a TCP reset) stays in the kernel
+/// but is `Cancel`, and a rearm of it would complete again at once; an
+/// empty datagram is `Rearm`; a loop that follows `next_step` cancels the
+/// first and gets no more events of it.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_recv_stay_next_step_on_errors_and_empty_datagrams() {
+    require_naio();
+    let naio: Naio = Naio::new().unwrap();
+    // A reset: the peer closes with SO_LINGER 0.
+    let (client, server) = tcp_pair();
+    let id = naio
+        .recv_stay(&server, Vec::with_capacity(8), RecvFlags::empty(), Token(1))
+        .unwrap();
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a linger struct of the size given.
+    let r = unsafe {
+        libc::setsockopt(
+            client.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_LINGER: {}", io::Error::last_os_error());
+    drop(client);
+    let done = completion(&naio, id);
+    assert!(done.stays(), "the kernel leaves it in place: {done:?}");
+    assert_eq!(
+        done.result().as_ref().unwrap_err().raw_os_error(),
+        Some(libc::ECONNRESET),
+        "{done:?}"
+    );
+    assert_eq!(done.next_step(), NextStep::Cancel);
+    assert!(done.data().is_empty());
+    // What a loop that rearmed it would get: another completion at once
+    // (end of file after the reset), never data.
+    let mut buf = done.into_buf();
+    buf.clear();
+    naio.rearm(id, buf).unwrap();
+    let done = completion(&naio, id);
+    assert_eq!(done.next_step(), NextStep::Cancel, "{done:?}");
+    // Following next_step: cancel; its last event has nothing to take,
+    // and the id is free.
+    naio.cancel(id).unwrap();
+    let mut ev = Events::with_capacity(8);
+    let deadline = Instant::now() + LONG;
+    loop {
+        naio.wait(&mut ev, Some(100 * MS)).unwrap();
+        if let Some(e) = ev.iter().find(|e| e.id() == id.raw()) {
+            assert!(naio.take(&e).is_none(), "{e:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no last event after the cancel");
+    }
+    assert_eq!(errno(&naio.cancel(id).unwrap_err()), libc::ENOENT);
+    naio.wait(&mut ev, Some(50 * MS)).unwrap();
+    assert!(ev.iter().all(|e| e.id() != id.raw()), "it spins: {ev:?}");
+    // An empty datagram: 0 bytes without end of file, to rearm.
+    let (da, db) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    let id = naio
+        .recv_stay(&db, Vec::with_capacity(8), RecvFlags::empty(), Token(2))
+        .unwrap();
+    da.send(b"").unwrap();
+    let done = completion(&naio, id);
+    assert_eq!(
+        (*done.result().as_ref().unwrap(), done.is_eof()),
+        (0, false)
+    );
+    assert_eq!(done.next_step(), NextStep::Rearm);
+    let mut buf = done.into_buf();
+    buf.clear();
+    naio.rearm(id, buf).unwrap();
+    da.send(b"dg").unwrap();
+    let done = completion(&naio, id);
+    assert_eq!(
+        (done.data(), done.next_step()),
+        (&b"dg"[..], NextStep::Rearm)
+    );
+    assert_eq!(naio.close(), 0);
 }
 
 /// `wait_rearming`: the next runs of several receives that stay start in
