@@ -102,10 +102,20 @@ bitflags! {
         /// is `None`; [`Event::send_space`](crate::Event::send_space) is
         /// still given, as the kernel knows every socket's send space).
         const NODATA = sys::KEVENT_EV_NODATA as u16;
-        /// A network I/O receive that stays
+        /// `KEVENT_EV_MORE`: a network I/O receive that stays
         /// ([`Naio::recv_stay`](crate::Naio::recv_stay)) is not ended by
-        /// this completion: it waits, disabled, for its next run.
-        const MORE = sys::KEVENT_EV_MORE as u16;
+        /// this event: it waits, disabled, for its next run. (Not
+        /// `MSG_MORE`, which is [`SendFlags::MORE`].)
+        ///
+        /// To decide what to do with a completion, use
+        /// [`Completion::next_step`](crate::Completion::next_step) (or
+        /// [`Completion::stays`](crate::Completion::stays)), not this
+        /// flag: the flag is one event's, and the receive's last event
+        /// (a cancel, or the close of its socket), recorded before the
+        /// completion is taken, ends the request even though the
+        /// completion's own event had the flag. The completion says
+        /// what holds when it is taken.
+        const RECV_STAYS = sys::KEVENT_EV_MORE as u16;
     }
 }
 

@@ -1972,7 +1972,7 @@ impl<B: IoBuf> Naio<B> {
     /// buffer (a sendfile's, without one).
     ///
     /// A receive that stays ([`recv_stay`](Naio::recv_stay)) ends with
-    /// one last event without [`EventFlags::MORE`]: with a run in flight,
+    /// one last event without [`EventFlags::RECV_STAYS`]: with a run in flight,
     /// that run's completion ([`Completion::stays`] false, the buffer);
     /// between runs, an event for which [`take`](Naio::take) returns
     /// `None` (the buffer is its owner's already), after which the id is
@@ -2189,7 +2189,7 @@ impl<B: IoBuf> Naio<B> {
             event.naio_op(),
             crate::interest::naio_result(event.data(), event.flags()),
             event.is_eof(),
-            event.flags().contains(EventFlags::MORE),
+            event.flags().contains(EventFlags::RECV_STAYS),
         );
         // Woken and freed outside the lock.
         match done {
@@ -3054,6 +3054,38 @@ mod tests {
         let queue = unsafe { Queue::from_raw_fd(fds[0]) };
         // SAFETY: no one else submits requests on it.
         unsafe { Naio::from_queue(queue) }
+    }
+
+    #[test]
+    fn the_recv_stays_flag_is_kevent_ev_more_and_keeps_the_receive() {
+        assert_eq!(
+            u32::from(EventFlags::RECV_STAYS.bits()),
+            sys::KEVENT_EV_MORE
+        );
+        let naio = not_a_queue();
+        let (id, _) = stay_slot(&mut naio.lock(), Vec::with_capacity(8));
+        let event = |flags: u32| Event {
+            raw: sys::kevent_event {
+                id: id.raw(),
+                data: 1,
+                events: sys::KEVENT_NAIO_RECV,
+                type_: sys::KEVENT_NAIO as u16,
+                flags: flags as u16,
+                ..Default::default()
+            },
+        };
+        // With the flag: a run; the receive stays, to rearm.
+        naio.record_one(&event(sys::KEVENT_EV_MORE));
+        let done = naio.take_id(id).unwrap();
+        assert!(done.stays());
+        assert_eq!(done.next_step(), NextStep::Rearm);
+        // Without it: the last; gone.
+        naio.lock().rearm(id, done.into_buf()).unwrap();
+        naio.record_one(&event(0));
+        let done = naio.take_id(id).unwrap();
+        assert_eq!((done.stays(), done.next_step()), (false, NextStep::Done));
+        assert_eq!(naio.in_flight(), 0);
+        assert_eq!(naio.close(), 0);
     }
 
     #[test]

@@ -3236,13 +3236,14 @@ fn naio_recv_stay_runs_rearm_and_ends() {
     let (n, buf) = done.into_parts();
     assert_eq!(n.unwrap(), 0);
     drop(b);
-    // Its last event: no MORE flag, nothing to take; then the id is free.
+    // Its last event: no RECV_STAYS flag (KEVENT_EV_MORE), nothing to
+    // take; then the id is free.
     let deadline = Instant::now() + LONG;
     loop {
         let mut ev = Events::with_capacity(8);
         naio.wait(&mut ev, Some(100 * MS)).unwrap();
         if let Some(e) = ev.iter().find(|e| e.id() == id.raw()) {
-            assert!(!e.flags().contains(EventFlags::MORE), "{e:?}");
+            assert!(!e.flags().contains(EventFlags::RECV_STAYS), "{e:?}");
             assert!(naio.take(&e).is_none());
             break;
         }
