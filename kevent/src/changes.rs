@@ -165,6 +165,22 @@ impl<'fd> Changes<'fd> {
         }
     }
 
+    /// Keeps the first `len` changes (all of them if there are fewer).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        if len >= self.raw.len() {
+            return;
+        }
+        self.raw.truncate(len);
+        // The runs that start before `len`; the last one now ends there.
+        let keep = self.runs.partition_point(|&(_, end)| end < len);
+        self.runs.truncate(keep + 1);
+        match self.runs.last_mut() {
+            Some((_, end)) if len > 0 => *end = len,
+            _ => self.runs.clear(),
+        }
+        self.batches.clear();
+    }
+
     fn command(&self, index: usize) -> Command {
         let run = self.runs.partition_point(|&(_, end)| end <= index);
         self.runs[run].0
@@ -229,5 +245,39 @@ impl<'fd> Changes<'fd> {
             None => Ok(()),
             Some(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_keeps_the_first_changes_and_their_runs() {
+        let mut c = Changes::new();
+        c.enable(Key::naio(1)).enable(Key::naio(2)).trigger(3);
+        c.remove(Key::user(4)).remove(Key::user(5));
+        assert_eq!(c.runs.len(), 3);
+        c.truncate(9);
+        assert_eq!((c.len(), c.runs.len()), (5, 3));
+        c.truncate(4);
+        assert_eq!(c.len(), 4);
+        assert_eq!(
+            c.runs,
+            [
+                (Command::Enable, 2),
+                (Command::Trigger, 3),
+                (Command::Remove, 4)
+            ]
+        );
+        c.truncate(2);
+        assert_eq!(c.runs, [(Command::Enable, 2)]);
+        c.truncate(1);
+        assert_eq!((c.len(), &c.runs[..]), (1, &[(Command::Enable, 1)][..]));
+        c.truncate(0);
+        assert!(c.is_empty() && c.runs.is_empty());
+        // Pushing after a truncate goes on from there.
+        c.enable(Key::naio(6));
+        assert_eq!(c.runs, [(Command::Enable, 1)]);
     }
 }

@@ -119,8 +119,8 @@ pub use flags::{
 };
 pub use interest::{Clock, Deadline, Event, Kevent, Key, Kind, Token};
 pub use naio::{
-    Completion, IoBuf, IoBufMut, Naio, NaioDrain, NaioOp, NextStep, RequestId, SendfileCompletion,
-    Sent, SubmitError, MAX_REQUEST_LEN,
+    Completion, IoBuf, IoBufMut, Naio, NaioDrain, NaioOp, NextStep, Refused, RequestId,
+    SendfileCompletion, Sent, SubmitError, MAX_REQUEST_LEN,
 };
 pub use probe::{features, is_supported, Features};
 pub use queue::{BatchResult, Events, Iter, Queue};
@@ -158,6 +158,7 @@ const _: () = {
     send_sync::<Completion<Vec<u8>>>();
     send_sync::<SendfileCompletion>();
     send_sync::<SubmitError<Vec<u8>>>();
+    send_sync::<Refused<Vec<u8>>>();
     #[cfg(feature = "tokio")]
     send_sync::<AsyncNaio>();
     #[cfg(feature = "tokio")]

@@ -629,6 +629,41 @@ impl<B> From<SubmitError<B>> for io::Error {
     }
 }
 
+/// A run of a receive that stays that [`Naio::wait_rearming`] did not
+/// start: which receive, why, and its buffer back.
+///
+/// The kernel does not write into the buffer: the receive is between
+/// runs (its owner may [`rearm`](Naio::rearm) it later with this buffer)
+/// or has ended. Why is in [`error`](Refused::error): `ENOENT` or
+/// `EBUSY` for a receive that ended (cancelled, or its socket's
+/// descriptor closed: drop the buffer and the connection; there is
+/// nothing to cancel), `InvalidInput` for a buffer that is not the
+/// receive's own or a receive with no run to start, `Interrupted` for a
+/// run the call did not get to (its own error says why).
+pub struct Refused<B> {
+    /// The receive.
+    pub id: RequestId,
+    /// Its token, as given to [`Naio::recv_stay`]; `None` if the `Naio`
+    /// no longer knows the receive (it ended and its last event was
+    /// recorded, or the id was never one of its receives).
+    pub token: Option<Token>,
+    /// Why its run was not started: the ENABLE's [`Error`] (command
+    /// `enable`, the receive's key), in words that say what to do.
+    pub error: Error,
+    /// The buffer, as it was handed in.
+    pub buf: B,
+}
+
+impl<B> fmt::Debug for Refused<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Refused")
+            .field("id", &self.id)
+            .field("token", &self.token)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a receive's completion calls on its buffer: `IoBufMut::set_init`
 /// of the buffer's type, kept as a plain function pointer so that the
 /// slot table needs only `B: IoBuf`.
@@ -1002,6 +1037,64 @@ impl<B> Slots<B> {
         buf
     }
 
+    /// The token of request `id`, if the table has it.
+    fn token_of(&mut self, id: RequestId) -> Option<Token> {
+        match &self.slot(id)?.state {
+            State::InFlight { token, .. }
+            | State::Done { token, .. }
+            | State::Idle { token, .. } => Some(*token),
+            State::Free(_) => None,
+        }
+    }
+
+    /// After a call that carried the ENABLEs `raw` of runs that
+    /// [`rearm`](Slots::rearm) moved in flight: puts each run the kernel
+    /// refused (`KEVENT_RET_BROKEN`) or did not apply (no
+    /// `KEVENT_RET_DONE`) back between runs, and its buffer in `refused`,
+    /// unless its last event was recorded meanwhile (then its completion
+    /// has the buffer). With `unsure` (the call failed with `EFAULT`,
+    /// which may come from writing a result back after the kernel applied
+    /// the entry), an entry without a result is left in flight (a leak
+    /// until cancel or close), never handed out.
+    fn settle_enables(
+        &mut self,
+        raw: &[sys::ukevent],
+        unsure: bool,
+        refused: &mut Vec<Refused<B>>,
+    ) {
+        for raw in raw {
+            let error = if raw.ret_flags & sys::KEVENT_RET_DONE != 0 {
+                match crate::queue::entry_errno(raw) {
+                    Some(errno) => Error::entry(Command::Enable, Key::naio(raw.id), None, errno),
+                    None => continue,
+                }
+            } else if unsure {
+                continue;
+            } else {
+                Error::io(
+                    Command::Enable,
+                    Some(Key::naio(raw.id)),
+                    None,
+                    io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "the run was not started: the call failed before this ENABLE (see its \
+                         error); rearm it again",
+                    ),
+                )
+            };
+            let id = RequestId(raw.id);
+            if let Some(buf) = self.unrearm(id) {
+                let token = self.token_of(id);
+                refused.push(Refused {
+                    id,
+                    token,
+                    error,
+                    buf,
+                });
+            }
+        }
+    }
+
     /// The ids of the receives that stay and are not in flight: the
     /// kernel keeps them, disabled.
     fn staying_ids(&self) -> Vec<RequestId> {
@@ -1263,6 +1356,33 @@ fn raw_request(
         in_fd: 0,
     };
     raw
+}
+
+/// The ENABLEs of [`Naio::wait_rearming`] that do not fit in its wait
+/// (`raw[max..]`, a wait taking at most `max` changes): applied with
+/// `ctl` in batches of at most `max` entries, before the wait, each
+/// batch then handed to `settle` with whether an entry without a result
+/// may have been applied (`EFAULT`). Stops at a call that fails: its
+/// error; the entries after it are handed to `settle` as not applied.
+fn enable_surplus(
+    raw: &mut [sys::ukevent],
+    max: usize,
+    mut ctl: impl FnMut(&mut [sys::ukevent]) -> io::Result<usize>,
+    mut settle: impl FnMut(&[sys::ukevent], bool),
+) -> io::Result<()> {
+    let mut start = max;
+    while start < raw.len() {
+        let end = raw.len().min(start.saturating_add(max));
+        let r = ctl(&mut raw[start..end]);
+        let unsure = matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EFAULT));
+        settle(&raw[start..end], unsure);
+        if let Err(e) = r {
+            settle(&raw[end..], false);
+            return Err(e);
+        }
+        start = end;
+    }
+    Ok(())
 }
 
 /// A request refused before any system call.
@@ -2011,16 +2131,31 @@ impl<B: IoBuf> Naio<B> {
     /// each receive that stays in `rearms`, as [`rearm`](Naio::rearm)
     /// does, in the same system call: the ENABLEs travel in the wait's
     /// changes. An event loop that receives on many connections so makes
-    /// one system call per round. Every `(id, buf)` of `rearms` is taken;
-    /// the ones not started go to `refused` with their buffers (call
-    /// [`rearm`](Naio::rearm) on one to learn why, or
-    /// [`cancel`](Naio::cancel) it), but for a receive that ended
-    /// meanwhile in another thread's wait, whose last completion carried
-    /// the buffer. The completions among the events are recorded as
-    /// [`wait`](Naio::wait) records them.
+    /// one system call per round. The completions among the events are
+    /// recorded as [`wait`](Naio::wait) records them.
+    ///
+    /// Every `(id, buf)` of `rearms` is taken. The runs not started go to
+    /// `refused`, each a [`Refused`] with the receive's id and token, the
+    /// reason (an [`Error`] that says what to do) and the buffer, but for
+    /// a receive that ended meanwhile in another thread's wait, whose last
+    /// completion carried the buffer. A run is refused when its receive
+    /// has ended (cancelled, or its socket's descriptor closed: `ENOENT`
+    /// or `EBUSY`; drop the connection, there is nothing to cancel), or
+    /// for a caller's mistake (`InvalidInput`: another buffer, or a
+    /// request with no run to start; `EBUSY`: a run already in flight).
+    /// Whenever a run is refused, the call does not sleep: it returns
+    /// what is ready at once (`Ok(0)` if the kernel refused an ENABLE of
+    /// the wait's own changes, as any failed change makes a wait return),
+    /// so a loop handles `refused` in the same round and must not read a
+    /// return of 0 as a timeout while `refused` is not empty.
+    ///
+    /// A wait takes at most [`max_batch`](crate::Features::max_batch)
+    /// changes: more rearms than that are started by ENABLE batches of
+    /// their own (`kevent_ctl`, one per `max_batch` runs) before the wait,
+    /// with the same guarantees.
     ///
     /// ```no_run
-    /// use kevent::{Events, Naio, RecvFlags, RequestId, Token, Wait};
+    /// use kevent::{Events, Naio, NextStep, RecvFlags, Token, Wait};
     ///
     /// let naio: Naio = Naio::new()?;
     /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
@@ -2030,18 +2165,29 @@ impl<B: IoBuf> Naio<B> {
     /// # drop(a);
     /// loop {
     ///     naio.wait_rearming(rearms.drain(..), &mut refused, &mut events, &Wait::new(None))?;
-    ///     assert!(refused.is_empty());
+    ///     for r in refused.drain(..) {
+    ///         // Ended meanwhile (or a bug of ours): the buffer is back, the
+    ///         // connection r.token is over.
+    ///         eprintln!("{:?}: {}", r.token, r.error);
+    ///     }
     ///     for event in &events {
-    ///         if let Some(done) = naio.take(&event) {
-    ///             let (id, stays) = (done.id(), done.stays());
-    ///             let (n, mut buf) = done.into_parts();
-    ///             if n? == 0 || !stays {
-    ///                 naio.cancel(id).ok();
-    ///                 continue;
+    ///         let Some(done) = naio.take(&event) else { continue };
+    ///         match done.next_step() {
+    ///             NextStep::Rearm => {
+    ///                 // ... use done.data() ...
+    ///                 let id = done.id();
+    ///                 let mut buf = done.into_buf();
+    ///                 buf.clear();
+    ///                 rearms.push((id, buf));
     ///             }
-    ///             // ... use &buf[..n] ...
-    ///             buf.clear();
-    ///             rearms.push((id, buf));
+    ///             // This connection's end of file or error, not the loop's.
+    ///             NextStep::Cancel => {
+    ///                 if let Err(e) = done.result() {
+    ///                     eprintln!("{:?}: {e}", done.token());
+    ///                 }
+    ///                 let _ = naio.cancel(done.id());
+    ///             }
+    ///             NextStep::Done => {}
     ///         }
     ///     }
     /// #   break;
@@ -2049,80 +2195,121 @@ impl<B: IoBuf> Naio<B> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     ///
-    /// A run the kernel refuses to start (the receive ended meanwhile)
-    /// makes the call return `Ok(0)` at once, without waiting, as any
-    /// failed change does: a loop must not read that 0 as a timeout
-    /// (`refused` is not empty then, unless the receive's last
-    /// completion carried the buffer). If the caller's iterator panics,
-    /// the runs taken before are left in flight with no ENABLE sent,
-    /// until [`cancel`](Naio::cancel) (whose completion brings the
-    /// buffer back) or close.
+    /// If the caller's iterator panics, the runs taken before are left in
+    /// flight with no ENABLE sent, until [`cancel`](Naio::cancel) (whose
+    /// completion brings the buffer back) or close.
     ///
     /// # Errors
     ///
-    /// Those of [`wait_with`](Naio::wait_with); `InvalidInput` for more
-    /// rearms than [`max_batch`](crate::Features::max_batch),
-    /// `Unsupported` on a kernel whose waits take no changes or in a
-    /// child of `fork`. Whatever the error, the receives not started are
-    /// in `refused`.
+    /// Those of [`wait_with`](Naio::wait_with) and of a `kevent_ctl` of
+    /// the surplus ENABLEs; `Unsupported` on a kernel whose waits take no
+    /// changes or in a child of `fork`. Whatever the error, the runs not
+    /// started are in `refused`.
     pub fn wait_rearming(
         &self,
         rearms: impl IntoIterator<Item = (RequestId, B)>,
-        refused: &mut Vec<(RequestId, B)>,
+        refused: &mut Vec<Refused<B>>,
         events: &mut Events,
         how: &Wait<'_>,
     ) -> io::Result<usize>
     where
         B: IoBufMut,
     {
-        if let Err(e) = self.not_forked("cannot rearm the parent's requests") {
-            refused.extend(rearms);
+        const FORKED: &str = "cannot rearm the parent's requests";
+        if let Err(e) = self.not_forked(FORKED) {
+            for (id, buf) in rearms {
+                let token = self.lock().token_of(id);
+                let why = io::Error::new(e.kind(), e.to_string());
+                refused.push(Refused {
+                    id,
+                    token,
+                    error: Error::io(Command::Enable, Some(Key::from(id)), None, why),
+                    buf,
+                });
+            }
             return Err(e);
         }
+        let refused_before = refused.len();
         let mut changes =
             mem::take(&mut *self.rearm_changes.lock().unwrap_or_else(|p| p.into_inner()));
         changes.clear();
         // The lock per item: the iterator is the caller's code.
         for (id, buf) in rearms {
-            let r = self.lock().rearm(id, buf);
+            let r = {
+                let mut slots = self.lock();
+                slots
+                    .rearm(id, buf)
+                    .map_err(|(e, buf)| (e, buf, slots.token_of(id)))
+            };
             match r {
                 Ok(()) => {
                     changes.enable(Key::from(id));
                 }
-                Err((_, buf)) => refused.push((id, buf)),
+                Err((e, buf, token)) => refused.push(Refused {
+                    id,
+                    token,
+                    error: Error::io(Command::Enable, Some(Key::from(id)), None, e),
+                    buf,
+                }),
             }
         }
-        // The slots are in flight before the call, as in rearm(), but the
-        // lock is not held across a wait: a run whose ENABLE fails is put
-        // back between runs after it, unless its last event was recorded
-        // meanwhile (then its completion has the buffer).
-        let r = self.queue.wait_with_naio_changes(&mut changes, events, how);
-        // EFAULT may come from writing a result back, after the kernel
-        // applied the entry: one without its result is then left in
-        // flight (a leak until cancel or close), never handed out.
-        let unsure = matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EFAULT));
-        if !changes.is_empty() {
-            let mut slots = self.lock();
-            for i in 0..changes.len() {
-                let raw = &changes.raw[i];
-                let refused_here = if raw.ret_flags & sys::KEVENT_RET_DONE != 0 {
-                    crate::queue::entry_errno(raw).is_some()
-                } else {
-                    !unsure
-                };
-                if refused_here {
-                    let id = RequestId(raw.id);
-                    if let Some(buf) = slots.unrearm(id) {
-                        refused.push((id, buf));
-                    }
-                }
-            }
-        }
+        let r = self.start_runs(&mut changes, refused, refused_before, events, how);
         changes.clear();
         *self.rearm_changes.lock().unwrap_or_else(|p| p.into_inner()) = changes;
         let n = r?;
         self.record(events);
         Ok(n)
+    }
+
+    /// [`wait_rearming`](Naio::wait_rearming)'s system calls: the ENABLEs
+    /// of `changes` (runs in flight already) that do not fit in the wait,
+    /// then the wait with the others; the runs not started go to
+    /// `refused`. The slots are in flight before the calls, as in
+    /// rearm(), but the lock is not held across a call: a run whose
+    /// ENABLE fails is put back between runs after it, unless its last
+    /// event was recorded meanwhile (then its completion has the buffer).
+    fn start_runs(
+        &self,
+        changes: &mut Changes<'static>,
+        refused: &mut Vec<Refused<B>>,
+        refused_before: usize,
+        events: &mut Events,
+        how: &Wait<'_>,
+    ) -> io::Result<usize> {
+        let max = match features() {
+            Ok(f) => f.max_batch as usize,
+            Err(e) => {
+                self.lock().settle_enables(&changes.raw, false, refused);
+                return Err(e);
+            }
+        };
+        let fd = self.queue.as_fd();
+        let surplus = enable_surplus(
+            &mut changes.raw,
+            max,
+            |raw| crate::queue::ctl_raw(fd, Command::Enable, raw),
+            |raw, unsure| self.lock().settle_enables(raw, unsure, refused),
+        );
+        changes.truncate(max);
+        if let Err(e) = surplus {
+            // The wait's ENABLEs were not applied either.
+            self.lock().settle_enables(&changes.raw, false, refused);
+            return Err(e);
+        }
+        let no_sleep;
+        let how = if refused.len() > refused_before {
+            no_sleep = how.no_sleep();
+            &no_sleep
+        } else {
+            how
+        };
+        let r = self.queue.wait_with_naio_changes(changes, events, how);
+        // EFAULT may come from writing a result back, after the kernel
+        // applied the entry: one without its result is then left in
+        // flight (a leak until cancel or close), never handed out.
+        let unsure = matches!(&r, Err(e) if e.raw_os_error() == Some(libc::EFAULT));
+        self.lock().settle_enables(&changes.raw, unsure, refused);
+        r
     }
 
     /// Drains `ring`, a [`Ring`] registered on this `Naio`'s queue (made
@@ -3054,6 +3241,126 @@ mod tests {
         let queue = unsafe { Queue::from_raw_fd(fds[0]) };
         // SAFETY: no one else submits requests on it.
         unsafe { Naio::from_queue(queue) }
+    }
+
+    /// An ENABLE entry for `id` as the kernel wrote it back: `None` not
+    /// applied, `Some(0)` done, `Some(errno)` refused.
+    fn enable_entry(id: RequestId, result: Option<i32>) -> sys::ukevent {
+        let mut raw = Key::from(id).raw();
+        match result {
+            None => {}
+            Some(0) => raw.ret_flags = sys::KEVENT_RET_DONE,
+            Some(errno) => {
+                raw.ret_flags = sys::KEVENT_RET_DONE | sys::KEVENT_RET_BROKEN;
+                raw.ret_data[1] = errno.wrapping_neg() as u32;
+            }
+        }
+        raw
+    }
+
+    #[test]
+    fn settled_enables_give_refused_runs_back_with_token_and_why() {
+        let mut s: Slots<Vec<u8>> = Slots::new();
+        let ids: Vec<RequestId> = (0..5)
+            .map(|_| {
+                let (id, _) = stay_slot(&mut s, Vec::with_capacity(8));
+                s.complete_run(id, Some(NaioOp::Recv), ok(1), false, true);
+                let buf = take(&mut s, id).unwrap().into_buf();
+                s.rearm(id, buf).unwrap();
+                id
+            })
+            .collect();
+        assert_eq!(s.in_flight(), 5);
+        let raw = [
+            enable_entry(ids[0], Some(0)),
+            enable_entry(ids[1], Some(libc::EBUSY)),
+            enable_entry(ids[2], None),
+            enable_entry(ids[3], Some(libc::ENOENT)),
+            enable_entry(ids[4], None),
+        ];
+        // The last one's receive ended meanwhile: its last completion has
+        // the buffer, not refused.
+        s.complete_run(ids[3], Some(NaioOp::Recv), ok(2), false, false);
+        let mut refused = Vec::new();
+        s.settle_enables(&raw, false, &mut refused);
+        let got: Vec<_> = refused
+            .iter()
+            .map(|r| {
+                let interrupted = r.error.kind() == io::ErrorKind::Interrupted;
+                (r.id, r.token, r.error.raw_os_error(), interrupted)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ids[1], Some(Token(4)), Some(libc::EBUSY), false),
+                (ids[2], Some(Token(4)), None, true),
+                (ids[4], Some(Token(4)), None, true),
+            ]
+        );
+        assert!(refused.iter().all(|r| r.error.command() == Command::Enable));
+        assert!(refused[1].error.to_string().contains("rearm it again"));
+        // Between runs again; the started one and the ended one in flight
+        // or done.
+        assert_eq!(s.in_flight(), 1);
+        assert_eq!(take(&mut s, ids[3]).unwrap().next_step(), NextStep::Done);
+        // Unsure (EFAULT): an entry without a result stays in flight.
+        let mut refused = Vec::new();
+        let (id, _) = stay_slot(&mut s, Vec::with_capacity(8));
+        s.settle_enables(&[enable_entry(id, None)], true, &mut refused);
+        assert!(refused.is_empty());
+        assert_eq!(s.in_flight(), 2);
+        // An id the table does not know: no token.
+        assert_eq!(s.token_of(RequestId::new(99, 0)), None);
+    }
+
+    #[test]
+    fn enables_beyond_a_wait_go_first_in_batches_of_max() {
+        let mut raw: Vec<sys::ukevent> = (0..7).map(|i| Key::naio(i).raw()).collect();
+        let (mut calls, mut settled) = (Vec::new(), Vec::new());
+        enable_surplus(
+            &mut raw,
+            2,
+            |batch| {
+                calls.push(batch.iter().map(|r| r.id).collect::<Vec<_>>());
+                for r in batch.iter_mut() {
+                    r.ret_flags = sys::KEVENT_RET_DONE;
+                }
+                Ok(batch.len())
+            },
+            |batch, unsure| settled.push((batch.len(), unsure)),
+        )
+        .unwrap();
+        // The first two are the wait's; the rest in calls of at most two.
+        assert_eq!(calls, [vec![2, 3], vec![4, 5], vec![6]]);
+        assert_eq!(settled, [(2, false), (2, false), (1, false)]);
+        assert!(raw[..2].iter().all(|r| r.ret_flags == 0));
+        // A call that fails: its batch (unsure for EFAULT), then the rest
+        // as not applied; no call after it.
+        for (errno, unsure) in [(libc::EFAULT, true), (libc::EBADF, false)] {
+            let mut raw: Vec<sys::ukevent> = (0..7).map(|i| Key::naio(i).raw()).collect();
+            let (mut calls, mut settled) = (0, Vec::new());
+            let e = enable_surplus(
+                &mut raw,
+                2,
+                |_| {
+                    calls += 1;
+                    if calls == 2 {
+                        Err(io::Error::from_raw_os_error(errno))
+                    } else {
+                        Ok(2)
+                    }
+                },
+                |batch, unsure| settled.push((batch[0].id, batch.len(), unsure)),
+            )
+            .unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(errno));
+            assert_eq!(calls, 2);
+            assert_eq!(settled, [(2, 2, false), (4, 2, unsure), (6, 1, false)]);
+        }
+        // No more than a wait takes: no call.
+        let mut raw: Vec<sys::ukevent> = (0..2).map(|i| Key::naio(i).raw()).collect();
+        enable_surplus(&mut raw, 2, |_| unreachable!(), |_, _| unreachable!()).unwrap();
     }
 
     #[test]

@@ -35,8 +35,14 @@ pub struct Features {
     pub commands: u32,
     /// The `KEVENT_WAIT_*` flags supported.
     pub wait_flags: u32,
-    /// The most entries one `kevent_ctl()` or wait takes; the crate splits
-    /// larger batches and caps waits at it.
+    /// The most entries one `kevent_ctl()` or wait takes. The crate
+    /// splits larger batches of [`Queue::add_all`](crate::Queue::add_all)
+    /// and the other `*_all` calls, caps the events of a wait at it, and
+    /// starts the rearms of [`Naio::wait_rearming`](crate::Naio::wait_rearming)
+    /// beyond it with batches of their own; the changes of one
+    /// [`Queue::wait_with_changes`](crate::Queue::wait_with_changes) must
+    /// fit in it (`InvalidInput` otherwise: apply the rest with the
+    /// `*_all` calls).
     pub max_batch: u32,
     /// The most entries a [`Ring`](crate::Ring) may have.
     pub ring_max_entries: u32,

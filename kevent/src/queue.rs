@@ -191,7 +191,11 @@ pub(crate) fn entry_errno(uk: &sys::ukevent) -> Option<i32> {
 
 /// One `kevent_ctl()` on the queue `fd` for `raw` (at most `max_batch`
 /// entries). Returns how many entries the kernel processed.
-fn ctl_raw(fd: BorrowedFd<'_>, cmd: Command, raw: &mut [sys::ukevent]) -> io::Result<usize> {
+pub(crate) fn ctl_raw(
+    fd: BorrowedFd<'_>,
+    cmd: Command,
+    raw: &mut [sys::ukevent],
+) -> io::Result<usize> {
     features()?;
     let num = raw.len() as c_uint;
     // SAFETY: the probe found kevent ABI v2; `raw` is `num` initialised

@@ -122,6 +122,16 @@ impl<'a> Wait<'a> {
         }
     }
 
+    /// This wait, but without sleeping (a zero relative timeout): what
+    /// is ready is taken at once.
+    pub(crate) fn no_sleep(&self) -> Wait<'a> {
+        Wait {
+            timeout_ns: 0,
+            absolute: false,
+            ..*self
+        }
+    }
+
     /// Whether the kernel's default (no arguments: forever, one event, the
     /// thread's mask) is what this wait asks for.
     fn is_default(&self) -> bool {
@@ -170,5 +180,25 @@ impl From<Option<Duration>> for Wait<'static> {
 impl From<Duration> for Wait<'static> {
     fn from(timeout: Duration) -> Self {
         Wait::timeout(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_sleep_keeps_all_but_the_timeout() {
+        // SAFETY: an all-zero sigset_t is a valid (empty) set.
+        let mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+        let at = Deadline::after_on(Clock::Realtime, Duration::from_secs(5));
+        let w = Wait::deadline(at).min(4).sigmask(&mask).no_sleep();
+        let raw = w.raw(8).unwrap();
+        assert_eq!((raw.timeout_ns, raw.flags, raw.min_nr), (0, 0, 4));
+        assert_eq!(raw.clock, Clock::Realtime.raw());
+        assert_eq!(raw.sigmask, &mask as *const libc::sigset_t as usize as u64);
+        // Forever becomes a poll, not the kernel's default.
+        let raw = Wait::forever().no_sleep().raw(8).unwrap();
+        assert_eq!((raw.timeout_ns, raw.min_nr), (0, 1));
     }
 }

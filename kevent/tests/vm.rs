@@ -4099,7 +4099,7 @@ fn naio_wait_rearming_starts_runs_in_the_wait() {
             assert!(
                 refused.is_empty(),
                 "refused: {:?}",
-                refused.iter().map(|r| r.0).collect::<Vec<_>>()
+                refused.iter().map(|r| r.id).collect::<Vec<_>>()
             );
             for event in &events {
                 if let Some(done) = naio.take(&event) {
@@ -4119,9 +4119,33 @@ fn naio_wait_rearming_starts_runs_in_the_wait() {
         }
         assert_eq!(naio.in_flight(), 0);
     }
-    // The first rearmed with another buffer, the second cancelled (its
-    // last event not recorded yet), the third fine.
+    // A run refused before any system call (another buffer) does not
+    // let the call sleep: it returns at once, long timeout or not, and
+    // the refused entry has the receive's token and why.
+    rearms.sort_by_key(|(id, _)| *id);
     let (id0, buf0) = rearms.remove(0);
+    let token0 = ids.iter().position(|&id| id == id0).unwrap() as u64;
+    let started = Instant::now();
+    naio.wait_rearming(
+        [(id0, Vec::with_capacity(8))],
+        &mut refused,
+        &mut events,
+        &Wait::new(Some(LONG)),
+    )
+    .unwrap();
+    assert!(
+        started.elapsed() < LONG / 2,
+        "slept {:?}",
+        started.elapsed()
+    );
+    assert_eq!(refused.len(), 1);
+    let r = refused.pop().unwrap();
+    assert_eq!((r.id, r.token), (id0, Some(Token(token0))));
+    assert_eq!(r.error.kind(), io::ErrorKind::InvalidInput, "{}", r.error);
+    assert_eq!(r.error.command(), kevent::Command::Enable);
+    // The first rearmed with another buffer again, the second cancelled
+    // (its last event not recorded yet: the kernel refuses its run), the
+    // third fine.
     let id1 = rearms[0].0;
     naio.cancel(id1).unwrap();
     rearms.insert(0, (id0, Vec::with_capacity(8)));
@@ -4129,15 +4153,28 @@ fn naio_wait_rearming_starts_runs_in_the_wait() {
         rearms.drain(..),
         &mut refused,
         &mut events,
-        &Wait::new(Some(Duration::ZERO)),
+        &Wait::new(Some(LONG)),
     )
     .unwrap();
-    let refused_ids: Vec<RequestId> = refused.iter().map(|r| r.0).collect();
+    assert!(
+        started.elapsed() < LONG / 2,
+        "slept {:?}",
+        started.elapsed()
+    );
+    let refused_ids: Vec<RequestId> = refused.iter().map(|r| r.id).collect();
     assert!(
         refused_ids.contains(&id0) && refused_ids.contains(&id1),
         "{refused_ids:?}"
     );
     assert_eq!(refused.len(), 2);
+    let r1 = refused.iter().find(|r| r.id == id1).unwrap();
+    assert!(
+        matches!(r1.error.raw_os_error(), Some(libc::EBUSY | libc::ENOENT)),
+        "{}",
+        r1.error
+    );
+    let token1 = ids.iter().position(|&id| id == id1).unwrap() as u64;
+    assert_eq!(r1.token, Some(Token(token1)));
     assert_eq!(naio.in_flight(), 1, "the third is in flight");
     drop(buf0);
     assert_eq!(naio.close(), 0);
