@@ -118,6 +118,8 @@ pub struct Error {
     call: bool,
     /// A NAIO add's operation (its key, the request id, does not say).
     naio_op: Option<NaioOp>,
+    /// A NAIO add of a receive that stays (`KEVENT_REQ_DISPATCH`).
+    naio_stays: bool,
     cause: Cause,
 }
 
@@ -133,6 +135,7 @@ impl Error {
             index,
             call: false,
             naio_op: None,
+            naio_stays: false,
             cause: Cause::Errno(errno),
         }
     }
@@ -175,6 +178,7 @@ impl Error {
             index,
             call: false,
             naio_op: None,
+            naio_stays: false,
             cause,
         }
     }
@@ -183,6 +187,15 @@ impl Error {
     /// operation takes.
     pub(crate) fn with_naio_op(mut self, op: NaioOp) -> Self {
         self.naio_op = Some(op);
+        self
+    }
+
+    /// The error of the add of a receive that stays
+    /// ([`Naio::recv_stay`](crate::Naio::recv_stay)): its words can then
+    /// name a kernel whose receives cannot stay.
+    pub(crate) fn with_recv_stay(mut self) -> Self {
+        self.naio_op = Some(NaioOp::Recv);
+        self.naio_stays = true;
         self
     }
 
@@ -306,7 +319,7 @@ impl Error {
         let fd = id as i64;
         let cmd = self.command;
         if kind == Some(Kind::Naio) {
-            if let Some(r) = explain_naio(f, cmd, self.naio_op, errno) {
+            if let Some(r) = explain_naio(f, cmd, self.naio_op, self.naio_stays, errno) {
                 return Some(r);
             }
         }
@@ -448,11 +461,13 @@ impl Error {
 
 /// The NAIO request errors in words (the key is the request's id, not
 /// the socket's descriptor); `op`, when known, names a sendfile's own
-/// causes.
+/// causes, and `stays` a receive that stays. An ENABLE of a request is
+/// always a rearm of a receive that stays (the crate sends no other).
 fn explain_naio(
     f: &mut fmt::Formatter<'_>,
     cmd: Command,
     op: Option<NaioOp>,
+    stays: bool,
     errno: i32,
 ) -> Option<fmt::Result> {
     if cmd == Command::Add && op == Some(NaioOp::Sendfile) {
@@ -461,6 +476,29 @@ fn explain_naio(
         }
     }
     Some(match (cmd, errno) {
+        (Command::Add, libc::EINVAL) if stays => f.write_str(
+            "the kernel refused this receive that stays: a length of 0, flags a receive does \
+             not take, or a kernel whose receives cannot stay (one before KEVENT_EV_MORE \
+             refuses KEVENT_REQ_DISPATCH on a request): there, receive with Naio::recv, one \
+             request per message",
+        ),
+        (Command::Enable, libc::ENOENT) => f.write_str(
+            "no receive that stays has this id: it has ended (cancelled, its socket's \
+             descriptor closed, or its last completion taken: NextStep::Done) and its id is \
+             free; there is no run to start and nothing to cancel: drop the buffer, or start \
+             a new receive with Naio::recv_stay",
+        ),
+        (Command::Enable, libc::EBUSY) => f.write_str(
+            "no run can start now: a run of this receive is in flight, or its completion is \
+             not taken yet (take it, and rearm when its next_step() is NextStep::Rearm); or \
+             the receive is ending (cancelled, or its socket's descriptor closed) and its \
+             last event is still to come: it is over, drop the buffer (a wait records that \
+             event; nothing to cancel)",
+        ),
+        (Command::Enable, libc::EINVAL) => f.write_str(
+            "the kernel starts runs only of a receive that stays (Naio::recv_stay): this \
+             request is another",
+        ),
         (Command::Add, libc::EBADF) => f.write_str("the socket is not an open file descriptor"),
         (Command::Add, libc::ENOTSOCK) => {
             f.write_str("the descriptor is not a socket (network I/O requests need one)")
@@ -683,6 +721,29 @@ mod tests {
         // Without the operation (a batch made by hand), the shared words.
         let m = msg(Command::Add, Key::naio(1), None, libc::EOPNOTSUPP);
         assert!(m.contains("AF_INET, AF_INET6 or AF_UNIX"), "{m}");
+        // A receive that stays: EINVAL may be a kernel without them.
+        let e = Error::entry(Command::Add, Key::naio(1), None, libc::EINVAL).with_recv_stay();
+        let m = e.to_string();
+        assert!(m.contains("receive that stays"), "{m}");
+        assert!(
+            m.contains("receive with Naio::recv, one request per message"),
+            "{m}"
+        );
+        assert!(!naio_msg(NaioOp::Recv, libc::EINVAL).contains("Naio::recv,"));
+        // A rearm's (an ENABLE's) errors say what to do.
+        let m = msg(Command::Enable, Key::naio(1), None, libc::ENOENT);
+        assert!(
+            m.starts_with("enable naio request 0x1: no receive that stays"),
+            "{m}"
+        );
+        assert!(m.contains("drop the buffer, or start a new receive"), "{m}");
+        assert!(!m.contains("add it first"), "{m}");
+        let m = msg(Command::Enable, Key::naio(1), None, libc::EBUSY);
+        assert!(m.contains("a run of this receive is in flight"), "{m}");
+        assert!(m.contains("it is over, drop the buffer"), "{m}");
+        assert!(m.ends_with(&format!("(os error {})", libc::EBUSY)), "{m}");
+        let m = msg(Command::Enable, Key::naio(1), None, libc::EINVAL);
+        assert!(m.contains("only of a receive that stays"), "{m}");
         // A REMOVE's words do not depend on the operation.
         let e = Error::entry(Command::Remove, Key::naio(1), None, libc::ENOENT)
             .with_naio_op(NaioOp::Sendfile);

@@ -970,8 +970,9 @@ impl<B> Slots<B> {
                 return Err((
                     io::Error::new(
                         io::ErrorKind::InvalidInput,
-                        "no run to start: not a receive that stays, or its last completion waits to be \
-                         taken",
+                        "no run to start: the request is not a receive that stays \
+                         (Naio::recv_stay), or it has ended and its last completion is still to be \
+                         taken (take it: its next_step() is NextStep::Done)",
                     ),
                     buf,
                 ))
@@ -984,8 +985,9 @@ impl<B> Slots<B> {
             return Err((
                 io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    "a receive that stays runs into the buffer it was added with: \
-                     hand back a buffer at that address with at least that much room",
+                    "a receive that stays runs into the buffer it was added with: hand back \
+                     the buffer its completion gave back (the same allocation, at least as much \
+                     room)",
                 ),
                 buf,
             ));
@@ -1786,7 +1788,8 @@ impl<B: IoBuf> Naio<B> {
     ///
     /// As [`recv`](Naio::recv)'s; `EINVAL` also from a kernel whose
     /// receives do not stay (one before `KEVENT_EV_MORE`, which refuses
-    /// `KEVENT_REQ_DISPATCH` on a request).
+    /// `KEVENT_REQ_DISPATCH` on a request; no probe bit tells it), and the
+    /// error's words then say to use [`recv`](Naio::recv) there.
     pub fn recv_stay(
         &self,
         socket: &impl AsFd,
@@ -1817,14 +1820,16 @@ impl<B: IoBuf> Naio<B> {
     ///
     /// # Errors
     ///
-    /// The buffer comes back in the [`SubmitError`]. Before any system
-    /// call: `EBUSY` if a run is in flight or its completion is not taken
-    /// yet, `ENOENT` if no request has this id (it ended: its last event
-    /// was recorded), `InvalidInput` for a buffer at another address or
-    /// with less room, `Unsupported` in a child of `fork`. From the
-    /// kernel: `EBUSY` or `ENOENT` if it ended (cancelled, its socket's
-    /// descriptor closed) and its last event is still to be recorded (a
-    /// [`wait`](Naio::wait) records it).
+    /// The buffer comes back in the [`SubmitError`], whose words say what
+    /// to do. Before any system call: `EBUSY` if a run is in flight or
+    /// its completion is not taken yet, `ENOENT` if no request has this
+    /// id (it ended: its last event was recorded; drop the buffer),
+    /// `InvalidInput` for a buffer at another address or with less room,
+    /// or a request with no run to start, `Unsupported` in a child of
+    /// `fork`. From the kernel: `EBUSY` or `ENOENT` if it ended
+    /// (cancelled, its socket's descriptor closed) and its last event is
+    /// still to be recorded (a [`wait`](Naio::wait) records it; the
+    /// receive is over).
     pub fn rearm(&self, id: RequestId, buf: B) -> Result<(), SubmitError<B>>
     where
         B: IoBufMut,
@@ -2048,7 +2053,7 @@ impl<B: IoBuf> Naio<B> {
         // The buffer goes into its slot first: the kernel may use it from
         // the add on, even before kevent_ctl returns (another thread's
         // wait may report the completion meanwhile, and finds the slot).
-        let raw = {
+        let (raw, stays) = {
             let mut slots = self.lock();
             let id = match slots.insert(buf, op, len, token, set_init) {
                 Ok(id) => id,
@@ -2071,7 +2076,7 @@ impl<B: IoBuf> Naio<B> {
             if let Some(stay) = stay {
                 slots.set_stays(id, stay);
             }
-            raw
+            (raw, stay.is_some())
         };
         let id = RequestId(raw.id);
         match ctl_one_entry(self.queue.as_fd(), Command::Add, raw) {
@@ -2081,7 +2086,12 @@ impl<B: IoBuf> Naio<B> {
                 // entry): the kernel has no request and never used the
                 // buffer.
                 let buf = self.lock().unsubmit(id);
-                Err((error.with_naio_op(op), buf))
+                let error = if stays {
+                    error.with_recv_stay()
+                } else {
+                    error.with_naio_op(op)
+                };
+                Err((error, buf))
             }
         }
     }

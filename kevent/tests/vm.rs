@@ -3178,6 +3178,13 @@ fn naio_recv_stay_runs_rearm_and_ends() {
     assert_eq!(naio.in_flight(), 1);
     let e = naio.rearm(id, Vec::with_capacity(8)).unwrap_err();
     assert_eq!(e.error.raw_os_error(), Some(libc::EBUSY), "{}", e.error);
+    assert!(
+        e.error
+            .to_string()
+            .contains("a run of this receive is in flight"),
+        "{}",
+        e.error
+    );
     let done = completion(&naio, id);
     assert!(done.stays());
     let (n, mut buf) = done.into_parts();
@@ -3197,6 +3204,11 @@ fn naio_recv_stay_runs_rearm_and_ends() {
     assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
     let e = naio.rearm(id, buf).unwrap_err();
     assert_eq!(e.error.raw_os_error(), Some(libc::ENOENT), "{}", e.error);
+    let m = e.error.to_string();
+    assert!(
+        m.contains("it has ended") && m.contains("drop the buffer"),
+        "{m}"
+    );
     let buf = e.buf;
     // Cancelled between runs: no completion to take; the id is free.
     let id = naio
