@@ -8,7 +8,7 @@ loopback.
         [--reps N] [--duration S] [--servers lighttpd,nginx]
         [--mechanisms epoll,kqueue] [--files 1KiB,64KiB]
         [--http keep-alive,close] [--connections 100,1000]
-        [--strace DIR] [--perf DIR] [--smoke] [--no-sysctl]
+        [--strace DIR] [--perf DIR] [--diag] [--smoke] [--no-sysctl]
 
 Every server runs as nobody (setpriv), one process (lighttpd) or a master
 and one worker (nginx), serving a 1 KiB and a 64 KiB file from a tmpfs
@@ -34,6 +34,12 @@ on stderr); the numbers of such a run are not for comparison.
 --perf DIR: perf record -e cpu-clock -g of the server's processes during
 each wrk run (for -icount, where samples fall in proportion to
 instructions), its top symbols and objects in DIR.
+--diag: per case, on stderr: wrk's and the server's CPU per request, and
+the TCP counters (/proc/net/snmp, /proc/net/netstat) that moved, per
+request. Under -icount the vCPUs run in turn on one clock, so the
+requests/s of a 2-vCPU guest are those of a 1-vCPU one, but its CPU
+times count a process's time while the other vCPU runs too: for
+per-process costs under -icount, boot with one vCPU (vm-run --cpus 1).
 --smoke: one request per server build and a check of its body, no wrk.
 """
 import argparse
@@ -59,6 +65,36 @@ FIELDS = ["workload", "params", "mechanism", "metric", "value", "reps", "min", "
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+def tcp_counters():
+    """Every Tcp: and TcpExt: counter of /proc/net/snmp and netstat."""
+    out = {}
+    for path in ("/proc/net/snmp", "/proc/net/netstat"):
+        with open(path) as f:
+            lines = f.read().splitlines()
+        for names, values in zip(lines[::2], lines[1::2]):
+            kind = names.split(":")[0]
+            if kind not in ("Tcp", "TcpExt"):
+                continue
+            for n, v in zip(names.split()[1:], values.split()[1:]):
+                out[n] = int(v)
+    return out
+
+
+def diag_line(before, after, reqs, server_ticks):
+    """One line: where the time of a wrk run went, per request."""
+    (t0, w0), (t1, w1) = before, after
+    per = 1e6 / CLK_TCK / max(reqs, 1)  # ticks -> us per request
+    moved = {n: t1[n] - t0.get(n, 0) for n in t1 if n != "CurrEstab"}
+    tcp = ", ".join(f"{n} {v / max(reqs, 1):.3g}" for n, v in sorted(moved.items()) if v)
+    return (f"diag: wrk {(w1 - w0) * per:.1f} us/req, server {server_ticks * per:.1f} us/req; "
+            f"TCP per request: {tcp}")
+
+
+def wrk_ticks():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round((r.ru_utime + r.ru_stime) * CLK_TCK)
 
 
 def sysctl(name, value):
@@ -326,6 +362,7 @@ def main():
     ap.add_argument("--connections", default="100,1000")
     ap.add_argument("--strace")
     ap.add_argument("--perf")
+    ap.add_argument("--diag", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-sysctl", action="store_true", help="leave the network sysctls alone "
                     "(a try on the host)")
@@ -399,8 +436,12 @@ def main():
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                                 time.sleep(1)
                             u0, s0 = srv.cpu_ticks()
+                            if args.diag:
+                                before = (tcp_counters(), wrk_ticks())
                             out = run_wrk(args, f, h, c)
                             u1, s1 = srv.cpu_ticks()
+                            if args.diag:
+                                after = (tcp_counters(), wrk_ticks())
                             if perf:
                                 perf.send_signal(2)
                                 perf.wait()
@@ -431,6 +472,8 @@ def main():
                                 f"{(r['cpu_ns_per_request'] or 0) / 1e3:.1f} us "
                                 f"({100 * (u1 - u0) / max(ticks, 1):.0f} % user), "
                                 f"errors {r['errors']}")
+                            if args.diag:
+                                log(diag_line(before, after, r["requests"], ticks))
                             if r["errors"]:
                                 log(out)
                     finally:
