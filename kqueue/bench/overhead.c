@@ -5,6 +5,15 @@
  * (level-triggered); each round writes one byte to a pipe, collects the
  * one event and reads the byte. Prints ns per round for each.
  *
+ * Then the same per connection, as a web server with a connection per
+ * request registers it: each round opens an eventfd (the "accepted"
+ * descriptor: a new file, at a number reused every round), writes to
+ * it, registers it, waits for its event, reads it and closes it; "with delete" also removes the registration before the
+ * close (lighttpd: EV_DELETE, EPOLL_CTL_DEL), "close removes" leaves it
+ * to the close (nginx; kevent's KEVENT_REQ_FD_CLOSE). The library's
+ * "close removes" passes its EV_ADD|EV_CLEAR in the waiting kevent(), as
+ * nginx does.
+ *
  *   cc -O2 -include <tree>/include/uapi/linux/kevent.h overhead.c \
  *      $(pkg-config --cflags --libs libkqueue)      (kqueue/bench/run.sh)
  */
@@ -16,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,6 +151,165 @@ static double bound(int rounds)
 	return (double)(now_ns() - t) / rounds;
 }
 
+/* A new "connection" with a request waiting */
+static int conn_open(void)
+{
+	uint64_t one = 1;
+	int d = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (d < 0 || write(d, &one, sizeof(one)) != sizeof(one))
+		abort();
+	return d;
+}
+
+static void conn_read(int d)
+{
+	uint64_t v;
+
+	if (read(d, &v, sizeof(v)) != sizeof(v))
+		abort();
+}
+
+/* A connection per round: the bound (no registration) */
+static double conn_bound(int rounds)
+{
+	long long t = now_ns();
+	int i, d;
+
+	for (i = 0; i < rounds; i++) {
+		d = conn_open();
+		conn_read(d);
+		close(d);
+	}
+	return (double)(now_ns() - t) / rounds;
+}
+
+static double conn_epoll(int rounds, int del)
+{
+	struct epoll_event e;
+	long long t;
+	int ep, i, d;
+
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	t = now_ns();
+	for (i = 0; i < rounds; i++) {
+		d = conn_open();
+		e.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+		e.data.u64 = d;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, d, &e))
+			abort();
+		if (epoll_wait(ep, &e, 1, -1) != 1)
+			abort();
+		conn_read(e.data.u64);
+		if (del && epoll_ctl(ep, EPOLL_CTL_DEL, d, &e))
+			abort();
+		close(d);
+	}
+	t = now_ns() - t;
+	close(ep);
+	return (double)t / rounds;
+}
+
+static double conn_raw(int rounds, int del)
+{
+	struct ukevent uk;
+	struct kevent_event ev;
+	long long t;
+	int q, i, d;
+
+	q = syscall(500, 02000000);
+	if (q < 0)
+		return -1;
+	memset(&uk, 0, sizeof(uk));
+	uk.type = KEVENT_POLL;
+	uk.event = 0x1; /* EPOLLIN */
+	uk.req_flags = del ? 0 : KEVENT_REQ_FD_CLOSE;
+	t = now_ns();
+	for (i = 0; i < rounds; i++) {
+		d = conn_open();
+		uk.id = d;
+		uk.user_data = d;
+		if (syscall(501, q, KEVENT_CTL_ADD, 1, &uk) != 1)
+			abort();
+		if (syscall(502, q, &ev, 1, NULL, 0) != 1)
+			abort();
+		conn_read(ev.user_data);
+		if (del && syscall(501, q, KEVENT_CTL_REMOVE, 1, &uk) != 1)
+			abort();
+		close(d);
+	}
+	t = now_ns() - t;
+	close(q);
+	return (double)t / rounds;
+}
+
+static double conn_libkqueue(int rounds, int del)
+{
+	struct kevent ch, ev;
+	long long t;
+	int kq, i, d;
+
+	kq = kqueue();
+	if (kq < 0)
+		return -1;
+	t = now_ns();
+	for (i = 0; i < rounds; i++) {
+		d = conn_open();
+		if (del) {
+			/* lighttpd: each change a kevent() of its own */
+			EV_SET(&ch, d, EVFILT_READ, EV_ADD, 0, 0, NULL);
+			if (kevent(kq, &ch, 1, NULL, 0, NULL) != 0)
+				abort();
+			if (kevent(kq, NULL, 0, &ev, 1, NULL) != 1)
+				abort();
+		} else {
+			/* nginx: the change travels in the wait */
+			EV_SET(&ch, d, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL);
+			if (kevent(kq, &ch, 1, &ev, 1, NULL) != 1)
+				abort();
+		}
+		conn_read(ev.ident);
+		if (del) {
+			EV_SET(&ch, d, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+			if (kevent(kq, &ch, 1, NULL, 0, NULL) != 0)
+				abort();
+		}
+		close(d);
+	}
+	t = now_ns() - t;
+	close(kq);
+	return (double)t / rounds;
+}
+
+static void conn_table(int rounds, int reps)
+{
+	double b = 1e18, m[3][2], x;
+	int r, del, k;
+
+	for (k = 0; k < 3; k++)
+		m[k][0] = m[k][1] = 1e18;
+	for (r = 0; r < reps; r++) {
+		x = conn_bound(rounds);
+		b = x < b ? x : b;
+		for (del = 0; del < 2; del++) {
+			x = conn_raw(rounds, del);
+			m[0][del] = x < m[0][del] ? x : m[0][del];
+			x = conn_libkqueue(rounds, del);
+			if (x < 0)
+				abort();
+			m[1][del] = x < m[1][del] ? x : m[1][del];
+			x = conn_epoll(rounds, del);
+			m[2][del] = x < m[2][del] ? x : m[2][del];
+		}
+	}
+	printf("per connection,ns_per_round close removes,over bound,ns_per_round with delete,over bound\n");
+	printf("bound,%.0f,0,%.0f,0\n", b, b);
+	printf("kevent,%.0f,%.0f,%.0f,%.0f\n", m[0][0], m[0][0] - b, m[0][1], m[0][1] - b);
+	printf("libkqueue,%.0f,%.0f,%.0f,%.0f\n", m[1][0], m[1][0] - b, m[1][1], m[1][1] - b);
+	printf("epoll,%.0f,%.0f,%.0f,%.0f\n", m[2][0], m[2][0] - b, m[2][1], m[2][1] - b);
+}
+
+
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 200000;
@@ -172,5 +341,6 @@ int main(int argc, char **argv)
 	printf("epoll,%.0f,%.0f\n", ep, ep - b);
 	printf("libkqueue over kevent: %+.0f ns per event (%+.1f %% of kevent's own cost)\n",
 	       kq - raw, 100.0 * (kq - raw) / (raw - b));
+	conn_table(rounds / 4, reps);
 	return 0;
 }
