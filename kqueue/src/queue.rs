@@ -10,12 +10,13 @@
 //! wait; see `Kq::submit_and_wait` for the changes that travel with it.
 
 use std::collections::{HashMap, VecDeque};
+use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use kevent_sys as sys;
-use libc::{c_int, c_uint};
+use libc::c_int;
 
 use crate::abi::*;
 use crate::translate::{self, FdOp, FdState, Knote};
@@ -333,7 +334,11 @@ struct User {
 pub struct State {
     fds: Map<RawFd, FdState>,
     /// Descriptors whose kernel kevent must follow the table (the library
-    /// did a ONESHOT or DISPATCH the kernel could not).
+    /// did a ONESHOT or DISPATCH the kernel could not, or the kernel
+    /// refused such a fix-up). Between calls the table and the kernel
+    /// agree ([`FdState::op`] is `None`) for every other descriptor:
+    /// [`Kq::translate`] computes a request only for a descriptor whose
+    /// report changed the table.
     dirty: Vec<RawFd>,
     timers: Map<usize, Knote>,
     users: Map<usize, User>,
@@ -357,6 +362,10 @@ pub struct State {
     orphans: Vec<(u32, u64)>,
     /// The kernel refused a batch: the number is no queue any more.
     gone: bool,
+    /// Threads asleep on [`Kq::settled`]: a settle wakes them only if
+    /// there are any (a `notify_all()` is a `futex()` call even when
+    /// nobody waits, and every call whose changes travel settles).
+    sleepers: u32,
 }
 
 /// Where translated events go: the caller's list, then `pending`.
@@ -629,18 +638,17 @@ impl Drop for Travelling<'_> {
     fn drop(&mut self) {
         let mut st = lock(&self.kq.st);
         st.inflight.retain(|f| f.ticket != self.ticket);
-        drop(st);
-        self.kq.settled.notify_all();
+        self.kq.wake_settled(&st);
     }
 }
 
 /// A request's errno from its call's result and its `ret_flags`.
-fn entry_errno(r: &sys::Result<c_uint>, req: &sys::ukevent) -> c_int {
+fn entry_errno<T>(r: &sys::Result<T>, req: &sys::ukevent) -> c_int {
     let done = req.ret_flags & sys::KEVENT_RET_DONE != 0;
     match r {
         // Applied before the call failed (a wait interrupted after its
         // changes): the entry's own result.
-        Err(_) if done => entry_errno(&Ok(1), req),
+        Err(_) if done => entry_errno(&Ok(()), req),
         Err(sys::Error::Errno(libc::EBADF | libc::EINVAL)) => NOT_A_QUEUE,
         Err(sys::Error::Errno(err)) => *err,
         Err(_) => libc::EIO,
@@ -662,9 +670,27 @@ impl Kq {
         timeout: Option<u64>,
     ) -> Result<usize, c_int> {
         let mut st = self.gate(lock(&self.st));
+        // Room for the kernel's records of a wait: on the stack for the
+        // usual event lists, this thread's buffer for longer ones.
+        let mut stack = [MaybeUninit::<sys::kevent_event>::uninit(); STACK_ROOM];
+        let mut big = BigRoom(Vec::new());
+        let wanted = events.len().min(self.max_batch as usize);
+        let room = if wanted <= STACK_ROOM {
+            &mut stack[..wanted]
+        } else {
+            big.take(wanted)
+        };
         let calls = thread_calls();
-        // Change results: 0 or an errno, per change.
-        let mut results = vec![0; changes.len()];
+        // Change results: 0 or an errno, per change; on the stack for the
+        // usual few changes (no allocation per call).
+        let mut small = [0; 16];
+        let mut big;
+        let results: &mut [c_int] = if changes.len() <= small.len() {
+            &mut small[..changes.len()]
+        } else {
+            big = vec![0; changes.len()];
+            &mut big
+        };
         // The changes may travel with the wait if the call is to wait:
         // room for events, none left over, no EV_RECEIPT (which returns
         // at once).
@@ -674,7 +700,7 @@ impl Kq {
             && WAIT_TAKES_CHANGES.load(Ordering::Relaxed)
             && changes.iter().all(|k| k.flags & EV_RECEIPT == 0);
         if !changes.is_empty() || !st.dirty.is_empty() || !st.orphans.is_empty() {
-            self.apply(&mut st, changes, &mut results, defer);
+            self.apply(&mut st, changes, results, defer);
         }
         if st.gone || results.contains(&NOT_A_QUEUE) {
             st.batch.clear();
@@ -686,7 +712,7 @@ impl Kq {
         };
         if !st.batch.reqs.is_empty() {
             let r;
-            (st, r) = self.submit_and_wait(st, changes, &mut results, events, timeout, deadline);
+            (st, r) = self.submit_and_wait(st, room, changes, results, events, timeout, deadline);
             if let Some(n) = r? {
                 return Ok(n);
             }
@@ -714,7 +740,7 @@ impl Kq {
             || !st.pending.is_empty()
             || changes
                 .iter()
-                .zip(&results)
+                .zip(results.iter())
                 .any(|(k, &e)| e != 0 || k.flags & EV_RECEIPT != 0);
         if early && thread_calls() == calls {
             drop(st);
@@ -727,7 +753,7 @@ impl Kq {
         // FreeBSD: errors (and EV_RECEIPT) go to the event list while it
         // has room, and then kevent() returns without waiting.
         let mut n = 0;
-        for (kev, &err) in changes.iter().zip(&results) {
+        for (kev, &err) in changes.iter().zip(results.iter()) {
             if err != 0 || kev.flags & EV_RECEIPT != 0 {
                 if n < events.len() {
                     let mut e = *kev;
@@ -759,13 +785,12 @@ impl Kq {
         }
         loop {
             let sticky = must_not_block(&mut st);
-            let want = (events.len() as u32).min(self.max_batch);
             drop(st);
             let got = self
-                .wait(want, if sticky { Some(0) } else { timeout }, deadline, &[])
+                .wait(room, if sticky { Some(0) } else { timeout }, deadline, &[])
                 .map_err(|e| self.wait_errno(e))?;
             st = self.gate(lock(&self.st));
-            let n = self.collect(&mut st, got as usize, events);
+            let n = self.collect(&mut st, got, events);
             if n > 0 || timeout == Some(0) || sticky {
                 return Ok(n);
             }
@@ -791,6 +816,9 @@ impl Kq {
     ///
     /// Every user of the table waits so, whatever keys it touches.
     fn gate<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        if st.inflight.is_empty() {
+            return st;
+        }
         let mut spins = 0u32;
         loop {
             let mut busy = false;
@@ -816,12 +844,22 @@ impl Kq {
                 std::thread::yield_now();
                 st = lock(&self.st);
             } else {
+                st.sleepers += 1;
                 st = self
                     .settled
                     .wait_timeout(st, std::time::Duration::from_micros(200))
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
+                st.sleepers -= 1;
             }
+        }
+    }
+
+    /// Wakes the threads [`Kq::gate`] put to sleep, if any; with the
+    /// table locked, so that none can be about to sleep unseen.
+    fn wake_settled(&self, st: &State) {
+        if st.sleepers > 0 {
+            self.settled.notify_all();
         }
     }
 
@@ -841,14 +879,10 @@ impl Kq {
         f.settled = true;
     }
 
-    /// The kernel events of the last wait (in this thread's buffer), the
-    /// sticky user knotes and the ready file knotes, into `events`;
-    /// returns how many.
-    fn collect(&self, st: &mut State, got: usize, events: &mut [Kevent]) -> usize {
-        let n = KBUF.with(|b| {
-            let b = b.borrow();
-            self.translate(st, &b[..got], events)
-        });
+    /// The kernel events of the last wait, the sticky user knotes and the
+    /// ready file knotes, into `events`; returns how many.
+    fn collect(&self, st: &mut State, got: &[sys::kevent_event], events: &mut [Kevent]) -> usize {
+        let n = self.translate(st, got, events);
         let mut n = self.add_sticky(st, events, n);
         if !st.files.is_empty() {
             let State { files, pending, .. } = st;
@@ -880,10 +914,11 @@ impl Kq {
     /// Returns the number of events when the call is done, `None` when it
     /// goes on as a call without changes: a change failed (its errno is
     /// in `results`), or every event was dropped and the wait continues.
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn submit_and_wait<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
+        room: &mut [MaybeUninit<sys::kevent_event>],
         changes: &[Kevent],
         results: &mut [c_int],
         events: &mut [Kevent],
@@ -904,7 +939,6 @@ impl Kq {
             return (st, Ok(None));
         }
         let mut batch = std::mem::take(&mut st.batch);
-        let want = (events.len() as u32).min(self.max_batch);
         // One pointer for the kernel and the other threads: the requests
         // are not touched through the vector until the record is gone.
         let reqs = batch.reqs.as_mut_ptr();
@@ -935,7 +969,7 @@ impl Kq {
         // unwinds: no record may point into freed memory.
         let guard = Travelling { kq: self, ticket };
         drop(st);
-        let r = self.wait(want, timeout, deadline, &batch.ctl);
+        let r = self.wait(room, timeout, deadline, &batch.ctl);
         let mut st = lock(&self.st);
         std::mem::forget(guard);
         let at = st
@@ -951,7 +985,7 @@ impl Kq {
             let reqs = &batch.reqs;
             self.settle(&mut st, &mut mine, |j| entry_errno(&r, &reqs[j]));
         }
-        self.settled.notify_all();
+        self.wake_settled(&st);
         if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
             st.gone = true;
         }
@@ -984,7 +1018,7 @@ impl Kq {
             return (st, Ok(None));
         }
         let got = match r {
-            Ok(got) => got as usize,
+            Ok(got) => got,
             Err(e) => return (st, Err(self.wait_errno(e))),
         };
         let n = self.collect(&mut st, got, events);
@@ -1018,15 +1052,18 @@ impl Kq {
         }
     }
 
-    /// One `kevent_get_events()` into this thread's buffer, applying
-    /// `changes` first.
-    fn wait(
+    /// One `kevent_get_events()` into `room` (for as many records as it
+    /// holds), applying `changes` first; returns the records the kernel
+    /// wrote.
+    fn wait<'r>(
         &self,
-        want: u32,
+        room: &'r mut [MaybeUninit<sys::kevent_event>],
         timeout: Option<u64>,
         deadline: Option<u64>,
         changes: &[sys::kevent_ctl_batch],
-    ) -> sys::Result<c_uint> {
+    ) -> sys::Result<&'r [sys::kevent_event]> {
+        // At most max_batch (a u32): kevent() sized the room so.
+        let want = room.len() as u32;
         let mut args: sys::kevent_wait_args = unsafe_zeroed();
         if !changes.is_empty() {
             args.changes = changes.as_ptr() as u64;
@@ -1042,27 +1079,24 @@ impl Kq {
             }
             (Some(t), None) => args.timeout_ns = t,
         }
-        KBUF.with(|b| {
-            let mut b = b.borrow_mut();
-            if b.len() < want as usize {
-                b.resize(want as usize, unsafe_zeroed());
-            }
-            // SAFETY: `b` holds `want` writable entries; `args` is a valid
-            // kevent_wait_args of the size passed, without a signal mask;
-            // its changes, if any, point to runs of valid requests the
-            // kernel reads and writes back (the caller's batch, untouched
-            // until this returns).
-            count_call();
-            unsafe {
-                sys::kevent_get_events(
-                    self.fd,
-                    b.as_mut_ptr(),
-                    want,
-                    &args,
-                    sys::KEVENT_WAIT_ARGS_SIZE,
-                )
-            }
-        })
+        // SAFETY: `room` has `want` writable records; `args` is a valid
+        // kevent_wait_args of the size passed, without a signal mask; its
+        // changes, if any, point to runs of valid requests the kernel
+        // reads and writes back (the caller's batch, untouched until this
+        // returns).
+        count_call();
+        let got = unsafe {
+            sys::kevent_get_events(
+                self.fd,
+                room.as_mut_ptr().cast(),
+                want,
+                &args,
+                sys::KEVENT_WAIT_ARGS_SIZE,
+            )
+        }?;
+        // SAFETY: the kernel wrote the first `got` records (at most `want`:
+        // kevent_sys checks the count).
+        Ok(unsafe { std::slice::from_raw_parts(room.as_ptr().cast(), got as usize) })
     }
 
     /// Applies the changelist (and the kernel updates the table owes),
@@ -1315,6 +1349,12 @@ impl Kq {
                     }
                     return absent_errno(fd);
                 }
+                if change == usize::MAX && !matches!(op, FdOp::Add(_)) && !st.dirty.contains(&fd) {
+                    // A fix-up the call did not apply (ENOMEM, EINTR): the
+                    // kernel still reports what the table drops, so the
+                    // next call tries again. (A failed ADD left no kevent.)
+                    st.dirty.push(fd);
+                }
                 err
             }
             Commit::Timer { id, new } => commit_keyed(&mut st.timers, id, new, err),
@@ -1410,7 +1450,8 @@ impl Kq {
                 k.enabled = true;
             }
         }
-        let mut op = new.op();
+        let desired = new.desired();
+        let mut op = new.op_to(desired);
         let mut fresh = None;
         if f & EV_ADD != 0 && f & EV_DELETE == 0 && new.kernel.is_some() {
             // An EV_ADD on a descriptor the table knows asks the kernel
@@ -1424,8 +1465,8 @@ impl Kq {
             // closed, and the change is done again as new.
             let mut alone = FdState::default();
             *alone.slot(kev.filter) = Some(Knote::new(kev));
-            if self.upsert && alone.desired() == new.desired() {
-                op = new.desired().map(FdOp::Add);
+            if self.upsert && alone.desired() == desired {
+                op = desired.map(FdOp::Add);
                 fresh = alone.slot(kev.filter).take().map(|k| (kev.filter, k));
             } else if op.is_none() {
                 op = new.kernel.map(FdOp::Modify);
@@ -1773,6 +1814,7 @@ impl Kq {
             inflight: _,
             files: _,
             gone: _,
+            sleepers: _,
         } = st;
         let mut out = Out {
             buf: events,
@@ -1787,14 +1829,16 @@ impl Kq {
                         orphans.push((sys::KEVENT_POLL, ev.id));
                         continue;
                     };
-                    s.kernel_reported();
+                    // Whether the table changed: only then can the kernel
+                    // need a request (the table and the kernel agree
+                    // between calls but for the descriptors in `dirty`).
+                    let mut changed = s.kernel_reported();
                     let fired = s.fired(ev.events);
                     let err = if ev.flags & sys::KEVENT_EV_ERROR as u16 != 0 {
                         ev.data as u32
                     } else {
                         0
                     };
-                    let mut sync = false;
                     for (filter, on, eof) in [
                         (EVFILT_READ, fired.read, fired.read_eof),
                         (EVFILT_WRITE, fired.write, fired.write_eof),
@@ -1825,9 +1869,9 @@ impl Kq {
                             data,
                             k.udata,
                         ));
-                        sync |= s.reported(filter);
+                        changed |= s.mark_reported(filter);
                     }
-                    sync |= s.op().is_some();
+                    let sync = changed && s.op().is_some();
                     if s.is_empty() && s.kernel.is_none() {
                         fds.remove(&fd);
                     } else if sync {
@@ -2033,8 +2077,37 @@ fn fd_req(fd: RawFd, op: &FdOp) -> sys::ukevent {
     )
 }
 
+/// The longest event list whose wait's records go on the stack of
+/// `kevent()` (4 KiB): no thread-local look-up or allocation per call.
+const STACK_ROOM: usize = 128;
+
 thread_local! {
-    static KBUF: std::cell::RefCell<Vec<sys::kevent_event>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The room for the records of waits with longer event lists; taken
+    /// by a call ([`BigRoom`]), given back when it returns.
+    static BIG_ROOM: std::cell::Cell<Vec<MaybeUninit<sys::kevent_event>>> =
+        const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// This thread's [`BIG_ROOM`] while a `kevent()` uses it.
+struct BigRoom(Vec<MaybeUninit<sys::kevent_event>>);
+
+impl BigRoom {
+    /// Room for `n` records.
+    fn take(&mut self, n: usize) -> &mut [MaybeUninit<sys::kevent_event>] {
+        self.0 = BIG_ROOM.take();
+        if self.0.len() < n {
+            self.0.resize(n, MaybeUninit::uninit());
+        }
+        &mut self.0[..n]
+    }
+}
+
+impl Drop for BigRoom {
+    fn drop(&mut self) {
+        if self.0.capacity() > 0 {
+            BIG_ROOM.set(std::mem::take(&mut self.0));
+        }
+    }
 }
 
 /// Whether `kevent()` computes exact `data` for READ and WRITE with an

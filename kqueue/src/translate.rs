@@ -218,7 +218,12 @@ impl FdState {
 
     /// The request that brings the kernel to [`FdState::desired`], if any.
     pub fn op(&self) -> Option<FdOp> {
-        match (self.kernel, self.desired()) {
+        self.op_to(self.desired())
+    }
+
+    /// [`FdState::op`] with [`FdState::desired`] computed by the caller.
+    pub fn op_to(&self, desired: Option<KState>) -> Option<FdOp> {
+        match (self.kernel, desired) {
             (None, None) => None,
             (None, Some(d)) => Some(FdOp::Add(d)),
             (Some(_), None) => Some(FdOp::Remove),
@@ -241,28 +246,35 @@ impl FdState {
     /// After `filter` was reported: ONESHOT removes it, DISPATCH disables
     /// it; the kernel's own ONESHOT or DISPATCH is mirrored. Returns
     /// whether the kernel must be brought up to date ([`FdState::op`]).
+    #[cfg(test)]
     pub fn reported(&mut self, filter: i16) -> bool {
-        let slot = self.slot(filter);
-        if let Some(k) = slot {
-            if k.flags & EV_ONESHOT != 0 {
-                *slot = None;
-            } else if k.flags & EV_DISPATCH != 0 {
-                k.enabled = false;
-            }
-        }
+        self.mark_reported(filter);
         self.op().is_some()
     }
 
-    /// The kernel's reaction to its own report: a ONESHOT kevent is gone,
-    /// a DISPATCH one disabled.
-    pub fn kernel_reported(&mut self) {
-        if let Some(k) = &mut self.kernel {
-            if k.req_flags & sys::KEVENT_REQ_ONESHOT != 0 {
-                self.kernel = None;
-            } else if k.req_flags & sys::KEVENT_REQ_DISPATCH != 0 {
-                k.disabled = true;
-            }
+    /// After `filter` was reported: ONESHOT removes it, DISPATCH disables
+    /// it. Returns whether it may have changed (ONESHOT or DISPATCH), so
+    /// that a report of a knote with neither computes no
+    /// [`FdState::op`].
+    pub fn mark_reported(&mut self, filter: i16) -> bool {
+        let slot = self.slot(filter);
+        match slot {
+            Some(k) if k.flags & EV_ONESHOT != 0 => *slot = None,
+            Some(k) if k.flags & EV_DISPATCH != 0 => k.enabled = false,
+            _ => return false,
         }
+        true
+    }
+
+    /// The kernel's reaction to its own report: a ONESHOT kevent is gone,
+    /// a DISPATCH one disabled. Returns whether it may have changed.
+    pub fn kernel_reported(&mut self) -> bool {
+        match &mut self.kernel {
+            Some(k) if k.req_flags & sys::KEVENT_REQ_ONESHOT != 0 => self.kernel = None,
+            Some(k) if k.req_flags & sys::KEVENT_REQ_DISPATCH != 0 => k.disabled = true,
+            _ => return false,
+        }
+        true
     }
 }
 
@@ -461,6 +473,39 @@ mod tests {
         assert!(!d.fired(IN | OUT).read);
         assert!(with(None, Some(0)).fired(OUT).write);
         assert!(!with(None, Some(0)).fired(IN).write);
+    }
+
+    #[test]
+    fn a_report_changes_the_table_only_for_oneshot_and_dispatch() {
+        // Level-triggered and EV_CLEAR knotes: nothing changes, so the
+        // translation computes no kernel request for the descriptor.
+        for flags in [0, EV_CLEAR] {
+            let mut s = with(Some(flags), Some(flags));
+            s.kernel = s.desired();
+            let before = s;
+            assert!(!s.kernel_reported());
+            assert!(!s.mark_reported(EVFILT_READ));
+            assert!(!s.mark_reported(EVFILT_WRITE));
+            assert_eq!(s, before);
+            assert_eq!(s.op(), None);
+        }
+        // ONESHOT and DISPATCH knotes change, and so do the kernel's own.
+        let mut s = with(Some(EV_ONESHOT), Some(EV_DISPATCH));
+        s.kernel = s.desired();
+        assert!(!s.kernel_reported()); // two filters: the library's mode
+        assert!(s.mark_reported(EVFILT_READ));
+        assert!(s.read.is_none());
+        assert!(s.mark_reported(EVFILT_WRITE));
+        assert!(!s.write.unwrap().enabled);
+        assert!(s.op().is_some());
+        let mut s = with(Some(EV_DISPATCH), None);
+        s.kernel = s.desired();
+        assert!(s.kernel_reported());
+        assert!(s.kernel.unwrap().disabled);
+        let mut s = with(None, Some(EV_ONESHOT));
+        s.kernel = s.desired();
+        assert!(s.kernel_reported());
+        assert_eq!(s.kernel, None);
     }
 
     #[test]

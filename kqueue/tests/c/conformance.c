@@ -414,6 +414,57 @@ static void test_small_eventlist(void)
 	close(kq);
 }
 
+/*
+ * Event lists longer than the library keeps on its stack (128 records):
+ * one call returns every ready event, however many, up to its size; a
+ * shorter list gets the rest from the next calls, each event once.
+ */
+static void test_long_eventlist(void)
+{
+	enum { N = 300 };
+	static int p[N][2];
+	static struct kevent ev[2 * N];
+	static char seen[N];
+	int kq = kq_new(), i, n, total = 0;
+
+	for (i = 0; i < N; i++) {
+		CHECK(pipe(p[i]) == 0);
+		CHECK(write(p[i][1], "x", 1) == 1);
+		CHECK(change(kq, p[i][0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0,
+			     (void *)(intptr_t)i) == 0);
+	}
+	/* One call, room for more than ready: all N at once. */
+	CHECK(wait_events(kq, ev, 2 * N, &ms50) == N);
+	for (i = 0; i < N; i++) {
+		CHECK(write(p[i][1], "x", 1) == 1);
+	}
+	/* Lists of 200 and of 100 (above and below the stack's 128). */
+	for (n = 200; total < N; n = 100) {
+		int got = wait_events(kq, ev, n, &ms50), j;
+
+		CHECK(got > 0 && got <= n);
+		if (got <= 0)
+			break;
+		for (j = 0; j < got; j++) {
+			intptr_t k = (intptr_t)ev[j].udata;
+
+			CHECK(ev[j].filter == EVFILT_READ && k >= 0 && k < N);
+			if (k >= 0 && k < N) {
+				CHECK(!seen[k]);
+				seen[k] = 1;
+			}
+		}
+		total += got;
+	}
+	CHECK(total == N);
+	CHECK(wait_events(kq, ev, 2 * N, &zero_ts) == 0);
+	for (i = 0; i < N; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	close(kq);
+}
+
 static void test_ev_add_updates(void)
 {
 	struct kevent ev[2];
@@ -2598,6 +2649,7 @@ int main(int argc, char **argv)
 	RUN(test_read_write_independent);
 	RUN(test_read_oneshot_write_level);
 	RUN(test_small_eventlist);
+	RUN(test_long_eventlist);
 	RUN(test_ev_add_updates);
 	RUN(test_errors);
 	RUN(test_receipt);
