@@ -617,18 +617,22 @@ impl Batch {
             }
         }
     }
-}
 
-impl Batch {
+    /// Forgets the keys; a set never built (batches below [`SCAN_KEYS`])
+    /// is not cleared, which would write its whole control array.
+    fn clear_keys(&mut self) {
+        if !self.keys.is_empty() {
+            self.keys.clear();
+        }
+    }
+
     /// Drops the pending requests, keeping the room.
     fn clear(&mut self) {
         self.runs.clear();
         self.ctl.clear();
         self.reqs.clear();
         self.entries.clear();
-        if !self.keys.is_empty() {
-            self.keys.clear();
-        }
+        self.clear_keys();
     }
 
     /// Where the current run starts.
@@ -713,13 +717,13 @@ impl Kq {
         let calls = thread_calls();
         // Change results: 0 or an errno, per change; on the stack for the
         // usual few changes (no allocation per call).
-        let mut small = [0; 16];
-        let mut big;
-        let results: &mut [c_int] = if changes.len() <= small.len() {
-            &mut small[..changes.len()]
+        let mut few = [0; 16];
+        let mut many;
+        let results: &mut [c_int] = if changes.len() <= few.len() {
+            &mut few[..changes.len()]
         } else {
-            big = vec![0; changes.len()];
-            &mut big
+            many = vec![0; changes.len()];
+            &mut many
         };
         // The changes may travel with the wait if the call is to wait:
         // room for events, none left over, no EV_RECEIPT (which returns
@@ -1297,9 +1301,7 @@ impl Kq {
             start = end;
         }
         batch.runs.clear();
-        if !batch.keys.is_empty() {
-            batch.keys.clear();
-        }
+        batch.clear_keys();
         // Drained, not taken: the vectors keep their room for the next run.
         for (e, req) in batch.entries.drain(..).zip(batch.reqs.drain(..)) {
             let err = self.commit(
