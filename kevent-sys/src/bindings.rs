@@ -72,6 +72,7 @@ pub const KEVENT_REQ_DISABLED: u32 = 16;
 pub const KEVENT_REQ_UPDATE: u32 = 32;
 pub const KEVENT_REQ_FD_CLOSE: u32 = 64;
 pub const KEVENT_REQ_INLINE: u32 = 128;
+pub const KEVENT_REQ_AMOUNTS: u32 = 256;
 pub const KEVENT_RET_BROKEN: u32 = 1;
 pub const KEVENT_RET_DONE: u32 = 2;
 pub const KEVENT_RET_CREATED: u32 = 4;
@@ -251,7 +252,7 @@ impl Default for ukevent {
         }
     }
 }
-#[doc = " struct kevent_event - one reported event\n @user_data: the kevent's user_data\n @id: the kevent's id\n @data: type-specific result: KEVENT_TIMER: expirations since the last\n\treport; KEVENT_USER: triggers since the last report; KEVENT_SIGNAL:\n\tsignals sent since the last report; KEVENT_POLL:\n\twith KEVENT_EV_ERROR on a socket, its pending error (a positive\n\terrno), else 0; KEVENT_PROC: the wait(2) status of the exit (0 with\n\tKEVENT_EV_NODATA: the process was reaped before the kevent was\n\tadded); KEVENT_INODE: how many changes since the last report;\n\tKEVENT_SOCKET: bits 0-31 the bytes to read or the connections to\n\taccept, bits 32-63 the free send space (each saturating), or with\n\tKEVENT_EV_ERROR the pending error as for KEVENT_POLL; KEVENT_NAIO:\n\tthe request's result as a __s64, the bytes sent or received, or with\n\tKEVENT_EV_ERROR a negative errno\n @events: the event bits that fired\n @type: the kevent's type\n @flags: KEVENT_EV_* flags"]
+#[doc = " struct kevent_event - one reported event\n @user_data: the kevent's user_data\n @id: the kevent's id\n @data: type-specific result: KEVENT_TIMER: expirations since the last\n\treport; KEVENT_USER: triggers since the last report; KEVENT_SIGNAL:\n\tsignals sent since the last report; KEVENT_POLL:\n\twith KEVENT_EV_ERROR on a socket, its pending error (a positive\n\terrno), else with KEVENT_REQ_AMOUNTS the amounts as for\n\tKEVENT_SOCKET (bits 0-31 with EPOLLIN, bits 32-63 with EPOLLOUT;\n\tKEVENT_EV_NODATA and bits 0-31 at 0 when the amount to read is\n\tunknown, data 0 for a file that is no socket), else 0;\n\tKEVENT_PROC: the wait(2) status of the exit (0 with\n\tKEVENT_EV_NODATA: the process was reaped before the kevent was\n\tadded); KEVENT_INODE: how many changes since the last report;\n\tKEVENT_SOCKET: bits 0-31 the bytes to read or the connections to\n\taccept, bits 32-63 the free send space (each saturating), or with\n\tKEVENT_EV_ERROR the pending error as for KEVENT_POLL; KEVENT_NAIO:\n\tthe request's result as a __s64, the bytes sent or received, or with\n\tKEVENT_EV_ERROR a negative errno\n @events: the event bits that fired\n @type: the kevent's type\n @flags: KEVENT_EV_* flags"]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 #[repr(align(8))]

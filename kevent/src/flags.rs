@@ -76,6 +76,15 @@ bitflags! {
         /// close-on-exec, exit), as kqueue does. Without it the kevent lives
         /// until the last descriptor of the open file is closed, as in epoll.
         const FD_CLOSE = sys::KEVENT_REQ_FD_CLOSE;
+        /// Poll kevents only: a report on a socket carries its amounts
+        /// in [`Event::data`](crate::Event::data), laid out as a socket
+        /// kevent's (bits 0-31 the bytes to read or connections waiting
+        /// when `EPOLLIN` fired, bits 32-63 the free send space when
+        /// `EPOLLOUT` did; [`EventFlags::NODATA`] where the amount to
+        /// read is unknown or the file is no socket), as kqueue's READ
+        /// and WRITE filters report them. Kernels without it refuse it
+        /// (`EINVAL`); [`Features::supports_flags`](crate::Features::supports_flags) tells.
+        const AMOUNTS = sys::KEVENT_REQ_AMOUNTS;
     }
 }
 
