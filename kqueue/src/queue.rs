@@ -144,6 +144,9 @@ struct Probed {
     /// An ADD with `KEVENT_REQ_UPDATE` says whether it created its kevent
     /// (`KEVENT_RET_CREATED`).
     upsert: bool,
+    /// `KEVENT_POLL` reports a socket's amounts on request
+    /// (`KEVENT_REQ_AMOUNTS`): exact `data` for READ and WRITE.
+    amounts: bool,
 }
 
 fn probe() -> Result<Probed, c_int> {
@@ -177,10 +180,15 @@ fn probe() -> Result<Probed, c_int> {
                 // did (for A/B measurements).
                 let upsert = p.ret_flags & sys::KEVENT_RET_CREATED != 0
                     && !std::env::var_os("KQUEUE_UPSERT").is_some_and(|v| v == "0");
+                // KQUEUE_AMOUNTS=0: a socket's `data` as on a kernel without
+                // KEVENT_REQ_AMOUNTS (for A/B measurements).
+                let amounts = p.req_flags & sys::KEVENT_REQ_AMOUNTS != 0
+                    && !std::env::var_os("KQUEUE_AMOUNTS").is_some_and(|v| v == "0");
                 Ok(Probed {
                     max_batch: p.max_batch.max(1),
                     max_changes,
                     upsert,
+                    amounts,
                 })
             }
             _ => Err(libc::ENOSYS),
@@ -398,6 +406,8 @@ pub struct Kq {
     /// An `EV_ADD` on a descriptor the table knows is one upsert (see
     /// [`Kq::change_fd`]).
     upsert: bool,
+    /// READ and WRITE kevents ask for a socket's amounts (see [`Probed`]).
+    amounts: bool,
     st: Mutex<State>,
     /// Signalled when a thread settled its travelling changes (see
     /// [`Kq::gate`]).
@@ -415,6 +425,7 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         max_batch,
         max_changes,
         upsert,
+        amounts,
     } = probe()?;
     // Held from the new number to its entry: see Kq::registered().
     let mut reg = lock(&REGISTRY);
@@ -429,6 +440,7 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         max_batch,
         max_changes,
         upsert,
+        amounts,
         st: Mutex::new(State::default()),
         settled: Condvar::new(),
         tickets: AtomicU64::new(0),
@@ -1161,7 +1173,7 @@ impl Kq {
                             fresh: None,
                         },
                     };
-                    self.push(st, &mut batch, e, fd_req(fd, &op), results, &mut retry);
+                    self.push(st, &mut batch, e, self.fd_req(fd, &op), results, &mut retry);
                 }
             }
         }
@@ -1526,7 +1538,7 @@ impl Kq {
                         fresh,
                     },
                 };
-                let req = fd_req(fd, &op);
+                let req = self.fd_req(fd, &op);
                 self.push(st, batch, e, req, results, retry);
             }
         }
@@ -1873,6 +1885,21 @@ impl Kq {
                     } else {
                         0
                     };
+                    // A socket's amounts, where the kernel gave them: every
+                    // TAG_FD kevent asks for them (Kq::fd_req()) once the
+                    // probe said the kernel has them. KEVENT_EV_NODATA:
+                    // the amount to read is unknown (or the file is no
+                    // socket: the send space is 0 then too).
+                    let amounts = Amounts {
+                        read: (self.amounts
+                            && ev.flags & (sys::KEVENT_EV_ERROR | sys::KEVENT_EV_NODATA) as u16
+                                == 0)
+                            .then_some(ev.data as u32),
+                        write: (self.amounts
+                            && ev.flags & sys::KEVENT_EV_ERROR as u16 == 0
+                            && ev.data >> 32 != 0)
+                            .then_some((ev.data >> 32) as u32),
+                    };
                     for (filter, on, eof) in [
                         (EVFILT_READ, fired.read, fired.read_eof),
                         (EVFILT_WRITE, fired.write, fired.write_eof),
@@ -1881,7 +1908,7 @@ impl Kq {
                             continue;
                         }
                         let k = (*s.slot(filter)).expect("fired filters exist");
-                        let data = fd_data(fd, filter, ev.events, &k);
+                        let data = fd_data(fd, filter, ev.events, &k, amounts);
                         if filter == EVFILT_READ
                             && k.fflags & NOTE_LOWAT != 0
                             && data < k.data
@@ -2095,20 +2122,24 @@ fn e_cmd(e: &Entry, req: &sys::ukevent) -> u32 {
     }
 }
 
-/// The request of a descriptor's [`FdOp`].
-fn fd_req(fd: RawFd, op: &FdOp) -> sys::ukevent {
-    let events = match op {
-        FdOp::Add(k) | FdOp::Modify(k) => k.events,
-        FdOp::Remove => 0,
-    };
-    ukevent(
-        fd as u64,
-        sys::KEVENT_POLL,
-        events,
-        op.req_flags(),
-        0,
-        TAG_FD,
-    )
+impl Kq {
+    /// The request of a descriptor's [`FdOp`]; ADD and MODIFY ask for a
+    /// socket's amounts if the kernel gives them.
+    fn fd_req(&self, fd: RawFd, op: &FdOp) -> sys::ukevent {
+        let (events, amounts) = match op {
+            FdOp::Add(k) | FdOp::Modify(k) if self.amounts => (k.events, sys::KEVENT_REQ_AMOUNTS),
+            FdOp::Add(k) | FdOp::Modify(k) => (k.events, 0),
+            FdOp::Remove => (0, 0),
+        };
+        ukevent(
+            fd as u64,
+            sys::KEVENT_POLL,
+            events,
+            op.req_flags() | amounts,
+            0,
+            TAG_FD,
+        )
+    }
 }
 
 /// The longest event list whose wait's records go on the stack of
@@ -2152,12 +2183,25 @@ fn exact_data() -> bool {
     *EXACT.get_or_init(|| std::env::var_os("KQUEUE_EXACT_DATA").is_some_and(|v| v == "1"))
 }
 
-/// `data` of a READ or WRITE event. Without an `ioctl()`: 1 when the
-/// filter's bit fired (at least one byte, or room), 0 when only a hang-up
-/// or error did; READ with `EV_EOF` is exact (`FIONREAD`: once per
-/// connection, so that 0 tells the end). Exact (`FIONREAD`; `SO_SNDBUF` minus `SIOCOUTQ` for
-/// sockets, the pipe's free room) with `KQUEUE_EXACT_DATA=1` or `NOTE_LOWAT`.
-fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote) -> i64 {
+/// A socket's amounts in a report (`KEVENT_REQ_AMOUNTS`), each where
+/// known.
+#[derive(Clone, Copy)]
+struct Amounts {
+    /// The bytes to read (the next datagram's size), or on a listening
+    /// socket the connections waiting.
+    read: Option<u32>,
+    /// The free send space.
+    write: Option<u32>,
+}
+
+/// `data` of a READ or WRITE event. A socket's, as FreeBSD's, from the
+/// kernel's report where it has it ([`Amounts`]). Else, without an
+/// `ioctl()`: 1 when the filter's bit fired (at least one byte, or
+/// room), 0 when only a hang-up or error did; READ with `EV_EOF` is exact
+/// (`FIONREAD`, so that 0 tells the end). Exact (`FIONREAD`; `SO_SNDBUF`
+/// minus `SIOCOUTQ` for sockets, the pipe's free room) with
+/// `KQUEUE_EXACT_DATA=1` or `NOTE_LOWAT`.
+fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote, amounts: Amounts) -> i64 {
     let bit = if filter == EVFILT_READ {
         libc::EPOLLIN
     } else {
@@ -2165,6 +2209,14 @@ fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote) -> i64 {
     } as u32;
     if events & bit == 0 {
         return 0;
+    }
+    let known = if filter == EVFILT_READ {
+        amounts.read
+    } else {
+        amounts.write
+    };
+    if let Some(v) = known {
+        return v.into();
     }
     let eof = events & (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32 != 0;
     if !exact_data() && k.fflags & NOTE_LOWAT == 0 && !(eof && filter == EVFILT_READ) {

@@ -622,6 +622,93 @@ static void test_listen_socket(void)
 	close(kq);
 }
 
+static int env_off(const char *name);
+
+/*
+ * Sockets: data as FreeBSD's, from the kernel's report (KEVENT_REQ_AMOUNTS)
+ * without an ioctl(): a listening socket's connections waiting (nginx
+ * accepts that many per event), the bytes to read, the free send space,
+ * and at the end of file what is left.
+ */
+static void test_socket_exact_data(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	struct kevent ev[2];
+	uint32_t probe[16] = { 0 };
+	int l, c[3], srv, i, n, kq;
+	char b[8];
+
+	/* The probe's req_flags (u32 4): KEVENT_REQ_AMOUNTS (0x100) */
+	if (env_off("KQUEUE_AMOUNTS") ||
+	    syscall(NR_KEVENT_CTL, -1, 6 /* KEVENT_CTL_PROBE */,
+		    sizeof(probe), probe) < 0 || !(probe[4] & 0x100)) {
+		printf("    (no KEVENT_REQ_AMOUNTS, or KQUEUE_AMOUNTS=0: data is 1, not checked)\n");
+		return;
+	}
+	kq = kq_new();
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(l >= 0);
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0);
+	CHECK(listen(l, 8) == 0);
+	CHECK(getsockname(l, (struct sockaddr *)&a, &len) == 0);
+	CHECK(change(kq, l, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	for (i = 0; i < 3; i++) {
+		c[i] = socket(AF_INET, SOCK_STREAM, 0);
+		CHECK(connect(c[i], (struct sockaddr *)&a, sizeof(a)) == 0);
+	}
+	/* The handshakes end in softirq: wait until all three are queued. */
+	for (i = 0; i < 100; i++) {
+		n = wait_events(kq, ev, 2, &ms50);
+		if (n == 1 && ev[0].data == 3)
+			break;
+	}
+	CHECK(n == 1 && ev[0].ident == (uintptr_t)l && ev[0].data == 3);
+	srv = accept(l, NULL, NULL);
+	CHECK(srv >= 0);
+	CHECK(wait_events(kq, ev, 2, &ms50) == 1 && ev[0].data == 2);
+	CHECK(change(kq, l, EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+
+	/* srv is one of c[]'s peers: write from each, read what srv got */
+	for (i = 0; i < 3; i++)
+		CHECK(write(c[i], "hello", 5) == 5);
+	CHECK(change(kq, srv, EVFILT_READ, EV_ADD, 0, 0, (void *)1) == 0);
+	CHECK(change(kq, srv, EVFILT_WRITE, EV_ADD, 0, 0, (void *)2) == 0);
+	for (i = 0; i < 100; i++) {
+		n = wait_events(kq, ev, 2, &ms50);
+		if (n == 2)
+			break;
+	}
+	CHECK(n == 2);
+	for (i = 0; i < n; i++) {
+		if (ev[i].filter == EVFILT_READ)
+			CHECK(ev[i].data == 5 && ev[i].udata == (void *)1);
+		else	/* the free send space: far more than 1 */
+			CHECK(ev[i].data > 1000 && ev[i].udata == (void *)2);
+	}
+	CHECK(change(kq, srv, EVFILT_WRITE, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(read(srv, b, 2) == 2);
+	CHECK(wait_events(kq, ev, 2, &ms50) == 1 && ev[0].data == 3);
+	/* The end of file, with what is left: 3, then 0 */
+	for (i = 0; i < 3; i++)
+		CHECK(shutdown(c[i], SHUT_WR) == 0);
+	for (i = 0; i < 100; i++) {
+		n = wait_events(kq, ev, 2, &ms50);
+		if (n == 1 && (ev[0].flags & EV_EOF))
+			break;
+	}
+	CHECK(n == 1 && (ev[0].flags & EV_EOF) && ev[0].data == 3);
+	CHECK(read(srv, b, sizeof(b)) == 3);
+	CHECK(wait_events(kq, ev, 2, &ms50) == 1);
+	CHECK((ev[0].flags & EV_EOF) && ev[0].data == 0);
+	for (i = 0; i < 3; i++)
+		close(c[i]);
+	close(srv);
+	close(l);
+	close(kq);
+}
+
 static void test_lowat(void)
 {
 	struct kevent ev;
@@ -2657,6 +2744,7 @@ int main(int argc, char **argv)
 	RUN(test_close_removes_knotes);
 	RUN(test_close_of_one_with_two_filters);
 	RUN(test_listen_socket);
+	RUN(test_socket_exact_data);
 	RUN(test_lowat);
 	RUN(test_timer_periodic);
 	RUN(test_timer_units);
