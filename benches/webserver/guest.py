@@ -131,6 +131,7 @@ pid {d}/nginx.pid;
 # The library's A/B switches reach the worker (nginx clears its environment).
 env KQUEUE_UPSERT;
 env KQUEUE_WAIT_CHANGES;
+env KQUEUE_AMOUNTS;
 events {{
     use {mech};
     worker_connections 4096;
