@@ -62,6 +62,9 @@
 #define KEVENT_REQ_INLINE	0x80
 #define KEVENT_RET_COMPLETE	0x8
 #endif
+#ifndef KEVENT_REQ_AMOUNTS
+#define KEVENT_REQ_AMOUNTS	0x100
+#endif
 #ifndef KEVENT_NAIO_SENDFILE
 #define KEVENT_NAIO_SENDFILE	0x4
 #endif
@@ -1753,6 +1756,9 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 		/* FD_CLOSE is fixed at ADD: MODIFY changing it is EINVAL */
 		if (chance(r, 70))
 			f &= ~KEVENT_REQ_FD_CLOSE;
+		/* A socket's amounts in data: KEVENT_POLL only */
+		if (uk->type == KEVENT_POLL && chance(r, 30))
+			f |= KEVENT_REQ_AMOUNTS;
 		uk->req_flags = f;
 		if (uk->type == KEVENT_TIMER) {
 			switch (below(r, 6)) {
@@ -1870,7 +1876,8 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	if (mutate && (cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY)) {
 		switch (below(r, 14)) {
 		case 0:
-			uk->req_flags |= 0x100u << below(r, 24);
+			/* above KEVENT_REQ_AMOUNTS, the last flag */
+			uk->req_flags |= 0x200u << below(r, 23);
 			what = "req_flags: unknown bit";
 			*expect = "EINVAL";
 			break;
@@ -1888,9 +1895,13 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 			break;
 		case 3:
 			if (uk->type != KEVENT_POLL) {
-				uk->req_flags |= chance(r, 50) ? KEVENT_REQ_ET :
-								  KEVENT_REQ_FD_CLOSE;
-				what = "req_flags: ET or FD_CLOSE for a non-POLL type";
+				static const __u32 poll_only[] = {
+					KEVENT_REQ_ET, KEVENT_REQ_FD_CLOSE,
+					KEVENT_REQ_AMOUNTS,
+				};
+
+				uk->req_flags |= poll_only[below(r, 3)];
+				what = "req_flags: ET, FD_CLOSE or AMOUNTS for a non-POLL type";
 				*expect = "EINVAL";
 			}
 			break;
