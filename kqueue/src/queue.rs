@@ -2006,6 +2006,24 @@ impl Kq {
         }
         n
     }
+
+    /// The request of a descriptor's [`FdOp`]; ADD and MODIFY ask for a
+    /// socket's amounts if the kernel gives them.
+    fn fd_req(&self, fd: RawFd, op: &FdOp) -> sys::ukevent {
+        let (events, amounts) = match op {
+            FdOp::Add(k) | FdOp::Modify(k) if self.amounts => (k.events, sys::KEVENT_REQ_AMOUNTS),
+            FdOp::Add(k) | FdOp::Modify(k) => (k.events, 0),
+            FdOp::Remove => (0, 0),
+        };
+        ukevent(
+            fd as u64,
+            sys::KEVENT_POLL,
+            events,
+            op.req_flags() | amounts,
+            0,
+            TAG_FD,
+        )
+    }
 }
 
 /// Reports a timer's or a signal's count (`data`) for the knote of the
@@ -2119,26 +2137,6 @@ fn e_cmd(e: &Entry, req: &sys::ukevent) -> u32 {
     match &e.commit {
         Commit::Fd { op, .. } => op.cmd(),
         _ => req.ret_flags,
-    }
-}
-
-impl Kq {
-    /// The request of a descriptor's [`FdOp`]; ADD and MODIFY ask for a
-    /// socket's amounts if the kernel gives them.
-    fn fd_req(&self, fd: RawFd, op: &FdOp) -> sys::ukevent {
-        let (events, amounts) = match op {
-            FdOp::Add(k) | FdOp::Modify(k) if self.amounts => (k.events, sys::KEVENT_REQ_AMOUNTS),
-            FdOp::Add(k) | FdOp::Modify(k) => (k.events, 0),
-            FdOp::Remove => (0, 0),
-        };
-        ukevent(
-            fd as u64,
-            sys::KEVENT_POLL,
-            events,
-            op.req_flags() | amounts,
-            0,
-            TAG_FD,
-        )
     }
 }
 

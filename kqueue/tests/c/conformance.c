@@ -68,6 +68,46 @@ static int wait_events(int kq, struct kevent *ev, int n,
 	return kevent(kq, NULL, 0, ev, n, ts);
 }
 
+/* Whether the library's A/B switch @name is set to "0" (turned off) */
+static int env_off(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && !strcmp(v, "0");
+}
+
+/*
+ * The kernel's struct kevent_probe as 16 words (req_flags is word 4,
+ * ret_flags word 12); 0, or -1 if the probe failed.
+ */
+static int kernel_probe(uint32_t probe[16])
+{
+	return syscall(NR_KEVENT_CTL, -1, 6 /* KEVENT_CTL_PROBE */,
+		       16 * sizeof(uint32_t), probe) < 0 ? -1 : 0;
+}
+
+/*
+ * A TCP socket listening on 127.0.0.1, its address in *@a; -1 (errno
+ * set) if any step failed.
+ */
+static int loopback_listener(struct sockaddr_in *a)
+{
+	socklen_t len = sizeof(*a);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (l < 0)
+		return -1;
+	if (bind(l, (struct sockaddr *)a, sizeof(*a)) ||
+	    listen(l, 8) || getsockname(l, (struct sockaddr *)a, &len)) {
+		close(l);
+		return -1;
+	}
+	return l;
+}
+
 static void test_layout(void)
 {
 	struct kevent kev;
@@ -600,17 +640,12 @@ static void test_close_of_one_with_two_filters(void)
 
 static void test_listen_socket(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
+	struct sockaddr_in a;
 	struct kevent ev;
 	int l, c, kq = kq_new();
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
+	l = loopback_listener(&a);
 	CHECK(l >= 0);
-	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0);
-	CHECK(listen(l, 8) == 0);
-	CHECK(getsockname(l, (struct sockaddr *)&a, &len) == 0);
 	CHECK(change(kq, l, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
 	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
 	c = socket(AF_INET, SOCK_STREAM, 0);
@@ -622,8 +657,6 @@ static void test_listen_socket(void)
 	close(kq);
 }
 
-static int env_off(const char *name);
-
 /*
  * Sockets: data as FreeBSD's, from the kernel's report (KEVENT_REQ_AMOUNTS)
  * without an ioctl(): a listening socket's connections waiting (nginx
@@ -632,27 +665,21 @@ static int env_off(const char *name);
  */
 static void test_socket_exact_data(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
+	struct sockaddr_in a;
 	struct kevent ev[2];
 	uint32_t probe[16] = { 0 };
 	int l, c[3], srv, i, n, kq;
 	char b[8];
 
-	/* The probe's req_flags (u32 4): KEVENT_REQ_AMOUNTS (0x100) */
-	if (env_off("KQUEUE_AMOUNTS") ||
-	    syscall(NR_KEVENT_CTL, -1, 6 /* KEVENT_CTL_PROBE */,
-		    sizeof(probe), probe) < 0 || !(probe[4] & 0x100)) {
+	/* The probe's req_flags: KEVENT_REQ_AMOUNTS (0x100) */
+	if (env_off("KQUEUE_AMOUNTS") || kernel_probe(probe) ||
+	    !(probe[4] & 0x100)) {
 		printf("    (no KEVENT_REQ_AMOUNTS, or KQUEUE_AMOUNTS=0: data is 1, not checked)\n");
 		return;
 	}
 	kq = kq_new();
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
+	l = loopback_listener(&a);
 	CHECK(l >= 0);
-	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0);
-	CHECK(listen(l, 8) == 0);
-	CHECK(getsockname(l, (struct sockaddr *)&a, &len) == 0);
 	CHECK(change(kq, l, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
 	for (i = 0; i < 3; i++) {
 		c[i] = socket(AF_INET, SOCK_STREAM, 0);
@@ -1658,14 +1685,6 @@ static int count_kevent_calls(int (*child)(void), int counted[2])
 	return status;
 }
 
-/* Whether the library's A/B switch @name is set to "0" (turned off) */
-static int env_off(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && !strcmp(v, "0");
-}
-
 /* Whether a kevent()'s changes travel in its wait (KQUEUE_WAIT_CHANGES) */
 static int changes_travel(void)
 {
@@ -1755,10 +1774,7 @@ static int library_upserts(void)
 {
 	uint32_t probe[16] = { 0 };
 
-	if (env_off("KQUEUE_UPSERT"))
-		return 0;
-	if (syscall(NR_KEVENT_CTL, -1, 6 /* KEVENT_CTL_PROBE */,
-		    sizeof(probe), probe) < 0)
+	if (env_off("KQUEUE_UPSERT") || kernel_probe(probe))
 		return 0;
 	return (probe[12] & 0x4 /* KEVENT_RET_CREATED */) != 0;
 }
