@@ -16,6 +16,11 @@
  *
  *   cc -O2 -include <tree>/include/uapi/linux/kevent.h overhead.c \
  *      $(pkg-config --cflags --libs libkqueue)      (kqueue/bench/run.sh)
+ *
+ * overhead ROUNDS REPS LOOP runs one per-connection loop alone (LOOP:
+ * kq-close, kq-delete, raw-close, raw-delete, epoll-close, epoll-delete),
+ * for a profiler: `perf record -e cpu-clock` in an -icount guest samples
+ * guest instructions.
  */
 #define _GNU_SOURCE
 #include <sys/event.h>
@@ -316,6 +321,22 @@ int main(int argc, char **argv)
 	int reps = argc > 2 ? atoi(argv[2]) : 5, r, i;
 	double b = 1e18, raw = 1e18, kq = 1e18, ep = 1e18, x;
 
+	if (argc > 3) {
+		static const char *const loops[] = { "raw-close", "raw-delete", "kq-close",
+						     "kq-delete", "epoll-close", "epoll-delete" };
+
+		for (i = 0; i < 6; i++)
+			if (!strcmp(argv[3], loops[i]))
+				break;
+		if (i == 6)
+			return fprintf(stderr, "unknown loop %s\n", argv[3]), 2;
+		for (r = 0; r < reps; r++) {
+			x = i < 2 ? conn_raw(rounds, i & 1) :
+			    i < 4 ? conn_libkqueue(rounds, i & 1) : conn_epoll(rounds, i & 1);
+			printf("%s,%.0f\n", argv[3], x);
+		}
+		return 0;
+	}
 	for (i = 0; i < NPIPES; i++)
 		if (pipe(p[i]))
 			return 1;

@@ -120,7 +120,7 @@ pub unsafe extern "C" fn kevent(
         };
         // SAFETY: null or the caller's timespec.
         let timeout = translate::timeout_ns(unsafe { timeout.as_ref() })?;
-        let q = queue::lookup(kq)?;
-        q.kevent(changes, events, timeout).map(|n| n as c_int)
+        let (q, seen) = queue::lookup(kq)?;
+        q.kevent(changes, events, timeout, seen).map(|n| n as c_int)
     })
 }

@@ -51,17 +51,17 @@ pub fn kernel_calls() -> u64 {
 }
 
 thread_local! {
-    /// This thread's kernel calls for `kevent()`: whether a call made one.
-    static THREAD_CALLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// This thread's [`ctl_one`] calls: whether a vnode change made one
+    /// (see [`State::calls`]).
+    static CTL_ONE_CALLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 fn count_call() {
     KERNEL_CALLS.fetch_add(1, Ordering::Relaxed);
-    THREAD_CALLS.with(|c| c.set(c.get() + 1));
 }
 
-fn thread_calls() -> u64 {
-    THREAD_CALLS.with(|c| c.get())
+fn ctl_one_calls() -> u64 {
+    CTL_ONE_CALLS.with(|c| c.get())
 }
 
 /// A change's "errno" when the kernel refused the whole call because the
@@ -72,6 +72,12 @@ pub const NOT_A_QUEUE: c_int = -libc::EBADF;
 
 /// The queues by descriptor number.
 static REGISTRY: Mutex<Vec<Option<Arc<Kq>>>> = Mutex::new(Vec::new());
+
+/// Bumped, with the registry locked, before every change of it (and in
+/// `create()` before the new queue's number exists): a call that finds
+/// the count it read in [`lookup`] knows its queue is still registered
+/// without locking the registry (see [`Kq::registered`]).
+static REGISTRY_CHANGES: AtomicU64 = AtomicU64::new(0);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic is caught at the C boundary; the table stays usable.
@@ -115,6 +121,7 @@ extern "C" fn after_fork_in_child() {
     let Some(mut reg) = FORK_GUARDS.with(|g| g.borrow_mut().take()) else {
         return;
     };
+    REGISTRY_CHANGES.fetch_add(1, Ordering::SeqCst);
     for kq in reg.iter_mut().filter_map(Option::take) {
         if is_queue_file(kq.fd) {
             // SAFETY: the descriptor is the child's copy of a kevent
@@ -228,6 +235,7 @@ pub fn ctl_one(kq: RawFd, cmd: u32, mut u: sys::ukevent) -> Result<(), c_int> {
     // SAFETY: one valid ukevent, read and written back by the kernel; the
     // probe found kevent before any queue existed.
     count_call();
+    CTL_ONE_CALLS.with(|c| c.set(c.get() + 1));
     match unsafe { sys::kevent_ctl(kq, cmd, 1, &mut u) } {
         Ok(1) if u.ret_flags & sys::KEVENT_RET_BROKEN == 0 => Ok(()),
         Ok(1) => Err(-(u.ret_data[1] as i32)),
@@ -359,8 +367,17 @@ pub struct State {
     files: file::Files,
     /// Events that did not fit in the caller's list.
     pending: VecDeque<Kevent>,
-    /// The batch of `kevent_ctl()` requests, kept for its room.
-    batch: Batch,
+    /// The batch of `kevent_ctl()` requests, kept for its room: boxed, so
+    /// that a call takes it and gives it back by moving a pointer (see
+    /// [`take_batch`]).
+    batch: Option<Box<Batch>>,
+    /// The kernel calls `kevent()`s make on this queue before their
+    /// checks (changes and waits; not the reports' own calls), counted
+    /// with the table locked: whether a `kevent()`, which holds the lock
+    /// but while it waits (when it has counted a call already), made one.
+    /// (A thread-local count was a `__tls_get_addr()` call each time in
+    /// the shared library: about 50 instructions per count.)
+    calls: u64,
     /// Changes travelling in threads' waits, not yet in the table: see
     /// [`Kq::submit_and_wait`] and [`Kq::gate`].
     inflight: Vec<InFlight>,
@@ -429,6 +446,7 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
     } = probe()?;
     // Held from the new number to its entry: see Kq::registered().
     let mut reg = lock(&REGISTRY);
+    REGISTRY_CHANGES.fetch_add(1, Ordering::SeqCst);
     // SAFETY: the probe found kevent ABI v2.
     let fd = unsafe { sys::kevent_create(sys::KEVENT_CLOEXEC) }.map_err(|e| match e {
         sys::Error::Errno(e) => e,
@@ -454,9 +472,11 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
     Ok(fd)
 }
 
-/// The queue at `fd`, if it is one of ours in this process.
-pub fn lookup(fd: c_int) -> Result<Arc<Kq>, c_int> {
+/// The queue at `fd`, if it is one of ours in this process, and the
+/// registry's count of changes when it was found (for [`Kq::kevent`]).
+pub fn lookup(fd: c_int) -> Result<(Arc<Kq>, u64), c_int> {
     let reg = lock(&REGISTRY);
+    let seen = REGISTRY_CHANGES.load(Ordering::SeqCst);
     let kq = usize::try_from(fd)
         .ok()
         .and_then(|i| reg.get(i).cloned().flatten())
@@ -464,7 +484,7 @@ pub fn lookup(fd: c_int) -> Result<Arc<Kq>, c_int> {
     if kq.gen != FORK_GEN.load(Ordering::Relaxed) {
         return Err(libc::EBADF);
     }
-    Ok(kq)
+    Ok((kq, seen))
 }
 
 /// The errno of a call that failed as a whole on the queue descriptor:
@@ -476,6 +496,7 @@ fn not_a_queue(fd: RawFd, e: c_int) -> c_int {
         return e;
     }
     let mut reg = lock(&REGISTRY);
+    REGISTRY_CHANGES.fetch_add(1, Ordering::SeqCst);
     if let Some(slot) = reg.get_mut(fd as usize) {
         *slot = None;
     }
@@ -672,6 +693,21 @@ fn must_not_block(st: &mut State) -> bool {
     sticky
 }
 
+/// The queue's batch, taken out of the table for a call (a new one if
+/// another call has it: a travelling one, or a huge one not kept).
+fn take_batch(st: &mut State) -> Box<Batch> {
+    st.batch.take().unwrap_or_default()
+}
+
+/// Gives the batch back to the table for its room, unless a huge
+/// changelist grew it (`keep`: it holds requests that travel, and must
+/// stay whatever its size).
+fn keep_batch(st: &mut State, batch: Box<Batch>, keep: bool) {
+    if keep || batch.reqs.capacity() <= 1024 {
+        st.batch = Some(batch);
+    }
+}
+
 /// Removes a travelling batch's record if its thread unwinds during the
 /// wait (a panic caught at the C boundary), so that no record points into
 /// freed memory; forgotten on the normal path.
@@ -708,12 +744,14 @@ fn entry_errno<T>(r: &sys::Result<T>, req: &sys::ukevent) -> c_int {
 type KeySet = std::collections::HashSet<(u32, u64), std::hash::BuildHasherDefault<FastHash>>;
 
 impl Kq {
-    /// `kevent()` on this queue.
+    /// `kevent()` on this queue, found by [`lookup`] with the registry's
+    /// count `seen`.
     pub fn kevent(
         &self,
         changes: &[Kevent],
         events: &mut [Kevent],
         timeout: Option<u64>,
+        seen: u64,
     ) -> Result<usize, c_int> {
         let mut st = self.gate(lock(&self.st));
         // Room for the kernel's records of a wait: on the stack for the
@@ -726,7 +764,10 @@ impl Kq {
         } else {
             big.take(wanted)
         };
-        let calls = thread_calls();
+        // Unchanged at the checks below unless this call made a kernel
+        // call: the lock is held until then, or dropped only after this
+        // call counted one (its wait).
+        let calls = st.calls;
         // Change results: 0 or an errno, per change; on the stack for the
         // usual few changes (no allocation per call).
         let mut few = [0; 16];
@@ -749,16 +790,19 @@ impl Kq {
             self.apply(&mut st, changes, results, defer);
         }
         if st.gone || results.contains(&NOT_A_QUEUE) {
-            st.batch.clear();
+            if let Some(b) = &mut st.batch {
+                b.clear();
+            }
             return Err(not_a_queue(self.fd, libc::EBADF));
         }
         let deadline = match timeout {
             Some(t) if t > 0 => Some(monotonic_ns().saturating_add(t)),
             _ => None,
         };
-        if !st.batch.reqs.is_empty() {
+        if st.batch.as_ref().is_some_and(|b| !b.reqs.is_empty()) {
             let r;
-            (st, r) = self.submit_and_wait(st, room, changes, results, events, timeout, deadline);
+            (st, r) =
+                self.submit_and_wait(st, room, changes, results, events, timeout, deadline, seen);
             if let Some(n) = r? {
                 return Ok(n);
             }
@@ -766,7 +810,7 @@ impl Kq {
                 return Err(not_a_queue(self.fd, libc::EBADF));
             }
         }
-        if thread_calls() != calls && !self.registered() {
+        if st.calls != calls && !self.registered(seen) {
             // Another thread closed the queue during this call and a
             // kqueue() took its number: the kernel calls after that went
             // to the new queue (they are made by number), where a
@@ -788,7 +832,7 @@ impl Kq {
                 .iter()
                 .zip(results.iter())
                 .any(|(k, &e)| e != 0 || k.flags & EV_RECEIPT != 0);
-        if early && thread_calls() == calls {
+        if early && st.calls == calls {
             drop(st);
             count_call();
             if !is_queue_file(self.fd) {
@@ -831,6 +875,7 @@ impl Kq {
         }
         loop {
             let sticky = must_not_block(&mut st);
+            st.calls += 1;
             drop(st);
             let got = self
                 .wait(room, if sticky { Some(0) } else { timeout }, deadline, &[])
@@ -861,10 +906,17 @@ impl Kq {
     /// without applying them (an error), their thread settles them.
     ///
     /// Every user of the table waits so, whatever keys it touches.
-    fn gate<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    #[inline]
+    fn gate<'a>(&'a self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         if st.inflight.is_empty() {
             return st;
         }
+        self.gate_wait(st)
+    }
+
+    /// [`Kq::gate`] when changes travel.
+    #[cold]
+    fn gate_wait<'a>(&'a self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         let mut spins = 0u32;
         loop {
             let mut busy = false;
@@ -970,21 +1022,20 @@ impl Kq {
         events: &mut [Kevent],
         timeout: Option<u64>,
         deadline: Option<u64>,
+        seen: u64,
     ) -> (MutexGuard<'a, State>, Result<Option<usize>, c_int>) {
         if must_not_block(&mut st) {
             // A wait that must not block, as the table stands before the
             // changes: they may change that (an EV_DISABLE of the knote
             // that made it so), so they are applied first, as before.
-            let mut batch = std::mem::take(&mut st.batch);
+            let mut batch = take_batch(&mut st);
             let mut retry = Vec::new();
             self.flush(&mut st, &mut batch, results, &mut retry);
             self.redo(&mut st, &mut batch, changes, results, &mut retry);
-            if batch.reqs.capacity() <= 1024 {
-                st.batch = batch;
-            }
+            keep_batch(&mut st, batch, false);
             return (st, Ok(None));
         }
-        let mut batch = std::mem::take(&mut st.batch);
+        let mut batch = take_batch(&mut st);
         // One pointer for the kernel and the other threads: the requests
         // are not touched through the vector until the record is gone.
         let reqs = batch.reqs.as_mut_ptr();
@@ -1014,6 +1065,7 @@ impl Kq {
         // Declared after the batch, so dropped before it if the wait
         // unwinds: no record may point into freed memory.
         let guard = Travelling { kq: self, ticket };
+        st.calls += 1;
         drop(st);
         let r = self.wait(room, timeout, deadline, &batch.ctl);
         let mut st = lock(&self.st);
@@ -1053,10 +1105,8 @@ impl Kq {
         let mut st = self.gate(st);
         // A MODIFY that found the descriptor closed: done again as new.
         self.redo(&mut st, &mut batch, changes, results, &mut retry);
-        if batch.reqs.capacity() <= 1024 {
-            st.batch = batch;
-        }
-        if !self.registered() {
+        keep_batch(&mut st, batch, false);
+        if !self.registered(seen) {
             // Closed during the call, maybe another queue at its number.
             return (st, Err(libc::EBADF));
         }
@@ -1083,7 +1133,14 @@ impl Kq {
     /// (`create()` holds the registry from `kevent_create()` to its entry,
     /// so a kernel call that reached the new queue is followed by a look
     /// here that sees it), or a failed call found the number no queue.
-    fn registered(&self) -> bool {
+    /// `seen`: the registry's count of changes when the call found this
+    /// queue; if it is still that, nothing changed (no lock): `create()`
+    /// bumps it before `kevent_create()`, so a call that reached a new
+    /// queue at this number sees the bump.
+    fn registered(&self, seen: u64) -> bool {
+        if REGISTRY_CHANGES.load(Ordering::SeqCst) == seen {
+            return true;
+        }
         lock(&REGISTRY)
             .get(self.fd as usize)
             .and_then(|s| s.as_ref())
@@ -1154,7 +1211,7 @@ impl Kq {
     fn apply(&self, st: &mut State, changes: &[Kevent], results: &mut [c_int], defer: bool) {
         // The queue's batch, empty between calls, keeps its room: no
         // allocation per kevent() once it has grown.
-        let mut batch = std::mem::take(&mut st.batch);
+        let mut batch = take_batch(st);
         batch.defer = defer;
         let mut retry = Vec::new();
         // Fix-ups: the kernel follows what the library did after reports.
@@ -1185,6 +1242,7 @@ impl Kq {
                 _ => st.timers.contains_key(&(id as usize)),
             };
             if !known {
+                st.calls += 1;
                 let _ = ctl_one(
                     self.fd,
                     sys::KEVENT_CTL_REMOVE,
@@ -1209,15 +1267,27 @@ impl Kq {
         // A MODIFY that found the descriptor closed (and its kevent gone
         // with it): the table forgot it; an EV_ADD is done again as new.
         self.redo(st, &mut batch, changes, results, &mut retry);
-        // A huge changelist's room is not kept.
-        if keep || batch.reqs.capacity() <= 1024 {
-            st.batch = batch;
-        }
+        keep_batch(st, batch, keep);
     }
 
     /// The changes `retry` names (a MODIFY that found its descriptor
     /// closed: done again as new), until none is left.
+    #[inline]
     fn redo(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        changes: &[Kevent],
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) {
+        if !retry.is_empty() {
+            self.redo_all(st, batch, changes, results, retry);
+        }
+    }
+
+    #[cold]
+    fn redo_all(
         &self,
         st: &mut State,
         batch: &mut Batch,
@@ -1301,6 +1371,7 @@ impl Kq {
             // SAFETY: `reqs` holds valid entries the kernel reads and
             // writes back.
             count_call();
+            st.calls += 1;
             let r = unsafe { sys::kevent_ctl(self.fd, cmd, reqs.len() as u32, reqs.as_mut_ptr()) };
             if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
                 st.gone = true;
@@ -1434,7 +1505,7 @@ impl Kq {
         retry: &mut Vec<usize>,
     ) {
         let f = kev.flags;
-        if f & (EV_DELETE | EV_DISABLE) != 0 {
+        if f & (EV_DELETE | EV_DISABLE) != 0 && !st.pending.is_empty() {
             st.pending
                 .retain(|e| e.filter != kev.filter || e.ident != kev.ident);
         }
@@ -1446,7 +1517,10 @@ impl Kq {
             EVFILT_VNODE => {
                 // It does its own system calls, in changelist order.
                 self.flush(st, batch, results, retry);
-                st.vnodes.change(self.fd, kev)
+                let before = ctl_one_calls();
+                let r = st.vnodes.change(self.fd, kev);
+                st.calls += ctl_one_calls() - before;
+                r
             }
             _ => Err(libc::EINVAL),
         };
@@ -1861,6 +1935,7 @@ impl Kq {
             files: _,
             gone: _,
             sleepers: _,
+            calls: _,
         } = st;
         let mut out = Out {
             buf: events,
