@@ -37,7 +37,7 @@ while [ "$round" -le "${ROUNDS:-2}" ]; do
 	"$here/guest.py" --builds "$builds" --mechanisms epoll,kqueue --csv "$out/as-built-$round.csv" "$@"
 	echo "$variants" | while IFS= read -r v; do
 		[ -n "$v" ] || continue
-		name=$(echo "$v" | tr ' =' '_-')
+		name=$(echo "$v" | tr ' =/' '_-_')
 		echo "== variant: $v (round $round)"
 		env $v "$here/guest.py" --builds "$builds" --mechanisms kqueue \
 			--csv "$out/$name-$round.csv" "$@"

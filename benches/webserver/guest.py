@@ -8,7 +8,8 @@ loopback.
         [--reps N] [--duration S] [--servers lighttpd,nginx]
         [--mechanisms epoll,kqueue] [--files 1KiB,64KiB]
         [--http keep-alive,close] [--connections 100,1000]
-        [--strace DIR] [--perf DIR] [--diag] [--smoke] [--no-sysctl]
+        [--strace DIR] [--perf DIR [--perf-system]] [--diag] [--smoke]
+        [--no-sysctl]
 
 Every server runs as nobody (setpriv), one process (lighttpd) or a master
 and one worker (nginx), serving a 1 KiB and a 64 KiB file from a tmpfs
@@ -33,10 +34,14 @@ one file per server build and case, with the system calls per request
 on stderr); the numbers of such a run are not for comparison.
 --perf DIR: perf record -e cpu-clock -g of the server's processes during
 each wrk run (for -icount, where samples fall in proportion to
-instructions), its top symbols and objects in DIR.
---diag: per case, on stderr: wrk's and the server's CPU per request, and
+instructions), its top symbols and objects in DIR. With --perf-system,
+every CPU and every process (perf record -a), by command and symbol:
+the kernel threads' share (a kworker's rehashing, RCU) shows.
+--diag: per case, on stderr: wrk's and the server's CPU per request, the
+other threads' (kworkers, ksoftirqd, rcu: the busiest four named), and
 the TCP counters (/proc/net/snmp, /proc/net/netstat) that moved, per
-request. Under -icount the vCPUs run in turn on one clock, so the
+request. (Not /proc/stat's idle: under -icount an idle vCPU's clock
+jumps, and its count means nothing.) Under -icount the vCPUs run in turn on one clock, so the
 requests/s of a 2-vCPU guest are those of a 1-vCPU one, but its CPU
 times count a process's time while the other vCPU runs too: for
 per-process costs under -icount, boot with one vCPU (vm-run --cpus 1).
@@ -82,13 +87,42 @@ def tcp_counters():
     return out
 
 
+def thread_ticks():
+    """Every thread's utime+stime, by (tid, comm)."""
+    threads = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                st = open(f"/proc/{p}/task/{t}/stat").read()
+                comm = st[st.index("(") + 1:st.rindex(")")]
+                rest = st.rsplit(")", 1)[1].split()
+                threads[(t, comm)] = int(rest[11]) + int(rest[12])
+        except (OSError, ValueError):
+            continue
+    return threads
+
+
 def diag_line(before, after, reqs, server_ticks):
     """One line: where the time of a wrk run went, per request."""
-    (t0, w0), (t1, w1) = before, after
+    (t0, w0, s0), (t1, w1, s1) = before, after
     per = 1e6 / CLK_TCK / max(reqs, 1)  # ticks -> us per request
     moved = {n: t1[n] - t0.get(n, 0) for n in t1 if n != "CurrEstab"}
     tcp = ", ".join(f"{n} {v / max(reqs, 1):.3g}" for n, v in sorted(moved.items()) if v)
-    return (f"diag: wrk {(w1 - w0) * per:.1f} us/req, server {server_ticks * per:.1f} us/req; "
+    others = {}
+    for key, ticks in s1.items():
+        comm = key[1]
+        if comm in ("lighttpd", "nginx", "wrk", "python3", "strace", "perf"):
+            continue
+        d = ticks - s0.get(key, 0)
+        if d > 0:
+            name = re.sub(r"[/:].*", "", comm)  # kworker/0:1H-events -> kworker
+            others[name] = others.get(name, 0) + d
+    busiest = sorted(others.items(), key=lambda x: -x[1])[:4]
+    top = ", ".join(f"{n} {v * per:.1f}" for n, v in busiest)
+    return (f"diag: wrk {(w1 - w0) * per:.1f} us/req, server {server_ticks * per:.1f} us/req, "
+            f"other threads {sum(others.values()) * per:.1f} ({top or 'none'}); "
             f"TCP per request: {tcp}")
 
 
@@ -364,6 +398,7 @@ def main():
     ap.add_argument("--strace")
     ap.add_argument("--perf")
     ap.add_argument("--diag", action="store_true")
+    ap.add_argument("--perf-system", action="store_true")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-sysctl", action="store_true", help="leave the network sysctls alone "
                     "(a try on the host)")
@@ -431,23 +466,26 @@ def main():
                                 # On the guest's tmpfs: through 9p it would be profiled.
                                 data = f"{WEB}/perf.data"
                                 pids = ",".join(str(p) for p in srv.pids())
+                                who = ["-a"] if args.perf_system else ["-p", pids]
                                 perf = subprocess.Popen(
                                     ["perf", "record", "-q", "-e", "cpu-clock", "-F", "10000",
-                                     "-g", "-p", pids, "-o", data],
+                                     "-g"] + who + ["-o", data],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                                 time.sleep(1)
                             u0, s0 = srv.cpu_ticks()
                             if args.diag:
-                                before = (tcp_counters(), wrk_ticks())
+                                before = (tcp_counters(), wrk_ticks(), thread_ticks())
                             out = run_wrk(args, f, h, c)
                             u1, s1 = srv.cpu_ticks()
                             if args.diag:
-                                after = (tcp_counters(), wrk_ticks())
+                                after = (tcp_counters(), wrk_ticks(), thread_ticks())
                             if perf:
                                 perf.send_signal(2)
                                 perf.wait()
                                 name = f"{args.perf}/{s}-{m}-{f}-{h}-{c}"
-                                for sort, suffix in (("sym", "sym"), ("dso", "dso")):
+                                sorts = ((("comm,sym", "sym"), ("comm", "dso")) if args.perf_system
+                                         else (("sym", "sym"), ("dso", "dso")))
+                                for sort, suffix in sorts:
                                     with open(f"{name}.{suffix}.txt", "w") as fh:
                                         subprocess.run(
                                             ["perf", "report", "-q", "-i", data,
