@@ -199,6 +199,18 @@ static void test_closed_kq_reused(void)
 	errno = 0;
 	CHECK(kevent(kq, ch, 1, ev, 1, &zero_ts) == -1 && errno == EBADF);
 	close(kq);
+	/* One READ or WRITE change and no event list (the library's short
+	 * path, Kq::change_one_fd): refused by the table, and sent. */
+	EV_SET(&ch[0], p[1], EVFILT_READ, EV_DELETE, 0, 0, NULL);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, ch, 1, NULL, 0, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
+	EV_SET(&ch[0], p[1], EVFILT_WRITE, EV_ADD, 0, 0, NULL);
+	CHECK((kq = stale_kq(p[0])) >= 0);
+	errno = 0;
+	CHECK(kevent(kq, ch, 1, NULL, 0, &zero_ts) == -1 && errno == EBADF);
+	close(kq);
 	close(p[0]);
 	close(p[1]);
 }
