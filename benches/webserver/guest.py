@@ -371,6 +371,29 @@ def run_wrk(args, file, http, conns):
     return p.stdout
 
 
+def error_log_summary(path):
+    """The server's error log in one line: how many lines, and the most
+    frequent messages (timestamps, pids and numbers made alike); empty
+    if it has none. A server that logs per request spends time in its
+    own formatting (nginx's ngx_vslprintf() in a profile)."""
+    try:
+        lines = open(path, errors="replace").read().splitlines()
+    except OSError:
+        return ""
+    counts = {}
+    for line in lines:
+        # nginx: "2026/12/03 20:01:02 [error] 12#12: *34 message",
+        # lighttpd: "2026-12-03 20:01:02: (file.c.123) message".
+        msg = re.sub(r"^\d{4}[/-]\d\d[/-]\d\d \d\d:\d\d:\d\d:? ", "", line)
+        msg = re.sub(r"\d+", "N", msg)[:120]
+        counts[msg] = counts.get(msg, 0) + 1
+    if not counts:
+        return ""
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
+    return (f"error.log {len(lines)} lines: "
+            + "; ".join(f"{n}x {msg}" for msg, n in top))
+
+
 def strace_calls(path):
     """(total calls, the top calls) from strace -c's summary."""
     total, top = 0, []
@@ -517,6 +540,9 @@ def main():
                                 log(out)
                     finally:
                         srv.stop()
+                    errors = error_log_summary(f"{srv.dir}/error.log")
+                    if errors:
+                        log(f"{s} {m}: {errors}")
                     if trace:
                         calls, top = strace_calls(trace)
                         reqs = results[(s, group[0], m)][-1]["requests"]
