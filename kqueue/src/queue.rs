@@ -685,17 +685,17 @@ impl Batch {
 
 /// Whether [`Kq::change_one_fd`] can do `kev`, the only change of a
 /// `kevent()` without an event list: a READ or WRITE change without
-/// `EV_RECEIPT`, and the table owes the kernel nothing (no fix-up, no
-/// orphan, no request pending) and holds no event a DELETE or DISABLE
-/// must take back.
-fn one_fd_change(st: &State, kev: &Kevent) -> bool {
+/// `EV_RECEIPT`, the table owes the kernel nothing (no fix-up, no
+/// orphan, no request pending), holds no event a DELETE or DISABLE must
+/// take back, and has not found the number closed (`gone`).
+fn can_change_one_fd(st: &State, kev: &Kevent) -> bool {
     matches!(kev.filter, EVFILT_READ | EVFILT_WRITE)
         && kev.flags & EV_RECEIPT == 0
         && st.dirty.is_empty()
         && st.orphans.is_empty()
         && st.pending.is_empty()
         && !st.gone
-        && st.batch.as_ref().map_or(true, |b| b.reqs.is_empty())
+        && !st.batch.as_ref().is_some_and(|b| !b.reqs.is_empty())
 }
 
 /// Whether the wait must not block: a sticky user knote or a ready file
@@ -770,8 +770,8 @@ impl Kq {
     ) -> Result<usize, c_int> {
         let st = self.gate(lock(&self.st));
         match changes {
-            [kev] if events.is_empty() && one_fd_change(&st, kev) => {
-                self.change_one_fd(st, kev, changes, seen)
+            [kev] if events.is_empty() && can_change_one_fd(&st, kev) => {
+                self.change_one_fd(st, changes, seen)
             }
             _ => self.kevent_lists(st, changes, events, timeout, seen),
         }
@@ -779,17 +779,19 @@ impl Kq {
 
     /// A `kevent()` of one READ or WRITE change and no event list (each
     /// of lighttpd's changes is one), when the table has nothing else to
-    /// send: [`Kq::kevent_lists`]'s work without its batch, its runs and
-    /// its lists: about 1,000 instructions less per connection of
+    /// send ([`can_change_one_fd`]): [`Kq::kevent_lists`]'s work and
+    /// checks without its batch, its runs and its lists (but for an
+    /// `EV_ADD` done again as new, which goes through the batch): about
+    /// 1,000 instructions less per connection of
     /// lighttpd's pattern (`kqueue/bench/overhead.c kq-delete`, an ADD
     /// and a DELETE each a call of its own: 9814 -> 8794 under `-icount`).
     fn change_one_fd(
         &self,
         mut st: MutexGuard<'_, State>,
-        kev: &Kevent,
         changes: &[Kevent],
         seen: u64,
     ) -> Result<usize, c_int> {
+        let kev = &changes[0];
         let planned = match RawFd::try_from(kev.ident) {
             Ok(fd) if fd >= 0 => self.plan_fd(&mut st, fd, 0, kev),
             _ => Err(libc::EBADF),
@@ -825,9 +827,7 @@ impl Kq {
             keep_batch(&mut st, batch, false);
         }
         if st.gone || results[0] == NOT_A_QUEUE {
-            if let Some(b) = &mut st.batch {
-                b.clear();
-            }
+            // (The batch is empty: a redo flushed it.)
             return Err(not_a_queue(self.fd, libc::EBADF));
         }
         if !self.registered(seen) {
@@ -2328,12 +2328,13 @@ fn e_cmd(e: &Entry, req: &sys::ukevent) -> u32 {
 }
 
 /// The longest event list whose wait's records go on the stack of
-/// `kevent()` (16 KiB): no thread-local look-up or allocation per call.
-/// nginx's 512 events fit: with 128 its waits took the thread's buffer
-/// (in the shared library a `__tls_get_addr()` call each way): 65
-/// instructions more per wait (`overhead.c kq-wait-512`, 3495 against
-/// 3430, one boot, `-icount`).
-const STACK_ROOM: usize = 512;
+/// `kevent()` (4 KiB): no thread-local look-up or allocation per call.
+/// Not more: the frame of `kevent()` must stay well inside the smallest
+/// thread stacks (glibc's `PTHREAD_STACK_MIN` is 16 KiB), though 512
+/// (nginx's event lists) would save 65 instructions per such wait
+/// (`overhead.c kq-wait-512`, 3430 against 3495 with the thread's
+/// buffer, one boot, `-icount`).
+const STACK_ROOM: usize = 128;
 
 thread_local! {
     /// The room for the records of waits with longer event lists; taken
@@ -2472,4 +2473,50 @@ pub fn monotonic_ns() -> u64 {
     // SAFETY: writes one timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kev(filter: i16, flags: u16) -> Kevent {
+        Kevent::new(5, filter, flags, 0, 0, 0)
+    }
+
+    /// The short path's conditions, each alone.
+    #[test]
+    fn can_change_one_fd_conditions() {
+        let read = kev(EVFILT_READ, EV_ADD);
+        let st = State::default();
+        assert!(can_change_one_fd(&st, &read));
+        assert!(can_change_one_fd(&st, &kev(EVFILT_WRITE, EV_DELETE)));
+        assert!(!can_change_one_fd(&st, &kev(EVFILT_TIMER, EV_ADD)));
+        assert!(!can_change_one_fd(&st, &kev(EVFILT_USER, EV_ADD)));
+        assert!(!can_change_one_fd(
+            &st,
+            &kev(EVFILT_READ, EV_ADD | EV_RECEIPT)
+        ));
+        let blocked: [fn(&mut State); 5] = [
+            |st| st.dirty.push(5),
+            |st| st.orphans.push((sys::KEVENT_POLL, 5)),
+            |st| st.pending.push_back(kev(EVFILT_READ, EV_ADD)),
+            |st| st.gone = true,
+            |st| {
+                let mut b = Box::<Batch>::default();
+                b.reqs.push(unsafe_zeroed());
+                st.batch = Some(b);
+            },
+        ];
+        for (i, block) in blocked.iter().enumerate() {
+            let mut st = State::default();
+            block(&mut st);
+            assert!(!can_change_one_fd(&st, &read), "condition {i}");
+        }
+        // An empty batch kept for its room, or one another call has taken.
+        let st = State {
+            batch: Some(Box::default()),
+            ..State::default()
+        };
+        assert!(can_change_one_fd(&st, &read));
+    }
 }

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -557,6 +558,58 @@ static void test_errors(void)
 	CHECK(kevent(kq, NULL, -1, NULL, 0, NULL) == -1 && errno == EINVAL);
 	close(p[0]);
 	close(p[1]);
+	close(kq);
+}
+
+/*
+ * kevent() calls of one READ or WRITE change and no event list (the
+ * library's short path, Kq::change_one_fd()): their errors as -1 and
+ * errno; and a DELETE or DISABLE of a knote whose event waits in the
+ * library after a short event list, which must take the event back (the
+ * library then takes its general path).
+ */
+static void test_one_change_calls(void)
+{
+	struct kevent ev[2];
+	int p[2], s[2], kq = kq_new(), k;
+	short first, other;
+
+	CHECK(pipe(p) == 0);
+	errno = 0;
+	CHECK(change(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) == -1 && errno == ENOENT);
+	errno = 0;
+	CHECK(change(kq, p[0], EVFILT_WRITE, EV_ENABLE, 0, 0, NULL) == -1 && errno == ENOENT);
+	errno = 0;
+	CHECK(change(kq, 12345, EVFILT_READ, EV_ADD, 0, 0, NULL) == -1 && errno == EBADF);
+	errno = 0;
+	CHECK(change(kq, (uintptr_t)-1, EVFILT_WRITE, EV_ADD, 0, 0, NULL) == -1 &&
+	      errno == EBADF);
+	errno = 0;
+	CHECK(change(kq, (uintptr_t)INT_MAX + 1, EVFILT_READ, EV_ADD, 0, 0, NULL) == -1 &&
+	      errno == EBADF);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+	CHECK(write(s[1], "x", 1) == 1);
+	for (k = 0; k < 2; k++) {
+		/* k = 0: EV_DELETE; k = 1: EV_DISABLE */
+		CHECK(change(kq, s[0], EVFILT_READ, EV_ADD, 0, 0, (void *)1) == 0);
+		CHECK(change(kq, s[0], EVFILT_WRITE, EV_ADD, 0, 0, (void *)2) == 0);
+		/* Readable and writable, room for one: the other waits in the library */
+		CHECK(wait_events(kq, ev, 1, &zero_ts) == 1);
+		first = ev[0].filter;
+		other = first == EVFILT_READ ? EVFILT_WRITE : EVFILT_READ;
+		CHECK(change(kq, s[0], other, k ? EV_DISABLE : EV_DELETE, 0, 0, NULL) == 0);
+		/* Level-triggered: the first again, never the other */
+		CHECK(wait_events(kq, ev, 2, &zero_ts) == 1 && ev[0].filter == first);
+		CHECK(change(kq, s[0], first, EV_DELETE, 0, 0, NULL) == 0);
+		if (k)
+			CHECK(change(kq, s[0], other, EV_DELETE, 0, 0, NULL) == 0);
+		errno = 0;
+		CHECK(change(kq, s[0], other, EV_DELETE, 0, 0, NULL) == -1 && errno == ENOENT);
+	}
+	close(p[0]);
+	close(p[1]);
+	close(s[0]);
+	close(s[1]);
 	close(kq);
 }
 
@@ -2767,6 +2820,7 @@ int main(int argc, char **argv)
 	RUN(test_long_eventlist);
 	RUN(test_ev_add_updates);
 	RUN(test_errors);
+	RUN(test_one_change_calls);
 	RUN(test_receipt);
 	RUN(test_one_array_for_both_lists);
 	RUN(test_close_removes_knotes);
