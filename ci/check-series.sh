@@ -8,7 +8,10 @@
 #      incremental bzImage build with the minimal config (ccache makes it
 #      quick), the objects of the C files it changes again with W=1
 #      -Werror, and every uapi header it changes compiled on its own (C11);
-#   4. sparse (make C=2) reports nothing for fs/kevent/ at the top.
+#   4. sparse (make C=2) reports nothing for fs/kevent/ at the top;
+#   5. the top links without the network stack (allnoconfig with
+#      CONFIG_KEVENT, as the kernel's build robots try): KEVENT_SOCKET and
+#      KEVENT_NAIO are built only with CONFIG_NET.
 # Leaves the tree on branch 'kevent' at the top of the series, even when a
 # step fails.
 . "$(dirname "$0")/lib.sh"
@@ -101,4 +104,15 @@ log "sparse on fs/kevent/"
 sparse_out=$(make -s -C "$KERNEL_TREE" O="$(build_dir bisect)" CC="ccache gcc" C=2 fs/kevent/ 2>&1 |
 	grep -v '^  CHECK' || true)
 [ -z "$sparse_out" ] || { echo "$sparse_out" >&2; die "sparse reports problems in fs/kevent/ (see above)"; }
-log "series ok: ${#patches[@]} patches, checkpatch clean, each builds on its own, sparse clean"
+log "the top without CONFIG_NET: allnoconfig with CONFIG_KEVENT, vmlinux"
+nonet=$(build_dir nonet)
+mkdir -p "$nonet"
+nonet_make() { make -s -C "$KERNEL_TREE" O="$nonet" CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
+nonet_make allnoconfig >/dev/null
+"$KERNEL_TREE/scripts/config" --file "$nonet/.config" -e KEVENT
+nonet_make olddefconfig >/dev/null
+grep -qx 'CONFIG_KEVENT=y' "$nonet/.config" && ! grep -q '^CONFIG_NET=y' "$nonet/.config" ||
+	die "allnoconfig with CONFIG_KEVENT: not the configuration meant ($nonet/.config)"
+nonet_make -j"$(nproc)" vmlinux >"$nonet.log" 2>&1 ||
+	die "the series does not build without CONFIG_NET (log: $nonet.log)"
+log "series ok: ${#patches[@]} patches, checkpatch clean, each builds on its own, sparse clean, builds without CONFIG_NET"
