@@ -698,6 +698,12 @@ fn can_change_one_fd(st: &State, kev: &Kevent) -> bool {
         && !st.batch.as_ref().is_some_and(|b| !b.reqs.is_empty())
 }
 
+/// The descriptor a change of a descriptor's filter names; `EBADF` if
+/// its ident is beyond an int (an ident is unsigned: never negative).
+pub(crate) fn fd_ident(kev: &Kevent) -> Result<RawFd, c_int> {
+    RawFd::try_from(kev.ident).map_err(|_| libc::EBADF)
+}
+
 /// Whether the wait must not block: a sticky user knote or a ready file
 /// knote has an event already.
 fn must_not_block(st: &mut State) -> bool {
@@ -792,31 +798,19 @@ impl Kq {
         seen: u64,
     ) -> Result<usize, c_int> {
         let kev = &changes[0];
-        let planned = match RawFd::try_from(kev.ident) {
-            Ok(fd) if fd >= 0 => self.plan_fd(&mut st, fd, 0, kev),
-            _ => Err(libc::EBADF),
-        };
+        let planned = fd_ident(kev).and_then(|fd| self.plan_fd(&mut st, fd, 0, kev));
         let (e, mut req) = match planned {
             Ok(Some(planned)) => planned,
             done => {
                 // Answered from the table: the number must still be a
                 // queue (see the `early` check of kevent_lists()).
                 drop(st);
-                count_call();
-                if !is_queue_file(self.fd) {
-                    return Err(not_a_queue(self.fd, libc::EBADF));
-                }
+                self.still_a_queue()?;
                 return done.map(|_| 0);
             }
         };
         req.ret_flags = 0;
-        st.calls += 1;
-        count_call();
-        // SAFETY: one valid entry, which the kernel reads and writes back.
-        let r = unsafe { sys::kevent_ctl(self.fd, e_cmd(&e, &req), 1, &mut req) };
-        if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
-            st.gone = true;
-        }
+        let r = self.ctl(&mut st, e_cmd(&e, &req), std::slice::from_mut(&mut req));
         let mut retry = Vec::new();
         let err = entry_errno(&r, &req);
         let mut results = [self.commit(&mut st, 0, e.commit, err, req.ret_flags, &mut retry)];
@@ -930,10 +924,7 @@ impl Kq {
                 .any(|(k, &e)| e != 0 || k.flags & EV_RECEIPT != 0);
         if early && st.calls == calls {
             drop(st);
-            count_call();
-            if !is_queue_file(self.fd) {
-                return Err(not_a_queue(self.fd, libc::EBADF));
-            }
+            self.still_a_queue()?;
             st = self.gate(lock(&self.st));
         }
         // FreeBSD: errors (and EV_RECEIPT) go to the event list while it
@@ -1224,6 +1215,18 @@ impl Kq {
         (st, Ok(None))
     }
 
+    /// `EBADF` unless the queue's number still names a kevent queue: the
+    /// check of a call the table answered alone (one `kevent_ctl()` of
+    /// no entries; called with the table unlocked).
+    fn still_a_queue(&self) -> Result<(), c_int> {
+        count_call();
+        if is_queue_file(self.fd) {
+            Ok(())
+        } else {
+            Err(not_a_queue(self.fd, libc::EBADF))
+        }
+    }
+
     /// Whether the registry still has this queue at its number: not if
     /// the application closed it and `kqueue()` returned the number again
     /// (`create()` holds the registry from `kevent_create()` to its entry,
@@ -1446,6 +1449,22 @@ impl Kq {
         }
     }
 
+    /// One `kevent_ctl()` of `reqs`, all of command `cmd`, counted; a
+    /// refusal of the whole call (`EBADF`, `EINVAL`) marks the number no
+    /// queue (`gone`).
+    #[inline]
+    fn ctl(&self, st: &mut State, cmd: u32, reqs: &mut [sys::ukevent]) -> sys::Result<u32> {
+        count_call();
+        st.calls += 1;
+        // SAFETY: `reqs` holds valid entries the kernel reads and writes
+        // back.
+        let r = unsafe { sys::kevent_ctl(self.fd, cmd, reqs.len() as u32, reqs.as_mut_ptr()) };
+        if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
+            st.gone = true;
+        }
+        r
+    }
+
     fn flush(
         &self,
         st: &mut State,
@@ -1467,14 +1486,7 @@ impl Kq {
                 continue;
             }
             let reqs = &mut batch.reqs[start..end];
-            // SAFETY: `reqs` holds valid entries the kernel reads and
-            // writes back.
-            count_call();
-            st.calls += 1;
-            let r = unsafe { sys::kevent_ctl(self.fd, cmd, reqs.len() as u32, reqs.as_mut_ptr()) };
-            if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
-                st.gone = true;
-            }
+            let r = self.ctl(st, cmd, reqs);
             for req in reqs.iter_mut() {
                 // The errno, kept where the commit below finds it (the
                 // kernel writes 0 there).
@@ -1637,10 +1649,7 @@ impl Kq {
         results: &mut [c_int],
         retry: &mut Vec<usize>,
     ) -> Result<(), c_int> {
-        let fd = RawFd::try_from(kev.ident).map_err(|_| libc::EBADF)?;
-        if fd < 0 {
-            return Err(libc::EBADF);
-        }
+        let fd = fd_ident(kev)?;
         self.touch(st, batch, (sys::KEVENT_POLL, fd as u64), results, retry);
         if let Some((e, req)) = self.plan_fd(st, fd, i, kev)? {
             self.push(st, batch, e, req, results, retry);

@@ -155,7 +155,7 @@ impl Vnodes {
 
     /// One `EVFILT_VNODE` change.
     pub fn change(&mut self, kq: RawFd, kev: &Kevent) -> Result<(), c_int> {
-        let fd = RawFd::try_from(kev.ident).map_err(|_| libc::EBADF)?;
+        let fd = crate::queue::fd_ident(kev)?;
         let id = kev.ident as u64;
         let f = kev.flags;
         let absent = || crate::queue::absent_errno(fd);
