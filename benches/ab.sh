@@ -8,8 +8,8 @@
 # Boots each bzImage in turn with the same binaries and runs
 # benches/ab-guest.sh in it: benches/loops.c (a zero-timeout wait on an
 # empty queue, 64 ready level-triggered events taken and read, one ready
-# event, one add and remove, 64 adds and 64 removes; epoll and kevent,
-# each twice), then
+# event, one add and remove, 64 adds and 64 removes, one TCP echo with a
+# KEVENT_NAIO receive that stays; epoll and kevent, each twice), then
 # kevent-benches --quick --reps 5 on pipes (1 and 100 tokens: epoll,
 # kevent) and libevent-bench (epoll, kevent, none). Prints one table, a
 # column per TAG: ns per call or per event, medians, i.e. instructions.

@@ -16,7 +16,15 @@
  * are the same with one); ctl1_epoll,
  * ctl1_kevent (one watch added and removed); ctl64_epoll, ctl64_kevent
  * (64 added and removed: 128 epoll_ctl() calls, or one kevent_ctl() batch
- * each way).
+ * each way); echo_epoll, echo_naio (one echo of 128 bytes over a TCP
+ * connection on 127.0.0.1, both ends in this thread, no sleep: the peer
+ * writes a message, the server sends the reply to the last one and
+ * takes this one, the peer reads the reply. The server as kevent-echo's
+ * kevent-aio: a receive that stays, and one kevent_get_events() whose
+ * changes carry the reply's SEND with KEVENT_REQ_INLINE and the
+ * receive's ENABLE; or write(), epoll_wait() and read(), in the same
+ * order, so that TCP sends the same segments. Every system call of both
+ * ends is counted, TCP included).
  *
  * Build: cc -O2 -I<kernel tree>/usr/include loops.c (the series' uapi
  * header, installed with make headers_install).
@@ -28,6 +36,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +70,8 @@ enum {
 	M_ctl64_epoll,
 	M_ctl1_kevent,
 	M_ctl64_kevent,
+	M_echo_epoll,
+	M_echo_naio,
 };
 
 static const char *const modes[] = {
@@ -74,6 +88,8 @@ static const char *const modes[] = {
 	"ctl64_epoll",
 	"ctl1_kevent",
 	"ctl64_kevent",
+	"echo_epoll",
+	"echo_naio",
 };
 
 static volatile uint64_t sink;
@@ -106,6 +122,44 @@ static void poll_uk(struct ukevent *uk, int fd)
 	uk->id = fd;
 	uk->event = EPOLLIN;
 	uk->user_data = fd;
+}
+
+/* A TCP connection on 127.0.0.1: the server's end in *@srv, the peer's in *@peer */
+static void tcp_pair(int *srv, int *peer)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&a, &len))
+		die("listen");
+	*peer = socket(AF_INET, SOCK_STREAM, 0);
+	if (*peer < 0 || connect(*peer, (struct sockaddr *)&a, sizeof(a)))
+		die("connect");
+	*srv = accept(l, NULL, NULL);
+	if (*srv < 0)
+		die("accept");
+	close(l);
+	/* As an echo server's replies: each goes out at once */
+	setsockopt(*srv, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(*peer, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* A KEVENT_NAIO entry: @op of @len bytes at @buf on @fd, key @id */
+static void naio_uk(struct ukevent *uk, __u64 id, __u32 op, int fd, void *buf,
+		    __u32 len, __u32 req_flags)
+{
+	memset(uk, 0, sizeof(*uk));
+	uk->type = KEVENT_NAIO;
+	uk->id = id;
+	uk->event = op;
+	uk->req_flags = req_flags;
+	uk->data = (uintptr_t)buf;
+	uk->naio.fd = fd;
+	uk->naio.len = len;
+	uk->naio.msg_flags = op == KEVENT_NAIO_SEND ? MSG_NOSIGNAL : 0;
 }
 
 /* The index of @name in modes[], or -1: the loop compares integers. */
@@ -171,6 +225,45 @@ int main(int argc, char **argv)
 	    syscall(__NR_kevent_ring_init, q, ring_mem, N, 0))
 		die("kevent_ring_init");
 
+	/* The echo loops: a connection, and the receive that stays */
+	static char msg[128], rbuf[128], reply[128];
+	struct ukevent echo_changes[2];
+	struct kevent_ctl_batch echo_batch[2];
+	struct kevent_wait_args echo_args = { .timeout_ns = 0 };
+	int srv = -1, peer = -1;
+
+	if (!strncmp(mode, "echo_", 5)) {
+		struct epoll_event e = { .events = EPOLLIN };
+		struct ukevent rx;
+
+		tcp_pair(&srv, &peer);
+		/* Only the mechanism measured watches the connection. */
+		if (!strcmp(mode, "echo_epoll")) {
+			e.data.fd = srv;
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, srv, &e))
+				die("epoll_ctl");
+		} else {
+			naio_uk(&rx, 1, KEVENT_NAIO_RECV, srv, rbuf,
+				sizeof(rbuf), KEVENT_REQ_DISPATCH);
+			kq_ctl(q, KEVENT_CTL_ADD, 1, &rx);
+		}
+		/* The first message, taken: the first reply */
+		if (write(peer, msg, sizeof(msg)) != sizeof(msg) ||
+		    (!strcmp(mode, "echo_epoll") ?
+		     read(srv, rbuf, sizeof(rbuf)) != sizeof(rbuf) :
+		     syscall(__NR_kevent_get_events, q, kev, 1, NULL, 0) != 1))
+			die("echo: the first message");
+		memcpy(reply, rbuf, sizeof(reply));
+		echo_batch[0] = (struct kevent_ctl_batch) {
+			.cmd = KEVENT_CTL_ADD, .num = 1,
+			.entries = (uintptr_t)&echo_changes[0] };
+		echo_batch[1] = (struct kevent_ctl_batch) {
+			.cmd = KEVENT_CTL_ENABLE, .num = 1,
+			.entries = (uintptr_t)&echo_changes[1] };
+		echo_args.changes = (uintptr_t)echo_batch;
+		echo_args.nr_changes = 2;
+	}
+
 	m = mode_index(mode);
 	max_nr = getenv("LOOPS_MAX_NR") ? atoi(getenv("LOOPS_MAX_NR")) : N;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -231,6 +324,29 @@ int main(int argc, char **argv)
 
 			kq_ctl(q, KEVENT_CTL_ADD, n, uk);
 			kq_ctl(q, KEVENT_CTL_REMOVE, n, uk);
+		} else if (m == M_echo_epoll) {
+			if (write(peer, msg, sizeof(msg)) != sizeof(msg) ||
+			    write(srv, reply, sizeof(reply)) != sizeof(reply) ||
+			    epoll_wait(ep, eev, N, 0) != 1 ||
+			    read(srv, rbuf, sizeof(rbuf)) != sizeof(rbuf) ||
+			    read(peer, msg, sizeof(msg)) != sizeof(msg))
+				die("echo_epoll");
+			memcpy(reply, rbuf, sizeof(reply));
+		} else if (m == M_echo_naio) {
+			/* The last message's reply, and the receive's next run */
+			naio_uk(&echo_changes[0], 2, KEVENT_NAIO_SEND, srv, reply,
+				sizeof(reply), KEVENT_REQ_INLINE);
+			memset(&echo_changes[1], 0, sizeof(echo_changes[1]));
+			echo_changes[1].type = KEVENT_NAIO;
+			echo_changes[1].id = 1;
+			if (write(peer, msg, sizeof(msg)) != sizeof(msg) ||
+			    syscall(__NR_kevent_get_events, q, kev, 1, &echo_args,
+				    sizeof(echo_args)) != 1 ||
+			    kev[0].data != sizeof(msg) ||
+			    !(echo_changes[0].ret_flags & KEVENT_RET_COMPLETE) ||
+			    read(peer, msg, sizeof(msg)) != sizeof(msg))
+				die("echo_naio");
+			memcpy(reply, rbuf, sizeof(reply));
 		} else {
 			fprintf(stderr, "usage: loops MODE [ITERATIONS] (see the top of benches/loops.c)\n");
 			return 2;
