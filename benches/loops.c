@@ -28,8 +28,13 @@
  *
  * Build: cc -O2 -I<kernel tree>/usr/include loops.c (the series' uapi
  * header, installed with make headers_install).
+ *
+ * The timed loop is one window of the exact instruction profile
+ * (insn-profile/insn-mark.h: two NOPs without its QEMU plugin);
+ * benches/insn-profile/loops.sh profiles modes with it.
  */
 #include <linux/kevent.h>
+#include "insn-profile/insn-mark.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,6 +272,7 @@ int main(int argc, char **argv)
 	m = mode_index(mode);
 	max_nr = getenv("LOOPS_MAX_NR") ? atoi(getenv("LOOPS_MAX_NR")) : N;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	INSN_PROFILE_START();
 	for (it = 0; it < iters; it++) {
 		if (m == M_empty_wait_epoll) {
 			sink += epoll_wait(ep, eev, N, 0);
@@ -352,6 +358,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	INSN_PROFILE_STOP();
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("%s: %.1f ns per iteration (%ld iterations)\n", label,
 	       ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / iters,

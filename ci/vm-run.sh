@@ -11,6 +11,8 @@
 #   --rwdir DIR       give the guest read-write access to DIR (repeatable)
 #   --memory SIZE     guest memory (default 2G)
 #   --cpus N          guest CPUs (default 2)
+#   --plugin SPEC     load a QEMU TCG plugin: -plugin SPEC (the instruction
+#                     profile, with --icount: benches/insn-profile/loops.sh)
 #   --keep DIR        keep the run's files (console log, guest dmesg) in DIR
 #   --follow          print the command's output while it runs (progress),
 #                     not only at the end
@@ -27,9 +29,9 @@
 #   126  this script's own usage error or setup problem.
 . "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 
-flavour=minimal kernel="" timeout=900 icount=0 memory=2G cpus=2 keep="" follow=0
+flavour=minimal kernel="" timeout=900 icount=0 memory=2G cpus=2 keep="" follow=0 plugin=""
 rwdirs=()
 while (($#)); do
 	case "$1" in
@@ -40,6 +42,7 @@ while (($#)); do
 	--rwdir) rwdirs+=("${2:?--rwdir needs a directory}"); shift ;;
 	--memory) memory=${2:?}; shift ;;
 	--cpus) cpus=${2:?}; shift ;;
+	--plugin) plugin=${2:?--plugin needs a plugin path and arguments}; shift ;;
 	--keep) keep=${2:?}; shift ;;
 	--follow) follow=1 ;;
 	-h | --help) usage; exit 0 ;;
@@ -138,7 +141,10 @@ vng_args=(--run "$kernel" --disable-kvm -v --cpus "$cpus" --memory "$memory"
 	--rwdir "$res" --rodir "$KEVENT_CACHE" --user root
 	--append "rcupdate.rcu_cpu_stall_timeout=120")
 for d in "${rwdirs[@]}"; do vng_args+=(--rwdir "$d"); done
-((icount)) && vng_args+=(--qemu-opts="-icount shift=0,sleep=off")
+qemu_opts=""
+((icount)) && qemu_opts="-icount shift=0,sleep=off"
+[ -n "$plugin" ] && qemu_opts+="${qemu_opts:+ }-plugin $plugin"
+[ -n "$qemu_opts" ] && vng_args+=(--qemu-opts="$qemu_opts")
 
 start=$(date +%s)
 if ((follow)); then

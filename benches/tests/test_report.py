@@ -5,7 +5,8 @@ measured run, both run kinds, n/a cells, and a herd time whose max is ten
 times its median) into a temporary folder and checks that every expected
 figure exists, as SVG and PNG, non-empty, and that table.md embeds them in
 order. Looking at the figures is for people. Also benches/webserver/guest.py's
-parsing of wrk's output and its CSV rows (the web-server workload).
+parsing of wrk's output and its CSV rows (the web-server workload), and
+benches/insn-profile/symbolize.py's profiles by function.
 
     /usr/bin/python3 benches/tests/test_report.py   # ci/test.sh runs it
 
@@ -290,6 +291,64 @@ class WebServerGuest(unittest.TestCase):
                          ("200", "2", "100", "300"))
         self.assertEqual(rps[0]["params"], "file=1KiB;http=close;connections=100")
         self.assertEqual(len(rows), 1 + 5)
+
+
+def load_symbolize():
+    """benches/insn-profile/symbolize.py (its folder's name has a dash)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "symbolize", HERE.parent / "insn-profile" / "symbolize.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class InsnProfile(unittest.TestCase):
+    """benches/insn-profile/symbolize.py: windows to instructions per
+    iteration by function (the plugin itself runs only under QEMU)."""
+
+    def setUp(self):
+        self.sym = load_symbolize()
+        self.dir = tempfile.TemporaryDirectory()
+        d = Path(self.dir.name)
+        (d / "System.map").write_text(
+            "ffffffff81000000 T a_func\nffffffff81000100 t b_func\n"
+            "ffffffff81000200 D some_data\n")
+        self.map = str(d / "System.map")
+        (d / "w.1").write_text("# window 1\nffffffff81000000 4 400\n"
+                               "ffffffff81000010 2 200\nffffffff81000100 3 300\n"
+                               "401000 5 50\n")
+        (d / "w.2").write_text("# window 2\nffffffff81000000 4 800\n")
+        self.d = d
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def test_by_symbol(self):
+        syms = self.sym.Symbols(self.map, [])
+        window, tbs = self.sym.read_profile(self.d / "w.1")
+        self.assertEqual(window, 1)
+        per = self.sym.by_symbol(tbs, syms, 100)
+        self.assertEqual(per, {"[k] a_func": 6.0, "[k] b_func": 3.0, "[u] ?": 0.5})
+
+    def test_maps_bases(self):
+        maps = self.d / "maps"
+        maps.write_text(
+            "555555554000-555555560000 r--p 00000000 00:0d 7 /usr/bin/prog\n"
+            "555555560000-555555570000 r-xp 0000c000 00:0d 7 /usr/bin/prog\n"
+            "7ffff7c00000-7ffff7c28000 r--p 00000000 00:0d 9 /lib/libc.so.6\n"
+            "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n")
+        self.assertEqual(sorted(self.sym.maps_bases(str(maps))),
+                         ["/lib/libc.so.6@0x7ffff7c00000", "/usr/bin/prog@0x555555554000"])
+
+    def test_diff_cli(self):
+        out = subprocess.run(
+            [sys.executable, str(HERE.parent / "insn-profile" / "symbolize.py"),
+             str(self.d / "w.1"), "--iterations", "100", "--kernel", self.map,
+             "--diff", str(self.d / "w.2"), "--iterations2", "100"],
+            capture_output=True, text=True, check=True).stdout
+        self.assertIn("B-A -1.5 instructions per iteration", out)
+        self.assertRegex(out, r"6\.0 +8\.0 +\+2\.0  \[k\] a_func")
 
 
 def main():

@@ -45,6 +45,10 @@ jumps, and its count means nothing.) Under -icount the vCPUs run in turn on one 
 requests/s of a 2-vCPU guest are those of a 1-vCPU one, but its CPU
 times count a process's time while the other vCPU runs too: for
 per-process costs under -icount, boot with one vCPU (vm-run --cpus 1).
+--insn-mark DIR: each wrk run is a window of the instruction profile
+(benches/insn-profile: boot with vm-run --plugin; DIR holds the insn-mark
+binary and gets, per case, the request count and the server's
+/proc/PID/maps, with ASLR off in the guest so that they hold).
 --smoke: one request per server build and a check of its body, no wrk.
 """
 import argparse
@@ -423,6 +427,7 @@ def main():
     ap.add_argument("--diag", action="store_true")
     ap.add_argument("--perf-system", action="store_true")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--insn-mark")
     ap.add_argument("--no-sysctl", action="store_true", help="leave the network sysctls alone "
                     "(a try on the host)")
     args = ap.parse_args()
@@ -442,6 +447,9 @@ def main():
         sysctl("net.ipv4.tcp_max_syn_backlog", "8192")
         sysctl("net.ipv4.ip_local_port_range", "1024 65535")
         sysctl("net.ipv4.tcp_tw_reuse", "1")
+    if args.insn_mark:
+        # The same addresses in the maps copied and in the window.
+        sysctl("kernel.randomize_va_space", "0")
     global WEB
     WEB = tempfile.mkdtemp(prefix="web-", dir="/tmp")
     os.makedirs(f"{WEB}/www")
@@ -498,7 +506,15 @@ def main():
                             u0, s0 = srv.cpu_ticks()
                             if args.diag:
                                 before = (tcp_counters(), wrk_ticks(), thread_ticks())
+                            if args.insn_mark:
+                                name = f"{args.insn_mark}/{s}-{m}-{f}-{h}-{c}"
+                                shutil.copy(f"/proc/{srv.main_pid()}/maps", f"{name}.maps")
+                                subprocess.run([f"{args.insn_mark}/insn-mark", "start"], check=True)
                             out = run_wrk(args, f, h, c)
+                            if args.insn_mark:
+                                subprocess.run([f"{args.insn_mark}/insn-mark", "stop"], check=True)
+                                with open(f"{name}.requests", "w") as fh:
+                                    fh.write(f"{parse_wrk(out)['requests']}\n")
                             u1, s1 = srv.cpu_ticks()
                             if args.diag:
                                 after = (tcp_counters(), wrk_ticks(), thread_ticks())

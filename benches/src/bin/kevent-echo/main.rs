@@ -128,6 +128,35 @@ fn cpus() -> usize {
 }
 
 /// The server's CPU clock: its user and system time, in nanoseconds.
+/// Opens a window of the instruction profile (benches/insn-profile): a
+/// 7-byte NOP that its QEMU plugin recognises, nothing without it. Each
+/// measured interval is a window; with `INSN_PROFILE` set in the
+/// environment, each interval's count of requests goes to stderr.
+#[inline(always)]
+fn insn_profile_start() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a NOP (nopl 0x4b455601(%rax)): no memory access, no register.
+    unsafe {
+        std::arch::asm!(
+            ".byte 0x0f, 0x1f, 0x80, 0x01, 0x56, 0x45, 0x4b",
+            options(nostack)
+        );
+    }
+}
+
+/// Closes the window `insn_profile_start()` opened.
+#[inline(always)]
+fn insn_profile_stop() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a NOP, as in insn_profile_start().
+    unsafe {
+        std::arch::asm!(
+            ".byte 0x0f, 0x1f, 0x80, 0x02, 0x56, 0x45, 0x4b",
+            options(nostack)
+        );
+    }
+}
+
 fn cpu_ns(clock: libc::clockid_t) -> io::Result<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -344,10 +373,16 @@ fn point(backend: &str, n: usize, size: usize, plan: &Plan) -> io::Result<Vec<Sa
             .syscalls
             .load(std::sync::atomic::Ordering::Relaxed)
     };
-    for _ in 0..plan.reps {
+    let print_counts = std::env::var_os("INSN_PROFILE").is_some();
+    for rep in 0..plan.reps {
         let (cpu0, calls0, me0) = (cpu_ns(clock)?, syscalls(), cpu_ns(own)?);
+        insn_profile_start();
         let (done, took) = load.run_for(plan.duration, 3 * per_conn, &mut alive)?;
+        insn_profile_stop();
         let (cpu1, calls1, me1) = (cpu_ns(clock)?, syscalls(), cpu_ns(own)?);
+        if print_counts {
+            eprintln!("kevent-echo: {backend} n={n} interval {rep}: {done} requests");
+        }
         let per = |x: f64| x / done.max(1) as f64;
         samples.push(Sample {
             requests_per_s: done as f64 / took.as_secs_f64(),
