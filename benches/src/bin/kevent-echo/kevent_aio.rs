@@ -313,6 +313,9 @@ struct Echo {
     /// flight; its receive is enabled again only once they are moved to
     /// the send buffer.
     held: Vec<usize>,
+    /// Empty between waits: the entries of the last one while their
+    /// results are read (`sent_at_add()`).
+    applied: Vec<sys::ukevent>,
     live: usize,
 }
 
@@ -326,6 +329,7 @@ impl Echo {
             sbufs: vec![0u8; n * BUF],
             sending: vec![0; n],
             held: vec![0; n],
+            applied: Vec::with_capacity(n),
             live: n,
         }
     }
@@ -364,22 +368,24 @@ impl Echo {
     }
 
     /// The SENDs among `adds` that completed at their ADD, then both
-    /// emptied (the kernel applied them).
+    /// emptied (the kernel applied them). The applied entries move aside
+    /// into `applied`, whose capacity is kept: no allocation per wait.
     fn sent_at_add(
         &mut self,
         adds: &mut Vec<sys::ukevent>,
         enables: &mut Vec<sys::ukevent>,
     ) -> io::Result<()> {
-        let done: Vec<(usize, i64)> = adds
-            .iter()
-            .filter(|uk| uk.ret_flags & sys::KEVENT_RET_COMPLETE != 0)
-            .map(|uk| (uk.id as usize, i64::from(uk.ret_data[1] as i32)))
-            .collect();
-        adds.clear();
+        let mut applied = std::mem::take(&mut self.applied);
+        std::mem::swap(adds, &mut applied);
         enables.clear();
-        for (id, res) in done {
-            self.completed(id, KEVENT_NAIO_SEND, res, adds, enables)?;
+        for uk in &applied {
+            if uk.ret_flags & sys::KEVENT_RET_COMPLETE != 0 {
+                let res = i64::from(uk.ret_data[1] as i32);
+                self.completed(uk.id as usize, KEVENT_NAIO_SEND, res, adds, enables)?;
+            }
         }
+        applied.clear();
+        self.applied = applied;
         Ok(())
     }
 
@@ -494,9 +500,13 @@ fn wait_with<'a>(
             )))
         }
     };
-    // 0 with an infinite timeout: an entry failed.
-    refused(adds, sys::KEVENT_CTL_ADD)?;
-    refused(enables, sys::KEVENT_CTL_ENABLE)?;
+    // 0 with an infinite timeout: an entry failed. A call whose entry
+    // fails returns 0 at once (kevent_get_events(2)): with events, every
+    // entry took.
+    if got == 0 {
+        refused(adds, sys::KEVENT_CTL_ADD)?;
+        refused(enables, sys::KEVENT_CTL_ENABLE)?;
+    }
     let got = &events[..got];
     if let Some(ev) = got.iter().find(|ev| u32::from(ev.type_) != KEVENT_NAIO) {
         return Err(io::Error::other(format!("an event of type {}", ev.type_)));
