@@ -7,15 +7,18 @@
                [--annotate SYMBOL --vmlinux VMLINUX]
 
 PROFILE: one window's file from the plugin (VADDR NINSNS INSTRUCTIONS
-per TB). Kernel
-addresses are looked up in System.map (the kernel must not be relocated:
-CONFIG_RANDOMIZE_BASE off, as in ci/'s kernels), user addresses in each
-BINARY's symbols (nm), shifted by BASE (0 for a static, non-PIE program).
-A TB is charged to the function it starts in. With --diff, two profiles
-side by side (per iteration each) and their difference, largest first.
---annotate prints SYMBOL's disassembly (objdump of VMLINUX, or of the
---user binary for a user symbol) with each instruction's executions per
-iteration.
+per TB). Kernel addresses are looked up in System.map (the kernel must
+not be relocated: CONFIG_RANDOMIZE_BASE off, as in ci/'s kernels), user
+addresses in each BINARY's symbols (nm), shifted by BASE (0 for a
+static, non-PIE program), or in the files of MAPS (a copy of
+/proc/PID/maps of a process run without ASLR; a stripped library's
+dynamic symbols only, so its internal functions show under the nearest
+exported name). Addresses with no symbol are one row, "[u] ?" (another
+process, the vDSO). A TB is charged to the function it starts in. With
+--diff, two profiles side by side (per iteration each) and their
+difference, largest first. --annotate prints SYMBOL's disassembly
+(objdump of VMLINUX, or of the user file that defines it) with each
+instruction's executions per iteration; --by-tb lists SYMBOL's TBs.
 """
 import argparse
 import bisect
@@ -40,15 +43,15 @@ def load_map(lines, base=0):
 
 
 def read_profile(path):
-    windows, tbs = 0, []
+    window, tbs = 0, []
     with open(path) as f:
         for line in f:
             if line.startswith("# window"):
-                windows = int(line.split()[2])
+                window = int(line.split()[2])
                 continue
             v, n, c = line.split()
             tbs.append((int(v, 16), int(n), int(c)))
-    return windows, tbs
+    return window, tbs
 
 
 def maps_bases(path):
