@@ -513,8 +513,6 @@ def main():
                             out = run_wrk(args, f, h, c)
                             if args.insn_mark:
                                 subprocess.run([f"{args.insn_mark}/insn-mark", "stop"], check=True)
-                                with open(f"{name}.requests", "w") as fh:
-                                    fh.write(f"{parse_wrk(out)['requests']}\n")
                             u1, s1 = srv.cpu_ticks()
                             if args.diag:
                                 after = (tcp_counters(), wrk_ticks(), thread_ticks())
@@ -537,6 +535,9 @@ def main():
                             if r["requests_per_s"] is None or r["latency_p99_ns"] is None:
                                 log(out)
                                 raise SystemExit("could not parse wrk's output")
+                            if args.insn_mark:
+                                with open(f"{name}.requests", "w") as fh:
+                                    fh.write(f"{r['requests']}\n")
                             r["cpu_ns_per_request"] = (ticks * 1e9 / CLK_TCK / r["requests"]
                                                        if r["requests"] else None)
                             results.setdefault((s, (f, h, c), m), []).append(r)

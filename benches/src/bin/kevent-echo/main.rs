@@ -127,36 +127,39 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// The server's CPU clock: its user and system time, in nanoseconds.
-/// Opens a window of the instruction profile (benches/insn-profile): a
-/// 7-byte NOP that its QEMU plugin recognises, nothing without it. Each
-/// measured interval is a window; with `INSN_PROFILE` set in the
-/// environment, each interval's count of requests goes to stderr.
+/// A marker of the instruction profile (benches/insn-profile, as
+/// `insn-mark.h` writes it): `nopl 0x4b4556CC(%rax)`, a 7-byte NOP whose
+/// displacement's low byte CODE (1 opens a window, 2 closes it) its QEMU
+/// plugin recognises; nothing without the plugin.
+macro_rules! insn_profile_mark {
+    ($code:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a NOP: no memory access, no register (left a compiler
+        // barrier on purpose: the window keeps its place in the code).
+        unsafe {
+            std::arch::asm!(
+                concat!(".byte 0x0f, 0x1f, 0x80, ", $code, ", 0x56, 0x45, 0x4b"),
+                options(nostack)
+            );
+        }
+    };
+}
+
+/// Opens a window of the instruction profile: each measured interval is
+/// one; with `INSN_PROFILE` set in the environment, each interval's count
+/// of requests goes to stderr.
 #[inline(always)]
 fn insn_profile_start() {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a NOP (nopl 0x4b455601(%rax)): no memory access, no register.
-    unsafe {
-        std::arch::asm!(
-            ".byte 0x0f, 0x1f, 0x80, 0x01, 0x56, 0x45, 0x4b",
-            options(nostack)
-        );
-    }
+    insn_profile_mark!("0x01");
 }
 
 /// Closes the window `insn_profile_start()` opened.
 #[inline(always)]
 fn insn_profile_stop() {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a NOP, as in insn_profile_start().
-    unsafe {
-        std::arch::asm!(
-            ".byte 0x0f, 0x1f, 0x80, 0x02, 0x56, 0x45, 0x4b",
-            options(nostack)
-        );
-    }
+    insn_profile_mark!("0x02");
 }
 
+/// The server's CPU clock: its user and system time, in nanoseconds.
 fn cpu_ns(clock: libc::clockid_t) -> io::Result<u64> {
     let mut ts = libc::timespec {
         tv_sec: 0,
