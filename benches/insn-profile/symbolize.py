@@ -4,7 +4,7 @@
   symbolize.py PROFILE --iterations N [--kernel System.map] [--user BINARY[@BASE]]...
                [--maps MAPS]
                [--diff PROFILE2 --iterations2 N2 [--maps2 MAPS2]] [--top K] [--by-tb SYMBOL]
-               [--annotate SYMBOL --vmlinux VMLINUX]
+               [--annotate SYMBOL --vmlinux VMLINUX] [--lines BINARY[@BASE]]
 
 PROFILE: one window's file from the plugin (VADDR NINSNS INSTRUCTIONS
 per TB). Kernel addresses are looked up in System.map (the kernel must
@@ -19,6 +19,10 @@ process, the vDSO). A TB is charged to the function it starts in. With
 difference, largest first. --annotate prints SYMBOL's disassembly
 (objdump of VMLINUX, or of the user file that defines it) with each
 instruction's executions per iteration; --by-tb lists SYMBOL's TBs.
+--lines gives the instructions per iteration of BINARY's code by source
+line (addr2line: the innermost inlined line; build it with line tables,
+e.g. CARGO_PROFILE_RELEASE_DEBUG=line-tables-only), with each line's
+function.
 """
 import argparse
 import bisect
@@ -142,6 +146,47 @@ def annotate(a, syms, tbs):
         print(f"{e:8.2f}  {addr:x}  {text}" if e else f"{'':8}  {addr:x}  {text}")
 
 
+def disassembly(binary):
+    """The instruction addresses of BINARY's text, sorted."""
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", binary],
+                         capture_output=True, text=True, check=True).stdout
+    addrs = []
+    for line in out.splitlines():
+        head, sep, _ = line.partition(":\t")
+        if sep and head.strip():
+            try:
+                addrs.append(int(head.strip(), 16))
+            except ValueError:
+                pass
+    return sorted(set(addrs))
+
+
+def by_line(a, tbs):
+    binary, _, base = a.lines.partition("@")
+    base = int(base, 0) if base else 0
+    insns = disassembly(binary)
+    index = {addr: i for i, addr in enumerate(insns)}
+    execs = {}
+    for v, n, c in tbs:
+        i = index.get(v - base)
+        if i is None:
+            continue
+        for j in range(i, min(i + n, len(insns))):
+            execs[insns[j]] = execs.get(insns[j], 0) + c / n / a.iterations
+    addrs = sorted(execs)
+    out = subprocess.run(["addr2line", "-f", "-C", "-e", binary] + [hex(x) for x in addrs],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    lines = {}
+    for k, addr in enumerate(addrs):
+        func, where = out[2 * k], out[2 * k + 1].split(" (")[0]
+        key = (where, func)
+        lines[key] = lines.get(key, 0) + execs[addr]
+    total = sum(lines.values())
+    print(f"# {a.profile}: {total:.1f} instructions per iteration in {binary}")
+    for (where, func), v in sorted(lines.items(), key=lambda kv: -kv[1])[:a.top]:
+        print(f"{v:10.1f}  {where}  {func[:80]}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,7 +203,10 @@ def main():
     ap.add_argument("--by-tb", help="list the TBs charged to this symbol")
     ap.add_argument("--annotate", help="disassemble this symbol with counts")
     ap.add_argument("--vmlinux", help="the kernel image, for --annotate")
+    ap.add_argument("--lines", help="BINARY[@BASE]: its instructions by source line")
     a = ap.parse_args()
+    if a.lines:
+        return by_line(a, read_profile(a.profile)[1])
     syms = Symbols(a.kernel, a.user, a.maps)
     w1, tbs1 = read_profile(a.profile)
     if a.annotate:

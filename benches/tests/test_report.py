@@ -350,6 +350,27 @@ class InsnProfile(unittest.TestCase):
         self.assertIn("B-A -1.5 instructions per iteration", out)
         self.assertRegex(out, r"6\.0 +8\.0 +\+2\.0  \[k\] a_func")
 
+    def test_lines_cli(self):
+        # A program with line tables; one TB of two instructions at the
+        # start of hot(), run 300 times in 100 iterations.
+        src = self.d / "prog.c"
+        src.write_text("int hot(int x)\n{\n\treturn x * 3;\n}\n\n"
+                       "int main(int c, char **v)\n{\n\treturn hot(c);\n}\n")
+        prog = self.d / "prog"
+        subprocess.run(["gcc", "-O0", "-g", "-o", str(prog), str(src)], check=True)
+        nm = subprocess.run(["nm", str(prog)], capture_output=True, text=True,
+                            check=True).stdout
+        hot = next(int(line.split()[0], 16) for line in nm.splitlines()
+                   if line.endswith(" hot"))
+        (self.d / "w.3").write_text(f"# window 3\n{hot:x} 2 600\nffffffff81000000 4 400\n")
+        out = subprocess.run(
+            [sys.executable, str(HERE.parent / "insn-profile" / "symbolize.py"),
+             str(self.d / "w.3"), "--iterations", "100", "--lines", str(prog)],
+            capture_output=True, text=True, check=True).stdout
+        self.assertIn("6.0 instructions per iteration in", out)
+        # Both instructions (push, mov) are the function's opening line.
+        self.assertRegex(out, r"\n +6\.0  \S*prog\.c:2  hot\n")
+
 
 def main():
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])

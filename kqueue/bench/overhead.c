@@ -21,8 +21,8 @@
  * bound, raw-wait, kq-wait, epoll-wait, and kq-wait-512 (room for 512
  * events, as nginx waits); the per-connection kq-close,
  * kq-delete, raw-close, raw-delete, epoll-close, epoll-delete), for A/B
- * of two builds in one boot and for a profiler: `perf record -e cpu-clock` in an -icount guest samples
- * guest instructions.
+ * of two builds in one boot and for a profiler: each of its REPS runs is
+ * one window of benches/insn-profile (kqueue/bench/profile.sh).
  */
 #define _GNU_SOURCE
 #include <sys/event.h>
@@ -36,6 +36,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "insn-mark.h"
 
 #define NPIPES 64
 
@@ -354,9 +356,11 @@ int main(int argc, char **argv)
 			if (pipe(p[r]))
 				return 1;
 		for (r = 0; r < reps; r++) {
+			INSN_PROFILE_START();
 			x = i >= 6 ? per_event[i - 6](rounds) :
 			    i < 2 ? conn_raw(rounds, i & 1) :
 			    i < 4 ? conn_libkqueue(rounds, i & 1) : conn_epoll(rounds, i & 1);
+			INSN_PROFILE_STOP();
 			if (x < 0)
 				return fprintf(stderr, "%s failed\n", argv[3]), 1;
 			printf("%s,%.0f\n", argv[3], x);

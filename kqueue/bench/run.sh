@@ -14,6 +14,6 @@ export PKG_CONFIG_PATH=$out/stage/lib/pkgconfig
 header=$KERNEL_TREE/include/uapi/linux/kevent.h
 [ -f "$header" ] || die "no $header: ci/kernel-tree.sh apply"
 # shellcheck disable=SC2046
-cc -O2 -Wall -Werror -include "$header" -o "$out/overhead" "$here/overhead.c" \
+cc -O2 -Wall -Werror -include "$header" -I"$REPO_ROOT/benches/insn-profile" -o "$out/overhead" "$here/overhead.c" \
 	$(pkg-config --cflags --libs libkqueue) -Wl,-rpath,"$out/stage/lib"
 "$REPO_ROOT/ci/vm-run.sh" ${KQ_ICOUNT:+--icount --cpus 1} --timeout 900 -- "$out/overhead" "${1:-200000}" "${2:-5}"
