@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+mod fdtable;
 mod file;
 mod proc_;
 pub mod queue;

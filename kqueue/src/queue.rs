@@ -19,6 +19,7 @@ use kevent_sys as sys;
 use libc::c_int;
 
 use crate::abi::*;
+use crate::fdtable::FdTable;
 use crate::translate::{self, FdOp, FdState, Knote};
 use crate::{file, proc_, signal, vnode};
 
@@ -348,7 +349,7 @@ struct User {
 /// The table of one queue.
 #[derive(Default)]
 pub struct State {
-    fds: Map<RawFd, FdState>,
+    fds: FdTable,
     /// Descriptors whose kernel kevent must follow the table (the library
     /// did a ONESHOT or DISPATCH the kernel could not, or the kernel
     /// refused such a fix-up). Between calls the table and the kernel
