@@ -2752,11 +2752,17 @@ static void do_ring_init(struct tctx *t)
 	pick_fdarg(r, &fa);
 	/* 8-aligned, fitting in the arena (64 + 32 * num <= 16 pages) */
 	ring = arena + below(r, (ARENA_PAGES * PAGE - 64 - 32 * num) / 8 + 1) * 8;
-	switch (below(r, 10)) {
+	switch (below(r, 11)) {
 	case 0:
-		flags = 1u << below(r, 32);
-		snprintf(cls, sizeof(cls), "flags: not 0");
+		/* a bit beside KEVENT_RING_AT_EVENT, maybe with it */
+		flags = 1u << (1 + below(r, 31)) | (chance(r, 50) ? KEVENT_RING_AT_EVENT : 0);
+		snprintf(cls, sizeof(cls), "flags: unknown bits");
 		exp = "EINVAL";
+		break;
+	case 10:
+		/* pinned: a protected or remapped arena page fails it */
+		flags = KEVENT_RING_AT_EVENT;
+		snprintf(cls, sizeof(cls), "KEVENT_RING_AT_EVENT in the arena");
 		break;
 	case 1:
 		num = 3 + 2 * below(r, 1000);
@@ -2795,7 +2801,7 @@ static void do_ring_init(struct tctx *t)
 		snprintf(cls, sizeof(cls), "ring: in the arena (maybe protected)");
 		break;
 	}
-	if (fa.c != F_QUEUE && !flags) {
+	if (fa.c != F_QUEUE && !(flags & ~KEVENT_RING_AT_EVENT)) {
 		snprintf(cls, sizeof(cls), "%s", fa.name);
 		exp = fa.expect;
 	} else if (exp && !strcmp(exp, "EFAULT")) {

@@ -97,6 +97,7 @@ pub const KEVENT_PROC_PID: u32 = 1;
 pub const KEVENT_WAIT_ABSTIME: u32 = 1;
 pub const KEVENT_WAIT_ARGS_SIZE_VER0: u32 = 32;
 pub const KEVENT_WAIT_ARGS_SIZE_VER1: u32 = 48;
+pub const KEVENT_RING_AT_EVENT: u32 = 1;
 pub const KEVENT_RING_FULL: u32 = 1;
 pub type __u16 = ::core::ffi::c_ushort;
 pub type __u32 = ::core::ffi::c_uint;
@@ -337,7 +338,7 @@ const _: () = {
     ["Offset of field: kevent_ctl_batch::entries"]
         [::core::mem::offset_of!(kevent_ctl_batch, entries) - 8usize];
 };
-#[doc = " struct kevent_probe - what this kernel's kevent supports\n @magic: KEVENT_PROBE_MAGIC: proves the system call is kevent's\n @version: KEVENT_ABI_VERSION\n @types: bit n is set if type n is supported\n @req_flags: the KEVENT_REQ_* flags supported\n @cmds: bit n is set if kevent_ctl() command n is supported\n @wait_flags: the KEVENT_WAIT_* flags supported\n @max_batch: the most entries one kevent_ctl() or kevent_get_events()\n\ttakes\n @ring_max_entries: the most entries of a ring\n @event_size: sizeof(struct kevent_event)\n @wait_args_size: the size of struct kevent_wait_args this kernel knows:\n\tKEVENT_WAIT_ARGS_SIZE_VER1 and up take changes; 0 on kernels before\n @max_changes: the most struct kevent_ctl_batch one wait call takes\n @ret_flags: the KEVENT_RET_* flags this kernel writes back\n @__reserved: zero\n\n Filled by kevent_ctl(-1, KEVENT_CTL_PROBE, size, probe), which copies\n the first @size bytes (at least 8) and returns the kernel's size."]
+#[doc = " struct kevent_probe - what this kernel's kevent supports\n @magic: KEVENT_PROBE_MAGIC: proves the system call is kevent's\n @version: KEVENT_ABI_VERSION\n @types: bit n is set if type n is supported\n @req_flags: the KEVENT_REQ_* flags supported\n @cmds: bit n is set if kevent_ctl() command n is supported\n @wait_flags: the KEVENT_WAIT_* flags supported\n @max_batch: the most entries one kevent_ctl() or kevent_get_events()\n\ttakes\n @ring_max_entries: the most entries of a ring\n @event_size: sizeof(struct kevent_event)\n @wait_args_size: the size of struct kevent_wait_args this kernel knows:\n\tKEVENT_WAIT_ARGS_SIZE_VER1 and up take changes; 0 on kernels before\n @max_changes: the most struct kevent_ctl_batch one wait call takes\n @ret_flags: the KEVENT_RET_* flags this kernel writes back\n @ring_flags: the flags kevent_ring_init() takes (KEVENT_RING_AT_EVENT)\n @__reserved: zero\n\n Filled by kevent_ctl(-1, KEVENT_CTL_PROBE, size, probe), which copies\n the first @size bytes (at least 8) and returns the kernel's size."]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 #[repr(align(8))]
@@ -354,7 +355,8 @@ pub struct kevent_probe {
     pub wait_args_size: __u32,
     pub max_changes: __u32,
     pub ret_flags: __u32,
-    pub __reserved: [__u32; 3usize],
+    pub ring_flags: __u32,
+    pub __reserved: [__u32; 2usize],
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
@@ -381,8 +383,10 @@ const _: () = {
         [::core::mem::offset_of!(kevent_probe, max_changes) - 44usize];
     ["Offset of field: kevent_probe::ret_flags"]
         [::core::mem::offset_of!(kevent_probe, ret_flags) - 48usize];
+    ["Offset of field: kevent_probe::ring_flags"]
+        [::core::mem::offset_of!(kevent_probe, ring_flags) - 52usize];
     ["Offset of field: kevent_probe::__reserved"]
-        [::core::mem::offset_of!(kevent_probe, __reserved) - 52usize];
+        [::core::mem::offset_of!(kevent_probe, __reserved) - 56usize];
 };
 #[doc = " struct kevent_ring - a ring of events in user memory\n @head: written by the kernel: the index after the last entry it filled.\n\tRead it with acquire semantics before reading the entries.\n @tail: written by the application: the index of the next entry it will\n\tconsume. Store it with release semantics after reading the entries.\n @flags: KEVENT_RING_* flags, written by the kernel\n @num: the number of entries, a power of two, written by\n\tkevent_ring_init()\n @__reserved: zeroed by kevent_ring_init()\n @events: the entries; index i is events[i & (num - 1)]\n\n Indices run freely and wrap at 2^32: the entries from @tail up to\n @head are filled. kevent_wait() fills entries from @head on, but never\n one the application has not consumed, and then moves @head."]
 #[repr(C)]
