@@ -61,6 +61,10 @@ pub struct Features {
     /// [`Sent::Done`](crate::Sent::Done)); false on kernels before
     /// `KEVENT_REQ_INLINE`, where every send is in flight until a wait.
     pub completes_inline: bool,
+    /// A [`Ring`](crate::Ring) can be written at event time
+    /// ([`RingBuilder::at_event`](crate::RingBuilder::at_event)); false on
+    /// kernels before `KEVENT_RING_AT_EVENT`.
+    pub ring_at_event: bool,
 }
 
 impl Features {
@@ -129,6 +133,7 @@ impl Features {
             },
             reports_created: p.ret_flags & sys::KEVENT_RET_CREATED != 0,
             completes_inline: p.req_flags & sys::KEVENT_REQ_INLINE != 0,
+            ring_at_event: p.ring_flags & sys::KEVENT_RING_AT_EVENT != 0,
         })
     }
 }

@@ -243,8 +243,11 @@ pub struct Ring<Q: QueueRef = Queue> {
 }
 
 // SAFETY: the ring memory is owned by this value and only touched through
-// `&mut self` (and by the kernel inside `wait`, which takes `&mut self`);
-// the queue is sent along with it.
+// `&mut self` (and by the kernel: inside `wait`, which takes `&mut self`,
+// or, for a ring written at event time, at any time, but only in free
+// entries and in `head`, which is read atomically; published entries are
+// not written again until `tail` passes them); the queue is sent along
+// with it.
 unsafe impl<Q: QueueRef + Send> Send for Ring<Q> {}
 
 /// Options for a [`Ring`]: [`Ring::builder`].
@@ -253,6 +256,7 @@ unsafe impl<Q: QueueRef + Send> Send for Ring<Q> {}
 pub struct RingBuilder {
     entries: u32,
     dontfork: bool,
+    at_event: bool,
 }
 
 impl RingBuilder {
@@ -274,10 +278,50 @@ impl RingBuilder {
         self
     }
 
+    /// Has the kernel write events into the ring as they happen
+    /// (`KEVENT_RING_AT_EVENT`), from the context that caused them, not
+    /// only inside [`wait`](Ring::wait): the events of edge-triggered poll
+    /// kevents ([`Kevent::edge`](crate::Kevent::edge)) whose wake-up
+    /// carries its poll bits, and of user kevents, unless they are
+    /// oneshot or dispatched. A loop whose work causes its next events (a
+    /// write to a pipe another kevent watches) then finds them with
+    /// [`drain`](Ring::drain), without a system call; other events are
+    /// queued and copied by `wait` as without it. A poll kevent's event
+    /// written so carries the bits of its wake-up (`IN` for a write), not
+    /// a poll of the file. [`wait`](Ring::wait) returns at once while the
+    /// ring holds events, and returns how many it holds.
+    ///
+    /// The kernel pins the ring's pages while it is registered; they
+    /// count against the user's kevent limit (`fs.kevent.max_user_kevents`,
+    /// a few hundred bytes per kevent). A queue file that another epoll
+    /// or kevent queue watches does not turn readable for events written
+    /// so: drain the ring before waiting on it there.
+    ///
+    /// # Errors
+    ///
+    /// [`build`](RingBuilder::build) fails with `Unsupported` on a kernel
+    /// without it ([`Features::ring_at_event`](crate::Features::ring_at_event)).
+    pub fn at_event(mut self) -> Self {
+        self.at_event = true;
+        self
+    }
+
     /// Maps the ring and registers it on `queue`.
     pub fn build<Q: QueueRef>(self, queue: Q) -> io::Result<Ring<Q>> {
-        let max = features()?.ring_max_entries;
+        let f = features()?;
+        let max = f.ring_max_entries;
         let entries = self.entries;
+        if self.at_event && !f.ring_at_event {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this kernel does not write rings at event time (KEVENT_RING_AT_EVENT)",
+            ));
+        }
+        let flags = if self.at_event {
+            sys::KEVENT_RING_AT_EVENT
+        } else {
+            0
+        };
         if !entries.is_power_of_two() || entries > max {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -289,7 +333,7 @@ impl RingBuilder {
         // mapping of the ring and its entries, which stays until drop, and
         // drop detaches it first (or leaks it).
         let ret = unsafe {
-            sys::kevent_ring_init(queue.queue().as_raw_fd(), mem.ptr.as_ptr(), entries, 0)
+            sys::kevent_ring_init(queue.queue().as_raw_fd(), mem.ptr.as_ptr(), entries, flags)
         };
         if let Err(e) = ret {
             // SAFETY: never registered.
@@ -319,6 +363,7 @@ impl Ring<Queue> {
         RingBuilder {
             entries,
             dontfork: false,
+            at_event: false,
         }
     }
 }
@@ -395,7 +440,9 @@ impl<Q: QueueRef> Ring<Q> {
 
     /// Waits for an event (or `timeout`; `None`: forever), then has the
     /// kernel copy as many events as the ring has free entries. Returns
-    /// how many it copied.
+    /// how many it copied; for a ring written at event time
+    /// ([`RingBuilder::at_event`]), how many the ring holds, and at once
+    /// if it holds any.
     ///
     /// # Errors
     ///

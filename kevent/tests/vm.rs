@@ -947,6 +947,46 @@ fn sigmask_wait_lets_a_blocked_signal_in() {
 
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn ring_at_event_fills_without_a_call() {
+    require_kevent();
+    if !kevent::features().unwrap().ring_at_event {
+        eprintln!("skipped: no KEVENT_RING_AT_EVENT");
+        return;
+    }
+    let q = Queue::new().unwrap();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let (mut c, d) = UnixStream::pair().unwrap();
+    q.add_all(&[
+        Kevent::poll(b.as_fd(), PollFlags::IN).edge().user_data(1),
+        Kevent::poll(d.as_fd(), PollFlags::IN).user_data(2),
+        Kevent::user(3).user_data(3),
+    ])
+    .unwrap()
+    .check()
+    .unwrap();
+    let mut ring = Ring::builder(8).at_event().build(&q).unwrap();
+    // The edge-triggered kevent's event is in the ring after the write
+    // alone; the level-triggered one waits for a wait.
+    a.write_all(b"x").unwrap();
+    c.write_all(b"y").unwrap();
+    q.trigger(3).unwrap();
+    assert_eq!(ring.len(), 2);
+    let got: Vec<_> = ring.drain().map(|e| (e.user_data(), e.kind())).collect();
+    assert_eq!(got, [(1, Kind::Poll), (3, Kind::User)]);
+    // The wait copies the level-triggered one, and says what the ring holds.
+    assert_eq!(ring.wait(Some(LONG)).unwrap(), 1);
+    let e = ring.drain().next().unwrap();
+    assert_eq!((e.user_data(), e.readiness()), (2, PollFlags::IN));
+    // With events in the ring, a wait returns at once with their number.
+    a.write_all(b"x").unwrap();
+    let t0 = Instant::now();
+    assert_eq!(ring.wait(None).unwrap(), 2);
+    assert!(t0.elapsed() < LONG);
+    assert_eq!(ring.drain().count(), 2);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn ring_round_trips_and_wraps() {
     require_kevent();
     let q = Queue::new().unwrap();
