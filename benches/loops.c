@@ -24,7 +24,13 @@
  * changes carry the reply's SEND with KEVENT_REQ_INLINE and the
  * receive's ENABLE; or write(), epoll_wait() and read(), in the same
  * order, so that TCP sends the same segments. Every system call of both
- * ends is counted, TCP included).
+ * ends is counted, TCP included); pipe_bound, pipe_epoll, pipe_at_event
+ * (a token passed around 64 pipes, as the pipes workload with one token:
+ * read it from the pipe whose event came, write it to the next; the
+ * event from nothing (the bound, which knows the pipe), epoll_wait() of
+ * level-triggered epoll, or the ring of a queue that writes it at event
+ * time, KEVENT_RING_AT_EVENT, with edge-triggered kevents: read from
+ * the ring with no system call).
  *
  * Build: cc -O2 -I<kernel tree>/usr/include loops.c (the series' uapi
  * header, installed with make headers_install).
@@ -77,6 +83,9 @@ enum {
 	M_ctl64_kevent,
 	M_echo_epoll,
 	M_echo_naio,
+	M_pipe_bound,
+	M_pipe_epoll,
+	M_pipe_at_event,
 };
 
 static const char *const modes[] = {
@@ -95,6 +104,9 @@ static const char *const modes[] = {
 	"ctl64_kevent",
 	"echo_epoll",
 	"echo_naio",
+	"pipe_bound",
+	"pipe_epoll",
+	"pipe_at_event",
 };
 
 static volatile uint64_t sink;
@@ -269,6 +281,34 @@ int main(int argc, char **argv)
 		echo_args.nr_changes = 2;
 	}
 
+	/* The pipe loops: 64 pipes, the token in the first */
+	static int pipes[N][2];
+	struct kevent_ring *ring = (struct kevent_ring *)ring_mem;
+	char token = 't';
+
+	if (!strncmp(mode, "pipe_", 5)) {
+		for (i = 0; i < N; i++) {
+			if (pipe(pipes[i]))
+				die("pipe");
+			if (!strcmp(mode, "pipe_epoll")) {
+				struct epoll_event e = { .events = EPOLLIN, .data.u64 = i };
+
+				if (epoll_ctl(ep, EPOLL_CTL_ADD, pipes[i][0], &e))
+					die("epoll_ctl");
+			} else if (!strcmp(mode, "pipe_at_event")) {
+				poll_uk(&uk[0], pipes[i][0]);
+				uk[0].req_flags = KEVENT_REQ_ET;
+				uk[0].user_data = i;
+				if (i == 0 && syscall(__NR_kevent_ring_init, q, ring_mem, N,
+						      KEVENT_RING_AT_EVENT))
+					die("kevent_ring_init");
+				kq_ctl(q, KEVENT_CTL_ADD, 1, &uk[0]);
+			}
+		}
+		if (write(pipes[0][1], &token, 1) != 1)
+			die("pipe: the token");
+	}
+
 	m = mode_index(mode);
 	max_nr = getenv("LOOPS_MAX_NR") ? atoi(getenv("LOOPS_MAX_NR")) : N;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -353,6 +393,24 @@ int main(int argc, char **argv)
 			    read(peer, msg, sizeof(msg)) != sizeof(msg))
 				die("echo_naio");
 			memcpy(reply, rbuf, sizeof(reply));
+		} else if (m == M_pipe_bound || m == M_pipe_epoll || m == M_pipe_at_event) {
+			long at = it % N;
+
+			if (m == M_pipe_epoll) {
+				if (epoll_wait(ep, eev, 1, 0) != 1)
+					die("pipe_epoll");
+				at = eev[0].data.u64;
+			} else if (m == M_pipe_at_event) {
+				uint32_t t = ring->tail;
+
+				if (__atomic_load_n(&ring->head, __ATOMIC_ACQUIRE) == t)
+					die("pipe_at_event: nothing in the ring");
+				at = ring->events[t & (N - 1)].user_data;
+				__atomic_store_n(&ring->tail, t + 1, __ATOMIC_RELEASE);
+			}
+			if (read(pipes[at][0], &token, 1) != 1 ||
+			    write(pipes[(at + 1) % N][1], &token, 1) != 1)
+				die("pipe");
 		} else {
 			fprintf(stderr, "usage: loops MODE [ITERATIONS] (see the top of benches/loops.c)\n");
 			return 2;

@@ -51,7 +51,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 # Column order: the reference first, the bound last.
 ORDER = ["epoll", "epoll-et", "epoll-exclusive", "kevent", "kevent-et", "kevent-ring",
-         "kevent-socket", "io_uring", "io_uring-multishot", "kqueue", "kqueue-oneshot", "kevent-aio"]
+         "kevent-ring-at-event", "kevent-socket", "io_uring", "io_uring-multishot", "kqueue", "kqueue-oneshot", "kevent-aio"]
 BASELINE = "epoll"
 BOUND = "none"
 
@@ -63,6 +63,7 @@ STYLE = {
     "kevent": ("#d62728", "o"),
     "kevent-et": ("#ff9896", "s"),
     "kevent-ring": ("#ff7f0e", "s"),
+    "kevent-ring-at-event": ("#ffbb78", "^"),
     "kevent-socket": ("#8b0000", "D"),
     "io_uring": ("#2ca02c", "^"),
     "io_uring-multishot": ("#bcbd22", "v"),

@@ -4,6 +4,9 @@
 //! and one queue shared by the herd (wake-one). Each comes in two forms:
 //! events copied by `kevent_get_events`, or written into the ring by
 //! `kevent_wait` (and drained without a system call while it holds any).
+//! `kevent-ring-at-event`: edge-triggered poll kevents and a ring the
+//! kernel writes at event time (`KEVENT_RING_AT_EVENT`): an event caused
+//! by the loop's own write is drained without a system call.
 //! `kevent-socket`: the same loops with socket kevents (`KEVENT_SOCKET`,
 //! receive readiness) instead of poll kevents; sockets only.
 
@@ -54,6 +57,16 @@ pub fn mechanisms() -> Vec<Mechanism> {
             ),
         },
         Mechanism {
+            name: "kevent-ring-at-event",
+            readiness: Ok(|| Ok(Box::new(KeventPoll::at_event()?))),
+            sockets_only: None,
+            oneshot: Err("DISPATCH kevents are not written at event time: see kevent-ring"),
+            timers: Err("timer kevents are not written at event time: see kevent-ring"),
+            herd: Err(
+                "a ring has one consumer: several threads would each need a queue of their own",
+            ),
+        },
+        Mechanism {
             name: "kevent-socket",
             readiness: Ok(|| Ok(Box::new(KeventPoll::socket(Mode::Level)?))),
             sockets_only: Some("KEVENT_SOCKET watches sockets only: a pipe gets ENOTSOCK"),
@@ -95,6 +108,17 @@ impl KeventQueue {
             Source::Copy(queue, Events::with_capacity(batch))
         };
         Ok(KeventQueue { source, calls: 0 })
+    }
+
+    /// A ring the kernel writes at event time (`KEVENT_RING_AT_EVENT`).
+    fn at_event(batch: usize) -> io::Result<Self> {
+        let ring = Ring::builder(batch as u32)
+            .at_event()
+            .build(Queue::new()?)?;
+        Ok(KeventQueue {
+            source: Source::Ring(ring),
+            calls: 0,
+        })
     }
 
     fn queue(&self) -> &Queue {
@@ -156,6 +180,17 @@ impl KeventPoll {
         Ok(KeventPoll {
             q: KeventQueue::new(ring, BATCH)?,
             mode,
+            socket: false,
+            fds: Vec::new(),
+            rearm: Vec::with_capacity(256),
+        })
+    }
+
+    /// Edge-triggered poll kevents, a ring written at event time.
+    fn at_event() -> io::Result<Self> {
+        Ok(KeventPoll {
+            q: KeventQueue::at_event(BATCH)?,
+            mode: Mode::Edge,
             socket: false,
             fds: Vec::new(),
             rearm: Vec::with_capacity(256),
