@@ -117,62 +117,55 @@ def by_symbol(tbs, syms, iterations):
     return out
 
 
+def objdump_insns(binary, symbol=None):
+    """BINARY's instructions (of SYMBOL only, if given): [(address, text)], sorted."""
+    cmd = ["objdump", "-d", "--no-show-raw-insn"]
+    if symbol:
+        cmd.append(f"--disassemble={symbol}")
+    out = subprocess.run(cmd + [binary], capture_output=True, text=True, check=True).stdout
+    insns = {}
+    for line in out.splitlines():
+        head, sep, text = line.partition(":\t")
+        if sep and head.strip():
+            try:
+                insns.setdefault(int(head.strip(), 16), text.strip())
+            except ValueError:
+                pass
+    return sorted(insns.items())
+
+
+def executions(tbs, addrs, iterations, base=0):
+    """Executions per iteration of each of ADDRS (sorted; a TB at address v
+    starts at ADDRS' v - BASE and spreads its count over its n instructions)."""
+    index = {addr: i for i, addr in enumerate(addrs)}
+    execs = [0.0] * len(addrs)
+    for v, n, c in tbs:
+        i = index.get(v - base)
+        if i is None:
+            continue
+        for j in range(i, min(i + n, len(addrs))):
+            execs[j] += c / n / iterations
+    return execs
+
+
 def annotate(a, syms, tbs):
     if a.annotate in syms.origin:
         binary, base = syms.origin[a.annotate]
     else:
         binary, base = a.vmlinux, 0
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn",
-                          f"--disassemble={a.annotate}", binary],
-                         capture_output=True, text=True, check=True).stdout
-    insns = []
-    for line in out.splitlines():
-        head, sep, text = line.partition(":\t")
-        if sep and head.strip():
-            try:
-                insns.append((int(head.strip(), 16) + base, text.strip()))
-            except ValueError:
-                pass
-    index = {addr: i for i, (addr, _) in enumerate(insns)}
-    execs = [0.0] * len(insns)
-    for v, n, c in tbs:
-        i = index.get(v)
-        if i is None:
-            continue
-        for j in range(i, min(i + n, len(insns))):
-            execs[j] += c / n / a.iterations
+    insns = objdump_insns(binary, a.annotate)
+    execs = executions(tbs, [addr for addr, _ in insns], a.iterations, base)
     print(f"# {a.annotate}: {sum(execs):.1f} instructions per iteration")
     for (addr, text), e in zip(insns, execs):
+        addr += base
         print(f"{e:8.2f}  {addr:x}  {text}" if e else f"{'':8}  {addr:x}  {text}")
-
-
-def disassembly(binary):
-    """The instruction addresses of BINARY's text, sorted."""
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", binary],
-                         capture_output=True, text=True, check=True).stdout
-    addrs = []
-    for line in out.splitlines():
-        head, sep, _ = line.partition(":\t")
-        if sep and head.strip():
-            try:
-                addrs.append(int(head.strip(), 16))
-            except ValueError:
-                pass
-    return sorted(set(addrs))
 
 
 def by_line(a, tbs):
     binary, _, base = a.lines.partition("@")
     base = int(base, 0) if base else 0
-    insns = disassembly(binary)
-    index = {addr: i for i, addr in enumerate(insns)}
-    execs = {}
-    for v, n, c in tbs:
-        i = index.get(v - base)
-        if i is None:
-            continue
-        for j in range(i, min(i + n, len(insns))):
-            execs[insns[j]] = execs.get(insns[j], 0) + c / n / a.iterations
+    insns = [addr for addr, _ in objdump_insns(binary)]
+    execs = {addr: e for addr, e in zip(insns, executions(tbs, insns, a.iterations, base)) if e}
     addrs = sorted(execs)
     out = subprocess.run(["addr2line", "-f", "-C", "-e", binary] + [hex(x) for x in addrs],
                          capture_output=True, text=True, check=True).stdout.splitlines()

@@ -372,6 +372,32 @@ class InsnProfile(unittest.TestCase):
         self.assertRegex(out, r"\n +6\.0  \S*prog\.c:2  hot\n")
 
 
+    def test_annotate_cli(self):
+        # The same TB, with the program loaded at 0x10000000 (--user
+        # BINARY@BASE): --annotate shows each instruction's count at its
+        # loaded address.
+        src = self.d / "prog.c"
+        src.write_text("int hot(int x)\n{\n\treturn x * 3;\n}\n\n"
+                       "int main(int c, char **v)\n{\n\treturn hot(c);\n}\n")
+        prog = self.d / "prog"
+        subprocess.run(["gcc", "-O0", "-g", "-o", str(prog), str(src)], check=True)
+        nm = subprocess.run(["nm", str(prog)], capture_output=True, text=True,
+                            check=True).stdout
+        hot = next(int(line.split()[0], 16) for line in nm.splitlines()
+                   if line.endswith(" hot"))
+        base = 0x10000000
+        (self.d / "w.4").write_text(f"# window 4\n{base + hot:x} 2 600\n")
+        out = subprocess.run(
+            [sys.executable, str(HERE.parent / "insn-profile" / "symbolize.py"),
+             str(self.d / "w.4"), "--iterations", "100",
+             "--user", f"{prog}@{base:#x}", "--annotate", "hot"],
+            capture_output=True, text=True, check=True).stdout
+        self.assertIn("# hot: 6.0 instructions per iteration", out)
+        counted = [line for line in out.splitlines()[1:] if line[:8].strip()]
+        self.assertEqual(len(counted), 2, out)
+        self.assertRegex(counted[0], rf"^ +3\.00  {base + hot:x}  push")
+
+
 def main():
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
     stream = io.StringIO()

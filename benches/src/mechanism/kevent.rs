@@ -176,25 +176,23 @@ struct KeventPoll {
 }
 
 impl KeventPoll {
-    fn new(ring: bool, mode: Mode) -> io::Result<Self> {
-        Ok(KeventPoll {
-            q: KeventQueue::new(ring, BATCH)?,
+    fn with_queue(q: KeventQueue, mode: Mode) -> Self {
+        KeventPoll {
+            q,
             mode,
             socket: false,
             fds: Vec::new(),
             rearm: Vec::with_capacity(256),
-        })
+        }
+    }
+
+    fn new(ring: bool, mode: Mode) -> io::Result<Self> {
+        Ok(Self::with_queue(KeventQueue::new(ring, BATCH)?, mode))
     }
 
     /// Edge-triggered poll kevents, a ring written at event time.
     fn at_event() -> io::Result<Self> {
-        Ok(KeventPoll {
-            q: KeventQueue::at_event(BATCH)?,
-            mode: Mode::Edge,
-            socket: false,
-            fds: Vec::new(),
-            rearm: Vec::with_capacity(256),
-        })
+        Ok(Self::with_queue(KeventQueue::at_event(BATCH)?, Mode::Edge))
     }
 
     /// Socket kevents, events copied.
