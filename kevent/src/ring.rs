@@ -291,11 +291,19 @@ impl RingBuilder {
     /// a poll of the file. [`wait`](Ring::wait) returns at once while the
     /// ring holds events, and returns how many it holds.
     ///
+    /// Events that are not written so (timers, signals, level-triggered,
+    /// oneshot and dispatched kevents, errors, and events that came while
+    /// the ring was full) wait for a `wait`: if the ring may stay
+    /// non-empty under a steady stream of events, call
+    /// `wait(Some(Duration::ZERO))` after each drain, not only when the
+    /// ring is empty. A record written so stays in the ring after its
+    /// kevent is removed or its file closed.
+    ///
     /// The kernel pins the ring's pages while it is registered; they
     /// count against the user's kevent limit (`fs.kevent.max_user_kevents`,
-    /// a few hundred bytes per kevent). A queue file that another epoll
-    /// or kevent queue watches does not turn readable for events written
-    /// so: drain the ring before waiting on it there.
+    /// a few hundred bytes per kevent). A queue file that epoll or
+    /// another kevent queue watches polls readable while the ring holds
+    /// events.
     ///
     /// # Errors
     ///
@@ -446,7 +454,9 @@ impl<Q: QueueRef> Ring<Q> {
     ///
     /// # Errors
     ///
-    /// `ENOSPC` if the ring is full: [`drain`](Ring::drain) it. `EPERM` in
+    /// `ENOSPC` if the ring is full: [`drain`](Ring::drain) it (never for
+    /// a ring written at event time, which may fill between a look and
+    /// the call: the call returns its capacity instead). `EPERM` in
     /// another process than the one that registered the ring; `ENXIO` if
     /// the ring was detached behind our back; `Interrupted` on a signal.
     pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
