@@ -350,9 +350,8 @@ class InsnProfile(unittest.TestCase):
         self.assertIn("B-A -1.5 instructions per iteration", out)
         self.assertRegex(out, r"6\.0 +8\.0 +\+2\.0  \[k\] a_func")
 
-    def test_lines_cli(self):
-        # A program with line tables; one TB of two instructions at the
-        # start of hot(), run 300 times in 100 iterations.
+    def hot_program(self):
+        """A program with line tables, and the address of its hot()."""
         src = self.d / "prog.c"
         src.write_text("int hot(int x)\n{\n\treturn x * 3;\n}\n\n"
                        "int main(int c, char **v)\n{\n\treturn hot(c);\n}\n")
@@ -362,6 +361,12 @@ class InsnProfile(unittest.TestCase):
                             check=True).stdout
         hot = next(int(line.split()[0], 16) for line in nm.splitlines()
                    if line.endswith(" hot"))
+        return prog, hot
+
+    def test_lines_cli(self):
+        # A program with line tables; one TB of two instructions at the
+        # start of hot(), run 300 times in 100 iterations.
+        prog, hot = self.hot_program()
         (self.d / "w.3").write_text(f"# window 3\n{hot:x} 2 600\nffffffff81000000 4 400\n")
         out = subprocess.run(
             [sys.executable, str(HERE.parent / "insn-profile" / "symbolize.py"),
@@ -371,20 +376,11 @@ class InsnProfile(unittest.TestCase):
         # Both instructions (push, mov) are the function's opening line.
         self.assertRegex(out, r"\n +6\.0  \S*prog\.c:2  hot\n")
 
-
     def test_annotate_cli(self):
         # The same TB, with the program loaded at 0x10000000 (--user
         # BINARY@BASE): --annotate shows each instruction's count at its
         # loaded address.
-        src = self.d / "prog.c"
-        src.write_text("int hot(int x)\n{\n\treturn x * 3;\n}\n\n"
-                       "int main(int c, char **v)\n{\n\treturn hot(c);\n}\n")
-        prog = self.d / "prog"
-        subprocess.run(["gcc", "-O0", "-g", "-o", str(prog), str(src)], check=True)
-        nm = subprocess.run(["nm", str(prog)], capture_output=True, text=True,
-                            check=True).stdout
-        hot = next(int(line.split()[0], 16) for line in nm.splitlines()
-                   if line.endswith(" hot"))
+        prog, hot = self.hot_program()
         base = 0x10000000
         (self.d / "w.4").write_text(f"# window 4\n{base + hot:x} 2 600\n")
         out = subprocess.run(
