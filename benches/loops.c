@@ -8,7 +8,8 @@
  *
  * MODE: empty_wait_epoll, empty_wait_kevent (a zero-timeout wait on an
  * empty queue; empty_wait_epoll_raw: through syscall(), as kevent goes;
- * empty_wait_ring: kevent_wait() into a registered ring of 64 entries);
+ * empty_wait_ring: kevent_wait() into a registered ring of 64 entries;
+ * empty_wait_ring_at_event: the same with KEVENT_RING_AT_EVENT);
  * ready64_epoll, ready64_kevent, ready64_ring (64 level-triggered ready
  * eventfds, all 64 events taken and read by each call; LOOPS_READY=n in
  * the environment registers only n of them, 1 to 64: with 1, the cost of
@@ -74,6 +75,7 @@ enum {
 	M_empty_wait_kevent_null,
 	M_empty_wait_kevent,
 	M_empty_wait_ring,
+	M_empty_wait_ring_at_event,
 	M_ready64_epoll,
 	M_ready64_kevent,
 	M_ready64_ring,
@@ -95,6 +97,7 @@ static const char *const modes[] = {
 	"empty_wait_kevent_null",
 	"empty_wait_kevent",
 	"empty_wait_ring",
+	"empty_wait_ring_at_event",
 	"ready64_epoll",
 	"ready64_kevent",
 	"ready64_ring",
@@ -241,6 +244,9 @@ int main(int argc, char **argv)
 	if ((!strcmp(mode, "empty_wait_ring") || !strcmp(mode, "ready64_ring")) &&
 	    syscall(__NR_kevent_ring_init, q, ring_mem, N, 0))
 		die("kevent_ring_init");
+	if (!strcmp(mode, "empty_wait_ring_at_event") &&
+	    syscall(__NR_kevent_ring_init, q, ring_mem, N, KEVENT_RING_AT_EVENT))
+		die("kevent_ring_init");
 
 	/* The echo loops: a connection, and the receive that stays */
 	static char msg[128], rbuf[128], reply[128];
@@ -326,7 +332,7 @@ int main(int argc, char **argv)
 		} else if (m == M_empty_wait_kevent) {
 			sink += syscall(__NR_kevent_get_events, q, kev, max_nr, &zero,
 					sizeof(zero));
-		} else if (m == M_empty_wait_ring) {
+		} else if (m == M_empty_wait_ring || m == M_empty_wait_ring_at_event) {
 			sink += syscall(__NR_kevent_wait, q, N, &zero, sizeof(zero));
 		} else if (m == M_ready64_epoll) {
 			int n = epoll_wait(ep, eev, N, 0);

@@ -16,6 +16,7 @@
 //! Workloads: `libevent-bench`, `oneshot-rearm`, `pipes`, `timers`, `herd`,
 //! `proc-exits`, `signals`, `inode-creates`.
 
+mod insn_mark;
 mod mechanism;
 mod stats;
 mod workload;

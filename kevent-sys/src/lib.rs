@@ -92,6 +92,7 @@ struct ReadmeDoctests;
 ///
 /// Computing the pointer is safe; reading through it needs the ring's
 /// protocol (load `head` with acquire before reading entries).
+#[inline]
 pub fn kevent_ring_entries(ring: *mut kevent_ring) -> *mut kevent_event {
     ring.cast::<u8>()
         .wrapping_add(core::mem::size_of::<kevent_ring>())

@@ -150,40 +150,47 @@ impl RingMem {
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.size) };
     }
 
+    #[inline]
     fn field(&self, f: impl FnOnce(*mut sys::kevent_ring) -> *mut u32) -> &AtomicU32 {
         // SAFETY: the field is an aligned u32 inside our mapping, shared
         // with the kernel; atomics are how we touch it.
         unsafe { AtomicU32::from_ptr(f(self.ptr.as_ptr())) }
     }
 
+    #[inline]
     fn head(&self) -> &AtomicU32 {
         // SAFETY: a projection in bounds of the mapping (no reference made).
         self.field(|r| unsafe { ptr::addr_of_mut!((*r).head) })
     }
 
+    #[inline]
     fn tail(&self) -> &AtomicU32 {
         // SAFETY: as for `head`.
         self.field(|r| unsafe { ptr::addr_of_mut!((*r).tail) })
     }
 
+    #[inline]
     fn flags(&self) -> &AtomicU32 {
         // SAFETY: as for `head`.
         self.field(|r| unsafe { ptr::addr_of_mut!((*r).flags) })
     }
 
     /// The entry at free-running index `index`.
+    #[inline]
     fn entry(&self, index: u32) -> *mut sys::kevent_event {
         let i = (index & (self.entries - 1)) as usize;
         // In bounds: `i` < entries, which the mapping holds.
         sys::kevent_ring_entries(self.ptr.as_ptr()).wrapping_add(i)
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.head()
             .load(Ordering::Acquire)
             .wrapping_sub(self.tail().load(Ordering::Relaxed)) as usize
     }
 
+    #[inline]
     fn drain(&mut self) -> Drain<'_> {
         let head = self.head().load(Ordering::Acquire);
         let tail = self.tail().load(Ordering::Relaxed);
@@ -431,17 +438,20 @@ impl<Q: QueueRef> Ring<Q> {
     }
 
     /// Events in the ring not yet drained.
+    #[inline]
     pub fn len(&self) -> usize {
         self.mem.len()
     }
 
     /// Whether no event waits in the ring.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether the last [`wait`](Ring::wait) filled the ring while events
     /// were left queued in the kernel (`KEVENT_RING_FULL`).
+    #[inline]
     pub fn overflowed(&self) -> bool {
         self.mem.flags().load(Ordering::Acquire) & sys::KEVENT_RING_FULL != 0
     }
@@ -517,6 +527,7 @@ impl<Q: QueueRef> Ring<Q> {
     /// }
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[inline]
     pub fn drain(&mut self) -> Drain<'_> {
         self.mem.drain()
     }
@@ -563,6 +574,7 @@ pub struct Drain<'r> {
 impl Iterator for Drain<'_> {
     type Item = Event;
 
+    #[inline]
     fn next(&mut self) -> Option<Event> {
         if self.tail == self.head {
             return None;
@@ -575,6 +587,7 @@ impl Iterator for Drain<'_> {
         Some(Event { raw })
     }
 
+    #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.head.wrapping_sub(self.tail) as usize;
         (left, Some(left))
@@ -586,6 +599,7 @@ impl ExactSizeIterator for Drain<'_> {}
 impl std::iter::FusedIterator for Drain<'_> {}
 
 impl Drop for Drain<'_> {
+    #[inline]
     fn drop(&mut self) {
         // Hand the entries read back to the kernel, after reading them.
         self.mem.tail().store(self.tail, Ordering::Release);

@@ -81,6 +81,8 @@ pub fn pipes(
     let mut fired = 0;
     let calls = mech.as_ref().map_or(0, |m| m.syscalls());
     let start = Instant::now();
+    // Each run one window of the exact instruction profile.
+    crate::insn_mark::start();
     while fired < events {
         ready.clear();
         match mech.as_deref_mut() {
@@ -101,6 +103,7 @@ pub fn pipes(
             m.rearm(&ready)?;
         }
     }
+    crate::insn_mark::stop();
     let elapsed = start.elapsed();
     Ok(Run {
         elapsed,

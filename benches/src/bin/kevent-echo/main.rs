@@ -51,6 +51,8 @@
 mod client;
 mod download;
 mod epoll;
+#[path = "../../insn_mark.rs"]
+mod insn_mark;
 mod kevent_aio;
 mod kevent_ready;
 mod server;
@@ -125,38 +127,6 @@ fn pin(cpu: usize) {
 
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// A marker of the instruction profile (benches/insn-profile, as
-/// `insn-mark.h` writes it): `nopl 0x4b4556CC(%rax)`, a 7-byte NOP whose
-/// displacement's low byte CODE (1 opens a window, 2 closes it) its QEMU
-/// plugin recognises; nothing without the plugin.
-macro_rules! insn_profile_mark {
-    ($code:literal) => {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a NOP: no memory access, no register (left a compiler
-        // barrier on purpose: the window keeps its place in the code).
-        unsafe {
-            std::arch::asm!(
-                concat!(".byte 0x0f, 0x1f, 0x80, ", $code, ", 0x56, 0x45, 0x4b"),
-                options(nostack)
-            );
-        }
-    };
-}
-
-/// Opens a window of the instruction profile: each measured interval is
-/// one; with `INSN_PROFILE` set in the environment, each interval's count
-/// of requests goes to stderr.
-#[inline(always)]
-fn insn_profile_start() {
-    insn_profile_mark!("0x01");
-}
-
-/// Closes the window `insn_profile_start()` opened.
-#[inline(always)]
-fn insn_profile_stop() {
-    insn_profile_mark!("0x02");
 }
 
 /// The server's CPU clock: its user and system time, in nanoseconds.
@@ -379,9 +349,9 @@ fn point(backend: &str, n: usize, size: usize, plan: &Plan) -> io::Result<Vec<Sa
     let print_counts = std::env::var_os("INSN_PROFILE").is_some();
     for rep in 0..plan.reps {
         let (cpu0, calls0, me0) = (cpu_ns(clock)?, syscalls(), cpu_ns(own)?);
-        insn_profile_start();
+        insn_mark::start();
         let (done, took) = load.run_for(plan.duration, 3 * per_conn, &mut alive)?;
-        insn_profile_stop();
+        insn_mark::stop();
         let (cpu1, calls1, me1) = (cpu_ns(clock)?, syscalls(), cpu_ns(own)?);
         if print_counts {
             eprintln!("kevent-echo: {backend} n={n} interval {rep}: {done} requests");
