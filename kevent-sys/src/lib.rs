@@ -300,6 +300,7 @@ fn errno() -> c_int {
 }
 
 /// Checks a call that returns a count in `0..=max`.
+#[inline]
 fn count(
     call: &'static str,
     ret: core::result::Result<c_long, c_int>,
@@ -343,6 +344,7 @@ pub unsafe fn kevent_create(flags: c_uint) -> Result<c_int> {
 /// Only after [`probe`] found kevent ABI v2. `arg` must point to `num`
 /// readable and writable `ukevent`s (the kernel writes back `ret_flags`
 /// and `ret_data`), or be null with `num` 0.
+#[inline]
 pub unsafe fn kevent_ctl(fd: c_int, cmd: c_uint, num: c_uint, arg: *mut ukevent) -> Result<c_uint> {
     let ret = syscall6(nr::KEVENT_CTL, [i(fd), u(cmd), u(num), p(arg), 0, 0]);
     count("kevent_ctl", ret, num)
@@ -402,6 +404,7 @@ pub fn probe(probe: &mut kevent_probe) -> Result<usize> {
 /// readable [`kevent_ctl_batch`]es, each `entries` to `num` readable and
 /// writable [`ukevent`]s (the kernel applies them as [`kevent_ctl`] does,
 /// before the wait, and writes their results back).
+#[inline]
 pub unsafe fn kevent_get_events(
     fd: c_int,
     events: *mut kevent_event,
@@ -456,6 +459,7 @@ pub unsafe fn kevent_ring_init(
 /// Only after [`probe`] found kevent ABI v2. The ring registered on `fd`
 /// must still be valid as described for [`kevent_ring_init`]; `args` as
 /// for [`kevent_get_events`].
+#[inline]
 pub unsafe fn kevent_wait(
     fd: c_int,
     num: c_uint,

@@ -190,8 +190,11 @@ impl RingMem {
             .wrapping_sub(self.tail().load(Ordering::Relaxed)) as usize
     }
 
+    /// The free-running indices of the entries to read: tail, and head
+    /// loaded with acquire (which orders the entries' reads after the
+    /// kernel's writes).
     #[inline]
-    fn drain(&mut self) -> Drain<'_> {
+    fn bounds(&self) -> (u32, u32) {
         let head = self.head().load(Ordering::Acquire);
         let tail = self.tail().load(Ordering::Relaxed);
         // A head more than `entries` ahead is a kernel bug or corruption:
@@ -201,6 +204,12 @@ impl RingMem {
         } else {
             head
         };
+        (tail, head)
+    }
+
+    #[inline]
+    fn drain(&mut self) -> Drain<'_> {
+        let (tail, head) = self.bounds();
         Drain {
             mem: self,
             tail,
@@ -530,6 +539,43 @@ impl<Q: QueueRef> Ring<Q> {
     #[inline]
     pub fn drain(&mut self) -> Drain<'_> {
         self.mem.drain()
+    }
+
+    /// The events in the ring, as [`drain`](Ring::drain) reads them; if
+    /// it holds none, first waits as [`wait`](Ring::wait) does (the
+    /// `Drain` is empty if `timeout` passed). It looks at the ring once
+    /// where [`is_empty`](Ring::is_empty) and then `drain` look twice:
+    /// the loop of a ring written at event time, which holds events
+    /// without a system call while they keep coming.
+    ///
+    /// ```no_run
+    /// # use kevent::{Queue, Ring};
+    /// let mut ring = Ring::builder(256).at_event().build(Queue::new()?)?;
+    /// loop {
+    ///     for event in ring.drain_or_wait(None)? {
+    ///         println!("{:?} {}", event.kind(), event.user_data());
+    ///     }
+    /// #   break;
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Ring::wait), which it calls only when the ring is
+    /// empty.
+    #[inline]
+    pub fn drain_or_wait(&mut self, timeout: Option<Duration>) -> io::Result<Drain<'_>> {
+        let (tail, head) = self.mem.bounds();
+        if tail == head {
+            self.wait(timeout)?;
+            return Ok(self.mem.drain());
+        }
+        Ok(Drain {
+            mem: &mut self.mem,
+            tail,
+            head,
+        })
     }
 }
 

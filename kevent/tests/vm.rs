@@ -1052,6 +1052,39 @@ fn ring_round_trips_and_wraps() {
 
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn ring_drain_or_wait_waits_only_when_empty() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    q.add_all(&[Kevent::user(1), Kevent::user(2)])
+        .unwrap()
+        .check()
+        .unwrap();
+    let mut ring = Ring::new(&q, 4).unwrap();
+    // Empty: it waits, and the wait copies both events.
+    q.trigger(1).unwrap();
+    q.trigger(2).unwrap();
+    let mut events = ring.drain_or_wait(Some(LONG)).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events.next().unwrap().id(), 1);
+    drop(events);
+    // One event left in the ring: returned without a wait, which would
+    // have copied the new trigger of 1 behind it.
+    q.trigger(1).unwrap();
+    let ids: Vec<_> = ring.drain_or_wait(None).unwrap().map(|e| e.id()).collect();
+    assert_eq!(ids, [2]);
+    let ids: Vec<_> = ring
+        .drain_or_wait(Some(Duration::ZERO))
+        .unwrap()
+        .map(|e| e.id())
+        .collect();
+    assert_eq!(ids, [1]);
+    // Nothing anywhere: the timeout passes and the drain is empty.
+    assert_eq!(ring.drain_or_wait(Some(MS)).unwrap().len(), 0);
+    assert!(ring.is_empty());
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn full_ring_keeps_events() {
     require_kevent();
     let q = Queue::new().unwrap();

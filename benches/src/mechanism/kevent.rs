@@ -130,7 +130,7 @@ impl KeventQueue {
 
     /// Waits for events (at most `timeout`; `None`: forever) and hands
     /// each to `f`.
-    fn collect(&mut self, timeout: Option<Duration>, mut f: impl FnMut(Event)) -> io::Result<()> {
+    fn collect(&mut self, timeout: Option<Duration>, f: impl FnMut(Event)) -> io::Result<()> {
         match &mut self.source {
             Source::Copy(queue, events) => {
                 self.calls += 1;
@@ -139,14 +139,17 @@ impl KeventQueue {
             }
             Source::Ring(ring) => {
                 // Events already in the ring (a kernel that writes it at
-                // event time) are taken without a system call.
-                if ring.is_empty() {
+                // event time) are taken without a system call, with one
+                // look at the ring (Ring::drain_or_wait, which does not
+                // say whether it waited: the calls are counted here).
+                let mut events = ring.drain();
+                if events.len() == 0 {
+                    drop(events);
                     self.calls += 1;
                     ring.wait(timeout)?;
+                    events = ring.drain();
                 }
-                for e in ring.drain() {
-                    f(e);
-                }
+                events.for_each(f);
             }
         }
         Ok(())

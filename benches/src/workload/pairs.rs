@@ -135,19 +135,22 @@ pub(super) fn write_byte(fd: RawFd) {
 }
 
 /// Reads what is pending (one byte, or all for edge-triggered
-/// mechanisms); returns how many bytes it read.
+/// mechanisms); returns how many bytes it read. A read shorter than the
+/// buffer emptied the socket, as the pipes workload's `read_tokens` and
+/// tokio take it: a byte that comes later is a new edge, so no read
+/// waits for `EAGAIN`.
 fn read_pending(fd: RawFd, drain: bool) -> usize {
     let mut buf = [0u8; 64];
+    let want = if drain { buf.len() } else { 1 };
     let mut total = 0;
     loop {
-        let want = if drain { buf.len() } else { 1 };
         // SAFETY: `buf` has room for `want` bytes.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), want) };
         if n <= 0 {
             return total;
         }
         total += n as usize;
-        if !drain {
+        if (n as usize) < want || !drain {
             return total;
         }
     }
@@ -210,6 +213,7 @@ pub fn libevent_bench_on(
     let mut left = writes;
     let calls = mech.as_ref().map_or(0, |m| m.syscalls());
     let start = Instant::now();
+    crate::insn_mark::start();
     while fired < total {
         ready.clear();
         match mech.as_deref_mut() {
@@ -234,6 +238,7 @@ pub fn libevent_bench_on(
             m.rearm(&ready)?;
         }
     }
+    crate::insn_mark::stop();
     let elapsed = start.elapsed();
     Ok(Run {
         elapsed,
