@@ -548,6 +548,14 @@ impl<Q: QueueRef> Ring<Q> {
     /// the loop of a ring written at event time, which holds events
     /// without a system call while they keep coming.
     ///
+    /// It calls into the kernel only when the ring is empty. On a ring
+    /// written at event time, the events that only a wait copies
+    /// (timers, signals, level-triggered, oneshot and dispatched
+    /// kevents, and events that came while the ring was full: see
+    /// [`RingBuilder::at_event`]) would wait as long as the ring never
+    /// empties under a steady stream of events: a loop that has them
+    /// calls `wait(Some(Duration::ZERO))` after each drain as well.
+    ///
     /// ```no_run
     /// # use kevent::{Queue, Ring};
     /// let mut ring = Ring::builder(256).at_event().build(Queue::new()?)?;
@@ -566,9 +574,16 @@ impl<Q: QueueRef> Ring<Q> {
     /// empty.
     #[inline]
     pub fn drain_or_wait(&mut self, timeout: Option<Duration>) -> io::Result<Drain<'_>> {
+        self.drain_or_wait_with(&Wait::new(timeout))
+    }
+
+    /// Like [`drain_or_wait`](Ring::drain_or_wait), waiting (if the ring
+    /// is empty) as `how` says, as [`wait_with`](Ring::wait_with) does.
+    #[inline]
+    pub fn drain_or_wait_with(&mut self, how: &Wait<'_>) -> io::Result<Drain<'_>> {
         let (tail, head) = self.mem.bounds();
         if tail == head {
-            self.wait(timeout)?;
+            self.wait_with(how)?;
             return Ok(self.mem.drain());
         }
         Ok(Drain {
@@ -611,6 +626,7 @@ impl<Q: QueueRef> Drop for Ring<Q> {
 /// head loaded when it was made. It keeps its position locally and stores
 /// the ring's tail once, on drop.
 #[derive(Debug)]
+#[must_use = "the events not read stay in the ring, and the next drain returns them again"]
 pub struct Drain<'r> {
     mem: &'r mut RingMem,
     tail: u32,

@@ -1081,6 +1081,34 @@ fn ring_drain_or_wait_waits_only_when_empty() {
     // Nothing anywhere: the timeout passes and the drain is empty.
     assert_eq!(ring.drain_or_wait(Some(MS)).unwrap().len(), 0);
     assert!(ring.is_empty());
+    // With the wait's arguments: at least two events.
+    q.trigger(1).unwrap();
+    q.trigger(2).unwrap();
+    let events = ring
+        .drain_or_wait_with(&Wait::timeout(LONG).min(2))
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    drop(events);
+    // A ring written at event time: the write alone puts the event
+    // there, and the drain takes it (a wait would return at once too).
+    if !kevent::features().unwrap().ring_at_event {
+        return;
+    }
+    drop(ring);
+    let q = Queue::new().unwrap();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    q.add(Kevent::poll(b.as_fd(), PollFlags::IN).edge().user_data(7))
+        .unwrap();
+    let mut ring = Ring::builder(8).at_event().build(&q).unwrap();
+    assert_eq!(ring.drain_or_wait(Some(Duration::ZERO)).unwrap().len(), 0);
+    a.write_all(b"x").unwrap();
+    assert_eq!(ring.len(), 1);
+    let got: Vec<_> = ring
+        .drain_or_wait(None)
+        .unwrap()
+        .map(|e| e.user_data())
+        .collect();
+    assert_eq!(got, [7]);
 }
 
 #[test]

@@ -134,12 +134,14 @@ pub(super) fn write_byte(fd: RawFd) {
     unsafe { libc::write(fd, b"e".as_ptr().cast(), 1) };
 }
 
-/// Reads what is pending (one byte, or all for edge-triggered
-/// mechanisms); returns how many bytes it read. A read shorter than the
-/// buffer emptied the socket, as the pipes workload's `read_tokens` and
-/// tokio take it: a byte that comes later is a new edge, so no read
-/// waits for `EAGAIN`.
-fn read_pending(fd: RawFd, drain: bool) -> usize {
+/// Reads what is pending in a ready socket or pipe (one byte, or all for
+/// edge-triggered mechanisms); returns how many bytes it read. A drain
+/// stops at the first read shorter than the buffer (the socket or pipe
+/// was empty then, as tokio takes it; a byte that comes later is a new
+/// edge), not at `EAGAIN`, so that it costs one read where a
+/// level-triggered event's does. Both libevent-bench and the pipes
+/// workload read with it.
+pub(super) fn read_pending(fd: RawFd, drain: bool) -> usize {
     let mut buf = [0u8; 64];
     let want = if drain { buf.len() } else { 1 };
     let mut total = 0;

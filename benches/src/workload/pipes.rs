@@ -4,10 +4,9 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::RawFd;
 use std::time::Instant;
 
-use super::pairs::{write_byte, FdPairs, Run};
+use super::pairs::{read_pending, write_byte, FdPairs, Run};
 use crate::mechanism::Readiness;
 
 /// xorshift64*, with a fixed seed: every mechanism sees the same sequence
@@ -25,31 +24,10 @@ impl Rng {
 
 const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// Reads the tokens in a ready pipe: one byte, or for edge-triggered
-/// mechanisms all of them, stopping at the first short read (the pipe
-/// was empty then; a later write is a new edge), not at `EAGAIN`, so
-/// that a drain costs one read as a level-triggered event does.
-fn read_tokens(fd: RawFd, drain: bool) -> usize {
-    let mut buf = [0u8; 64];
-    let want = if drain { buf.len() } else { 1 };
-    let mut total = 0;
-    loop {
-        // SAFETY: `buf` has room for `want` bytes.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), want) };
-        if n <= 0 {
-            return total;
-        }
-        total += n as usize;
-        if (n as usize) < want || !drain {
-            return total;
-        }
-    }
-}
-
 /// `pipes` pipes with `tokens` bytes circulating among them: each event
 /// reads one byte from a ready pipe (all of them for edge-triggered
-/// mechanisms, each byte an event, see [`read_tokens`]) and writes one byte to a pipe chosen
-/// pseudo-randomly; it stops once `events` events were handled. The
+/// mechanisms, each byte an event, see [`read_pending`]) and writes one
+/// byte to a pipe chosen pseudo-randomly; it stops once `events` events were handled. The
 /// tokens never leave the pipes, so a wait always finds one.
 ///
 /// Without a mechanism (`None`, the bound) the loop keeps its own list
@@ -90,7 +68,7 @@ pub fn pipes(
             None => ready.extend(direct.pop_front()),
         }
         for &i in &ready {
-            for _ in 0..read_tokens(p.0[i].0, drain) {
+            for _ in 0..read_pending(p.0[i].0, drain) {
                 fired += 1;
                 let next = rng.below(pipes);
                 write_byte(p.0[next].1);
