@@ -27,8 +27,9 @@ const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 /// `pipes` pipes with `tokens` bytes circulating among them: each event
 /// reads one byte from a ready pipe (all of them for edge-triggered
 /// mechanisms, each byte an event, see [`read_pending`]) and writes one
-/// byte to a pipe chosen pseudo-randomly; it stops once `events` events were handled. The
-/// tokens never leave the pipes, so a wait always finds one.
+/// byte to a pipe chosen pseudo-randomly; it stops once `events` events
+/// were handled. The tokens never leave the pipes, so a wait always finds
+/// one.
 ///
 /// Without a mechanism (`None`, the bound) the loop keeps its own list
 /// of the pipes that hold a byte.
