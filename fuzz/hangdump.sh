@@ -5,7 +5,8 @@
 #   fuzz/hangdump.sh SECONDS -- COMMAND [ARG...]
 #
 # On a hang, for every thread of the command and of its descendants: state,
-# wchan, system call and kernel stack (from /proc), the user-space stacks
+# wchan, system call and kernel stack (from /proc), each kevent queue's
+# fdinfo (its first 200 lines), the user-space stacks
 # (gdb -batch, if gdb is there), and every task's state in the kernel log
 # (sysrq t, when /proc/sysrq-trigger is writable); then SIGKILL, exit 124.
 # Otherwise the command's own exit status.
@@ -38,6 +39,14 @@ for p in $(descendants "$pid"); do
 			"state $(awk '{print $3}' "$t"/stat 2>/dev/null)," \
 			"wchan $(cat "$t"/wchan 2>/dev/null), syscall $(cat "$t"/syscall 2>/dev/null)"
 		sed 's/^/   /' "$t"/stack 2>/dev/null
+	done
+	# each kevent queue's kevents (fdinfo: id, type, flags, state)
+	for f in /proc/"$p"/fd/*; do
+		case $(readlink "$f" 2>/dev/null) in
+		*kevent*)
+			echo "   fd ${f##*/} $(readlink "$f"):"
+			sed 's/^/      /' /proc/"$p"/fdinfo/"${f##*/}" 2>/dev/null | head -200 ;;
+		esac
 	done
 	if command -v gdb >/dev/null; then
 		timeout 60 gdb -batch -nx -p "$p" -ex "thread apply all bt" 2>&1 |

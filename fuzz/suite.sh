@@ -29,7 +29,9 @@
 # injection, and 100000 queues watching one pipe (about 30 minutes of
 # guest time under TCG); kqueue-fuzz 200000 calls with one thread and 1
 # million with 4 threads (not timed yet in the long form).
-# Records of the fuzzer go to $FUZZ_OUT, $KEVENT_RESULTS or /tmp as fuzz-*.tsv;
+# A run still going after 300 s (--long: 40000 s) is stuck: fuzz/hangdump.sh
+# prints its threads' stacks and its queues' fdinfo, kills it, and the run
+# fails. Records of the fuzzer go to $FUZZ_OUT, $KEVENT_RESULTS or /tmp as fuzz-*.tsv;
 # fuzz/table.py turns them into the table of bad inputs. Seeds are printed;
 # set FUZZ_SEED to repeat a run.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,11 +54,16 @@ run() {
 	fi
 	echo "== fuzz-suite: $name: $*"
 	t0=$SECONDS
-	"$@"
+	# A run that outlasts its cap is stuck: hangdump.sh shows where
+	# (stacks, the queues' fdinfo) and kills it (exit 124).
+	"$here/hangdump.sh" "$cap" -- "$@"
 	rc=$?
 	if ((rc == 0)); then
 		echo "fuzz-suite: $name: ok ($((SECONDS - t0)) s)"
 		passed=$((passed + 1))
+	elif ((rc == 124)); then
+		echo "fuzz-suite: $name: FAIL (stuck: still running after $cap s, killed; where it was is above)"
+		failed=$((failed + 1))
 	else
 		echo "fuzz-suite: $name: FAIL (exit $rc, $((SECONDS - t0)) s)"
 		failed=$((failed + 1))
@@ -67,10 +74,13 @@ if ((long)); then
 	n1=200000 n2=1000000 n3=1000000 n4=1000000 n5=200000 w=100000
 	t1=36000 t2=36000 t3=36000 t4=36000 t5=36000
 	n6=200000 n7=1000000 t6=36000 t7=36000
+	cap=40000
 else
 	n1=1000000 n2=1000000 n3=1000000 n4=1000000 n5=1000000 w=2000
 	t1=30 t2=25 t3=30 t4=20 t5=10
 	n6=1000000 n7=1000000 t6=10 t7=20
+	# each run takes at most about 50 s of a loaded CI machine
+	cap=300
 fi
 run "fuzz 1 thread" "$bin/kevent-fuzz" -s "$seed" -n "$n1" -t "$t1" --strict -q -o "$out/fuzz-single.tsv"
 run "fuzz 4 threads" "$bin/kevent-fuzz" -s "$((seed + 1))" -n "$n2" -t "$t2" -j 4 -o "$out/fuzz-threads.tsv"
