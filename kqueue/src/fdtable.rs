@@ -155,6 +155,7 @@ mod tests {
             }),
             write: None,
             kernel: Some(KState::default()),
+            parked: false,
         }
     }
 

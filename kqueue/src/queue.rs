@@ -1702,6 +1702,10 @@ impl Kq {
                 k.enabled = true;
             }
         }
+        if kev.filter == EVFILT_READ {
+            // A changed READ knote is looked at afresh (level-triggered).
+            new.parked = false;
+        }
         let desired = new.desired();
         let mut op = new.op_to(desired);
         let mut fresh = None;
@@ -2228,8 +2232,9 @@ impl Kq {
 }
 
 /// Reports the fired filter `filter` of descriptor `fd` (unless its
-/// `NOTE_LOWAT` mark is not reached) and applies its `EV_ONESHOT` or
-/// `EV_DISPATCH`; returns whether that may have changed the state (see
+/// `NOTE_LOWAT` mark is not reached: then it parks the descriptor, see
+/// [`FdState::parked`]) and applies its `EV_ONESHOT` or `EV_DISPATCH`;
+/// returns whether that may have changed the state (see
 /// [`FdState::mark_reported`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -2246,8 +2251,11 @@ fn report_fd(
     let k = (*s.slot(filter)).expect("fired filters exist");
     let data = fd_data(fd, filter, events, &k, amounts);
     if filter == EVFILT_READ && k.fflags & NOTE_LOWAT != 0 && data < k.data && !eof {
-        return false;
+        // Below the mark: park the kevent (edge-triggered) until more
+        // data comes, or this report comes back at every wait.
+        return !std::mem::replace(&mut s.parked, true);
     }
+    let unparked = filter == EVFILT_READ && std::mem::take(&mut s.parked);
     let mut flags = k.flags;
     let mut fflags = 0;
     if eof {
@@ -2262,7 +2270,7 @@ fn report_fd(
         data,
         k.udata,
     ));
-    s.mark_reported(filter)
+    s.mark_reported(filter) | unparked
 }
 
 /// Reports a timer's or a signal's count (`data`) for the knote of the

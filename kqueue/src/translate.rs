@@ -159,6 +159,13 @@ pub struct FdState {
     pub write: Option<Knote>,
     /// The kernel's kevent as the library last set it.
     pub kernel: Option<KState>,
+    /// A level-triggered `EVFILT_READ` with `NOTE_LOWAT` was reported by
+    /// the kernel below its mark, on a file whose `->poll()` ignores
+    /// `SO_RCVLOWAT` (all but TCP): the kevent is edge-triggered until
+    /// the READ knote fires or changes, so that a wait sleeps until the
+    /// file gets more data, where a level-triggered kevent would report
+    /// the file again at once and the wait would spin without end.
+    pub parked: bool,
 }
 
 impl FdState {
@@ -180,7 +187,8 @@ impl FdState {
     /// filters' bits; the one filter's mode (ET, ONESHOT, DISPATCH) when
     /// it is alone; with both, edge-triggered only if both are `EV_CLEAR`
     /// (ONESHOT and DISPATCH are then done by the library); disabled when
-    /// no filter is enabled; always `KEVENT_REQ_FD_CLOSE`.
+    /// no filter is enabled; always `KEVENT_REQ_FD_CLOSE`; edge-triggered
+    /// while [`FdState::parked`].
     pub fn desired(&self) -> Option<KState> {
         // No allocation: this runs for every event of a descriptor.
         let (r, w) = (self.read, self.write);
@@ -202,13 +210,16 @@ impl FdState {
                 all_clear &= k.is_some_and(|k| k.flags & EV_CLEAR != 0);
             }
         }
-        let req_flags = if alone {
+        let mut req_flags = if alone {
             fd_close | k.mode_req()
         } else if all_clear {
             fd_close | sys::KEVENT_REQ_ET
         } else {
             fd_close
         };
+        if self.parked {
+            req_flags |= sys::KEVENT_REQ_ET;
+        }
         Some(KState {
             events,
             req_flags,
@@ -354,10 +365,30 @@ mod tests {
             read: read.map(|f| Knote::new(&kev(EVFILT_READ, EV_ADD | f))),
             write: write.map(|f| Knote::new(&kev(EVFILT_WRITE, EV_ADD | f))),
             kernel: None,
+            parked: false,
         }
     }
 
     const FDC: u32 = sys::KEVENT_REQ_FD_CLOSE;
+
+    #[test]
+    fn a_parked_descriptor_is_edge_triggered() {
+        let et = sys::KEVENT_REQ_ET;
+        for (read, write) in [
+            (Some(0), None),
+            (Some(EV_DISPATCH), None),
+            (Some(0), Some(0)),
+        ] {
+            let mut s = with(read, write);
+            let level = s.desired().expect("a kevent");
+            assert_eq!(level.req_flags & et, 0);
+            s.parked = true;
+            let parked = s.desired().expect("a kevent");
+            assert_eq!(parked.req_flags, level.req_flags | et);
+            assert_eq!(parked.events, level.events);
+            assert_eq!(s.op_to(Some(parked)), Some(FdOp::Add(parked)));
+        }
+    }
 
     #[test]
     fn one_filter_adds_its_bits_and_mode() {

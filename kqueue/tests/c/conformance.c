@@ -818,6 +818,95 @@ static void test_lowat(void)
 	close(kq);
 }
 
+static void lowat_on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * The child of test_lowat_below_the_mark_sleeps: 0, or the number of the
+ * step that went wrong. A repeating SIGALRM (no SA_RESTART) ends each
+ * wait without a timeout: one that lands before the wait sleeps leaves
+ * it to the next.
+ */
+static int lowat_child(void)
+{
+	struct itimerval tick = { { 0, 200000 }, { 0, 200000 } }, off = { 0 };
+	struct sigaction sa = { .sa_handler = lowat_on_alarm };
+	struct kevent ev;
+	int p[2], kq = kq_new(), r;
+	char buf[8];
+
+	if (kq < 0 || pipe(p) || sigaction(SIGALRM, &sa, NULL))
+		return 1;
+	if (change(kq, p[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 10, NULL) ||
+	    write(p[1], "12345", 5) != 5)
+		return 2;
+	/* Below the mark: the wait sleeps, and the signal ends it. */
+	setitimer(ITIMER_REAL, &tick, NULL);
+	r = wait_events(kq, &ev, 1, NULL);
+	setitimer(ITIMER_REAL, &off, NULL);
+	if (r != -1 || errno != EINTR)
+		return 3;
+	/* At the mark: reported, and again (level-triggered). */
+	if (write(p[1], "67890", 5) != 5)
+		return 4;
+	if (wait_events(kq, &ev, 1, &sec5) != 1 || ev.data != 10 ||
+	    ev.ident != (uintptr_t)p[0])
+		return 5;
+	if (wait_events(kq, &ev, 1, &zero_ts) != 1 || ev.data != 10)
+		return 6;
+	/* Below it again: asleep again. */
+	if (read(p[0], buf, 6) != 6)
+		return 7;
+	if (wait_events(kq, &ev, 1, &zero_ts) != 0)
+		return 8;
+	setitimer(ITIMER_REAL, &tick, NULL);
+	r = wait_events(kq, &ev, 1, NULL);
+	setitimer(ITIMER_REAL, &off, NULL);
+	if (r != -1 || errno != EINTR)
+		return 9;
+	/* A change of the knote looks again: still below, still asleep. */
+	if (change(kq, p[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 5, NULL) ||
+	    wait_events(kq, &ev, 1, &zero_ts) != 0)
+		return 10;
+	if (change(kq, p[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 4, NULL) ||
+	    wait_events(kq, &ev, 1, &zero_ts) != 1 || ev.data != 4)
+		return 11;
+	return 0;
+}
+
+/*
+ * NOTE_LOWAT on a file whose readiness the kernel cannot hold back below
+ * the mark (a pipe; only TCP honours SO_RCVLOWAT in its poll): below the
+ * mark a wait without a timeout sleeps until more data comes or a signal
+ * ends it. It once spun in the library, taking the kernel's report of
+ * the readable pipe again and again, deaf to signals (a kqueue-fuzz run
+ * that never ended). In a child, which the parent kills if it does not
+ * end (then the test fails).
+ */
+static void test_lowat_below_the_mark_sleeps(void)
+{
+	long long until = now_ms() + 60000;
+	int status = 0;
+	pid_t pid, r;
+
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(lowat_child());
+	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < until)
+		usleep(10000);
+	if (r == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	CHECK(r == pid); /* the child's wait never ended: it spun */
+	CHECK(WIFEXITED(status));
+	CHECK(WEXITSTATUS(status) == 0); /* the step of lowat_child() that failed */
+}
+
 static void test_timer_periodic(void)
 {
 	int64_t first, after, total;
@@ -2828,6 +2917,7 @@ int main(int argc, char **argv)
 	RUN(test_listen_socket);
 	RUN(test_socket_exact_data);
 	RUN(test_lowat);
+	RUN(test_lowat_below_the_mark_sleeps);
 	RUN(test_timer_periodic);
 	RUN(test_timer_units);
 	RUN(test_timer_oneshot);
