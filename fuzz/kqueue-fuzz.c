@@ -439,6 +439,19 @@ static void check_events(const struct kevent *ev, int n, const struct kevent *ch
 
 /* ---- one kevent() call ------------------------------------------- */
 
+/* A call whose outcome its class did not expect: what it was (even with -q) */
+static void print_call(int r, int e, int nev, const struct timespec *tsp,
+		       const struct kevent *chp, const struct change_class *cls, int nch)
+{
+	dprintf(2, "  returned %d (%s): nevents %d, timeout %s, %d change(s)\n", r,
+		r < 0 ? strerror(e) : "ok", nev,
+		!tsp ? "none" : tsp->tv_nsec ? "short" : "zero", nch);
+	for (int i = 0; i < nch && chp; i++)
+		dprintf(2, "  change %d: class %s, filter %d ident %lu flags %#x fflags %#x "
+			"data %lld\n", i, cls[i].cls, chp[i].filter, (unsigned long)chp[i].ident,
+			chp[i].flags, chp[i].fflags, (long long)chp[i].data);
+}
+
 static void do_kevent(struct tctx *t, int fork_child)
 {
 	struct kevent ch[MAX_CHANGES], ev[32];
@@ -523,9 +536,10 @@ static void do_kevent(struct tctx *t, int fork_child)
 		 * EINTR (the watchdog), or EBADF (the queue closed by another
 		 * thread). */
 		if (*expect) {
-			if (!fork_child)
-				record("kevent", whole, -e, expect);
-			else if (!expected(expect, e))
+			if (!fork_child) {
+				if (record("kevent", whole, -e, expect))
+					print_call(r, e, nev, tsp, chp, cls, nch);
+			} else if (!expected(expect, e))
 				_exit(20);
 		} else {
 			int ok = e == EINTR || e == EBADF || expected(RES, e);
@@ -551,9 +565,11 @@ static void do_kevent(struct tctx *t, int fork_child)
 		}
 		return;
 	}
-	if (*expect && !fork_child)
-		record("kevent", whole, r, expect);
-	else if (!fork_child)
+	if (*expect && !fork_child) {
+		/* a call that should have failed: what it was (even with -q) */
+		if (record("kevent", whole, r, expect))
+			print_call(r, e, nev, tsp, chp, cls, nch);
+	} else if (!fork_child)
 		record("kevent", whole, 0, NULL);
 	check_events(evp ? evp : ev, r, ch, cls, nch > 0 ? nch : 0, fork_child);
 }

@@ -55,6 +55,10 @@ thread_local! {
     /// This thread's [`ctl_one`] calls: whether a vnode change made one
     /// (see [`State::calls`]).
     static CTL_ONE_CALLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// This thread's [`ctl_one`] calls that found the number no queue
+    /// ([`NOT_A_QUEUE`]): whether one of a vnode change's did, even one
+    /// whose result it does not need (see [`Kq::change`]).
+    static CTL_ONE_REFUSED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 fn count_call() {
@@ -63,6 +67,10 @@ fn count_call() {
 
 fn ctl_one_calls() -> u64 {
     CTL_ONE_CALLS.with(|c| c.get())
+}
+
+fn ctl_one_refused() -> u64 {
+    CTL_ONE_REFUSED.with(|c| c.get())
 }
 
 /// A change's "errno" when the kernel refused the whole call because the
@@ -241,7 +249,10 @@ pub fn ctl_one(kq: RawFd, cmd: u32, mut u: sys::ukevent) -> Result<(), c_int> {
         Ok(1) if u.ret_flags & sys::KEVENT_RET_BROKEN == 0 => Ok(()),
         Ok(1) => Err(-(u.ret_data[1] as i32)),
         Ok(_) => Err(libc::EIO),
-        Err(sys::Error::Errno(libc::EBADF | libc::EINVAL)) => Err(NOT_A_QUEUE),
+        Err(sys::Error::Errno(libc::EBADF | libc::EINVAL)) => {
+            CTL_ONE_REFUSED.with(|c| c.set(c.get() + 1));
+            Err(NOT_A_QUEUE)
+        }
         Err(sys::Error::Errno(e)) => Err(e),
         Err(_) => Err(libc::EIO),
     }
@@ -1347,11 +1358,19 @@ impl Kq {
                 };
                 if !known {
                     st.calls += 1;
-                    let _ = ctl_one(
+                    let r = ctl_one(
                         self.fd,
                         sys::KEVENT_CTL_REMOVE,
                         ukevent(id, type_, 0, 0, 0, 0),
                     );
+                    // This call made a kernel call, so it skips the
+                    // check of a call the table answered alone: the
+                    // number being no queue any more must be seen here,
+                    // or a change refused by the table (ENOENT) would
+                    // fail the call instead of EBADF.
+                    if r == Err(NOT_A_QUEUE) {
+                        st.gone = true;
+                    }
                 }
             }
         }
@@ -1634,9 +1653,14 @@ impl Kq {
             EVFILT_VNODE => {
                 // It does its own system calls, in changelist order.
                 self.flush(st, batch, results, retry);
-                let before = ctl_one_calls();
+                let (before, refused) = (ctl_one_calls(), ctl_one_refused());
                 let r = st.vnodes.change(self.fd, kev);
                 st.calls += ctl_one_calls() - before;
+                // A call made, so no check of the number afterwards: a
+                // refusal it ignored (a stale watch's REMOVE) must count.
+                if ctl_one_refused() != refused {
+                    st.gone = true;
+                }
                 r
             }
             _ => Err(libc::EINVAL),
@@ -2109,8 +2133,9 @@ impl Kq {
                     // Each filter in its own inlined call, READ first: a
                     // loop over an array of the two cost about 65
                     // instructions more per event (overhead.c kq-wait).
+                    let (mut reported, mut below) = (false, false);
                     if fired.read {
-                        changed |= report_fd(
+                        match report_fd(
                             s,
                             &mut out,
                             fd,
@@ -2119,10 +2144,13 @@ impl Kq {
                             err,
                             ev.events,
                             amounts,
-                        );
+                        ) {
+                            Some(c) => (changed, reported) = (changed | c, true),
+                            None => below = true,
+                        }
                     }
                     if fired.write {
-                        changed |= report_fd(
+                        if let Some(c) = report_fd(
                             s,
                             &mut out,
                             fd,
@@ -2131,7 +2159,21 @@ impl Kq {
                             err,
                             ev.events,
                             amounts,
-                        );
+                        ) {
+                            (changed, reported) = (changed | c, true);
+                        }
+                    }
+                    if reported {
+                        // The call returns with it: level-triggered again.
+                        changed |= std::mem::take(&mut s.parked);
+                    } else if below {
+                        // A READ below its NOTE_LOWAT mark, and nothing
+                        // else: park the kevent (edge-triggered) until
+                        // more data comes, or this report would come
+                        // back at every wait (FdState::parked).
+                        changed |= !std::mem::replace(&mut s.parked, true);
+                    } else if !fired.read && !fired.write {
+                        changed |= s.resync_if_level();
                     }
                     let sync = changed && s.op().is_some();
                     if s.is_empty() && s.kernel.is_none() {
@@ -2231,11 +2273,10 @@ impl Kq {
     }
 }
 
-/// Reports the fired filter `filter` of descriptor `fd` (unless its
-/// `NOTE_LOWAT` mark is not reached: then it parks the descriptor, see
-/// [`FdState::parked`]) and applies its `EV_ONESHOT` or `EV_DISPATCH`;
-/// returns whether that may have changed the state (see
-/// [`FdState::mark_reported`]).
+/// Reports the fired filter `filter` of descriptor `fd` and applies its
+/// `EV_ONESHOT` or `EV_DISPATCH`; returns whether that may have changed
+/// the state (see [`FdState::mark_reported`]), or `None` if a READ is
+/// below its `NOTE_LOWAT` mark (not reported).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn report_fd(
@@ -2247,15 +2288,14 @@ fn report_fd(
     err: u32,
     events: u32,
     amounts: Amounts,
-) -> bool {
+) -> Option<bool> {
     let k = (*s.slot(filter)).expect("fired filters exist");
     let data = fd_data(fd, filter, events, &k, amounts);
-    if filter == EVFILT_READ && k.fflags & NOTE_LOWAT != 0 && data < k.data && !eof {
-        // Below the mark: park the kevent (edge-triggered) until more
-        // data comes, or this report comes back at every wait.
-        return !std::mem::replace(&mut s.parked, true);
+    // An error fires whatever the mark (FreeBSD's filt_soread).
+    let error = events & libc::EPOLLERR as u32 != 0;
+    if filter == EVFILT_READ && k.fflags & NOTE_LOWAT != 0 && data < k.data && !eof && !error {
+        return None;
     }
-    let unparked = filter == EVFILT_READ && std::mem::take(&mut s.parked);
     let mut flags = k.flags;
     let mut fflags = 0;
     if eof {
@@ -2270,7 +2310,7 @@ fn report_fd(
         data,
         k.udata,
     ));
-    s.mark_reported(filter) | unparked
+    Some(s.mark_reported(filter))
 }
 
 /// Reports a timer's or a signal's count (`data`) for the knote of the

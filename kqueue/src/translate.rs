@@ -187,8 +187,8 @@ impl FdState {
     /// filters' bits; the one filter's mode (ET, ONESHOT, DISPATCH) when
     /// it is alone; with both, edge-triggered only if both are `EV_CLEAR`
     /// (ONESHOT and DISPATCH are then done by the library); disabled when
-    /// no filter is enabled; always `KEVENT_REQ_FD_CLOSE`; edge-triggered
-    /// while [`FdState::parked`].
+    /// no filter is enabled; always `KEVENT_REQ_FD_CLOSE`; only
+    /// edge-triggered while [`FdState::parked`].
     pub fn desired(&self) -> Option<KState> {
         // No allocation: this runs for every event of a descriptor.
         let (r, w) = (self.read, self.write);
@@ -210,16 +210,16 @@ impl FdState {
                 all_clear &= k.is_some_and(|k| k.flags & EV_CLEAR != 0);
             }
         }
-        let mut req_flags = if alone {
+        // Parked: plain edge-triggered, the library doing ONESHOT and
+        // DISPATCH (a kernel DISPATCH kevent re-enabled would be polled,
+        // and so reported below the mark, at once).
+        let req_flags = if alone && !self.parked {
             fd_close | k.mode_req()
-        } else if all_clear {
+        } else if all_clear || self.parked {
             fd_close | sys::KEVENT_REQ_ET
         } else {
             fd_close
         };
-        if self.parked {
-            req_flags |= sys::KEVENT_REQ_ET;
-        }
         Some(KState {
             events,
             req_flags,
@@ -275,6 +275,26 @@ impl FdState {
             _ => return false,
         }
         true
+    }
+
+    /// A report that fires no enabled filter, from a kevent the table
+    /// believes enabled and level-triggered, cannot come from the kevent
+    /// the table set: the kernel's kevent is not what the table says (a
+    /// request planned from another table reached this queue through a
+    /// reused queue number, say). Left so, it would come back at every
+    /// wait, dropped each time: the wait would spin. Forgets what the
+    /// kernel holds, so that [`FdState::op`] sets it again (a MODIFY to
+    /// [`FdState::desired`]); returns whether it did.
+    pub fn resync_if_level(&mut self) -> bool {
+        let one_shot = sys::KEVENT_REQ_ET | sys::KEVENT_REQ_ONESHOT | sys::KEVENT_REQ_DISPATCH;
+        match &mut self.kernel {
+            Some(k) if k.req_flags & one_shot == 0 && !k.disabled => {
+                // No kevent has every bit: never equal to desired().
+                k.events = u32::MAX;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The kernel's reaction to its own report: a ONESHOT kevent is gone,
@@ -372,11 +392,30 @@ mod tests {
     const FDC: u32 = sys::KEVENT_REQ_FD_CLOSE;
 
     #[test]
+    fn a_level_kevent_the_table_cannot_explain_is_set_again() {
+        let mut s = with(Some(0), None);
+        let d = s.desired();
+        s.kernel = d;
+        assert_eq!(s.op(), None);
+        assert!(s.resync_if_level());
+        assert_eq!(s.op(), d.map(FdOp::Modify));
+        // Edge-triggered, oneshot or dispatched kevents report stale
+        // events legitimately, and disarm themselves: left alone.
+        for f in [EV_CLEAR, EV_ONESHOT, EV_DISPATCH] {
+            let mut s = with(Some(f), None);
+            s.kernel = s.desired();
+            assert!(!s.resync_if_level());
+            assert_eq!(s.op(), None);
+        }
+    }
+
+    #[test]
     fn a_parked_descriptor_is_edge_triggered() {
         let et = sys::KEVENT_REQ_ET;
         for (read, write) in [
             (Some(0), None),
             (Some(EV_DISPATCH), None),
+            (Some(EV_ONESHOT), None),
             (Some(0), Some(0)),
         ] {
             let mut s = with(read, write);
@@ -384,7 +423,8 @@ mod tests {
             assert_eq!(level.req_flags & et, 0);
             s.parked = true;
             let parked = s.desired().expect("a kevent");
-            assert_eq!(parked.req_flags, level.req_flags | et);
+            // No kernel DISPATCH or ONESHOT: the library does them.
+            assert_eq!(parked.req_flags, FDC | et);
             assert_eq!(parked.events, level.events);
             assert_eq!(s.op_to(Some(parked)), Some(FdOp::Add(parked)));
         }

@@ -834,7 +834,7 @@ static int lowat_child(void)
 	struct itimerval tick = { { 0, 200000 }, { 0, 200000 } }, off = { 0 };
 	struct sigaction sa = { .sa_handler = lowat_on_alarm };
 	struct kevent ev;
-	int p[2], kq = kq_new(), r;
+	int p[2], sp[2], kq = kq_new(), r;
 	char buf[8];
 
 	if (kq < 0 || pipe(p) || sigaction(SIGALRM, &sa, NULL))
@@ -873,6 +873,51 @@ static int lowat_child(void)
 	if (change(kq, p[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 4, NULL) ||
 	    wait_events(kq, &ev, 1, &zero_ts) != 1 || ev.data != 4)
 		return 11;
+	/* EV_DISPATCH and EV_ONESHOT below the mark: asleep too, and at
+	 * the mark reported once. */
+	for (int mode = 0; mode < 2; mode++) {
+		unsigned short f = mode ? EV_ONESHOT : EV_DISPATCH;
+
+		if (change(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) ||
+		    change(kq, p[0], EVFILT_READ, EV_ADD | f, NOTE_LOWAT, 8, NULL))
+			return 12;
+		setitimer(ITIMER_REAL, &tick, NULL);
+		r = wait_events(kq, &ev, 1, NULL);
+		setitimer(ITIMER_REAL, &off, NULL);
+		if (r != -1 || errno != EINTR)
+			return 13;
+		if (write(p[1], "abcd", 4) != 4 || wait_events(kq, &ev, 1, &sec5) != 1)
+			return 14;
+		if (ev.data != 8 || !(ev.flags & f)) {
+			printf("    data %lld flags %#x\n", (long long)ev.data, ev.flags);
+			return 21;
+		}
+		if (wait_events(kq, &ev, 1, &zero_ts) != 0)
+			return 22;
+		if (read(p[0], buf, 4) != 4)
+			return 15;
+		if (mode && change(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) != -1)
+			return 16;	/* the oneshot knote is gone */
+	}
+	/* A level-triggered WRITE beside a READ below its mark (a unix
+	 * socket: its poll ignores SO_RCVLOWAT): reported at every call. */
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) || write(sp[1], "x", 1) != 1 ||
+	    change(kq, sp[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 10, NULL) ||
+	    change(kq, sp[0], EVFILT_WRITE, EV_ADD, 0, 0, NULL))
+		return 17;
+	for (int i = 0; i < 3; i++)
+		if (wait_events(kq, &ev, 1, &sec5) != 1 || ev.filter != EVFILT_WRITE)
+			return 18;
+	/* An error fires whatever the mark: the reader gone, a READ on the
+	 * pipe's write end reports (EPOLLERR). */
+	if (change(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) != -1 ||
+	    change(kq, sp[0], EVFILT_WRITE, EV_DELETE, 0, 0, NULL) ||
+	    change(kq, p[1], EVFILT_READ, EV_ADD, NOTE_LOWAT, 10, NULL))
+		return 19;
+	close(p[0]);
+	if (wait_events(kq, &ev, 1, &sec5) != 1 || ev.filter != EVFILT_READ ||
+	    ev.ident != (uintptr_t)p[1])
+		return 20;
 	return 0;
 }
 
@@ -885,7 +930,12 @@ static int lowat_child(void)
  * that never ended). In a child, which the parent kills if it does not
  * end (then the test fails).
  */
-static void test_lowat_below_the_mark_sleeps(void)
+/*
+ * Runs @child in a child process: 0 if it returned 0 within 60 s; its
+ * exit status (the step that failed), or -1 if it was killed because it
+ * did not end (a wait that spun).
+ */
+static int in_child(int (*child)(void))
 {
 	long long until = now_ms() + 60000;
 	int status = 0;
@@ -893,18 +943,73 @@ static void test_lowat_below_the_mark_sleeps(void)
 
 	fflush(stdout);
 	pid = fork();
-	CHECK(pid >= 0);
+	if (pid < 0)
+		return -2;
 	if (pid == 0)
-		_exit(lowat_child());
+		_exit(child());
 	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < until)
 		usleep(10000);
 	if (r == 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
+		return -1;
 	}
-	CHECK(r == pid); /* the child's wait never ended: it spun */
-	CHECK(WIFEXITED(status));
-	CHECK(WEXITSTATUS(status) == 0); /* the step of lowat_child() that failed */
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -3;
+}
+
+static void test_lowat_below_the_mark_sleeps(void)
+{
+	int r = in_child(lowat_child);
+
+	/* -1: a wait never ended (it spun); > 0: the step of lowat_child() */
+	if (r)
+		printf("    lowat_child: %d\n", r);
+	CHECK(r == 0);
+}
+
+/*
+ * A queue's number made to name another queue (dup2()): the library
+ * still takes the number for the first queue's table, and a change
+ * planned from that table reached the second queue, rewriting its kevent
+ * of a descriptor into one that the second table's knotes never fire
+ * for. Each wait on the second queue got that kevent's report, dropped
+ * it and waited again: it spun. Now the table sets such a kevent again
+ * (FdState::resync_if_level), and the wait sleeps: a signal ends it.
+ */
+static int foreign_change_child(void)
+{
+	struct itimerval tick = { { 0, 200000 }, { 0, 200000 } }, off = { 0 };
+	struct sigaction sa = { .sa_handler = lowat_on_alarm };
+	int a = kq_new(), b = kq_new(), s[2], r;
+	struct kevent ev;
+
+	if (a < 0 || b < 0 || sigaction(SIGALRM, &sa, NULL) ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, s))
+		return 1;
+	if (change(b, s[0], EVFILT_READ, EV_ADD, 0, 0, NULL) || dup2(b, a) != a)
+		return 2;
+	/* Through a's number, on b's file: b's kevent of s[0] is rewritten. */
+	if (change(a, s[0], EVFILT_WRITE, EV_ADD, 0, 0, NULL))
+		return 3;
+	setitimer(ITIMER_REAL, &tick, NULL);
+	r = wait_events(b, &ev, 1, NULL);
+	setitimer(ITIMER_REAL, &off, NULL);
+	if (r != -1 || errno != EINTR)
+		return 4;
+	/* b's READ still works. */
+	if (write(s[1], "x", 1) != 1 || wait_events(b, &ev, 1, &sec5) != 1 ||
+	    ev.filter != EVFILT_READ || ev.ident != (uintptr_t)s[0])
+		return 5;
+	return 0;
+}
+
+static void test_foreign_change_does_not_spin(void)
+{
+	int r = in_child(foreign_change_child);
+
+	if (r)
+		printf("    foreign_change_child: %d\n", r);
+	CHECK(r == 0);
 }
 
 static void test_timer_periodic(void)
@@ -2918,6 +3023,7 @@ int main(int argc, char **argv)
 	RUN(test_socket_exact_data);
 	RUN(test_lowat);
 	RUN(test_lowat_below_the_mark_sleeps);
+	RUN(test_foreign_change_does_not_spin);
 	RUN(test_timer_periodic);
 	RUN(test_timer_units);
 	RUN(test_timer_oneshot);
