@@ -824,17 +824,32 @@ static void lowat_on_alarm(int sig)
 }
 
 /*
+ * Whether a wait on @kq without a timeout ends with EINTR at a signal: a
+ * repeating SIGALRM (lowat_on_alarm(), no SA_RESTART), so that one that
+ * lands before the wait sleeps leaves it to the next.
+ */
+static int wait_ends_at_a_signal(int kq)
+{
+	struct itimerval tick = { { 0, 200000 }, { 0, 200000 } }, off = { 0 };
+	struct kevent ev;
+	int r, e;
+
+	setitimer(ITIMER_REAL, &tick, NULL);
+	r = wait_events(kq, &ev, 1, NULL);
+	e = errno;
+	setitimer(ITIMER_REAL, &off, NULL);
+	return r == -1 && e == EINTR;
+}
+
+/*
  * The child of test_lowat_below_the_mark_sleeps: 0, or the number of the
- * step that went wrong. A repeating SIGALRM (no SA_RESTART) ends each
- * wait without a timeout: one that lands before the wait sleeps leaves
- * it to the next.
+ * step that went wrong.
  */
 static int lowat_child(void)
 {
-	struct itimerval tick = { { 0, 200000 }, { 0, 200000 } }, off = { 0 };
 	struct sigaction sa = { .sa_handler = lowat_on_alarm };
 	struct kevent ev;
-	int p[2], sp[2], kq = kq_new(), r;
+	int p[2], sp[2], kq = kq_new();
 	char buf[8];
 
 	if (kq < 0 || pipe(p) || sigaction(SIGALRM, &sa, NULL))
@@ -843,10 +858,7 @@ static int lowat_child(void)
 	    write(p[1], "12345", 5) != 5)
 		return 2;
 	/* Below the mark: the wait sleeps, and the signal ends it. */
-	setitimer(ITIMER_REAL, &tick, NULL);
-	r = wait_events(kq, &ev, 1, NULL);
-	setitimer(ITIMER_REAL, &off, NULL);
-	if (r != -1 || errno != EINTR)
+	if (!wait_ends_at_a_signal(kq))
 		return 3;
 	/* At the mark: reported, and again (level-triggered). */
 	if (write(p[1], "67890", 5) != 5)
@@ -861,10 +873,7 @@ static int lowat_child(void)
 		return 7;
 	if (wait_events(kq, &ev, 1, &zero_ts) != 0)
 		return 8;
-	setitimer(ITIMER_REAL, &tick, NULL);
-	r = wait_events(kq, &ev, 1, NULL);
-	setitimer(ITIMER_REAL, &off, NULL);
-	if (r != -1 || errno != EINTR)
+	if (!wait_ends_at_a_signal(kq))
 		return 9;
 	/* A change of the knote looks again: still below, still asleep. */
 	if (change(kq, p[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 5, NULL) ||
@@ -881,10 +890,7 @@ static int lowat_child(void)
 		if (change(kq, p[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) ||
 		    change(kq, p[0], EVFILT_READ, EV_ADD | f, NOTE_LOWAT, 8, NULL))
 			return 12;
-		setitimer(ITIMER_REAL, &tick, NULL);
-		r = wait_events(kq, &ev, 1, NULL);
-		setitimer(ITIMER_REAL, &off, NULL);
-		if (r != -1 || errno != EINTR)
+		if (!wait_ends_at_a_signal(kq))
 			return 13;
 		if (write(p[1], "abcd", 4) != 4 || wait_events(kq, &ev, 1, &sec5) != 1)
 			return 14;
@@ -957,14 +963,19 @@ static int in_child(int (*child)(void))
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -3;
 }
 
+/* in_child(@child), saying which step failed (-1: a wait spun) */
+static int child_passes(const char *name, int (*child)(void))
+{
+	int r = in_child(child);
+
+	if (r)
+		printf("    %s: %d\n", name, r);
+	return r == 0;
+}
+
 static void test_lowat_below_the_mark_sleeps(void)
 {
-	int r = in_child(lowat_child);
-
-	/* -1: a wait never ended (it spun); > 0: the step of lowat_child() */
-	if (r)
-		printf("    lowat_child: %d\n", r);
-	CHECK(r == 0);
+	CHECK(child_passes("lowat_child", lowat_child));
 }
 
 /*
@@ -978,9 +989,8 @@ static void test_lowat_below_the_mark_sleeps(void)
  */
 static int foreign_change_child(void)
 {
-	struct itimerval tick = { { 0, 200000 }, { 0, 200000 } }, off = { 0 };
 	struct sigaction sa = { .sa_handler = lowat_on_alarm };
-	int a = kq_new(), b = kq_new(), s[2], r;
+	int a = kq_new(), b = kq_new(), s[2];
 	struct kevent ev;
 
 	if (a < 0 || b < 0 || sigaction(SIGALRM, &sa, NULL) ||
@@ -991,10 +1001,7 @@ static int foreign_change_child(void)
 	/* Through a's number, on b's file: b's kevent of s[0] is rewritten. */
 	if (change(a, s[0], EVFILT_WRITE, EV_ADD, 0, 0, NULL))
 		return 3;
-	setitimer(ITIMER_REAL, &tick, NULL);
-	r = wait_events(b, &ev, 1, NULL);
-	setitimer(ITIMER_REAL, &off, NULL);
-	if (r != -1 || errno != EINTR)
+	if (!wait_ends_at_a_signal(b))
 		return 4;
 	/* b's READ still works. */
 	if (write(s[1], "x", 1) != 1 || wait_events(b, &ev, 1, &sec5) != 1 ||
@@ -1005,11 +1012,7 @@ static int foreign_change_child(void)
 
 static void test_foreign_change_does_not_spin(void)
 {
-	int r = in_child(foreign_change_child);
-
-	if (r)
-		printf("    foreign_change_child: %d\n", r);
-	CHECK(r == 0);
+	CHECK(child_passes("foreign_change_child", foreign_change_child));
 }
 
 static void test_timer_periodic(void)
