@@ -499,18 +499,25 @@ pub fn lookup(fd: c_int) -> Result<(Arc<Kq>, u64), c_int> {
     Ok((kq, seen))
 }
 
-/// The errno of a call that failed as a whole on the queue descriptor:
-/// `EINVAL` or `EBADF` there means the application closed the kqueue and
-/// the number is now another file (or none): `EBADF`, and the table is
-/// dropped. (The library's own arguments are always valid.)
-fn not_a_queue(fd: RawFd, e: c_int) -> c_int {
+/// The errno of a call that failed as a whole on the queue descriptor of
+/// `kq`: `EINVAL` or `EBADF` there means the application closed the
+/// kqueue and the number is now another file (or none): `EBADF`, and the
+/// table is dropped, unless the registry holds another queue at the number
+/// by now (a `kqueue()` that took it since: helper-82). (The library's own
+/// arguments are always valid.)
+fn not_a_queue(kq: &Kq, e: c_int) -> c_int {
     if e != libc::EINVAL && e != libc::EBADF {
         return e;
     }
     let mut reg = lock(&REGISTRY);
-    REGISTRY_CHANGES.fetch_add(1, Ordering::SeqCst);
-    if let Some(slot) = reg.get_mut(fd as usize) {
-        *slot = None;
+    if let Some(slot) = reg.get_mut(kq.fd as usize) {
+        if slot
+            .as_ref()
+            .is_some_and(|a| std::ptr::eq(Arc::as_ptr(a), kq))
+        {
+            REGISTRY_CHANGES.fetch_add(1, Ordering::SeqCst);
+            *slot = None;
+        }
     }
     libc::EBADF
 }
@@ -835,7 +842,7 @@ impl Kq {
         }
         if st.gone || results[0] == NOT_A_QUEUE {
             // (The batch is empty: a redo flushed it.)
-            return Err(not_a_queue(self.fd, libc::EBADF));
+            return Err(not_a_queue(self, libc::EBADF));
         }
         if !self.registered(seen) {
             // See kevent_lists().
@@ -897,7 +904,7 @@ impl Kq {
             if let Some(b) = &mut st.batch {
                 b.clear();
             }
-            return Err(not_a_queue(self.fd, libc::EBADF));
+            return Err(not_a_queue(self, libc::EBADF));
         }
         let deadline = match timeout {
             Some(t) if t > 0 => Some(monotonic_ns().saturating_add(t)),
@@ -911,7 +918,7 @@ impl Kq {
                 return Ok(n);
             }
             if st.gone || results.contains(&NOT_A_QUEUE) {
-                return Err(not_a_queue(self.fd, libc::EBADF));
+                return Err(not_a_queue(self, libc::EBADF));
             }
         }
         if st.calls != calls && !self.registered(seen) {
@@ -1237,7 +1244,7 @@ impl Kq {
         if is_queue_file(self.fd) {
             Ok(())
         } else {
-            Err(not_a_queue(self.fd, libc::EBADF))
+            Err(not_a_queue(self, libc::EBADF))
         }
     }
 
@@ -1263,7 +1270,7 @@ impl Kq {
     /// The errno of a failed wait.
     fn wait_errno(&self, e: sys::Error) -> c_int {
         match e {
-            sys::Error::Errno(e) => not_a_queue(self.fd, e),
+            sys::Error::Errno(e) => not_a_queue(self, e),
             _ => libc::EIO,
         }
     }

@@ -288,7 +288,8 @@ impl FdState {
     pub fn resync_if_level(&mut self) -> bool {
         let one_shot = sys::KEVENT_REQ_ET | sys::KEVENT_REQ_ONESHOT | sys::KEVENT_REQ_DISPATCH;
         match &mut self.kernel {
-            Some(k) if k.req_flags & one_shot == 0 && !k.disabled => {
+            // (Already forgotten: its MODIFY is on its way.)
+            Some(k) if k.req_flags & one_shot == 0 && !k.disabled && k.events != u32::MAX => {
                 // No kevent has every bit: never equal to desired().
                 k.events = u32::MAX;
                 true
@@ -399,6 +400,8 @@ mod tests {
         assert_eq!(s.op(), None);
         assert!(s.resync_if_level());
         assert_eq!(s.op(), d.map(FdOp::Modify));
+        // Once: the MODIFY is owed already.
+        assert!(!s.resync_if_level());
         // Edge-triggered, oneshot or dispatched kevents report stale
         // events legitimately, and disarm themselves: left alone.
         for f in [EV_CLEAR, EV_ONESHOT, EV_DISPATCH] {
