@@ -557,11 +557,8 @@ static void do_kevent(struct tctx *t, int fork_child)
 				_exit(21);
 			/* which changes the call had (printed even with -q:
 			 * the records alone do not say which class failed) */
-			for (int i = 0; i < nch && !ok; i++)
-				dprintf(2, "  unexplained %s: change %d of %d: class %s, "
-					"filter %d ident %lu flags %#x fflags %#x\n",
-					strerror(e), i, nch, cls[i].cls, chp[i].filter,
-					(unsigned long)chp[i].ident, chp[i].flags, chp[i].fflags);
+			if (!ok)
+				print_call(r, e, nev, tsp, chp, cls, nch);
 		}
 		return;
 	}

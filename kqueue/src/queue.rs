@@ -1322,6 +1322,61 @@ impl Kq {
         Ok(unsafe { std::slice::from_raw_parts(room.as_ptr().cast(), got as usize) })
     }
 
+    /// The fix-ups [`Kq::apply`] owes before a call's changes: the
+    /// descriptors whose kernel kevent must follow what the table did
+    /// after reports (`dirty`), and the kevents of reports no knote took
+    /// (`orphans`), removed.
+    fn fix_up(
+        &self,
+        st: &mut State,
+        batch: &mut Batch,
+        results: &mut [c_int],
+        retry: &mut Vec<usize>,
+    ) {
+        for fd in std::mem::take(&mut st.dirty) {
+            if let Some(s) = st.fds.get(&fd).copied() {
+                if let Some(op) = s.op() {
+                    let e = Entry {
+                        change: usize::MAX,
+                        key: (sys::KEVENT_POLL, fd as u64),
+                        commit: Commit::Fd {
+                            fd,
+                            new: s,
+                            op,
+                            add: false,
+                            fresh: None,
+                        },
+                    };
+                    self.push(st, batch, e, self.fd_req(fd, &op), results, retry);
+                }
+            }
+        }
+        for (type_, id) in std::mem::take(&mut st.orphans) {
+            // Unless another thread registered it since.
+            let known = match type_ {
+                sys::KEVENT_POLL => st.fds.contains_key(&(id as RawFd)),
+                sys::KEVENT_SIGNAL => st.signals.contains_key(&(id as usize)),
+                _ => st.timers.contains_key(&(id as usize)),
+            };
+            if !known {
+                st.calls += 1;
+                let r = ctl_one(
+                    self.fd,
+                    sys::KEVENT_CTL_REMOVE,
+                    ukevent(id, type_, 0, 0, 0, 0),
+                );
+                // This call made a kernel call, so it skips the
+                // check of a call the table answered alone: the
+                // number being no queue any more must be seen here,
+                // or a change refused by the table (ENOENT) would
+                // fail the call instead of EBADF.
+                if r == Err(NOT_A_QUEUE) {
+                    st.gone = true;
+                }
+            }
+        }
+    }
+
     /// Applies the changelist (and the kernel updates the table owes),
     /// batching kernel requests; `results[i]` gets change i's errno.
     ///
@@ -1336,50 +1391,7 @@ impl Kq {
         let mut retry = Vec::new();
         // Usually neither is owed: no take (and drop) of empty vectors.
         if !st.dirty.is_empty() || !st.orphans.is_empty() {
-            // Fix-ups: the kernel follows what the library did after reports.
-            let dirty = std::mem::take(&mut st.dirty);
-            for fd in dirty {
-                if let Some(s) = st.fds.get(&fd).copied() {
-                    if let Some(op) = s.op() {
-                        let e = Entry {
-                            change: usize::MAX,
-                            key: (sys::KEVENT_POLL, fd as u64),
-                            commit: Commit::Fd {
-                                fd,
-                                new: s,
-                                op,
-                                add: false,
-                                fresh: None,
-                            },
-                        };
-                        self.push(st, &mut batch, e, self.fd_req(fd, &op), results, &mut retry);
-                    }
-                }
-            }
-            for (type_, id) in std::mem::take(&mut st.orphans) {
-                // Unless another thread registered it since.
-                let known = match type_ {
-                    sys::KEVENT_POLL => st.fds.contains_key(&(id as RawFd)),
-                    sys::KEVENT_SIGNAL => st.signals.contains_key(&(id as usize)),
-                    _ => st.timers.contains_key(&(id as usize)),
-                };
-                if !known {
-                    st.calls += 1;
-                    let r = ctl_one(
-                        self.fd,
-                        sys::KEVENT_CTL_REMOVE,
-                        ukevent(id, type_, 0, 0, 0, 0),
-                    );
-                    // This call made a kernel call, so it skips the
-                    // check of a call the table answered alone: the
-                    // number being no queue any more must be seen here,
-                    // or a change refused by the table (ENOENT) would
-                    // fail the call instead of EBADF.
-                    if r == Err(NOT_A_QUEUE) {
-                        st.gone = true;
-                    }
-                }
-            }
+            self.fix_up(st, &mut batch, results, &mut retry);
         }
         for (i, kev) in changes.iter().enumerate() {
             self.change(st, &mut batch, i, kev, results, &mut retry);

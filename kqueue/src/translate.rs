@@ -284,12 +284,16 @@ impl FdState {
     /// reused queue number, say). Left so, it would come back at every
     /// wait, dropped each time: the wait would spin. Forgets what the
     /// kernel holds, so that [`FdState::op`] sets it again (a MODIFY to
-    /// [`FdState::desired`]); returns whether it did.
+    /// [`FdState::desired`]); returns whether it did. Only for a kevent
+    /// the table believes level-triggered and enabled: the one kind whose
+    /// unexplained report comes back at every wait (a kevent the table
+    /// believes edge-triggered, dispatched or disabled is not covered:
+    /// see kqueue/README.md).
     pub fn resync_if_level(&mut self) -> bool {
-        let one_shot = sys::KEVENT_REQ_ET | sys::KEVENT_REQ_ONESHOT | sys::KEVENT_REQ_DISPATCH;
+        let not_level = sys::KEVENT_REQ_ET | sys::KEVENT_REQ_ONESHOT | sys::KEVENT_REQ_DISPATCH;
         match &mut self.kernel {
             // (Already forgotten: its MODIFY is on its way.)
-            Some(k) if k.req_flags & one_shot == 0 && !k.disabled && k.events != u32::MAX => {
+            Some(k) if k.req_flags & not_level == 0 && !k.disabled && k.events != u32::MAX => {
                 // No kevent has every bit: never equal to desired().
                 k.events = u32::MAX;
                 true
@@ -402,8 +406,7 @@ mod tests {
         assert_eq!(s.op(), d.map(FdOp::Modify));
         // Once: the MODIFY is owed already.
         assert!(!s.resync_if_level());
-        // Edge-triggered, oneshot or dispatched kevents report stale
-        // events legitimately, and disarm themselves: left alone.
+        // Only a kevent the table believes level-triggered.
         for f in [EV_CLEAR, EV_ONESHOT, EV_DISPATCH] {
             let mut s = with(Some(f), None);
             s.kernel = s.desired();
