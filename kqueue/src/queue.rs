@@ -1733,9 +1733,17 @@ impl Kq {
                 None => *slot = Some(Knote::new(kev)),
                 Some(k) => k.update(kev),
             }
-            let k = slot.as_ref().expect("just set");
+            let k = slot.as_mut().expect("just set");
             if k.fflags & NOTE_LOWAT != 0 && kev.filter == EVFILT_READ {
-                set_rcvlowat(fd, k.data);
+                if is_datagram_socket(fd) {
+                    // The amount is the next datagram's size (Linux
+                    // counts no more): a mark above it would never be
+                    // reached while datagrams that together pass it wait
+                    // (helper-81's F7). Not applied, as for WRITE.
+                    k.fflags &= !NOTE_LOWAT;
+                } else {
+                    set_rcvlowat(fd, k.data);
+                }
             }
         } else {
             let k = slot.as_mut().ok_or_else(|| absent_errno(fd))?;
@@ -2120,9 +2128,22 @@ impl Kq {
             match ev.type_ as u32 {
                 sys::KEVENT_POLL if ev.user_data & 0xff == TAG_FD => {
                     let fd = ev.id as RawFd;
-                    let Some(s) = fds.get_mut(&fd) else {
-                        orphans.push((sys::KEVENT_POLL, ev.id));
-                        continue;
+                    let s = match fds.get_mut(&fd) {
+                        // No knote: the disabled kevent a reported lone
+                        // EV_ONESHOT knote left (Knote::fd_mode_req())
+                        // reports nothing, unless a request from
+                        // elsewhere enabled it: removed, as a kevent of no
+                        // descriptor is.
+                        Some(s) if s.is_empty() => {
+                            fds.remove(&fd);
+                            orphans.push((sys::KEVENT_POLL, ev.id));
+                            continue;
+                        }
+                        Some(s) => s,
+                        None => {
+                            orphans.push((sys::KEVENT_POLL, ev.id));
+                            continue;
+                        }
                     };
                     // Whether the table changed: only then can the kernel
                     // need a request (the table and the kernel agree
@@ -2194,10 +2215,9 @@ impl Kq {
                     } else if !fired.read && !fired.write {
                         changed |= s.resync_if_level();
                     }
-                    let sync = changed && s.op().is_some();
                     if s.is_empty() && s.kernel.is_none() {
                         fds.remove(&fd);
-                    } else if sync {
+                    } else if changed && !s.lingers() && s.op().is_some() {
                         dirty.push(fd);
                     }
                 }
@@ -2575,6 +2595,26 @@ fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote, amounts: Amounts) -> 
 
 /// `NOTE_LOWAT` on a socket: `SO_RCVLOWAT`, so that the kernel does not
 /// report it below the mark (other files: the library filters).
+/// Whether `fd` is a `SOCK_DGRAM` socket (UDP, unix datagram), whose
+/// amount to read is the next datagram's size.
+fn is_datagram_socket(fd: RawFd) -> bool {
+    let mut ty: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // Not counted in kernel_calls(), as set_rcvlowat() is not: a change's
+    // call, not the event path's.
+    // SAFETY: getsockopt writes one int into `ty`; on a non-socket it fails.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut ty as *mut c_int).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && ty == libc::SOCK_DGRAM
+}
+
 fn set_rcvlowat(fd: RawFd, lowat: i64) {
     let v: c_int = lowat.clamp(1, c_int::MAX.into()) as c_int;
     // SAFETY: setsockopt reads one int; on a non-socket it fails harmlessly.

@@ -62,6 +62,26 @@ impl Knote {
         }
     }
 
+    /// The kernel request flags of a descriptor's kevent for this knote
+    /// alone: [`Knote::mode_req`], but `EV_ONESHOT` as
+    /// `KEVENT_REQ_DISPATCH`. A kernel ONESHOT kevent goes with its
+    /// report; a MODIFY from another thread that comes before the
+    /// reporting thread's table has seen the report then fails with
+    /// `ENOENT`, which the table can only take for a close, and the
+    /// reported event was lost (helper-81's F6). Disabled by the report,
+    /// the kevent stays: the table drops the knote when it sees the
+    /// report, and keeps the disabled kevent for the descriptor's next
+    /// `EV_ADD` (one upsert, no new kevent) until the descriptor closes
+    /// (`KEVENT_REQ_FD_CLOSE` removes it).
+    pub fn fd_mode_req(&self) -> u32 {
+        let r = self.mode_req();
+        if r & sys::KEVENT_REQ_ONESHOT != 0 {
+            r & !sys::KEVENT_REQ_ONESHOT | sys::KEVENT_REQ_DISPATCH
+        } else {
+            r
+        }
+    }
+
     /// The kernel request flags for this knote's mode alone.
     pub fn mode_req(&self) -> u32 {
         let mut r = 0;
@@ -214,7 +234,7 @@ impl FdState {
         // DISPATCH (a kernel DISPATCH kevent re-enabled would be polled,
         // and so reported below the mark, at once).
         let req_flags = if alone && !self.parked {
-            fd_close | k.mode_req()
+            fd_close | k.fd_mode_req()
         } else if all_clear || self.parked {
             fd_close | sys::KEVENT_REQ_ET
         } else {
@@ -260,7 +280,14 @@ impl FdState {
     #[cfg(test)]
     pub fn reported(&mut self, filter: i16) -> bool {
         self.mark_reported(filter);
-        self.op().is_some()
+        !self.lingers() && self.op().is_some()
+    }
+
+    /// No knote left, and the kernel's kevent disabled: the kevent a
+    /// reported lone `EV_ONESHOT` knote leaves ([`Knote::fd_mode_req`]).
+    /// It stays for the descriptor's next `EV_ADD`: no request.
+    pub fn lingers(&self) -> bool {
+        self.is_empty() && self.kernel.is_some_and(|k| k.disabled)
     }
 
     /// After `filter` was reported: ONESHOT removes it, DISPATCH disables
@@ -454,14 +481,20 @@ mod tests {
             d.req_flags,
             FDC | sys::KEVENT_REQ_ET | sys::KEVENT_REQ_DISPATCH
         );
+        // A lone EV_ONESHOT is a kernel DISPATCH (Knote::fd_mode_req()).
         let s = with(Some(EV_ONESHOT), None);
         assert_eq!(
             s.desired().unwrap().req_flags,
-            FDC | sys::KEVENT_REQ_ONESHOT
+            FDC | sys::KEVENT_REQ_DISPATCH
         );
         assert_eq!(
             FdOp::Add(s.desired().unwrap()).req_flags(),
-            FDC | sys::KEVENT_REQ_ONESHOT | sys::KEVENT_REQ_UPDATE
+            FDC | sys::KEVENT_REQ_DISPATCH | sys::KEVENT_REQ_UPDATE
+        );
+        let s = with(Some(EV_ONESHOT | EV_CLEAR), None);
+        assert_eq!(
+            s.desired().unwrap().req_flags,
+            FDC | sys::KEVENT_REQ_ET | sys::KEVENT_REQ_DISPATCH
         );
     }
 
@@ -579,20 +612,26 @@ mod tests {
         s.kernel = s.desired();
         assert!(s.kernel_reported());
         assert!(s.kernel.unwrap().disabled);
+        // A lone ONESHOT's kevent is disabled, not gone.
         let mut s = with(None, Some(EV_ONESHOT));
         s.kernel = s.desired();
         assert!(s.kernel_reported());
-        assert_eq!(s.kernel, None);
+        assert!(s.kernel.unwrap().disabled);
     }
 
     #[test]
     fn oneshot_and_dispatch_after_a_report() {
-        // Alone: the kernel did it; mirrored, nothing to send.
+        // Alone: the kernel disabled the kevent; the knote goes, the
+        // kevent stays for the next EV_ADD, nothing to send.
         let mut s = with(Some(EV_ONESHOT), None);
         s.kernel = s.desired();
         s.kernel_reported();
         assert!(!s.reported(EVFILT_READ));
-        assert_eq!(s, FdState::default());
+        assert!(s.read.is_none() && s.lingers());
+        // Added again: the disabled kevent is set again, no new one.
+        s.read = Some(Knote::new(&kev(EVFILT_READ, EV_ADD | EV_ONESHOT)));
+        assert!(!s.lingers());
+        assert!(matches!(s.op(), Some(FdOp::Modify(k)) if !k.disabled));
         let mut s = with(None, Some(EV_DISPATCH));
         s.kernel = s.desired();
         s.kernel_reported();

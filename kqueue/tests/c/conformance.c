@@ -818,6 +818,28 @@ static void test_lowat(void)
 	close(kq);
 }
 
+/*
+ * NOTE_LOWAT on a datagram socket: the amount is the next datagram's
+ * size (Linux's FIONREAD; FreeBSD counts all that is queued), so the mark
+ * is not applied. Before, two datagrams of 6 bytes under a mark of 10
+ * left the knote silent for good (helper-81's F7).
+ */
+static void test_lowat_datagram_not_applied(void)
+{
+	struct kevent ev;
+	int s[2], kq = kq_new();
+
+	CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, s) == 0);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 10, NULL) == 0);
+	CHECK(write(s[1], "123456", 6) == 6);
+	CHECK(write(s[1], "789012", 6) == 6);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.filter == EVFILT_READ && ev.data == 6);
+	close(s[0]);
+	close(s[1]);
+	close(kq);
+}
+
 static void lowat_on_alarm(int sig)
 {
 	(void)sig;
@@ -3001,6 +3023,153 @@ static void test_vnode_add_disable_races_a_dup2(void)
 	vnode_race_run(1);
 }
 
+/*
+ * A lone EV_ONESHOT READ knote reported to thread A while thread B adds
+ * a WRITE knote to the same descriptor, after A's kernel call took the
+ * event and before A's table saw it (helper-81's F6). The kernel had
+ * the knote as a ONESHOT kevent, gone with the report: B's MODIFY failed
+ * with ENOENT, the library took that for a close of the descriptor and
+ * forgot the READ knote, and A's report of it was dropped: A's wait
+ * returned the WRITE event instead, and the READ event was lost. Made
+ * deterministic with ptrace: A is stopped at the exit of its
+ * kevent_get_events() while B (the child's main thread) makes its
+ * change. FreeBSD: the change succeeds and A reports the READ knote,
+ * once.
+ */
+struct oneshot_race {
+	int kq, s[2];
+	int go_a[2], go_b[2], b_done[2];
+	pid_t tid_a;
+	pthread_barrier_t started;
+	int a_ret, a_errno;
+	struct kevent ev;
+};
+
+static void *oneshot_race_waiter(void *arg)
+{
+	struct oneshot_race *r = arg;
+	struct timespec sec = { 10, 0 };
+
+	if (race_thread_ready(&r->tid_a, &r->started, r->go_a[0]))
+		return NULL;
+	r->a_ret = kevent(r->kq, NULL, 0, &r->ev, 1, &sec);
+	r->a_errno = r->a_ret < 0 ? errno : 0;
+	return NULL;
+}
+
+static int oneshot_race_child(struct oneshot_race *r, int tids_fd)
+{
+	struct kevent ev[2];
+	pthread_t a;
+	int n, b_ret;
+	char c;
+
+	r->kq = kq_new();
+	r->a_ret = -2;
+	if (r->kq < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, r->s) ||
+	    write(r->s[1], "x", 1) != 1 ||
+	    change(r->kq, r->s[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, (void *)5))
+		return 10;
+	pthread_barrier_init(&r->started, NULL, 2);
+	if (pthread_create(&a, NULL, oneshot_race_waiter, r))
+		return 11;
+	pthread_barrier_wait(&r->started);
+	if (write(tids_fd, &r->tid_a, sizeof(r->tid_a)) != sizeof(r->tid_a))
+		return 12;
+	/* the tracer has A stopped after its kernel call */
+	if (read(r->go_b[0], &c, 1) != 1)
+		return 13;
+	b_ret = change(r->kq, r->s[0], EVFILT_WRITE, EV_ADD, 0, 0, (void *)6);
+	if (write(r->b_done[1], "b", 1) != 1)
+		return 14;
+	pthread_join(a, NULL);
+	if (b_ret != 0) {
+		printf("    child: B's EV_ADD returned %d (errno %d %s)\n", b_ret, errno,
+		       strerror(errno));
+		return 1;
+	}
+	if (r->a_ret != 1 || r->ev.filter != EVFILT_READ || r->ev.udata != (void *)5 ||
+	    !(r->ev.flags & EV_ONESHOT)) {
+		printf("    child: A's wait returned %d (errno %d), filter %d udata %p\n",
+		       r->a_ret, r->a_errno, r->a_ret == 1 ? r->ev.filter : 0,
+		       r->a_ret == 1 ? r->ev.udata : NULL);
+		return 2;
+	}
+	/* the READ knote is gone; the WRITE knote stays */
+	n = wait_events(r->kq, ev, 2, &ms50);
+	if (n != 1 || ev[0].filter != EVFILT_WRITE || ev[0].udata != (void *)6)
+		return 3;
+	if (change_err(r->kq, r->s[0], EVFILT_READ, EV_DELETE, 0, 0) != ENOENT ||
+	    change(r->kq, r->s[0], EVFILT_WRITE, EV_DELETE, 0, 0, NULL) != 0)
+		return 4;
+	/* added again, the READ knote fires again */
+	if (change(r->kq, r->s[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, (void *)7) ||
+	    wait_events(r->kq, ev, 2, &ms50) != 1 || ev[0].udata != (void *)7 ||
+	    wait_events(r->kq, ev, 2, &zero_ts) != 0)
+		return 5;
+	return 0;
+}
+
+static void test_oneshot_report_races_a_change(void)
+{
+	struct oneshot_race r;
+	int tids_pipe[2], status, at_a = -1;
+	char c;
+	pid_t pid, tid;
+	long took = -1;
+
+	memset(&r, 0, sizeof(r));
+	CHECK(pipe(tids_pipe) == 0 && pipe(r.go_a) == 0 && pipe(r.go_b) == 0 &&
+	      pipe(r.b_done) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int ret;
+
+		alarm(30);
+		ret = oneshot_race_child(&r, tids_pipe[1]);
+		fflush(stdout);
+		_exit(ret);
+	}
+	close(tids_pipe[1]);
+	if (read(tids_pipe[0], &tid, sizeof(tid)) != sizeof(tid)) {
+		waitpid(pid, &status, 0);
+		printf("    child ended early: status 0x%x\n", status);
+		CHECK(0);
+	}
+	close(tids_pipe[0]);
+	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
+	    ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0 ||
+	    waitpid(tid, &status, __WALL) != tid ||
+	    ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(!"ptrace seize");
+	}
+	/* A at the entry of its wait, then at its exit: the event taken */
+	if (write(r.go_a[1], "a", 1) == 1 &&
+	    run_to_syscall(tid, NR_KEVENT_GET_EVENTS, -1, NULL) == 0 &&
+	    ptrace(PTRACE_SYSCALL, tid, 0, 0) == 0)
+		at_a = run_to_syscall(tid, -1, -1, &took);
+	if (at_a != 0 || took != 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		printf("    waiter: %d, its kevent_get_events() took %ld\n", at_a, took);
+		CHECK(!"waiter stopped after its wait took the event");
+	}
+	/* B's change while A holds the event its table has not seen */
+	if (write(r.go_b[1], "b", 1) != 1 || read(r.b_done[0], &c, 1) != 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		CHECK(!"B's change in the child");
+	}
+	ptrace(PTRACE_DETACH, tid, 0, 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		printf("    child status 0x%x\n", status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(int argc, char **argv)
 {
 	t_args(argc, argv);
@@ -3031,6 +3200,7 @@ int main(int argc, char **argv)
 	RUN(test_listen_socket);
 	RUN(test_socket_exact_data);
 	RUN(test_lowat);
+	RUN(test_lowat_datagram_not_applied);
 	RUN(test_lowat_below_the_mark_sleeps);
 	RUN(test_foreign_change_does_not_spin);
 	RUN(test_timer_periodic);
@@ -3070,5 +3240,6 @@ int main(int argc, char **argv)
 	RUN(test_add_on_reused_number_keeps_only_new_knotes);
 	RUN(test_changes_fail_in_wait);
 	RUN(test_change_waits_for_changes_in_flight);
+	RUN(test_oneshot_report_races_a_change);
 	return summary("kqueue conformance");
 }
