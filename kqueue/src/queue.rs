@@ -300,19 +300,37 @@ impl std::hash::Hasher for FastHash {
 pub(crate) type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHash>>;
 
 /// Applies the kernel's answer for a knote kept by id (timers, user
-/// events): on success the table follows the request (`None`: deleted);
-/// ENOENT means the kernel removed it already (a reported EV_ONESHOT).
+/// events, signals, processes): on success the table follows the request
+/// (`None`: deleted). `ENOENT` means the kernel removed the kevent
+/// already: a kernel ONESHOT kevent (`oneshot` says which knotes have
+/// one) goes with its report, which another thread's wait took and has
+/// not translated yet (a report this thread's table had seen would have
+/// taken the knote with it). The knote stays for that thread to report,
+/// as on FreeBSD, where the report came first and this change found
+/// nothing; before, the knote left the table, so the report was dropped
+/// too (helper-83's finding 7, F6's twin). Otherwise the knote goes.
 /// Returns `err`, the change's errno.
-fn commit_keyed<V>(map: &mut Map<usize, V>, id: usize, new: Option<V>, err: c_int) -> c_int {
+fn commit_keyed<V>(
+    map: &mut Map<usize, V>,
+    id: usize,
+    new: Option<V>,
+    err: c_int,
+    oneshot: impl Fn(&V) -> bool,
+) -> c_int {
     if err == 0 {
         match new {
             Some(v) => map.insert(id, v),
             None => map.remove(&id),
         };
-    } else if err == libc::ENOENT {
+    } else if err == libc::ENOENT && !map.get(&id).is_some_and(oneshot) {
         map.remove(&id);
     }
     err
+}
+
+/// A knote whose kernel kevent is `KEVENT_REQ_ONESHOT` (timers, signals).
+fn knote_oneshot(k: &Knote) -> bool {
+    k.flags & EV_ONESHOT != 0
 }
 
 /// Applies the kernel's answer to the `KEVENT_CTL_READY` that follows the
@@ -344,7 +362,7 @@ fn commit_trigger(map: &mut Map<usize, User>, id: usize, new: Option<User>, err:
             map.insert(id, u);
             0
         }
-        _ => commit_keyed(map, id, new, err),
+        _ => commit_keyed(map, id, new, err, |u| knote_oneshot(&u.note)),
     }
 }
 
@@ -1629,17 +1647,20 @@ impl Kq {
                 }
                 err
             }
-            Commit::Timer { id, new } => commit_keyed(&mut st.timers, id, new, err),
+            Commit::Timer { id, new } => commit_keyed(&mut st.timers, id, new, err, knote_oneshot),
             Commit::User { id, new, trigger } => {
                 if trigger {
                     commit_trigger(&mut st.users, id, new, err)
                 } else {
-                    commit_keyed(&mut st.users, id, new, err)
+                    commit_keyed(&mut st.users, id, new, err, |u| knote_oneshot(&u.note))
                 }
             }
-            Commit::Signal { id, new } => commit_keyed(&mut st.signals, id, new, err),
+            Commit::Signal { id, new } => {
+                commit_keyed(&mut st.signals, id, new, err, knote_oneshot)
+            }
             Commit::Proc { id, new, add } => {
-                let err = commit_keyed(&mut st.procs, id, new, err);
+                // Always ONESHOT in the kernel (proc_.rs).
+                let err = commit_keyed(&mut st.procs, id, new, err, |_| true);
                 if add {
                     proc_::add_errno(err)
                 } else {
@@ -1660,9 +1681,13 @@ impl Kq {
         retry: &mut Vec<usize>,
     ) {
         let f = kev.flags;
+        let mut pending_oneshot = false;
         if f & (EV_DELETE | EV_DISABLE) != 0 && !st.pending.is_empty() {
-            st.pending
-                .retain(|e| e.filter != kev.filter || e.ident != kev.ident);
+            st.pending.retain(|e| {
+                let same = e.filter == kev.filter && e.ident == kev.ident;
+                pending_oneshot |= same && e.flags & EV_ONESHOT != 0;
+                !same
+            });
         }
         let r = match kev.filter {
             EVFILT_READ | EVFILT_WRITE => self.change_fd(st, batch, i, kev, results, retry),
@@ -1684,8 +1709,14 @@ impl Kq {
             }
             _ => Err(libc::EINVAL),
         };
-        if let Err(e) = r {
-            results[i] = e;
+        match r {
+            // An EV_ONESHOT knote whose event waited in `pending` (the
+            // caller's list was full) left the table with its report, but
+            // on FreeBSD it is there until the event is collected: the
+            // EV_DELETE deletes it (and the event).
+            Err(libc::ENOENT) if pending_oneshot && f & EV_DELETE != 0 => {}
+            Err(e) => results[i] = e,
+            Ok(()) => {}
         }
     }
 
@@ -1725,25 +1756,32 @@ impl Kq {
         let slot = new.slot(kev.filter);
         let f = kev.flags;
         if f & EV_DELETE != 0 {
-            if slot.take().is_none() {
-                return Err(absent_errno(fd));
+            match slot.take() {
+                None => return Err(absent_errno(fd)),
+                Some(k) if k.fflags & NOTE_LOWAT != 0 && kev.filter == EVFILT_READ => {
+                    // The socket's SO_RCVLOWAT back to its default: a
+                    // blocking read would wait for the mark.
+                    set_rcvlowat(fd, 1);
+                }
+                Some(_) => {}
             }
         } else if f & EV_ADD != 0 {
             match slot {
                 None => *slot = Some(Knote::new(kev)),
-                Some(k) => k.update(kev),
-            }
-            let k = slot.as_mut().expect("just set");
-            if k.fflags & NOTE_LOWAT != 0 && kev.filter == EVFILT_READ {
-                if is_datagram_socket(fd) {
-                    // The amount is the next datagram's size (Linux
-                    // counts no more): a mark above it would never be
-                    // reached while datagrams that together pass it wait
-                    // (helper-81's F7). Not applied, as for WRITE.
-                    k.fflags &= !NOTE_LOWAT;
-                } else {
-                    set_rcvlowat(fd, k.data);
+                Some(k) => {
+                    if k.fflags & NOTE_LOWAT != 0
+                        && kev.fflags & NOTE_LOWAT == 0
+                        && kev.filter == EVFILT_READ
+                    {
+                        // The mark dropped: TCP's poll would go on
+                        // waiting for it.
+                        set_rcvlowat(fd, 1);
+                    }
+                    k.update(kev);
                 }
+            }
+            if kev.fflags & NOTE_LOWAT != 0 && kev.filter == EVFILT_READ {
+                lowat_mark(fd, slot.as_mut().expect("just set"));
             }
         } else {
             let k = slot.as_mut().ok_or_else(|| absent_errno(fd))?;
@@ -1771,7 +1809,14 @@ impl Kq {
             // Otherwise a MODIFY fails with ENOENT if the number was
             // closed, and the change is done again as new.
             let mut alone = FdState::default();
-            *alone.slot(kev.filter) = Some(Knote::new(kev));
+            let mut knote = Knote::new(kev);
+            if kev.fflags & NOTE_LOWAT != 0 {
+                // The mark lowat_mark() set (0 on a datagram socket).
+                if let Some(k) = *new.slot(kev.filter) {
+                    knote.data = k.data;
+                }
+            }
+            *alone.slot(kev.filter) = Some(knote);
             if self.upsert && alone.desired() == desired {
                 op = desired.map(FdOp::Add);
                 fresh = alone.slot(kev.filter).take().map(|k| (kev.filter, k));
@@ -2130,10 +2175,14 @@ impl Kq {
                     let fd = ev.id as RawFd;
                     let s = match fds.get_mut(&fd) {
                         // No knote: the disabled kevent a reported lone
-                        // EV_ONESHOT knote left (Knote::fd_mode_req())
-                        // reports nothing, unless a request from
-                        // elsewhere enabled it: removed, as a kevent of no
-                        // descriptor is.
+                        // EV_ONESHOT knote left (Knote::fd_mode_req()).
+                        // Enabled again, it reports only if a request
+                        // enabled it before this report's predecessor was
+                        // translated (another thread's EV_ADD between a
+                        // wait's kernel call and its translation: that
+                        // report stands for the EV_ADD's, as if the
+                        // EV_ADD had come first), or came from elsewhere:
+                        // removed, as a kevent of no descriptor is.
                         Some(s) if s.is_empty() => {
                             fds.remove(&fd);
                             orphans.push((sys::KEVENT_POLL, ev.id));
@@ -2593,10 +2642,26 @@ fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote, amounts: Amounts) -> 
     1
 }
 
-/// `NOTE_LOWAT` on a socket: `SO_RCVLOWAT`, so that the kernel does not
-/// report it below the mark (other files: the library filters).
-/// Whether `fd` is a `SOCK_DGRAM` socket (UDP, unix datagram), whose
-/// amount to read is the next datagram's size.
+/// A READ knote's `NOTE_LOWAT` mark, just set by an `EV_ADD`: the
+/// socket's `SO_RCVLOWAT` ([`set_rcvlowat`]); on a datagram socket a mark
+/// of 0 instead. There the amount is the next datagram's size (Linux
+/// counts no more), so a mark above it would never be reached while
+/// datagrams that together pass it wait (helper-81's F7); a mark of 0 is
+/// never above it, and `NOTE_LOWAT` still asks for the exact amount
+/// ([`fd_data`]).
+#[cold]
+#[inline(never)]
+fn lowat_mark(fd: RawFd, k: &mut Knote) {
+    if is_datagram_socket(fd) {
+        k.data = 0;
+    } else {
+        set_rcvlowat(fd, k.data);
+    }
+}
+
+/// Whether `fd` is a `SOCK_DGRAM` or `SOCK_RAW` socket (UDP, unix
+/// datagram, raw IP, packet, netlink), whose amount to read is the next
+/// datagram's size.
 fn is_datagram_socket(fd: RawFd) -> bool {
     let mut ty: c_int = 0;
     let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
@@ -2612,9 +2677,12 @@ fn is_datagram_socket(fd: RawFd) -> bool {
             &mut len,
         )
     };
-    r == 0 && ty == libc::SOCK_DGRAM
+    r == 0 && (ty == libc::SOCK_DGRAM || ty == libc::SOCK_RAW)
 }
 
+/// `NOTE_LOWAT` on a socket: `SO_RCVLOWAT`, so that the kernel does not
+/// report it below the mark (other files: the library filters); 1 (the
+/// default) when the mark goes.
 fn set_rcvlowat(fd: RawFd, lowat: i64) {
     let v: c_int = lowat.clamp(1, c_int::MAX.into()) as c_int;
     // SAFETY: setsockopt reads one int; on a non-socket it fails harmlessly.
@@ -2646,6 +2714,30 @@ mod tests {
     }
 
     /// The short path's conditions, each alone.
+    #[test]
+    fn a_oneshot_knote_kept_by_id_stays_for_the_report_in_flight() {
+        let knote = |flags| Knote::new(&Kevent::new(1, EVFILT_TIMER, EV_ADD | flags, 0, 1, 0));
+        let mut map: Map<usize, Knote> = Map::default();
+        map.insert(1, knote(EV_ONESHOT));
+        map.insert(2, knote(0));
+        // ENOENT: the kernel's ONESHOT kevent went with a report that
+        // another thread translates next; the knote waits for it.
+        assert_eq!(
+            commit_keyed(&mut map, 1, None, libc::ENOENT, knote_oneshot),
+            libc::ENOENT
+        );
+        assert!(map.contains_key(&1));
+        // Any other knote's kevent gone: so is the knote.
+        assert_eq!(
+            commit_keyed(&mut map, 2, None, libc::ENOENT, knote_oneshot),
+            libc::ENOENT
+        );
+        assert!(!map.contains_key(&2));
+        // Success: the table follows the request.
+        assert_eq!(commit_keyed(&mut map, 1, None, 0, knote_oneshot), 0);
+        assert!(map.is_empty());
+    }
+
     #[test]
     fn can_change_one_fd_conditions() {
         let read = kev(EVFILT_READ, EV_ADD);

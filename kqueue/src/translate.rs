@@ -73,13 +73,16 @@ impl Knote {
     /// report, and keeps the disabled kevent for the descriptor's next
     /// `EV_ADD` (one upsert, no new kevent) until the descriptor closes
     /// (`KEVENT_REQ_FD_CLOSE` removes it).
+    #[inline]
     pub fn fd_mode_req(&self) -> u32 {
-        let r = self.mode_req();
-        if r & sys::KEVENT_REQ_ONESHOT != 0 {
-            r & !sys::KEVENT_REQ_ONESHOT | sys::KEVENT_REQ_DISPATCH
-        } else {
-            r
+        let mut r = 0;
+        if self.flags & EV_CLEAR != 0 {
+            r |= sys::KEVENT_REQ_ET;
         }
+        if self.flags & (EV_ONESHOT | EV_DISPATCH) != 0 {
+            r |= sys::KEVENT_REQ_DISPATCH;
+        }
+        r
     }
 
     /// The kernel request flags for this knote's mode alone.

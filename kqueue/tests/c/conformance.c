@@ -293,6 +293,100 @@ static void test_read_oneshot(void)
 	close(kq);
 }
 
+/*
+ * A reported lone EV_ONESHOT knote leaves its kernel kevent disabled, for
+ * the next EV_ADD: added again on the same descriptor, the knote fires
+ * again with the data still there; added again after the number was
+ * closed and reused, it watches the new file only.
+ */
+static void test_read_oneshot_added_again(void)
+{
+	struct kevent ev;
+	int p[2], q[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, (void *)1) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.udata == (void *)1);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, (void *)2) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.udata == (void *)2);
+	CHECK(ev.ident == (uintptr_t)p[0] && ev.flags & EV_ONESHOT);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	/* closed and reused: an empty pipe's read end at the same number */
+	CHECK(pipe(q) == 0);
+	CHECK(dup2(q[0], p[0]) == p[0]);
+	close(q[0]);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, (void *)3) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(write(q[1], "y", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.udata == (void *)3);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	close(p[0]);
+	close(p[1]);
+	close(q[1]);
+	close(kq);
+}
+
+/*
+ * EV_DELETE of an EV_ONESHOT knote whose event the library holds for the
+ * next kevent() (the caller's list was full): on FreeBSD the knote is
+ * there until its event is collected, so the delete succeeds and the
+ * event goes with it. Before, ENOENT.
+ */
+static void test_delete_oneshot_with_event_held(void)
+{
+	struct kevent ev;
+	int s[2], kq = kq_new();
+
+	/* one kernel event, two kqueue events: the WRITE's is held */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+	CHECK(write(s[1], "x", 1) == 1);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL) == 0);
+	CHECK(change(kq, s[0], EVFILT_WRITE, EV_ADD | EV_ONESHOT, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.filter == EVFILT_READ);
+	CHECK(change(kq, s[0], EVFILT_WRITE, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change_err(kq, s[0], EVFILT_WRITE, EV_DELETE, 0, 0) == ENOENT);
+	close(s[0]);
+	close(s[1]);
+	close(kq);
+}
+
+/*
+ * NOTE_LOWAT dropped by a later EV_ADD (or EV_DELETE): the library's
+ * SO_RCVLOWAT goes back to 1, or TCP's poll would go on waiting for the
+ * old mark. Before, the READ knote stayed silent with 5 bytes queued.
+ */
+static void test_lowat_dropped(void)
+{
+	struct sockaddr_in a;
+	struct kevent ev;
+	int l, c, srv, lowat = 0, kq = kq_new();
+	socklen_t len = sizeof(lowat);
+
+	l = loopback_listener(&a);
+	CHECK(l >= 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(c >= 0 && connect(c, (struct sockaddr *)&a, sizeof(a)) == 0);
+	srv = accept(l, NULL, NULL);
+	CHECK(srv >= 0);
+	CHECK(change(kq, srv, EVFILT_READ, EV_ADD, NOTE_LOWAT, 100, NULL) == 0);
+	CHECK(write(c, "12345", 5) == 5);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change(kq, srv, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.ident == (uintptr_t)srv);
+	/* and after an EV_DELETE of a knote with a mark */
+	CHECK(change(kq, srv, EVFILT_READ, EV_ADD, NOTE_LOWAT, 100, NULL) == 0);
+	CHECK(change(kq, srv, EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(getsockopt(srv, SOL_SOCKET, SO_RCVLOWAT, &lowat, &len) == 0);
+	CHECK(lowat == 1);
+	close(c);
+	close(srv);
+	close(l);
+	close(kq);
+}
+
 static void test_read_dispatch(void)
 {
 	struct kevent ev;
@@ -827,7 +921,7 @@ static void test_lowat(void)
 static void test_lowat_datagram_not_applied(void)
 {
 	struct kevent ev;
-	int s[2], kq = kq_new();
+	int s[2], p[2], kq = kq_new();
 
 	CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, s) == 0);
 	CHECK(change(kq, s[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 10, NULL) == 0);
@@ -836,6 +930,26 @@ static void test_lowat_datagram_not_applied(void)
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
 	CHECK(ev.filter == EVFILT_READ && ev.data == 6);
 	close(s[0]);
+	close(s[1]);
+	/*
+	 * The same where the EV_ADD is an upsert that finds the number
+	 * closed and reused (KEVENT_RET_CREATED: the change's knote made
+	 * afresh): a number whose lone EV_ONESHOT knote was reported keeps
+	 * its disabled kevent until then (helper-83's finding 1).
+	 */
+	CHECK(pipe(p) == 0 && write(p[1], "x", 1) == 1);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, s) == 0);
+	CHECK(dup2(s[0], p[0]) == p[0]);
+	close(s[0]);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 10, NULL) == 0);
+	CHECK(write(s[1], "123456", 6) == 6);
+	CHECK(write(s[1], "789012", 6) == 6);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.ident == (uintptr_t)p[0] && ev.data == 6);
+	close(p[0]);
+	close(p[1]);
 	close(s[1]);
 	close(kq);
 }
@@ -3037,6 +3151,7 @@ static void test_vnode_add_disable_races_a_dup2(void)
  * once.
  */
 struct oneshot_race {
+	int timer;	/* the EVFILT_TIMER variant */
 	int kq, s[2];
 	int go_a[2], go_b[2], b_done[2];
 	pid_t tid_a;
@@ -3066,10 +3181,16 @@ static int oneshot_race_child(struct oneshot_race *r, int tids_fd)
 
 	r->kq = kq_new();
 	r->a_ret = -2;
-	if (r->kq < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, r->s) ||
-	    write(r->s[1], "x", 1) != 1 ||
-	    change(r->kq, r->s[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, (void *)5))
+	if (r->kq < 0)
 		return 10;
+	if (r->timer) {
+		if (change(r->kq, 9, EVFILT_TIMER, EV_ADD | EV_ONESHOT, 0, 1, (void *)5))
+			return 10;
+	} else if (socketpair(AF_UNIX, SOCK_STREAM, 0, r->s) ||
+		   write(r->s[1], "x", 1) != 1 ||
+		   change(r->kq, r->s[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, (void *)5)) {
+		return 10;
+	}
 	pthread_barrier_init(&r->started, NULL, 2);
 	if (pthread_create(&a, NULL, oneshot_race_waiter, r))
 		return 11;
@@ -3079,10 +3200,30 @@ static int oneshot_race_child(struct oneshot_race *r, int tids_fd)
 	/* the tracer has A stopped after its kernel call */
 	if (read(r->go_b[0], &c, 1) != 1)
 		return 13;
-	b_ret = change(r->kq, r->s[0], EVFILT_WRITE, EV_ADD, 0, 0, (void *)6);
+	if (r->timer)
+		b_ret = change_err(r->kq, 9, EVFILT_TIMER, EV_DELETE, 0, 0);
+	else
+		b_ret = change(r->kq, r->s[0], EVFILT_WRITE, EV_ADD, 0, 0, (void *)6);
 	if (write(r->b_done[1], "b", 1) != 1)
 		return 14;
 	pthread_join(a, NULL);
+	if (r->timer) {
+		/*
+		 * A's wait took the event first: B's delete finds nothing, and
+		 * A reports the timer (before: B's ENOENT, and A's report
+		 * dropped too, its wait ending empty after 10 s).
+		 */
+		if (b_ret != ENOENT || r->a_ret != 1 || r->ev.filter != EVFILT_TIMER ||
+		    r->ev.ident != 9 || r->ev.udata != (void *)5) {
+			printf("    child: B's EV_DELETE gave %d; A's wait returned %d, filter %d\n",
+			       b_ret, r->a_ret, r->a_ret == 1 ? r->ev.filter : 0);
+			return 6;
+		}
+		if (wait_events(r->kq, ev, 2, &zero_ts) != 0 ||
+		    change_err(r->kq, 9, EVFILT_TIMER, EV_DELETE, 0, 0) != ENOENT)
+			return 7;
+		return 0;
+	}
 	if (b_ret != 0) {
 		printf("    child: B's EV_ADD returned %d (errno %d %s)\n", b_ret, errno,
 		       strerror(errno));
@@ -3110,7 +3251,7 @@ static int oneshot_race_child(struct oneshot_race *r, int tids_fd)
 	return 0;
 }
 
-static void test_oneshot_report_races_a_change(void)
+static void oneshot_race_run(int timer)
 {
 	struct oneshot_race r;
 	int tids_pipe[2], status, at_a = -1;
@@ -3119,6 +3260,7 @@ static void test_oneshot_report_races_a_change(void)
 	long took = -1;
 
 	memset(&r, 0, sizeof(r));
+	r.timer = timer;
 	CHECK(pipe(tids_pipe) == 0 && pipe(r.go_a) == 0 && pipe(r.go_b) == 0 &&
 	      pipe(r.b_done) == 0);
 	pid = fork();
@@ -3170,6 +3312,22 @@ static void test_oneshot_report_races_a_change(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+static void test_oneshot_report_races_a_change(void)
+{
+	oneshot_race_run(0);
+}
+
+/*
+ * The same race for a knote kept by id, whose kernel kevent is still a
+ * ONESHOT one: an EV_ONESHOT timer's report taken by A's wait, then B's
+ * EV_DELETE of the timer (helper-83's finding 7). FreeBSD, the report
+ * first: the delete fails with ENOENT and A reports the timer.
+ */
+static void test_oneshot_timer_report_races_a_delete(void)
+{
+	oneshot_race_run(1);
+}
+
 int main(int argc, char **argv)
 {
 	t_args(argc, argv);
@@ -3181,6 +3339,9 @@ int main(int argc, char **argv)
 	RUN(test_read_pipe_level);
 	RUN(test_read_clear);
 	RUN(test_read_oneshot);
+	RUN(test_read_oneshot_added_again);
+	RUN(test_delete_oneshot_with_event_held);
+	RUN(test_lowat_dropped);
 	RUN(test_read_dispatch);
 	RUN(test_disable_enable);
 	RUN(test_read_eof);
@@ -3241,5 +3402,6 @@ int main(int argc, char **argv)
 	RUN(test_changes_fail_in_wait);
 	RUN(test_change_waits_for_changes_in_flight);
 	RUN(test_oneshot_report_races_a_change);
+	RUN(test_oneshot_timer_report_races_a_delete);
 	return summary("kqueue conformance");
 }
