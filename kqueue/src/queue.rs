@@ -328,7 +328,9 @@ fn commit_keyed<V>(
     err
 }
 
-/// A knote whose kernel kevent is `KEVENT_REQ_ONESHOT` (timers, signals).
+/// Whether a timer's, signal's or user event's knote has a
+/// `KEVENT_REQ_ONESHOT` kernel kevent: `EV_ONESHOT` (a process's always
+/// has one).
 fn knote_oneshot(k: &Knote) -> bool {
     k.flags & EV_ONESHOT != 0
 }
@@ -355,10 +357,12 @@ fn knote_oneshot(k: &Knote) -> bool {
 /// this change's udata, fflags and data, then removed as a oneshot.
 /// Before (the `fuzz/kqueue-fuzz.c` "user: add" -> `ENOENT` with 4
 /// threads) the change failed with `ENOENT` and the knote left the table,
-/// so that report was dropped as well.
+/// so that report was dropped as well. The same for a plain
+/// `NOTE_TRIGGER` of an enabled oneshot knote already triggered, whose
+/// report another thread's wait took: the trigger is that report's.
 fn commit_trigger(map: &mut Map<usize, User>, id: usize, new: Option<User>, err: c_int) -> c_int {
     match new {
-        Some(u) if err == libc::ENOENT && u.note.flags & EV_ONESHOT != 0 => {
+        Some(u) if err == libc::ENOENT && u.note.flags & EV_ONESHOT != 0 && u.note.enabled => {
             map.insert(id, u);
             0
         }
@@ -1756,29 +1760,13 @@ impl Kq {
         let slot = new.slot(kev.filter);
         let f = kev.flags;
         if f & EV_DELETE != 0 {
-            match slot.take() {
-                None => return Err(absent_errno(fd)),
-                Some(k) if k.fflags & NOTE_LOWAT != 0 && kev.filter == EVFILT_READ => {
-                    // The socket's SO_RCVLOWAT back to its default: a
-                    // blocking read would wait for the mark.
-                    set_rcvlowat(fd, 1);
-                }
-                Some(_) => {}
+            if slot.take().is_none() {
+                return Err(absent_errno(fd));
             }
         } else if f & EV_ADD != 0 {
             match slot {
                 None => *slot = Some(Knote::new(kev)),
-                Some(k) => {
-                    if k.fflags & NOTE_LOWAT != 0
-                        && kev.fflags & NOTE_LOWAT == 0
-                        && kev.filter == EVFILT_READ
-                    {
-                        // The mark dropped: TCP's poll would go on
-                        // waiting for it.
-                        set_rcvlowat(fd, 1);
-                    }
-                    k.update(kev);
-                }
+                Some(k) => k.update(kev),
             }
             if kev.fflags & NOTE_LOWAT != 0 && kev.filter == EVFILT_READ {
                 lowat_mark(fd, slot.as_mut().expect("just set"));
@@ -2084,7 +2072,11 @@ impl Kq {
                 st.users.insert(id, u);
                 return Ok(());
             }
-            st.users.insert(id, u);
+            // The table takes the new fflags at the commit, as the trigger
+            // lands: a READY that finds the oneshot kevent gone (a report
+            // another thread's wait took) is the trigger of the knote that
+            // report stands for (commit_trigger()), not a failed change
+            // whose fflags that report would carry (helper-84's finding 5).
             cmd = sys::KEVENT_CTL_READY;
             req.event = sys::KEVENT_USER_TRIGGERED;
             new = Some(u);
@@ -2095,7 +2087,7 @@ impl Kq {
                 commit: Commit::User {
                     id,
                     new,
-                    trigger: false,
+                    trigger: true,
                 },
             };
             self.push(st, batch, e, req, results, retry);
@@ -2642,59 +2634,51 @@ fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote, amounts: Amounts) -> 
     1
 }
 
-/// A READ knote's `NOTE_LOWAT` mark, just set by an `EV_ADD`: the
-/// socket's `SO_RCVLOWAT` ([`set_rcvlowat`]); on a datagram socket a mark
-/// of 0 instead. There the amount is the next datagram's size (Linux
-/// counts no more), so a mark above it would never be reached while
-/// datagrams that together pass it wait (helper-81's F7); a mark of 0 is
-/// never above it, and `NOTE_LOWAT` still asks for the exact amount
-/// ([`fd_data`]).
+/// A READ knote's `NOTE_LOWAT` mark, just set by an `EV_ADD`: kept by the
+/// library, which filters reports by it ([`report_fd`], parking the
+/// descriptor below it), as FreeBSD's `kn_sdata`; the socket's
+/// `SO_RCVLOWAT` is left alone (set by the library, it went on silencing
+/// the socket's other watchers, and its blocking reads, after the knote
+/// went: helper-83's and helper-84's reviews). On a datagram socket the
+/// mark is 0: the amount is the next datagram's size (Linux counts no
+/// more), so a mark above it would never be reached while datagrams that
+/// together pass it wait (helper-81's F7); a mark of 0 is never above it,
+/// and `NOTE_LOWAT` still asks for the exact amount ([`fd_data`]).
 #[cold]
 #[inline(never)]
 fn lowat_mark(fd: RawFd, k: &mut Knote) {
     if is_datagram_socket(fd) {
         k.data = 0;
-    } else {
-        set_rcvlowat(fd, k.data);
     }
 }
 
-/// Whether `fd` is a `SOCK_DGRAM` or `SOCK_RAW` socket (UDP, unix
-/// datagram, raw IP, packet, netlink), whose amount to read is the next
-/// datagram's size.
+/// Whether `fd` is a socket whose amount to read is the next datagram's
+/// or message's size: `SOCK_DGRAM` (UDP, unix datagram), `SOCK_RAW` (raw
+/// IP, packet, netlink), SCTP's `SOCK_SEQPACKET` (a unix `SOCK_SEQPACKET`
+/// counts the whole queue).
 fn is_datagram_socket(fd: RawFd) -> bool {
-    let mut ty: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
-    // Not counted in kernel_calls(), as set_rcvlowat() is not: a change's
-    // call, not the event path's.
-    // SAFETY: getsockopt writes one int into `ty`; on a non-socket it fails.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&mut ty as *mut c_int).cast(),
-            &mut len,
-        )
+    let int = |name: c_int| {
+        let mut v: c_int = 0;
+        let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes one int into `v`; on a non-socket it
+        // fails.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                name,
+                (&mut v as *mut c_int).cast(),
+                &mut len,
+            )
+        };
+        (r == 0).then_some(v)
     };
-    r == 0 && (ty == libc::SOCK_DGRAM || ty == libc::SOCK_RAW)
-}
-
-/// `NOTE_LOWAT` on a socket: `SO_RCVLOWAT`, so that the kernel does not
-/// report it below the mark (other files: the library filters); 1 (the
-/// default) when the mark goes.
-fn set_rcvlowat(fd: RawFd, lowat: i64) {
-    let v: c_int = lowat.clamp(1, c_int::MAX.into()) as c_int;
-    // SAFETY: setsockopt reads one int; on a non-socket it fails harmlessly.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
-            (&v as *const c_int).cast(),
-            std::mem::size_of::<c_int>() as libc::socklen_t,
-        )
-    };
+    // Not counted in kernel_calls(): a change's call, not the event path's.
+    match int(libc::SO_TYPE) {
+        Some(libc::SOCK_DGRAM | libc::SOCK_RAW) => true,
+        Some(libc::SOCK_SEQPACKET) => int(libc::SO_PROTOCOL) == Some(libc::IPPROTO_SCTP),
+        _ => false,
+    }
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds (vDSO: no system call).
@@ -2713,7 +2697,6 @@ mod tests {
         Kevent::new(5, filter, flags, 0, 0, 0)
     }
 
-    /// The short path's conditions, each alone.
     #[test]
     fn a_oneshot_knote_kept_by_id_stays_for_the_report_in_flight() {
         let knote = |flags| Knote::new(&Kevent::new(1, EVFILT_TIMER, EV_ADD | flags, 0, 1, 0));
@@ -2738,6 +2721,7 @@ mod tests {
         assert!(map.is_empty());
     }
 
+    /// The short path's conditions, each alone.
     #[test]
     fn can_change_one_fd_conditions() {
         let read = kev(EVFILT_READ, EV_ADD);

@@ -183,8 +183,8 @@ pub struct FdState {
     /// The kernel's kevent as the library last set it.
     pub kernel: Option<KState>,
     /// A level-triggered `EVFILT_READ` with `NOTE_LOWAT` was reported by
-    /// the kernel below its mark, on a file whose `->poll()` ignores
-    /// `SO_RCVLOWAT` (all but TCP): the kevent is edge-triggered until
+    /// the kernel below its mark (the mark is the library's: a file's
+    /// `->poll()` reports any data): the kevent is edge-triggered until
     /// the READ knote fires or changes, so that a wait sleeps until the
     /// file gets more data, where a level-triggered kevent would report
     /// the file again at once and the wait would spin without end.

@@ -302,7 +302,8 @@ static void test_read_oneshot(void)
 static void test_read_oneshot_added_again(void)
 {
 	struct kevent ev;
-	int p[2], q[2], kq = kq_new();
+	int p[2], q[2], old, kq = kq_new();
+	char c;
 
 	CHECK(pipe(p) == 0);
 	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, (void *)1) == 0);
@@ -314,14 +315,21 @@ static void test_read_oneshot_added_again(void)
 	CHECK(ev.ident == (uintptr_t)p[0] && ev.flags & EV_ONESHOT);
 	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
 	/* closed and reused: an empty pipe's read end at the same number */
+	CHECK(read(p[0], &c, 1) == 1);
+	old = dup(p[0]);
+	CHECK(old >= 0);
 	CHECK(pipe(q) == 0);
 	CHECK(dup2(q[0], p[0]) == p[0]);
 	close(q[0]);
 	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, 0, (void *)3) == 0);
 	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	/* the old pipe is watched no more */
+	CHECK(write(p[1], "z", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
 	CHECK(write(q[1], "y", 1) == 1);
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.udata == (void *)3);
 	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	close(old);
 	close(p[0]);
 	close(p[1]);
 	close(q[1]);
@@ -354,17 +362,20 @@ static void test_delete_oneshot_with_event_held(void)
 }
 
 /*
- * NOTE_LOWAT dropped by a later EV_ADD (or EV_DELETE): the library's
- * SO_RCVLOWAT goes back to 1, or TCP's poll would go on waiting for the
- * old mark. Before, the READ knote stayed silent with 5 bytes queued.
+ * NOTE_LOWAT on TCP: the library keeps the mark (as FreeBSD's kn_sdata)
+ * and leaves the socket's SO_RCVLOWAT alone. It used to set the option:
+ * a later EV_ADD without the mark, or a oneshot report, left the knote
+ * (and the application's own reads and polls) waiting for the old mark.
  */
-static void test_lowat_dropped(void)
+static void test_lowat_tcp(void)
 {
 	struct sockaddr_in a;
 	struct kevent ev;
 	int l, c, srv, lowat = 0, kq = kq_new();
 	socklen_t len = sizeof(lowat);
+	char b[100];
 
+	memset(b, 'x', sizeof(b));
 	l = loopback_listener(&a);
 	CHECK(l >= 0);
 	c = socket(AF_INET, SOCK_STREAM, 0);
@@ -372,15 +383,17 @@ static void test_lowat_dropped(void)
 	srv = accept(l, NULL, NULL);
 	CHECK(srv >= 0);
 	CHECK(change(kq, srv, EVFILT_READ, EV_ADD, NOTE_LOWAT, 100, NULL) == 0);
-	CHECK(write(c, "12345", 5) == 5);
-	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
-	CHECK(change(kq, srv, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
-	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.ident == (uintptr_t)srv);
-	/* and after an EV_DELETE of a knote with a mark */
-	CHECK(change(kq, srv, EVFILT_READ, EV_ADD, NOTE_LOWAT, 100, NULL) == 0);
-	CHECK(change(kq, srv, EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
 	CHECK(getsockopt(srv, SOL_SOCKET, SO_RCVLOWAT, &lowat, &len) == 0);
 	CHECK(lowat == 1);
+	CHECK(write(c, b, 5) == 5);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(write(c, b, 95) == 95);
+	CHECK(wait_events(kq, &ev, 1, &sec5) == 1 && ev.ident == (uintptr_t)srv);
+	CHECK(ev.data == 100);
+	/* the mark dropped by an EV_ADD without it: 5 bytes fire */
+	CHECK(read(srv, b, 95) == 95);
+	CHECK(change(kq, srv, EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &sec5) == 1 && ev.data == 5);
 	close(c);
 	close(srv);
 	close(l);
@@ -3341,7 +3354,7 @@ int main(int argc, char **argv)
 	RUN(test_read_oneshot);
 	RUN(test_read_oneshot_added_again);
 	RUN(test_delete_oneshot_with_event_held);
-	RUN(test_lowat_dropped);
+	RUN(test_lowat_tcp);
 	RUN(test_read_dispatch);
 	RUN(test_disable_enable);
 	RUN(test_read_eof);
