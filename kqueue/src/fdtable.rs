@@ -152,6 +152,7 @@ mod tests {
                 enabled: true,
                 fflags: 0,
                 data: 0,
+                born: 0,
             }),
             write: None,
             kernel: Some(KState::default()),

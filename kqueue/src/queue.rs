@@ -310,29 +310,85 @@ pub(crate) type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHash
 /// nothing; before, the knote left the table, so the report was dropped
 /// too (helper-83's finding 7, F6's twin). Otherwise the knote goes.
 /// Returns `err`, the change's errno.
-fn commit_keyed<V>(
+///
+/// `created`: the kernel made the kevent (`KEVENT_RET_CREATED`): the
+/// knote is born of this request ([`Knote::born`], set when it was
+/// planned); otherwise it keeps the birth of the knote it updates.
+/// `all_oneshot`: every kevent of the map is ONESHOT (processes).
+fn commit_keyed<V: Keyed>(
     map: &mut Map<usize, V>,
     id: usize,
     new: Option<V>,
     err: c_int,
-    oneshot: impl Fn(&V) -> bool,
+    created: bool,
+    all_oneshot: bool,
 ) -> c_int {
     if err == 0 {
         match new {
-            Some(v) => map.insert(id, v),
-            None => map.remove(&id),
-        };
-    } else if err == libc::ENOENT && !map.get(&id).is_some_and(oneshot) {
+            Some(mut v) => {
+                if !created {
+                    if let Some(old) = map.get(&id) {
+                        v.note_mut().born = old.note().born;
+                    }
+                }
+                map.insert(id, v);
+            }
+            None => {
+                map.remove(&id);
+            }
+        }
+    } else if err == libc::ENOENT
+        && !map
+            .get(&id)
+            .is_some_and(|v| all_oneshot || v.kernel_oneshot())
+    {
         map.remove(&id);
     }
     err
 }
 
-/// Whether a timer's, signal's or user event's knote has a
-/// `KEVENT_REQ_ONESHOT` kernel kevent: `EV_ONESHOT` (a process's always
-/// has one).
-fn knote_oneshot(k: &Knote) -> bool {
-    k.flags & EV_ONESHOT != 0
+/// A knote kept by id: a timer's, signal's or process's [`Knote`], a
+/// user event's [`User`].
+trait Keyed {
+    fn note(&self) -> &Knote;
+    fn note_mut(&mut self) -> &mut Knote;
+    /// Whether its kernel kevent is `KEVENT_REQ_ONESHOT`, gone with its
+    /// report: `EV_ONESHOT` (a process's always is: `commit_keyed()`'s
+    /// `all_oneshot`).
+    fn kernel_oneshot(&self) -> bool {
+        self.note().flags & EV_ONESHOT != 0
+    }
+}
+
+impl Keyed for Knote {
+    fn note(&self) -> &Knote {
+        self
+    }
+    fn note_mut(&mut self) -> &mut Knote {
+        self
+    }
+}
+
+impl Keyed for User {
+    fn note(&self) -> &Knote {
+        &self.note
+    }
+    fn note_mut(&mut self) -> &mut Knote {
+        &mut self.note
+    }
+}
+
+/// Whether a report of a knote kept by id comes from the kevent the knote
+/// was born with (or a later update of it), not from one gone before
+/// ([`Knote::born`]).
+fn born_of(k: &Knote, ev: &sys::kevent_event) -> bool {
+    ev.user_data >= k.born
+}
+
+/// The number of a new `EV_ADD` of a knote kept by id.
+fn next_birth(st: &mut State) -> u64 {
+    st.births += 1;
+    st.births
 }
 
 /// Applies the kernel's answer to the `KEVENT_CTL_READY` that follows the
@@ -362,11 +418,15 @@ fn knote_oneshot(k: &Knote) -> bool {
 /// report another thread's wait took: the trigger is that report's.
 fn commit_trigger(map: &mut Map<usize, User>, id: usize, new: Option<User>, err: c_int) -> c_int {
     match new {
-        Some(u) if err == libc::ENOENT && u.note.flags & EV_ONESHOT != 0 && u.note.enabled => {
+        Some(mut u) if err == libc::ENOENT && u.note.flags & EV_ONESHOT != 0 && u.note.enabled => {
+            // The READY makes no kevent: the birth is the ADD's.
+            if let Some(old) = map.get(&id) {
+                u.note.born = old.note.born;
+            }
             map.insert(id, u);
             0
         }
-        _ => commit_keyed(map, id, new, err, |u| knote_oneshot(&u.note)),
+        _ => commit_keyed(map, id, new, err, false, false),
     }
 }
 
@@ -412,6 +472,9 @@ pub struct State {
     /// (A thread-local count was a `__tls_get_addr()` call each time in
     /// the shared library: about 50 instructions per count.)
     calls: u64,
+    /// The number of the last `EV_ADD` of a knote kept by id
+    /// ([`Knote::born`]).
+    births: u64,
     /// Changes travelling in threads' waits, not yet in the table: see
     /// [`Kq::submit_and_wait`] and [`Kq::gate`].
     inflight: Vec<InFlight>,
@@ -1651,20 +1714,26 @@ impl Kq {
                 }
                 err
             }
-            Commit::Timer { id, new } => commit_keyed(&mut st.timers, id, new, err, knote_oneshot),
+            Commit::Timer { id, new } => {
+                let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
+                commit_keyed(&mut st.timers, id, new, err, created, false)
+            }
             Commit::User { id, new, trigger } => {
                 if trigger {
                     commit_trigger(&mut st.users, id, new, err)
                 } else {
-                    commit_keyed(&mut st.users, id, new, err, |u| knote_oneshot(&u.note))
+                    let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
+                    commit_keyed(&mut st.users, id, new, err, created, false)
                 }
             }
             Commit::Signal { id, new } => {
-                commit_keyed(&mut st.signals, id, new, err, knote_oneshot)
+                let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
+                commit_keyed(&mut st.signals, id, new, err, created, false)
             }
             Commit::Proc { id, new, add } => {
                 // Always ONESHOT in the kernel (proc_.rs).
-                let err = commit_keyed(&mut st.procs, id, new, err, |_| true);
+                let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
+                let err = commit_keyed(&mut st.procs, id, new, err, created, true);
                 if add {
                     proc_::add_errno(err)
                 } else {
@@ -1864,13 +1933,14 @@ impl Kq {
             if !k.enabled {
                 req_flags |= sys::KEVENT_REQ_DISABLED;
             }
+            k.born = next_birth(st);
             let mut u = ukevent(
                 id as u64,
                 sys::KEVENT_TIMER,
                 sys::KEVENT_TIMER_FIRED,
                 req_flags,
                 period,
-                0,
+                k.born,
             );
             u.__bindgen_anon_1.timer.start = start;
             u.__bindgen_anon_1.timer.flags = tflags;
@@ -1958,11 +2028,13 @@ impl Kq {
                     report_held(&mut st.pending, id as usize, &mut k);
                 }
             }
-            let req = if signal {
+            k.born = next_birth(st);
+            let mut req = if signal {
                 signal::add_request(id, &k)
             } else {
                 proc_::add_request(id, &k)
             };
+            req.user_data = k.born;
             (req, Some(k))
         } else if f & (EV_ENABLE | EV_DISABLE) != 0 {
             let mut k = cur.ok_or(libc::ENOENT)?;
@@ -2051,6 +2123,8 @@ impl Kq {
             if !u.note.enabled {
                 req_flags |= sys::KEVENT_REQ_DISABLED;
             }
+            u.note.born = next_birth(st);
+            req.user_data = u.note.born;
             req.event = sys::KEVENT_USER_TRIGGERED;
             req.req_flags = req_flags;
             cmd = sys::KEVENT_CTL_ADD;
@@ -2155,6 +2229,7 @@ impl Kq {
             gone: _,
             sleepers: _,
             calls: _,
+            births: _,
         } = st;
         let mut out = Out {
             buf: events,
@@ -2277,7 +2352,8 @@ impl Kq {
                     // Oneshot in the kernel: its kevent went with the report.
                     let id = ev.id as usize;
                     match procs.get(&id) {
-                        Some(k) if k.enabled => {
+                        // (One born before: gone with its own report.)
+                        Some(k) if k.enabled && born_of(k, ev) => {
                             if let Some(e) = proc_::exit_event(id, k, ev) {
                                 out.push(e);
                             }
@@ -2291,7 +2367,7 @@ impl Kq {
                     let Some(u) = users.get_mut(&id) else {
                         continue;
                     };
-                    if !u.note.enabled {
+                    if !u.note.enabled || !born_of(&u.note, ev) {
                         continue;
                     }
                     report_user(id, u, &mut out);
@@ -2408,6 +2484,13 @@ fn report_count(
     let Some(k) = map.get_mut(&id) else {
         return false;
     };
+    if !born_of(k, ev) {
+        // A report of a oneshot kevent gone before this knote's was made
+        // (another thread's wait took it before an EV_ADD made the new
+        // one): as on FreeBSD when the EV_ADD comes first, which restarts
+        // a timer and resets what it had counted.
+        return true;
+    }
     if !k.enabled {
         if filter == EVFILT_SIGNAL {
             if k.flags & EV_ONESHOT != 0 {
@@ -2706,19 +2789,45 @@ mod tests {
         // ENOENT: the kernel's ONESHOT kevent went with a report that
         // another thread translates next; the knote waits for it.
         assert_eq!(
-            commit_keyed(&mut map, 1, None, libc::ENOENT, knote_oneshot),
+            commit_keyed(&mut map, 1, None, libc::ENOENT, false, false),
             libc::ENOENT
         );
         assert!(map.contains_key(&1));
-        // Any other knote's kevent gone: so is the knote.
+        // Any other knote's kevent gone: so is the knote; a process's
+        // kevent is always oneshot.
         assert_eq!(
-            commit_keyed(&mut map, 2, None, libc::ENOENT, knote_oneshot),
+            commit_keyed(&mut map, 2, None, libc::ENOENT, false, false),
             libc::ENOENT
         );
         assert!(!map.contains_key(&2));
+        map.insert(2, knote(0));
+        commit_keyed(&mut map, 2, None, libc::ENOENT, false, true);
+        assert!(map.contains_key(&2));
         // Success: the table follows the request.
-        assert_eq!(commit_keyed(&mut map, 1, None, 0, knote_oneshot), 0);
-        assert!(map.is_empty());
+        assert_eq!(commit_keyed(&mut map, 1, None, 0, false, false), 0);
+        assert!(!map.contains_key(&1));
+    }
+
+    #[test]
+    fn a_knote_kept_by_id_is_born_of_the_add_that_made_its_kevent() {
+        let mut knote = Knote::new(&Kevent::new(1, EVFILT_TIMER, EV_ADD | EV_ONESHOT, 0, 1, 0));
+        knote.born = 3;
+        let mut map: Map<usize, Knote> = Map::default();
+        commit_keyed(&mut map, 1, Some(knote), 0, true, false);
+        assert_eq!(map[&1].born, 3);
+        // An EV_ADD that updated the kevent (not created): the birth stays.
+        knote.born = 5;
+        commit_keyed(&mut map, 1, Some(knote), 0, false, false);
+        assert_eq!(map[&1].born, 3);
+        // One that made a new kevent (the old one gone with a report that
+        // another thread holds): that report is not this knote's.
+        knote.born = 7;
+        commit_keyed(&mut map, 1, Some(knote), 0, true, false);
+        let mut ev: sys::kevent_event = unsafe_zeroed();
+        ev.user_data = 5;
+        assert!(!born_of(&map[&1], &ev));
+        ev.user_data = 7;
+        assert!(born_of(&map[&1], &ev));
     }
 
     /// The short path's conditions, each alone.

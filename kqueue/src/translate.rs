@@ -34,6 +34,13 @@ pub struct Knote {
     pub fflags: u32,
     /// `data` of the last `EV_ADD` (the low-water mark).
     pub data: i64,
+    /// A knote kept by id (timer, user event, signal, process): the
+    /// number of the `EV_ADD` whose request created its kernel kevent,
+    /// which every request of it carries in `user_data`. A report with a
+    /// lower one comes from a kevent gone before (a oneshot's, taken by
+    /// another thread's wait before the `EV_ADD` made a new one): not
+    /// this knote's. 0 for descriptors' knotes.
+    pub born: u64,
 }
 
 impl Knote {
@@ -45,6 +52,7 @@ impl Knote {
             enabled: kev.flags & EV_DISABLE == 0,
             fflags: kev.fflags,
             data: kev.data,
+            born: 0,
         }
     }
 

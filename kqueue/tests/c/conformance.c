@@ -3164,7 +3164,7 @@ static void test_vnode_add_disable_races_a_dup2(void)
  * once.
  */
 struct oneshot_race {
-	int timer;	/* the EVFILT_TIMER variant */
+	int timer;	/* EVFILT_TIMER: 1, B deletes it; 2, B adds it again */
 	int kq, s[2];
 	int go_a[2], go_b[2], b_done[2];
 	pid_t tid_a;
@@ -3176,7 +3176,8 @@ struct oneshot_race {
 static void *oneshot_race_waiter(void *arg)
 {
 	struct oneshot_race *r = arg;
-	struct timespec sec = { 10, 0 };
+	/* with 2, the wait may end empty (below) */
+	struct timespec sec = { r->timer == 2 ? 0 : 10, r->timer == 2 ? 200000000 : 0 };
 
 	if (race_thread_ready(&r->tid_a, &r->started, r->go_a[0]))
 		return NULL;
@@ -3213,13 +3214,31 @@ static int oneshot_race_child(struct oneshot_race *r, int tids_fd)
 	/* the tracer has A stopped after its kernel call */
 	if (read(r->go_b[0], &c, 1) != 1)
 		return 13;
-	if (r->timer)
+	if (r->timer == 2)
+		b_ret = change(r->kq, 9, EVFILT_TIMER, EV_ADD | EV_ONESHOT, 0, 60000, (void *)6);
+	else if (r->timer)
 		b_ret = change_err(r->kq, 9, EVFILT_TIMER, EV_DELETE, 0, 0);
 	else
 		b_ret = change(r->kq, r->s[0], EVFILT_WRITE, EV_ADD, 0, 0, (void *)6);
 	if (write(r->b_done[1], "b", 1) != 1)
 		return 14;
 	pthread_join(a, NULL);
+	if (r->timer == 2) {
+		/*
+		 * B's EV_ADD made a new kevent, of a minute. FreeBSD: the
+		 * report A took first (udata 5), or none if the EV_ADD came
+		 * first (it restarts the timer); either way the new timer is
+		 * there. Before: A reported the old expiry as the new knote's
+		 * (udata 6) and took the knote with it.
+		 */
+		if (b_ret != 0 || (r->a_ret != 0 && (r->a_ret != 1 || r->ev.udata != (void *)5)) ||
+		    change(r->kq, 9, EVFILT_TIMER, EV_DELETE, 0, 0, NULL) != 0) {
+			printf("    child: B's EV_ADD returned %d; A's wait %d, udata %p\n",
+			       b_ret, r->a_ret, r->a_ret == 1 ? r->ev.udata : NULL);
+			return 8;
+		}
+		return 0;
+	}
 	if (r->timer) {
 		/*
 		 * A's wait took the event first: B's delete finds nothing, and
@@ -3341,6 +3360,15 @@ static void test_oneshot_timer_report_races_a_delete(void)
 	oneshot_race_run(1);
 }
 
+/*
+ * The same where B adds the timer again (helper-84's finding 3): the
+ * EV_ADD makes a new kevent, and the report A holds is the old one's.
+ */
+static void test_oneshot_timer_report_races_an_add(void)
+{
+	oneshot_race_run(2);
+}
+
 int main(int argc, char **argv)
 {
 	t_args(argc, argv);
@@ -3416,5 +3444,6 @@ int main(int argc, char **argv)
 	RUN(test_change_waits_for_changes_in_flight);
 	RUN(test_oneshot_report_races_a_change);
 	RUN(test_oneshot_timer_report_races_a_delete);
+	RUN(test_oneshot_timer_report_races_an_add);
 	return summary("kqueue conformance");
 }
