@@ -179,7 +179,7 @@ static struct change_class gen_change(struct tctx *t, struct kevent *ch)
 	uintptr_t ident = 0;
 	unsigned int fflags = 0;
 	int64_t data = 0;
-	int valid = 1, add = flags & EV_ADD;
+	int valid = 1, add = flags & EV_ADD, racy_fd;
 	struct change_class c = { "valid", "" };
 
 	if (chance(&t->r, 30))
@@ -311,16 +311,23 @@ static struct change_class gen_change(struct tctx *t, struct kevent *ch)
 			ident = UINTPTR_MAX;
 		break;
 	}
+	/*
+	 * With several threads a READ or WRITE may meet a number that
+	 * another thread made a file the kernel cannot poll, then changed
+	 * again before the library looked at it: EPERM (the fd classes say
+	 * so; the flag classes below keep it).
+	 */
+	racy_fd = nthreads > 1 && (filter == EVFILT_READ || filter == EVFILT_WRITE);
 	if (chance(&t->r, 4)) {
 		filter = bad_filters[below(&t->r, ARRAY_SIZE(bad_filters))];
 		c = (struct change_class){ "bad filter", "EINVAL" };
 	} else if (chance(&t->r, 2)) {
 		/* undefined and system flag bits: FreeBSD ignores or refuses */
 		flags |= (unsigned short)(rnd(&t->r) & 0x3f00);
-		c = (struct change_class){ "undefined flag bits", "" };
+		c = (struct change_class){ "undefined flag bits", racy_fd ? DOCUMENTED ",EPERM" : "" };
 	} else if (chance(&t->r, 2)) {
 		flags = 0;
-		c = (struct change_class){ "no action flags", "" };
+		c = (struct change_class){ "no action flags", racy_fd ? DOCUMENTED ",EPERM" : "" };
 	}
 	EV_SET(ch, ident, filter, flags, fflags, data, (void *)(uintptr_t)rnd(&t->r));
 	if (chance(&t->r, 10))
