@@ -156,7 +156,7 @@ struct rec {
 	char call[32];
 	char cls[160];
 	char outcome[24];
-	char expect[48];
+	char expect[64];
 	unsigned long n;
 	struct rec *next;
 };
@@ -198,7 +198,8 @@ static unsigned long rec_known;
 
 static inline int rec_in(const char *list, const char *o)
 {
-	char buf[64];
+	/* Long enough for every list: a cut one lost its last names. */
+	char buf[160];
 	char *tok, *save;
 
 	snprintf(buf, sizeof(buf), "%s", list);

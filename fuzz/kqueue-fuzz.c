@@ -143,6 +143,8 @@ struct change_class {
 
 /* Every errno kevent() documents (an EV_ERROR's data, or the return). */
 #define DOCUMENTED "ok,EBADF,EINVAL,ENOENT,ESRCH,EFAULT,EINTR," RES
+/* A READ or WRITE change's, with several threads (gen_change()) */
+#define RACY_FD "ok,EBADF,ENOENT,EPERM,EINVAL," RES
 
 static const short filters[] = { EVFILT_READ, EVFILT_WRITE, EVFILT_VNODE, EVFILT_PROC,
 				 EVFILT_SIGNAL, EVFILT_TIMER, EVFILT_USER };
@@ -207,8 +209,7 @@ static struct change_class gen_change(struct tctx *t, struct kevent *ch)
 		 * call is on: EINVAL (FreeBSD's, and the kernel's, for a
 		 * queue watching itself). */
 		if (!valid)
-			c = (struct change_class){ "fd: closed (maybe reused)",
-						   "ok,EBADF,ENOENT,EPERM,EINVAL," RES };
+			c = (struct change_class){ "fd: closed (maybe reused)", RACY_FD };
 		else if (valid == 2 && add)
 			/* FreeBSD's vnode READ/WRITE, kept by the library */
 			c = (struct change_class){ "fd: add, a regular file or directory",
@@ -324,10 +325,10 @@ static struct change_class gen_change(struct tctx *t, struct kevent *ch)
 	} else if (chance(&t->r, 2)) {
 		/* undefined and system flag bits: FreeBSD ignores or refuses */
 		flags |= (unsigned short)(rnd(&t->r) & 0x3f00);
-		c = (struct change_class){ "undefined flag bits", racy_fd ? DOCUMENTED ",EPERM" : "" };
+		c = (struct change_class){ "undefined flag bits", racy_fd ? RACY_FD : "" };
 	} else if (chance(&t->r, 2)) {
 		flags = 0;
-		c = (struct change_class){ "no action flags", racy_fd ? DOCUMENTED ",EPERM" : "" };
+		c = (struct change_class){ "no action flags", racy_fd ? RACY_FD : "" };
 	}
 	EV_SET(ch, ident, filter, flags, fflags, data, (void *)(uintptr_t)rnd(&t->r));
 	if (chance(&t->r, 10))
