@@ -109,6 +109,15 @@ static int loopback_listener(struct sockaddr_in *a)
 	return l;
 }
 
+/* Kills child @pid of a test and reaps it: after a step failed. */
+static void kill_child(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}
+
 static void test_layout(void)
 {
 	struct kevent kev;
@@ -1106,8 +1115,7 @@ static int in_child(int (*child)(void))
 	while ((r = waitpid(pid, &status, WNOHANG)) == 0 && now_ms() < until)
 		usleep(10000);
 	if (r == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		kill_child(pid);
 		return -1;
 	}
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -3;
@@ -2058,8 +2066,7 @@ static int count_kevent_calls(int (*child)(void), int counted[2])
 	if (waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status) ||
 	    ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACESYSGOOD |
 		   PTRACE_O_EXITKILL) != 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		kill_child(pid);
 		printf("    the child's first stop\n");
 		return -1;
 	}
@@ -2088,8 +2095,7 @@ static int count_kevent_calls(int (*child)(void), int counted[2])
 	}
 	/* the second SIGSTOP is dropped on the way out */
 	if (stops != 2) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		kill_child(pid);
 		printf("    %d stops of the child\n", stops);
 		return -1;
 	}
@@ -2627,6 +2633,23 @@ static int add_race_child(struct add_race *r, int tids_fd)
 }
 
 /*
+ * Seizes thread @tid of a race test's child (killed with this process:
+ * PTRACE_O_EXITKILL) and lets it run to its system call stops; 0, or -1
+ * if a step failed.
+ */
+static int trace_thread(pid_t tid)
+{
+	int status;
+
+	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
+	    ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0 ||
+	    /* the PTRACE_EVENT_STOP, then on to the system call stops */
+	    waitpid(tid, &status, __WALL) != tid || ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0)
+		return -1;
+	return 0;
+}
+
+/*
  * Runs traced thread @tid to a system call stop: the entry of @nr (with
  * its second argument @cmd unless @cmd < 0), or with @nr < 0 the next
  * exit. Returns 0 there, 1 if the thread ended first, -1 on an error.
@@ -2691,21 +2714,15 @@ static void add_race_run(int swap)
 	if (swap) {
 		/* only A is traced; B ends without a wait */
 		close(r.go_b[1]);
-		if (ptrace(PTRACE_SEIZE, tids[0], 0,
-			   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
-		    ptrace(PTRACE_INTERRUPT, tids[0], 0, 0) != 0 ||
-		    waitpid(tids[0], &status, __WALL) != tids[0] ||
-		    ptrace(PTRACE_SYSCALL, tids[0], 0, 0) != 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
+		if (trace_thread(tids[0])) {
+			kill_child(pid);
 			CHECK(!"ptrace seize");
 		}
 		at_a = -1;
 		if (write(r.go_a[1], "a", 1) == 1)
 			at_a = run_to_syscall(tids[0], NR_KEVENT_CTL, KEVENT_CTL_READY_CMD, NULL);
 		if (at_a != 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
+			kill_child(pid);
 			printf("    changer: %d\n", at_a);
 			CHECK(at_a == 0);
 		}
@@ -2721,27 +2738,16 @@ static void add_race_run(int swap)
 		return;
 	}
 	for (i = 0; i < 2; i++) {
-		if (ptrace(PTRACE_SEIZE, tids[i], 0,
-			   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
-		    ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) != 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
+		if (trace_thread(tids[i])) {
+			kill_child(pid);
 			CHECK(!"ptrace seize");
-		}
-		/* the PTRACE_EVENT_STOP, then on to the system call stops */
-		if (waitpid(tids[i], &status, __WALL) != tids[i] ||
-		    ptrace(PTRACE_SYSCALL, tids[i], 0, 0) != 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			CHECK(!"ptrace first stop");
 		}
 	}
 	/* B at the entry of its wait, the library's lock free */
 	if (write(r.go_b[1], "b", 1) == 1)
 		at_b = run_to_syscall(tids[1], NR_KEVENT_GET_EVENTS, -1, NULL);
 	if (at_b != 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		kill_child(pid);
 		printf("    waiter: %d\n", at_b);
 		CHECK(at_b == 0);
 	}
@@ -2750,8 +2756,7 @@ static void add_race_run(int swap)
 	if (write(r.go_a[1], "a", 1) == 1)
 		at_a = run_to_syscall(tids[0], NR_KEVENT_CTL, KEVENT_CTL_READY_CMD, NULL);
 	if (at_a < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		kill_child(pid);
 		CHECK(at_a >= 0);
 	}
 	/* B's wait runs to its end: it takes the oneshot kevent, which the
@@ -2920,13 +2925,8 @@ static void test_change_waits_for_changes_in_flight(void)
 	}
 	close(tids_pipe[0]);
 	for (i = 0; i < 2; i++) {
-		if (ptrace(PTRACE_SEIZE, tids[i], 0,
-			   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
-		    ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) != 0 ||
-		    waitpid(tids[i], &status, __WALL) != tids[i] ||
-		    ptrace(PTRACE_SYSCALL, tids[i], 0, 0) != 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
+		if (trace_thread(tids[i])) {
+			kill_child(pid);
 			CHECK(!"ptrace seize");
 		}
 	}
@@ -2937,8 +2937,7 @@ static void test_change_waits_for_changes_in_flight(void)
 	if (at_a == 0 && write(r.go_b[1], "b", 1) == 1)
 		at_b = run_to_one_of(tids[1], SYS_sched_yield, NR_KEVENT_CTL);
 	if (at_a != 0 || at_b != 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		kill_child(pid);
 		printf("    A: %d; B: %d (1: its kevent_ctl() came first)\n", at_a, at_b);
 		CHECK(at_a == 0);
 		CHECK(at_b == 0);
@@ -3107,12 +3106,8 @@ static void vnode_race_run(int variant)
 		CHECK(0);
 	}
 	close(tids_pipe[0]);
-	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
-	    ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0 ||
-	    waitpid(tid, &status, __WALL) != tid ||
-	    ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+	if (trace_thread(tid)) {
+		kill_child(pid);
 		CHECK(!"ptrace seize");
 	}
 	at_a = -1;
@@ -3121,14 +3116,12 @@ static void vnode_race_run(int variant)
 				      variant ? KEVENT_CTL_DISABLE_CMD : KEVENT_CTL_ADD_CMD, NULL);
 	/* variant 1 with the fix: no DISABLE, A ended (1); else A must stop */
 	if (at_a < 0 || (at_a == 1 && !variant)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		kill_child(pid);
 		printf("    changer: %d\n", at_a);
 		CHECK(!"changer stopped at its kevent_ctl()");
 	}
 	if (write(r.go_swap[1], "s", 1) != 1 || read(r.swapped[0], &c, 1) != 1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		kill_child(pid);
 		CHECK(!"dup2() in the child");
 	}
 	if (at_a == 0)
@@ -3312,12 +3305,8 @@ static void oneshot_race_run(int timer)
 		CHECK(0);
 	}
 	close(tids_pipe[0]);
-	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0 ||
-	    ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0 ||
-	    waitpid(tid, &status, __WALL) != tid ||
-	    ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+	if (trace_thread(tid)) {
+		kill_child(pid);
 		CHECK(!"ptrace seize");
 	}
 	/* A at the entry of its wait, then at its exit: the event taken */
@@ -3326,15 +3315,13 @@ static void oneshot_race_run(int timer)
 	    ptrace(PTRACE_SYSCALL, tid, 0, 0) == 0)
 		at_a = run_to_syscall(tid, -1, -1, &took);
 	if (at_a != 0 || took != 1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		kill_child(pid);
 		printf("    waiter: %d, its kevent_get_events() took %ld\n", at_a, took);
 		CHECK(!"waiter stopped after its wait took the event");
 	}
 	/* B's change while A holds the event its table has not seen */
 	if (write(r.go_b[1], "b", 1) != 1 || read(r.b_done[0], &c, 1) != 1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+		kill_child(pid);
 		CHECK(!"B's change in the child");
 	}
 	ptrace(PTRACE_DETACH, tid, 0, 0);
