@@ -314,14 +314,14 @@ pub(crate) type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHash
 /// `created`: the kernel made the kevent (`KEVENT_RET_CREATED`): the
 /// knote is born of this request ([`Knote::born`], set when it was
 /// planned); otherwise it keeps the birth of the knote it updates.
-/// `all_oneshot`: every kevent of the map is ONESHOT (processes).
+/// `oneshot`: which kevents of the map are ONESHOT in the kernel.
 fn commit_keyed<V: Keyed>(
     map: &mut Map<usize, V>,
     id: usize,
     new: Option<V>,
     err: c_int,
     created: bool,
-    all_oneshot: bool,
+    oneshot: KernelOneshot,
 ) -> c_int {
     if err == 0 {
         match new {
@@ -338,13 +338,28 @@ fn commit_keyed<V: Keyed>(
             }
         }
     } else if err == libc::ENOENT
-        && !map
-            .get(&id)
-            .is_some_and(|v| all_oneshot || v.kernel_oneshot())
+        && !map.get(&id).is_some_and(|v| match oneshot {
+            KernelOneshot::Never => false,
+            KernelOneshot::IfAsked => v.note().flags & EV_ONESHOT != 0,
+            KernelOneshot::Always => true,
+        })
     {
         map.remove(&id);
     }
     err
+}
+
+/// Which kevents of a map of knotes kept by id are `KEVENT_REQ_ONESHOT`
+/// in the kernel, gone with their report ([`commit_keyed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KernelOneshot {
+    /// None: signals (the library does their `EV_ONESHOT`, as it does
+    /// their `EV_DISABLE`: [`crate::signal::add_request`]).
+    Never,
+    /// The `EV_ONESHOT` knotes' (timers, user events).
+    IfAsked,
+    /// All (processes).
+    Always,
 }
 
 /// A knote kept by id: a timer's, signal's or process's [`Knote`], a
@@ -352,12 +367,6 @@ fn commit_keyed<V: Keyed>(
 trait Keyed {
     fn note(&self) -> &Knote;
     fn note_mut(&mut self) -> &mut Knote;
-    /// Whether its kernel kevent is `KEVENT_REQ_ONESHOT`, gone with its
-    /// report: `EV_ONESHOT` (a process's always is: `commit_keyed()`'s
-    /// `all_oneshot`).
-    fn kernel_oneshot(&self) -> bool {
-        self.note().flags & EV_ONESHOT != 0
-    }
 }
 
 impl Keyed for Knote {
@@ -421,9 +430,9 @@ fn commit_trigger(map: &mut Map<usize, User>, id: usize, new: Option<User>, err:
         // As if the READY had gone well; it makes no kevent, so the
         // knote keeps the ADD's birth.
         Some(u) if err == libc::ENOENT && u.note.flags & EV_ONESHOT != 0 && u.note.enabled => {
-            commit_keyed(map, id, new, 0, false, false)
+            commit_keyed(map, id, new, 0, false, KernelOneshot::IfAsked)
         }
-        _ => commit_keyed(map, id, new, err, false, false),
+        _ => commit_keyed(map, id, new, err, false, KernelOneshot::IfAsked),
     }
 }
 
@@ -1713,24 +1722,31 @@ impl Kq {
             }
             Commit::Timer { id, new } => {
                 let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
-                commit_keyed(&mut st.timers, id, new, err, created, false)
+                commit_keyed(
+                    &mut st.timers,
+                    id,
+                    new,
+                    err,
+                    created,
+                    KernelOneshot::IfAsked,
+                )
             }
             Commit::User { id, new, trigger } => {
                 if trigger {
                     commit_trigger(&mut st.users, id, new, err)
                 } else {
                     let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
-                    commit_keyed(&mut st.users, id, new, err, created, false)
+                    commit_keyed(&mut st.users, id, new, err, created, KernelOneshot::IfAsked)
                 }
             }
             Commit::Signal { id, new } => {
                 let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
-                commit_keyed(&mut st.signals, id, new, err, created, false)
+                commit_keyed(&mut st.signals, id, new, err, created, KernelOneshot::Never)
             }
             Commit::Proc { id, new, add } => {
                 // Always ONESHOT in the kernel (proc_.rs).
                 let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
-                let err = commit_keyed(&mut st.procs, id, new, err, created, true);
+                let err = commit_keyed(&mut st.procs, id, new, err, created, KernelOneshot::Always);
                 if add {
                     proc_::add_errno(err)
                 } else {
@@ -1992,6 +2008,9 @@ impl Kq {
         let map = if signal { &st.signals } else { &st.procs };
         let cur = map.get(&(id as usize)).copied();
         let bare = ukevent(id, type_, 0, 0, 0, 0);
+        // A signal knote's EV_ONESHOT that its held count, reported now,
+        // ends: the change removes the knote and its kernel kevent.
+        let mut spent = false;
         let (req, new) = if f & EV_DELETE != 0 {
             cur.ok_or(libc::ENOENT)?;
             (bare, None)
@@ -2022,12 +2041,12 @@ impl Kq {
             } else if f & EV_ENABLE != 0 {
                 k.enabled = true;
                 if signal {
-                    report_held(&mut st.pending, id as usize, &mut k);
+                    spent = report_held(&mut st.pending, id as usize, &mut k);
                 }
             }
             k.born = next_birth(st);
             let mut req = if signal {
-                signal::add_request(id, &k)
+                signal::add_request(id)
             } else {
                 proc_::add_request(id, &k)
             };
@@ -2041,18 +2060,24 @@ impl Kq {
                 // kevent drops its events, a disabled knote counts): the
                 // table holds what comes while disabled.
                 if k.enabled {
-                    report_held(&mut st.pending, id as usize, &mut k);
+                    spent = report_held(&mut st.pending, id as usize, &mut k);
                 }
-                st.signals.insert(id as usize, k);
-                return Ok(());
+                if !spent {
+                    st.signals.insert(id as usize, k);
+                    return Ok(());
+                }
             }
             (bare, Some(k))
         } else {
             cur.ok_or(libc::ENOENT)?;
             return Ok(());
         };
-        let mut req = req;
-        req.ret_flags = keyed_cmd(f); // carried to push(); cleared there
+        let (mut req, new, cmd_flags) = if spent {
+            (bare, None, EV_DELETE)
+        } else {
+            (req, new, f)
+        };
+        req.ret_flags = keyed_cmd(cmd_flags); // carried to push(); cleared there
         let id = id as usize;
         let commit = if signal {
             Commit::Signal { id, new }
@@ -2344,7 +2369,7 @@ impl Kq {
                     } else {
                         (&mut *signals, EVFILT_SIGNAL)
                     };
-                    if !report_count(map, filter, ev, &mut out) {
+                    if report_count(map, filter, ev, &mut out) {
                         orphans.push((t, ev.id));
                     }
                 }
@@ -2470,10 +2495,13 @@ fn report_fd(
 }
 
 /// Reports a timer's or a signal's count (`data`) for the knote of the
-/// kernel event's id; false if the table has no such knote. A disabled
-/// signal knote keeps the count (in its `data`) for [`report_held`]: its
-/// kernel kevent is never disabled, as FreeBSD counts while disabled
-/// (a disabled timer's expirations are dropped, as the kernel drops them).
+/// kernel event's id; returns whether the kernel's kevent must be
+/// removed: the table has no such knote, or the report ended a signal
+/// knote's `EV_ONESHOT` (the library's: [`crate::signal::add_request`]).
+/// A disabled signal knote keeps the count (in its `data`) for
+/// [`report_held`]: its kernel kevent is never disabled, as FreeBSD
+/// counts while disabled (a disabled timer's expirations are dropped, as
+/// the kernel drops them).
 fn report_count(
     map: &mut Map<usize, Knote>,
     filter: i16,
@@ -2482,25 +2510,22 @@ fn report_count(
 ) -> bool {
     let id = ev.id as usize;
     let Some(k) = map.get_mut(&id) else {
-        return false;
+        return true;
     };
     if !born_of(k, ev) {
         // A report of a oneshot kevent gone before this knote's was made
         // (another thread's wait took it before an EV_ADD made the new
         // one): as on FreeBSD when the EV_ADD comes first, which restarts
         // a timer and resets what it had counted.
-        return true;
+        return false;
     }
     if !k.enabled {
         if filter == EVFILT_SIGNAL {
-            if k.flags & EV_ONESHOT != 0 {
-                // The kernel's oneshot kevent is gone: so is the knote.
-                map.remove(&id);
-            } else {
-                k.data = k.data.saturating_add(ev.data as i64);
-            }
+            // Held for EV_ENABLE, EV_ONESHOT or not: FreeBSD reports a
+            // disabled oneshot knote's count when it is enabled.
+            k.data = k.data.saturating_add(ev.data as i64);
         }
-        return true;
+        return false;
     }
     let mut data = ev.data as i64;
     if filter == EVFILT_SIGNAL {
@@ -2509,23 +2534,29 @@ fn report_count(
     out.push(Kevent::new(id, filter, k.flags, 0, data, k.udata));
     if k.flags & EV_ONESHOT != 0 {
         map.remove(&id);
+        // A timer's oneshot kevent went with its report; a signal's
+        // stays, counting, until removed.
+        return filter == EVFILT_SIGNAL;
     } else if k.flags & EV_DISPATCH != 0 {
         k.enabled = false;
     }
-    true
+    false
 }
 
 /// A signal knote enabled again: the signals counted while it was
 /// disabled are reported by the next `kevent()` (with `EV_DISPATCH` it is
-/// disabled again by that report).
-fn report_held(pending: &mut VecDeque<Kevent>, sig: usize, k: &mut Knote) {
-    if k.data > 0 {
-        let count = std::mem::take(&mut k.data);
-        pending.push_back(Kevent::new(sig, EVFILT_SIGNAL, k.flags, 0, count, k.udata));
-        if k.flags & EV_DISPATCH != 0 {
-            k.enabled = false;
-        }
+/// disabled again by that report). Returns whether that report ends the
+/// knote (`EV_ONESHOT`): the caller removes it and its kernel kevent.
+fn report_held(pending: &mut VecDeque<Kevent>, sig: usize, k: &mut Knote) -> bool {
+    if k.data <= 0 {
+        return false;
     }
+    let count = std::mem::take(&mut k.data);
+    pending.push_back(Kevent::new(sig, EVFILT_SIGNAL, k.flags, 0, count, k.udata));
+    if k.flags & EV_DISPATCH != 0 {
+        k.enabled = false;
+    }
+    k.flags & EV_ONESHOT != 0
 }
 
 /// Reports a triggered user knote: `EV_CLEAR` resets its flags, without it
@@ -2789,22 +2820,50 @@ mod tests {
         // ENOENT: the kernel's ONESHOT kevent went with a report that
         // another thread translates next; the knote waits for it.
         assert_eq!(
-            commit_keyed(&mut map, 1, None, libc::ENOENT, false, false),
+            commit_keyed(
+                &mut map,
+                1,
+                None,
+                libc::ENOENT,
+                false,
+                KernelOneshot::IfAsked
+            ),
             libc::ENOENT
         );
         assert!(map.contains_key(&1));
         // Any other knote's kevent gone: so is the knote; a process's
         // kevent is always oneshot.
         assert_eq!(
-            commit_keyed(&mut map, 2, None, libc::ENOENT, false, false),
+            commit_keyed(
+                &mut map,
+                2,
+                None,
+                libc::ENOENT,
+                false,
+                KernelOneshot::IfAsked
+            ),
             libc::ENOENT
         );
         assert!(!map.contains_key(&2));
         map.insert(2, knote(0));
-        commit_keyed(&mut map, 2, None, libc::ENOENT, false, true);
+        commit_keyed(
+            &mut map,
+            2,
+            None,
+            libc::ENOENT,
+            false,
+            KernelOneshot::Always,
+        );
         assert!(map.contains_key(&2));
+        // A signal's never is: the library does its EV_ONESHOT.
+        map.insert(3, knote(EV_ONESHOT));
+        commit_keyed(&mut map, 3, None, libc::ENOENT, false, KernelOneshot::Never);
+        assert!(!map.contains_key(&3));
         // Success: the table follows the request.
-        assert_eq!(commit_keyed(&mut map, 1, None, 0, false, false), 0);
+        assert_eq!(
+            commit_keyed(&mut map, 1, None, 0, false, KernelOneshot::IfAsked),
+            0
+        );
         assert!(!map.contains_key(&1));
     }
 
@@ -2813,16 +2872,16 @@ mod tests {
         let mut knote = Knote::new(&Kevent::new(1, EVFILT_TIMER, EV_ADD | EV_ONESHOT, 0, 1, 0));
         knote.born = 3;
         let mut map: Map<usize, Knote> = Map::default();
-        commit_keyed(&mut map, 1, Some(knote), 0, true, false);
+        commit_keyed(&mut map, 1, Some(knote), 0, true, KernelOneshot::IfAsked);
         assert_eq!(map[&1].born, 3);
         // An EV_ADD that updated the kevent (not created): the birth stays.
         knote.born = 5;
-        commit_keyed(&mut map, 1, Some(knote), 0, false, false);
+        commit_keyed(&mut map, 1, Some(knote), 0, false, KernelOneshot::IfAsked);
         assert_eq!(map[&1].born, 3);
         // One that made a new kevent (the old one gone with a report that
         // another thread holds): that report is not this knote's.
         knote.born = 7;
-        commit_keyed(&mut map, 1, Some(knote), 0, true, false);
+        commit_keyed(&mut map, 1, Some(knote), 0, true, KernelOneshot::IfAsked);
         let mut ev: sys::kevent_event = unsafe_zeroed();
         ev.user_data = 5;
         assert!(!born_of(&map[&1], &ev));

@@ -10,8 +10,8 @@
 //! library does not ask for `KEVENT_SIGNAL_CONSUME` (kqueue does not take
 //! the signal: a handler still runs, a blocked signal stays pending) and
 //! does not change the signal mask. Every queue watching a signal counts
-//! each delivery (each has its own kevent). `EV_DISABLE`, `EV_ENABLE` and
-//! `EV_DISPATCH` are the library's ([`add_request`]): a disabled signal
+//! each delivery (each has its own kevent). `EV_DISABLE`, `EV_ENABLE`,
+//! `EV_DISPATCH` and `EV_ONESHOT` are the library's ([`add_request`]): a disabled signal
 //! knote's kernel kevent still wakes `kevent()`, which then reports
 //! nothing for it, and the count waits for `EV_ENABLE`.
 
@@ -19,7 +19,6 @@ use kevent_sys as sys;
 use libc::c_int;
 
 use crate::queue::ukevent;
-use crate::translate::Knote;
 
 /// The kernel id of an `EVFILT_SIGNAL` ident: signals 1 to 64 except
 /// `SIGKILL` and `SIGSTOP` (which nobody can catch, block or ignore: the
@@ -33,19 +32,21 @@ pub fn signo(ident: usize) -> Result<u64, c_int> {
 }
 
 /// The `KEVENT_CTL_ADD` (with `KEVENT_REQ_UPDATE`) request of a signal
-/// knote: counted, not consumed; `EV_ONESHOT` as the kernel's flag (a
-/// count is reported once anyway: no `KEVENT_REQ_ET`). Never disabled,
-/// never `KEVENT_REQ_DISPATCH`: a disabled kevent drops what happens, a
+/// knote: counted, not consumed (a count is reported once anyway: no
+/// `KEVENT_REQ_ET`). Never disabled, never `KEVENT_REQ_DISPATCH` or
+/// `KEVENT_REQ_ONESHOT`: a disabled kevent drops what happens, a
 /// disabled FreeBSD knote keeps counting and reports the count when it
 /// is enabled, so the library disables signal knotes in its table and
-/// keeps their counts there.
-pub fn add_request(sig: u64, k: &Knote) -> sys::ukevent {
-    let req_flags = k.mode_req() & sys::KEVENT_REQ_ONESHOT | sys::KEVENT_REQ_UPDATE;
+/// keeps their counts there; and a oneshot kevent would go with the
+/// first signal that comes while its knote is disabled, taking the count
+/// with it. The library does `EV_ONESHOT`: it drops the knote at its
+/// report and removes the kevent.
+pub fn add_request(sig: u64) -> sys::ukevent {
     ukevent(
         sig,
         sys::KEVENT_SIGNAL,
         sys::KEVENT_SIGNAL_DELIVERED,
-        req_flags,
+        sys::KEVENT_REQ_UPDATE,
         0,
         0,
     )
@@ -54,7 +55,6 @@ pub fn add_request(sig: u64, k: &Knote) -> sys::ukevent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abi::*;
 
     #[test]
     fn signal_numbers() {
@@ -73,21 +73,13 @@ mod tests {
 
     #[test]
     fn requests() {
-        let kev = Kevent::new(10, EVFILT_SIGNAL, EV_ADD | EV_DISPATCH | EV_CLEAR, 0, 0, 7);
-        let mut k = Knote::new(&kev);
-        let u = add_request(10, &k);
+        let u = add_request(10);
         assert_eq!((u.id, u.type_), (10, sys::KEVENT_SIGNAL));
         assert_eq!(u.event, sys::KEVENT_SIGNAL_DELIVERED);
-        assert_eq!(
-            u.req_flags,
-            sys::KEVENT_REQ_UPDATE,
-            "DISPATCH is the library's"
-        );
+        // DISABLE, DISPATCH and ONESHOT are the library's: whatever the
+        // knote's flags, the kevent is plain and counting.
+        assert_eq!(u.req_flags, sys::KEVENT_REQ_UPDATE);
         // SAFETY: every member of the union is plain integers.
         assert_eq!(unsafe { u.__bindgen_anon_1.signal.flags }, 0, "no CONSUME");
-        k.enabled = false;
-        assert_eq!(add_request(10, &k).req_flags & sys::KEVENT_REQ_DISABLED, 0);
-        k.flags |= EV_ONESHOT;
-        assert_ne!(add_request(10, &k).req_flags & sys::KEVENT_REQ_ONESHOT, 0);
     }
 }

@@ -1417,6 +1417,94 @@ static void test_signal(void)
 	close(kq);
 }
 
+/*
+ * The kernel kevents of @type (KEVENT_SIGNAL is 7) that the queue @kq
+ * holds, from its fdinfo: one line each.
+ */
+static int count_kevents(int kq, unsigned int type)
+{
+	char path[64], line[512], want[32];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", kq);
+	snprintf(want, sizeof(want), "type:%u ", type);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "kevent: ", 8) && strstr(line, want))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/*
+ * EV_ONESHOT on a disabled signal knote: the signals sent while it is
+ * disabled are counted and reported once, at EV_ENABLE (or EV_ADD with
+ * EV_ENABLE), and that report ends the knote, as FreeBSD does. The
+ * library before session 50 asked the kernel for a ONESHOT kevent,
+ * which went with the first signal sent while the knote was disabled:
+ * the knote went with it, the count was lost, and EV_ENABLE failed with
+ * ENOENT. An enabled oneshot knote's report removes its kevent too (at
+ * the next call: here the EV_DELETE that then finds nothing).
+ */
+static void test_signal_oneshot_disabled(void)
+{
+	struct kevent ev;
+	int kq = kq_new();
+
+	signal(SIGUSR1, SIG_IGN);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT | EV_DISABLE,
+		     0, 0, (void *)4) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.ident == SIGUSR1 && ev.filter == EVFILT_SIGNAL);
+	CHECK(ev.data == 2 && ev.udata == (void *)4 && (ev.flags & EV_ONESHOT));
+	CHECK(change_err(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(count_kevents(kq, 7) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+
+	/* The same through an EV_ADD with EV_ENABLE, which updates udata. */
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT | EV_DISABLE,
+		     0, 0, (void *)5) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ENABLE, 0, 0,
+		     (void *)6) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.ident == SIGUSR1 && ev.data == 1 && ev.udata == (void *)6);
+	CHECK(change_err(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(count_kevents(kq, 7) == 0);
+
+	/* Enabled: once, then gone, kevent and all. */
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT, 0, 0,
+		     (void *)7) == 0);
+	CHECK(count_kevents(kq, 7) == 1);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.data == 1 && ev.udata == (void *)7);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(count_kevents(kq, 7) == 0);
+	CHECK(change_err(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0) == ENOENT);
+
+	/* Disabled and enabled with nothing counted: it stays, once. */
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT | EV_DISABLE,
+		     0, 0, (void *)8) == 0);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.udata == (void *)8);
+	CHECK(change_err(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0) == ENOENT);
+	signal(SIGUSR1, SIG_DFL);
+	close(kq);
+}
+
 /* kqueue(2): a signal is counted "even if the signal is marked as
  * SIG_IGN"; and it does not take the signal: a handler still runs,
  * a blocked signal stays pending. Every attempt counts: two sends of
@@ -3407,6 +3495,7 @@ int main(int argc, char **argv)
 	RUN(test_signal);
 	RUN(test_signal_two_queues);
 	RUN(test_signal_handled_blocked_counted);
+	RUN(test_signal_oneshot_disabled);
 	RUN(test_signal_to_other_thread);
 	RUN(test_signal_and_fork);
 	RUN(test_proc_exit);
