@@ -1447,6 +1447,7 @@ impl Kq {
             let known = match type_ {
                 sys::KEVENT_POLL => st.fds.contains_key(&(id as RawFd)),
                 sys::KEVENT_SIGNAL => st.signals.contains_key(&(id as usize)),
+                sys::KEVENT_USER => st.users.contains_key(&(id as usize)),
                 _ => st.timers.contains_key(&(id as usize)),
             };
             if !known {
@@ -2390,6 +2391,10 @@ impl Kq {
                 sys::KEVENT_USER => {
                     let id = ev.id as usize;
                     let Some(u) = users.get_mut(&id) else {
+                        // A kevent no knote has (another table's change
+                        // through this queue's number): removed, or it
+                        // stayed until the queue closed.
+                        orphans.push((sys::KEVENT_USER, ev.id));
                         continue;
                     };
                     if !u.note.enabled || !born_of(&u.note, ev) {

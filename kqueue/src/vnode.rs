@@ -275,6 +275,13 @@ impl Vnodes {
     pub fn report(&mut self, kq: RawFd, ev: &sys::kevent_event, out: &mut Out<'_>) {
         let ident = ev.id as usize;
         let Some(w) = self.watches.get_mut(&ident) else {
+            // A kevent no knote has (another table's change through this
+            // queue's number): removed, or it stayed until the queue
+            // closed. (With EOF the kernel removed it.)
+            if ev.flags & sys::KEVENT_EV_EOF as u16 == 0 {
+                let u = ukevent(ev.id, sys::KEVENT_INODE, 0, 0, 0, 0);
+                let _ = ctl_one(kq, sys::KEVENT_CTL_REMOVE, u);
+            }
             return;
         };
         // With EOF the kernel removed its kevent (deletion, unmount).

@@ -1505,6 +1505,45 @@ static void test_signal_oneshot_disabled(void)
 	close(kq);
 }
 
+/*
+ * A queue's number made to name another queue (dup2()): an EVFILT_USER
+ * and an EVFILT_VNODE knote added through it go to the second queue,
+ * whose table has no knote for their kevents. Their reports are dropped,
+ * and the kevents are removed; before session 50 they stayed in the
+ * kernel until the queue closed (helper-81's note; a timer's, a signal's
+ * and a descriptor's were removed already).
+ */
+static int foreign_kevents_child(void)
+{
+	char path[] = "/tmp/kq-foreign-XXXXXX";
+	int a = kq_new(), b = kq_new(), fd = mkstemp(path);
+	struct kevent ev;
+
+	if (a < 0 || b < 0 || fd < 0 || unlink(path) || dup2(b, a) != a)
+		return 1;
+	if (change(a, 9, EVFILT_USER, EV_ADD, NOTE_TRIGGER, 0, NULL) ||
+	    change(a, fd, EVFILT_VNODE, EV_ADD, NOTE_WRITE, 0, NULL))
+		return 2;
+	if (count_kevents(b, 6) != 1 || count_kevents(b, 2) != 1)
+		return 3;
+	if (write(fd, "x", 1) != 1)
+		return 4;
+	/* Both reported, neither b's: nothing, and the USER's REMOVE owed. */
+	if (wait_events(b, &ev, 1, &ms50) != 0)
+		return 5;
+	if (count_kevents(b, 2) != 0)
+		return 6;
+	/* The next call removes the USER kevent. */
+	if (wait_events(b, &ev, 1, &zero_ts) != 0 || count_kevents(b, 6) != 0)
+		return 7;
+	return 0;
+}
+
+static void test_foreign_kevents_removed(void)
+{
+	CHECK(child_passes("foreign_kevents_child", foreign_kevents_child));
+}
+
 /* kqueue(2): a signal is counted "even if the signal is marked as
  * SIG_IGN"; and it does not take the signal: a handler still runs,
  * a blocked signal stays pending. Every attempt counts: two sends of
@@ -3480,6 +3519,7 @@ int main(int argc, char **argv)
 	RUN(test_lowat_datagram_not_applied);
 	RUN(test_lowat_below_the_mark_sleeps);
 	RUN(test_foreign_change_does_not_spin);
+	RUN(test_foreign_kevents_removed);
 	RUN(test_timer_periodic);
 	RUN(test_timer_units);
 	RUN(test_timer_oneshot);
