@@ -484,9 +484,10 @@ pub struct State {
     /// Changes travelling in threads' waits, not yet in the table: see
     /// [`Kq::submit_and_wait`] and [`Kq::gate`].
     inflight: Vec<InFlight>,
-    /// Kernel kevents the table does not know (it should never happen):
-    /// removed by the next `kevent()`, so that a level-triggered one does
-    /// not wake every wait.
+    /// Kernel kevents the table does not know (a reported `EV_ONESHOT`
+    /// signal knote's, or one another table's change made through this
+    /// queue's number): removed by the next `kevent()`, so that a
+    /// level-triggered one does not wake every wait.
     orphans: Vec<(u32, u64)>,
     /// The kernel refused a batch: the number is no queue any more.
     gone: bool,
@@ -819,6 +820,9 @@ pub(crate) fn fd_ident(kev: &Kevent) -> Result<RawFd, c_int> {
 fn must_not_block(st: &mut State) -> bool {
     // (An empty map's iterator still costs about 10 instructions.)
     let mut sticky = !st.users.is_empty() && st.users.values().any(|u| u.sticky && u.note.enabled);
+    // An enabled signal knote with a count held from while it was
+    // disabled (Kq::add_held_signals()).
+    sticky |= !st.signals.is_empty() && st.signals.values().any(|k| k.enabled && k.data > 0);
     if !st.files.is_empty() {
         sticky |= st.files.collect(None) > 0;
     }
@@ -1180,7 +1184,8 @@ impl Kq {
     /// ready file knotes, into `events`; returns how many.
     fn collect(&self, st: &mut State, got: &[sys::kevent_event], events: &mut [Kevent]) -> usize {
         let n = self.translate(st, got, events);
-        let mut n = self.add_sticky(st, events, n);
+        let n = self.add_sticky(st, events, n);
+        let mut n = self.add_held_signals(st, events, n);
         if !st.files.is_empty() {
             let State { files, pending, .. } = st;
             let mut out = Out {
@@ -1489,8 +1494,8 @@ impl Kq {
             self.change(st, &mut batch, i, kev, results, &mut retry);
         }
         batch.defer = false;
-        // A change that queued an event in the table (an enabled signal
-        // knote's held count) makes the call return without waiting.
+        // (Only with no event waiting in the table: the call returns
+        // with those, without waiting.)
         let keep = defer
             && !batch.reqs.is_empty()
             && retry.is_empty()
@@ -2009,9 +2014,6 @@ impl Kq {
         let map = if signal { &st.signals } else { &st.procs };
         let cur = map.get(&(id as usize)).copied();
         let bare = ukevent(id, type_, 0, 0, 0, 0);
-        // A signal knote's EV_ONESHOT that its held count, reported now,
-        // ends: the change removes the knote and its kernel kevent.
-        let mut spent = false;
         let (req, new) = if f & EV_DELETE != 0 {
             cur.ok_or(libc::ENOENT)?;
             (bare, None)
@@ -2037,13 +2039,12 @@ impl Kq {
                     k
                 }
             };
+            // (A signal knote enabled with a count held: reported by
+            // this call's collection, Kq::add_held_signals().)
             if f & EV_DISABLE != 0 {
                 k.enabled = false;
             } else if f & EV_ENABLE != 0 {
                 k.enabled = true;
-                if signal {
-                    spent = report_held(&mut st.pending, id as usize, &mut k);
-                }
             }
             k.born = next_birth(st);
             let mut req = if signal {
@@ -2059,26 +2060,19 @@ impl Kq {
             if signal {
                 // The kernel kevent stays enabled and counting (a disabled
                 // kevent drops its events, a disabled knote counts): the
-                // table holds what comes while disabled.
-                if k.enabled {
-                    spent = report_held(&mut st.pending, id as usize, &mut k);
-                }
-                if !spent {
-                    st.signals.insert(id as usize, k);
-                    return Ok(());
-                }
+                // table holds what comes while disabled, and the call's
+                // collection reports it once the knote is enabled
+                // (Kq::add_held_signals()).
+                st.signals.insert(id as usize, k);
+                return Ok(());
             }
             (bare, Some(k))
         } else {
             cur.ok_or(libc::ENOENT)?;
             return Ok(());
         };
-        let (mut req, new, cmd_flags) = if spent {
-            (bare, None, EV_DELETE)
-        } else {
-            (req, new, f)
-        };
-        req.ret_flags = keyed_cmd(cmd_flags); // carried to push(); cleared there
+        let mut req = req;
+        req.ret_flags = keyed_cmd(f); // carried to push(); cleared there
         let id = id as usize;
         let commit = if signal {
             Commit::Signal { id, new }
@@ -2411,6 +2405,47 @@ impl Kq {
         out.n
     }
 
+    /// Enabled signal knotes that hold a count from while they were
+    /// disabled, which no kernel event of this wait reported (a report
+    /// takes the held count with its own: [`report_count`]): reported
+    /// now, once, with their `EV_ONESHOT` (the knote dropped, its kevent
+    /// removed by the next call) or `EV_DISPATCH` applied, as FreeBSD
+    /// queues such a knote at `EV_ENABLE` and applies them when the event
+    /// is collected. Until then the knote is there: another `EV_DISABLE`
+    /// keeps the count, a signal adds to it, an `EV_ADD` updates udata.
+    fn add_held_signals(&self, st: &mut State, events: &mut [Kevent], n: usize) -> usize {
+        if st.signals.is_empty() {
+            return n;
+        }
+        let State {
+            signals,
+            pending,
+            orphans,
+            ..
+        } = st;
+        let mut out = Out {
+            buf: &mut events[n..],
+            n: 0,
+            pending,
+        };
+        signals.retain(|&sig, k| {
+            if !k.enabled || k.data <= 0 {
+                return true;
+            }
+            let count = std::mem::take(&mut k.data);
+            out.push(Kevent::new(sig, EVFILT_SIGNAL, k.flags, 0, count, k.udata));
+            if k.flags & EV_ONESHOT != 0 {
+                orphans.push((sys::KEVENT_SIGNAL, sig as u64));
+                return false;
+            }
+            if k.flags & EV_DISPATCH != 0 {
+                k.enabled = false;
+            }
+            true
+        });
+        n + out.n
+    }
+
     /// Triggered `EVFILT_USER` knotes without `EV_CLEAR` stay triggered.
     fn add_sticky(&self, st: &mut State, events: &mut [Kevent], mut n: usize) -> usize {
         if st.users.is_empty() {
@@ -2503,8 +2538,9 @@ fn report_fd(
 /// kernel event's id; returns whether the kernel's kevent must be
 /// removed: the table has no such knote, or the report ended a signal
 /// knote's `EV_ONESHOT` (the library's: [`crate::signal::add_request`]).
-/// A disabled signal knote keeps the count (in its `data`) for
-/// [`report_held`]: its kernel kevent is never disabled, as FreeBSD
+/// A disabled signal knote keeps the count (in its `data`) for when it is
+/// enabled ([`Kq::add_held_signals`]): its kernel kevent is never
+/// disabled, as FreeBSD
 /// counts while disabled (a disabled timer's expirations are dropped, as
 /// the kernel drops them).
 fn report_count(
@@ -2546,22 +2582,6 @@ fn report_count(
         k.enabled = false;
     }
     false
-}
-
-/// A signal knote enabled again: the signals counted while it was
-/// disabled are reported by the next `kevent()` (with `EV_DISPATCH` it is
-/// disabled again by that report). Returns whether that report ends the
-/// knote (`EV_ONESHOT`): the caller removes it and its kernel kevent.
-fn report_held(pending: &mut VecDeque<Kevent>, sig: usize, k: &mut Knote) -> bool {
-    if k.data <= 0 {
-        return false;
-    }
-    let count = std::mem::take(&mut k.data);
-    pending.push_back(Kevent::new(sig, EVFILT_SIGNAL, k.flags, 0, count, k.udata));
-    if k.flags & EV_DISPATCH != 0 {
-        k.enabled = false;
-    }
-    k.flags & EV_ONESHOT != 0
 }
 
 /// Reports a triggered user knote: `EV_CLEAR` resets its flags, without it

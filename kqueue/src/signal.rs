@@ -11,9 +11,9 @@
 //! the signal: a handler still runs, a blocked signal stays pending) and
 //! does not change the signal mask. Every queue watching a signal counts
 //! each delivery (each has its own kevent). `EV_DISABLE`, `EV_ENABLE`,
-//! `EV_DISPATCH` and `EV_ONESHOT` are the library's ([`add_request`]): a disabled signal
-//! knote's kernel kevent still wakes `kevent()`, which then reports
-//! nothing for it, and the count waits for `EV_ENABLE`.
+//! `EV_DISPATCH` and `EV_ONESHOT` are the library's ([`add_request`]): a
+//! disabled signal knote's kernel kevent still wakes `kevent()`, which
+//! then reports nothing for it, and the count waits for `EV_ENABLE`.
 
 use kevent_sys as sys;
 use libc::c_int;

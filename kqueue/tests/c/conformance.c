@@ -1441,13 +1441,16 @@ static int count_kevents(int kq, unsigned int type)
 
 /*
  * EV_ONESHOT on a disabled signal knote: the signals sent while it is
- * disabled are counted and reported once, at EV_ENABLE (or EV_ADD with
- * EV_ENABLE), and that report ends the knote, as FreeBSD does. The
- * library before session 50 asked the kernel for a ONESHOT kevent,
- * which went with the first signal sent while the knote was disabled:
- * the knote went with it, the count was lost, and EV_ENABLE failed with
- * ENOENT. An enabled oneshot knote's report removes its kevent too (at
- * the next call: here the EV_DELETE that then finds nothing).
+ * disabled are counted and reported once the knote is enabled (EV_ENABLE,
+ * or EV_ADD with EV_ENABLE), and that report ends the knote, as FreeBSD
+ * does. The library before session 50 asked the kernel for a ONESHOT
+ * kevent, which went with the first signal sent while the knote was
+ * disabled: the knote went with it, the count was lost, and EV_ENABLE
+ * failed with ENOENT. As on FreeBSD the knote is there until its event is
+ * collected: a signal in between adds to the count, an EV_DISABLE keeps
+ * it, and with a short event list an EV_DELETE drops the event left
+ * waiting. A report removes the kevent too (at the next call: here the
+ * EV_DELETE that then finds nothing).
  */
 static void test_signal_oneshot_disabled(void)
 {
@@ -1455,15 +1458,22 @@ static void test_signal_oneshot_disabled(void)
 	int kq = kq_new();
 
 	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT | EV_DISABLE,
 		     0, 0, (void *)4) == 0);
 	CHECK(kill(getpid(), SIGUSR1) == 0);
 	CHECK(kill(getpid(), SIGUSR1) == 0);
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
 	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ENABLE, 0, 0, NULL) == 0);
+	/* Enabled, not collected yet: one more, disabled and enabled again. */
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_DISABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ENABLE, 0, 0, NULL) == 0);
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
 	CHECK(ev.ident == SIGUSR1 && ev.filter == EVFILT_SIGNAL);
-	CHECK(ev.data == 2 && ev.udata == (void *)4 && (ev.flags & EV_ONESHOT));
+	CHECK(ev.data == 3 && ev.udata == (void *)4 && (ev.flags & EV_ONESHOT));
 	CHECK(change_err(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0) == ENOENT);
 	CHECK(count_kevents(kq, 7) == 0);
 	CHECK(kill(getpid(), SIGUSR1) == 0);
@@ -1501,7 +1511,26 @@ static void test_signal_oneshot_disabled(void)
 	CHECK(kill(getpid(), SIGUSR1) == 0);
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.udata == (void *)8);
 	CHECK(change_err(kq, SIGUSR1, EVFILT_SIGNAL, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(count_kevents(kq, 7) == 0);
+
+	/* Two held counts, room for one event: the other waits, and an
+	 * EV_DELETE of its knote drops it (FreeBSD: the knote is there until
+	 * its event is collected). */
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT | EV_DISABLE,
+		     0, 0, NULL) == 0);
+	CHECK(change(kq, SIGUSR2, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT | EV_DISABLE,
+		     0, 0, NULL) == 0);
+	CHECK(kill(getpid(), SIGUSR1) == 0);
+	CHECK(kill(getpid(), SIGUSR2) == 0);
+	CHECK(change(kq, SIGUSR1, EVFILT_SIGNAL, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(change(kq, SIGUSR2, EVFILT_SIGNAL, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 1 && ev.data == 1);
+	CHECK(change(kq, ev.ident == SIGUSR1 ? SIGUSR2 : SIGUSR1, EVFILT_SIGNAL,
+		     EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(count_kevents(kq, 7) == 0);
 	signal(SIGUSR1, SIG_DFL);
+	signal(SIGUSR2, SIG_DFL);
 	close(kq);
 }
 
@@ -1517,7 +1546,7 @@ static int foreign_kevents_child(void)
 {
 	char path[] = "/tmp/kq-foreign-XXXXXX";
 	int a = kq_new(), b = kq_new(), fd = mkstemp(path);
-	struct kevent ev;
+	struct kevent ev[4];
 
 	if (a < 0 || b < 0 || fd < 0 || unlink(path) || dup2(b, a) != a)
 		return 1;
@@ -1528,13 +1557,16 @@ static int foreign_kevents_child(void)
 		return 3;
 	if (write(fd, "x", 1) != 1)
 		return 4;
-	/* Both reported, neither b's: nothing, and the USER's REMOVE owed. */
-	if (wait_events(b, &ev, 1, &ms50) != 0)
+	/*
+	 * Both reported, neither b's: nothing. The VNODE kevent is removed at
+	 * once, the USER kevent by the next call (a wait with a timeout would
+	 * remove it before it waits again).
+	 */
+	if (wait_events(b, ev, 4, &zero_ts) != 0)
 		return 5;
 	if (count_kevents(b, 2) != 0)
 		return 6;
-	/* The next call removes the USER kevent. */
-	if (wait_events(b, &ev, 1, &zero_ts) != 0 || count_kevents(b, 6) != 0)
+	if (wait_events(b, ev, 4, &zero_ts) != 0 || count_kevents(b, 6) != 0)
 		return 7;
 	return 0;
 }
