@@ -2433,13 +2433,9 @@ impl Kq {
                 return true;
             }
             let count = std::mem::take(&mut k.data);
-            out.push(Kevent::new(sig, EVFILT_SIGNAL, k.flags, 0, count, k.udata));
-            if k.flags & EV_ONESHOT != 0 {
+            if report_keyed(&mut out, sig, EVFILT_SIGNAL, k, count) {
                 orphans.push((sys::KEVENT_SIGNAL, sig as u64));
                 return false;
-            }
-            if k.flags & EV_DISPATCH != 0 {
-                k.enabled = false;
             }
             true
         });
@@ -2540,9 +2536,8 @@ fn report_fd(
 /// knote's `EV_ONESHOT` (the library's: [`crate::signal::add_request`]).
 /// A disabled signal knote keeps the count (in its `data`) for when it is
 /// enabled ([`Kq::add_held_signals`]): its kernel kevent is never
-/// disabled, as FreeBSD
-/// counts while disabled (a disabled timer's expirations are dropped, as
-/// the kernel drops them).
+/// disabled, as FreeBSD counts while disabled (a disabled timer's
+/// expirations are dropped, as the kernel drops them).
 fn report_count(
     map: &mut Map<usize, Knote>,
     filter: i16,
@@ -2572,13 +2567,26 @@ fn report_count(
     if filter == EVFILT_SIGNAL {
         data = data.saturating_add(std::mem::take(&mut k.data));
     }
-    out.push(Kevent::new(id, filter, k.flags, 0, data, k.udata));
-    if k.flags & EV_ONESHOT != 0 {
+    if report_keyed(out, id, filter, k, data) {
         map.remove(&id);
         // A timer's oneshot kevent went with its report; a signal's
         // stays, counting, until removed.
         return filter == EVFILT_SIGNAL;
-    } else if k.flags & EV_DISPATCH != 0 {
+    }
+    false
+}
+
+/// Reports timer or signal knote `k` of `id` with count `data`, and
+/// applies its `EV_DISPATCH`; returns whether its `EV_ONESHOT` ended it
+/// (the caller drops the knote). [`report_count`]'s and
+/// [`Kq::add_held_signals`]'s report.
+#[inline]
+fn report_keyed(out: &mut Out<'_>, id: usize, filter: i16, k: &mut Knote, data: i64) -> bool {
+    out.push(Kevent::new(id, filter, k.flags, 0, data, k.udata));
+    if k.flags & EV_ONESHOT != 0 {
+        return true;
+    }
+    if k.flags & EV_DISPATCH != 0 {
         k.enabled = false;
     }
     false
