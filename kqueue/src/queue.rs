@@ -658,6 +658,10 @@ enum Commit {
         /// An `EV_ADD`: its errors as FreeBSD reports them.
         add: bool,
     },
+    /// The REMOVE of a kevent whose report no knote took ([`Kq::fix_up`]):
+    /// nothing in the table follows it, and no result matters (the kevent
+    /// may be gone already: `ENOENT`).
+    Orphan,
 }
 
 /// A thread's changes travelling in its wait ([`Kq::submit_and_wait`]):
@@ -739,6 +743,10 @@ struct Batch {
 
 /// The batch size from which [`Batch::keys`] is kept.
 const SCAN_KEYS: usize = 8;
+
+/// The key of an orphan's REMOVE in the batch: no change's (no type has
+/// this number), so [`Kq::touch`] never flushes for it.
+const ORPHAN_KEY: (u32, u64) = (u32::MAX, u64::MAX);
 
 impl Batch {
     /// Whether a request for `key` is pending.
@@ -1447,7 +1455,8 @@ impl Kq {
                 }
             }
         }
-        for (type_, id) in std::mem::take(&mut st.orphans) {
+        let mut orphans = std::mem::take(&mut st.orphans);
+        for &(type_, id) in &orphans {
             // Unless another thread registered it since.
             let known = match type_ {
                 sys::KEVENT_POLL => st.fds.contains_key(&(id as RawFd)),
@@ -1456,21 +1465,26 @@ impl Kq {
                 _ => st.timers.contains_key(&(id as usize)),
             };
             if !known {
-                st.calls += 1;
-                let r = ctl_one(
-                    self.fd,
-                    sys::KEVENT_CTL_REMOVE,
-                    ukevent(id, type_, 0, 0, 0, 0),
-                );
-                // This call made a kernel call, so it skips the
-                // check of a call the table answered alone: the
-                // number being no queue any more must be seen here,
-                // or a change refused by the table (ENOENT) would
-                // fail the call instead of EBADF.
-                if r == Err(NOT_A_QUEUE) {
-                    st.gone = true;
-                }
+                // In the batch, first: it travels with the call's wait,
+                // as its changes do (one system call where a re-added
+                // oneshot signal made two), and the kernel applies it
+                // before them. Under no key: the table has nothing of it
+                // for a change to see, so a change of the same key (an
+                // EV_ADD again) leaves it in the batch, after it.
+                let mut req = ukevent(id, type_, 0, 0, 0, 0);
+                req.ret_flags = sys::KEVENT_CTL_REMOVE; // cleared by push()
+                let e = Entry {
+                    change: usize::MAX,
+                    key: ORPHAN_KEY,
+                    commit: Commit::Orphan,
+                };
+                self.push(st, batch, e, req, results, retry);
             }
+        }
+        // The vector's room back, for the next reports.
+        orphans.clear();
+        if st.orphans.is_empty() {
+            st.orphans = orphans;
         }
     }
 
@@ -1749,6 +1763,7 @@ impl Kq {
                 let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
                 commit_keyed(&mut st.signals, id, new, err, created, KernelOneshot::Never)
             }
+            Commit::Orphan => 0,
             Commit::Proc { id, new, add } => {
                 // Always ONESHOT in the kernel (proc_.rs).
                 let created = ret_flags & sys::KEVENT_RET_CREATED != 0;

@@ -2292,6 +2292,63 @@ static void test_changes_and_wait_one_system_call(void)
 }
 
 /*
+ * A reported EV_ONESHOT signal knote leaves its kernel kevent behind (a
+ * signal's kevent is never ONESHOT in the kernel: see
+ * test_signal_oneshot_disabled), and the next call removes it. That
+ * REMOVE travels with the call's wait, ahead of its changes: a loop that
+ * adds the signal again after each report, and waits, makes one system
+ * call per report. Before session 51 the REMOVE was a kevent_ctl() of its
+ * own (two calls). The signal re-added in the same call is the new
+ * knote's: sent after the call, it is reported once, with a count of 1.
+ */
+static int oneshot_signal_readd_child(void)
+{
+	struct kevent ch, ev;
+	sigset_t usr1;
+	int kq = kq_new(), n;
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	if (kq < 0 || sigprocmask(SIG_BLOCK, &usr1, NULL))
+		return 10;
+	EV_SET(&ch, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT, 0, 0, (void *)1);
+	if (kevent(kq, &ch, 1, NULL, 0, NULL) != 0 || kill(getpid(), SIGUSR1) ||
+	    kevent(kq, NULL, 0, &ev, 1, &sec5) != 1 || ev.data != 1)
+		return 11;
+	raise(SIGSTOP);
+	EV_SET(&ch, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT, 0, 0, (void *)2);
+	n = kevent(kq, &ch, 1, &ev, 1, &zero_ts);
+	raise(SIGSTOP);
+	if (n != 0)
+		return 12;
+	if (kill(getpid(), SIGUSR1) || kevent(kq, NULL, 0, &ev, 1, &sec5) != 1 ||
+	    ev.ident != SIGUSR1 || ev.data != 1 || ev.udata != (void *)2)
+		return 13;
+	/* Reported and so ended: the next call removes the kevent. */
+	if (kevent(kq, NULL, 0, &ev, 1, &zero_ts) != 0 ||
+	    count_kevents(kq, 7) != 0)
+		return 14;
+	return 0;
+}
+
+static void test_oneshot_signal_readd_one_system_call(void)
+{
+	int counted[2], status;
+
+	if (!changes_travel()) {
+		printf("    (KQUEUE_WAIT_CHANGES=0: not counted)\n");
+		return;
+	}
+	status = count_kevent_calls(oneshot_signal_readd_child, counted);
+	if (status != 0 || counted[0] != 0 || counted[1] != 1)
+		printf("    status %d, kevent_ctl() %d, kevent_get_events() %d\n",
+		       status, counted[0], counted[1]);
+	CHECK(status == 0);
+	CHECK(counted[0] == 0);
+	CHECK(counted[1] == 1);
+}
+
+/*
  * FreeBSD programs (nginx) close a connection without deleting its
  * filters: the close removes them. When accept() returns the number
  * again, the program's EV_ADD finds the old knotes in the library's
@@ -3586,6 +3643,7 @@ int main(int argc, char **argv)
 	RUN(test_fork_while_threads_in_library);
 	RUN(test_many_changes_one_call);
 	RUN(test_changes_and_wait_one_system_call);
+	RUN(test_oneshot_signal_readd_one_system_call);
 	RUN(test_add_on_reused_number_one_request);
 	RUN(test_add_on_reused_number_keeps_only_new_knotes);
 	RUN(test_changes_fail_in_wait);
