@@ -658,10 +658,13 @@ enum Commit {
         /// An `EV_ADD`: its errors as FreeBSD reports them.
         add: bool,
     },
-    /// The REMOVE of a kevent whose report no knote took ([`Kq::fix_up`]):
-    /// nothing in the table follows it, and no result matters (the kevent
-    /// may be gone already: `ENOENT`).
-    Orphan,
+    /// The REMOVE of the kevent of signal `id` whose report no knote took
+    /// ([`Kq::fix_up`]): nothing in the table follows it. One the kernel
+    /// did not apply (the call failed as a whole: `EINTR`, `ENOMEM`) is an
+    /// orphan again, for the next call.
+    Orphan {
+        id: u64,
+    },
 }
 
 /// A thread's changes travelling in its wait ([`Kq::submit_and_wait`]):
@@ -717,7 +720,8 @@ impl InFlight {
 }
 
 /// The pending kernel requests, in runs of one command each, with
-/// distinct keys. Without `defer` there is one run, the current one;
+/// distinct keys (but for orphans' REMOVEs, under [`ORPHAN_KEY`], whose
+/// real key a later run may have). Without `defer` there is one run, the current one;
 /// with it, a change of command seals the current run and starts the
 /// next, and the runs travel with the wait (`kevent_ctl_batch`es).
 #[derive(Default)]
@@ -1456,32 +1460,56 @@ impl Kq {
             }
         }
         let mut orphans = std::mem::take(&mut st.orphans);
-        for &(type_, id) in &orphans {
-            // Unless another thread registered it since.
+        for (i, &(type_, id)) in orphans.iter().enumerate() {
+            // Unless another thread registered it since, or it is here
+            // twice (two threads' waits reported a level-triggered one).
             let known = match type_ {
                 sys::KEVENT_POLL => st.fds.contains_key(&(id as RawFd)),
                 sys::KEVENT_SIGNAL => st.signals.contains_key(&(id as usize)),
                 sys::KEVENT_USER => st.users.contains_key(&(id as usize)),
                 _ => st.timers.contains_key(&(id as usize)),
             };
-            if !known {
-                // In the batch, first: it travels with the call's wait,
-                // as its changes do (one system call where a re-added
-                // oneshot signal made two), and the kernel applies it
-                // before them. Under no key: the table has nothing of it
-                // for a change to see, so a change of the same key (an
-                // EV_ADD again) leaves it in the batch, after it.
+            if known || orphans[..i].contains(&(type_, id)) {
+                continue;
+            }
+            if type_ == sys::KEVENT_SIGNAL {
+                // A signal's kevent (never ONESHOT, no descriptor) is
+                // there until removed: its REMOVE cannot fail, so it can
+                // travel with the call's wait, as the changes do (a
+                // failed entry would end the wait at once). One system
+                // call where a re-added oneshot signal made two. In the
+                // batch after the dirty descriptors' fix-ups and before
+                // the changes, which the kernel applies after it; under
+                // a key no change has, so that a change of the same key
+                // (the signal added again) does not flush it.
                 let mut req = ukevent(id, type_, 0, 0, 0, 0);
                 req.ret_flags = sys::KEVENT_CTL_REMOVE; // cleared by push()
                 let e = Entry {
                     change: usize::MAX,
                     key: ORPHAN_KEY,
-                    commit: Commit::Orphan,
+                    commit: Commit::Orphan { id },
                 };
                 self.push(st, batch, e, req, results, retry);
+                continue;
+            }
+            // Others may be gone already (a descriptor's closed, a
+            // oneshot one reported): a kevent_ctl() of their own.
+            st.calls += 1;
+            let r = ctl_one(
+                self.fd,
+                sys::KEVENT_CTL_REMOVE,
+                ukevent(id, type_, 0, 0, 0, 0),
+            );
+            // This call made a kernel call, so it skips the check of a
+            // call the table answered alone: the number being no queue
+            // any more must be seen here, or a change refused by the
+            // table (ENOENT) would fail the call instead of EBADF.
+            if r == Err(NOT_A_QUEUE) {
+                st.gone = true;
             }
         }
-        // The vector's room back, for the next reports.
+        // The vector's room back, for the next reports (unless a flush
+        // in push() made orphans again meanwhile).
         orphans.clear();
         if st.orphans.is_empty() {
             st.orphans = orphans;
@@ -1632,7 +1660,8 @@ impl Kq {
             return;
         }
         // One kevent_ctl() per run; the results are committed after the
-        // last, in order (a run's keys are not in any other run).
+        // last, in order (a run's keys are not in any other run, but for
+        // an orphan's REMOVE, whose commit touches no knote).
         let nruns = batch.runs.len();
         let mut start = 0;
         for k in 0..=nruns {
@@ -1763,7 +1792,12 @@ impl Kq {
                 let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
                 commit_keyed(&mut st.signals, id, new, err, created, KernelOneshot::Never)
             }
-            Commit::Orphan => 0,
+            Commit::Orphan { id } => {
+                if ret_flags & sys::KEVENT_RET_DONE == 0 {
+                    st.orphans.push((sys::KEVENT_SIGNAL, id));
+                }
+                0
+            }
             Commit::Proc { id, new, add } => {
                 // Always ONESHOT in the kernel (proc_.rs).
                 let created = ret_flags & sys::KEVENT_RET_CREATED != 0;

@@ -2298,8 +2298,10 @@ static void test_changes_and_wait_one_system_call(void)
  * REMOVE travels with the call's wait, ahead of its changes: a loop that
  * adds the signal again after each report, and waits, makes one system
  * call per report. Before session 51 the REMOVE was a kevent_ctl() of its
- * own (two calls). The signal re-added in the same call is the new
- * knote's: sent after the call, it is reported once, with a count of 1.
+ * own (two calls). A signal sent between the report and the EV_ADD finds
+ * no knote, as on FreeBSD, and is not reported: the REMOVE took its count
+ * (the EV_ADD, an upsert, would have kept it). One sent after the call is
+ * the new knote's, reported once, with a count of 1.
  */
 static int oneshot_signal_readd_child(void)
 {
@@ -2313,7 +2315,8 @@ static int oneshot_signal_readd_child(void)
 		return 10;
 	EV_SET(&ch, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT, 0, 0, (void *)1);
 	if (kevent(kq, &ch, 1, NULL, 0, NULL) != 0 || kill(getpid(), SIGUSR1) ||
-	    kevent(kq, NULL, 0, &ev, 1, &sec5) != 1 || ev.data != 1)
+	    kevent(kq, NULL, 0, &ev, 1, &sec5) != 1 || ev.data != 1 ||
+	    kill(getpid(), SIGUSR1))
 		return 11;
 	raise(SIGSTOP);
 	EV_SET(&ch, SIGUSR1, EVFILT_SIGNAL, EV_ADD | EV_ONESHOT, 0, 0, (void *)2);
@@ -2333,17 +2336,17 @@ static int oneshot_signal_readd_child(void)
 
 static void test_oneshot_signal_readd_one_system_call(void)
 {
-	int counted[2], status;
+	int counted[2], status, travel = changes_travel();
 
-	if (!changes_travel()) {
-		printf("    (KQUEUE_WAIT_CHANGES=0: not counted)\n");
-		return;
-	}
 	status = count_kevent_calls(oneshot_signal_readd_child, counted);
-	if (status != 0 || counted[0] != 0 || counted[1] != 1)
+	if (status != 0 || (travel && (counted[0] != 0 || counted[1] != 1)))
 		printf("    status %d, kevent_ctl() %d, kevent_get_events() %d\n",
 		       status, counted[0], counted[1]);
 	CHECK(status == 0);
+	if (!travel) {
+		printf("    (KQUEUE_WAIT_CHANGES=0: calls not counted)\n");
+		return;
+	}
 	CHECK(counted[0] == 0);
 	CHECK(counted[1] == 1);
 }
