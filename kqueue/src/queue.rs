@@ -1474,10 +1474,13 @@ impl Kq {
             }
             if type_ == sys::KEVENT_SIGNAL {
                 // A signal's kevent (never ONESHOT, no descriptor) is
-                // there until removed: its REMOVE cannot fail, so it can
-                // travel with the call's wait, as the changes do (a
-                // failed entry would end the wait at once). One system
-                // call where a re-added oneshot signal made two. In the
+                // there until removed, so its REMOVE can travel with the
+                // call's wait, as the changes do: one system call where a
+                // re-added oneshot signal made two. (It fails only if
+                // another thread's wait reported the kevent again before
+                // an earlier REMOVE: the failed entry ends the wait at
+                // once, and the call waits again, as it does for a
+                // change that failed.) In the
                 // batch after the dirty descriptors' fix-ups and before
                 // the changes, which the kernel applies after it; under
                 // a key no change has, so that a change of the same key
