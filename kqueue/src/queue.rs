@@ -1480,11 +1480,11 @@ impl Kq {
                 // another thread's wait reported the kevent again before
                 // an earlier REMOVE: the failed entry ends the wait at
                 // once, and the call waits again, as it does for a
-                // change that failed.) In the
-                // batch after the dirty descriptors' fix-ups and before
-                // the changes, which the kernel applies after it; under
-                // a key no change has, so that a change of the same key
-                // (the signal added again) does not flush it.
+                // change that failed.) In the batch after the dirty
+                // descriptors' fix-ups and before the changes, which the
+                // kernel applies after it; under a key no change has, so
+                // that a change of the same key (the signal added again)
+                // does not flush it.
                 let mut req = ukevent(id, type_, 0, 0, 0, 0);
                 req.ret_flags = sys::KEVENT_CTL_REMOVE; // cleared by push()
                 let e = Entry {
