@@ -578,6 +578,10 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
 
 /// The queue at `fd`, if it is one of ours in this process, and the
 /// registry's count of changes when it was found (for [`Kq::kevent`]).
+/// Always inlined into `kevent()`: a call of its own cost about 10
+/// instructions per `kevent()` more, and the compiler's choice flips with
+/// unrelated changes.
+#[inline(always)]
 pub fn lookup(fd: c_int) -> Result<(Arc<Kq>, u64), c_int> {
     let reg = lock(&REGISTRY);
     let seen = REGISTRY_CHANGES.load(Ordering::SeqCst);
@@ -622,21 +626,25 @@ struct Entry {
     commit: Commit,
 }
 
+/// A descriptor's request: what [`Kq::commit_fd`] does with its result.
+#[derive(Clone, Copy)]
+struct FdCommit {
+    fd: RawFd,
+    new: FdState,
+    op: FdOp,
+    /// The change is an `EV_ADD`: done again as new if the descriptor was closed.
+    add: bool,
+    /// An `EV_ADD` sent as an upsert for a descriptor the table knew:
+    /// its filter and the knote it makes on a new file. If the kernel
+    /// created the kevent (`KEVENT_RET_CREATED`), or applied the
+    /// request and it failed, the number was closed, and this knote
+    /// is all that is left of the descriptor's.
+    fresh: Option<(i16, Knote)>,
+}
+
 #[derive(Clone, Copy)]
 enum Commit {
-    Fd {
-        fd: RawFd,
-        new: FdState,
-        op: FdOp,
-        /// The change is an `EV_ADD`: done again as new if the descriptor was closed.
-        add: bool,
-        /// An `EV_ADD` sent as an upsert for a descriptor the table knew:
-        /// its filter and the knote it makes on a new file. If the kernel
-        /// created the kevent (`KEVENT_RET_CREATED`), or applied the
-        /// request and it failed, the number was closed, and this knote
-        /// is all that is left of the descriptor's.
-        fresh: Option<(i16, Knote)>,
-    },
+    Fd(FdCommit),
     Timer {
         id: usize,
         new: Option<Knote>,
@@ -940,7 +948,10 @@ impl Kq {
         let r = self.ctl(&mut st, e_cmd(&e, &req), std::slice::from_mut(&mut req));
         let mut retry = Vec::new();
         let err = entry_errno(&r, &req);
-        let mut results = [self.commit(&mut st, 0, e.commit, err, req.ret_flags, &mut retry)];
+        let Commit::Fd(c) = e.commit else {
+            unreachable!("plan_fd() plans a descriptor's request")
+        };
+        let mut results = [self.commit_fd(&mut st, 0, c, err, req.ret_flags, &mut retry)];
         if !retry.is_empty() {
             // An EV_ADD that found its number closed: done again as new.
             let mut batch = take_batch(&mut st);
@@ -1447,13 +1458,13 @@ impl Kq {
                     let e = Entry {
                         change: usize::MAX,
                         key: (sys::KEVENT_POLL, fd as u64),
-                        commit: Commit::Fd {
+                        commit: Commit::Fd(FdCommit {
                             fd,
                             new: s,
                             op,
                             add: false,
                             fresh: None,
-                        },
+                        }),
                     };
                     self.push(st, batch, e, self.fd_req(fd, &op), results, retry);
                 }
@@ -1712,66 +1723,7 @@ impl Kq {
         retry: &mut Vec<usize>,
     ) -> c_int {
         match c {
-            Commit::Fd {
-                fd,
-                mut new,
-                op,
-                add,
-                fresh,
-            } => {
-                let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
-                let applied = ret_flags & sys::KEVENT_RET_DONE != 0;
-                if let Some((filter, knote)) = fresh.filter(|_| created || (applied && err != 0)) {
-                    // The number was closed, and maybe reused: the close
-                    // removed the kevent and the knotes (as on FreeBSD),
-                    // so the change's knote is the descriptor's only one.
-                    // (An upsert that failed found no kevent to update:
-                    // only an add fails.)
-                    forget_fd_events(st, fd);
-                    new = FdState::default();
-                    *new.slot(filter) = Some(knote);
-                    if err != 0 {
-                        st.fds.remove(&fd);
-                    }
-                }
-                if err == 0 {
-                    new.kernel = op.result();
-                    if new.is_empty() && new.kernel.is_none() {
-                        st.fds.remove(&fd);
-                    } else {
-                        st.fds.insert(fd, new);
-                    }
-                    return 0;
-                }
-                if err == libc::EPERM && matches!(op, FdOp::Add(_)) && file::is_vnode(fd) {
-                    // A regular file or a directory: FreeBSD's vnode
-                    // READ/WRITE, kept by the library (file.rs).
-                    st.fds.remove(&fd);
-                    st.files.insert(fd, new.read, new.write);
-                    return 0;
-                }
-                if err == libc::ENOENT && !matches!(op, FdOp::Add(_)) {
-                    // The descriptor was closed: the kernel removed the
-                    // kevent (KEVENT_REQ_FD_CLOSE), so do the knotes.
-                    st.fds.remove(&fd);
-                    forget_fd_events(st, fd);
-                    if change == usize::MAX {
-                        return 0;
-                    }
-                    if add {
-                        retry.push(change);
-                        return 0;
-                    }
-                    return absent_errno(fd);
-                }
-                if change == usize::MAX && !matches!(op, FdOp::Add(_)) && !st.dirty.contains(&fd) {
-                    // A fix-up the call did not apply (ENOMEM, EINTR): the
-                    // kernel still reports what the table drops, so the
-                    // next call tries again. (A failed ADD left no kevent.)
-                    st.dirty.push(fd);
-                }
-                err
-            }
+            Commit::Fd(c) => self.commit_fd(st, change, c, err, ret_flags, retry),
             Commit::Timer { id, new } => {
                 let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
                 commit_keyed(
@@ -1812,6 +1764,79 @@ impl Kq {
                 }
             }
         }
+    }
+
+    /// [`Kq::commit`] of a descriptor's request (inlined into the short
+    /// path of one change, [`Kq::change_one_fd`]).
+    #[inline(always)]
+    fn commit_fd(
+        &self,
+        st: &mut State,
+        change: usize,
+        c: FdCommit,
+        err: c_int,
+        ret_flags: u32,
+        retry: &mut Vec<usize>,
+    ) -> c_int {
+        let FdCommit {
+            fd,
+            mut new,
+            op,
+            add,
+            fresh,
+        } = c;
+        let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
+        let applied = ret_flags & sys::KEVENT_RET_DONE != 0;
+        if let Some((filter, knote)) = fresh.filter(|_| created || (applied && err != 0)) {
+            // The number was closed, and maybe reused: the close
+            // removed the kevent and the knotes (as on FreeBSD),
+            // so the change's knote is the descriptor's only one.
+            // (An upsert that failed found no kevent to update:
+            // only an add fails.)
+            forget_fd_events(st, fd);
+            new = FdState::default();
+            *new.slot(filter) = Some(knote);
+            if err != 0 {
+                st.fds.remove(&fd);
+            }
+        }
+        if err == 0 {
+            new.kernel = op.result();
+            if new.is_empty() && new.kernel.is_none() {
+                st.fds.remove(&fd);
+            } else {
+                st.fds.insert(fd, new);
+            }
+            return 0;
+        }
+        if err == libc::EPERM && matches!(op, FdOp::Add(_)) && file::is_vnode(fd) {
+            // A regular file or a directory: FreeBSD's vnode
+            // READ/WRITE, kept by the library (file.rs).
+            st.fds.remove(&fd);
+            st.files.insert(fd, new.read, new.write);
+            return 0;
+        }
+        if err == libc::ENOENT && !matches!(op, FdOp::Add(_)) {
+            // The descriptor was closed: the kernel removed the
+            // kevent (KEVENT_REQ_FD_CLOSE), so do the knotes.
+            st.fds.remove(&fd);
+            forget_fd_events(st, fd);
+            if change == usize::MAX {
+                return 0;
+            }
+            if add {
+                retry.push(change);
+                return 0;
+            }
+            return absent_errno(fd);
+        }
+        if change == usize::MAX && !matches!(op, FdOp::Add(_)) && !st.dirty.contains(&fd) {
+            // A fix-up the call did not apply (ENOMEM, EINTR): the
+            // kernel still reports what the table drops, so the
+            // next call tries again. (A failed ADD left no kevent.)
+            st.dirty.push(fd);
+        }
+        err
     }
 
     /// One change of the changelist.
@@ -1963,13 +1988,13 @@ impl Kq {
         let e = Entry {
             change: i,
             key: (sys::KEVENT_POLL, fd as u64),
-            commit: Commit::Fd {
+            commit: Commit::Fd(FdCommit {
                 fd,
                 new,
                 op,
                 add: f & EV_ADD != 0,
                 fresh,
-            },
+            }),
         };
         Ok(Some((e, self.fd_req(fd, &op))))
     }
@@ -2704,7 +2729,7 @@ fn forget_fd_events(st: &mut State, fd: RawFd) {
 /// The command a batch entry carries (in `ret_flags` until it is sent).
 fn e_cmd(e: &Entry, req: &sys::ukevent) -> u32 {
     match &e.commit {
-        Commit::Fd { op, .. } => op.cmd(),
+        Commit::Fd(c) => c.op.cmd(),
         _ => req.ret_flags,
     }
 }
