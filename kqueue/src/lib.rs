@@ -21,6 +21,7 @@ mod file;
 mod proc_;
 pub mod queue;
 mod signal;
+mod sync;
 pub mod translate;
 mod vnode;
 

@@ -13,13 +13,14 @@ use std::collections::{HashMap, VecDeque};
 use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use kevent_sys as sys;
 use libc::c_int;
 
 use crate::abi::*;
 use crate::fdtable::FdTable;
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::translate::{self, FdOp, FdState, Knote};
 use crate::{file, proc_, signal, vnode};
 
@@ -89,8 +90,9 @@ static REGISTRY: Mutex<Vec<Option<Arc<Kq>>>> = Mutex::new(Vec::new());
 static REGISTRY_CHANGES: AtomicU64 = AtomicU64::new(0);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic is caught at the C boundary; the table stays usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    // A panic is caught at the C boundary; the table stays usable (the
+    // lock does not poison: sync.rs).
+    m.lock()
 }
 
 /// The library's process-wide lock, held by the forking thread across
@@ -1171,9 +1173,7 @@ impl Kq {
                 st.sleepers += 1;
                 st = self
                     .settled
-                    .wait_timeout(st, std::time::Duration::from_micros(200))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                    .wait_timeout(st, std::time::Duration::from_micros(200));
                 st.sleepers -= 1;
             }
         }
