@@ -11,6 +11,7 @@
 #   kqueue/bench/host-count/count.sh [--src TREE] [--label NAME] [--lines]
 #
 # --src: another checkout (a git worktree of an older commit, for A/B);
+# PER_WAIT=N: kq-close8 with N connections per wait (default 8, at most 64);
 # --lines: also write report/host-count-NAME-LOOP-CALL.txt, the counts by
 # source line (built with line tables). Needs valgrind (apt-get install
 # valgrind) and the uapi header (ci/kernel-tree.sh apply).
@@ -25,6 +26,8 @@ while (($#)); do
 	esac
 	shift
 done
+[[ $label =~ ^[A-Za-z0-9_-][A-Za-z0-9._-]*$ ]] || die "--label '$label': letters, digits, '.', '_' and '-' only"
+[ "$(uname -m)" = x86_64 ] || die "x86-64 only: the stand-in replaces kevent-sys's x86-64 syscall6()"
 command -v valgrind >/dev/null || die "no valgrind: apt-get install valgrind"
 header=$KERNEL_TREE/include/uapi/linux/kevent.h
 [ -f "$header" ] || die "no $header: ci/kernel-tree.sh apply"
@@ -51,11 +54,17 @@ open(path, "w").write(s)
 PY
 debug=none
 ((lines)) && debug=line-tables-only
-(cd "$work/ws" && CARGO_PROFILE_RELEASE_DEBUG=$debug CARGO_TARGET_DIR=$REPO_ROOT/target/host-count/target \
-	cargo build -q --release -p kevent-kqueue 2>&1 | grep -E '^error' -A8) && die "build failed"
+# One target directory for every label (incremental builds); the library
+# is copied out at once, and a failed build leaves none to count.
+lib=$REPO_ROOT/target/host-count/target/release/libkqueue.a
+rm -f "$lib"
+if ! (cd "$work/ws" && CARGO_PROFILE_RELEASE_DEBUG=$debug \
+	CARGO_TARGET_DIR=$REPO_ROOT/target/host-count/target cargo build -q --release -p kevent-kqueue); then
+	die "the build of $src's kqueue crate failed"
+fi
+cp "$lib" "$work/libkqueue.a"
 gcc -O2 -g -Wall -Werror -include "$header" -I"$src/kqueue/include" -o "$work/loops" \
-	"$here/loops.c" "$here/fake-kernel.c" "$REPO_ROOT/target/host-count/target/release/libkqueue.a" \
-	-lpthread -ldl -lm
+	"$here/loops.c" "$here/fake-kernel.c" "$work/libkqueue.a" -lpthread -ldl -lm
 count() { # LOOP CALL ROUNDS: instructions per counted call
 	local out=$work/cg.$1.$2
 	valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$out" \
@@ -73,7 +82,9 @@ for line in sys.stdin:
     m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S.*)", line)
     if m and "PROGRAM TOTALS" not in line and not re.search(r"loops\.c:|fake-kernel\.c:", m.group(2)):
         total += int(m.group(1).replace(",", ""))
-print("%.1f" % (total / int(sys.argv[1])))' "$3"
+if total == 0:
+    sys.exit("no instructions counted: has the output format of callgrind_annotate changed?")
+print("%.1f" % (total / int(sys.argv[1])))' "$3" || die "counting $1 $2 failed"
 }
 a=$(count kq-delete add 1000) w=$(count kq-delete wait 1000) d=$(count kq-delete del 1000)
 c=$(count kq-close addwait 1000) c8=$(count kq-close8 addwait8 1000) k=$(count kq-wait kqwait 1000)

@@ -3,7 +3,8 @@
  * loops ROUNDS LOOP CALL: the kqueue library's calls of the web servers'
  * patterns, on fake-kernel.c, with callgrind counting only CALL's
  * kevent() (count.sh runs it). Each round opens its connections (an
- * eventfd with a count: readable), and 50 rounds run first, uncounted.
+ * eventfd with a count: readable); but for kq-wait, 50 rounds run first,
+ * uncounted.
  *
  *   kq-delete add|wait|del   lighttpd: a kevent() with one EV_ADD of
  *                            EVFILT_READ, a wait for its one event, a
@@ -14,6 +15,7 @@
  *                            EV_DELETE
  *   kq-close8 addwait8       nginx under load: 8 connections' EV_ADDs
  *                            travel in one wait that reports all 8
+ *                            (PER_WAIT=N: N of them, at most 64)
  *   kq-wait kqwait           one event per wait, 64 pipes registered
  *
  * TMO=1: the waits pass a timeout of 1 s (the servers do) instead of none.
@@ -34,6 +36,7 @@ void fake_close(int fd);
 static const char *counted;	/* the CALL counted, or "none" */
 static const struct timespec one_second = { 1, 0 };
 static const struct timespec *timeout;
+static int per_wait = 8;	/* kq-close8's connections per wait */
 
 #define COUNT(call, expr)                                                  \
 	({                                                                 \
@@ -89,20 +92,19 @@ static void kq_delete(int kq, int rounds)
 	}
 }
 
-static void kq_close(int kq, int rounds, int per_wait)
+static void kq_close(int kq, int rounds, int n, const char *call)
 {
-	struct kevent ch[8], ev[64];
-	int fd[8];
+	struct kevent ch[64], ev[64];
+	int fd[64];
 
 	for (int i = 0; i < rounds; i++) {
-		for (int j = 0; j < per_wait; j++) {
+		for (int j = 0; j < n; j++) {
 			fd[j] = connection();
 			EV_SET(&ch[j], fd[j], EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, NULL);
 		}
-		if (COUNT(per_wait == 1 ? "addwait" : "addwait8",
-			  kevent(kq, ch, per_wait, ev, 64, timeout)) != per_wait)
+		if (COUNT(call, kevent(kq, ch, n, ev, 64, timeout)) != n)
 			abort();
-		for (int j = 0; j < per_wait; j++)
+		for (int j = 0; j < n; j++)
 			hang_up(fd[j]);
 	}
 }
@@ -135,9 +137,9 @@ static void run(const char *loop, int kq, int rounds)
 	if (!strcmp(loop, "kq-delete"))
 		kq_delete(kq, rounds);
 	else if (!strcmp(loop, "kq-close"))
-		kq_close(kq, rounds, 1);
+		kq_close(kq, rounds, 1, "addwait");
 	else if (!strcmp(loop, "kq-close8"))
-		kq_close(kq, rounds, 8);
+		kq_close(kq, rounds, per_wait, "addwait8");
 	else if (!strcmp(loop, "kq-wait"))
 		kq_wait(kq, rounds);
 	else
@@ -151,6 +153,10 @@ int main(int argc, char **argv)
 	if (argc != 4)
 		return fprintf(stderr, "usage: %s ROUNDS LOOP CALL\n", argv[0]), 2;
 	timeout = getenv("TMO") ? &one_second : NULL;
+	if (getenv("PER_WAIT"))
+		per_wait = atoi(getenv("PER_WAIT"));
+	if (per_wait < 1 || per_wait > 64)
+		return fprintf(stderr, "PER_WAIT: 1 to 64\n"), 2;
 	kq = kqueue();
 	if (kq < 0)
 		return perror("kqueue"), 1;
