@@ -749,9 +749,10 @@ struct Batch {
     /// The entries' keys, for [`Kq::touch`]: a look-up per change instead
     /// of a scan of the batch (which made a changelist of n changes cost
     /// n²/2 key compares: 1,024 timer changes per `kevent()` in the
-    /// benchmarks' timers workload). Kept once the batch holds
-    /// [`SCAN_KEYS`] entries; a smaller batch is scanned (no hashing per
-    /// change, no set to clear per call, for the usual one or two).
+    /// benchmarks' timers workload). Built by the first look-up that
+    /// needs it in a batch of [`SCAN_KEYS`] entries or more, and kept
+    /// from then on; a smaller batch is scanned (no hashing per change,
+    /// no set to clear per call).
     keys: KeySet,
     /// A bit per key of the batch ([`key_bit`]): a change whose bit is
     /// clear is in no entry, without a scan or a look-up (nginx's EV_ADDs
@@ -759,10 +760,13 @@ struct Batch {
     key_bits: u64,
 }
 
-/// The batch size from which [`Batch::keys`] is kept. Below it a change
+/// The batch size from which [`Batch::keys`] is used. Below it a change
 /// scans the entries only if its [`key_bit`] is set: with 8 changes per
 /// call the set cost about 65 instructions per change, and without the
 /// bits a scan of 32 cost more than the set (`kqueue/bench/host-count`).
+/// The set is built only when a look-up needs it, so that a batch whose
+/// changes all have bits of their own never builds it (built at the
+/// 32nd entry, it cost 32 changes about 3,000 instructions for nothing).
 const SCAN_KEYS: usize = 32;
 
 /// `key`'s bit in [`Batch::key_bits`]: one of 64, by a multiplicative
@@ -778,12 +782,15 @@ const ORPHAN_KEY: (u32, u64) = (u32::MAX, u64::MAX);
 
 impl Batch {
     /// Whether a request for `key` is pending.
-    fn holds(&self, key: (u32, u64)) -> bool {
+    fn holds(&mut self, key: (u32, u64)) -> bool {
         if self.key_bits & key_bit(key) == 0 {
             false
         } else if self.entries.len() < SCAN_KEYS {
             self.entries.iter().any(|e| e.key == key)
         } else {
+            if self.keys.is_empty() {
+                self.keys.extend(self.entries.iter().map(|e| e.key));
+            }
             self.keys.contains(&key)
         }
     }
@@ -792,12 +799,9 @@ impl Batch {
     fn add_key(&mut self) {
         let key = self.entries.last().expect("just pushed").key;
         self.key_bits |= key_bit(key);
-        match self.entries.len() {
-            n if n < SCAN_KEYS => {}
-            SCAN_KEYS => self.keys.extend(self.entries.iter().map(|e| e.key)),
-            _ => {
-                self.keys.insert(key);
-            }
+        if !self.keys.is_empty() {
+            // Built by a look-up: kept whole.
+            self.keys.insert(key);
         }
     }
 
@@ -2964,6 +2968,8 @@ mod tests {
                 batch.add_key();
             }
             batch.clear();
+            assert_eq!(batch.key_bits, 0);
+            assert!(batch.keys.is_empty());
             assert!(!batch.holds(key(0)));
         }
     }
