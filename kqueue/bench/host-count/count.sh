@@ -14,7 +14,8 @@
 # PER_WAIT=N: kq-close8 with N connections per wait (default 8, at most 64);
 # --lines: also write report/host-count-NAME-LOOP-CALL.txt, the counts by
 # source line (built with line tables). Needs valgrind (apt-get install
-# valgrind) and the uapi header (ci/kernel-tree.sh apply).
+# valgrind) and the kernel tree's kevent branch (ci/kernel-tree.sh apply),
+# for the uapi header.
 . "$(dirname "$0")/../../../ci/lib.sh"
 src=$REPO_ROOT label=this lines=0
 while (($#)); do
@@ -29,12 +30,15 @@ done
 [[ $label =~ ^[A-Za-z0-9_-][A-Za-z0-9._-]*$ ]] || die "--label '$label': letters, digits, '.', '_' and '-' only"
 [ "$(uname -m)" = x86_64 ] || die "x86-64 only: the stand-in replaces kevent-sys's x86-64 syscall6()"
 command -v valgrind >/dev/null || die "no valgrind: apt-get install valgrind"
-header=$KERNEL_TREE/include/uapi/linux/kevent.h
-[ -f "$header" ] || die "no $header: ci/kernel-tree.sh apply"
 here=$REPO_ROOT/kqueue/bench/host-count
 work=$REPO_ROOT/target/host-count/$label
 rm -rf "$work"
 mkdir -p "$work/ws"
+# The uapi header of the series' branch, whatever the tree has checked
+# out (ci/check-series.sh walks it through the series' commits).
+header=$work/kevent.h
+git -C "$KERNEL_TREE" show kevent:include/uapi/linux/kevent.h >"$header" 2>/dev/null ||
+	die "no include/uapi/linux/kevent.h on the kevent branch of $KERNEL_TREE: ci/kernel-tree.sh apply"
 cp "$src/Cargo.toml" "$src/Cargo.lock" "$work/ws/"
 cp -r "$src/kevent-sys" "$src/kqueue" "$work/ws/"
 rm -rf "$work/ws/kevent-sys/drift"
