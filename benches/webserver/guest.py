@@ -30,7 +30,8 @@ only when PATH is new):
               connect, read, write, timeout; and non-2xx/3xx responses)
 
 Each server start first serves one unmeasured second of wrk (10
-connections, keep-alive), so that no measured case is a cold start.
+connections, keep-alive; not under --strace, whose counts are per case),
+so that no measured case is a cold start.
 --strace DIR: each server runs under strace -f -c (its summary in DIR,
 one file per server build and case, with the system calls per request
 on stderr); the numbers of such a run are not for comparison.

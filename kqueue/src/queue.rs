@@ -89,12 +89,6 @@ static REGISTRY: Mutex<Vec<Option<Arc<Kq>>>> = Mutex::new(Vec::new());
 /// without locking the registry (see [`Kq::registered`]).
 static REGISTRY_CHANGES: AtomicU64 = AtomicU64::new(0);
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic is caught at the C boundary; the table stays usable (the
-    // lock does not poison: sync.rs).
-    m.lock()
-}
-
 /// The library's process-wide lock, held by the forking thread across
 /// `fork()`.
 type ForkGuards = MutexGuard<'static, Vec<Option<Arc<Kq>>>>;
@@ -111,7 +105,7 @@ thread_local! {
 /// (found while writing fuzz/kqueue-fuzz.c's fork step; the conformance
 /// test `fork_while_threads_in_library` covers it).
 extern "C" fn before_fork() {
-    let guards = lock(&REGISTRY);
+    let guards = REGISTRY.lock();
     FORK_GUARDS.with(|g| *g.borrow_mut() = Some(guards));
 }
 
@@ -551,7 +545,7 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         amounts,
     } = probe()?;
     // Held from the new number to its entry: see Kq::registered().
-    let mut reg = lock(&REGISTRY);
+    let mut reg = REGISTRY.lock();
     REGISTRY_CHANGES.fetch_add(1, Ordering::SeqCst);
     // SAFETY: the probe found kevent ABI v2.
     let fd = unsafe { sys::kevent_create(sys::KEVENT_CLOEXEC) }.map_err(|e| match e {
@@ -585,7 +579,7 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
 /// unrelated changes.
 #[inline(always)]
 pub fn lookup(fd: c_int) -> Result<(Arc<Kq>, u64), c_int> {
-    let reg = lock(&REGISTRY);
+    let reg = REGISTRY.lock();
     let seen = REGISTRY_CHANGES.load(Ordering::SeqCst);
     let kq = usize::try_from(fd)
         .ok()
@@ -607,7 +601,7 @@ fn not_a_queue(kq: &Kq, e: c_int) -> c_int {
     if e != libc::EINVAL && e != libc::EBADF {
         return e;
     }
-    let mut reg = lock(&REGISTRY);
+    let mut reg = REGISTRY.lock();
     if let Some(slot) = reg.get_mut(kq.fd as usize) {
         if slot
             .as_ref()
@@ -805,8 +799,8 @@ impl Batch {
         }
     }
 
-    /// Forgets the keys; a set never built (batches below [`SCAN_KEYS`])
-    /// is not cleared, which would write its whole control array.
+    /// Forgets the keys; a set never built (no look-up needed it) is not
+    /// cleared, which would write its whole control array.
     fn clear_keys(&mut self) {
         self.key_bits = 0;
         if !self.keys.is_empty() {
@@ -898,7 +892,7 @@ struct Travelling<'a> {
 
 impl Drop for Travelling<'_> {
     fn drop(&mut self) {
-        let mut st = lock(&self.kq.st);
+        let mut st = self.kq.st.lock();
         st.inflight.retain(|f| f.ticket != self.ticket);
         self.kq.wake_settled(&st);
     }
@@ -933,7 +927,7 @@ impl Kq {
         timeout: Option<u64>,
         seen: u64,
     ) -> Result<usize, c_int> {
-        let st = self.gate(lock(&self.st));
+        let st = self.gate(self.st.lock());
         match changes {
             [kev] if events.is_empty() && can_change_one_fd(&st, kev) => {
                 self.change_one_fd(st, changes, seen)
@@ -1088,7 +1082,7 @@ impl Kq {
         if early && st.calls == calls {
             drop(st);
             self.still_a_queue()?;
-            st = self.gate(lock(&self.st));
+            st = self.gate(self.st.lock());
         }
         // FreeBSD: errors (and EV_RECEIPT) go to the event list while it
         // has room, and then kevent() returns without waiting.
@@ -1130,7 +1124,7 @@ impl Kq {
             let got = self
                 .wait(room, if sticky { Some(0) } else { timeout }, deadline, &[])
                 .map_err(|e| self.wait_errno(e))?;
-            st = self.gate(lock(&self.st));
+            st = self.gate(self.st.lock());
             let n = self.collect(&mut st, got, events);
             if n > 0 || timeout == Some(0) || sticky {
                 return Ok(n);
@@ -1190,7 +1184,7 @@ impl Kq {
             if spins < 16 {
                 drop(st);
                 std::thread::yield_now();
-                st = lock(&self.st);
+                st = self.st.lock();
             } else {
                 st.sleepers += 1;
                 st = self
@@ -1317,7 +1311,7 @@ impl Kq {
         st.calls += 1;
         drop(st);
         let r = self.wait(room, timeout, deadline, &batch.ctl);
-        let mut st = lock(&self.st);
+        let mut st = self.st.lock();
         std::mem::forget(guard);
         let at = st
             .inflight
@@ -1402,7 +1396,8 @@ impl Kq {
         if REGISTRY_CHANGES.load(Ordering::SeqCst) == seen {
             return true;
         }
-        lock(&REGISTRY)
+        REGISTRY
+            .lock()
             .get(self.fd as usize)
             .and_then(|s| s.as_ref())
             .is_some_and(|a| std::ptr::eq(Arc::as_ptr(a), self))

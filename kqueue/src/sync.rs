@@ -358,31 +358,24 @@ mod tests {
         // timeout of an hour) for the other's notification: a notification
         // that slips between a waiter's unlock and its sleep hangs them.
         let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
-        finishes_within(Duration::from_secs(600), move || {
-            let other = Arc::clone(&pair);
-            let odd = std::thread::spawn(move || {
-                let (m, cv) = &*other;
-                let mut turn = m.lock();
-                while *turn < 20_000 {
-                    if *turn % 2 == 1 {
-                        *turn += 1;
-                        cv.notify_all();
-                    } else {
-                        turn = cv.wait_timeout(turn, Duration::from_secs(3600));
-                    }
-                }
-            });
-            let (m, cv) = &*pair;
+        // This thread's turns are those of `parity`: it takes one, notifies
+        // and waits for the other's.
+        fn take_turns(pair: &(Mutex<u32>, Condvar), parity: u32) {
+            let (m, cv) = pair;
             let mut turn = m.lock();
             while *turn < 20_000 {
-                if *turn % 2 == 0 {
+                if *turn % 2 == parity {
                     *turn += 1;
                     cv.notify_all();
                 } else {
                     turn = cv.wait_timeout(turn, Duration::from_secs(3600));
                 }
             }
-            drop(turn);
+        }
+        finishes_within(Duration::from_secs(600), move || {
+            let other = Arc::clone(&pair);
+            let odd = std::thread::spawn(move || take_turns(&other, 1));
+            take_turns(&pair, 0);
             odd.join().unwrap();
         });
     }
