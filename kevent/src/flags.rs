@@ -85,6 +85,15 @@ bitflags! {
         /// and WRITE filters report them. Kernels without it refuse it
         /// (`EINVAL`); [`Features::supports_flags`](crate::Features::supports_flags) tells.
         const AMOUNTS = sys::KEVENT_REQ_AMOUNTS;
+        /// With `UPDATE`, poll and socket kevents only: an existing kevent
+        /// keeps its readiness bits, its flags and whether it is enabled
+        /// (kqueue's `EV_ADD` of an existing knote); it takes the new
+        /// user data, `DISABLED` disables it, and an enabled one is
+        /// checked again, so that an edge-triggered kevent whose file is
+        /// ready reports once more. A kevent it creates is the request's.
+        /// Kernels without it refuse it (`EINVAL`);
+        /// [`Features::supports_flags`](crate::Features::supports_flags) tells.
+        const KEEP = sys::KEVENT_REQ_KEEP;
     }
 }
 

@@ -99,6 +99,8 @@ fn probe_reports_abi_v2() {
             | ReqFlags::DISABLED
             | ReqFlags::UPDATE
             | ReqFlags::FD_CLOSE
+            | ReqFlags::AMOUNTS
+            | ReqFlags::KEEP
     ));
     for cmd in 0..=6 {
         assert!(f.supports_command(cmd), "command {cmd}");
