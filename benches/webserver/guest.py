@@ -173,6 +173,7 @@ pid {d}/nginx.pid;
 env KQUEUE_UPSERT;
 env KQUEUE_WAIT_CHANGES;
 env KQUEUE_AMOUNTS;
+env KQUEUE_DIRECT;
 events {{
     use {mech};
     worker_connections 4096;

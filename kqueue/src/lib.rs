@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+mod direct;
 mod fdtable;
 mod file;
 mod proc_;

@@ -19,6 +19,7 @@ use kevent_sys as sys;
 use libc::c_int;
 
 use crate::abi::*;
+use crate::direct::{self, DirectNotes, Note};
 use crate::fdtable::FdTable;
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::translate::{self, FdOp, FdState, Knote};
@@ -159,6 +160,9 @@ struct Probed {
     /// `KEVENT_POLL` reports a socket's amounts on request
     /// (`KEVENT_REQ_AMOUNTS`): exact `data` for READ and WRITE.
     amounts: bool,
+    /// READ and WRITE knotes are kernel kevents of their own (the tag in
+    /// a `KEVENT_POLL` id, `KEVENT_REQ_KEEP`): see [`crate::direct`].
+    direct: bool,
 }
 
 fn probe() -> Result<Probed, c_int> {
@@ -196,11 +200,19 @@ fn probe() -> Result<Probed, c_int> {
                 // KEVENT_REQ_AMOUNTS (for A/B measurements).
                 let amounts = p.req_flags & sys::KEVENT_REQ_AMOUNTS != 0
                     && !std::env::var_os("KQUEUE_AMOUNTS").is_some_and(|v| v == "0");
+                // KQUEUE_DIRECT=0: READ and WRITE knotes share their
+                // descriptor's kevent in the table, as on a kernel
+                // without KEVENT_REQ_KEEP (and the tag, of the same
+                // series) (for A/B measurements).
+                let direct = upsert
+                    && p.req_flags & sys::KEVENT_REQ_KEEP != 0
+                    && !std::env::var_os("KQUEUE_DIRECT").is_some_and(|v| v == "0");
                 Ok(Probed {
                     max_batch: p.max_batch.max(1),
                     max_changes,
                     upsert,
                     amounts,
+                    direct,
                 })
             }
             _ => Err(libc::ENOSYS),
@@ -445,6 +457,8 @@ struct User {
 #[derive(Default)]
 pub struct State {
     fds: FdTable,
+    /// What the library knows of its direct READ and WRITE knotes.
+    direct: DirectNotes,
     /// Descriptors whose kernel kevent must follow the table (the library
     /// did a ONESHOT or DISPATCH the kernel could not, or the kernel
     /// refused such a fix-up). Between calls the table and the kernel
@@ -525,6 +539,9 @@ pub struct Kq {
     upsert: bool,
     /// READ and WRITE kevents ask for a socket's amounts (see [`Probed`]).
     amounts: bool,
+    /// READ and WRITE knotes are kernel kevents of their own, but for
+    /// those the table keeps (see [`Kq::goes_direct`]).
+    direct: bool,
     st: Mutex<State>,
     /// Signalled when a thread settled its travelling changes (see
     /// [`Kq::gate`]).
@@ -543,6 +560,7 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         max_changes,
         upsert,
         amounts,
+        direct,
     } = probe()?;
     // Held from the new number to its entry: see Kq::registered().
     let mut reg = REGISTRY.lock();
@@ -559,6 +577,7 @@ pub fn create(flags: c_int) -> Result<RawFd, c_int> {
         max_changes,
         upsert,
         amounts,
+        direct,
         st: Mutex::new(State::default()),
         settled: Condvar::new(),
         tickets: AtomicU64::new(0),
@@ -638,9 +657,40 @@ struct FdCommit {
     fresh: Option<(i16, Knote)>,
 }
 
+/// A direct READ or WRITE knote's request ([`crate::direct`]): what
+/// [`Kq::commit_direct`] does with its result.
+#[derive(Clone, Copy)]
+struct DirectCommit {
+    fd: RawFd,
+    filter: i16,
+    op: DirectOp,
+    /// The change's flags.
+    flags: u16,
+    /// `ENOENT` is no error: a REMOVE of the library's own (a knote moved
+    /// to the table, [`Kq::change_fd`]), or an `EV_DELETE` of an
+    /// `EV_ONESHOT` knote whose event waits in `pending` (see
+    /// [`Kq::change`]).
+    absent_ok: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DirectOp {
+    /// `EV_ADD`: an upsert that keeps an existing kevent
+    /// (`KEVENT_REQ_KEEP`); the knote for a regular file (`EPERM`).
+    Add(Knote),
+    /// `EV_DELETE`.
+    Remove,
+    /// `EV_ENABLE`, or after an `EV_ADD` (`then_enable`), the enable
+    /// of a knote that may have been disabled.
+    Enable { then_enable: bool },
+    /// `EV_DISABLE`.
+    Disable,
+}
+
 #[derive(Clone, Copy)]
 enum Commit {
     Fd(FdCommit),
+    Direct(DirectCommit),
     Timer {
         id: usize,
         new: Option<Knote>,
@@ -927,7 +977,15 @@ impl Kq {
         timeout: Option<u64>,
         seen: u64,
     ) -> Result<usize, c_int> {
-        let st = self.gate(self.st.lock());
+        let mut st = self.gate(self.st.lock());
+        if self.direct && self.fits_direct(&mut st, changes, events) {
+            match (changes, events.is_empty()) {
+                ([kev], true) => return self.change_one_direct(st, kev, seen),
+                ([], false) => return self.wait_direct(st, events, timeout, seen),
+                _ => {}
+            }
+            return self.kevent_direct(st, changes, events, timeout, seen);
+        }
         match changes {
             [kev] if events.is_empty() && can_change_one_fd(&st, kev) => {
                 self.change_one_fd(st, changes, seen)
@@ -951,6 +1009,16 @@ impl Kq {
         seen: u64,
     ) -> Result<usize, c_int> {
         let kev = &changes[0];
+        if self.direct
+            && fd_ident(kev).is_ok_and(|fd| {
+                self.goes_direct(&mut st, fd, kev) || st.direct.get(fd, kev.filter).exists()
+            })
+        {
+            // A direct knote's change that Kq::kevent_direct() does not
+            // take (one the table answers, or two requests), or one the
+            // table takes over (Kq::change_fd()).
+            return self.kevent_lists(st, changes, &mut [], None, seen);
+        }
         let planned = fd_ident(kev).and_then(|fd| self.plan_fd(&mut st, fd, 0, kev));
         let (e, mut req) = match planned {
             Ok(Some(planned)) => planned,
@@ -962,8 +1030,9 @@ impl Kq {
                 return done.map(|_| 0);
             }
         };
+        let cmd = e_cmd(&e, &req);
         req.ret_flags = 0;
-        let r = self.ctl(&mut st, e_cmd(&e, &req), std::slice::from_mut(&mut req));
+        let r = self.ctl(&mut st, cmd, std::slice::from_mut(&mut req));
         let mut retry = Vec::new();
         let err = entry_errno(&r, &req);
         let Commit::Fd(c) = e.commit else {
@@ -988,6 +1057,370 @@ impl Kq {
             0 => Ok(0),
             err => Err(err),
         }
+    }
+
+    /// Whether [`Kq::kevent_direct`] can do a call: its changes are all
+    /// of direct knotes ([`Kq::goes_direct`]), each one request
+    /// (`EV_ADD`, `EV_DELETE`, `EV_ENABLE` or `EV_DISABLE`, without
+    /// `EV_RECEIPT`), at most [`DIRECT_CHANGES`] of them in runs a wait
+    /// takes, and the table owes the kernel nothing, holds no event, and
+    /// has nothing that forbids sleeping ([`must_not_block`]).
+    #[inline(always)]
+    fn fits_direct(&self, st: &mut State, changes: &[Kevent], events: &[Kevent]) -> bool {
+        if changes.len() > DIRECT_CHANGES
+            || (changes.is_empty() && events.is_empty())
+            || !st.dirty.is_empty()
+            || !st.orphans.is_empty()
+            || !st.pending.is_empty()
+            || st.gone
+            || st.batch.as_ref().is_some_and(|b| !b.reqs.is_empty())
+        {
+            return false;
+        }
+        let mut runs = 0;
+        let mut last = u32::MAX;
+        for kev in changes {
+            if !matches!(kev.filter, EVFILT_READ | EVFILT_WRITE) || kev.flags & EV_RECEIPT != 0 {
+                return false;
+            }
+            let Ok(fd) = fd_ident(kev) else {
+                return false;
+            };
+            let Some(cmd) = direct_cmd(kev.flags) else {
+                return false;
+            };
+            if !self.goes_direct(st, fd, kev) {
+                return false;
+            }
+            if cmd == sys::KEVENT_CTL_ADD && kev.flags & (EV_ENABLE | EV_DISABLE) == EV_ENABLE {
+                // An ENABLE must follow the upsert: Kq::change_fd().
+                let note = st.direct.get(fd, kev.filter);
+                if note.exists() && note.maybe_off() {
+                    return false;
+                }
+            }
+            if cmd != last {
+                runs += 1;
+                last = cmd;
+            }
+        }
+        if events.is_empty() {
+            return true;
+        }
+        (changes.is_empty()
+            || (runs <= self.max_changes && WAIT_TAKES_CHANGES.load(Ordering::Relaxed)))
+            && !must_not_block(st)
+    }
+
+    /// A `kevent()` whose changes are all of direct knotes
+    /// ([`crate::direct`], [`Kq::fits_direct`]): each change one kernel
+    /// request, built on the stack, what the library keeps of the knote
+    /// ([`DirectNotes`]) set as it is made (and set right after, if the
+    /// kernel's answer says otherwise), the requests made with
+    /// `kevent_ctl()`s, or travelling in the wait, whose events are
+    /// translated as any call's. No table of knotes, no batch, no plan.
+    ///
+    /// A wait whose every event was dropped (knotes deleted since the
+    /// kernel reported them) waits again for its whole timeout: the
+    /// clock is not read before a wait, to know what is left of it.
+    ///
+    /// Not inlined: its frame (the room for a wait's records) would add
+    /// to that of [`Kq::kevent_lists`].
+    #[inline(never)]
+    fn kevent_direct<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        changes: &[Kevent],
+        events: &mut [Kevent],
+        timeout: Option<u64>,
+        seen: u64,
+    ) -> Result<usize, c_int> {
+        let n = changes.len();
+        let mut prev = [Note::default(); DIRECT_CHANGES];
+        // The requests and their runs in the queue's batch (empty, as
+        // fits_direct() checked), for its room.
+        let mut batch = take_batch(&mut st);
+        let reqs = &mut batch.reqs;
+        let runs = &mut batch.ctl;
+        for (i, kev) in changes.iter().enumerate() {
+            let (cmd, req, note) = self.direct_request(&mut st, kev);
+            prev[i] = note;
+            reqs.push(req);
+            match runs.last_mut() {
+                Some(run) if run.cmd == cmd => run.num += 1,
+                _ => runs.push(sys::kevent_ctl_batch {
+                    cmd,
+                    num: 1,
+                    entries: i as u64,
+                }),
+            }
+        }
+        let (mut st, r) =
+            self.direct_requests(st, &mut batch, changes, &prev[..n], events, timeout, seen);
+        batch.clear();
+        keep_batch(&mut st, batch, false);
+        match r {
+            Ok(Some(k)) => Ok(k),
+            Err(e) => Err(e),
+            Ok(None) => self.kevent_lists(st, &[], events, timeout, seen),
+        }
+    }
+
+    /// The kernel command and request of a change of a direct knote,
+    /// and what the library knew of the knote before: it is set as if the
+    /// request succeeds (see [`settle_direct`]).
+    #[inline(always)]
+    fn direct_request(&self, st: &mut State, kev: &Kevent) -> (u32, sys::ukevent, Note) {
+        let (fd, filter, f) = (kev.ident as RawFd, kev.filter, kev.flags);
+        let note = st.direct.get(fd, filter);
+        let cmd = direct_cmd(f).expect("fits_direct() checked");
+        let mut req = ukevent(direct::id(fd, filter), sys::KEVENT_POLL, 0, 0, 0, 0);
+        let new = match cmd {
+            sys::KEVENT_CTL_REMOVE => Note::default(),
+            sys::KEVENT_CTL_ADD => {
+                req.event = direct::events(filter);
+                req.req_flags = sys::KEVENT_REQ_FD_CLOSE
+                    | sys::KEVENT_REQ_UPDATE
+                    | sys::KEVENT_REQ_KEEP
+                    | direct::mode_req(f);
+                if self.amounts {
+                    req.req_flags |= sys::KEVENT_REQ_AMOUNTS;
+                }
+                if f & EV_DISABLE != 0 {
+                    req.req_flags |= sys::KEVENT_REQ_DISABLED;
+                }
+                req.user_data = kev.udata as u64;
+                match note.exists() {
+                    false => Note::made(f),
+                    true if f & EV_DISABLE != 0 => note.switched(true),
+                    true => note,
+                }
+            }
+            _ if !note.exists() => note,
+            _ => note.switched(cmd == sys::KEVENT_CTL_DISABLE),
+        };
+        st.direct.set(fd, filter, new);
+        (cmd, req, note)
+    }
+
+    /// [`Kq::kevent_direct`] of one change and no event list (each of
+    /// lighttpd's changes is one): one request, one `kevent_ctl()`.
+    #[inline(always)]
+    fn change_one_direct(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        kev: &Kevent,
+        seen: u64,
+    ) -> Result<usize, c_int> {
+        let (cmd, mut req, prev) = self.direct_request(&mut st, kev);
+        let r = self.ctl(&mut st, cmd, std::slice::from_mut(&mut req));
+        let err = entry_errno(&r, &req);
+        let err = settle_direct(&mut st, kev, prev, err, req.ret_flags);
+        if st.gone || err == NOT_A_QUEUE {
+            return Err(not_a_queue(self, libc::EBADF));
+        }
+        if !self.registered(seen) {
+            // See kevent_lists().
+            return Err(libc::EBADF);
+        }
+        match err {
+            0 => Ok(0),
+            err => Err(err),
+        }
+    }
+
+    /// [`Kq::kevent_direct`] of no changes: a wait (each of nginx's calls
+    /// without new connections).
+    #[inline(never)]
+    fn wait_direct<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        events: &mut [Kevent],
+        timeout: Option<u64>,
+        seen: u64,
+    ) -> Result<usize, c_int> {
+        let mut stack = [MaybeUninit::<sys::kevent_event>::uninit(); STACK_ROOM];
+        let mut big = BigRoom(Vec::new());
+        let wanted = events.len().min(self.max_batch as usize);
+        let room = if wanted <= STACK_ROOM {
+            &mut stack[..wanted]
+        } else {
+            big.take(wanted)
+        };
+        st.calls += 1;
+        drop(st);
+        let r = self.wait(room, timeout, None, &[]);
+        let mut st = self.gate(self.st.lock());
+        if !self.registered(seen) {
+            return Err(libc::EBADF);
+        }
+        let got = r.map_err(|e| self.wait_errno(e))?;
+        let k = self.collect(&mut st, got, events);
+        if k > 0 || got.is_empty() || timeout == Some(0) {
+            return Ok(k);
+        }
+        // Only events the library dropped: wait again (for the whole
+        // timeout: see kevent_direct()).
+        self.kevent_lists(st, &[], events, timeout, seen)
+    }
+
+    /// [`Kq::kevent_direct`] once its requests are made, in `batch`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn direct_requests<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        batch: &mut Batch,
+        changes: &[Kevent],
+        prev: &[Note],
+        events: &mut [Kevent],
+        timeout: Option<u64>,
+        seen: u64,
+    ) -> (MutexGuard<'a, State>, Result<Option<usize>, c_int>) {
+        let n = changes.len();
+        let reqs = &mut batch.reqs[..];
+        let runs = &mut batch.ctl[..];
+        if events.is_empty() {
+            let mut first = None;
+            for run in runs.iter() {
+                let at = run.entries as usize..run.entries as usize + run.num as usize;
+                let r = self.ctl(&mut st, run.cmd, &mut reqs[at.clone()]);
+                for i in at {
+                    let err = entry_errno(&r, &reqs[i]);
+                    let err = settle_direct(&mut st, &changes[i], prev[i], err, reqs[i].ret_flags);
+                    if err != 0 && first.is_none() {
+                        first = Some(err);
+                    }
+                }
+            }
+            if st.gone || first == Some(NOT_A_QUEUE) {
+                return (st, Err(not_a_queue(self, libc::EBADF)));
+            }
+            if !self.registered(seen) {
+                // See kevent_lists().
+                return (st, Err(libc::EBADF));
+            }
+            return (st, first.map_or(Ok(Some(0)), Err));
+        }
+        let base = reqs.as_mut_ptr();
+        for run in runs.iter_mut() {
+            run.entries = base.wrapping_add(run.entries as usize) as u64;
+        }
+        let mut stack = [MaybeUninit::<sys::kevent_event>::uninit(); STACK_ROOM];
+        let mut big = BigRoom(Vec::new());
+        let wanted = events.len().min(self.max_batch as usize);
+        let room = if wanted <= STACK_ROOM {
+            &mut stack[..wanted]
+        } else {
+            big.take(wanted)
+        };
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        if n > 0 {
+            // Others wait (Kq::gate) until the kernel has the requests:
+            // one computed after them must not overtake them.
+            st.inflight.push(InFlight {
+                reqs: base,
+                entries: std::ptr::null(),
+                n,
+                ticket,
+                settled: false,
+                errors: Vec::new(),
+                retry: Vec::new(),
+            });
+        }
+        let guard = Travelling { kq: self, ticket };
+        st.calls += 1;
+        drop(st);
+        let r = self.wait(room, timeout, None, runs);
+        let mut st = self.st.lock();
+        std::mem::forget(guard);
+        if n > 0 {
+            if let Some(at) = st.inflight.iter().position(|f| f.ticket == ticket) {
+                st.inflight.swap_remove(at);
+            }
+            self.wake_settled(&st);
+        }
+        if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
+            st.gone = true;
+        }
+        // Each change's errno goes where the commit finds it (as in
+        // Kq::flush()): ret_data[0].
+        let mut failed = false;
+        if n > 0 {
+            // The kernel stops at a failed request (and then returns at
+            // once): the requests after it are made now.
+            let mut next = n;
+            if r.is_ok() {
+                next = reqs
+                    .iter()
+                    .position(|q| q.ret_flags & sys::KEVENT_RET_DONE == 0)
+                    .unwrap_or(n);
+            }
+            for i in 0..next.min(n) {
+                let err = entry_errno(&r, &reqs[i]);
+                let err = settle_direct(&mut st, &changes[i], prev[i], err, reqs[i].ret_flags);
+                reqs[i].ret_data[0] = err as u32;
+                failed |= err != 0;
+            }
+            while next < n {
+                let cmd = direct_cmd(changes[next].flags).expect("fits_direct() checked");
+                let end = (next..n)
+                    .find(|&j| direct_cmd(changes[j].flags) != Some(cmd))
+                    .unwrap_or(n);
+                let r = self.ctl(&mut st, cmd, &mut reqs[next..end]);
+                for i in next..end {
+                    let err = entry_errno(&r, &reqs[i]);
+                    let err = settle_direct(&mut st, &changes[i], prev[i], err, reqs[i].ret_flags);
+                    reqs[i].ret_data[0] = err as u32;
+                    failed |= err != 0;
+                }
+                next = end;
+            }
+        }
+        // Others' changes that flew meanwhile: in the table before the
+        // reports are translated.
+        let mut st = self.gate(st);
+        if !self.registered(seen) {
+            return (st, Err(libc::EBADF));
+        }
+        let errno = |q: &sys::ukevent| q.ret_data[0] as c_int;
+        if st.gone || (failed && reqs.iter().any(|q| errno(q) == NOT_A_QUEUE)) {
+            return (st, Err(not_a_queue(self, libc::EBADF)));
+        }
+        if failed {
+            // FreeBSD: the errors go to the event list, and the call
+            // returns without waiting (the kernel did not wait either).
+            let mut k = 0;
+            for (kev, q) in changes.iter().zip(reqs.iter()) {
+                let err = errno(q);
+                if err == 0 {
+                    continue;
+                }
+                if k == events.len() {
+                    return (st, Err(err));
+                }
+                let mut e = *kev;
+                e.flags = EV_ERROR;
+                e.data = err.into();
+                e.ext = [0; 4];
+                events[k] = e;
+                k += 1;
+            }
+            return (st, Ok(Some(k)));
+        }
+        let got = match r {
+            Ok(got) => got,
+            Err(e) => {
+                let e = self.wait_errno(e);
+                return (st, Err(e));
+            }
+        };
+        let k = self.collect(&mut st, got, events);
+        if k > 0 || got.is_empty() || timeout == Some(0) {
+            return (st, Ok(Some(k)));
+        }
+        // Only events the library dropped: the caller waits again.
+        (st, Ok(None))
     }
 
     /// [`Kq::kevent`] in general.
@@ -1207,7 +1640,10 @@ impl Kq {
     /// [`Kq::flush`] commits a `kevent_ctl()`'s; `errno(j)` is request
     /// `j`'s result.
     fn settle(&self, st: &mut State, f: &mut InFlight, errno: impl Fn(usize) -> c_int) {
-        for j in 0..f.n {
+        // A direct call's record (Kq::kevent_direct): what the library
+        // keeps of its knotes was set when the requests were made.
+        let n = if f.entries.is_null() { 0 } else { f.n };
+        for j in 0..n {
             // SAFETY: `entries` points to `n` entries that stay in place
             // while the record exists (see the field); nothing writes them.
             let e = unsafe { *f.entries.add(j) };
@@ -1492,7 +1928,10 @@ impl Kq {
             // Unless another thread registered it since, or it is here
             // twice (two threads' waits reported a level-triggered one).
             let known = match type_ {
-                sys::KEVENT_POLL => st.fds.contains_key(&(id as RawFd)),
+                sys::KEVENT_POLL => match direct::of_id(id) {
+                    Some((fd, filter)) => st.direct.get(fd, filter).exists(),
+                    None => st.fds.contains_key(&(id as RawFd)),
+                },
                 sys::KEVENT_SIGNAL => st.signals.contains_key(&(id as usize)),
                 sys::KEVENT_USER => st.users.contains_key(&(id as usize)),
                 _ => st.timers.contains_key(&(id as usize)),
@@ -1741,6 +2180,7 @@ impl Kq {
     ) -> c_int {
         match c {
             Commit::Fd(c) => self.commit_fd(st, change, c, err, ret_flags, retry),
+            Commit::Direct(c) => commit_direct(st, c, err, ret_flags),
             Commit::Timer { id, new } => {
                 let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
                 commit_keyed(
@@ -1876,7 +2316,9 @@ impl Kq {
             });
         }
         let r = match kev.filter {
-            EVFILT_READ | EVFILT_WRITE => self.change_fd(st, batch, i, kev, results, retry),
+            EVFILT_READ | EVFILT_WRITE => {
+                self.change_fd(st, batch, i, kev, pending_oneshot, results, retry)
+            }
             EVFILT_TIMER => self.change_timer(st, batch, i, kev, results, retry),
             EVFILT_USER => self.change_user(st, batch, i, kev, results, retry),
             EVFILT_SIGNAL | EVFILT_PROC => self.change_keyed(st, batch, i, kev, results, retry),
@@ -1906,21 +2348,140 @@ impl Kq {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn change_fd(
         &self,
         st: &mut State,
         batch: &mut Batch,
         i: usize,
         kev: &Kevent,
+        held_oneshot: bool,
         results: &mut [c_int],
         retry: &mut Vec<usize>,
     ) -> Result<(), c_int> {
         let fd = fd_ident(kev)?;
+        let mut moved;
+        let mut kev = kev;
+        if self.direct {
+            if self.goes_direct(st, fd, kev) {
+                let key = (sys::KEVENT_POLL, direct::id(fd, kev.filter));
+                self.touch(st, batch, key, results, retry);
+                if let Some((e, req, then_enable)) =
+                    self.plan_direct(st, fd, i, kev, held_oneshot)?
+                {
+                    self.push(st, batch, e, req, results, retry);
+                    if then_enable {
+                        let (e, req) = direct_req(
+                            i,
+                            fd,
+                            kev.filter,
+                            DirectOp::Enable { then_enable: true },
+                            kev.flags,
+                            false,
+                        );
+                        self.push(st, batch, e, req, results, retry);
+                    }
+                }
+                return Ok(());
+            }
+            let note = st.direct.get(fd, kev.filter);
+            if note.exists() {
+                // An EV_ADD with NOTE_LOWAT of a direct knote: the table
+                // takes it over (the mark is the library's), with the
+                // flags it was made with (FreeBSD keeps them). Whether it
+                // was disabled is not known here: it is enabled unless
+                // the change disables it.
+                let key = (sys::KEVENT_POLL, direct::id(fd, kev.filter));
+                self.touch(st, batch, key, results, retry);
+                let (e, req) = direct_req(usize::MAX, fd, kev.filter, DirectOp::Remove, 0, true);
+                self.push(st, batch, e, req, results, retry);
+                moved = *kev;
+                moved.flags = (kev.flags & !translate::KEPT_FLAGS) | note.kept();
+                kev = &moved;
+            }
+        }
         self.touch(st, batch, (sys::KEVENT_POLL, fd as u64), results, retry);
         if let Some((e, req)) = self.plan_fd(st, fd, i, kev)? {
             self.push(st, batch, e, req, results, retry);
         }
         Ok(())
+    }
+
+    /// Whether a READ or WRITE change of `fd` goes to a direct knote
+    /// ([`crate::direct`]): unless the table has the knote (one with
+    /// `NOTE_LOWAT`, or on a regular file) or the change is an `EV_ADD`
+    /// with `NOTE_LOWAT` (a mark the library keeps: [`lowat_mark`]).
+    #[inline(always)]
+    fn goes_direct(&self, st: &mut State, fd: RawFd, kev: &Kevent) -> bool {
+        if kev.filter == EVFILT_READ
+            && kev.fflags & NOTE_LOWAT != 0
+            && kev.flags & (EV_ADD | EV_DELETE) == EV_ADD
+        {
+            return false;
+        }
+        if !st.files.is_empty() && st.files.owns(fd) {
+            return false;
+        }
+        match st.fds.get(&fd) {
+            Some(s) if kev.filter == EVFILT_READ => s.read.is_none(),
+            Some(s) => s.write.is_none(),
+            None => true,
+        }
+    }
+
+    /// A change of a direct knote: the kernel request and what to do with
+    /// its result, and whether an ENABLE must follow (an `EV_ADD` with
+    /// `EV_ENABLE` of a knote that may be disabled, which the upsert
+    /// leaves disabled); `None` if the table answers it (a change that
+    /// neither adds, deletes, enables nor disables).
+    #[inline(always)]
+    fn plan_direct(
+        &self,
+        st: &State,
+        fd: RawFd,
+        i: usize,
+        kev: &Kevent,
+        held_oneshot: bool,
+    ) -> Result<Option<(Entry, sys::ukevent, bool)>, c_int> {
+        let f = kev.flags;
+        let note = st.direct.get(fd, kev.filter);
+        let (op, then_enable) = if f & EV_DELETE != 0 {
+            (DirectOp::Remove, false)
+        } else if f & EV_ADD != 0 {
+            let enable = f & (EV_ENABLE | EV_DISABLE) == EV_ENABLE;
+            (
+                DirectOp::Add(Knote::new(kev)),
+                enable && note.exists() && note.maybe_off(),
+            )
+        } else if f & EV_DISABLE != 0 {
+            (DirectOp::Disable, false)
+        } else if f & EV_ENABLE != 0 {
+            (DirectOp::Enable { then_enable: false }, false)
+        } else if note.exists() {
+            // FreeBSD finds the knote and does nothing.
+            return Ok(None);
+        } else {
+            return Err(absent_errno(fd));
+        };
+        let (mut e, mut req) =
+            direct_req(i, fd, kev.filter, op, f, held_oneshot && f & EV_DELETE != 0);
+        if let DirectOp::Add(k) = op {
+            let mut flags = sys::KEVENT_REQ_FD_CLOSE
+                | sys::KEVENT_REQ_UPDATE
+                | sys::KEVENT_REQ_KEEP
+                | direct::mode_req(f);
+            if self.amounts {
+                flags |= sys::KEVENT_REQ_AMOUNTS;
+            }
+            if !k.enabled {
+                flags |= sys::KEVENT_REQ_DISABLED;
+            }
+            req.event = direct::events(kev.filter);
+            req.req_flags = flags;
+            req.user_data = kev.udata as u64;
+            e.change = i;
+        }
+        Ok(Some((e, req, then_enable)))
     }
 
     /// A READ or WRITE change of descriptor `fd` (change `i`), on a table
@@ -2326,6 +2887,7 @@ impl Kq {
     ) -> usize {
         let State {
             fds,
+            direct: notes,
             dirty,
             timers,
             users,
@@ -2349,6 +2911,51 @@ impl Kq {
         };
         for ev in kevs {
             match ev.type_ as u32 {
+                // A direct knote's ([`crate::direct`]): its id has a tag.
+                sys::KEVENT_POLL if ev.id >> 32 != 0 => {
+                    let Some((fd, filter)) = direct::of_id(ev.id) else {
+                        continue;
+                    };
+                    let note = notes.get(fd, filter);
+                    if !note.exists() {
+                        // Deleted since the kernel reported it (the
+                        // REMOVE took the kevent), or made through this
+                        // queue's number by another table (a kqueue
+                        // closed, its number dup2()ed): dropped, and
+                        // removed by the next call, as the table's
+                        // orphans are (a level-triggered one would end
+                        // every wait).
+                        orphans.push((sys::KEVENT_POLL, ev.id));
+                        continue;
+                    }
+                    // (A reported EV_ONESHOT knote's kevent is gone; its
+                    // byte stays until a change finds it gone: forgotten
+                    // here, it could be a newer knote's, made by another
+                    // thread's EV_ADD since, whose events would be
+                    // dropped.)
+                    let eof_bits = if filter == EVFILT_READ {
+                        (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32
+                    } else {
+                        (libc::EPOLLHUP | libc::EPOLLERR) as u32
+                    };
+                    let mut flags = note.kept();
+                    let mut fflags = 0;
+                    if ev.events & eof_bits != 0 {
+                        flags |= EV_EOF;
+                        if ev.flags & sys::KEVENT_EV_ERROR as u16 != 0 {
+                            fflags = ev.data as u32;
+                        }
+                    }
+                    let data = fd_data(fd, filter, ev.events, 0, self.amounts_of(ev));
+                    out.push(Kevent::new(
+                        fd as usize,
+                        filter,
+                        flags,
+                        fflags,
+                        data,
+                        ev.user_data as usize,
+                    ));
+                }
                 sys::KEVENT_POLL if ev.user_data & 0xff == TAG_FD => {
                     let fd = ev.id as RawFd;
                     // Three arms, not two: the two-arm form of the same
@@ -2385,21 +2992,7 @@ impl Kq {
                     } else {
                         0
                     };
-                    // A socket's amounts, where the kernel gave them: every
-                    // TAG_FD kevent asks for them (Kq::fd_req()) once the
-                    // probe said the kernel has them. KEVENT_EV_NODATA:
-                    // the amount to read is unknown (or the file is no
-                    // socket: the send space is 0 then too).
-                    let amounts = Amounts {
-                        read: (self.amounts
-                            && ev.flags & (sys::KEVENT_EV_ERROR | sys::KEVENT_EV_NODATA) as u16
-                                == 0)
-                            .then_some(ev.data as u32),
-                        write: (self.amounts
-                            && ev.flags & sys::KEVENT_EV_ERROR as u16 == 0
-                            && ev.data >> 32 != 0)
-                            .then_some((ev.data >> 32) as u32),
-                    };
+                    let amounts = self.amounts_of(ev);
                     // Each filter in its own inlined call, READ first: a
                     // loop over an array of the two cost about 65
                     // instructions more per event (overhead.c kq-wait).
@@ -2567,6 +3160,24 @@ impl Kq {
 
     /// The request of a descriptor's [`FdOp`]; ADD and MODIFY ask for a
     /// socket's amounts if the kernel gives them.
+    /// A socket's amounts in a `KEVENT_POLL` report, where the kernel gave
+    /// them: every READ and WRITE kevent asks for them ([`Kq::fd_req`],
+    /// [`Kq::plan_direct`]) once the probe said the kernel has them.
+    /// `KEVENT_EV_NODATA`: the amount to read is unknown (or the file is
+    /// no socket: the send space is 0 then too).
+    #[inline(always)]
+    fn amounts_of(&self, ev: &sys::kevent_event) -> Amounts {
+        Amounts {
+            read: (self.amounts
+                && ev.flags & (sys::KEVENT_EV_ERROR | sys::KEVENT_EV_NODATA) as u16 == 0)
+                .then_some(ev.data as u32),
+            write: (self.amounts
+                && ev.flags & sys::KEVENT_EV_ERROR as u16 == 0
+                && ev.data >> 32 != 0)
+                .then_some((ev.data >> 32) as u32),
+        }
+    }
+
     fn fd_req(&self, fd: RawFd, op: &FdOp) -> sys::ukevent {
         let (events, amounts) = match op {
             FdOp::Add(k) | FdOp::Modify(k) if self.amounts => (k.events, sys::KEVENT_REQ_AMOUNTS),
@@ -2581,6 +3192,171 @@ impl Kq {
             0,
             TAG_FD,
         )
+    }
+}
+
+/// The most changes [`Kq::kevent_direct`] takes: its requests are on the
+/// stack.
+const DIRECT_CHANGES: usize = 64;
+
+/// The kernel command of a change of a direct knote (`EV_DELETE` first,
+/// as FreeBSD applies it), or `None` for a change that makes none.
+#[inline(always)]
+fn direct_cmd(f: u16) -> Option<u32> {
+    if f & EV_DELETE != 0 {
+        Some(sys::KEVENT_CTL_REMOVE)
+    } else if f & EV_ADD != 0 {
+        Some(sys::KEVENT_CTL_ADD)
+    } else if f & EV_DISABLE != 0 {
+        Some(sys::KEVENT_CTL_DISABLE)
+    } else if f & EV_ENABLE != 0 {
+        Some(sys::KEVENT_CTL_ENABLE)
+    } else {
+        None
+    }
+}
+
+/// The result of [`Kq::kevent_direct`]'s request for `kev`, whose knote
+/// the library knew as `prev` before it: what it keeps of the knote set
+/// right where the request did not do what was assumed; returns the
+/// change's errno.
+#[inline(always)]
+fn settle_direct(st: &mut State, kev: &Kevent, prev: Note, err: c_int, ret_flags: u32) -> c_int {
+    let (fd, filter, f) = (kev.ident as RawFd, kev.filter, kev.flags);
+    if err == 0 {
+        if f & (EV_ADD | EV_DELETE) == EV_ADD && ret_flags & sys::KEVENT_RET_CREATED != 0 {
+            // Made anew, its descriptor closed since the library knew it:
+            // the change's flags.
+            st.direct.set(fd, filter, Note::made(f));
+        }
+        return 0;
+    }
+    let op = if f & EV_DELETE != 0 {
+        DirectOp::Remove
+    } else if f & EV_ADD != 0 {
+        DirectOp::Add(Knote::new(kev))
+    } else if f & EV_DISABLE != 0 {
+        DirectOp::Disable
+    } else {
+        DirectOp::Enable { then_enable: false }
+    };
+    if !matches!(op, DirectOp::Add(_)) || err != libc::EPERM {
+        st.direct.set(fd, filter, prev);
+    }
+    let c = DirectCommit {
+        fd,
+        filter,
+        op,
+        flags: f,
+        absent_ok: false,
+    };
+    commit_direct(st, c, err, ret_flags)
+}
+
+/// The batch entry and kernel request of `op` on `filter`'s direct knote
+/// of `fd` (an ADD's fields are the caller's to fill); the command travels
+/// in `ret_flags` until the request is sent ([`e_cmd`]).
+fn direct_req(
+    change: usize,
+    fd: RawFd,
+    filter: i16,
+    op: DirectOp,
+    flags: u16,
+    absent_ok: bool,
+) -> (Entry, sys::ukevent) {
+    let id = direct::id(fd, filter);
+    let cmd = match op {
+        DirectOp::Add(_) => sys::KEVENT_CTL_ADD,
+        DirectOp::Remove => sys::KEVENT_CTL_REMOVE,
+        DirectOp::Enable { .. } => sys::KEVENT_CTL_ENABLE,
+        DirectOp::Disable => sys::KEVENT_CTL_DISABLE,
+    };
+    let mut req = ukevent(id, sys::KEVENT_POLL, 0, 0, 0, 0);
+    req.ret_flags = cmd;
+    let e = Entry {
+        change,
+        key: (sys::KEVENT_POLL, id),
+        commit: Commit::Direct(DirectCommit {
+            fd,
+            filter,
+            op,
+            flags,
+            absent_ok,
+        }),
+    };
+    (e, req)
+}
+
+/// Applies a direct knote's request result to what the library knows of
+/// it ([`DirectNotes`]); returns the change's errno.
+#[inline]
+fn commit_direct(st: &mut State, c: DirectCommit, err: c_int, ret_flags: u32) -> c_int {
+    let DirectCommit {
+        fd,
+        filter,
+        op,
+        flags,
+        absent_ok,
+    } = c;
+    let note = st.direct.get(fd, filter);
+    match op {
+        DirectOp::Add(k) => {
+            if err == 0 {
+                let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
+                let new = if created || !note.exists() {
+                    Note::made(flags)
+                } else if flags & EV_DISABLE != 0 {
+                    note.switched(true)
+                } else {
+                    note
+                };
+                st.direct.set(fd, filter, new);
+                return 0;
+            }
+            if err == libc::EPERM && file::is_vnode(fd) {
+                // A regular file or a directory: FreeBSD's vnode
+                // READ/WRITE, kept by the library (file.rs).
+                st.direct.set(fd, filter, Note::default());
+                let (read, write) = if filter == EVFILT_READ {
+                    (Some(k), None)
+                } else {
+                    (None, Some(k))
+                };
+                st.files.insert(fd, read, write);
+                return 0;
+            }
+            if err == libc::EBADF {
+                st.direct.forget(fd);
+            }
+            err
+        }
+        DirectOp::Enable { then_enable: true } => {
+            // Its EV_ADD's result is the change's.
+            if err == 0 {
+                st.direct.set(fd, filter, note.switched(false));
+            }
+            0
+        }
+        DirectOp::Remove | DirectOp::Enable { .. } | DirectOp::Disable => {
+            if err == libc::ENOENT {
+                // Deleted, or its descriptor was closed (which removed
+                // the kevent, KEVENT_REQ_FD_CLOSE), or a reported
+                // EV_ONESHOT.
+                st.direct.set(fd, filter, Note::default());
+                return if absent_ok { 0 } else { absent_errno(fd) };
+            }
+            if err == 0 {
+                let new = match op {
+                    DirectOp::Remove => Note::default(),
+                    _ if !note.exists() => note,
+                    _ => note.switched(op == DirectOp::Disable),
+                };
+                st.direct.set(fd, filter, new);
+            } else if absent_ok && op == DirectOp::Remove {
+                return 0;
+            }
+            err
+        }
     }
 }
 
@@ -2601,7 +3377,7 @@ fn report_fd(
     amounts: Amounts,
 ) -> Option<bool> {
     let k = (*s.slot(filter)).expect("fired filters exist");
-    let data = fd_data(fd, filter, events, &k, amounts);
+    let data = fd_data(fd, filter, events, k.fflags, amounts);
     // An error fires whatever the mark (FreeBSD's filt_soread).
     let error = events & libc::EPOLLERR as u32 != 0;
     if filter == EVFILT_READ && k.fflags & NOTE_LOWAT != 0 && data < k.data && !eof && !error {
@@ -2815,7 +3591,7 @@ struct Amounts {
 /// (`FIONREAD`, so that 0 tells the end). Exact (`FIONREAD`; `SO_SNDBUF`
 /// minus `SIOCOUTQ` for sockets, the pipe's free room) with
 /// `KQUEUE_EXACT_DATA=1` or `NOTE_LOWAT`.
-fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote, amounts: Amounts) -> i64 {
+fn fd_data(fd: RawFd, filter: i16, events: u32, fflags: u32, amounts: Amounts) -> i64 {
     let bit = if filter == EVFILT_READ {
         libc::EPOLLIN
     } else {
@@ -2833,7 +3609,7 @@ fn fd_data(fd: RawFd, filter: i16, events: u32, k: &Knote, amounts: Amounts) -> 
         return v.into();
     }
     let eof = events & (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32 != 0;
-    if !exact_data() && k.fflags & NOTE_LOWAT == 0 && !(eof && filter == EVFILT_READ) {
+    if !exact_data() && fflags & NOTE_LOWAT == 0 && !(eof && filter == EVFILT_READ) {
         return 1;
     }
     let mut v: c_int = 0;

@@ -3,7 +3,8 @@
  * A user-space stand-in for the kevent system calls, for counting the
  * kqueue library's own instructions on the host with callgrind (count.sh):
  * no VM, no kevent kernel. It does just enough for loops.c: KEVENT_POLL
- * kevents keyed by id (ADD, ADD with KEVENT_REQ_UPDATE, MODIFY, REMOVE),
+ * kevents keyed by id (ADD, ADD with KEVENT_REQ_UPDATE and KEVENT_REQ_KEEP,
+ * MODIFY, REMOVE, ENABLE, DISABLE; the descriptor in the low 32 bits),
  * changes travelling in kevent_get_events(), readiness by poll(), and
  * KEVENT_REQ_FD_CLOSE through fake_close(). Its own instructions are not
  * counted: fake_syscall() turns callgrind's collection off around them.
@@ -47,7 +48,7 @@ void fake_close(int fd)
 	for (int q = 0; q < MAX_QUEUES; q++)
 		for (int i = 0; queues[q].used && i < MAX_KEVENTS; i++)
 			if (queues[q].k[i].used && queues[q].k[i].type == KEVENT_POLL &&
-			    queues[q].k[i].id == (uint64_t)fd)
+			    (uint32_t)queues[q].k[i].id == (uint32_t)fd)
 				queues[q].k[i].used = 0;
 }
 
@@ -77,6 +78,13 @@ static int apply(int q, uint32_t cmd, struct ukevent *u)
 	case KEVENT_CTL_ADD:
 		if (k && !(u->req_flags & KEVENT_REQ_UPDATE))
 			return broken(u, EEXIST);
+		if (k && (u->req_flags & KEVENT_REQ_KEEP)) {
+			/* Kept: only user_data; DISABLED disables. */
+			k->user_data = u->user_data;
+			if (u->req_flags & KEVENT_REQ_DISABLED)
+				k->disabled = 1;
+			break;
+		}
 		if (!k) {
 			for (int i = 0; !k && i < MAX_KEVENTS; i++)
 				if (!queues[q].k[i].used)
@@ -102,6 +110,12 @@ static int apply(int q, uint32_t cmd, struct ukevent *u)
 			return broken(u, ENOENT);
 		k->used = 0;
 		break;
+	case KEVENT_CTL_ENABLE:
+	case KEVENT_CTL_DISABLE:
+		if (!k)
+			return broken(u, ENOENT);
+		k->disabled = cmd == KEVENT_CTL_DISABLE;
+		break;
 	default:
 		return broken(u, EINVAL);
 	}
@@ -122,7 +136,7 @@ static long ctl(int fd, uint32_t cmd, uint32_t num, void *arg)
 		p->max_changes = 64;
 		p->ret_flags = KEVENT_RET_BROKEN | KEVENT_RET_DONE | KEVENT_RET_CREATED |
 			       KEVENT_RET_COMPLETE;
-		p->req_flags = 0x1ff;
+		p->req_flags = 0x3ff;
 		p->event_size = sizeof(struct kevent_event);
 		return sizeof(*p);
 	}

@@ -444,8 +444,18 @@ static void test_disable_enable(void)
 	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
 	/* EV_ADD keeps a disabled knote disabled; EV_ENABLE enables it. */
 	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
 	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_ENABLE, 0, 0, NULL) == 0);
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	/* And in the changelist of a wait (the ENABLE follows the upsert). */
+	CHECK(change(kq, p[0], EVFILT_READ, EV_DISABLE, 0, 0, NULL) == 0);
+	{
+		struct kevent ch;
+
+		EV_SET(&ch, p[0], EVFILT_READ, EV_ADD | EV_ENABLE, 0, 0, (void *)7);
+		CHECK(kevent(kq, &ch, 1, &ev, 1, &ms50) == 1);
+		CHECK(ev.filter == EVFILT_READ && ev.udata == (void *)7);
+	}
 	close(p[0]);
 	close(p[1]);
 	close(kq);
@@ -646,6 +656,71 @@ static void test_ev_add_updates(void)
 	CHECK(ev[0].udata == (void *)2);
 	close(p[0]);
 	close(p[1]);
+	close(kq);
+}
+
+/*
+ * FreeBSD's EV_ADD of an existing knote keeps the flags it was made with
+ * (EV_CLEAR here), which its events carry; its descriptor closed and the
+ * number reused, an EV_ADD makes a new knote with the new flags.
+ */
+static void test_ev_add_keeps_mode(void)
+{
+	struct kevent ev;
+	int p[2], q[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, (void *)1) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.flags == EV_CLEAR && ev.udata == (void *)1);
+	/* Edge-triggered still: no event until more data. */
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, (void *)2) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);	/* re-evaluated */
+	CHECK(ev.flags == EV_CLEAR && ev.udata == (void *)2);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	/* The number reused: a new knote, level-triggered. */
+	CHECK(close(p[0]) == 0);
+	CHECK(pipe(q) == 0);
+	if (q[0] != p[0]) {
+		CHECK(dup2(q[0], p[0]) == p[0]);
+		close(q[0]);
+	}
+	CHECK(write(q[1], "y", 1) == 1);
+	CHECK(change(kq, p[0], EVFILT_READ, EV_ADD, 0, 0, (void *)3) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	CHECK(ev.flags == 0 && ev.udata == (void *)3);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
+	close(p[0]);
+	close(p[1]);
+	close(q[1]);
+	close(kq);
+}
+
+/*
+ * An EV_ADD with NOTE_LOWAT of an existing READ knote (the mark is the
+ * library's): one knote still, with its flags, reported once per wait.
+ */
+static void test_lowat_added_to_a_knote(void)
+{
+	struct kevent ev[4];
+	int s[2], kq = kq_new();
+
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_ADD, 0, 0, (void *)1) == 0);
+	CHECK(change(kq, s[0], EVFILT_WRITE, EV_ADD | EV_ONESHOT, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 4, &ms50) == 1 && ev[0].filter == EVFILT_WRITE);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_ADD, NOTE_LOWAT, 10, (void *)2) == 0);
+	CHECK(write(s[1], "12345", 5) == 5);
+	CHECK(wait_events(kq, ev, 4, &ms50) == 0);
+	CHECK(write(s[1], "67890", 5) == 5);
+	CHECK(wait_events(kq, ev, 4, &ms50) == 1);
+	CHECK(ev[0].filter == EVFILT_READ && ev[0].data == 10 && ev[0].udata == (void *)2);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 4, &ms50) == 0);
+	CHECK(change(kq, s[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) == -1 && errno == ENOENT);
+	close(s[0]);
+	close(s[1]);
 	close(kq);
 }
 
@@ -2421,6 +2496,20 @@ static int library_upserts(void)
 	return (probe[12] & 0x4 /* KEVENT_RET_CREATED */) != 0;
 }
 
+/*
+ * Whether READ and WRITE knotes are kernel kevents of their own (kqueue's
+ * src/direct.rs): the kernel has KEVENT_REQ_KEEP (probe req_flags), and
+ * KQUEUE_DIRECT=0 does not turn it off.
+ */
+static int library_direct(void)
+{
+	uint32_t probe[16] = { 0 };
+
+	if (env_off("KQUEUE_DIRECT") || !library_upserts() || kernel_probe(probe))
+		return 0;
+	return (probe[4] & 0x200 /* KEVENT_REQ_KEEP */) != 0;
+}
+
 static void test_add_on_reused_number_one_request(void)
 {
 	static const struct {
@@ -2428,15 +2517,17 @@ static void test_add_on_reused_number_one_request(void)
 		const char *what;
 		int ctl, get;		/* with the upsert */
 		int ctl_old, get_old;	/* MODIFY, ENOENT, ADD */
+		int ctl_direct, get_direct;	/* a kevent per knote */
 	} cases[] = {
-		{ reused_read_child, "old READ knote", 1, 0, 2, 0 },
-		{ reused_write_child, "old READ and WRITE knotes", 2, 0, 2, 0 },
-		{ reused_wait_child, "old READ knote, with a wait", 0, 1, 1, 2 },
+		{ reused_read_child, "old READ knote", 1, 0, 2, 0, 1, 0 },
+		{ reused_write_child, "old READ and WRITE knotes", 2, 0, 2, 0, 1, 0 },
+		{ reused_wait_child, "old READ knote, with a wait", 0, 1, 1, 2, 0, 1 },
 		{ reused_write_wait_child, "old READ and WRITE knotes, with a wait",
-		  1, 2, 1, 2 },
+		  1, 2, 1, 2, 0, 1 },
 	};
 	int travel = changes_travel();
 	int upsert = library_upserts();
+	int direct = library_direct();
 	int counted[2], status, ctl, get;
 	unsigned int i;
 
@@ -2447,8 +2538,8 @@ static void test_add_on_reused_number_one_request(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (!travel && cases[i].get)
 			continue;
-		ctl = upsert ? cases[i].ctl : cases[i].ctl_old;
-		get = upsert ? cases[i].get : cases[i].get_old;
+		ctl = direct ? cases[i].ctl_direct : upsert ? cases[i].ctl : cases[i].ctl_old;
+		get = direct ? cases[i].get_direct : upsert ? cases[i].get : cases[i].get_old;
 		status = count_kevent_calls(cases[i].child, counted);
 		if (status != 0 || counted[0] != ctl || counted[1] != get)
 			printf("    %s: status 0x%x, kevent_ctl() %d, kevent_get_events() %d\n",
@@ -3599,6 +3690,8 @@ int main(int argc, char **argv)
 	RUN(test_small_eventlist);
 	RUN(test_long_eventlist);
 	RUN(test_ev_add_updates);
+	RUN(test_ev_add_keeps_mode);
+	RUN(test_lowat_added_to_a_knote);
 	RUN(test_errors);
 	RUN(test_one_change_calls);
 	RUN(test_receipt);
