@@ -31,6 +31,11 @@ pub const TAG_READ: u64 = 1;
 /// The tag of a WRITE knote's kevent.
 pub const TAG_WRITE: u64 = 2;
 
+/// Descriptors at or above this keep their READ and WRITE knotes in the
+/// table (whose index has the same bound, `fdtable.rs`): the array here
+/// is indexed directly, two bytes per number.
+pub const MAX_FD: usize = 1 << 20;
+
 /// The knote exists as far as the library knows.
 const EXISTS: u8 = 0x10;
 /// The knote may be disabled (`EV_DISABLE`, or `EV_DISPATCH` and a
@@ -140,7 +145,7 @@ impl Note {
 
 impl DirectNotes {
     /// The byte of `filter`'s knote of `fd` (0: none known).
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, fd: RawFd, filter: i16) -> Note {
         match self.bytes.get(fd as usize) {
             Some(&w) if filter == EVFILT_READ => Note(w as u8),
@@ -149,15 +154,15 @@ impl DirectNotes {
         }
     }
 
-    /// Sets it.
-    #[inline]
+    /// Sets it. `fd` is below [`MAX_FD`].
+    #[inline(always)]
     pub fn set(&mut self, fd: RawFd, filter: i16, n: Note) {
         let i = fd as usize;
         if i >= self.bytes.len() {
             if n.0 == 0 {
                 return;
             }
-            self.bytes.resize(i + 1, 0);
+            self.grow(i);
         }
         let w = &mut self.bytes[i];
         *w = if filter == EVFILT_READ {
@@ -165,6 +170,15 @@ impl DirectNotes {
         } else {
             (*w & 0x00ff) | u16::from(n.0) << 8
         };
+    }
+
+    /// Room for number `i`, and to spare, so that a server's rising
+    /// descriptor numbers grow the array rarely.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, i: usize) {
+        let len = (i + 1).max(self.bytes.len() * 2).clamp(64, MAX_FD);
+        self.bytes.resize(len.max(i + 1), 0);
     }
 
     /// Forgets both knotes of `fd`.
@@ -226,8 +240,11 @@ mod tests {
         assert!(d.get(3, EVFILT_WRITE).exists());
         d.forget(3);
         assert!(!d.get(3, EVFILT_WRITE).exists());
-        // Unset numbers far away allocate nothing.
-        d.set(1 << 20, EVFILT_READ, Note(0));
-        assert_eq!(d.bytes.len(), 4);
+        // Unset numbers far away allocate nothing; set ones grow it.
+        d.set(1000, EVFILT_READ, Note(0));
+        assert_eq!(d.bytes.len(), 64);
+        d.set(1000, EVFILT_WRITE, Note::made(0));
+        assert!(d.bytes.len() > 1000 && d.get(1000, EVFILT_WRITE).exists());
+        assert!(!d.get(1000, EVFILT_READ).exists());
     }
 }

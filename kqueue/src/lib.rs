@@ -5,9 +5,11 @@
 //!
 //! A kqueue is a kevent queue (`kevent_create(KEVENT_CLOEXEC)`); the
 //! library keeps a table of knotes per queue and translates:
-//! `EVFILT_READ` and `EVFILT_WRITE` share the descriptor's one
-//! `KEVENT_POLL` kevent (the union of their bits, demultiplexed here),
-//! `EVFILT_TIMER` is `KEVENT_TIMER`, `EVFILT_USER` is `KEVENT_USER`,
+//! `EVFILT_READ` and `EVFILT_WRITE` are each a `KEVENT_POLL` kevent of
+//! their own, the filter a tag in the id's high half (`direct.rs`; on a
+//! kernel without `KEVENT_REQ_KEEP`, and for `NOTE_LOWAT` knotes, they
+//! share the descriptor's one `KEVENT_POLL` kevent, the union of their
+//! bits demultiplexed here), `EVFILT_TIMER` is `KEVENT_TIMER`, `EVFILT_USER` is `KEVENT_USER`,
 //! `EVFILT_SIGNAL` is `KEVENT_SIGNAL`, `EVFILT_PROC` is `KEVENT_PROC`, and
 //! `EVFILT_VNODE` is `KEVENT_INODE` (one kevent per knote). See
 //! README.md.

@@ -798,6 +798,9 @@ struct Batch {
     /// from then on; a smaller batch is scanned (no hashing per change,
     /// no set to clear per call).
     keys: KeySet,
+    /// What the library knew of each direct knote before its request
+    /// ([`Kq::kevent_direct`]), for [`settle_direct`].
+    notes: Vec<Note>,
     /// A bit per key of the batch ([`key_bit`]): a change whose bit is
     /// clear is in no entry, without a scan or a look-up (nginx's EV_ADDs
     /// of new connections, 8 or more in one wait under load).
@@ -862,6 +865,7 @@ impl Batch {
     fn clear(&mut self) {
         self.runs.clear();
         self.ctl.clear();
+        self.notes.clear();
         self.reqs.clear();
         self.entries.clear();
         self.clear_keys();
@@ -1062,12 +1066,12 @@ impl Kq {
     /// Whether [`Kq::kevent_direct`] can do a call: its changes are all
     /// of direct knotes ([`Kq::goes_direct`]), each one request
     /// (`EV_ADD`, `EV_DELETE`, `EV_ENABLE` or `EV_DISABLE`, without
-    /// `EV_RECEIPT`), at most [`DIRECT_CHANGES`] of them in runs a wait
+    /// `EV_RECEIPT`), at most a kernel call's batch of them in runs a wait
     /// takes, and the table owes the kernel nothing, holds no event, and
     /// has nothing that forbids sleeping ([`must_not_block`]).
     #[inline(always)]
     fn fits_direct(&self, st: &mut State, changes: &[Kevent], events: &[Kevent]) -> bool {
-        if changes.len() > DIRECT_CHANGES
+        if changes.len() > self.max_batch as usize
             || (changes.is_empty() && events.is_empty())
             || !st.dirty.is_empty()
             || !st.orphans.is_empty()
@@ -1135,8 +1139,6 @@ impl Kq {
         timeout: Option<u64>,
         seen: u64,
     ) -> Result<usize, c_int> {
-        let n = changes.len();
-        let mut prev = [Note::default(); DIRECT_CHANGES];
         // The requests and their runs in the queue's batch (empty, as
         // fits_direct() checked), for its room.
         let mut batch = take_batch(&mut st);
@@ -1144,7 +1146,7 @@ impl Kq {
         let runs = &mut batch.ctl;
         for (i, kev) in changes.iter().enumerate() {
             let (cmd, req, note) = self.direct_request(&mut st, kev);
-            prev[i] = note;
+            batch.notes.push(note);
             reqs.push(req);
             match runs.last_mut() {
                 Some(run) if run.cmd == cmd => run.num += 1,
@@ -1155,8 +1157,7 @@ impl Kq {
                 }),
             }
         }
-        let (mut st, r) =
-            self.direct_requests(st, &mut batch, changes, &prev[..n], events, timeout, seen);
+        let (mut st, r) = self.direct_requests(st, &mut batch, changes, events, timeout, seen);
         batch.clear();
         keep_batch(&mut st, batch, false);
         match r {
@@ -1272,12 +1273,12 @@ impl Kq {
         mut st: MutexGuard<'a, State>,
         batch: &mut Batch,
         changes: &[Kevent],
-        prev: &[Note],
         events: &mut [Kevent],
         timeout: Option<u64>,
         seen: u64,
     ) -> (MutexGuard<'a, State>, Result<Option<usize>, c_int>) {
         let n = changes.len();
+        let prev = &batch.notes[..];
         let reqs = &mut batch.reqs[..];
         let runs = &mut batch.ctl[..];
         if events.is_empty() {
@@ -1828,6 +1829,7 @@ impl Kq {
     /// queue; if it is still that, nothing changed (no lock): `create()`
     /// bumps it before `kevent_create()`, so a call that reached a new
     /// queue at this number sees the bump.
+    #[inline(always)]
     fn registered(&self, seen: u64) -> bool {
         if REGISTRY_CHANGES.load(Ordering::SeqCst) == seen {
             return true;
@@ -2413,6 +2415,9 @@ impl Kq {
     /// with `NOTE_LOWAT` (a mark the library keeps: [`lowat_mark`]).
     #[inline(always)]
     fn goes_direct(&self, st: &mut State, fd: RawFd, kev: &Kevent) -> bool {
+        if fd as usize >= direct::MAX_FD {
+            return false;
+        }
         if kev.filter == EVFILT_READ
             && kev.fflags & NOTE_LOWAT != 0
             && kev.flags & (EV_ADD | EV_DELETE) == EV_ADD
@@ -3194,10 +3199,6 @@ impl Kq {
         )
     }
 }
-
-/// The most changes [`Kq::kevent_direct`] takes: its requests are on the
-/// stack.
-const DIRECT_CHANGES: usize = 64;
 
 /// The kernel command of a change of a direct knote (`EV_DELETE` first,
 /// as FreeBSD applies it), or `None` for a change that makes none.
