@@ -41,6 +41,10 @@ const EXISTS: u8 = 0x10;
 /// The knote may be disabled (`EV_DISABLE`, or `EV_DISPATCH` and a
 /// report): an `EV_ADD` with `EV_ENABLE` must enable it.
 const MAYBE_OFF: u8 = 0x20;
+/// An `EV_ONESHOT` knote that was reported: gone, as on FreeBSD, but its
+/// kevent stays, disabled (see [`mode_req`]), until a change or the
+/// descriptor's close.
+const FIRED: u8 = 0x40;
 /// The kept flags, shifted down: `KEPT_FLAGS` is 0xf0.
 const KEPT_SHIFT: u32 = 4;
 
@@ -77,17 +81,20 @@ pub fn events(filter: i16) -> u32 {
 }
 
 /// The kernel mode of an `EV_ADD`'s flags: `EV_CLEAR` is edge-triggered,
-/// `EV_ONESHOT` (which wins over `EV_DISPATCH`, as in the table) and
-/// `EV_DISPATCH` are the kernel's own.
+/// and both `EV_DISPATCH` and `EV_ONESHOT` are `KEVENT_REQ_DISPATCH`, as
+/// in the table ([`crate::translate::Knote::fd_mode_req`]): a kernel
+/// ONESHOT kevent goes with its report, and another thread's change made
+/// before the reporting thread translated the report would fail with
+/// `ENOENT` and forget the knote, dropping the report (helper-81's F6).
+/// Disabled instead, the kevent stays; the translation marks the knote
+/// reported ([`Note::fired`]), gone as FreeBSD's is.
 #[inline]
 pub fn mode_req(flags: u16) -> u32 {
     let mut r = 0;
     if flags & EV_CLEAR != 0 {
         r |= sys::KEVENT_REQ_ET;
     }
-    if flags & EV_ONESHOT != 0 {
-        r |= sys::KEVENT_REQ_ONESHOT;
-    } else if flags & EV_DISPATCH != 0 {
+    if flags & (EV_ONESHOT | EV_DISPATCH) != 0 {
         r |= sys::KEVENT_REQ_DISPATCH;
     }
     r
@@ -118,6 +125,23 @@ impl Note {
     /// Whether the knote exists as far as the library knows.
     pub fn exists(self) -> bool {
         self.0 & EXISTS != 0
+    }
+
+    /// A reported `EV_ONESHOT` knote: gone, its kevent disabled.
+    pub fn reported_oneshot() -> Note {
+        Note(FIRED)
+    }
+
+    /// Whether this is a reported `EV_ONESHOT` knote's.
+    pub fn fired(self) -> bool {
+        self.0 & FIRED != 0
+    }
+
+    /// Whether an `EV_ADD` with `flags` must be followed by an ENABLE:
+    /// with `EV_ENABLE`, of a knote that may be disabled (the upsert
+    /// keeps its state).
+    pub fn enable_follows(self, flags: u16) -> bool {
+        flags & (EV_ENABLE | EV_DISABLE) == EV_ENABLE && self.exists() && self.maybe_off()
     }
 
     /// Whether it may be disabled.
@@ -194,6 +218,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn oneshot_and_dispatch_are_kernel_dispatch() {
+        assert_eq!(mode_req(EV_ONESHOT), sys::KEVENT_REQ_DISPATCH);
+        assert_eq!(
+            mode_req(EV_DISPATCH | EV_CLEAR),
+            sys::KEVENT_REQ_DISPATCH | sys::KEVENT_REQ_ET
+        );
+        assert_eq!(mode_req(0), 0);
+    }
+
+    #[test]
     fn ids_carry_the_filter_in_the_tag() {
         assert_eq!(id(5, EVFILT_READ), 5 | 1 << 32);
         assert_eq!(id(5, EVFILT_WRITE), 5 | 2 << 32);
@@ -225,6 +259,14 @@ mod tests {
         assert!(n.maybe_off() && !n.switched(false).maybe_off());
         // A DISPATCH knote's reports disable it: it stays "maybe off".
         assert!(Note::made(EV_ADD | EV_DISPATCH).switched(false).maybe_off());
+        // Only an EV_ENABLE without EV_DISABLE of such a knote.
+        let off = Note::made(EV_ADD | EV_DISABLE);
+        assert!(off.enable_follows(EV_ADD | EV_ENABLE));
+        assert!(!off.enable_follows(EV_ADD));
+        assert!(!off.enable_follows(EV_ADD | EV_ENABLE | EV_DISABLE));
+        assert!(!Note::made(EV_ADD).enable_follows(EV_ADD | EV_ENABLE));
+        let fired = Note::reported_oneshot();
+        assert!(fired.fired() && !fired.exists() && !fired.enable_follows(EV_ADD | EV_ENABLE));
     }
 
     #[test]

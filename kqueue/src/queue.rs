@@ -459,6 +459,9 @@ pub struct State {
     fds: FdTable,
     /// What the library knows of its direct READ and WRITE knotes.
     direct: DirectNotes,
+    /// What the library knew of a direct knote the table takes over,
+    /// once its kevent is removed ([`DirectOp::Move`]).
+    moved: Option<Note>,
     /// Descriptors whose kernel kevent must follow the table (the library
     /// did a ONESHOT or DISPATCH the kernel could not, or the kernel
     /// refused such a fix-up). Between calls the table and the kernel
@@ -657,34 +660,67 @@ struct FdCommit {
     fresh: Option<(i16, Knote)>,
 }
 
-/// A direct READ or WRITE knote's request ([`crate::direct`]): what
-/// [`Kq::commit_direct`] does with its result.
+/// A direct READ or WRITE knote's request of the general path
+/// ([`Kq::change_fd`]): what [`commit_direct`] does with its result.
 #[derive(Clone, Copy)]
 struct DirectCommit {
-    fd: RawFd,
-    filter: i16,
+    /// The change.
+    kev: Kevent,
     op: DirectOp,
-    /// The change's flags.
-    flags: u16,
-    /// `ENOENT` is no error: a REMOVE of the library's own (a knote moved
-    /// to the table, [`Kq::change_fd`]), or an `EV_DELETE` of an
-    /// `EV_ONESHOT` knote whose event waits in `pending` (see
-    /// [`Kq::change`]).
+    /// `ENOENT` is no error: an `EV_DELETE` of an `EV_ONESHOT` knote
+    /// whose event waits in `pending` (see [`Kq::change`]).
     absent_ok: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// What a change of a direct knote asks of the kernel.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum DirectOp {
-    /// `EV_ADD`: an upsert that keeps an existing kevent
-    /// (`KEVENT_REQ_KEEP`); the knote for a regular file (`EPERM`).
-    Add(Knote),
+    /// `EV_ADD`: an upsert (see [`Kq::direct_ukevent`]).
+    Add,
     /// `EV_DELETE`.
     Remove,
-    /// `EV_ENABLE`, or after an `EV_ADD` (`then_enable`), the enable
-    /// of a knote that may have been disabled.
-    Enable { then_enable: bool },
+    /// `EV_ENABLE`.
+    Enable,
     /// `EV_DISABLE`.
     Disable,
+    /// The ENABLE after the upsert of an `EV_ADD | EV_ENABLE` whose knote
+    /// may be disabled ([`Note::enable_follows`]): the upsert's result is
+    /// the change's.
+    EnableAfterAdd,
+    /// The REMOVE of a knote the table takes over (an `EV_ADD` with
+    /// `NOTE_LOWAT`): what the library knew of it goes to
+    /// [`State::moved`] if it was there.
+    Move,
+}
+
+impl DirectOp {
+    /// The request of a change's flags (`EV_DELETE` first, as FreeBSD
+    /// applies it), or `None` for a change that makes none.
+    #[inline(always)]
+    fn of(f: u16) -> Option<DirectOp> {
+        if f & EV_DELETE != 0 {
+            Some(DirectOp::Remove)
+        } else if f & EV_ADD != 0 {
+            Some(DirectOp::Add)
+        } else if f & EV_DISABLE != 0 {
+            Some(DirectOp::Disable)
+        } else if f & EV_ENABLE != 0 {
+            Some(DirectOp::Enable)
+        } else {
+            None
+        }
+    }
+
+    /// Its kernel command.
+    #[inline(always)]
+    fn cmd(self) -> u32 {
+        match self {
+            DirectOp::Add => sys::KEVENT_CTL_ADD,
+            DirectOp::Remove | DirectOp::Move => sys::KEVENT_CTL_REMOVE,
+            DirectOp::Enable | DirectOp::EnableAfterAdd => sys::KEVENT_CTL_ENABLE,
+            DirectOp::Disable => sys::KEVENT_CTL_DISABLE,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -732,6 +768,9 @@ struct InFlight {
     /// (under the table's lock) before it touches or drops them.
     reqs: *const sys::ukevent,
     entries: *const Entry,
+    /// A direct call's record ([`Kq::kevent_direct`]; `entries` is null):
+    /// the changes of the requests, in the travelling thread's list.
+    changes: *const Kevent,
     n: usize,
     /// The record's identity (from `Kq::tickets`).
     ticket: u64,
@@ -1066,9 +1105,12 @@ impl Kq {
     /// Whether [`Kq::kevent_direct`] can do a call: its changes are all
     /// of direct knotes ([`Kq::goes_direct`]), each one request
     /// (`EV_ADD`, `EV_DELETE`, `EV_ENABLE` or `EV_DISABLE`, without
-    /// `EV_RECEIPT`), at most a kernel call's batch of them in runs a wait
-    /// takes, and the table owes the kernel nothing, holds no event, and
-    /// has nothing that forbids sleeping ([`must_not_block`]).
+    /// `EV_RECEIPT`; not an `EV_ADD | EV_ENABLE` that must enable too,
+    /// nor an `EV_ENABLE` or `EV_DISABLE` of a reported `EV_ONESHOT`
+    /// knote, which the table answers), at most a kernel call's batch of
+    /// them in runs a wait takes, and the table owes the kernel nothing,
+    /// holds no event, and has nothing that forbids sleeping
+    /// ([`must_not_block`]).
     #[inline(always)]
     fn fits_direct(&self, st: &mut State, changes: &[Kevent], events: &[Kevent]) -> bool {
         if changes.len() > self.max_batch as usize
@@ -1090,22 +1132,21 @@ impl Kq {
             let Ok(fd) = fd_ident(kev) else {
                 return false;
             };
-            let Some(cmd) = direct_cmd(kev.flags) else {
+            let Some(op) = DirectOp::of(kev.flags) else {
                 return false;
             };
             if !self.goes_direct(st, fd, kev) {
                 return false;
             }
-            if cmd == sys::KEVENT_CTL_ADD && kev.flags & (EV_ENABLE | EV_DISABLE) == EV_ENABLE {
-                // An ENABLE must follow the upsert: Kq::change_fd().
-                let note = st.direct.get(fd, kev.filter);
-                if note.exists() && note.maybe_off() {
-                    return false;
-                }
+            let note = st.direct.get(fd, kev.filter);
+            match op {
+                DirectOp::Add if note.enable_follows(kev.flags) => return false,
+                DirectOp::Enable | DirectOp::Disable if note.fired() => return false,
+                _ => {}
             }
-            if cmd != last {
+            if op.cmd() != last {
                 runs += 1;
-                last = cmd;
+                last = op.cmd();
             }
         }
         if events.is_empty() {
@@ -1118,11 +1159,13 @@ impl Kq {
 
     /// A `kevent()` whose changes are all of direct knotes
     /// ([`crate::direct`], [`Kq::fits_direct`]): each change one kernel
-    /// request, built on the stack, what the library keeps of the knote
-    /// ([`DirectNotes`]) set as it is made (and set right after, if the
-    /// kernel's answer says otherwise), the requests made with
-    /// `kevent_ctl()`s, or travelling in the wait, whose events are
-    /// translated as any call's. No table of knotes, no batch, no plan.
+    /// request, made with `kevent_ctl()`s or travelling in the wait, whose
+    /// events are translated as any call's, and whose results update what
+    /// the library keeps of the knotes ([`commit_direct`]) in the order of
+    /// the changes, as the table's commits do: by this thread, or by
+    /// another that needs the table first (see [`Kq::gate`]). No table of
+    /// knotes, no plan. (The requests are in the queue's batch, for its
+    /// room.)
     ///
     /// A wait whose every event was dropped (knotes deleted since the
     /// kernel reported them) waits again for its whole timeout: the
@@ -1139,20 +1182,17 @@ impl Kq {
         timeout: Option<u64>,
         seen: u64,
     ) -> Result<usize, c_int> {
-        // The requests and their runs in the queue's batch (empty, as
-        // fits_direct() checked), for its room.
         let mut batch = take_batch(&mut st);
-        let reqs = &mut batch.reqs;
-        let runs = &mut batch.ctl;
         for (i, kev) in changes.iter().enumerate() {
-            let (cmd, req, note) = self.direct_request(&mut st, kev);
-            batch.notes.push(note);
-            reqs.push(req);
-            match runs.last_mut() {
-                Some(run) if run.cmd == cmd => run.num += 1,
-                _ => runs.push(sys::kevent_ctl_batch {
-                    cmd,
+            let op = DirectOp::of(kev.flags).expect("fits_direct() checked");
+            let note = st.direct.get(kev.ident as RawFd, kev.filter);
+            batch.reqs.push(self.direct_ukevent(note, kev, op));
+            match batch.ctl.last_mut() {
+                Some(run) if run.cmd == op.cmd() => run.num += 1,
+                _ => batch.ctl.push(sys::kevent_ctl_batch {
+                    cmd: op.cmd(),
                     num: 1,
+                    // An index until the requests are in place.
                     entries: i as u64,
                 }),
             }
@@ -1167,41 +1207,31 @@ impl Kq {
         }
     }
 
-    /// The kernel command and request of a change of a direct knote,
-    /// and what the library knew of the knote before: it is set as if the
-    /// request succeeds (see [`settle_direct`]).
+    /// The kernel request of `op` on the direct knote of `kev`, which the
+    /// library knows as `note`. An `EV_ADD` is an upsert that keeps an
+    /// existing kevent (`KEVENT_REQ_KEEP`: FreeBSD keeps an existing
+    /// knote's flags and enabled state), but for a reported `EV_ONESHOT`
+    /// knote, whose kevent stays disabled: that knote is gone, and the
+    /// upsert makes the new one of the change.
     #[inline(always)]
-    fn direct_request(&self, st: &mut State, kev: &Kevent) -> (u32, sys::ukevent, Note) {
+    fn direct_ukevent(&self, note: Note, kev: &Kevent, op: DirectOp) -> sys::ukevent {
         let (fd, filter, f) = (kev.ident as RawFd, kev.filter, kev.flags);
-        let note = st.direct.get(fd, filter);
-        let cmd = direct_cmd(f).expect("fits_direct() checked");
         let mut req = ukevent(direct::id(fd, filter), sys::KEVENT_POLL, 0, 0, 0, 0);
-        let new = match cmd {
-            sys::KEVENT_CTL_REMOVE => Note::default(),
-            sys::KEVENT_CTL_ADD => {
-                req.event = direct::events(filter);
-                req.req_flags = sys::KEVENT_REQ_FD_CLOSE
-                    | sys::KEVENT_REQ_UPDATE
-                    | sys::KEVENT_REQ_KEEP
-                    | direct::mode_req(f);
-                if self.amounts {
-                    req.req_flags |= sys::KEVENT_REQ_AMOUNTS;
-                }
-                if f & EV_DISABLE != 0 {
-                    req.req_flags |= sys::KEVENT_REQ_DISABLED;
-                }
-                req.user_data = kev.udata as u64;
-                match note.exists() {
-                    false => Note::made(f),
-                    true if f & EV_DISABLE != 0 => note.switched(true),
-                    true => note,
-                }
+        if op == DirectOp::Add {
+            req.event = direct::events(filter);
+            req.req_flags = sys::KEVENT_REQ_FD_CLOSE | sys::KEVENT_REQ_UPDATE | direct::mode_req(f);
+            if !note.fired() {
+                req.req_flags |= sys::KEVENT_REQ_KEEP;
             }
-            _ if !note.exists() => note,
-            _ => note.switched(cmd == sys::KEVENT_CTL_DISABLE),
-        };
-        st.direct.set(fd, filter, new);
-        (cmd, req, note)
+            if self.amounts {
+                req.req_flags |= sys::KEVENT_REQ_AMOUNTS;
+            }
+            if f & EV_DISABLE != 0 {
+                req.req_flags |= sys::KEVENT_REQ_DISABLED;
+            }
+            req.user_data = kev.udata as u64;
+        }
+        req
     }
 
     /// [`Kq::kevent_direct`] of one change and no event list (each of
@@ -1213,10 +1243,12 @@ impl Kq {
         kev: &Kevent,
         seen: u64,
     ) -> Result<usize, c_int> {
-        let (cmd, mut req, prev) = self.direct_request(&mut st, kev);
-        let r = self.ctl(&mut st, cmd, std::slice::from_mut(&mut req));
+        let op = DirectOp::of(kev.flags).expect("fits_direct() checked");
+        let note = st.direct.get(kev.ident as RawFd, kev.filter);
+        let mut req = self.direct_ukevent(note, kev, op);
+        let r = self.ctl(&mut st, op.cmd(), std::slice::from_mut(&mut req));
         let err = entry_errno(&r, &req);
-        let err = settle_direct(&mut st, kev, prev, err, req.ret_flags);
+        let err = commit_direct(&mut st, kev, op, false, err, req.ret_flags);
         if st.gone || err == NOT_A_QUEUE {
             return Err(not_a_queue(self, libc::EBADF));
         }
@@ -1265,8 +1297,58 @@ impl Kq {
         self.kevent_lists(st, &[], events, timeout, seen)
     }
 
-    /// [`Kq::kevent_direct`] once its requests are made, in `batch`.
-    #[allow(clippy::too_many_arguments)]
+    /// Commits the results of `reqs[from..to]` (the requests of
+    /// `changes[from..to]`, `r` the result of their call) in order; each
+    /// change's errno goes where the caller finds it (as in
+    /// [`Kq::flush`]): its request's `ret_data[0]`. Returns whether one
+    /// failed.
+    fn commit_direct_run<T>(
+        st: &mut State,
+        changes: &[Kevent],
+        reqs: &mut [sys::ukevent],
+        r: &sys::Result<T>,
+        from: usize,
+        to: usize,
+    ) -> bool {
+        let mut failed = false;
+        for i in from..to {
+            let kev = &changes[i];
+            let op = DirectOp::of(kev.flags).expect("fits_direct() checked");
+            let err = entry_errno(r, &reqs[i]);
+            let err = commit_direct(st, kev, op, false, err, reqs[i].ret_flags);
+            reqs[i].ret_data[0] = err as u32;
+            failed |= err != 0;
+        }
+        failed
+    }
+
+    /// The `kevent_ctl()`s of `reqs[from..]`, a call per run of one
+    /// command, each committed; returns whether a change failed.
+    fn ctl_direct_rest(
+        &self,
+        st: &mut State,
+        changes: &[Kevent],
+        reqs: &mut [sys::ukevent],
+        mut from: usize,
+    ) -> bool {
+        let n = changes.len();
+        let mut failed = false;
+        while from < n && !st.gone {
+            let cmd = DirectOp::of(changes[from].flags)
+                .expect("fits_direct() checked")
+                .cmd();
+            let to = (from..n)
+                .find(|&j| DirectOp::of(changes[j].flags).map(DirectOp::cmd) != Some(cmd))
+                .unwrap_or(n);
+            let r = self.ctl(st, cmd, &mut reqs[from..to]);
+            failed |= Self::commit_direct_run(st, changes, reqs, &r, from, to);
+            from = to;
+        }
+        failed
+    }
+
+    /// [`Kq::kevent_direct`] once its requests are made, in `batch`;
+    /// `Ok(None)`: the caller waits (the general way).
     #[inline(always)]
     fn direct_requests<'a>(
         &'a self,
@@ -1278,22 +1360,13 @@ impl Kq {
         seen: u64,
     ) -> (MutexGuard<'a, State>, Result<Option<usize>, c_int>) {
         let n = changes.len();
-        let prev = &batch.notes[..];
         let reqs = &mut batch.reqs[..];
-        let runs = &mut batch.ctl[..];
         if events.is_empty() {
-            let mut first = None;
-            for run in runs.iter() {
-                let at = run.entries as usize..run.entries as usize + run.num as usize;
-                let r = self.ctl(&mut st, run.cmd, &mut reqs[at.clone()]);
-                for i in at {
-                    let err = entry_errno(&r, &reqs[i]);
-                    let err = settle_direct(&mut st, &changes[i], prev[i], err, reqs[i].ret_flags);
-                    if err != 0 && first.is_none() {
-                        first = Some(err);
-                    }
-                }
-            }
+            let failed = self.ctl_direct_rest(&mut st, changes, reqs, 0);
+            let first = reqs
+                .iter()
+                .map(|q| q.ret_data[0] as c_int)
+                .find(|&e| e != 0);
             if st.gone || first == Some(NOT_A_QUEUE) {
                 return (st, Err(not_a_queue(self, libc::EBADF)));
             }
@@ -1301,10 +1374,17 @@ impl Kq {
                 // See kevent_lists().
                 return (st, Err(libc::EBADF));
             }
-            return (st, first.map_or(Ok(Some(0)), Err));
+            return (
+                st,
+                if failed {
+                    Err(first.unwrap_or(libc::EIO))
+                } else {
+                    Ok(Some(0))
+                },
+            );
         }
         let base = reqs.as_mut_ptr();
-        for run in runs.iter_mut() {
+        for run in batch.ctl.iter_mut() {
             run.entries = base.wrapping_add(run.entries as usize) as u64;
         }
         let mut stack = [MaybeUninit::<sys::kevent_event>::uninit(); STACK_ROOM];
@@ -1317,11 +1397,12 @@ impl Kq {
         };
         let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
         if n > 0 {
-            // Others wait (Kq::gate) until the kernel has the requests:
-            // one computed after them must not overtake them.
+            // Others wait (Kq::gate) until the kernel has the requests,
+            // and commit them if they need the table first.
             st.inflight.push(InFlight {
                 reqs: base,
                 entries: std::ptr::null(),
+                changes: changes.as_ptr(),
                 n,
                 ticket,
                 settled: false,
@@ -1332,51 +1413,41 @@ impl Kq {
         let guard = Travelling { kq: self, ticket };
         st.calls += 1;
         drop(st);
-        let r = self.wait(room, timeout, None, runs);
+        let r = self.wait(room, timeout, None, &batch.ctl);
         let mut st = self.st.lock();
         std::mem::forget(guard);
+        let mut settled = false;
         if n > 0 {
             if let Some(at) = st.inflight.iter().position(|f| f.ticket == ticket) {
-                st.inflight.swap_remove(at);
+                settled = st.inflight.swap_remove(at).settled;
             }
             self.wake_settled(&st);
         }
-        if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
+        let unsupported = matches!(r, Err(sys::Error::Errno(libc::E2BIG)));
+        if unsupported {
+            WAIT_TAKES_CHANGES.store(false, Ordering::Relaxed);
+        } else if matches!(r, Err(sys::Error::Errno(libc::EBADF | libc::EINVAL))) {
             st.gone = true;
         }
-        // Each change's errno goes where the commit finds it (as in
-        // Kq::flush()): ret_data[0].
+        // Whether the kernel returned without waiting (a request failed;
+        // or it took none: E2BIG).
+        let mut stopped = unsupported;
         let mut failed = false;
-        if n > 0 {
-            // The kernel stops at a failed request (and then returns at
-            // once): the requests after it are made now.
-            let mut next = n;
+        if n > 0 && !settled {
+            // The kernel stops at a failed request: the requests after it
+            // are made now (all of them after E2BIG).
+            let mut next = if unsupported { 0 } else { n };
             if r.is_ok() {
                 next = reqs
                     .iter()
                     .position(|q| q.ret_flags & sys::KEVENT_RET_DONE == 0)
                     .unwrap_or(n);
             }
-            for i in 0..next.min(n) {
-                let err = entry_errno(&r, &reqs[i]);
-                let err = settle_direct(&mut st, &changes[i], prev[i], err, reqs[i].ret_flags);
-                reqs[i].ret_data[0] = err as u32;
-                failed |= err != 0;
-            }
-            while next < n {
-                let cmd = direct_cmd(changes[next].flags).expect("fits_direct() checked");
-                let end = (next..n)
-                    .find(|&j| direct_cmd(changes[j].flags) != Some(cmd))
-                    .unwrap_or(n);
-                let r = self.ctl(&mut st, cmd, &mut reqs[next..end]);
-                for i in next..end {
-                    let err = entry_errno(&r, &reqs[i]);
-                    let err = settle_direct(&mut st, &changes[i], prev[i], err, reqs[i].ret_flags);
-                    reqs[i].ret_data[0] = err as u32;
-                    failed |= err != 0;
-                }
-                next = end;
-            }
+            stopped |= reqs[..next.min(n)]
+                .iter()
+                .any(|q| q.ret_flags & sys::KEVENT_RET_BROKEN != 0);
+            failed |= Self::commit_direct_run(&mut st, changes, reqs, &r, 0, next.min(n));
+            failed |= self.ctl_direct_rest(&mut st, changes, reqs, next);
         }
         // Others' changes that flew meanwhile: in the table before the
         // reports are translated.
@@ -1408,6 +1479,11 @@ impl Kq {
                 k += 1;
             }
             return (st, Ok(Some(k)));
+        }
+        if stopped {
+            // A failure the library turned into a knote of its own (a
+            // regular file's EPERM), or no changes taken: no wait yet.
+            return (st, Ok(None));
         }
         let got = match r {
             Ok(got) => got,
@@ -1641,10 +1717,23 @@ impl Kq {
     /// [`Kq::flush`] commits a `kevent_ctl()`'s; `errno(j)` is request
     /// `j`'s result.
     fn settle(&self, st: &mut State, f: &mut InFlight, errno: impl Fn(usize) -> c_int) {
-        // A direct call's record (Kq::kevent_direct): what the library
-        // keeps of its knotes was set when the requests were made.
-        let n = if f.entries.is_null() { 0 } else { f.n };
-        for j in 0..n {
+        if f.entries.is_null() {
+            // A direct call's record (Kq::kevent_direct): settled by
+            // another thread only when every request succeeded.
+            for j in 0..f.n {
+                // SAFETY: `changes` points to `n` changes that stay in
+                // place while the record exists (see the field).
+                let kev = unsafe { &*f.changes.add(j) };
+                let op = DirectOp::of(kev.flags).expect("fits_direct() checked");
+                let err = commit_direct(st, kev, op, false, errno(j), f.flags(j));
+                if err != 0 {
+                    f.errors.push((j, err));
+                }
+            }
+            f.settled = true;
+            return;
+        }
+        for j in 0..f.n {
             // SAFETY: `entries` points to `n` entries that stay in place
             // while the record exists (see the field); nothing writes them.
             let e = unsafe { *f.entries.add(j) };
@@ -1736,6 +1825,7 @@ impl Kq {
         st.inflight.push(InFlight {
             reqs,
             entries: batch.entries.as_ptr(),
+            changes: std::ptr::null(),
             n: batch.reqs.len(),
             ticket,
             settled: false,
@@ -1932,7 +2022,8 @@ impl Kq {
             let known = match type_ {
                 sys::KEVENT_POLL => match direct::of_id(id) {
                     Some((fd, filter)) => st.direct.get(fd, filter).exists(),
-                    None => st.fds.contains_key(&(id as RawFd)),
+                    None if id >> 32 == 0 => st.fds.contains_key(&(id as RawFd)),
+                    None => false,
                 },
                 sys::KEVENT_SIGNAL => st.signals.contains_key(&(id as usize)),
                 sys::KEVENT_USER => st.users.contains_key(&(id as usize)),
@@ -2182,7 +2273,7 @@ impl Kq {
     ) -> c_int {
         match c {
             Commit::Fd(c) => self.commit_fd(st, change, c, err, ret_flags, retry),
-            Commit::Direct(c) => commit_direct(st, c, err, ret_flags),
+            Commit::Direct(c) => commit_direct(st, &c.kev, c.op, c.absent_ok, err, ret_flags),
             Commit::Timer { id, new } => {
                 let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
                 commit_keyed(
@@ -2365,41 +2456,73 @@ impl Kq {
         let mut moved;
         let mut kev = kev;
         if self.direct {
+            let key = (sys::KEVENT_POLL, direct::id(fd, kev.filter));
             if self.goes_direct(st, fd, kev) {
-                let key = (sys::KEVENT_POLL, direct::id(fd, kev.filter));
                 self.touch(st, batch, key, results, retry);
-                if let Some((e, req, then_enable)) =
-                    self.plan_direct(st, fd, i, kev, held_oneshot)?
-                {
-                    self.push(st, batch, e, req, results, retry);
-                    if then_enable {
-                        let (e, req) = direct_req(
-                            i,
-                            fd,
-                            kev.filter,
-                            DirectOp::Enable { then_enable: true },
-                            kev.flags,
-                            false,
-                        );
-                        self.push(st, batch, e, req, results, retry);
+                let note = st.direct.get(fd, kev.filter);
+                let op = match DirectOp::of(kev.flags) {
+                    Some(DirectOp::Enable | DirectOp::Disable) if note.fired() => {
+                        // A reported EV_ONESHOT knote is gone.
+                        return Err(absent_errno(fd));
                     }
+                    Some(op) => op,
+                    // FreeBSD finds the knote and does nothing.
+                    None if note.exists() => return Ok(()),
+                    None => return Err(absent_errno(fd)),
+                };
+                let then_enable = op == DirectOp::Add && note.enable_follows(kev.flags);
+                let absent_ok = held_oneshot && op == DirectOp::Remove;
+                let req = self.direct_ukevent(note, kev, op);
+                self.push(
+                    st,
+                    batch,
+                    direct_entry(i, kev, op, absent_ok),
+                    req,
+                    results,
+                    retry,
+                );
+                if then_enable {
+                    let op = DirectOp::EnableAfterAdd;
+                    let req = self.direct_ukevent(note, kev, op);
+                    self.push(
+                        st,
+                        batch,
+                        direct_entry(i, kev, op, false),
+                        req,
+                        results,
+                        retry,
+                    );
                 }
                 return Ok(());
             }
-            let note = st.direct.get(fd, kev.filter);
-            if note.exists() {
+            if st.direct.get(fd, kev.filter).exists() {
                 // An EV_ADD with NOTE_LOWAT of a direct knote: the table
                 // takes it over (the mark is the library's), with the
-                // flags it was made with (FreeBSD keeps them). Whether it
-                // was disabled is not known here: it is enabled unless
-                // the change disables it.
-                let key = (sys::KEVENT_POLL, direct::id(fd, kev.filter));
+                // flags it was made with and disabled if it was (FreeBSD
+                // keeps both), if its kevent was still there: the REMOVE
+                // is made now, to know.
                 self.touch(st, batch, key, results, retry);
-                let (e, req) = direct_req(usize::MAX, fd, kev.filter, DirectOp::Remove, 0, true);
-                self.push(st, batch, e, req, results, retry);
-                moved = *kev;
-                moved.flags = (kev.flags & !translate::KEPT_FLAGS) | note.kept();
-                kev = &moved;
+                let op = DirectOp::Move;
+                let req = self.direct_ukevent(Note::default(), kev, op);
+                self.push(
+                    st,
+                    batch,
+                    direct_entry(usize::MAX, kev, op, true),
+                    req,
+                    results,
+                    retry,
+                );
+                self.flush(st, batch, results, retry);
+                if let Some(note) = st.moved.take() {
+                    moved = *kev;
+                    moved.flags = (kev.flags & !translate::KEPT_FLAGS) | note.kept();
+                    if note.maybe_off() && note.kept() & EV_DISPATCH == 0 {
+                        // Disabled for sure (a DISPATCH knote may be
+                        // either: enabled, as the change leaves it).
+                        moved.flags |= EV_DISABLE;
+                    }
+                    kev = &moved;
+                }
             }
         }
         self.touch(st, batch, (sys::KEVENT_POLL, fd as u64), results, retry);
@@ -2432,61 +2555,6 @@ impl Kq {
             Some(s) => s.write.is_none(),
             None => true,
         }
-    }
-
-    /// A change of a direct knote: the kernel request and what to do with
-    /// its result, and whether an ENABLE must follow (an `EV_ADD` with
-    /// `EV_ENABLE` of a knote that may be disabled, which the upsert
-    /// leaves disabled); `None` if the table answers it (a change that
-    /// neither adds, deletes, enables nor disables).
-    #[inline(always)]
-    fn plan_direct(
-        &self,
-        st: &State,
-        fd: RawFd,
-        i: usize,
-        kev: &Kevent,
-        held_oneshot: bool,
-    ) -> Result<Option<(Entry, sys::ukevent, bool)>, c_int> {
-        let f = kev.flags;
-        let note = st.direct.get(fd, kev.filter);
-        let (op, then_enable) = if f & EV_DELETE != 0 {
-            (DirectOp::Remove, false)
-        } else if f & EV_ADD != 0 {
-            let enable = f & (EV_ENABLE | EV_DISABLE) == EV_ENABLE;
-            (
-                DirectOp::Add(Knote::new(kev)),
-                enable && note.exists() && note.maybe_off(),
-            )
-        } else if f & EV_DISABLE != 0 {
-            (DirectOp::Disable, false)
-        } else if f & EV_ENABLE != 0 {
-            (DirectOp::Enable { then_enable: false }, false)
-        } else if note.exists() {
-            // FreeBSD finds the knote and does nothing.
-            return Ok(None);
-        } else {
-            return Err(absent_errno(fd));
-        };
-        let (mut e, mut req) =
-            direct_req(i, fd, kev.filter, op, f, held_oneshot && f & EV_DELETE != 0);
-        if let DirectOp::Add(k) = op {
-            let mut flags = sys::KEVENT_REQ_FD_CLOSE
-                | sys::KEVENT_REQ_UPDATE
-                | sys::KEVENT_REQ_KEEP
-                | direct::mode_req(f);
-            if self.amounts {
-                flags |= sys::KEVENT_REQ_AMOUNTS;
-            }
-            if !k.enabled {
-                flags |= sys::KEVENT_REQ_DISABLED;
-            }
-            req.event = direct::events(kev.filter);
-            req.req_flags = flags;
-            req.user_data = kev.udata as u64;
-            e.change = i;
-        }
-        Ok(Some((e, req, then_enable)))
     }
 
     /// A READ or WRITE change of descriptor `fd` (change `i`), on a table
@@ -2893,6 +2961,7 @@ impl Kq {
         let State {
             fds,
             direct: notes,
+            moved: _,
             dirty,
             timers,
             users,
@@ -2919,9 +2988,17 @@ impl Kq {
                 // A direct knote's ([`crate::direct`]): its id has a tag.
                 sys::KEVENT_POLL if ev.id >> 32 != 0 => {
                     let Some((fd, filter)) = direct::of_id(ev.id) else {
+                        // A tag the library never uses (another table's
+                        // change through this queue's number).
+                        orphans.push((sys::KEVENT_POLL, ev.id));
                         continue;
                     };
                     let note = notes.get(fd, filter);
+                    if note.fired() {
+                        // A reported EV_ONESHOT knote's, disabled: a
+                        // report from before, taken by another wait.
+                        continue;
+                    }
                     if !note.exists() {
                         // Deleted since the kernel reported it (the
                         // REMOVE took the kevent), or made through this
@@ -2933,11 +3010,6 @@ impl Kq {
                         orphans.push((sys::KEVENT_POLL, ev.id));
                         continue;
                     }
-                    // (A reported EV_ONESHOT knote's kevent is gone; its
-                    // byte stays until a change finds it gone: forgotten
-                    // here, it could be a newer knote's, made by another
-                    // thread's EV_ADD since, whose events would be
-                    // dropped.)
                     let eof_bits = if filter == EVFILT_READ {
                         (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32
                     } else {
@@ -2952,6 +3024,11 @@ impl Kq {
                         }
                     }
                     let data = fd_data(fd, filter, ev.events, 0, self.amounts_of(ev));
+                    if flags & EV_ONESHOT != 0 {
+                        // Gone, as FreeBSD's; its kevent stays, disabled
+                        // (direct::mode_req()).
+                        notes.set(fd, filter, Note::reported_oneshot());
+                    }
                     out.push(Kevent::new(
                         fd as usize,
                         filter,
@@ -3200,128 +3277,65 @@ impl Kq {
     }
 }
 
-/// The kernel command of a change of a direct knote (`EV_DELETE` first,
-/// as FreeBSD applies it), or `None` for a change that makes none.
-#[inline(always)]
-fn direct_cmd(f: u16) -> Option<u32> {
-    if f & EV_DELETE != 0 {
-        Some(sys::KEVENT_CTL_REMOVE)
-    } else if f & EV_ADD != 0 {
-        Some(sys::KEVENT_CTL_ADD)
-    } else if f & EV_DISABLE != 0 {
-        Some(sys::KEVENT_CTL_DISABLE)
-    } else if f & EV_ENABLE != 0 {
-        Some(sys::KEVENT_CTL_ENABLE)
-    } else {
-        None
-    }
-}
-
-/// The result of [`Kq::kevent_direct`]'s request for `kev`, whose knote
-/// the library knew as `prev` before it: what it keeps of the knote set
-/// right where the request did not do what was assumed; returns the
-/// change's errno.
-#[inline(always)]
-fn settle_direct(st: &mut State, kev: &Kevent, prev: Note, err: c_int, ret_flags: u32) -> c_int {
-    let (fd, filter, f) = (kev.ident as RawFd, kev.filter, kev.flags);
-    if err == 0 {
-        if f & (EV_ADD | EV_DELETE) == EV_ADD && ret_flags & sys::KEVENT_RET_CREATED != 0 {
-            // Made anew, its descriptor closed since the library knew it:
-            // the change's flags.
-            st.direct.set(fd, filter, Note::made(f));
-        }
-        return 0;
-    }
-    let op = if f & EV_DELETE != 0 {
-        DirectOp::Remove
-    } else if f & EV_ADD != 0 {
-        DirectOp::Add(Knote::new(kev))
-    } else if f & EV_DISABLE != 0 {
-        DirectOp::Disable
-    } else {
-        DirectOp::Enable { then_enable: false }
-    };
-    if !matches!(op, DirectOp::Add(_)) || err != libc::EPERM {
-        st.direct.set(fd, filter, prev);
-    }
-    let c = DirectCommit {
-        fd,
-        filter,
-        op,
-        flags: f,
-        absent_ok: false,
-    };
-    commit_direct(st, c, err, ret_flags)
-}
-
-/// The batch entry and kernel request of `op` on `filter`'s direct knote
-/// of `fd` (an ADD's fields are the caller's to fill); the command travels
-/// in `ret_flags` until the request is sent ([`e_cmd`]).
-fn direct_req(
-    change: usize,
-    fd: RawFd,
-    filter: i16,
-    op: DirectOp,
-    flags: u16,
-    absent_ok: bool,
-) -> (Entry, sys::ukevent) {
-    let id = direct::id(fd, filter);
-    let cmd = match op {
-        DirectOp::Add(_) => sys::KEVENT_CTL_ADD,
-        DirectOp::Remove => sys::KEVENT_CTL_REMOVE,
-        DirectOp::Enable { .. } => sys::KEVENT_CTL_ENABLE,
-        DirectOp::Disable => sys::KEVENT_CTL_DISABLE,
-    };
-    let mut req = ukevent(id, sys::KEVENT_POLL, 0, 0, 0, 0);
-    req.ret_flags = cmd;
-    let e = Entry {
+/// The batch entry of `op` for the change `kev` of a direct knote (change
+/// number `change`); its request is [`Kq::direct_ukevent`]'s.
+fn direct_entry(change: usize, kev: &Kevent, op: DirectOp, absent_ok: bool) -> Entry {
+    Entry {
         change,
-        key: (sys::KEVENT_POLL, id),
+        key: (sys::KEVENT_POLL, direct::id(kev.ident as RawFd, kev.filter)),
         commit: Commit::Direct(DirectCommit {
-            fd,
-            filter,
+            kev: *kev,
             op,
-            flags,
             absent_ok,
         }),
-    };
-    (e, req)
+    }
 }
 
-/// Applies a direct knote's request result to what the library knows of
-/// it ([`DirectNotes`]); returns the change's errno.
+/// Applies the result of a direct knote's request (`op`, for the change
+/// `kev`) to what the library keeps of the knote ([`DirectNotes`]), in
+/// the order of the changes; returns the change's errno.
 #[inline]
-fn commit_direct(st: &mut State, c: DirectCommit, err: c_int, ret_flags: u32) -> c_int {
-    let DirectCommit {
-        fd,
-        filter,
-        op,
-        flags,
-        absent_ok,
-    } = c;
+fn commit_direct(
+    st: &mut State,
+    kev: &Kevent,
+    op: DirectOp,
+    absent_ok: bool,
+    err: c_int,
+    ret_flags: u32,
+) -> c_int {
+    let (fd, filter, f) = (kev.ident as RawFd, kev.filter, kev.flags);
     let note = st.direct.get(fd, filter);
+    let absent = |fd| if absent_ok { 0 } else { absent_errno(fd) };
     match op {
-        DirectOp::Add(k) => {
-            if err == 0 {
-                let created = ret_flags & sys::KEVENT_RET_CREATED != 0;
-                let new = if created || !note.exists() {
-                    Note::made(flags)
-                } else if flags & EV_DISABLE != 0 {
+        DirectOp::Add if err == 0 => {
+            let new = if ret_flags & sys::KEVENT_RET_CREATED != 0 || !note.exists() {
+                // New, or its descriptor was closed since (which removed
+                // the old kevent), or it replaced a reported EV_ONESHOT
+                // knote's: the change's flags.
+                Note::made(f)
+            } else {
+                // Kept (KEVENT_REQ_KEEP), as FreeBSD keeps the knote:
+                // enabled or not as it was, unless the change disables it.
+                if f & EV_DISABLE != 0 {
                     note.switched(true)
                 } else {
                     note
-                };
-                st.direct.set(fd, filter, new);
-                return 0;
-            }
+                }
+            };
+            st.direct.set(fd, filter, new);
+            0
+        }
+        DirectOp::Add => {
+            // A failed upsert leaves no kevent of the key.
+            st.direct.set(fd, filter, Note::default());
             if err == libc::EPERM && file::is_vnode(fd) {
                 // A regular file or a directory: FreeBSD's vnode
                 // READ/WRITE, kept by the library (file.rs).
-                st.direct.set(fd, filter, Note::default());
+                let k = Some(Knote::new(kev));
                 let (read, write) = if filter == EVFILT_READ {
-                    (Some(k), None)
+                    (k, None)
                 } else {
-                    (None, Some(k))
+                    (None, k)
                 };
                 st.files.insert(fd, read, write);
                 return 0;
@@ -3331,33 +3345,43 @@ fn commit_direct(st: &mut State, c: DirectCommit, err: c_int, ret_flags: u32) ->
             }
             err
         }
-        DirectOp::Enable { then_enable: true } => {
-            // Its EV_ADD's result is the change's.
+        DirectOp::Move => {
             if err == 0 {
+                st.moved = Some(note);
+            }
+            st.direct.set(fd, filter, Note::default());
+            0
+        }
+        DirectOp::Remove if err == 0 => {
+            st.direct.set(fd, filter, Note::default());
+            // A reported EV_ONESHOT knote was gone already (its kevent
+            // stayed, disabled): FreeBSD's ENOENT.
+            if note.fired() {
+                absent(fd)
+            } else {
+                0
+            }
+        }
+        DirectOp::EnableAfterAdd => {
+            if err == 0 && note.exists() {
                 st.direct.set(fd, filter, note.switched(false));
             }
             0
         }
-        DirectOp::Remove | DirectOp::Enable { .. } | DirectOp::Disable => {
-            if err == libc::ENOENT {
-                // Deleted, or its descriptor was closed (which removed
-                // the kevent, KEVENT_REQ_FD_CLOSE), or a reported
-                // EV_ONESHOT.
-                st.direct.set(fd, filter, Note::default());
-                return if absent_ok { 0 } else { absent_errno(fd) };
+        DirectOp::Enable | DirectOp::Disable if err == 0 => {
+            if note.exists() {
+                st.direct
+                    .set(fd, filter, note.switched(op == DirectOp::Disable));
             }
-            if err == 0 {
-                let new = match op {
-                    DirectOp::Remove => Note::default(),
-                    _ if !note.exists() => note,
-                    _ => note.switched(op == DirectOp::Disable),
-                };
-                st.direct.set(fd, filter, new);
-            } else if absent_ok && op == DirectOp::Remove {
-                return 0;
-            }
-            err
+            0
         }
+        _ if err == libc::ENOENT => {
+            // Deleted, or its descriptor was closed (which removed the
+            // kevent, KEVENT_REQ_FD_CLOSE).
+            st.direct.set(fd, filter, Note::default());
+            absent(fd)
+        }
+        _ => err,
     }
 }
 
@@ -3524,6 +3548,7 @@ fn forget_fd_events(st: &mut State, fd: RawFd) {
 fn e_cmd(e: &Entry, req: &sys::ukevent) -> u32 {
     match &e.commit {
         Commit::Fd(c) => c.op.cmd(),
+        Commit::Direct(c) => c.op.cmd(),
         _ => req.ret_flags,
     }
 }
