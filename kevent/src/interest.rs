@@ -717,6 +717,21 @@ impl<'fd> Kevent<'fd> {
         self.with_flags(ReqFlags::FD_CLOSE)
     }
 
+    /// Poll and socket kevents: `tag` in the id's high 32 bits (the low
+    /// 32 are the descriptor), part of the key, so that one queue can
+    /// watch one file with several kevents, each with its own flags and
+    /// token (a kqueue's READ and WRITE filters of a descriptor), each
+    /// reported under its own id; [`Key::tagged`] names it. Closing the
+    /// descriptor removes each of them that has [`fd_close`](Self::fd_close).
+    /// Kernels before the tag refuse a tagged id (`EBADF`). Other kinds
+    /// keep their id: a tag means nothing to them.
+    pub fn tag(mut self, tag: u32) -> Self {
+        if matches!(self.kind(), Kind::Poll | Kind::Socket) {
+            self.raw.id = with_tag(self.raw.id, tag);
+        }
+        self
+    }
+
     /// Adds request flags.
     pub fn with_flags(mut self, flags: ReqFlags) -> Self {
         self.raw.req_flags |= flags.bits();
@@ -798,6 +813,15 @@ impl Key {
     /// enabling by number hands the kernel no file).
     pub fn poll(fd: RawFd) -> Self {
         Key::new(Kind::Poll, fd as u64)
+    }
+
+    /// A poll or socket kevent's key with `tag` in the id's high 32 bits
+    /// ([`Kevent::tag`]); other kinds' keys are returned as they are.
+    pub fn tagged(self, tag: u32) -> Self {
+        match self.kind {
+            Kind::Poll | Kind::Socket => Key::new(self.kind, with_tag(self.id, tag)),
+            _ => self,
+        }
     }
 
     /// The timer kevent `id`.
@@ -1159,6 +1183,12 @@ pub(crate) fn naio_result(data: u64, flags: EventFlags) -> io::Result<usize> {
             "the kernel reported a network I/O result of {value} without the error flag"
         ))
     })
+}
+
+/// `id` (a poll or socket kevent's: the descriptor in the low 32 bits)
+/// with `tag` in its high 32 bits.
+fn with_tag(id: u64, tag: u32) -> u64 {
+    (id & 0xffff_ffff) | u64::from(tag) << 32
 }
 
 #[cfg(test)]

@@ -446,6 +446,53 @@ fn poll_level_edge_and_oneshot() {
 
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn tagged_poll_kevents_of_one_file() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let fd = b.as_raw_fd();
+    q.add_all(&[
+        Kevent::poll(b.as_fd(), PollFlags::IN).user_data(1),
+        Kevent::poll(b.as_fd(), PollFlags::IN)
+            .tag(1)
+            .edge()
+            .fd_close()
+            .user_data(2),
+        Kevent::poll(b.as_fd(), PollFlags::OUT)
+            .tag(2)
+            .oneshot()
+            .user_data(3),
+    ])
+    .unwrap()
+    .check()
+    .unwrap();
+    let mut ev = Events::with_capacity(8);
+    // Writable: the oneshot WRITE kevent alone, under its tagged id.
+    assert_eq!(q.wait(&mut ev, Some(LONG)).unwrap(), 1);
+    let e = ev.iter().next().unwrap();
+    assert_eq!((e.user_data(), e.id()), (3, 2 << 32 | fd as u64));
+    assert_eq!(e.key(), Key::poll(fd).tagged(2));
+    a.write_all(b"x").unwrap();
+    assert_eq!(q.wait(&mut ev, Some(LONG)).unwrap(), 2);
+    let mut tokens: Vec<u64> = ev.iter().map(|e| e.user_data()).collect();
+    tokens.sort_unstable();
+    assert_eq!(tokens, [1, 2]);
+    // The edge-triggered one is quiet now; removing the untagged one
+    // leaves it.
+    q.remove(Key::poll(fd)).unwrap();
+    assert_eq!(q.wait(&mut ev, Some(20 * MS)).unwrap(), 0);
+    q.remove(Key::poll(fd).tagged(1)).unwrap();
+    assert_eq!(
+        errno(&q.remove(Key::poll(fd).tagged(1)).unwrap_err()),
+        libc::ENOENT
+    );
+    // A tag means nothing to other kinds.
+    assert_eq!(Kevent::user(5).tag(1).id(), 5);
+    assert_eq!(Key::user(5).tagged(1), Key::user(5));
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn dispatch_enable_and_disable() {
     require_kevent();
     let q = Queue::new().unwrap();
