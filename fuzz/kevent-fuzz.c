@@ -65,6 +65,9 @@
 #ifndef KEVENT_REQ_AMOUNTS
 #define KEVENT_REQ_AMOUNTS	0x100
 #endif
+#ifndef KEVENT_REQ_KEEP
+#define KEVENT_REQ_KEEP		0x200
+#endif
 #ifndef KEVENT_NAIO_SENDFILE
 #define KEVENT_NAIO_SENDFILE	0x4
 #endif
@@ -1876,8 +1879,8 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 	if (mutate && (cmd == KEVENT_CTL_ADD || cmd == KEVENT_CTL_MODIFY)) {
 		switch (below(r, 14)) {
 		case 0:
-			/* above KEVENT_REQ_AMOUNTS, the last flag */
-			uk->req_flags |= 0x200u << below(r, 23);
+			/* above KEVENT_REQ_KEEP, the last flag */
+			uk->req_flags |= 0x400u << below(r, 22);
 			what = "req_flags: unknown bit";
 			*expect = "EINVAL";
 			break;
@@ -1891,6 +1894,11 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 				uk->req_flags |= KEVENT_REQ_UPDATE;
 				what = "req_flags: UPDATE with MODIFY";
 				*expect = "EINVAL";
+			} else {
+				uk->req_flags &= ~KEVENT_REQ_UPDATE;
+				uk->req_flags |= KEVENT_REQ_KEEP;
+				what = "req_flags: KEEP without UPDATE";
+				*expect = "EINVAL";
 			}
 			break;
 		case 3:
@@ -1898,10 +1906,11 @@ static void gen_entry(struct tctx *t, unsigned int cmd, struct ukevent *uk,
 				static const __u32 poll_only[] = {
 					KEVENT_REQ_ET, KEVENT_REQ_FD_CLOSE,
 					KEVENT_REQ_AMOUNTS,
+					KEVENT_REQ_KEEP | KEVENT_REQ_UPDATE,
 				};
 
-				uk->req_flags |= poll_only[below(r, 3)];
-				what = "req_flags: ET, FD_CLOSE or AMOUNTS for a non-POLL type";
+				uk->req_flags |= poll_only[below(r, 4)];
+				what = "req_flags: ET, FD_CLOSE, AMOUNTS or KEEP for a non-POLL type";
 				*expect = "EINVAL";
 			}
 			break;
