@@ -1274,12 +1274,7 @@ impl Kq {
     ) -> Result<usize, c_int> {
         let mut stack = [MaybeUninit::<sys::kevent_event>::uninit(); STACK_ROOM];
         let mut big = BigRoom(Vec::new());
-        let wanted = events.len().min(self.max_batch as usize);
-        let room = if wanted <= STACK_ROOM {
-            &mut stack[..wanted]
-        } else {
-            big.take(wanted)
-        };
+        let room = self.room(&mut stack, &mut big, events.len());
         st.calls += 1;
         drop(st);
         let r = self.wait(room, timeout, None, &[]);
@@ -1389,12 +1384,7 @@ impl Kq {
         }
         let mut stack = [MaybeUninit::<sys::kevent_event>::uninit(); STACK_ROOM];
         let mut big = BigRoom(Vec::new());
-        let wanted = events.len().min(self.max_batch as usize);
-        let room = if wanted <= STACK_ROOM {
-            &mut stack[..wanted]
-        } else {
-            big.take(wanted)
-        };
+        let room = self.room(&mut stack, &mut big, events.len());
         let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
         if n > 0 {
             // Others wait (Kq::gate) until the kernel has the requests,
@@ -1462,23 +1452,9 @@ impl Kq {
         if failed {
             // FreeBSD: the errors go to the event list, and the call
             // returns without waiting (the kernel did not wait either).
-            let mut k = 0;
-            for (kev, q) in changes.iter().zip(reqs.iter()) {
-                let err = errno(q);
-                if err == 0 {
-                    continue;
-                }
-                if k == events.len() {
-                    return (st, Err(err));
-                }
-                let mut e = *kev;
-                e.flags = EV_ERROR;
-                e.data = err.into();
-                e.ext = [0; 4];
-                events[k] = e;
-                k += 1;
-            }
-            return (st, Ok(Some(k)));
+            // (No EV_RECEIPT here: fits_direct() refused it.)
+            let r = report_changes(changes, reqs.iter().map(errno), events);
+            return (st, r.map(Some));
         }
         if stopped {
             // A failure the library turned into a knote of its own (a
@@ -1514,12 +1490,7 @@ impl Kq {
         // usual event lists, this thread's buffer for longer ones.
         let mut stack = [MaybeUninit::<sys::kevent_event>::uninit(); STACK_ROOM];
         let mut big = BigRoom(Vec::new());
-        let wanted = events.len().min(self.max_batch as usize);
-        let room = if wanted <= STACK_ROOM {
-            &mut stack[..wanted]
-        } else {
-            big.take(wanted)
-        };
+        let room = self.room(&mut stack, &mut big, events.len());
         // Unchanged at the checks below unless this call made a kernel
         // call: the lock is held until then, or dropped only after this
         // call counted one (its wait).
@@ -1596,21 +1567,7 @@ impl Kq {
         }
         // FreeBSD: errors (and EV_RECEIPT) go to the event list while it
         // has room, and then kevent() returns without waiting.
-        let mut n = 0;
-        for (kev, &err) in changes.iter().zip(results.iter()) {
-            if err != 0 || kev.flags & EV_RECEIPT != 0 {
-                if n < events.len() {
-                    let mut e = *kev;
-                    e.flags = EV_ERROR;
-                    e.data = err.into();
-                    e.ext = [0; 4];
-                    events[n] = e;
-                    n += 1;
-                } else if err != 0 {
-                    return Err(err);
-                }
-            }
-        }
+        let mut n = report_changes(changes, results.iter().copied(), events)?;
         if n > 0 || events.is_empty() {
             return Ok(n);
         }
@@ -1936,6 +1893,24 @@ impl Kq {
         match e {
             sys::Error::Errno(e) => not_a_queue(self, e),
             _ => libc::EIO,
+        }
+    }
+
+    /// Room for the kernel's records of a wait for `wanted` events (at
+    /// most a kernel call's batch): on the caller's stack for the usual
+    /// event lists, this thread's buffer for longer ones.
+    #[inline(always)]
+    fn room<'r>(
+        &self,
+        stack: &'r mut [MaybeUninit<sys::kevent_event>; STACK_ROOM],
+        big: &'r mut BigRoom,
+        wanted: usize,
+    ) -> &'r mut [MaybeUninit<sys::kevent_event>] {
+        let wanted = wanted.min(self.max_batch as usize);
+        if wanted <= STACK_ROOM {
+            &mut stack[..wanted]
+        } else {
+            big.take(wanted)
         }
     }
 
@@ -3275,6 +3250,34 @@ impl Kq {
             TAG_FD,
         )
     }
+}
+
+/// FreeBSD's report of a changelist's results: each failed change, and
+/// each with `EV_RECEIPT`, goes to the event list as `EV_ERROR` with its
+/// errno in `data` while the list has room; a failure that finds no
+/// room is the call's errno. `errnos`: each change's, in order. Returns
+/// how many entries were written.
+fn report_changes(
+    changes: &[Kevent],
+    errnos: impl Iterator<Item = c_int>,
+    events: &mut [Kevent],
+) -> Result<usize, c_int> {
+    let mut n = 0;
+    for (kev, err) in changes.iter().zip(errnos) {
+        if err != 0 || kev.flags & EV_RECEIPT != 0 {
+            if n < events.len() {
+                let mut e = *kev;
+                e.flags = EV_ERROR;
+                e.data = err.into();
+                e.ext = [0; 4];
+                events[n] = e;
+                n += 1;
+            } else if err != 0 {
+                return Err(err);
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// The batch entry of `op` for the change `kev` of a direct knote (change
