@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -695,6 +696,117 @@ static void test_ev_add_keeps_mode(void)
 	close(p[1]);
 	close(q[1]);
 	close(kq);
+}
+
+/* The first descriptor the library keeps in its table (direct.rs MAX_FD) */
+#define FIRST_TABLE_FD	(1 << 20)
+
+/* test_descriptors_past_the_direct_range()'s checks, with the limits raised */
+static void high_descriptors(int high)
+{
+	struct kevent ch[3], ev[4];
+	int p[2], low[2], kq = kq_new(), n, i, seen = 0;
+
+	CHECK(kq >= 0 && pipe(p) == 0 && pipe(low) == 0);
+	CHECK(dup2(p[0], high) == high && dup2(p[1], high + 1) == high + 1);
+	/* Below and above the range in one changelist */
+	EV_SET(&ch[0], high, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, (void *)1);
+	EV_SET(&ch[1], high + 1, EVFILT_WRITE, EV_ADD, 0, 0, (void *)2);
+	EV_SET(&ch[2], low[0], EVFILT_READ, EV_ADD, 0, 0, (void *)3);
+	CHECK(kevent(kq, ch, 3, NULL, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 4, &ms50) == 1);
+	CHECK(ev[0].ident == (uintptr_t)high + 1 && ev[0].filter == EVFILT_WRITE &&
+	      ev[0].udata == (void *)2);
+	CHECK(write(p[1], "xy", 2) == 2 && write(low[1], "z", 1) == 1);
+	n = wait_events(kq, ev, 4, &ms50);
+	CHECK(n == 3);
+	for (i = 0; i < n; i++) {
+		if (ev[i].ident == (uintptr_t)high) {
+			CHECK(ev[i].filter == EVFILT_READ && ev[i].flags == EV_CLEAR);
+			/* A pipe's data is 1 unless KQUEUE_EXACT_DATA=1: README.md */
+			CHECK(ev[i].data >= 1 && ev[i].udata == (void *)1);
+			seen |= 1;
+		} else if (ev[i].ident == (uintptr_t)low[0]) {
+			CHECK(ev[i].udata == (void *)3 && ev[i].data >= 1);
+			seen |= 2;
+		}
+	}
+	CHECK(seen == 3);
+	/* Edge-triggered: the high READ is quiet until more data. */
+	n = wait_events(kq, ev, 4, &ms50);
+	CHECK(n == 2);
+	CHECK(ev[0].ident != (uintptr_t)high && ev[1].ident != (uintptr_t)high);
+	CHECK(change(kq, high + 1, EVFILT_WRITE, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(change(kq, high + 1, EVFILT_WRITE, EV_DELETE, 0, 0, NULL) == -1 &&
+	      errno == ENOENT);
+	/* A close removes the high knote, as any other. */
+	CHECK(close(high) == 0);
+	CHECK(change(kq, high, EVFILT_READ, EV_DELETE, 0, 0, NULL) == -1 &&
+	      errno == EBADF);
+	CHECK(change(kq, low[0], EVFILT_READ, EV_DELETE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, ev, 4, &zero_ts) == 0);
+	close(high + 1);
+	close(p[0]);
+	close(p[1]);
+	close(low[0]);
+	close(low[1]);
+	close(kq);
+}
+
+/*
+ * Descriptors at 2^20 and above, which the library keeps in its table
+ * instead of as kernel kevents of their own: READ and WRITE knotes there
+ * behave as below, next to one below in one changelist. Needs fs.nr_open
+ * above 2^20: raised when the suite runs as root (in the VM), and put back.
+ */
+static void test_descriptors_past_the_direct_range(void)
+{
+	const int high = FIRST_TABLE_FD + 3;
+	struct rlimit old, want = { high + 64, high + 64 };
+	char nr_open[32] = "";
+	int raised = 0;
+	FILE *f;
+
+	f = fopen("/proc/sys/fs/nr_open", "r");
+	if (f) {
+		if (!fgets(nr_open, sizeof(nr_open), f))
+			nr_open[0] = 0;
+		fclose(f);
+	}
+	CHECK(nr_open[0]);
+	if (atoi(nr_open) < high + 64) {
+		f = fopen("/proc/sys/fs/nr_open", "w");
+		raised = f && fprintf(f, "%d\n", high + 64) > 0;
+		if (f && fclose(f))
+			raised = 0;
+		if (!raised) {
+			printf("    (fs.nr_open cannot be raised above 2^20: not run)\n");
+			return;
+		}
+	}
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	if (old.rlim_max > want.rlim_max)
+		want.rlim_max = old.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0) {
+		high_descriptors(high);
+		/*
+		 * Closed whatever failed: the next fork()s would fail with
+		 * EMFILE under the old limit.
+		 */
+		close(high);
+		close(high + 1);
+		setrlimit(RLIMIT_NOFILE, &old);
+	} else {
+		printf("    setrlimit(%d): errno %d\n", high + 64, errno);
+		t_failed_now = 1;
+	}
+	if (raised) {
+		f = fopen("/proc/sys/fs/nr_open", "w");
+		if (f) {
+			fputs(nr_open, f);
+			fclose(f);
+		}
+	}
 }
 
 /*
@@ -3808,6 +3920,7 @@ int main(int argc, char **argv)
 	RUN(test_add_disable_on_reused_number_in_a_wait);
 	RUN(test_file_add_in_a_wait_waits);
 	RUN(test_lowat_added_to_a_knote);
+	RUN(test_descriptors_past_the_direct_range);
 	RUN(test_errors);
 	RUN(test_one_change_calls);
 	RUN(test_receipt);
