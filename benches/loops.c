@@ -31,7 +31,10 @@
  * event from nothing (the bound, which knows the pipe), epoll_wait() of
  * level-triggered epoll, or the ring of a queue that writes it at event
  * time, KEVENT_RING_AT_EVENT, with edge-triggered kevents: read from
- * the ring with no system call).
+ * the ring with no system call); close_tags (a dup of an eventfd that
+ * CLOSE_OTHERS kevents of the queue watch through its first descriptor
+ * is given CLOSE_TAGS tagged kevents with KEVENT_REQ_FD_CLOSE, in
+ * batches of 64, and closed: the close's walks of the file's list).
  *
  * Build: cc -O2 -I<kernel tree>/usr/include loops.c (the series' uapi
  * header, installed with make headers_install).
@@ -68,6 +71,10 @@
 
 #define N 64
 
+/* close_tags: the kevents the closed descriptor takes, and the others */
+#define CLOSE_TAGS	256
+#define CLOSE_OTHERS	256
+
 enum {
 	M_empty_wait_epoll,
 	M_empty_wait_epoll_raw,
@@ -88,6 +95,7 @@ enum {
 	M_pipe_bound,
 	M_pipe_epoll,
 	M_pipe_at_event,
+	M_close_tags,
 };
 
 static const char *const modes[] = {
@@ -110,6 +118,7 @@ static const char *const modes[] = {
 	"pipe_bound",
 	"pipe_epoll",
 	"pipe_at_event",
+	"close_tags",
 };
 
 static volatile uint64_t sink;
@@ -315,6 +324,16 @@ int main(int argc, char **argv)
 			die("pipe: the token");
 	}
 
+	/* The kevents that stay, listed before the closed descriptor's */
+	if (!strcmp(mode, "close_tags")) {
+		for (i = 0; i < CLOSE_OTHERS; i++) {
+			poll_uk(&uk[i % N], fds[0]);
+			uk[i % N].id = KEVENT_POLL_ID(fds[0], 1 + i);
+			if (i % N == N - 1)
+				kq_ctl(q, KEVENT_CTL_ADD, N, uk);
+		}
+	}
+
 	m = mode_index(mode);
 	max_nr = getenv("LOOPS_MAX_NR") ? atoi(getenv("LOOPS_MAX_NR")) : N;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -417,6 +436,21 @@ int main(int argc, char **argv)
 			if (read(pipes[at][0], &token, 1) != 1 ||
 			    write(pipes[(at + 1) % N][1], &token, 1) != 1)
 				die("pipe");
+		} else if (m == M_close_tags) {
+			int d = dup(fds[0]), b;
+
+			if (d < 0)
+				die("dup");
+			for (b = 0; b < CLOSE_TAGS / N; b++) {
+				for (i = 0; i < N; i++) {
+					poll_uk(&uk[i], d);
+					uk[i].id = KEVENT_POLL_ID(d, 1 + b * N + i);
+					uk[i].req_flags = KEVENT_REQ_FD_CLOSE;
+				}
+				kq_ctl(q, KEVENT_CTL_ADD, N, uk);
+			}
+			if (close(d))
+				die("close_tags: close");
 		} else {
 			fprintf(stderr, "usage: loops MODE [ITERATIONS] (see the top of benches/loops.c)\n");
 			return 2;
