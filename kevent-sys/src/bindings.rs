@@ -104,19 +104,20 @@ pub type __u16 = ::core::ffi::c_ushort;
 pub type __u32 = ::core::ffi::c_uint;
 pub type __s32 = ::core::ffi::c_int;
 pub type __u64 = ::core::ffi::c_ulonglong;
+pub type __aligned_u64 = __u64;
 #[doc = " struct ukevent - one request of kevent_ctl()\n @id: what to watch, keyed together with @type: the file descriptor for\n\tKEVENT_POLL and KEVENT_SOCKET in the low 32 bits, with in the high\n\t32 bits a tag the application chooses (several kevents of one queue\n\tcan watch one file), a pidfd (or with KEVENT_PROC_PID a process id)\n\tfor KEVENT_PROC, the file descriptor of a file or directory for\n\tKEVENT_INODE, the signal number for KEVENT_SIGNAL, any value the\n\tapplication chooses for KEVENT_TIMER and KEVENT_USER, and for\n\tKEVENT_NAIO the request's id, unique among the queue's requests\n\t(free again after a request's last event)\n @type: KEVENT_TIMER, KEVENT_POLL, KEVENT_USER, KEVENT_SIGNAL,\n\tKEVENT_PROC, KEVENT_INODE, KEVENT_SOCKET or KEVENT_NAIO\n @event: the event bits wanted; for KEVENT_NAIO the operation\n @req_flags: KEVENT_REQ_* flags\n @ret_flags: output: KEVENT_RET_* flags of the entry's result\n @ret_data: output: on KEVENT_RET_BROKEN, (__s32)ret_data[1] is a\n\tnegative errno; on KEVENT_RET_COMPLETE (a KEVENT_NAIO request with\n\tKEVENT_REQ_INLINE that completed at its ADD, whose event is not\n\treported) (__s32)ret_data[1] is the request's result and\n\tret_data[0] the KEVENT_EV_* flags its event would have; else 0\n @data: type-specific input: KEVENT_TIMER: the period in nanoseconds,\n\t0 for a timer that expires once; KEVENT_NAIO: the buffer's address,\n\tor for KEVENT_NAIO_SENDFILE the offset in @naio.in_fd to send from\n @user_data: returned unchanged with every event\n @timer: KEVENT_TIMER only:\n\t@timer.start: the first expiry in nanoseconds, relative to now or,\n\twith KEVENT_TIMER_ABSTIME, an absolute time of @timer.clock; 0\n\tmeans one period from now\n\t@timer.clock: KEVENT_CLOCK_*\n\t@timer.flags: KEVENT_TIMER_* flags\n @signal: KEVENT_SIGNAL only:\n\t@signal.flags: KEVENT_SIGNAL_* flags\n\t@signal.__reserved: zero\n @proc: KEVENT_PROC only:\n\t@proc.flags: KEVENT_PROC_* flags\n\t@proc.__reserved: zero\n @naio: KEVENT_NAIO only:\n\t@naio.fd: the socket: stream, datagram or seqpacket, of AF_INET,\n\tAF_INET6 or AF_UNIX (for KEVENT_NAIO_SENDFILE: stream only)\n\t@naio.len: the bytes to send, or the room of the buffer to receive\n\tinto; at least 1\n\t@naio.msg_flags: MSG_* flags of send(2) or recv(2): MSG_MORE,\n\tMSG_NOSIGNAL and MSG_EOR for KEVENT_NAIO_SEND (which never raises\n\tSIGPIPE: MSG_NOSIGNAL is implied), MSG_WAITALL for KEVENT_NAIO_RECV,\n\tMSG_MORE and MSG_NOSIGNAL for KEVENT_NAIO_SENDFILE\n\t@naio.in_fd: KEVENT_NAIO_SENDFILE: the file to send from, a regular\n\tfile or a block device open for reading; zero for the others\n\tA KEVENT_NAIO_RECV added with KEVENT_REQ_DISPATCH stays for its\n\tnext run (KEVENT_CTL_ENABLE); its events but the last carry\n\tKEVENT_EV_MORE.\n @__reserved: for other types: must be zero"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 #[repr(align(8))]
 pub struct ukevent {
-    pub id: __u64,
+    pub id: __aligned_u64,
     pub type_: __u32,
     pub event: __u32,
     pub req_flags: __u32,
     pub ret_flags: __u32,
     pub ret_data: [__u32; 2usize],
-    pub data: __u64,
-    pub user_data: __u64,
+    pub data: __aligned_u64,
+    pub user_data: __aligned_u64,
     pub __bindgen_anon_1: ukevent__bindgen_ty_1,
 }
 #[repr(C)]
@@ -133,7 +134,7 @@ pub union ukevent__bindgen_ty_1 {
 #[derive(Debug, Default, Copy, Clone)]
 #[repr(align(8))]
 pub struct ukevent__bindgen_ty_1__bindgen_ty_1 {
-    pub start: __u64,
+    pub start: __aligned_u64,
     pub clock: __u32,
     pub flags: __u32,
 }
@@ -259,9 +260,9 @@ impl Default for ukevent {
 #[derive(Debug, Default, Copy, Clone)]
 #[repr(align(8))]
 pub struct kevent_event {
-    pub user_data: __u64,
-    pub id: __u64,
-    pub data: __u64,
+    pub user_data: __aligned_u64,
+    pub id: __aligned_u64,
+    pub data: __aligned_u64,
     pub events: __u32,
     pub type_: __u16,
     pub flags: __u16,
@@ -286,13 +287,13 @@ const _: () = {
 #[derive(Debug, Default, Copy, Clone)]
 #[repr(align(8))]
 pub struct kevent_wait_args {
-    pub timeout_ns: __u64,
-    pub sigmask: __u64,
+    pub timeout_ns: __aligned_u64,
+    pub sigmask: __aligned_u64,
     pub sigmask_size: __u32,
     pub clock: __u32,
     pub min_nr: __u32,
     pub flags: __u32,
-    pub changes: __u64,
+    pub changes: __aligned_u64,
     pub nr_changes: __u32,
     pub __reserved: __u32,
 }
@@ -326,7 +327,7 @@ const _: () = {
 pub struct kevent_ctl_batch {
     pub cmd: __u32,
     pub num: __u32,
-    pub entries: __u64,
+    pub entries: __aligned_u64,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
@@ -346,7 +347,7 @@ const _: () = {
 pub struct kevent_probe {
     pub magic: __u32,
     pub version: __u32,
-    pub types: __u64,
+    pub types: __aligned_u64,
     pub req_flags: __u32,
     pub cmds: __u32,
     pub wait_flags: __u32,
@@ -398,7 +399,7 @@ pub struct kevent_ring {
     pub tail: __u32,
     pub flags: __u32,
     pub num: __u32,
-    pub __reserved: [__u64; 6usize],
+    pub __reserved: [__aligned_u64; 6usize],
     pub events: __IncompleteArrayField<kevent_event>,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]

@@ -420,8 +420,10 @@ pub unsafe fn kevent_get_events(
 }
 
 /// `kevent_ring_init()`: registers the ring at `ring` with `num` entries,
-/// or detaches the queue's ring when `ring` is null and `num` is 0
-/// (detaching when there is none succeeds). `flags` must be 0.
+/// or detaches the queue's ring when `ring` is null and `num` and `flags`
+/// are 0 (detaching when there is none succeeds; a null `ring` with a
+/// `num`, or a `ring` with `num` 0, is `EINVAL`). `flags` is 0 or, with a
+/// ring, [`KEVENT_RING_AT_EVENT`].
 ///
 /// # Safety
 ///

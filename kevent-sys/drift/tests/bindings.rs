@@ -64,11 +64,13 @@ fn uapi_header(scratch: &Path) -> PathBuf {
 /// Gives every struct and union of the header `#[repr(align(8))]`.
 ///
 /// The uapi is laid out so that 32-bit and 64-bit programs share it: every
-/// `__u64` sits at a multiple of 8 and every size is a multiple of 8. Only
-/// the alignment differs: `__u64` is 4-aligned inside i386 structs (C and
-/// Rust alike), so the x86-64 layout tests (alignment 8) would fail there.
-/// With the alignment pinned to 8, one checked-in file (generated on
-/// x86-64) holds on every target; bindgen's size and offset assertions
+/// 64-bit field sits at a multiple of 8 and every size is a multiple of 8,
+/// and the header declares those fields `__aligned_u64`, so C gives every
+/// struct alignment 8 on i386 too. bindgen turns `__aligned_u64` into a
+/// plain `u64`, which Rust aligns to 4 on i386, so the x86-64 layout tests
+/// (alignment 8) would fail there. With the alignment pinned to 8, as the
+/// header's, one checked-in file (generated on x86-64) holds on every
+/// target; bindgen's size and offset assertions
 /// still check the rest, and would fail if a future struct with no
 /// `__u64` grew padding from it.
 #[derive(Debug)]
@@ -100,7 +102,8 @@ impl ParseCallbacks for Align8 {
 /// ABI: change them only together with the checked-in file.
 fn generate(header: &Path, scratch: &Path) -> String {
     let linux_types = "typedef unsigned short __u16;\ntypedef unsigned int __u32;\n\
-                       typedef int __s32;\ntypedef unsigned long long __u64;\n";
+                       typedef int __s32;\ntypedef unsigned long long __u64;\n\
+                       typedef __u64 __aligned_u64 __attribute__((aligned(8)));\n";
     // <linux/types.h> of the build host is not the point: pin the types
     // the header uses, identically on every ABI. The wrapper goes to the
     // scratch folder, never beside the header (a kernel tree).
