@@ -128,6 +128,12 @@ pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// Nanoseconds of a timer's period or start, clamped to `KTIME_MAX`
+/// (`i64::MAX` ns, about 292 years): the kernel refuses more (`EINVAL`).
+fn timer_nanos(d: Duration) -> u64 {
+    nanos(d).min(i64::MAX as u64)
+}
+
 /// An absolute time on a [`Clock`]: when a timer first expires
 /// ([`Kevent::timer_at`], [`Kevent::start_at`]) or a wait ends
 /// ([`Queue::wait_until`](crate::Queue::wait_until)).
@@ -359,10 +365,12 @@ impl Kevent<'static> {
     ///
     /// A zero `period` is refused by the kernel (`EINVAL`) unless a start
     /// is given; for a single expiry use [`timer_after`](Self::timer_after)
-    /// or [`timer_at`](Self::timer_at).
+    /// or [`timer_at`](Self::timer_at). A period longer than `i64::MAX`
+    /// nanoseconds (about 292 years, the most the kernel takes) is
+    /// clamped to it.
     pub fn timer(id: u64, period: Duration) -> Self {
         let mut this = Self::new(Kind::Timer, id, sys::KEVENT_TIMER_FIRED);
-        this.raw.data = nanos(period);
+        this.raw.data = timer_nanos(period);
         this
     }
 
@@ -625,28 +633,32 @@ impl<'fd> Kevent<'fd> {
     }
 
     /// Timers only: the first expiry `after` from now (then every period).
-    /// A zero `after` means at once (1 ns).
+    /// A zero `after` means at once (1 ns); one longer than `i64::MAX`
+    /// nanoseconds (about 292 years, the most the kernel takes) is
+    /// clamped to it, so `Duration::MAX` is "never", in effect.
     ///
     /// # Panics
     ///
     /// On a kevent that is not a timer.
     pub fn start_after(self, after: Duration) -> Self {
         self.set_timer(|t| {
-            t.start = nanos(after).max(1);
+            t.start = timer_nanos(after).max(1);
             t.flags &= !sys::KEVENT_TIMER_ABSTIME;
         })
     }
 
     /// Timers only: the first expiry at `deadline` (then every period),
     /// on the deadline's clock, which the timer then runs on; a deadline
-    /// already past expires at once.
+    /// already past expires at once. A deadline later than `i64::MAX`
+    /// nanoseconds after the clock's epoch (about 292 years: the most the
+    /// kernel takes) is clamped to it.
     ///
     /// # Panics
     ///
     /// On a kevent that is not a timer.
     pub fn start_at(self, deadline: Deadline) -> Self {
         self.set_timer(|t| {
-            t.start = nanos(deadline.at).max(1);
+            t.start = timer_nanos(deadline.at).max(1);
             t.clock = deadline.clock.raw();
             t.flags |= sys::KEVENT_TIMER_ABSTIME;
         })
@@ -1217,6 +1229,38 @@ mod tests {
     #[should_panic(expected = "timers only")]
     fn start_after_refuses_a_process_kevent() {
         let _ = Kevent::process_pid(1).start_after(Duration::from_nanos(2));
+    }
+
+    /// The kernel refuses a period or a start above `KTIME_MAX` (EINVAL):
+    /// the longest durations are clamped to it, not saturated at u64::MAX.
+    #[test]
+    fn timer_periods_and_starts_are_clamped_to_ktime_max() {
+        const KTIME_MAX: u64 = i64::MAX as u64;
+        let period = |k: &Kevent<'_>| k.raw.data;
+        let start = |k: &Kevent<'_>| k.timer_fields().start;
+        let abstime = |k: &Kevent<'_>| k.timer_fields().flags & sys::KEVENT_TIMER_ABSTIME != 0;
+
+        let k = Kevent::timer(1, Duration::MAX);
+        assert_eq!((period(&k), start(&k)), (KTIME_MAX, 0));
+        let k = Kevent::timer_after(1, Duration::MAX);
+        assert_eq!((period(&k), start(&k), abstime(&k)), (0, KTIME_MAX, false));
+        let k = Kevent::timer_at(2, Deadline::after(Duration::MAX));
+        assert_eq!((period(&k), start(&k), abstime(&k)), (0, KTIME_MAX, true));
+        let k = Kevent::timer(3, Duration::from_secs(1)).start_at(Deadline::at(
+            Clock::Realtime,
+            Duration::from_nanos(u64::MAX),
+        ));
+        assert_eq!((period(&k), start(&k)), (1_000_000_000, KTIME_MAX));
+        // Exactly KTIME_MAX is kept; just below and ordinary values are
+        // as given.
+        let max = Duration::from_nanos(KTIME_MAX);
+        assert_eq!(period(&Kevent::timer(4, max)), KTIME_MAX);
+        let k = Kevent::timer_after(5, max - Duration::from_nanos(1));
+        assert_eq!(start(&k), KTIME_MAX - 1);
+        let k = Kevent::timer(6, Duration::from_millis(20)).start_after(Duration::from_nanos(7));
+        assert_eq!((period(&k), start(&k)), (20_000_000, 7));
+        // A zero delay is still "at once", 1 ns.
+        assert_eq!(start(&Kevent::timer_after(7, Duration::ZERO)), 1);
     }
 
     #[test]

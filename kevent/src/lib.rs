@@ -6,7 +6,9 @@
 //! socket readiness with its amounts, and the completions of network I/O
 //! requests whose buffers the queue owns until they complete. The
 //! queue is created with `kevent_create()` on a kernel built with the
-//! series in `kernel-patches/`. Before its first kevent system call the
+//! kevent patch series (the kevent repository's `kernel-patches/`, on
+//! Linux 6.12: the crate's README says where and how to boot it). Before
+//! its first kevent system call the
 //! crate probes the kernel once ([`features`]); on a kernel without kevent
 //! ABI v2 every constructor fails with [`std::io::ErrorKind::Unsupported`]
 //! and says how to run the patched one.
@@ -268,8 +270,9 @@ mod tests {
         assert_eq!((key.event, key.req_flags, key.data), (0, 0, 0));
         assert_eq!((key.id, key.type_), (3, sys::KEVENT_POLL));
         assert_eq!(p.key(), Key::poll(3));
-        // A huge period saturates instead of wrapping.
-        assert_eq!(Kevent::timer(1, Duration::MAX).raw.data, u64::MAX);
+        // A huge period is clamped to KTIME_MAX (the kernel's most)
+        // instead of wrapping.
+        assert_eq!(Kevent::timer(1, Duration::MAX).raw.data, i64::MAX as u64);
         assert_eq!(Kind::from_raw(99), Kind::Other(99));
         let all = Kevent::user(1).dispatch().disabled().update();
         assert_eq!(

@@ -48,8 +48,18 @@
 //!    of another chooser's request with the same id could otherwise be
 //!    taken for ours. [`Naio::new`] makes a queue of its own;
 //!    [`Naio::from_queue`] is `unsafe` for that reason; and a `Naio` copied
-//!    into a child by `fork` refuses to submit (`EXDEV`), since parent and
-//!    child would share the queue with two copies of the table.
+//!    into a child by `fork` refuses to submit, rearm, cancel, wait or
+//!    drain (`Unsupported`), since parent and child would share the queue
+//!    with two copies of the table: the child's copy would choose ids the
+//!    parent's has in flight, take the parent's completions and cancel its
+//!    requests. It tells it is a copy without a system call: each `Naio`
+//!    keeps a nonzero word in a page advised `MADV_WIPEONFORK`, which a
+//!    child of `fork` finds zeroed (where the advice fails, it compares
+//!    the process id, a `getpid` call per check). Dropped in the child,
+//!    the copy makes no call on the queue and frees its copies of the
+//!    buffers: the kernel moves data only in the address space of the
+//!    process that submitted (see the end of this argument), so it never
+//!    touches them.
 //! 4. A receive that stays ([`Naio::recv_stay`]) keeps, between runs,
 //!    the address of a buffer the crate has handed back to its owner:
 //!    the kernel does not touch it while the request is disabled, and
@@ -69,7 +79,8 @@
 //!    holds the slot table's lock across its ENABLE so that the buffer
 //!    always comes back to its caller.
 //! 5. Dropping a [`Naio`] (or the last handle of an
-//!    `AsyncNaio`) cancels every request in flight
+//!    `AsyncNaio`), but for a copy in a child of `fork` (point 3),
+//!    cancels every request in flight
 //!    with `KEVENT_CTL_REMOVE`, collects their completions (a cancelled
 //!    request completes at once with `ECANCELED`), and frees those
 //!    buffers. A buffer whose completion it cannot collect (another
@@ -93,7 +104,9 @@
 use std::fmt;
 use std::io;
 use std::mem;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
@@ -106,13 +119,17 @@ use crate::flags::{EventFlags, RecvFlags, SendFlags, SendfileFlags};
 use crate::interest::{Event, Key, Kind, Token};
 use crate::probe::features;
 use crate::queue::{ctl_one, ctl_one_entry, Events, Queue};
-use crate::ring::{Drain, QueueRef, Ring};
+use crate::ring::{map_anonymous, Drain, QueueRef, Ring};
 use crate::wait::Wait;
 
-/// The most bytes one request moves: the kernel takes 1 to
-/// `INT_MAX - 4095` (the most `read(2)` moves at once); a larger buffer
-/// is used up to this length, as `read(2)` would.
-pub const MAX_REQUEST_LEN: usize = i32::MAX as usize - 4095;
+/// The most bytes one request moves: `i32::MAX` rounded down to a
+/// multiple of 256 KiB, the largest page size Linux has. The kernel takes
+/// 1 to `MAX_RW_COUNT` bytes (`INT_MAX & PAGE_MASK`, the most `read(2)`
+/// moves at once: `INT_MAX - 4095` with 4 KiB pages, less with larger
+/// ones) and refuses more (`EINVAL`); this bound is within it whatever
+/// the page size. A larger buffer is used up to this length, as `read(2)`
+/// would.
+pub const MAX_REQUEST_LEN: usize = i32::MAX as usize & !(256 * 1024 - 1);
 
 /// A buffer the kernel can read from while a send is in flight, owned by
 /// the queue meanwhile (as tokio-uring's and monoio's `IoBuf`).
@@ -296,6 +313,13 @@ impl NaioOp {
 /// slot's generation (high 32 bits), chosen by the crate, so unique among
 /// the queue's requests in flight. Its completion's [`Event::id`] is
 /// [`raw`](RequestId::raw).
+///
+/// The generation is 32 bits and wraps: after 2^32 reuses of one slot, a
+/// stale id (kept from a request that ended long ago) names the slot's
+/// request of that time again, so [`take_id`](Naio::take_id),
+/// [`cancel`](Naio::cancel) or [`rearm`](Naio::rearm) with it may act on
+/// that request. Memory stays safe (the table still frees a buffer only
+/// on its request's completion); drop ids once their request is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(u64);
 
@@ -1252,6 +1276,18 @@ impl<B> Slots<B> {
         }
     }
 
+    /// Takes the wakers registered by [`poll`](Slots::poll).
+    #[cfg(feature = "tokio")]
+    fn take_wakers(&mut self) -> Vec<Waker> {
+        self.slots
+            .iter_mut()
+            .filter_map(|slot| match &mut slot.state {
+                State::InFlight { waker, .. } => waker.take(),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The ids of the requests in flight.
     fn in_flight_ids(&self) -> Vec<RequestId> {
         self.ids_where(|state| matches!(state, State::InFlight { .. }))
@@ -1451,12 +1487,71 @@ fn invalid_input(why: &'static str) -> Error {
 pub struct Naio<B: IoBuf = Vec<u8>> {
     queue: Queue,
     slots: Mutex<Slots<B>>,
-    /// The process that may submit (see the safety argument, 3).
-    pid: u32,
+    /// Whether this is a copy in a child of `fork` (the safety argument, 3).
+    fork_check: ForkCheck,
     /// The ENABLE entries of [`wait_rearming`](Naio::wait_rearming),
     /// kept for their allocation (taken out for a call: a wait does not
     /// hold the lock).
     rearm_changes: Mutex<Changes<'static>>,
+}
+
+/// Tells a copy of a [`Naio`] in a child of `fork` from the original
+/// without a system call: a page advised `MADV_WIPEONFORK` holds a
+/// nonzero word, and a child of `fork` (or of any `clone` without
+/// `CLONE_VM`: another address space) finds that page zero-filled. Where
+/// the advice fails (a kernel before 4.14, a seccomp filter), the
+/// process id, compared at each check (a `getpid` call).
+struct ForkCheck {
+    /// The word, in a page of its own; `None`: compare `pid`.
+    marker: Option<NonNull<AtomicU32>>,
+    /// The process that made it.
+    pid: u32,
+}
+
+// SAFETY: the marker's page is this value's alone, written once before
+// the value is shared, then only read, atomically, until Drop unmaps it.
+unsafe impl Send for ForkCheck {}
+// SAFETY: as for Send: shared, it is only read atomically.
+unsafe impl Sync for ForkCheck {}
+
+impl ForkCheck {
+    /// The mapping's length: a word (the kernel maps a page).
+    const LEN: usize = mem::size_of::<AtomicU32>();
+
+    fn new() -> Self {
+        let marker = map_anonymous(Self::LEN, true).ok().map(|page| {
+            let marker = page.cast::<AtomicU32>();
+            // SAFETY: a new, page-aligned mapping of zeroes, ours alone
+            // until Drop; any bits are a valid AtomicU32.
+            unsafe { marker.as_ref() }.store(1, Ordering::Relaxed);
+            marker
+        });
+        ForkCheck {
+            marker,
+            pid: std::process::id(),
+        }
+    }
+
+    /// Whether this process is not the one that made the check: a child
+    /// of `fork` (or of its child...).
+    #[inline]
+    fn forked(&self) -> bool {
+        match self.marker {
+            // SAFETY: mapped until Drop; read atomically.
+            Some(marker) => unsafe { marker.as_ref() }.load(Ordering::Relaxed) == 0,
+            None => std::process::id() != self.pid,
+        }
+    }
+}
+
+impl Drop for ForkCheck {
+    fn drop(&mut self) {
+        if let Some(marker) = self.marker {
+            // SAFETY: our mapping (in a child, its zeroed copy), which
+            // nothing uses after this.
+            unsafe { libc::munmap(marker.as_ptr().cast(), Self::LEN) };
+        }
+    }
 }
 
 impl<B: IoBuf> fmt::Debug for Naio<B> {
@@ -1520,15 +1615,16 @@ impl<B: IoBuf> Naio<B> {
         Naio {
             queue,
             slots: Mutex::new(Slots::new()),
-            pid: std::process::id(),
+            fork_check: ForkCheck::new(),
             rearm_changes: Mutex::new(Changes::new()),
         }
     }
 
     /// `Unsupported` ("a Naio inherited across fork() `what`") in a copy
-    /// made by `fork`: the safety argument, 3.
+    /// made by `fork`: the safety argument, 3. No system call (it is on
+    /// every submit).
     fn not_forked(&self, what: &str) -> io::Result<()> {
-        if std::process::id() == self.pid {
+        if !self.fork_check.forked() {
             return Ok(());
         }
         Err(io::Error::new(
@@ -2116,9 +2212,14 @@ impl<B: IoBuf> Naio<B> {
     /// `ENOENT`: no such request in flight (its completion was reported,
     /// or it completed in its [`send_now`](Naio::send_now));
     /// `EALREADY`: it has completed, and its completion is still to be
-    /// reported.
+    /// reported; `Unsupported` in a child of `fork` (the ids name the
+    /// parent's requests).
     pub fn cancel(&self, id: RequestId) -> Result<(), Error> {
-        ctl_one(self.queue.as_fd(), Command::Remove, Key::from(id).raw())
+        let key = Key::from(id);
+        if let Err(e) = self.not_forked("cannot cancel the parent's requests") {
+            return Err(Error::io(Command::Remove, Some(key), None, e));
+        }
+        ctl_one(self.queue.as_fd(), Command::Remove, key.raw())
     }
 
     /// Waits as [`Queue::wait`] does, then records the network I/O
@@ -2126,12 +2227,24 @@ impl<B: IoBuf> Naio<B> {
     /// sockets are ready during this call). Returns how many events
     /// `events` holds, of every kind; take each NAIO completion's buffer
     /// back with [`take`](Naio::take).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Queue::wait`]; `Unsupported` in a child of `fork`,
+    /// without a system call: the queue's completions are the parent's.
     pub fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<usize> {
         self.wait_with(events, &Wait::new(timeout))
     }
 
     /// [`wait`](Naio::wait) as [`Queue::wait_with`] waits.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Queue::wait_with`]; `Unsupported` in a child of `fork`.
     pub fn wait_with(&self, events: &mut Events, how: &Wait<'_>) -> io::Result<usize> {
+        // A wait here would take the parent's completions, and its
+        // buffers are not in our copy of the table.
+        self.not_forked("cannot wait on the parent's queue (its completions are the parent's)")?;
         let n = self.queue.wait_with(events, how)?;
         self.record(events);
         Ok(n)
@@ -2350,8 +2463,10 @@ impl<B: IoBuf> Naio<B> {
     /// # Errors
     ///
     /// `InvalidInput` if `ring` is registered on another queue: its
-    /// events are not this queue's completions.
+    /// events are not this queue's completions; `Unsupported` in a child
+    /// of `fork` (the ring's events are the parent's).
     pub fn drain<'a, Q: QueueRef>(&'a self, ring: &'a mut Ring<Q>) -> io::Result<NaioDrain<'a, B>> {
+        self.not_forked("cannot drain the parent's completions")?;
         // The ring holds our queue itself (a `&Queue` from `queue()`), not
         // a duplicate of its descriptor: the events it holds are then the
         // kernel's, for this queue, as `wait` gets them.
@@ -2465,6 +2580,13 @@ impl<B: IoBuf> Naio<B> {
         self.lock().poll(id, Some(waker), sendfile)
     }
 
+    /// Takes the wakers of every request in flight (the async interface,
+    /// when its task stops: each future then looks again and fails).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn take_wakers(&self) -> Vec<Waker> {
+        self.lock().take_wakers()
+    }
+
     /// Gives up on `id` (its future was dropped): a completed request's
     /// buffer is freed now, one in flight is cancelled and its buffer
     /// freed when its completion arrives.
@@ -2486,11 +2608,24 @@ impl<B: IoBuf> Naio<B> {
     /// kernel has let go of them, then closes the queue. Returns how many
     /// buffers had to be leaked (their requests' completions were taken
     /// by another descriptor of the queue, or did not come): 0 normally.
+    ///
+    /// In a child of `fork`, the requests are the parent's: it leaves
+    /// them alone (no system call on the queue), frees the child's copies
+    /// of the buffers, which the kernel never touches, closes the child's
+    /// descriptor of the queue and returns 0.
     pub fn close(mut self) -> usize {
         self.shutdown()
     }
 
     fn shutdown(&mut self) -> usize {
+        if self.fork_check.forked() {
+            // A REMOVE or a wait here would cancel the parent's requests
+            // or take its completions. Our buffers are copies in this
+            // address space, where the kernel moves no data (EXDEV): they
+            // are freed with the table, whose lock is not taken (a thread
+            // of the parent may have held it at the fork).
+            return 0;
+        }
         // Receives that stay, not in flight: the kernel does not use
         // their buffers, but keeps the requests (and their sockets) as
         // long as the queue lives, which a duplicate of its descriptor
@@ -2561,9 +2696,45 @@ impl<B: IoBuf> Drop for Naio<B> {
     }
 }
 
+#[cfg(test)]
+impl<B: IoBuf> Naio<B> {
+    /// A `Naio` around a pipe whose write end is closed: enough for
+    /// checks made before any system call (no kevent kernel needed), and
+    /// readable at once.
+    pub(crate) fn on_a_pipe() -> Self {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the write end is ours and closed once, here.
+        unsafe { libc::close(fds[1]) };
+        // SAFETY: the read end is ours, owned from here on (a kevent call
+        // on it fails: no kevent, or not a queue).
+        let queue = unsafe { Queue::from_raw_fd(fds[0]) };
+        // SAFETY: no one else submits requests on it.
+        unsafe { Naio::from_queue(queue) }
+    }
+
+    /// A request in flight, as a submit leaves it before its add.
+    pub(crate) fn fake_in_flight(&self, buf: Option<B>, op: NaioOp, len: usize) -> RequestId {
+        match self.lock().insert(buf, op, len, Token(0), None) {
+            Ok(id) => id,
+            Err(_) => panic!("no slot"),
+        }
+    }
+}
+
 impl<B: IoBuf> AsRawFd for Naio<B> {
     fn as_raw_fd(&self) -> RawFd {
         self.queue.as_raw_fd()
+    }
+}
+
+impl<B: IoBuf> AsFd for Naio<B> {
+    /// The queue's descriptor, as [`Queue`]'s `as_fd` gives it (e.g. to
+    /// watch the queue with epoll or another queue).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.queue.as_fd()
     }
 }
 
@@ -3106,7 +3277,12 @@ mod tests {
         // SAFETY: plain integers.
         let naio = unsafe { raw.__bindgen_anon_1.naio };
         assert_eq!(naio.len as usize, MAX_REQUEST_LEN);
-        assert_eq!(naio.len, 0x7fff_f000);
+        // Within MAX_RW_COUNT (INT_MAX & PAGE_MASK) for pages of up to
+        // 256 KiB, the largest Linux has.
+        assert_eq!(naio.len, 0x7ffc_0000);
+        for page_size in [4u32 << 10, 16 << 10, 64 << 10, 256 << 10] {
+            assert!(naio.len <= i32::MAX as u32 & !(page_size - 1));
+        }
         assert_eq!(raw.event, sys::KEVENT_NAIO_RECV);
         assert_eq!(
             (SendFlags::all().bits(), RecvFlags::all().bits()),
@@ -3144,7 +3320,7 @@ mod tests {
         let raw = sendfile_request(id, 5, 0, 0, usize::MAX, SendfileFlags::empty(), Token(0));
         // SAFETY: plain integers.
         let naio = unsafe { raw.__bindgen_anon_1.naio };
-        assert_eq!((naio.len, naio.msg_flags, raw.data), (0x7fff_f000, 0, 0));
+        assert_eq!((naio.len, naio.msg_flags, raw.data), (0x7ffc_0000, 0, 0));
         assert_eq!(SendfileFlags::all().bits(), libc::MSG_MORE as u32);
         assert_eq!(NaioOp::Sendfile.raw(), sys::KEVENT_NAIO_SENDFILE);
         assert_eq!(
@@ -3237,20 +3413,134 @@ mod tests {
         assert_eq!(moved.stable_ptr(), p);
     }
 
-    /// A `Naio` around a pipe: enough for checks made before any system
-    /// call (no kevent kernel needed).
     fn not_a_queue() -> Naio {
-        use std::os::fd::FromRawFd;
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: the write end is ours and closed once, here.
-        unsafe { libc::close(fds[1]) };
-        // SAFETY: the read end is ours, owned from here on (never used
-        // for a kevent call: the requests below fail before one).
-        let queue = unsafe { Queue::from_raw_fd(fds[0]) };
-        // SAFETY: no one else submits requests on it.
-        unsafe { Naio::from_queue(queue) }
+        Naio::on_a_pipe()
+    }
+
+    /// A buffer that counts its drops in a static counter.
+    struct Tracked(Vec<u8>, &'static AtomicU32);
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    // SAFETY: the Vec's heap bytes, as for Vec<u8>.
+    unsafe impl IoBuf for Tracked {
+        fn stable_ptr(&self) -> *const u8 {
+            self.0.as_ptr()
+        }
+        fn bytes_init(&self) -> usize {
+            self.0.len()
+        }
+        fn bytes_total(&self) -> usize {
+            self.0.capacity()
+        }
+    }
+
+    /// Forks; the child runs `child` (with an alarm, so that a hang is a
+    /// failure, not a stuck test) and exits with its code. Returns the
+    /// child's exit code.
+    fn in_a_child(child: impl FnOnce() -> i32) -> i32 {
+        // SAFETY: the child runs `child`, which takes no lock another
+        // thread may hold (glibc's malloc is ready again in a child), and
+        // _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: no memory is passed.
+            unsafe { libc::alarm(10) };
+            let code = child();
+            // SAFETY: ends the child without running the parent's
+            // destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status),
+            "the child died of signal {} (14: SIGALRM, it hung)",
+            libc::WTERMSIG(status)
+        );
+        libc::WEXITSTATUS(status)
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "mmap and fork")]
+    fn a_child_of_fork_is_told_without_a_system_call() {
+        let check = ForkCheck::new();
+        assert!(check.marker.is_some(), "MADV_WIPEONFORK is refused here");
+        // The fallback where the advice fails: the process id.
+        let by_pid = ForkCheck {
+            marker: None,
+            pid: std::process::id(),
+        };
+        assert!(!check.forked() && !by_pid.forked());
+        let code = in_a_child(|| i32::from(!check.forked()) | i32::from(!by_pid.forked()) << 1);
+        assert_eq!(code, 0, "a child not told (1: the page, 2: the pid)");
+        assert!(
+            !check.forked() && !by_pid.forked(),
+            "the parent's mark is kept"
+        );
+    }
+
+    /// A `Naio` copied into a child refuses to wait or cancel, and its
+    /// drop there neither calls the kernel (on the host, a call would
+    /// fail anyway) nor takes the slot table's lock, which a thread of
+    /// the parent may have held at the fork (here the forking thread
+    /// does): it frees the child's copies of the buffers and returns.
+    #[test]
+    #[cfg_attr(miri, ignore = "mmap and fork")]
+    fn a_copy_in_a_child_waits_on_nothing_and_drops_without_calls() {
+        static DROPS: AtomicU32 = AtomicU32::new(0);
+        let naio: Naio<Tracked> = Naio::on_a_pipe();
+        let id = naio.fake_in_flight(
+            Some(Tracked(Vec::with_capacity(8), &DROPS)),
+            NaioOp::Recv,
+            8,
+        );
+        let held = naio.lock();
+        let code = in_a_child(|| {
+            let mut events = Events::with_capacity(4);
+            let forked = |kind: io::ErrorKind, words: String| {
+                kind == io::ErrorKind::Unsupported && words.contains("fork")
+            };
+            let mut code = 0;
+            match naio.wait(&mut events, Some(Duration::ZERO)) {
+                Err(e) if forked(e.kind(), e.to_string()) => {}
+                _ => code |= 1,
+            }
+            match naio.cancel(id) {
+                Err(e) if forked(e.kind(), e.to_string()) => {}
+                _ => code |= 2,
+            }
+            // SAFETY: the child's copy is read out once and dropped here;
+            // the original is never dropped in the child (_exit).
+            let copy = unsafe { std::ptr::read(&naio) };
+            if copy.close() != 0 {
+                code |= 4;
+            }
+            if DROPS.load(Ordering::SeqCst) != 1 {
+                code |= 8;
+            }
+            code
+        });
+        drop(held);
+        assert_eq!(
+            code, 0,
+            "1: wait not refused, 2: cancel not refused, 4: close leaked, 8: buffer not freed"
+        );
+        // The parent's request and buffer are untouched.
+        assert_eq!((naio.in_flight(), DROPS.load(Ordering::SeqCst)), (1, 0));
+        let completed = naio.lock().complete(id, Some(NaioOp::Recv), ok(3), false);
+        assert!(matches!(completed, Completed::Stored(None)));
+        let done = naio.take_id(id).unwrap();
+        assert_eq!(*done.result().as_ref().unwrap(), 3);
+        drop(done);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+        assert_eq!(naio.close(), 0);
     }
 
     /// An ENABLE entry for `id` as the kernel wrote it back: `None` not

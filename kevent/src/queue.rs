@@ -473,13 +473,23 @@ impl Queue {
     /// before the number closes: [`register`](Self::register) returns a
     /// guard that does, or use [`Kevent::fd_close`] (the kernel removes
     /// the kevent when this number is closed).
-    pub fn add_fd(&self, fd: &impl AsFd, events: PollFlags, token: Token) -> Result<(), Error> {
+    pub fn add_fd(
+        &self,
+        fd: &impl AsFd,
+        events: PollFlags,
+        token: impl Into<Token>,
+    ) -> Result<(), Error> {
         self.add(Kevent::poll(fd.as_fd(), events).token(token))
     }
 
     /// Changes what `fd` is watched for; the token must be given again, so
     /// that it cannot be lost.
-    pub fn modify_fd(&self, fd: &impl AsFd, events: PollFlags, token: Token) -> Result<(), Error> {
+    pub fn modify_fd(
+        &self,
+        fd: &impl AsFd,
+        events: PollFlags,
+        token: impl Into<Token>,
+    ) -> Result<(), Error> {
         self.modify(Kevent::poll(fd.as_fd(), events).token(token))
     }
 
@@ -510,7 +520,7 @@ impl Queue {
         &self,
         fd: F,
         events: PollFlags,
-        token: Token,
+        token: impl Into<Token>,
     ) -> Result<Registered<F, &Queue>, Error> {
         Registered::new(self, fd, events, token)
     }
@@ -835,12 +845,16 @@ impl Queue {
             raw, runs, batches, ..
         } = changes;
         batches.clear();
+        // One pointer for every run: a reborrow of `raw` per run would
+        // invalidate the pointers handed out for the runs before it.
+        let base = raw.as_mut_ptr();
         let mut start = 0;
         for &(cmd, end) in runs.iter() {
             batches.push(sys::kevent_ctl_batch {
                 cmd: cmd.raw(),
                 num: (end - start) as u32,
-                entries: raw[start..].as_mut_ptr() as usize as u64,
+                // Within the list: start <= raw.len().
+                entries: base.wrapping_add(start) as usize as u64,
             });
             start = end;
         }

@@ -68,7 +68,7 @@ impl<F: AsFd, Q: QueueRef> Registered<F, Q> {
     /// # Errors
     ///
     /// As [`Queue::add_fd`]; `fd` and `queue` are then dropped.
-    pub fn new(queue: Q, fd: F, events: PollFlags, token: Token) -> Result<Self, Error> {
+    pub fn new(queue: Q, fd: F, events: PollFlags, token: impl Into<Token>) -> Result<Self, Error> {
         queue.queue().add_fd(&fd, events, token)?;
         Ok(Registered {
             fd: ManuallyDrop::new(fd),
@@ -98,7 +98,7 @@ impl<F: AsFd, Q: QueueRef> Registered<F, Q> {
     }
 
     /// Changes what the descriptor is watched for, and its token.
-    pub fn modify(&self, events: PollFlags, token: Token) -> Result<(), Error> {
+    pub fn modify(&self, events: PollFlags, token: impl Into<Token>) -> Result<(), Error> {
         self.queue().modify_fd(&*self.fd, events, token)
     }
 

@@ -85,6 +85,38 @@ impl QueueRef for &Queue {
     }
 }
 
+/// A new private anonymous mapping of `size` bytes, zeroed and
+/// populated; with `wipe_on_fork` (`MADV_WIPEONFORK`), a child of `fork`
+/// (or of any `clone` without `CLONE_VM`) finds it zero-filled at the same
+/// address: nothing of it is copied into the child, and the parent's
+/// pages are not made copy-on-write. The caller unmaps it with
+/// `libc::munmap(ptr, size)`.
+pub(crate) fn map_anonymous(size: usize, wipe_on_fork: bool) -> io::Result<NonNull<libc::c_void>> {
+    // SAFETY: a new private anonymous mapping, which nothing else uses.
+    let mem = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            -1,
+            0,
+        )
+    };
+    if mem == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: advice on the mapping just made.
+    if wipe_on_fork && unsafe { libc::madvise(mem, size, libc::MADV_WIPEONFORK) } != 0 {
+        let err = io::Error::last_os_error();
+        // SAFETY: the mapping just made, which nothing uses.
+        unsafe { libc::munmap(mem, size) };
+        return Err(err);
+    }
+    // SAFETY: mmap never returns null on success here (no MAP_FIXED).
+    Ok(unsafe { NonNull::new_unchecked(mem) })
+}
+
 /// The ring's memory: an anonymous mapping holding a `struct kevent_ring`
 /// and its entries, zeroed. Kept apart from the kernel registration so
 /// that the consumer side ([`Drain`]) can be tested against a fake kernel.
@@ -105,40 +137,17 @@ impl RingMem {
             .checked_mul(std::mem::size_of::<sys::kevent_event>())
             .and_then(|n| n.checked_add(std::mem::size_of::<sys::kevent_ring>()))
             .ok_or(io::ErrorKind::InvalidInput)?;
-        // SAFETY: a new private anonymous mapping, which nothing else uses.
-        let mem = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
-        };
-        if mem == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let this = RingMem {
-            // SAFETY: mmap never returns null on success here (no MAP_FIXED).
-            ptr: unsafe { NonNull::new_unchecked(mem.cast()) },
-            size,
-            entries,
-        };
         // MADV_WIPEONFORK, not MADV_DONTFORK: a forked child keeps a
         // mapping at this address, zero-filled, so the safe accessors of
         // its copy of the `Ring` read an empty ring (head = tail = 0)
         // instead of unmapped memory, or memory the child mapped there
-        // later. Like MADV_DONTFORK, nothing is copied into the child and
-        // the parent's pages are not made copy-on-write.
-        // SAFETY: advice on our own mapping.
-        if dontfork && unsafe { libc::madvise(mem, size, libc::MADV_WIPEONFORK) } != 0 {
-            let err = io::Error::last_os_error();
-            // SAFETY: never registered.
-            unsafe { this.unmap() };
-            return Err(err);
-        }
-        Ok(this)
+        // later.
+        let mem = map_anonymous(size, dontfork)?;
+        Ok(RingMem {
+            ptr: mem.cast(),
+            size,
+            entries,
+        })
     }
 
     /// # Safety

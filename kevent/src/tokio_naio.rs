@@ -7,7 +7,7 @@ use std::io;
 use std::mem;
 use std::os::fd::AsFd;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -37,6 +37,18 @@ use crate::queue::{Events, Queue};
 /// `AsyncNaio` stops its task and closes the queue as dropping a [`Naio`]
 /// does (no future can outlive it: they borrow it).
 ///
+/// If the task cannot wait on the queue (a wait fails with anything but
+/// `Interrupted`, which should not happen to a queue it owns, or tokio's
+/// reactor is gone), it stops, and every future resolves to an error
+/// that says why: the pending ones at once, new ones without being
+/// submitted (a new request's buffer comes back with the error). A
+/// request in flight then may still be the kernel's, so its buffer cannot
+/// be handed back: its future resolves to the error and `B::default()`
+/// (an empty `Vec`, say) in the buffer's place, its request is
+/// cancelled, and its buffer stays with the queue, freed when the queue
+/// is closed if the kernel is done with it, else leaked (never freed
+/// while the kernel may use it). That is what the `Default` bound is for.
+///
 /// ```no_run
 /// # #[cfg(feature = "tokio")]
 /// # async fn f() -> std::io::Result<()> {
@@ -51,20 +63,42 @@ use crate::queue::{Events, Queue};
 /// # Ok(()) }
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub struct AsyncNaio<B: IoBuf + Send = Vec<u8>> {
-    shared: Arc<AsyncFd<Naio<B>>>,
+pub struct AsyncNaio<B: IoBuf + Send + Default = Vec<u8>> {
+    shared: Arc<Shared<B>>,
     driver: tokio::task::AbortHandle,
 }
 
-impl<B: IoBuf + Send> fmt::Debug for AsyncNaio<B> {
+/// What the task that waits on the queue shares with the futures.
+struct Shared<B: IoBuf> {
+    naio: AsyncFd<Naio<B>>,
+    /// Why the task stopped: set once, before it wakes the futures.
+    stopped: OnceLock<Stopped>,
+}
+
+/// Why the task that waits on the queue stopped.
+#[derive(Debug)]
+struct Stopped {
+    kind: io::ErrorKind,
+    message: String,
+}
+
+impl Stopped {
+    /// The error every future resolves to now (`io::Error` is not `Clone`).
+    fn error(&self) -> io::Error {
+        io::Error::new(self.kind, self.message.clone())
+    }
+}
+
+impl<B: IoBuf + Send + Default> fmt::Debug for AsyncNaio<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncNaio")
-            .field("naio", self.shared.get_ref())
+            .field("naio", self.naio())
+            .field("stopped", &self.shared.stopped.get())
             .finish_non_exhaustive()
     }
 }
 
-impl<B: IoBuf + Send> AsyncNaio<B> {
+impl<B: IoBuf + Send + Default> AsyncNaio<B> {
     /// A new queue for network I/O requests, in the current tokio
     /// runtime, with the task that waits on it.
     ///
@@ -74,19 +108,32 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
     pub fn new() -> io::Result<Self> {
         // SAFETY: a new queue, which nothing else submits requests on (it
         // is never handed out).
-        let naio = unsafe { Naio::from_queue(Queue::new()?) };
+        Self::with_naio(unsafe { Naio::from_queue(Queue::new()?) })
+    }
+
+    /// `naio` in the current runtime, with the task that waits on it.
+    fn with_naio(naio: Naio<B>) -> io::Result<Self> {
         // SAFETY: a Naio owns its queue's descriptor (an OwnedFd), returns
         // that same one from as_raw_fd() and never replaces it; it stays
         // open until the AsyncFd drops the Naio.
-        let shared = unsafe { AsyncFd::register_with_interest(naio, Interest::READABLE) }
+        let naio = unsafe { AsyncFd::register_with_interest(naio, Interest::READABLE) }
             .map_err(|e| e.into_parts().1)?;
-        let shared = Arc::new(shared);
+        let shared = Arc::new(Shared {
+            naio,
+            stopped: OnceLock::new(),
+        });
         let driver = tokio::spawn(drive(Arc::clone(&shared))).abort_handle();
         Ok(AsyncNaio { shared, driver })
     }
 
     fn naio(&self) -> &Naio<B> {
-        self.shared.get_ref()
+        self.shared.naio.get_ref()
+    }
+
+    /// Why the task that waits on the queue stopped, if it did: then no
+    /// request is submitted.
+    fn stopped(&self) -> Option<io::Error> {
+        self.shared.stopped.get().map(Stopped::error)
     }
 
     /// How many requests are in flight (futures pending, or dropped with
@@ -108,6 +155,9 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
 
     /// [`send`](Self::send) with these flags.
     pub fn send_with(&self, socket: &impl AsFd, buf: B, flags: SendFlags) -> Op<'_, B> {
+        if let Some(e) = self.stopped() {
+            return self.ready(Err(e), buf);
+        }
         let r = self.naio().send_now(socket, buf, flags, Token(0));
         self.op(r)
     }
@@ -126,6 +176,9 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
     where
         B: IoBufMut,
     {
+        if let Some(e) = self.stopped() {
+            return self.ready(Err(e), buf);
+        }
         let r = self.naio().recv(socket, buf, flags, Token(0));
         self.op(r.map(Sent::InFlight))
     }
@@ -168,36 +221,51 @@ impl<B: IoBuf + Send> AsyncNaio<B> {
         len: usize,
         flags: SendfileFlags,
     ) -> SendfileOp<'_, B> {
-        let r = self
-            .naio()
-            .sendfile(socket, file, offset, len, flags, Token(0));
-        SendfileOp {
-            naio: self.naio(),
-            state: match r {
+        let state = match self.stopped() {
+            Some(e) => FileState::Failed(e),
+            None => match self
+                .naio()
+                .sendfile(socket, file, offset, len, flags, Token(0))
+            {
                 Ok(id) => FileState::InFlight(id),
                 Err(e) => FileState::Failed(e.into()),
             },
+        };
+        SendfileOp {
+            naio: self.naio(),
+            stopped: &self.shared.stopped,
+            state,
         }
     }
 
     /// The future of a submitted request (or of one that completed or
     /// failed in its submission).
     fn op(&self, r: Result<Sent<B>, crate::naio::SubmitError<B>>) -> Op<'_, B> {
+        match r {
+            Ok(Sent::InFlight(id)) => Op {
+                naio: self.naio(),
+                stopped: &self.shared.stopped,
+                state: State::InFlight(id),
+            },
+            Ok(Sent::Done(done)) => {
+                let (res, buf) = done.into_parts();
+                self.ready(res, buf)
+            }
+            Err(e) => self.ready(Err(e.error.into()), e.buf),
+        }
+    }
+
+    /// The future of a request that is done before it was in flight.
+    fn ready(&self, res: io::Result<usize>, buf: B) -> Op<'_, B> {
         Op {
             naio: self.naio(),
-            state: match r {
-                Ok(Sent::InFlight(id)) => State::InFlight(id),
-                Ok(Sent::Done(done)) => {
-                    let (res, buf) = done.into_parts();
-                    State::Ready(res, buf)
-                }
-                Err(e) => State::Ready(Err(e.error.into()), e.buf),
-            },
+            stopped: &self.shared.stopped,
+            state: State::Ready(res, buf),
         }
     }
 }
 
-impl<B: IoBuf + Send> Drop for AsyncNaio<B> {
+impl<B: IoBuf + Send + Default> Drop for AsyncNaio<B> {
     fn drop(&mut self) {
         // The task's Arc goes when tokio drops the aborted task; the last
         // Arc closes the queue as Naio's drop does.
@@ -205,12 +273,15 @@ impl<B: IoBuf + Send> Drop for AsyncNaio<B> {
     }
 }
 
-/// Waits on the queue and records the completions, waking their futures.
-async fn drive<B: IoBuf + Send>(shared: Arc<AsyncFd<Naio<B>>>) {
+/// Waits on the queue and records the completions, waking their futures;
+/// if it cannot, stops and fails them ([`stop`]).
+async fn drive<B: IoBuf + Send>(shared: Arc<Shared<B>>) {
     let mut events = Events::with_capacity(64);
-    loop {
-        let Ok(mut guard) = shared.readable().await else {
-            return;
+    let error = loop {
+        let mut guard = match shared.naio.readable().await {
+            Ok(guard) => guard,
+            // The reactor is gone.
+            Err(e) => break e,
         };
         let taken = guard.try_io(|fd| {
             match fd.get_ref().wait(&mut events, Some(Duration::ZERO)) {
@@ -221,14 +292,28 @@ async fn drive<B: IoBuf + Send>(shared: Arc<AsyncFd<Naio<B>>>) {
             }
         });
         match taken {
-            Ok(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
-                // The queue cannot be waited on (it cannot happen to a
-                // queue we own): the futures stay pending, their buffers
-                // with the queue.
-                return;
-            }
+            Ok(Err(e)) if e.kind() != io::ErrorKind::Interrupted => break e,
             _ => {}
         }
+    };
+    stop(shared.naio.get_ref(), &shared.stopped, &error);
+}
+
+/// Records why the task stopped in `stopped`, then wakes every future
+/// waiting for a completion of `naio`: each finds `stopped` set and
+/// resolves to the error. A future registers its waker under the slot
+/// table's lock and then looks at `stopped`: if it registered after the
+/// wakers were taken here, that lock orders its look after the `set`.
+fn stop<B: IoBuf>(naio: &Naio<B>, stopped: &OnceLock<Stopped>, error: &io::Error) {
+    let _ = stopped.set(Stopped {
+        kind: error.kind(),
+        message: format!(
+            "kevent::AsyncNaio cannot wait on its queue ({error}): its requests will not \
+             complete; a request in flight keeps its buffer, which the kernel may still use"
+        ),
+    });
+    for waker in naio.take_wakers() {
+        waker.wake();
     }
 }
 
@@ -242,9 +327,15 @@ enum State<B> {
 /// A network I/O request in flight: resolves to the result and the
 /// buffer. Dropping it cancels the request (the buffer is freed when the
 /// kernel reports the cancellation).
+///
+/// If the [`AsyncNaio`]'s task stopped (see there) while the request was
+/// in flight, it resolves to that error and `B::default()`: the buffer
+/// stays with the queue, which frees it only once the kernel is done
+/// with it (or leaks it).
 #[must_use = "a request is cancelled when its future is dropped"]
 pub struct Op<'a, B: IoBuf> {
     naio: &'a Naio<B>,
+    stopped: &'a OnceLock<Stopped>,
     state: State<B>,
 }
 
@@ -269,7 +360,7 @@ impl<B: IoBuf> fmt::Debug for Op<'_, B> {
 // The buffer is never pinned: the future only moves it out.
 impl<B: IoBuf> Unpin for Op<'_, B> {}
 
-impl<B: IoBuf> Future for Op<'_, B> {
+impl<B: IoBuf + Default> Future for Op<'_, B> {
     type Output = (io::Result<usize>, B);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -279,6 +370,14 @@ impl<B: IoBuf> Future for Op<'_, B> {
                 Some(Taken::Buf(done)) => Poll::Ready(done.into_parts()),
                 // Not a sendfile's id: it is never taken here.
                 Some(Taken::File(_)) | None => {
+                    // After the waker is registered: see stop().
+                    if let Some(stopped) = this.stopped.get() {
+                        // No completion will come to prove the kernel is
+                        // done with the buffer: it stays with the queue,
+                        // cancelled, freed if that completion ever comes.
+                        this.naio.abandon(id);
+                        return Poll::Ready((Err(stopped.error()), B::default()));
+                    }
                     this.state = State::InFlight(id);
                     Poll::Pending
                 }
@@ -304,10 +403,12 @@ enum FileState {
 }
 
 /// A sendfile in flight ([`AsyncNaio::sendfile`]): resolves to the bytes
-/// queued. Dropping it cancels the request.
+/// queued, or to the error of the [`AsyncNaio`]'s task if it stopped
+/// meanwhile. Dropping it cancels the request.
 #[must_use = "a request is cancelled when its future is dropped"]
 pub struct SendfileOp<'a, B: IoBuf> {
     naio: &'a Naio<B>,
+    stopped: &'a OnceLock<Stopped>,
     state: FileState,
 }
 
@@ -340,6 +441,11 @@ impl<B: IoBuf> Future for SendfileOp<'_, B> {
                 Some(Taken::File(done)) => Poll::Ready(done.into_result()),
                 // A buffered request's id: it is never taken here.
                 Some(Taken::Buf(_)) | None => {
+                    // After the waker is registered: see stop().
+                    if let Some(stopped) = this.stopped.get() {
+                        this.naio.abandon(id);
+                        return Poll::Ready(Err(stopped.error()));
+                    }
                     this.state = FileState::InFlight(id);
                     Poll::Pending
                 }
@@ -355,5 +461,72 @@ impl<B: IoBuf> Drop for SendfileOp<'_, B> {
         if let FileState::InFlight(id) = self.state {
             self.naio.abandon(id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naio::NaioOp;
+
+    /// A task that cannot wait on its queue stops and fails every future:
+    /// the pending ones (a buffered request's with `B::default()`, its
+    /// buffer left to the queue) and the new ones (not submitted, their
+    /// buffer back). The queue here is a pipe with its write end closed:
+    /// readable at once, and a kevent wait on it fails (`Unsupported`
+    /// without kevent, `EINVAL` on a kevent kernel: not a queue).
+    #[test]
+    fn futures_fail_when_the_task_stops() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let naio: AsyncNaio = AsyncNaio::with_naio(Naio::on_a_pipe()).unwrap();
+            let recv_id = naio
+                .naio()
+                .fake_in_flight(Some(Vec::with_capacity(8)), NaioOp::Recv, 8);
+            let file_id = naio.naio().fake_in_flight(None, NaioOp::Sendfile, 8);
+            let recv = Op {
+                naio: naio.naio(),
+                stopped: &naio.shared.stopped,
+                state: State::InFlight(recv_id),
+            };
+            let file = SendfileOp {
+                naio: naio.naio(),
+                stopped: &naio.shared.stopped,
+                state: FileState::InFlight(file_id),
+            };
+            let stopped = |e: &io::Error| {
+                assert_ne!(e.kind(), io::ErrorKind::Interrupted);
+                assert!(e.to_string().contains("cannot wait on its queue"), "{e}");
+            };
+            let long = Duration::from_secs(10);
+            let (res, buf) = tokio::time::timeout(long, recv)
+                .await
+                .expect("the receive stayed pending");
+            stopped(&res.unwrap_err());
+            assert_eq!(buf.capacity(), 0, "B::default(), not the kernel's buffer");
+            let res = tokio::time::timeout(long, file)
+                .await
+                .expect("the sendfile stayed pending");
+            stopped(&res.unwrap_err());
+            // Both left to the queue, abandoned: freed if their
+            // completions come, else at close.
+            assert_eq!(naio.in_flight(), 2);
+            // New requests are not submitted; a buffer comes back whole.
+            let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+            let (res, buf) = naio.recv(&a, Vec::with_capacity(16)).await;
+            stopped(&res.unwrap_err());
+            assert!(buf.capacity() >= 16);
+            let send = naio.send(&a, b"abc".to_vec());
+            assert!(send.id().is_none(), "submitted after the task stopped");
+            let (res, buf) = send.await;
+            stopped(&res.unwrap_err());
+            assert_eq!(buf, b"abc");
+            let file = std::fs::File::open("/dev/null").unwrap();
+            stopped(&naio.sendfile(&a, &file, 0, 1).await.unwrap_err());
+            assert_eq!(naio.in_flight(), 2);
+        });
     }
 }

@@ -398,6 +398,32 @@ fn timers_start_clock_and_absolute_time() {
     }
 }
 
+/// The longest durations are clamped to what the kernel takes (KTIME_MAX
+/// nanoseconds) instead of being refused with EINVAL: a period, a delay
+/// and a deadline of `Duration::MAX` make timers that never fire.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn timers_of_the_longest_durations_are_accepted() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    q.add_all(&[
+        Kevent::timer(1, Duration::MAX),
+        Kevent::timer_after(2, Duration::MAX),
+        Kevent::timer_at(3, Deadline::after(Duration::MAX)),
+        Kevent::timer(4, MS).start_at(Deadline::after_on(Clock::Realtime, Duration::MAX)),
+    ])
+    .unwrap()
+    .check()
+    .unwrap();
+    q.add(Kevent::timer_after(5, Duration::MAX).update())
+        .unwrap();
+    let mut ev = Events::with_capacity(8);
+    assert_eq!(q.wait(&mut ev, Some(20 * MS)).unwrap(), 0, "one fired");
+    for id in 1..=5 {
+        assert_eq!(state(&q, Kind::Timer, id), "idle", "timer {id}");
+    }
+}
+
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn poll_level_edge_and_oneshot() {
@@ -3502,6 +3528,15 @@ impl Drop for Counted {
     }
 }
 
+/// What an `AsyncNaio<Counted>` future whose task stopped hands back in
+/// place of a buffer the kernel may still use: an empty one, counted
+/// apart.
+impl Default for Counted {
+    fn default() -> Self {
+        Counted(Vec::new(), Arc::new(AtomicUsize::new(0)))
+    }
+}
+
 // SAFETY: the Vec's heap bytes, as for Vec<u8>.
 unsafe impl IoBuf for Counted {
     fn stable_ptr(&self) -> *const u8 {
@@ -4410,6 +4445,82 @@ fn naio_rearm_refused_in_a_forked_child() {
     a.write_all(b"y").unwrap();
     let (n, buf) = completion(&naio, id).into_parts();
     assert_eq!((n.unwrap(), &buf[..]), (1, &b"y"[..]));
+    assert_eq!(naio.close(), 0);
+}
+
+/// A `Naio` copied into a child by `fork` leaves the parent's requests
+/// alone: in the child, `wait` and `cancel` are refused (`Unsupported`,
+/// no system call) and dropping the copy neither cancels the parent's
+/// receive nor takes its completion; the parent's receive then completes
+/// with the data.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_copy_dropped_in_a_forked_child_leaves_the_parents_requests() {
+    require_naio();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    let naio: Naio = Naio::new().unwrap();
+    let id = naio
+        .recv(&b, Vec::with_capacity(16), RecvFlags::empty(), Token(1))
+        .unwrap();
+    // A receive that stays, between runs: its REMOVE at a close would
+    // end it.
+    let (mut c, d) = UnixStream::pair().unwrap();
+    let stay = naio
+        .recv_stay(&d, Vec::with_capacity(8), RecvFlags::empty(), Token(2))
+        .unwrap();
+    c.write_all(b"1").unwrap();
+    let (n, mut stay_buf) = completion(&naio, stay).into_parts();
+    assert_eq!(n.unwrap(), 1);
+    assert!(completes_now(&naio, id).is_none(), "completed with no data");
+    // SAFETY: the child uses its copy of the Naio (whose refusals make no
+    // system call), drops it and _exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+    if pid == 0 {
+        let refused = |kind: io::ErrorKind| kind == io::ErrorKind::Unsupported;
+        let mut events = Events::with_capacity(4);
+        let mut code = 0;
+        if !naio
+            .wait(&mut events, Some(Duration::ZERO))
+            .is_err_and(|e| refused(e.kind()))
+        {
+            code |= 1;
+        }
+        if !naio.cancel(id).is_err_and(|e| refused(e.kind())) {
+            code |= 2;
+        }
+        // SAFETY: the child's copy is read out once and dropped here; the
+        // original is never dropped in the child (_exit).
+        let copy = unsafe { std::ptr::read(&naio) };
+        if copy.close() != 0 {
+            code |= 4;
+        }
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let status = reap(pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child: status {status:#x} (exit 1: wait not refused, 2: cancel not refused, \
+         4: its close leaked)"
+    );
+    // The parent's receive is still in flight, and gets the data.
+    assert_eq!(naio.in_flight(), 1);
+    a.write_all(b"hello").unwrap();
+    let done = completion(&naio, id);
+    assert_eq!(done.next_step(), NextStep::Done);
+    let (n, buf) = done.into_parts();
+    assert_eq!((n.unwrap(), &buf[..]), (5, &b"hello"[..]));
+    // The receive that stays was not removed: it runs again.
+    stay_buf.clear();
+    naio.rearm(stay, stay_buf).unwrap();
+    c.write_all(b"2").unwrap();
+    let done = completion(&naio, stay);
+    assert_eq!(
+        (done.next_step(), done.data()),
+        (NextStep::Rearm, &b"2"[..])
+    );
+    naio.cancel(stay).unwrap();
     assert_eq!(naio.close(), 0);
 }
 
