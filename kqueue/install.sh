@@ -8,8 +8,9 @@
 #
 # Environment: PREFIX (default /usr/local), LIBDIR (default $PREFIX/lib),
 # DESTDIR (staging root, default empty), CARGO_PROFILE (release).
-# Then: cc prog.c $(pkg-config --cflags --libs libkqueue)
-# (PKG_CONFIG_PATH=$LIBDIR/pkgconfig for a PREFIX pkg-config does not search).
+# Then: ldconfig, or -Wl,-rpath,$LIBDIR; cc prog.c $(pkg-config --cflags --libs libkqueue)
+# (PKG_CONFIG_PATH=$LIBDIR/pkgconfig for a PREFIX pkg-config does not search;
+# README.md, "Build, install, use").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 PREFIX=${PREFIX:-/usr/local}
@@ -38,3 +39,5 @@ install -m 0644 "$here/include/sys/event.h" "$DESTDIR$PREFIX/include/kqueue/sys/
 sed -e "s|@PREFIX@|$PREFIX|" -e "s|@LIBDIR@|$LIBDIR|" -e "s|@VERSION@|$VERSION|" \
 	"$here/libkqueue.pc.in" >"$DESTDIR$LIBDIR/pkgconfig/libkqueue.pc"
 echo "installed libkqueue into $DESTDIR$PREFIX (lib: $LIBDIR)"
+echo "next: ldconfig (a system LIBDIR), else -Wl,-rpath,$LIBDIR or LD_LIBRARY_PATH=$LIBDIR;" \
+	"PKG_CONFIG_PATH=$LIBDIR/pkgconfig"

@@ -3,7 +3,10 @@
 
 use core::ffi::c_void;
 
-/// `struct kevent` of FreeBSD 12 (with `ext[4]`), 64 bytes on x86-64.
+/// `struct kevent` of FreeBSD 12 (with `ext[4]`): 64 bytes on 64-bit
+/// targets and on x32 (4-byte `ident` and `udata`, 64-bit fields 8-byte
+/// aligned, so padded after both), 56 on i386 (64-bit fields 4-byte
+/// aligned in structs). `#[repr(C)]` gives the C header's layout on each.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kevent {
@@ -106,16 +109,33 @@ mod tests {
     use super::*;
     use core::mem::{offset_of, size_of};
 
+    /// The C layout of FreeBSD 12's `struct kevent` on the target: size,
+    /// then the offsets of ident, filter, flags, fflags, data, udata, ext
+    /// (tests/header/event_h.c checks the header's for the same ABIs).
+    const LAYOUT: [usize; 8] = if cfg!(target_pointer_width = "64") {
+        [64, 0, 8, 10, 12, 16, 24, 32]
+    } else if cfg!(target_arch = "x86") {
+        // i386: a 64-bit integer in a struct is 4-byte aligned.
+        [56, 0, 4, 6, 8, 12, 20, 24]
+    } else {
+        // x32, arm, and other 32-bit ABIs with 8-byte aligned 64-bit
+        // integers: padding after fflags and after udata.
+        [64, 0, 4, 6, 8, 16, 24, 32]
+    };
+
     #[test]
     fn struct_kevent_has_freebsd_12_layout() {
-        assert_eq!(size_of::<Kevent>(), 32 + 4 * 8);
-        assert_eq!(offset_of!(Kevent, ident), 0);
-        assert_eq!(offset_of!(Kevent, filter), 8);
-        assert_eq!(offset_of!(Kevent, flags), 10);
-        assert_eq!(offset_of!(Kevent, fflags), 12);
-        assert_eq!(offset_of!(Kevent, data), 16);
-        assert_eq!(offset_of!(Kevent, udata), 24);
-        assert_eq!(offset_of!(Kevent, ext), 32);
+        let got = [
+            size_of::<Kevent>(),
+            offset_of!(Kevent, ident),
+            offset_of!(Kevent, filter),
+            offset_of!(Kevent, flags),
+            offset_of!(Kevent, fflags),
+            offset_of!(Kevent, data),
+            offset_of!(Kevent, udata),
+            offset_of!(Kevent, ext),
+        ];
+        assert_eq!(got, LAYOUT);
     }
 
     #[test]

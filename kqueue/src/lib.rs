@@ -68,6 +68,22 @@ pub extern "C" fn kqueue1(flags: c_int) -> c_int {
     ffi(|| queue::create(flags))
 }
 
+/// The address just past a list of `n` (at least 0) `struct kevent`s at
+/// `list`, or `EFAULT` for a list that cannot be in the address space:
+/// more than `isize::MAX` bytes (a count times 64 or 56 bytes overflows
+/// on 32-bit targets) or past its end. FreeBSD copies the changelist in
+/// by chunks and fails with `EFAULT` at one that is not there; this
+/// library makes slices of both lists before any system call, and
+/// `from_raw_parts()` must not be given such a range.
+fn list_end(list: *const Kevent, n: c_int) -> Result<usize, c_int> {
+    usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_mul(std::mem::size_of::<Kevent>()))
+        .filter(|&bytes| bytes <= isize::MAX as usize)
+        .and_then(|bytes| (list as usize).checked_add(bytes))
+        .ok_or(libc::EFAULT)
+}
+
 /// `int kevent(int kq, const struct kevent *changelist, int nchanges,
 /// struct kevent *eventlist, int nevents, const struct timespec *timeout)`.
 ///
@@ -94,15 +110,8 @@ pub unsafe extern "C" fn kevent(
         }
         // FreeBSD programs often pass one array as both lists: then the
         // changes are copied first, so the two slices never alias.
-        let size = std::mem::size_of::<Kevent>();
-        let (c0, c1) = (
-            changelist as usize,
-            changelist as usize + nchanges as usize * size,
-        );
-        let (e0, e1) = (
-            eventlist as usize,
-            eventlist as usize + nevents as usize * size,
-        );
+        let (c0, c1) = (changelist as usize, list_end(changelist, nchanges)?);
+        let (e0, e1) = (eventlist as usize, list_end(eventlist, nevents)?);
         let overlap = nchanges > 0 && nevents > 0 && c0 < e1 && e0 < c1;
         let copied: Vec<Kevent>;
         let changes: &[Kevent] = if nchanges == 0 {
@@ -128,4 +137,25 @@ pub unsafe extern "C" fn kevent(
         let (q, seen) = queue::lookup(kq)?;
         q.kevent(changes, events, timeout, seen).map(|n| n as c_int)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_end_refuses_lists_past_the_address_space() {
+        let size = std::mem::size_of::<Kevent>();
+        assert_eq!(list_end(std::ptr::null(), 0), Ok(0));
+        assert_eq!(list_end(4096 as *const Kevent, 2), Ok(4096 + 2 * size));
+        let top = (usize::MAX - size + 1) as *const Kevent;
+        assert_eq!(list_end(top, 0), Ok(top as usize));
+        assert_eq!(list_end(top, 1), Err(libc::EFAULT));
+        // 2^31 - 1 entries: 2^37 bytes fit a 64-bit address space, not a
+        // 32-bit one (the multiplication overflowed there).
+        assert_eq!(
+            list_end(4096 as *const Kevent, c_int::MAX).is_ok(),
+            cfg!(target_pointer_width = "64")
+        );
+    }
 }

@@ -9,6 +9,7 @@
 #ifndef _SYS_EVENT_H_
 #define _SYS_EVENT_H_
 
+#include <sys/types.h>	/* as libkqueue's header: u_int, u_short, ... */
 #include <stdint.h>
 #include <stddef.h>
 
@@ -43,18 +44,23 @@ struct kevent {
 	uint64_t	ext[4];		/* extensions */
 };
 
+/*
+ * Evaluates kevp_ once, into a local with a reserved name, so that any
+ * caller's name works: a local named `kevp` made `EV_SET(kevp, ...)`
+ * initialise it from itself and write through garbage.
+ */
 #define EV_SET(kevp_, a, b, c, d, e, f) do {	\
-	struct kevent *kevp = (kevp_);		\
-	(kevp)->ident = (a);			\
-	(kevp)->filter = (b);			\
-	(kevp)->flags = (c);			\
-	(kevp)->fflags = (d);			\
-	(kevp)->data = (e);			\
-	(kevp)->udata = (f);			\
-	(kevp)->ext[0] = 0;			\
-	(kevp)->ext[1] = 0;			\
-	(kevp)->ext[2] = 0;			\
-	(kevp)->ext[3] = 0;			\
+	struct kevent *__kevp__ = (kevp_);	\
+	__kevp__->ident = (a);			\
+	__kevp__->filter = (b);			\
+	__kevp__->flags = (c);			\
+	__kevp__->fflags = (d);			\
+	__kevp__->data = (e);			\
+	__kevp__->udata = (f);			\
+	__kevp__->ext[0] = 0;			\
+	__kevp__->ext[1] = 0;			\
+	__kevp__->ext[2] = 0;			\
+	__kevp__->ext[3] = 0;			\
 } while (0)
 
 /* actions */
@@ -121,6 +127,9 @@ struct kevent {
 #define NOTE_USECONDS	0x00000004
 #define NOTE_NSECONDS	0x00000008
 #define NOTE_ABSTIME	0x00000010	/* data is an absolute time (epoch) */
+/* libkqueue 2.x's (and macOS's) name for it: data is an absolute
+ * deadline since the epoch, in the unit of the other notes */
+#define NOTE_ABSOLUTE	NOTE_ABSTIME
 
 int kqueue(void);
 /* flags: O_CLOEXEC (always set), O_NONBLOCK (accepted) */

@@ -122,6 +122,9 @@ static void kill_child(pid_t pid)
 static void test_layout(void)
 {
 	struct kevent kev;
+	/* The name EV_SET's own local had: EV_SET(kevp, ...) once wrote
+	 * through an uninitialised pointer (tests/header.rs on the host). */
+	struct kevent *kevp = &kev;
 
 	CHECK(sizeof(struct kevent) == 64);
 	CHECK(offsetof(struct kevent, filter) == 8);
@@ -132,6 +135,13 @@ static void test_layout(void)
 	EV_SET(&kev, 3, EVFILT_READ, EV_ADD, 1, 2, (void *)4);
 	CHECK(kev.ident == 3 && kev.filter == EVFILT_READ && kev.flags == EV_ADD);
 	CHECK(kev.fflags == 1 && kev.data == 2 && kev.udata == (void *)4);
+	CHECK(kev.ext[0] == 0 && kev.ext[3] == 0);
+	memset(&kev, 0xff, sizeof(kev));
+	EV_SET(kevp, 5, EVFILT_TIMER, EV_ADD | EV_ONESHOT, NOTE_ABSOLUTE, 6,
+	       (void *)7);
+	CHECK(kev.ident == 5 && kev.filter == EVFILT_TIMER);
+	CHECK(kev.flags == (EV_ADD | EV_ONESHOT) && kev.fflags == NOTE_ABSTIME);
+	CHECK(kev.data == 6 && kev.udata == (void *)7);
 	CHECK(kev.ext[0] == 0 && kev.ext[3] == 0);
 }
 
