@@ -126,7 +126,7 @@ pub use naio::{
 };
 pub use probe::{features, is_supported, Features};
 pub use queue::{BatchResult, Events, Iter, Queue};
-pub use registered::{DeregisterError, Registered};
+pub use registered::{DeregisterError, RegisterError, Registered};
 pub use ring::{Drain, QueueRef, Ring, RingBuilder};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

@@ -13,7 +13,7 @@ use crate::error::{Command, Error};
 use crate::flags::{PollFlags, QueueFlags};
 use crate::interest::{Deadline, Event, Kevent, Key, Token};
 use crate::probe::features;
-use crate::registered::Registered;
+use crate::registered::{RegisterError, Registered};
 use crate::wait::Wait;
 
 /// Entries copied per `kevent_ctl()` call of a batch: on the stack, so a
@@ -516,12 +516,17 @@ impl Queue {
     /// # drop(a);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`add_fd`](Self::add_fd), in a [`RegisterError`] that gives `fd`
+    /// back.
     pub fn register<F: AsFd>(
         &self,
         fd: F,
         events: PollFlags,
         token: impl Into<Token>,
-    ) -> Result<Registered<F, &Queue>, Error> {
+    ) -> Result<Registered<F, &Queue>, RegisterError<F, &Queue>> {
         Registered::new(self, fd, events, token)
     }
 

@@ -67,13 +67,23 @@ impl<F: AsFd, Q: QueueRef> Registered<F, Q> {
     ///
     /// # Errors
     ///
-    /// As [`Queue::add_fd`]; `fd` and `queue` are then dropped.
-    pub fn new(queue: Q, fd: F, events: PollFlags, token: impl Into<Token>) -> Result<Self, Error> {
-        queue.queue().add_fd(&fd, events, token)?;
-        Ok(Registered {
-            fd: ManuallyDrop::new(fd),
-            queue,
-        })
+    /// As [`Queue::add_fd`]; the [`RegisterError`] gives `fd` and `queue`
+    /// back ([`into_parts`](RegisterError::into_parts)), so a failed
+    /// registration does not close the descriptor. `?` converts it into
+    /// [`Error`] or `io::Error`, dropping them.
+    pub fn new(
+        queue: Q,
+        fd: F,
+        events: PollFlags,
+        token: impl Into<Token>,
+    ) -> Result<Self, RegisterError<F, Q>> {
+        match queue.queue().add_fd(&fd, events, token) {
+            Ok(()) => Ok(Registered {
+                fd: ManuallyDrop::new(fd),
+                queue,
+            }),
+            Err(error) => Err(RegisterError { error, fd, queue }),
+        }
     }
 
     /// The descriptor.
@@ -164,6 +174,69 @@ impl<F: AsFd, Q: QueueRef> Drop for Registered<F, Q> {
     }
 }
 
+/// The error of [`Registered::new`] and [`Queue::register`]: why the add
+/// failed, with the descriptor and the queue, which are not dropped (as
+/// tokio's `AsyncFd::try_new` gives its inner value back).
+pub struct RegisterError<F: AsFd, Q: QueueRef> {
+    error: Error,
+    fd: F,
+    queue: Q,
+}
+
+impl<F: AsFd, Q: QueueRef> RegisterError<F, Q> {
+    /// Why the add failed.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// The descriptor, still open.
+    pub fn into_inner(self) -> F {
+        self.fd
+    }
+
+    /// The error, the descriptor and the queue.
+    pub fn into_parts(self) -> (Error, F, Q) {
+        (self.error, self.fd, self.queue)
+    }
+}
+
+impl<F: AsFd, Q: QueueRef> fmt::Debug for RegisterError<F, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterError")
+            .field("error", &self.error)
+            .field("fd", &self.fd.as_fd().as_raw_fd())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The [`Error`]'s text.
+impl<F: AsFd, Q: QueueRef> fmt::Display for RegisterError<F, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl<F: AsFd, Q: QueueRef> std::error::Error for RegisterError<F, Q> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
+}
+
+/// The error; the descriptor and the queue are dropped.
+impl<F: AsFd, Q: QueueRef> From<RegisterError<F, Q>> for Error {
+    fn from(e: RegisterError<F, Q>) -> Error {
+        e.error
+    }
+}
+
+/// The error, as `From<Error> for io::Error` converts it; the descriptor
+/// and the queue are dropped.
+impl<F: AsFd, Q: QueueRef> From<RegisterError<F, Q>> for io::Error {
+    fn from(e: RegisterError<F, Q>) -> io::Error {
+        e.error.into()
+    }
+}
+
 /// The error of [`Registered::deregister`]: the kevent's removal failed,
 /// and the registration comes back with the error, so the descriptor is
 /// neither lost nor closed (as [`std::io::IntoInnerError`] gives a
@@ -237,5 +310,32 @@ impl<F: AsFd, Q: QueueRef> From<DeregisterError<F, Q>> for Error {
 impl<F: AsFd, Q: QueueRef> From<DeregisterError<F, Q>> for io::Error {
     fn from(e: DeregisterError<F, Q>) -> io::Error {
         e.error.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    /// The add fails (a pipe is no queue; on a kernel without kevent, no
+    /// kevent at all), and the descriptor comes back open.
+    #[test]
+    fn a_failed_registration_gives_the_descriptor_back() {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the read end is ours, owned from here on (a kevent call
+        // on it fails: no kevent, or not a queue).
+        let queue = unsafe { Queue::from_raw_fd(fds[0]) };
+        // SAFETY: the write end is ours, owned from here on.
+        let fd = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+        let raw = fd.as_raw_fd();
+        let e = Registered::new(&queue, fd, PollFlags::IN, Token(0)).unwrap_err();
+        assert!(e.to_string().contains("poll"), "{e}");
+        let (_, fd, _) = e.into_parts();
+        assert_eq!(fd.as_raw_fd(), raw);
+        // SAFETY: a query of a descriptor we own.
+        assert_ne!(unsafe { libc::fcntl(raw, libc::F_GETFD) }, -1);
     }
 }
