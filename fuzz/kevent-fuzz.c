@@ -2789,10 +2789,25 @@ static void do_ring_init(struct tctx *t)
 		exp = "EINVAL";
 		break;
 	case 4:
-		ring = chance(r, 50) ? NULL : ring;
-		num = ring ? 0 : num;
-		snprintf(cls, sizeof(cls), "ring NULL or num 0 (detach)");
-		exp = "ok";
+		/* A detach is (NULL, 0, 0); either half alone is refused. */
+		switch (below(r, 3)) {
+		case 0:
+			ring = NULL;
+			num = 0;
+			snprintf(cls, sizeof(cls), "ring NULL and num 0 (detach)");
+			exp = "ok";
+			break;
+		case 1:
+			ring = NULL;
+			snprintf(cls, sizeof(cls), "ring NULL with a num (half a detach)");
+			exp = "EINVAL";
+			break;
+		default:
+			num = 0;
+			snprintf(cls, sizeof(cls), "num 0 with a ring (half a detach)");
+			exp = "EINVAL";
+			break;
+		}
 		break;
 	case 5:
 		/* runs into the guard page after the arena */
@@ -2810,7 +2825,9 @@ static void do_ring_init(struct tctx *t)
 		snprintf(cls, sizeof(cls), "ring: in the arena (maybe protected)");
 		break;
 	}
-	if (fa.c != F_QUEUE && !(flags & ~KEVENT_RING_AT_EVENT)) {
+	/* Checked before the descriptor: flags, and a ring with its num */
+	if (fa.c != F_QUEUE && !(flags & ~KEVENT_RING_AT_EVENT) &&
+	    !(flags && !ring) && !ring == !num) {
 		snprintf(cls, sizeof(cls), "%s", fa.name);
 		exp = fa.expect;
 	} else if (exp && !strcmp(exp, "EFAULT")) {
