@@ -167,6 +167,36 @@ const _: () = {
     send_sync::<Op<'static, Vec<u8>>>();
 };
 
+/// Forks, for the tests of what a child of `fork` sees (naio's and the
+/// ring's): the child runs `child` (with an alarm, so that a hang is a
+/// failure, not a stuck test) and exits with its code. Returns the
+/// child's exit code.
+#[cfg(test)]
+pub(crate) fn in_a_child(child: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: the child runs `child`, which takes no lock another
+    // thread may hold (glibc's malloc is ready again in a child), and
+    // _exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        // SAFETY: no memory is passed.
+        unsafe { libc::alarm(10) };
+        let code = child();
+        // SAFETY: ends the child without running the parent's
+        // destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status),
+        "the child died of signal {} (14: SIGALRM, it hung)",
+        libc::WTERMSIG(status)
+    );
+    libc::WEXITSTATUS(status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2741,6 +2741,7 @@ impl<B: IoBuf> AsFd for Naio<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn ok(n: usize) -> io::Result<usize> {
         Ok(n)
@@ -3201,21 +3202,6 @@ mod tests {
 
     #[test]
     fn leaking_keeps_the_buffers_alive() {
-        use std::sync::Arc;
-        #[derive(Debug)]
-        struct Held(#[allow(dead_code)] Arc<()>, Vec<u8>);
-        // SAFETY: the Vec's heap bytes, as for Vec<u8>.
-        unsafe impl IoBuf for Held {
-            fn stable_ptr(&self) -> *const u8 {
-                self.1.as_ptr()
-            }
-            fn bytes_init(&self) -> usize {
-                self.1.len()
-            }
-            fn bytes_total(&self) -> usize {
-                self.1.capacity()
-            }
-        }
         let marker = Arc::new(());
         let mut s: Slots<Held> = Slots::new();
         let a = s
@@ -3417,54 +3403,22 @@ mod tests {
         Naio::on_a_pipe()
     }
 
-    /// A buffer that counts its drops in a static counter.
-    struct Tracked(Vec<u8>, &'static AtomicU32);
-
-    impl Drop for Tracked {
-        fn drop(&mut self) {
-            self.1.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    /// A buffer whose drop shows in its `Arc`'s count (the field is held
+    /// for that count only).
+    #[derive(Debug)]
+    struct Held(#[allow(dead_code)] Arc<()>, Vec<u8>);
 
     // SAFETY: the Vec's heap bytes, as for Vec<u8>.
-    unsafe impl IoBuf for Tracked {
+    unsafe impl IoBuf for Held {
         fn stable_ptr(&self) -> *const u8 {
-            self.0.as_ptr()
+            self.1.as_ptr()
         }
         fn bytes_init(&self) -> usize {
-            self.0.len()
+            self.1.len()
         }
         fn bytes_total(&self) -> usize {
-            self.0.capacity()
+            self.1.capacity()
         }
-    }
-
-    /// Forks; the child runs `child` (with an alarm, so that a hang is a
-    /// failure, not a stuck test) and exits with its code. Returns the
-    /// child's exit code.
-    fn in_a_child(child: impl FnOnce() -> i32) -> i32 {
-        // SAFETY: the child runs `child`, which takes no lock another
-        // thread may hold (glibc's malloc is ready again in a child), and
-        // _exits.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
-        if pid == 0 {
-            // SAFETY: no memory is passed.
-            unsafe { libc::alarm(10) };
-            let code = child();
-            // SAFETY: ends the child without running the parent's
-            // destructors.
-            unsafe { libc::_exit(code) };
-        }
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-        assert!(
-            libc::WIFEXITED(status),
-            "the child died of signal {} (14: SIGALRM, it hung)",
-            libc::WTERMSIG(status)
-        );
-        libc::WEXITSTATUS(status)
     }
 
     #[test]
@@ -3478,7 +3432,8 @@ mod tests {
             pid: std::process::id(),
         };
         assert!(!check.forked() && !by_pid.forked());
-        let code = in_a_child(|| i32::from(!check.forked()) | i32::from(!by_pid.forked()) << 1);
+        let code =
+            crate::in_a_child(|| i32::from(!check.forked()) | i32::from(!by_pid.forked()) << 1);
         assert_eq!(code, 0, "a child not told (1: the page, 2: the pid)");
         assert!(
             !check.forked() && !by_pid.forked(),
@@ -3494,15 +3449,15 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "mmap and fork")]
     fn a_copy_in_a_child_waits_on_nothing_and_drops_without_calls() {
-        static DROPS: AtomicU32 = AtomicU32::new(0);
-        let naio: Naio<Tracked> = Naio::on_a_pipe();
+        let marker = Arc::new(());
+        let naio: Naio<Held> = Naio::on_a_pipe();
         let id = naio.fake_in_flight(
-            Some(Tracked(Vec::with_capacity(8), &DROPS)),
+            Some(Held(Arc::clone(&marker), Vec::with_capacity(8))),
             NaioOp::Recv,
             8,
         );
         let held = naio.lock();
-        let code = in_a_child(|| {
+        let code = crate::in_a_child(|| {
             let mut events = Events::with_capacity(4);
             let forked = |kind: io::ErrorKind, words: String| {
                 kind == io::ErrorKind::Unsupported && words.contains("fork")
@@ -3522,7 +3477,7 @@ mod tests {
             if copy.close() != 0 {
                 code |= 4;
             }
-            if DROPS.load(Ordering::SeqCst) != 1 {
+            if Arc::strong_count(&marker) != 1 {
                 code |= 8;
             }
             code
@@ -3533,13 +3488,13 @@ mod tests {
             "1: wait not refused, 2: cancel not refused, 4: close leaked, 8: buffer not freed"
         );
         // The parent's request and buffer are untouched.
-        assert_eq!((naio.in_flight(), DROPS.load(Ordering::SeqCst)), (1, 0));
+        assert_eq!((naio.in_flight(), Arc::strong_count(&marker)), (1, 2));
         let completed = naio.lock().complete(id, Some(NaioOp::Recv), ok(3), false);
         assert!(matches!(completed, Completed::Stored(None)));
         let done = naio.take_id(id).unwrap();
         assert_eq!(*done.result().as_ref().unwrap(), 3);
         drop(done);
-        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+        assert_eq!(Arc::strong_count(&marker), 1);
         assert_eq!(naio.close(), 0);
     }
 

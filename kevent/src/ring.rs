@@ -783,11 +783,9 @@ mod tests {
         let mut mem = RingMem::map(4, true).unwrap();
         kernel_push(&mem, [1, 2, 3]);
         mem.flags().store(sys::KEVENT_RING_FULL, Ordering::Release);
-        // SAFETY: the child only reads and writes the ring through
-        // atomics and ptr::read (no allocation, no lock), then _exits.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
-        if pid == 0 {
+        // The child only reads and writes the ring through atomics and
+        // ptr::read (no allocation, no lock).
+        let code = crate::in_a_child(|| {
             let mut code = 0;
             if mem.len() != 0 {
                 code |= 1;
@@ -803,20 +801,10 @@ mod tests {
             } // publishes the tail: a write into the child's memory
               // SAFETY: the child's own copy, which no kernel holds.
             unsafe { mem.unmap() };
-            // SAFETY: exit without running the parent's destructors.
-            unsafe { libc::_exit(code) };
-        }
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-        assert!(
-            libc::WIFEXITED(status),
-            "the child died of signal {}",
-            libc::WTERMSIG(status)
-        );
+            code
+        });
         assert_eq!(
-            libc::WEXITSTATUS(status),
-            0,
+            code, 0,
             "the child saw a non-empty ring (1: len, 2: flags, 4: drain)"
         );
         // The parent's ring is untouched.
