@@ -106,6 +106,18 @@ pub struct BatchResult {
     /// The indices of the adds with `update()` that created their
     /// kevent, in order (empty, unallocated, for every other batch).
     created: Vec<usize>,
+    /// Where the kernel stopped, when it did not process every entry.
+    stop: Option<Stop>,
+}
+
+/// The first entry of a batch the kernel did not process, and why: a
+/// later chunk's call failed as a whole (`errno`), or the kernel returned
+/// early (a fatal signal; `errno` is `None`).
+#[derive(Debug, Clone, Copy)]
+struct Stop {
+    index: usize,
+    key: Key,
+    errno: Option<i32>,
 }
 
 impl BatchResult {
@@ -119,9 +131,18 @@ impl BatchResult {
         self.len == 0
     }
 
-    /// Whether every entry succeeded.
+    /// Whether every entry was processed and succeeded.
     pub fn is_ok(&self) -> bool {
-        self.failed.is_empty()
+        self.failed.is_empty() && self.stop.is_none()
+    }
+
+    /// How many entries, from the first, the kernel processed: [`len`](Self::len)
+    /// unless the batch stopped early (a later chunk's `kevent_ctl()`
+    /// failed as a whole, or a fatal signal ended it). The entries from
+    /// here on were not applied; [`result`](Self::result) says so for
+    /// each, and [`check`](Self::check) fails.
+    pub fn processed(&self) -> usize {
+        self.stop.map_or(self.len, |s| s.index)
     }
 
     /// The command every entry asked for.
@@ -133,6 +154,40 @@ impl BatchResult {
         Error::entry(self.command, key, Some(index), errno)
     }
 
+    /// The error of entry `index`, at or after where the batch stopped.
+    #[cold]
+    fn not_processed(&self, stop: Stop, index: usize) -> Error {
+        if index == stop.index {
+            if let Some(errno) = stop.errno {
+                return Error::call(
+                    self.command,
+                    Some(stop.key),
+                    Some(index),
+                    io::Error::from_raw_os_error(errno),
+                );
+            }
+        }
+        Error::io(
+            self.command,
+            (index == stop.index).then_some(stop.key),
+            Some(index),
+            io::Error::new(
+                io::ErrorKind::Interrupted,
+                format!(
+                    "not processed: kevent_ctl processed {} of the batch's {} entries \
+                     and stopped{}; apply this entry and the ones after it again",
+                    stop.index,
+                    self.len,
+                    if stop.errno.is_some() {
+                        format!(" when the call for entry {} failed", stop.index)
+                    } else {
+                        " early (a fatal signal)".to_string()
+                    }
+                ),
+            ),
+        )
+    }
+
     /// The result of entry `index`: its [`Error`] says the command, the
     /// key, the index and why.
     ///
@@ -141,6 +196,9 @@ impl BatchResult {
     /// If `index` is not below [`len`](Self::len).
     pub fn result(&self, index: usize) -> Result<(), Error> {
         assert!(index < self.len, "entry {index} of a batch of {}", self.len);
+        if let Some(stop) = self.stop.filter(|s| index >= s.index) {
+            return Err(self.not_processed(stop, index));
+        }
         match self.failed.binary_search_by_key(&index, |&(i, _, _)| i) {
             Ok(at) => Err(self.error(&self.failed[at])),
             Err(_) => Ok(()),
@@ -165,16 +223,26 @@ impl BatchResult {
     }
 
     /// The errors of the entries that failed, in order
-    /// ([`Error::index`] is the entry's index).
+    /// ([`Error::index`] is the entry's index), then, if the batch stopped
+    /// early, one for the first entry not processed (see
+    /// [`processed`](Self::processed)).
     pub fn errors(&self) -> impl ExactSizeIterator<Item = Error> + '_ {
-        self.failed.iter().map(|f| self.error(f))
+        let failed = self.failed.len();
+        (0..failed + usize::from(self.stop.is_some())).map(move |k| match self.failed.get(k) {
+            Some(f) => self.error(f),
+            None => {
+                let stop = self.stop.expect("counted above");
+                self.not_processed(stop, stop.index)
+            }
+        })
     }
 
-    /// `Ok` if every entry succeeded, else the first failed entry's error.
+    /// `Ok` if every entry was processed and succeeded, else the first
+    /// failed entry's error, or the error of the first entry not processed.
     pub fn check(self) -> Result<(), Error> {
-        match self.failed.first() {
+        match self.errors().next() {
             None => Ok(()),
-            Some(f) => Err(self.error(f)),
+            Some(e) => Err(e),
         }
     }
 }
@@ -204,6 +272,69 @@ pub(crate) fn ctl_raw(
     let ret = unsafe { sys::kevent_ctl(fd.as_raw_fd(), cmd.raw(), num, raw.as_mut_ptr()) }
         .map_err(os_error)?;
     Ok(ret as usize)
+}
+
+/// `items` as `kevent_ctl()` calls of `chunk_len` (at most [`CHUNK`])
+/// entries, each made by `ctl`, which returns how many entries the kernel
+/// processed.
+///
+/// `Err` only when the kernel processed no entry at all; a batch it
+/// stopped after some keeps their results, and records the stop.
+fn apply_batch<T>(
+    cmd: Command,
+    items: &[T],
+    raw_of: impl Fn(&T) -> sys::ukevent,
+    chunk_len: usize,
+    mut ctl: impl FnMut(&mut [sys::ukevent]) -> io::Result<usize>,
+) -> Result<BatchResult, Error> {
+    debug_assert!((1..=CHUNK).contains(&chunk_len));
+    // Not zeroed as a whole (4 KiB per call): each chunk writes the
+    // entries it sends.
+    let mut buf = [MaybeUninit::<sys::ukevent>::uninit(); CHUNK];
+    let mut result = BatchResult {
+        command: cmd,
+        len: items.len(),
+        failed: Vec::new(),
+        created: Vec::new(),
+        stop: None,
+    };
+    for (c, chunk) in items.chunks(chunk_len).enumerate() {
+        for (r, item) in buf.iter_mut().zip(chunk) {
+            r.write(raw_of(item));
+        }
+        // SAFETY: the first `chunk.len()` entries were just written
+        // (MaybeUninit<T> has T's layout).
+        let raw = unsafe {
+            std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<sys::ukevent>(), chunk.len())
+        };
+        let base = c * chunk_len;
+        let (done, errno) = match ctl(raw) {
+            Ok(done) => (done.min(chunk.len()), None),
+            Err(e) if base == 0 => return Err(Error::call(cmd, None, Some(0), e)),
+            Err(e) => (0, Some(e.raw_os_error().unwrap_or(libc::EIO))),
+        };
+        for (i, uk) in raw[..done].iter().enumerate() {
+            if let Some(e) = entry_errno(uk) {
+                result.failed.push((base + i, key_of(uk), e));
+            } else if uk.ret_flags & sys::KEVENT_RET_CREATED != 0 {
+                result.created.push(base + i);
+            }
+        }
+        if done < chunk.len() {
+            let stop = Stop {
+                index: base + done,
+                key: key_of(&raw[done]),
+                errno,
+            };
+            if stop.index == 0 {
+                // Nothing was applied: the call as a whole failed.
+                return Err(result.not_processed(stop, 0));
+            }
+            result.stop = Some(stop);
+            break;
+        }
+    }
+    Ok(result)
 }
 
 /// The key a request names.
@@ -329,55 +460,7 @@ impl Queue {
             .map_err(|e| Error::call(cmd, None, None, e))?
             .max_batch;
         let chunk_len = CHUNK.min(max_batch as usize);
-        // Not zeroed as a whole (4 KiB per call): each chunk writes the
-        // entries it sends.
-        let mut buf = [MaybeUninit::<sys::ukevent>::uninit(); CHUNK];
-        let mut result = BatchResult {
-            command: cmd,
-            len: items.len(),
-            failed: Vec::new(),
-            created: Vec::new(),
-        };
-        for (c, chunk) in items.chunks(chunk_len).enumerate() {
-            for (r, item) in buf.iter_mut().zip(chunk) {
-                r.write(raw_of(item));
-            }
-            // SAFETY: the first `chunk.len()` entries were just written
-            // (MaybeUninit<T> has T's layout).
-            let raw = unsafe {
-                std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<sys::ukevent>(), chunk.len())
-            };
-            let base = c * chunk_len;
-            let done = self
-                .ctl_raw(cmd, raw)
-                .map_err(|e| Error::call(cmd, None, Some(base), e))?;
-            for (i, uk) in raw[..done].iter().enumerate() {
-                if let Some(e) = entry_errno(uk) {
-                    result.failed.push((base + i, key_of(uk), e));
-                } else if uk.ret_flags & sys::KEVENT_RET_CREATED != 0 {
-                    result.created.push(base + i);
-                }
-            }
-            if done < chunk.len() {
-                // The kernel stopped early (a fatal signal, or a fault):
-                // the error names the first entry it did not process.
-                return Err(Error::io(
-                    cmd,
-                    Some(key_of(&raw[done])),
-                    Some(base + done),
-                    io::Error::new(
-                        io::ErrorKind::Interrupted,
-                        format!(
-                            "kevent_ctl processed {} of {} entries; this one and the \
-                             rest were not processed",
-                            base + done,
-                            items.len()
-                        ),
-                    ),
-                ));
-            }
-        }
-        Ok(result)
+        apply_batch(cmd, items, raw_of, chunk_len, |raw| self.ctl_raw(cmd, raw))
     }
 
     /// Adds one kevent. No allocation.
@@ -533,10 +616,13 @@ impl Queue {
     /// Adds kevents, with a result per entry, in one system call per 64
     /// entries (copied on the stack).
     ///
-    /// The call fails only if the kernel could not process the batch
-    /// (then the results of earlier entries are lost); each entry's own
-    /// result (`EEXIST`, `EBADF`, `EINVAL`, `ENOSPC`...) is in the
-    /// [`BatchResult`].
+    /// The call fails only if the kernel processed no entry (the queue's
+    /// descriptor is bad, a fatal signal). Each entry's own result
+    /// (`EEXIST`, `EBADF`, `EINVAL`, `ENOSPC`...) is in the
+    /// [`BatchResult`], and so is a batch the kernel stopped part of the
+    /// way (a later call of a batch of more than 64 entries failed, or a
+    /// fatal signal): [`BatchResult::processed`] says how far it got, and
+    /// the entries after are errors that say they were not applied.
     pub fn add_all(&self, kevents: &[Kevent<'_>]) -> Result<BatchResult, Error> {
         self.ctl_batch(Command::Add, kevents, |k| k.raw)
     }
@@ -1097,6 +1183,117 @@ mod tests {
 
     /// A `Queue` around a pipe: enough for checks made before any system
     /// call (no kevent kernel needed).
+    /// A fake kernel for `apply_batch()`: entry `broken` fails with
+    /// `EEXIST`, entry `created` is marked created, and the call for the
+    /// chunk that starts at `stop_base` processes `stop_done` entries, or
+    /// fails as a whole with `stop_errno`.
+    fn fake_batch(
+        len: usize,
+        stop_base: usize,
+        stop_done: usize,
+        stop_errno: Option<i32>,
+    ) -> Result<BatchResult, Error> {
+        let items: Vec<Kevent<'_>> = (0..len as u64).map(Kevent::user).collect();
+        let (broken, created) = (5, 10);
+        apply_batch(
+            Command::Add,
+            &items,
+            |k| k.raw,
+            CHUNK,
+            |raw| {
+                let base = raw[0].id as usize;
+                if base == stop_base {
+                    if let Some(e) = stop_errno {
+                        return Err(io::Error::from_raw_os_error(e));
+                    }
+                }
+                for uk in raw.iter_mut() {
+                    match uk.id as usize {
+                        i if i == broken => {
+                            uk.ret_flags = sys::KEVENT_RET_BROKEN;
+                            uk.ret_data[1] = (-libc::EEXIST) as u32;
+                        }
+                        i if i == created => uk.ret_flags = sys::KEVENT_RET_CREATED,
+                        _ => {}
+                    }
+                }
+                Ok(if base == stop_base {
+                    stop_done
+                } else {
+                    raw.len()
+                })
+            },
+        )
+    }
+
+    #[test]
+    fn a_batch_stopped_part_of_the_way_keeps_the_results_before() {
+        // The second call (entries 64..128) processes 20 of its 64.
+        let r = fake_batch(150, 64, 20, None).unwrap();
+        assert_eq!((r.len(), r.processed(), r.is_ok()), (150, 84, false));
+        assert_eq!(r.result(5).unwrap_err().raw_os_error(), Some(libc::EEXIST));
+        assert!(r.created(10) && r.result(10).is_ok() && r.result(83).is_ok());
+        let first = r.result(84).unwrap_err();
+        assert_eq!(first.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(
+            (first.key(), first.index()),
+            (Some(Key::user(84)), Some(84))
+        );
+        assert!(
+            first
+                .to_string()
+                .contains("processed 84 of the batch's 150"),
+            "{first}"
+        );
+        let later = r.result(149).unwrap_err();
+        assert_eq!(
+            (later.kind(), later.index()),
+            (io::ErrorKind::Interrupted, Some(149))
+        );
+        let errors: Vec<_> = r.errors().map(|e| e.index()).collect();
+        assert_eq!(errors, [Some(5), Some(84)]);
+        assert_eq!(r.errors().len(), 2);
+        assert_eq!(r.check().unwrap_err().index(), Some(5));
+
+        // Without an entry error, check() names the first one not applied.
+        let r = fake_batch(150, 128, 0, None).unwrap();
+        assert_eq!(r.processed(), 128);
+        assert!(r.result(127).is_ok());
+        assert_eq!(r.errors().last().unwrap().index(), Some(128));
+    }
+
+    #[test]
+    fn a_batch_whose_later_call_fails_keeps_the_results_before() {
+        let r = fake_batch(150, 128, 0, Some(libc::ENOMEM)).unwrap();
+        assert_eq!((r.processed(), r.is_ok()), (128, false));
+        assert!(r.created(10) && r.result(127).is_ok());
+        let e = r.result(128).unwrap_err();
+        assert!(e.is_call_error(), "{e}");
+        assert_eq!(
+            (e.raw_os_error(), e.index()),
+            (Some(libc::ENOMEM), Some(128))
+        );
+        let later = r.result(140).unwrap_err();
+        assert_eq!(later.kind(), io::ErrorKind::Interrupted);
+        assert!(
+            later.to_string().contains("the call for entry 128 failed"),
+            "{later}"
+        );
+    }
+
+    #[test]
+    fn a_batch_the_kernel_applied_nothing_of_is_an_error() {
+        let e = fake_batch(150, 0, 0, Some(libc::EBADF)).unwrap_err();
+        assert!(e.is_call_error());
+        assert_eq!((e.raw_os_error(), e.index()), (Some(libc::EBADF), Some(0)));
+        let e = fake_batch(150, 0, 0, None).unwrap_err();
+        assert_eq!((e.kind(), e.index()), (io::ErrorKind::Interrupted, Some(0)));
+        // Every entry processed: no stop.
+        let r = fake_batch(150, usize::MAX, 0, None).unwrap();
+        assert_eq!((r.processed(), r.errors().len()), (150, 1));
+        assert!(fake_batch(0, 0, 0, None).unwrap().is_ok());
+    }
+
     fn not_a_queue() -> Queue {
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two descriptors.
