@@ -75,4 +75,30 @@ if command -v rustup >/dev/null 2>&1 && [ -n "$msrv" ] &&
 	log "installing the MSRV toolchain $msrv (rustup)"
 	quiet rustup toolchain install "$msrv" --profile minimal
 fi
+# The other targets ci/rust-compat.sh builds for: i686's and aarch64's
+# standard libraries come from rustup; x32 has none there, so its std is
+# built from nightly's rust-src, when the machine has a nightly toolchain.
+# A failure here is not fatal: rust-compat.sh says which target it skipped.
+if command -v rustup >/dev/null 2>&1; then
+	for triple in i686-unknown-linux-gnu aarch64-unknown-linux-gnu; do
+		rustup target list --installed 2>/dev/null | grep -qx "$triple" && continue
+		log "adding the Rust target $triple (rustup)"
+		rustup target add "$triple" >/dev/null 2>&1 ||
+			log "warning: rustup target add $triple failed; ci/rust-compat.sh will skip it"
+	done
+	if rustup run nightly rustc --version >/dev/null 2>&1; then
+		std_src="$(rustup run nightly rustc --print sysroot)/lib/rustlib/src/rust/library"
+		if [ ! -d "$std_src" ]; then
+			log "adding nightly's rust-src (rustup), for the x32 build of ci/rust-compat.sh"
+			rustup component add rust-src --toolchain nightly >/dev/null 2>&1 ||
+				log "warning: rustup component add rust-src --toolchain nightly failed; ci/rust-compat.sh will skip x32"
+		fi
+		# rust-compat.sh builds std --offline: its crates must be in
+		# cargo's cache (a no-op once they are).
+		if [ -f "$std_src/Cargo.lock" ] &&
+			! rustup run nightly cargo fetch --manifest-path "$std_src/Cargo.toml" >/dev/null 2>&1; then
+			log "warning: cargo fetch of nightly std's crates failed; ci/rust-compat.sh's x32 build will fail"
+		fi
+	fi
+fi
 log "setup: ok (cache $KEVENT_CACHE, virtme-ng $VIRTME_NG_VERSION)"
