@@ -148,8 +148,9 @@ struct change_class {
 
 static const short filters[] = { EVFILT_READ, EVFILT_WRITE, EVFILT_VNODE, EVFILT_PROC,
 				 EVFILT_SIGNAL, EVFILT_TIMER, EVFILT_USER };
+/* Not 0: a change of filter 0 is skipped, as FreeBSD skips it. */
 static const short bad_filters[] = { EVFILT_AIO, EVFILT_PROCDESC, EVFILT_FS, EVFILT_LIO,
-				     EVFILT_SENDFILE, EVFILT_EMPTY, 0, 1, -14, -100, 32767 };
+				     EVFILT_SENDFILE, EVFILT_EMPTY, 1, -14, -100, 32767 };
 
 static int fd_ident(struct tctx *t, int *valid)
 {

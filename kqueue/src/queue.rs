@@ -2374,6 +2374,12 @@ impl Kq {
         results: &mut [c_int],
         retry: &mut Vec<usize>,
     ) {
+        // FreeBSD's kqueue_kevent() skips a change whose filter is 0
+        // (`if (!kevp->filter) continue;`): no error, no receipt, so a
+        // zeroed slot of a changelist is harmless.
+        if kev.filter == 0 {
+            return;
+        }
         let f = kev.flags;
         let mut pending_oneshot = false;
         if f & (EV_DELETE | EV_DISABLE) != 0 && !st.pending.is_empty() {
@@ -3264,7 +3270,8 @@ fn report_changes(
 ) -> Result<usize, c_int> {
     let mut n = 0;
     for (kev, err) in changes.iter().zip(errnos) {
-        if err != 0 || kev.flags & EV_RECEIPT != 0 {
+        // A change of filter 0 was skipped (Kq::change): nothing to say.
+        if kev.filter != 0 && (err != 0 || kev.flags & EV_RECEIPT != 0) {
             if n < events.len() {
                 let mut e = *kev;
                 e.flags = EV_ERROR;
@@ -3741,6 +3748,26 @@ mod tests {
 
     fn kev(filter: i16, flags: u16) -> Kevent {
         Kevent::new(5, filter, flags, 0, 0, 0)
+    }
+
+    #[test]
+    fn a_change_of_filter_0_reports_nothing() {
+        // FreeBSD skips it: no EV_ERROR entry even with EV_RECEIPT, and
+        // the entries of the other changes keep their order.
+        let changes = [
+            kev(EVFILT_READ, EV_ADD | EV_RECEIPT),
+            kev(0, EV_ADD | EV_RECEIPT),
+            kev(EVFILT_WRITE, EV_DELETE),
+        ];
+        let mut events = [kev(0, 0); 3];
+        let n = report_changes(&changes, [0, 0, libc::ENOENT].into_iter(), &mut events).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(
+            (events[0].filter, events[0].flags, events[0].data),
+            (EVFILT_READ, EV_ERROR, 0)
+        );
+        assert_eq!(events[1].filter, EVFILT_WRITE);
+        assert_eq!(events[1].data, libc::ENOENT.into());
     }
 
     #[test]

@@ -988,6 +988,34 @@ static void test_errors(void)
 }
 
 /*
+ * A change whose filter is 0 is skipped, as FreeBSD's kqueue_kevent()
+ * skips it: no error, no receipt, and the changes around it are applied.
+ */
+static void test_filter_zero_skipped(void)
+{
+	struct kevent ch[3], out[4];
+	int p[2], kq = kq_new();
+
+	CHECK(pipe(p) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	memset(ch, 0, sizeof(ch));
+	CHECK(kevent(kq, ch, 1, NULL, 0, NULL) == 0);
+	CHECK(kevent(kq, ch, 1, out, 4, &zero_ts) == 0);
+	EV_SET(&ch[0], 0, 0, EV_ADD | EV_RECEIPT, 0, 0, NULL);
+	EV_SET(&ch[1], p[0], EVFILT_READ, EV_ADD | EV_RECEIPT, 0, 0, NULL);
+	EV_SET(&ch[2], 0, 0, EV_DELETE, 0, 0, NULL);
+	CHECK(kevent(kq, ch, 3, out, 4, &zero_ts) == 1);
+	CHECK(out[0].filter == EVFILT_READ && (out[0].flags & EV_ERROR) &&
+	      out[0].data == 0);
+	/* The READ knote was added. */
+	CHECK(wait_events(kq, out, 4, &zero_ts) == 1);
+	CHECK(out[0].filter == EVFILT_READ && out[0].ident == (uintptr_t)p[0]);
+	close(p[0]);
+	close(p[1]);
+	close(kq);
+}
+
+/*
  * kevent() calls of one READ or WRITE change and no event list (the
  * library's short path, Kq::change_one_fd()): their errors as -1 and
  * errno; and a DELETE or DISABLE of a knote whose event waits in the
@@ -3932,6 +3960,7 @@ int main(int argc, char **argv)
 	RUN(test_lowat_added_to_a_knote);
 	RUN(test_descriptors_past_the_direct_range);
 	RUN(test_errors);
+	RUN(test_filter_zero_skipped);
 	RUN(test_one_change_calls);
 	RUN(test_receipt);
 	RUN(test_one_array_for_both_lists);
