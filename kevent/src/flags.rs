@@ -208,6 +208,18 @@ bitflags! {
         const NOSIGNAL = libc::MSG_NOSIGNAL as u32;
         /// End of record (`MSG_EOR`), for sockets that have records.
         const EOR = libc::MSG_EOR as u32;
+        /// Zero-copy (`MSG_ZEROCOPY`), on TCP and UDP sockets only
+        /// (`EOPNOTSUPP` on others): the network stack sends the buffer's
+        /// pages instead of a copy, and the request completes only when
+        /// every byte is queued *and* the stack has released the pages
+        /// (TCP: when the peer acknowledged them), so the buffer comes
+        /// back with the completion as always, and is then free to reuse.
+        /// The pages count against `RLIMIT_MEMLOCK` until then (`ENOBUFS`
+        /// beyond, without `CAP_IPC_LOCK`). Sends behind it on the same
+        /// socket wait for its completion: worth it for large buffers
+        /// (above about 10 KB), not for small messages. Kernels before it
+        /// refuse the flag with `EINVAL`.
+        const ZEROCOPY = libc::MSG_ZEROCOPY as u32;
     }
 }
 

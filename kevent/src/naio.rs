@@ -3273,7 +3273,7 @@ mod tests {
         assert_eq!(
             (SendFlags::all().bits(), RecvFlags::all().bits()),
             (
-                (libc::MSG_MORE | libc::MSG_NOSIGNAL | libc::MSG_EOR) as u32,
+                (libc::MSG_MORE | libc::MSG_NOSIGNAL | libc::MSG_EOR | libc::MSG_ZEROCOPY) as u32,
                 libc::MSG_WAITALL as u32
             )
         );

@@ -3040,6 +3040,50 @@ fn naio_recv_then_send_round_trip() {
     assert_eq!(naio.close(), 0);
 }
 
+/// A zero-copy send over TCP completes once, with every byte, after the
+/// stack released the pages: the buffer comes back whole, the peer gets
+/// the bytes in order, and a send behind it completes after it. On a unix
+/// socket the flag is refused before anything is sent.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn naio_zerocopy_send_over_tcp() {
+    require_naio();
+    let (client, server) = tcp_pair();
+    let naio: Naio = Naio::new().unwrap();
+    let big: Vec<u8> = (0..256 * 1024u32)
+        .map(|i| (i * 7 + i / 251) as u8)
+        .collect();
+    let reader = read_n_in_thread(server, big.len() + 5);
+    let first = naio
+        .send(&client, big.clone(), SendFlags::ZEROCOPY, Token(1))
+        .unwrap();
+    let second = naio
+        .send(&client, b"after".to_vec(), SendFlags::empty(), Token(2))
+        .unwrap();
+    let (n, buf) = completion(&naio, first).into_parts();
+    assert_eq!(n.unwrap(), big.len());
+    assert!(buf == big, "the buffer comes back as it was");
+    let (n, _) = completion(&naio, second).into_parts();
+    assert_eq!(n.unwrap(), 5);
+    let (_, got) = reader.join().unwrap();
+    assert!(got[..big.len()] == big[..], "the zero-copy send's bytes");
+    assert_eq!(&got[big.len()..], b"after");
+
+    let (unix, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let e = naio
+        .send(&unix, vec![1u8; 8], SendFlags::ZEROCOPY, Token(3))
+        .unwrap_err();
+    assert_eq!(
+        e.error.raw_os_error(),
+        Some(libc::EOPNOTSUPP),
+        "{}",
+        e.error
+    );
+    assert_eq!(e.buf, vec![1u8; 8], "the buffer comes back");
+    assert_eq!(naio.in_flight(), 0);
+    assert_eq!(naio.close(), 0);
+}
+
 /// Completions drained from a ring on the queue (`Naio::drain`) are
 /// recorded as `Naio::wait` records them; other events pass through; a
 /// drain dropped early leaves the rest for the next; a ring of another
