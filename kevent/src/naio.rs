@@ -87,7 +87,11 @@
 //!    descriptor of the same queue took it, e.g. a duplicate made with
 //!    `dup`) and whose request REMOVE still finds is leaked, never freed:
 //!    a duplicate keeps the queue, and so the request, alive after our
-//!    descriptor is closed, so closing ours proves nothing.
+//!    descriptor is closed, so closing ours proves nothing. So is the
+//!    buffer of a zero-copy send ([`SendFlags::ZEROCOPY`](crate::SendFlags::ZEROCOPY))
+//!    whose pages the network stack has not released by then: its
+//!    completion waits for that release (`REMOVE` cannot end it once its
+//!    bytes are queued), and the stack reads those pages until then.
 //! 6. The socket is only borrowed for the add: memory safety does not
 //!    depend on it. The kernel takes the socket at the add and cancels
 //!    the request (`ECANCELED`) when that descriptor is closed. A
