@@ -216,7 +216,8 @@ bitflags! {
         /// back with the completion as always, and is then free to reuse.
         /// The pages count against `RLIMIT_MEMLOCK` until then (`ENOBUFS`
         /// beyond, without `CAP_IPC_LOCK`). Sends behind it on the same
-        /// socket wait for its completion: worth it for large buffers
+        /// socket move their bytes once its bytes are queued, and their
+        /// completions come after its own. Worth it for large buffers
         /// (above about 10 KB), not for small messages. Kernels before it
         /// refuse the flag with `EINVAL`.
         const ZEROCOPY = libc::MSG_ZEROCOPY as u32;
