@@ -216,8 +216,9 @@ bitflags! {
         /// back with the completion as always, and is then free to reuse.
         /// The pages count against `RLIMIT_MEMLOCK` until then (`ENOBUFS`
         /// beyond, without `CAP_IPC_LOCK`). Sends behind it on the same
-        /// socket move their bytes once its bytes are queued, and their
-        /// completions come after its own. Worth it for large buffers
+        /// socket move their bytes once its bytes are queued (on a
+        /// datagram socket, once it completed), and their completions
+        /// come after its own. Worth it for large buffers
         /// (above about 10 KB), not for small messages. Kernels before it
         /// refuse the flag with `EINVAL`.
         const ZEROCOPY = libc::MSG_ZEROCOPY as u32;
