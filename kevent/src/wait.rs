@@ -91,7 +91,8 @@ impl Wait<'static> {
 }
 
 impl<'a> Wait<'a> {
-    /// Wait until `min` events are ready, not just one (0 acts as 1); the
+    /// Wait until `min` kevents have events ready, not just one (0 acts as
+    /// 1; a kevent counts once, however many events it collected); the
     /// timeout still ends the wait. Clamped to the buffer's capacity (the
     /// kernel refuses a larger `min`).
     pub fn min(mut self, min: usize) -> Self {
