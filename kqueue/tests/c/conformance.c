@@ -1595,6 +1595,29 @@ static void test_timer_oneshot(void)
 	close(kq);
 }
 
+/*
+ * FreeBSD reports an EV_ONESHOT timer that expired while disabled when
+ * it is enabled: the expiry is kept, not lost. Whether it expired before
+ * the EV_ENABLE (almost always, after 200 ms) or after, it is reported.
+ */
+static void test_timer_oneshot_expired_while_disabled(void)
+{
+	struct kevent ev;
+	struct timespec sec = { 2, 0 };
+	int kq = kq_new();
+
+	CHECK(change(kq, 6, EVFILT_TIMER, EV_ADD | EV_ONESHOT | EV_DISABLE, 0,
+		     1, (void *)6) == 0);
+	usleep(200 * 1000);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change(kq, 6, EVFILT_TIMER, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &sec) == 1);
+	CHECK(ev.ident == 6 && ev.data == 1 && ev.udata == (void *)6);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 0);
+	CHECK(change_err(kq, 6, EVFILT_TIMER, EV_DELETE, 0, 0) == ENOENT);
+	close(kq);
+}
+
 static void test_timer_abstime(void)
 {
 	struct kevent ev;
@@ -3976,6 +3999,7 @@ int main(int argc, char **argv)
 	RUN(test_timer_periodic);
 	RUN(test_timer_units);
 	RUN(test_timer_oneshot);
+	RUN(test_timer_oneshot_expired_while_disabled);
 	RUN(test_timer_abstime);
 	RUN(test_timer_dispatch_and_update);
 	RUN(test_user_trigger_fflags);
