@@ -83,10 +83,15 @@ impl AsyncQueue {
     }
 }
 
+/// The queue, for adding, modifying, removing and triggering kevents:
+/// `queue.add(...)` on an `AsyncQueue` is [`Queue::add`], which never
+/// blocks. [`AsyncQueue::wait`] shadows [`Queue::wait`]; the queue's other
+/// waits ([`Queue::wait_until`], [`Queue::wait_with`] and the like, a
+/// [`Ring`](crate::Ring)'s) block the thread, and in a task they would
+/// stall the runtime: wait through [`AsyncQueue::wait`] only.
 impl std::ops::Deref for AsyncQueue {
     type Target = Queue;
 
-    /// The queue, for adding, modifying, removing and triggering kevents.
     fn deref(&self) -> &Queue {
         self.inner.get_ref()
     }
