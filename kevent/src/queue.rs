@@ -644,7 +644,9 @@ impl Queue {
 
     /// Enables a disabled kevent ([`Kevent::disabled`], or reported with
     /// [`Kevent::dispatch`]). A level-triggered poll kevent whose file is
-    /// ready now is reported at once. `ENOENT` if there is no such kevent.
+    /// ready now is reported at once, and so is a timer that expires once
+    /// ([`Kevent::timer_after`], [`Kevent::timer_at`]) and expired without
+    /// being reported. `ENOENT` if there is no such kevent.
     ///
     /// ```no_run
     /// use std::os::fd::AsFd;
@@ -671,7 +673,9 @@ impl Queue {
 
     /// Disables a kevent: it stays registered but reports nothing, and
     /// events meanwhile are dropped (a periodic timer keeps running and
-    /// its expirations are dropped). `ENOENT` if there is no such kevent.
+    /// its expirations are dropped; a timer that expires once keeps its
+    /// expiry for [`enable`](Self::enable)). `ENOENT` if there is no such
+    /// kevent.
     pub fn disable(&self, key: impl Into<Key>) -> Result<(), Error> {
         self.ctl_one(Command::Disable, key.into().raw())
     }

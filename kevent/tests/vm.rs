@@ -257,6 +257,29 @@ fn timers_count_expirations() {
     assert_eq!(errno(&q.remove(Key::timer(2)).unwrap_err()), libc::ENOENT);
 }
 
+/// A timer that expires once and does so while disabled keeps its expiry
+/// for `enable` (patch 0089), as FreeBSD's `EV_ENABLE` reports it. Before
+/// or after the `enable`, it is reported: nothing here depends on timing.
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn single_timer_expired_while_disabled_is_reported_on_enable() {
+    require_kevent();
+    let q = Queue::new().unwrap();
+    q.add(Kevent::timer_after(1, MS).token(Token(1)).disabled())
+        .unwrap();
+    thread::sleep(100 * MS);
+    let mut ev = Events::with_capacity(4);
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+    q.enable(Key::timer(1)).unwrap();
+    assert_eq!(q.wait(&mut ev, Some(LONG)).unwrap(), 1);
+    let e = ev.iter().next().unwrap();
+    assert_eq!((e.token(), e.count()), (Token(1), 1));
+    // Reported: a DISABLE and an ENABLE bring nothing more.
+    q.disable(Key::timer(1)).unwrap();
+    q.enable(Key::timer(1)).unwrap();
+    assert_eq!(q.wait(&mut ev, Some(Duration::ZERO)).unwrap(), 0);
+}
+
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn periodic_timers_count_every_period_once() {
