@@ -4,7 +4,7 @@ use std::ffi::c_uint;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,6 +126,9 @@ struct RingMem {
     /// The mapping's length in bytes.
     size: usize,
     entries: u32,
+    /// Registered with `KEVENT_RING_AT_EVENT`: the kernel writes it at
+    /// any time, and `Drain::drop` fences after its store of tail.
+    at_event: bool,
 }
 
 impl RingMem {
@@ -147,6 +150,7 @@ impl RingMem {
             ptr: mem.cast(),
             size,
             entries,
+            at_event: false,
         })
     }
 
@@ -328,7 +332,10 @@ impl RingBuilder {
     /// count against the user's kevent limit (`fs.kevent.max_user_kevents`,
     /// a few hundred bytes per kevent). A queue file that epoll or
     /// another kevent queue watches polls readable while the ring holds
-    /// events.
+    /// events. To sleep there rather than in `wait`, drop the drain's
+    /// iterator first and look at [`is_empty`](Ring::is_empty) last: an
+    /// event written between the drain and that look is seen by it, or
+    /// wakes the watcher.
     ///
     /// # Errors
     ///
@@ -361,7 +368,8 @@ impl RingBuilder {
                 format!("ring entries must be a power of two up to {max} (this kernel's most)"),
             ));
         }
-        let mem = RingMem::map(entries, self.dontfork)?;
+        let mut mem = RingMem::map(entries, self.dontfork)?;
+        mem.at_event = self.at_event;
         // SAFETY: the probe found kevent ABI v2; `mem` is a live, aligned
         // mapping of the ring and its entries, which stays until drop, and
         // drop detaches it first (or leaks it).
@@ -674,6 +682,18 @@ impl Drop for Drain<'_> {
     fn drop(&mut self) {
         // Hand the entries read back to the kernel, after reading them.
         self.mem.tail().store(self.tail, Ordering::Release);
+        if self.mem.at_event {
+            // The kernel, after publishing an entry written at event time,
+            // reads tail again (behind a full barrier) to decide whether
+            // the queue file's pollers need a wake-up: an empty ring does.
+            // This is the other half, as liburing's `io_uring_smp_mb()`
+            // before it reads the SQ flags: a look at head after the drain
+            // (`len`, `is_empty`) either sees the entry, or the kernel sees
+            // our tail and wakes whoever waits through epoll or another
+            // queue. Without it our store may still sit in the store
+            // buffer when we read head.
+            fence(Ordering::SeqCst);
+        }
     }
 }
 
@@ -693,6 +713,7 @@ mod tests {
             ptr: NonNull::new(heap.as_mut_ptr().cast()).unwrap(),
             size: words * 8,
             entries,
+            at_event: false,
         };
         mem.head().store(start, Ordering::Relaxed);
         mem.tail().store(start, Ordering::Relaxed);
