@@ -486,7 +486,8 @@ impl<Q: QueueRef> Ring<Q> {
     /// kernel copy as many events as the ring has free entries. Returns
     /// how many it copied; for a ring written at event time
     /// ([`RingBuilder::at_event`]), how many the ring holds, and at once
-    /// if it holds any.
+    /// if it holds any (with [`Wait::min`], once its entries and the
+    /// queued events number that many, or it is full).
     ///
     /// # Errors
     ///

@@ -94,7 +94,9 @@ impl<'a> Wait<'a> {
     /// Wait until `min` kevents have events ready, not just one (0 acts as
     /// 1; a kevent counts once, however many events it collected); the
     /// timeout still ends the wait. Clamped to the buffer's capacity (the
-    /// kernel refuses a larger `min`).
+    /// kernel refuses a larger `min`). For a ring written at event time
+    /// ([`RingBuilder::at_event`](crate::RingBuilder::at_event)), the
+    /// ring's entries count too, and a full ring ends the wait.
     pub fn min(mut self, min: usize) -> Self {
         self.min = min;
         self

@@ -1100,6 +1100,36 @@ fn ring_at_event_fills_without_a_call() {
 
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
+fn ring_at_event_waits_for_min_entries() {
+    require_kevent();
+    if !kevent::features().unwrap().ring_at_event {
+        eprintln!("skipped: no KEVENT_RING_AT_EVENT");
+        return;
+    }
+    let q = Queue::new().unwrap();
+    q.add_all(&[Kevent::user(1), Kevent::user(2)])
+        .unwrap()
+        .check()
+        .unwrap();
+    let mut ring = Ring::builder(8).at_event().build(&q).unwrap();
+    q.trigger(1).unwrap();
+    // One entry held and `min(2)`: the wait lasts until a second is
+    // written, whenever the other thread gets to it.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            q.trigger(2).unwrap();
+        });
+        assert_eq!(ring.wait_with(&Wait::forever().min(2)).unwrap(), 2);
+    });
+    // A timeout returns what the ring holds, fewer than `min`.
+    let short = Wait::timeout(Duration::from_millis(20)).min(3);
+    assert_eq!(ring.wait_with(&short).unwrap(), 2);
+    assert_eq!(ring.drain().count(), 2);
+}
+
+#[test]
+#[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn ring_round_trips_and_wraps() {
     require_kevent();
     let q = Queue::new().unwrap();
