@@ -26,6 +26,17 @@ fn require_kevent() {
     }
 }
 
+/// [`require_kevent`], then whether the kernel writes rings at event time
+/// (`KEVENT_RING_AT_EVENT`); says the test is skipped when it does not.
+fn require_ring_at_event() -> bool {
+    require_kevent();
+    let at_event = kevent::features().unwrap().ring_at_event;
+    if !at_event {
+        eprintln!("skipped: no KEVENT_RING_AT_EVENT");
+    }
+    at_event
+}
+
 /// An error's OS error number: `io::Error`'s or `kevent::Error`'s.
 trait Errno {
     fn errno(&self) -> i32;
@@ -1046,9 +1057,7 @@ fn sigmask_wait_lets_a_blocked_signal_in() {
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn ring_at_event_fills_without_a_call() {
-    require_kevent();
-    if !kevent::features().unwrap().ring_at_event {
-        eprintln!("skipped: no KEVENT_RING_AT_EVENT");
+    if !require_ring_at_event() {
         return;
     }
     let q = Queue::new().unwrap();
@@ -1101,9 +1110,7 @@ fn ring_at_event_fills_without_a_call() {
 #[test]
 #[ignore = "needs the kevent kernel: run with --include-ignored in the VM"]
 fn ring_at_event_waits_for_min_entries() {
-    require_kevent();
-    if !kevent::features().unwrap().ring_at_event {
-        eprintln!("skipped: no KEVENT_RING_AT_EVENT");
+    if !require_ring_at_event() {
         return;
     }
     let q = Queue::new().unwrap();
