@@ -127,7 +127,8 @@ struct RingMem {
     size: usize,
     entries: u32,
     /// Registered with `KEVENT_RING_AT_EVENT`: the kernel writes it at
-    /// any time, and `Drain::drop` fences after its store of tail.
+    /// any time, and a look that finds it empty fences first
+    /// ([`settled_head`](RingMem::settled_head)).
     at_event: bool,
 }
 
@@ -196,20 +197,47 @@ impl RingMem {
         sys::kevent_ring_entries(self.ptr.as_ptr()).wrapping_add(i)
     }
 
+    /// Head, loaded with acquire (which orders the entries' reads after
+    /// the kernel's writes), for a look whose "empty" the caller may act
+    /// on by sleeping elsewhere (epoll, another queue). On a ring written
+    /// at event time, a head equal to `tail` is loaded again behind a full
+    /// fence. The kernel, after publishing an entry, reads tail again
+    /// behind a full barrier to decide whether the queue file's pollers
+    /// need a wake-up; this is the other half (as liburing's
+    /// `io_uring_smp_mb()` before it reads the SQ flags): either the
+    /// second load sees the entry, or the kernel sees our last tail store
+    /// (the `Drain`'s drop) and wakes whoever waits. Only a look that
+    /// finds the ring empty can lead to a sleep, so a drain that finds
+    /// entries pays no fence.
+    #[inline]
+    fn settled_head(&self, tail: u32) -> u32 {
+        let head = self.head().load(Ordering::Acquire);
+        if head != tail || !self.at_event {
+            return head;
+        }
+        fence(Ordering::SeqCst);
+        self.head().load(Ordering::Acquire)
+    }
+
     #[inline]
     fn len(&self) -> usize {
-        self.head()
-            .load(Ordering::Acquire)
-            .wrapping_sub(self.tail().load(Ordering::Relaxed)) as usize
+        // Tail is ours (the one consumer): any load order.
+        let tail = self.tail().load(Ordering::Relaxed);
+        self.settled_head(tail).wrapping_sub(tail) as usize
     }
 
     /// The free-running indices of the entries to read: tail, and head
-    /// loaded with acquire (which orders the entries' reads after the
-    /// kernel's writes).
+    /// loaded with acquire, [settled](RingMem::settled_head) if `settle`
+    /// (a wait in the kernel, which looks again under its lock, needs
+    /// no fence).
     #[inline]
-    fn bounds(&self) -> (u32, u32) {
-        let head = self.head().load(Ordering::Acquire);
+    fn bounds(&self, settle: bool) -> (u32, u32) {
         let tail = self.tail().load(Ordering::Relaxed);
+        let head = if settle {
+            self.settled_head(tail)
+        } else {
+            self.head().load(Ordering::Acquire)
+        };
         // A head more than `entries` ahead is a kernel bug or corruption:
         // read no more than the ring holds.
         let head = if head.wrapping_sub(tail) > self.entries {
@@ -222,7 +250,7 @@ impl RingMem {
 
     #[inline]
     fn drain(&mut self) -> Drain<'_> {
-        let (tail, head) = self.bounds();
+        let (tail, head) = self.bounds(true);
         Drain {
             mem: self,
             tail,
@@ -333,9 +361,11 @@ impl RingBuilder {
     /// a few hundred bytes per kevent). A queue file that epoll or
     /// another kevent queue watches polls readable while the ring holds
     /// events. To sleep there rather than in `wait`, drop the drain's
-    /// iterator first and look at [`is_empty`](Ring::is_empty) last: an
-    /// event written between the drain and that look is seen by it, or
-    /// wakes the watcher.
+    /// iterator first and look at [`is_empty`](Ring::is_empty) (or
+    /// `len`, or a new `drain`) last: a look that finds the ring empty
+    /// puts a full fence before its final read, so an event written
+    /// between the drain and that look is seen by it, or wakes the
+    /// watcher. A drain that finds events pays no fence.
     ///
     /// # Errors
     ///
@@ -599,7 +629,7 @@ impl<Q: QueueRef> Ring<Q> {
     /// is empty) as `how` says, as [`wait_with`](Ring::wait_with) does.
     #[inline]
     pub fn drain_or_wait_with(&mut self, how: &Wait<'_>) -> io::Result<Drain<'_>> {
-        let (tail, head) = self.mem.bounds();
+        let (tail, head) = self.mem.bounds(false);
         if tail == head {
             self.wait_with(how)?;
             return Ok(self.mem.drain());
@@ -682,19 +712,10 @@ impl Drop for Drain<'_> {
     #[inline]
     fn drop(&mut self) {
         // Hand the entries read back to the kernel, after reading them.
+        // On a ring written at event time, the full fence the kernel's
+        // barrier pairs with is in the next look that finds the ring
+        // empty (`RingMem::settled_head`), not here.
         self.mem.tail().store(self.tail, Ordering::Release);
-        if self.mem.at_event {
-            // The kernel, after publishing an entry written at event time,
-            // reads tail again (behind a full barrier) to decide whether
-            // the queue file's pollers need a wake-up: an empty ring does.
-            // This is the other half, as liburing's `io_uring_smp_mb()`
-            // before it reads the SQ flags: a look at head after the drain
-            // (`len`, `is_empty`) either sees the entry, or the kernel sees
-            // our tail and wakes whoever waits through epoll or another
-            // queue. Without it our store may still sit in the store
-            // buffer when we read head.
-            fence(Ordering::SeqCst);
-        }
     }
 }
 
@@ -834,6 +855,27 @@ mod tests {
         assert_eq!(mem.drain().map(|e| e.id()).collect::<Vec<_>>(), [1, 2, 3]);
         // SAFETY: never registered with a kernel.
         unsafe { mem.unmap() };
+    }
+
+    /// A ring written at event time: a look that finds it empty loads
+    /// head a second time (behind a fence), and every look still counts
+    /// what the kernel published, empty or not.
+    #[test]
+    fn an_at_event_ring_reads_its_head_again_when_empty() {
+        let (mut mem, _heap) = fake(4, 9);
+        mem.at_event = true;
+        assert_eq!((mem.len(), mem.drain().len()), (0, 0));
+        kernel_push(&mem, [1, 2]);
+        assert_eq!(mem.len(), 2);
+        {
+            let mut drain = mem.drain();
+            assert_eq!(drain.next().map(|e| e.id()), Some(1));
+        } // publishes tail 10: one entry left
+        assert_eq!(mem.len(), 1);
+        assert_eq!(mem.drain().map(|e| e.id()).collect::<Vec<_>>(), [2]);
+        assert_eq!((mem.len(), mem.drain().len()), (0, 0));
+        kernel_push(&mem, [3]);
+        assert_eq!(mem.drain().map(|e| e.id()).collect::<Vec<_>>(), [3]);
     }
 
     #[test]
