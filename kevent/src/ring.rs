@@ -130,6 +130,10 @@ struct RingMem {
     /// any time, and a look that finds it empty fences first
     /// ([`settled_head`](RingMem::settled_head)).
     at_event: bool,
+    /// Tests only: runs between `settled_head`'s two loads, as a kernel
+    /// writing an entry there would.
+    #[cfg(test)]
+    between_loads: Option<fn(&RingMem)>,
 }
 
 impl RingMem {
@@ -152,6 +156,8 @@ impl RingMem {
             size,
             entries,
             at_event: false,
+            #[cfg(test)]
+            between_loads: None,
         })
     }
 
@@ -199,21 +205,26 @@ impl RingMem {
 
     /// Head, loaded with acquire (which orders the entries' reads after
     /// the kernel's writes), for a look whose "empty" the caller may act
-    /// on by sleeping elsewhere (epoll, another queue). On a ring written
-    /// at event time, a head equal to `tail` is loaded again behind a full
-    /// fence. The kernel, after publishing an entry, reads tail again
-    /// behind a full barrier to decide whether the queue file's pollers
-    /// need a wake-up; this is the other half (as liburing's
-    /// `io_uring_smp_mb()` before it reads the SQ flags): either the
-    /// second load sees the entry, or the kernel sees our last tail store
-    /// (the `Drain`'s drop) and wakes whoever waits. Only a look that
-    /// finds the ring empty can lead to a sleep, so a drain that finds
-    /// entries pays no fence.
+    /// on by sleeping in a watcher of the queue file that does not poll
+    /// it again (another kevent queue's edge-triggered poll kevent,
+    /// written at event time). On a ring written at event time, a head
+    /// equal to `tail` is loaded again behind a full fence. The kernel,
+    /// after publishing an entry, reads tail again behind a full barrier
+    /// to decide whether the queue file's pollers need a wake-up; this is
+    /// the other half (as liburing's `io_uring_smp_mb()` before it reads
+    /// the SQ flags): either the second load sees the entry, or the
+    /// kernel sees our last tail store (a `Drain`'s drop) and wakes the
+    /// watcher. Only a look that finds the ring empty can lead to a
+    /// sleep, so a drain that finds entries pays no fence.
     #[inline]
     fn settled_head(&self, tail: u32) -> u32 {
         let head = self.head().load(Ordering::Acquire);
         if head != tail || !self.at_event {
             return head;
+        }
+        #[cfg(test)]
+        if let Some(kernel) = self.between_loads {
+            kernel(self);
         }
         fence(Ordering::SeqCst);
         self.head().load(Ordering::Acquire)
@@ -221,15 +232,14 @@ impl RingMem {
 
     #[inline]
     fn len(&self) -> usize {
-        // Tail is ours (the one consumer): any load order.
-        let tail = self.tail().load(Ordering::Relaxed);
-        self.settled_head(tail).wrapping_sub(tail) as usize
+        let (tail, head) = self.bounds(true);
+        head.wrapping_sub(tail) as usize
     }
 
     /// The free-running indices of the entries to read: tail, and head
-    /// loaded with acquire, [settled](RingMem::settled_head) if `settle`
-    /// (a wait in the kernel, which looks again under its lock, needs
-    /// no fence).
+    /// loaded with acquire, [settled](RingMem::settled_head) if `settle`.
+    /// Tail is ours (the one consumer, whose last store this load sees):
+    /// relaxed.
     #[inline]
     fn bounds(&self, settle: bool) -> (u32, u32) {
         let tail = self.tail().load(Ordering::Relaxed);
@@ -362,10 +372,11 @@ impl RingBuilder {
     /// another kevent queue watches polls readable while the ring holds
     /// events. To sleep there rather than in `wait`, drop the drain's
     /// iterator first and look at [`is_empty`](Ring::is_empty) (or
-    /// `len`, or a new `drain`) last: a look that finds the ring empty
-    /// puts a full fence before its final read, so an event written
-    /// between the drain and that look is seen by it, or wakes the
-    /// watcher. A drain that finds events pays no fence.
+    /// `len`, a new `drain`, or a `wait` that returns 0) last: a look
+    /// that finds the ring empty puts a full fence before its final
+    /// read, so an event written between the drain and that look is seen
+    /// by it, or wakes the watcher. A drain that finds events pays no
+    /// fence.
     ///
     /// # Errors
     ///
@@ -562,6 +573,13 @@ impl<Q: QueueRef> Ring<Q> {
             )
         }
         .map_err(os_error)?;
+        if n == 0 && self.mem.at_event {
+            // A zero count from a wait that did not sleep was read without
+            // a barrier after our last tail store: look again, settled,
+            // so that "empty" can be the last look before a sleep
+            // elsewhere (see `RingBuilder::at_event`).
+            return Ok(self.mem.len());
+        }
         Ok(n as usize)
     }
 
@@ -629,6 +647,8 @@ impl<Q: QueueRef> Ring<Q> {
     /// is empty) as `how` says, as [`wait_with`](Ring::wait_with) does.
     #[inline]
     pub fn drain_or_wait_with(&mut self, how: &Wait<'_>) -> io::Result<Drain<'_>> {
+        // No fence in this look: if it finds the ring empty, the final
+        // look is the settled drain after the wait.
         let (tail, head) = self.mem.bounds(false);
         if tail == head {
             self.wait_with(how)?;
@@ -736,6 +756,7 @@ mod tests {
             size: words * 8,
             entries,
             at_event: false,
+            between_loads: None,
         };
         mem.head().store(start, Ordering::Relaxed);
         mem.tail().store(start, Ordering::Relaxed);
@@ -858,10 +879,17 @@ mod tests {
     }
 
     /// A ring written at event time: a look that finds it empty loads
-    /// head a second time (behind a fence), and every look still counts
-    /// what the kernel published, empty or not.
+    /// head a second time (behind a fence), and sees an entry the kernel
+    /// wrote between the two loads; a look at another ring does not. And
+    /// every look still counts what the kernel published.
     #[test]
     fn an_at_event_ring_reads_its_head_again_when_empty() {
+        for at_event in [false, true] {
+            let (mut mem, _heap) = fake(4, 3);
+            mem.at_event = at_event;
+            mem.between_loads = Some(|mem| kernel_push(mem, [5]));
+            assert_eq!(mem.len(), usize::from(at_event), "at_event {at_event}");
+        }
         let (mut mem, _heap) = fake(4, 9);
         mem.at_event = true;
         assert_eq!((mem.len(), mem.drain().len()), (0, 0));
@@ -882,6 +910,7 @@ mod tests {
     fn a_corrupt_head_reads_no_more_than_the_ring() {
         let (mut mem, _heap) = fake(4, 7);
         mem.head().store(7 + 1000, Ordering::Release);
+        assert_eq!(mem.len(), 4);
         assert_eq!(mem.drain().len(), 4);
     }
 }
