@@ -5,8 +5,9 @@
 #
 #   ci/rust-compat.sh
 #
-# 1. MSRV: builds kevent-sys and kevent (without features, and with
-#    `mio`) and runs kevent-sys's host tests with the toolchain named by
+# 1. MSRV: builds kevent-sys, kevent and the kqueue library
+#    (kevent-kqueue, whose README states the same MSRV; without features,
+#    and kevent with `mio`) and runs kevent-sys's host tests with the toolchain named by
 #    the workspace's `rust-version` (rustup's `cargo +1.77`). The `tokio`
 #    feature and kevent's tests need tokio's MSRV (1.85), so they are not
 #    built here. Without rustup or that toolchain the check is skipped,
@@ -55,10 +56,10 @@ elif ! rustup run "$msrv" cargo --version >/dev/null 2>&1; then
 else
 	export CARGO_TARGET_DIR=$tdir/msrv
 	set +e
-	if run cargo "+$msrv" build --locked -p kevent-sys -p kevent; then
-		pass "MSRV $msrv: kevent-sys and kevent build"
+	if run cargo "+$msrv" build --locked -p kevent-sys -p kevent -p kevent-kqueue; then
+		pass "MSRV $msrv: kevent-sys, kevent and the kqueue library build"
 	else
-		fail "MSRV $msrv: kevent-sys and kevent do not build with Rust $msrv"
+		fail "MSRV $msrv: kevent-sys, kevent or the kqueue library does not build with Rust $msrv"
 	fi
 	if run cargo "+$msrv" build --locked -p kevent --features mio; then
 		pass "MSRV $msrv: kevent builds with the mio feature"

@@ -2649,8 +2649,16 @@ impl Kq {
             cur.ok_or(libc::ENOENT)?;
             (ukevent(id as u64, sys::KEVENT_TIMER, 0, 0, 0, 0), None)
         } else if f & EV_ADD != 0 {
-            let (period, start, tflags) = translate::timer_request(kev)?;
-            let mut k = Knote::new(kev);
+            // An existing timer keeps its mode: the new period applies to
+            // a single timer as single, to a periodic one as periodic
+            // (FreeBSD's filt_timertouch() restarts it with its kn_flags).
+            let mut eff = *kev;
+            if let Some(c) = cur {
+                eff.flags =
+                    (kev.flags & !translate::MODE_FLAGS) | (c.flags & translate::MODE_FLAGS);
+            }
+            let (period, start, tflags) = translate::timer_request(&eff)?;
+            let mut k = Knote::new(&eff);
             k.flags |= EV_CLEAR;
             if let Some(c) = cur {
                 if f & (EV_ENABLE | EV_DISABLE) == 0 {
@@ -2859,6 +2867,9 @@ impl Kq {
             let mut u = cur.ok_or(libc::ENOENT)?;
             u.note.enabled = f & EV_DISABLE == 0;
             u.note.fflags = translate::user_fflags(u.note.fflags, kev.fflags);
+            // Every change but EV_DELETE sets the data the knote reports,
+            // as FreeBSD's filt_usertouch() sets kn_sdata.
+            u.note.data = kev.data;
             cmd = if f & EV_DISABLE != 0 {
                 sys::KEVENT_CTL_DISABLE
             } else {
@@ -2868,6 +2879,7 @@ impl Kq {
         } else {
             let mut u = cur.ok_or(libc::ENOENT)?;
             u.note.fflags = translate::user_fflags(u.note.fflags, kev.fflags);
+            u.note.data = kev.data;
             if !trigger {
                 st.users.insert(id, u);
                 return Ok(());
@@ -3497,8 +3509,11 @@ fn report_keyed(out: &mut Out<'_>, id: usize, filter: i16, k: &mut Knote, data: 
     false
 }
 
-/// Reports a triggered user knote: `EV_CLEAR` resets its flags, without it
-/// it stays triggered; `EV_DISPATCH` disables it.
+/// Reports a triggered user knote: `EV_CLEAR` resets its trigger, without
+/// it it stays triggered; `EV_DISPATCH` disables it. Its fflags are a
+/// word the changes operate on, reported as they stand and kept, as
+/// FreeBSD's `kn_sfflags` (its `EV_CLEAR` resets `kn_fflags`, which the
+/// report does not show).
 fn report_user(id: usize, u: &mut User, out: &mut Out<'_>) {
     out.push(Kevent::new(
         id,
@@ -3508,12 +3523,7 @@ fn report_user(id: usize, u: &mut User, out: &mut Out<'_>) {
         u.note.data,
         u.note.udata,
     ));
-    if u.note.flags & EV_CLEAR != 0 {
-        u.note.fflags = 0;
-        u.sticky = false;
-    } else {
-        u.sticky = true;
-    }
+    u.sticky = u.note.flags & EV_CLEAR == 0;
     if u.note.flags & EV_DISPATCH != 0 {
         u.note.enabled = false;
     }

@@ -20,6 +20,11 @@ const RDHUP: u32 = libc::EPOLLRDHUP as u32;
 /// The flags a knote keeps from its `EV_ADD` and reports back.
 pub const KEPT_FLAGS: u16 = EV_ONESHOT | EV_CLEAR | EV_DISPATCH | EV_RECEIPT;
 
+/// A knote's mode: set by the `EV_ADD` that creates it and kept by later
+/// ones, as FreeBSD's `kqueue_register()` never changes an existing
+/// knote's `kn_flags`.
+pub const MODE_FLAGS: u16 = EV_ONESHOT | EV_CLEAR | EV_DISPATCH;
+
 /// One registered filter of a file descriptor (`EVFILT_READ` or
 /// `EVFILT_WRITE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -388,8 +393,16 @@ pub const MIN_PERIOD_NS: u64 = 1_000;
 /// period from now; `EV_ONESHOT` ones expire once (period 0) and are
 /// removed by the kernel; `NOTE_ABSTIME` ones expire once at the absolute time on
 /// `CLOCK_REALTIME` (data counted in the unit from the epoch).
+/// A periodic timer with `data` 0 has a period of 1 unit, as FreeBSD's
+/// `filt_timervalidate()` makes it (not the kernel's 1 us).
 pub fn timer_request(kev: &Kevent) -> Result<(u64, u64, u32), i32> {
-    let ns = timer_ns(kev.fflags, kev.data)?;
+    let periodic = kev.flags & EV_ONESHOT == 0 && kev.fflags & NOTE_ABSTIME == 0;
+    let data = if kev.data == 0 && periodic {
+        1
+    } else {
+        kev.data
+    };
+    let ns = timer_ns(kev.fflags, data)?;
     if kev.fflags & NOTE_ABSTIME != 0 {
         return Ok((0, ns.max(1), sys::KEVENT_TIMER_ABSTIME));
     }
@@ -762,6 +775,14 @@ mod tests {
             0,
         ));
         assert_eq!(t, Ok((0, 3_000_000_000, sys::KEVENT_TIMER_ABSTIME)));
+        // data 0: a periodic timer's period is 1 unit (FreeBSD); a single
+        // timer expires at once (the kernel's 1 us).
+        let t = timer_request(&Kevent::new(1, EVFILT_TIMER, EV_ADD, NOTE_SECONDS, 0, 0));
+        assert_eq!(t, Ok((1_000_000_000, 1_000_000_000, 0)));
+        let t = timer_request(&Kevent::new(1, EVFILT_TIMER, EV_ADD, 0, 0, 0));
+        assert_eq!(t, Ok((1_000_000, 1_000_000, 0)));
+        let t = timer_request(&Kevent::new(1, EVFILT_TIMER, EV_ADD | EV_ONESHOT, 0, 0, 0));
+        assert_eq!(t, Ok((0, MIN_PERIOD_NS, 0)));
     }
 
     #[test]

@@ -40,7 +40,7 @@ use libc::c_int;
 use crate::abi::*;
 use crate::queue::errno;
 use crate::queue::{ctl_one, ukevent, unsafe_zeroed, Out, TAG_VNODE};
-use crate::translate::Knote;
+use crate::translate::{Knote, MODE_FLAGS};
 
 struct Watch {
     note: Knote,
@@ -237,8 +237,11 @@ impl Vnodes {
         let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
         let mut note = Knote::new(kev);
         note.flags |= EV_CLEAR;
-        if f & (EV_ENABLE | EV_DISABLE) == 0 {
-            if let Some(w) = self.watches.get(&kev.ident) {
+        if let Some(w) = self.watches.get(&kev.ident) {
+            // An existing knote keeps its mode (EV_ONESHOT, EV_DISPATCH),
+            // as FreeBSD's kqueue_register() keeps kn_flags.
+            note.flags = (note.flags & !MODE_FLAGS) | (w.note.flags & MODE_FLAGS);
+            if f & (EV_ENABLE | EV_DISABLE) == 0 {
                 note.enabled = w.note.enabled;
             }
         }

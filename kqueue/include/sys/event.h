@@ -41,7 +41,7 @@ struct kevent {
 	unsigned int	fflags;		/* filter flag value */
 	int64_t		data;		/* filter data value */
 	void		*udata;		/* opaque user data identifier */
-	uint64_t	ext[4];		/* extensions */
+	uint64_t	ext[4];		/* zero on output (FreeBSD passes ext[2..3] through) */
 };
 
 /*
@@ -95,8 +95,8 @@ struct kevent {
 #define NOTE_TRIGGER	0x01000000	/* Cause the event to be triggered */
 
 /* EVFILT_READ, EVFILT_WRITE */
-#define NOTE_LOWAT	0x0001		/* low water mark */
-#define NOTE_FILE_POLL	0x0002		/* accepted, no effect */
+#define NOTE_LOWAT	0x0001		/* low water mark (READ; WRITE: accepted, not applied) */
+#define NOTE_FILE_POLL	0x0002		/* accepted, ignored (FreeBSD: a vnode READ always ready) */
 
 /* EVFILT_VNODE */
 #define NOTE_DELETE	0x0001		/* vnode was removed */
@@ -106,20 +106,20 @@ struct kevent {
 #define NOTE_LINK	0x0010		/* link count changed */
 #define NOTE_RENAME	0x0020		/* vnode was renamed */
 #define NOTE_REVOKE	0x0040		/* vnode access was revoked */
-#define NOTE_OPEN	0x0080		/* vnode was opened */
-#define NOTE_CLOSE	0x0100		/* file closed, fd did not allow write */
-#define NOTE_CLOSE_WRITE 0x0200		/* file closed, fd did allow write */
-#define NOTE_READ	0x0400		/* file was read */
+#define NOTE_OPEN	0x0080		/* vnode was opened: accepted, never reported */
+#define NOTE_CLOSE	0x0100		/* file closed, fd did not allow write: accepted, never reported */
+#define NOTE_CLOSE_WRITE 0x0200		/* file closed, fd did allow write: accepted, never reported */
+#define NOTE_READ	0x0400		/* file was read: accepted, never reported */
 
 /* EVFILT_PROC */
 #define NOTE_EXIT	0x80000000	/* process exited */
-#define NOTE_FORK	0x40000000	/* not supported */
-#define NOTE_EXEC	0x20000000	/* not supported */
+#define NOTE_FORK	0x40000000	/* not supported: EINVAL */
+#define NOTE_EXEC	0x20000000	/* not supported: EINVAL */
 #define NOTE_PCTRLMASK	0xf0000000	/* mask for hint bits */
 #define NOTE_PDATAMASK	0x000fffff	/* mask for pid */
-#define NOTE_TRACK	0x00000001	/* not supported */
-#define NOTE_TRACKERR	0x00000002	/* not supported */
-#define NOTE_CHILD	0x00000004	/* not supported */
+#define NOTE_TRACK	0x00000001	/* not supported: EINVAL */
+#define NOTE_TRACKERR	0x00000002	/* not supported: EINVAL */
+#define NOTE_CHILD	0x00000004	/* not supported: EINVAL */
 
 /* EVFILT_TIMER: units of data (milliseconds by default) */
 #define NOTE_SECONDS	0x00000001

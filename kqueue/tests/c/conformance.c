@@ -1669,7 +1669,7 @@ static void test_user_trigger_fflags(void)
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1);
 	CHECK(ev.ident == 1 && ev.filter == EVFILT_USER && ev.udata == (void *)42);
 	CHECK(ev.fflags == 0x111);
-	/* EV_CLEAR: reported once, flags reset. */
+	/* EV_CLEAR: reported once; the flags stay (FreeBSD's kn_sfflags). */
 	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
 	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_FFCOPY | 0xf0, 0, NULL) == 0);
 	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_FFAND | NOTE_TRIGGER | 0x30, 0,
@@ -1677,7 +1677,15 @@ static void test_user_trigger_fflags(void)
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == 0x30);
 	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_FFNOP | NOTE_TRIGGER | 0xff, 0,
 		     NULL) == 0);
-	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == 0x30);
+	/* Every change sets the data reported, the trigger's included. */
+	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER, 7, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 7);
+	CHECK(change(kq, 1, EVFILT_USER, EV_DISABLE, 0, 9, NULL) == 0);
+	CHECK(change(kq, 1, EVFILT_USER, EV_ENABLE, 0, 11, NULL) == 0);
+	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER, 13, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 13 &&
+	      ev.fflags == 0x30);
 	close(kq);
 }
 
@@ -2198,6 +2206,43 @@ static void test_vnode(void)
 	CHECK(unlink(path2) == 0);
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags & NOTE_DELETE);
 	CHECK(change(kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0, NULL) == 0);
+	close(fd);
+	close(kq);
+}
+
+/* FreeBSD's kqueue_register() never changes an existing knote's
+ * kn_flags: an EV_ADD of a timer or a vnode knote that exists updates its
+ * data and fflags, and keeps EV_ONESHOT (or its absence) as the first
+ * EV_ADD set it. Whether the knote outlived its report tells which. */
+static void test_add_keeps_timer_and_vnode_mode(void)
+{
+	char path[] = "/tmp/kq-mode-XXXXXX";
+	struct kevent ev;
+	int fd, kq = kq_new();
+
+	/* A single timer, added again without EV_ONESHOT: still single. */
+	CHECK(change(kq, 1, EVFILT_TIMER, EV_ADD | EV_ONESHOT, 0, 60000, NULL) == 0);
+	CHECK(change(kq, 1, EVFILT_TIMER, EV_ADD, 0, 10, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &sec5) == 1 && ev.ident == 1);
+	CHECK(ev.flags & EV_ONESHOT);
+	CHECK(change_err(kq, 1, EVFILT_TIMER, EV_DELETE, 0, 0) == ENOENT);
+	/* A periodic timer, added again with EV_ONESHOT: still periodic. */
+	CHECK(change(kq, 2, EVFILT_TIMER, EV_ADD, 0, 60000, NULL) == 0);
+	CHECK(change(kq, 2, EVFILT_TIMER, EV_ADD | EV_ONESHOT, 0, 10, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &sec5) == 1 && ev.ident == 2);
+	CHECK(!(ev.flags & EV_ONESHOT));
+	CHECK(change(kq, 2, EVFILT_TIMER, EV_DELETE, 0, 0, NULL) == 0);
+
+	/* A vnode knote added with EV_ONESHOT, then again without it. */
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD | EV_ONESHOT, NOTE_WRITE, 0, NULL) == 0);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_WRITE, 0, NULL) == 0);
+	CHECK(write(fd, "data", 4) == 4);
+	CHECK(wait_events(kq, &ev, 1, &sec5) == 1 && ev.fflags == NOTE_WRITE);
+	CHECK(ev.flags & EV_ONESHOT);
+	CHECK(change_err(kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0) == ENOENT);
+	CHECK(unlink(path) == 0);
 	close(fd);
 	close(kq);
 }
@@ -4002,6 +4047,7 @@ int main(int argc, char **argv)
 	RUN(test_timer_oneshot_expired_while_disabled);
 	RUN(test_timer_abstime);
 	RUN(test_timer_dispatch_and_update);
+	RUN(test_add_keeps_timer_and_vnode_mode);
 	RUN(test_user_trigger_fflags);
 	RUN(test_user_without_clear_stays);
 	RUN(test_user_oneshot_dispatch);
