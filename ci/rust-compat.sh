@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The published crates (kevent-sys, kevent) on their stated MSRV and on
-# other Linux targets. ci/test.sh runs it in its host part; it needs no
-# kernel and downloads nothing.
+# other Linux targets, and the kqueue library on the same MSRV.
+# ci/test.sh runs it in its host part; it needs no kernel and downloads
+# nothing.
 #
 #   ci/rust-compat.sh
 #
 # 1. MSRV: builds kevent-sys, kevent and the kqueue library
-#    (kevent-kqueue, whose README states the same MSRV; without features,
-#    and kevent with `mio`) and runs kevent-sys's host tests with the toolchain named by
-#    the workspace's `rust-version` (rustup's `cargo +1.77`). The `tokio`
+#    (kevent-kqueue, whose README states the same MSRV; without
+#    features, and kevent with `mio`) and runs kevent-sys's host tests
+#    with the toolchain named by the workspace's `rust-version`
+#    (rustup's `cargo +1.77`). The `tokio`
 #    feature and kevent's tests need tokio's MSRV (1.85), so they are not
 #    built here. Without rustup or that toolchain the check is skipped,
 #    saying so (ci/setup.sh installs the toolchain when rustup exists).

@@ -451,6 +451,11 @@ struct User {
     /// Reported without `EV_CLEAR`: stays triggered (reported by every
     /// `kevent()`) until it is deleted.
     sticky: bool,
+    /// Triggered and not reported since. The kernel drops the trigger
+    /// of a disabled kevent (and a pending one at its DISABLE); FreeBSD
+    /// keeps it (`kn_hookid`) and reports it at `EV_ENABLE`, so the
+    /// library triggers the kevent again when it enables it.
+    triggered: bool,
 }
 
 /// The table of one queue.
@@ -2824,7 +2829,7 @@ impl Kq {
         let cur = st.users.get(&id).copied();
         let f = kev.flags;
         let trigger = kev.fflags & NOTE_TRIGGER != 0;
-        let new;
+        let new: Option<User>;
         let cmd;
         let mut req = ukevent(id as u64, sys::KEVENT_USER, 0, 0, 0, 0);
         if f & EV_DELETE != 0 {
@@ -2849,6 +2854,7 @@ impl Kq {
                     User {
                         note: n,
                         sticky: false,
+                        triggered: false,
                     }
                 }
             };
@@ -2891,6 +2897,7 @@ impl Kq {
             // whose fflags that report would carry (helper-84's finding 5).
             cmd = sys::KEVENT_CTL_READY;
             req.event = sys::KEVENT_USER_TRIGGERED;
+            u.triggered = true;
             new = Some(u);
             req.ret_flags = cmd;
             let e = Entry {
@@ -2916,8 +2923,18 @@ impl Kq {
             },
         };
         self.push(st, batch, e, req, results, retry);
-        if trigger && new.is_some() {
-            // EV_ADD/EV_ENABLE with NOTE_TRIGGER: then trigger it.
+        // A trigger the kernel dropped while the knote was disabled (or
+        // that was pending at its EV_DISABLE) is reported once it is
+        // enabled, as on FreeBSD: trigger the kevent again.
+        let held = cur.is_some_and(|c| c.triggered && !c.note.enabled)
+            && new.is_some_and(|u| u.note.enabled);
+        if (trigger || held) && new.is_some() {
+            // EV_ADD/EV_ENABLE with NOTE_TRIGGER, or a trigger held: then
+            // trigger it.
+            let new = new.map(|mut u| {
+                u.triggered = true;
+                u
+            });
             self.flush(st, batch, results, retry);
             if results[i] == 0 {
                 let mut req = ukevent(
@@ -3515,6 +3532,7 @@ fn report_keyed(out: &mut Out<'_>, id: usize, filter: i16, k: &mut Knote, data: 
 /// FreeBSD's `kn_sfflags` (its `EV_CLEAR` resets `kn_fflags`, which the
 /// report does not show).
 fn report_user(id: usize, u: &mut User, out: &mut Out<'_>) {
+    u.triggered = false;
     out.push(Kevent::new(
         id,
         EVFILT_USER,

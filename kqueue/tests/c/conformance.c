@@ -1678,14 +1678,50 @@ static void test_user_trigger_fflags(void)
 	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_FFNOP | NOTE_TRIGGER | 0xff, 0,
 		     NULL) == 0);
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.fflags == 0x30);
-	/* Every change sets the data reported, the trigger's included. */
+	/* Every change but EV_DELETE sets the data reported (kn_sdata). */
 	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER, 7, NULL) == 0);
 	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 7);
 	CHECK(change(kq, 1, EVFILT_USER, EV_DISABLE, 0, 9, NULL) == 0);
-	CHECK(change(kq, 1, EVFILT_USER, EV_ENABLE, 0, 11, NULL) == 0);
-	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER, 13, NULL) == 0);
-	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 13 &&
+	CHECK(change(kq, 1, EVFILT_USER, EV_ENABLE, NOTE_TRIGGER, 11, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 11 &&
 	      ev.fflags == 0x30);
+	CHECK(change(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER, 13, NULL) == 0);
+	CHECK(change(kq, 1, EVFILT_USER, 0, 0, 15, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 15);
+	close(kq);
+}
+
+/* FreeBSD keeps the trigger of a disabled EVFILT_USER knote (kn_hookid)
+ * and reports it at EV_ENABLE: a trigger while an EV_DISPATCH knote is
+ * disabled by its report, and one pending when EV_DISABLE comes. */
+static void test_user_trigger_while_disabled(void)
+{
+	struct kevent ev;
+	int kq = kq_new();
+
+	CHECK(change(kq, 4, EVFILT_USER, EV_ADD | EV_CLEAR | EV_DISPATCH, 0, 0,
+		     NULL) == 0);
+	CHECK(change(kq, 4, EVFILT_USER, 0, NOTE_TRIGGER, 1, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 1);
+	/* Disabled by its report: this trigger waits for the enable. */
+	CHECK(change(kq, 4, EVFILT_USER, 0, NOTE_TRIGGER, 2, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, 4, EVFILT_USER, EV_ENABLE, 0, 3, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.ident == 4 &&
+	      ev.data == 3);
+	CHECK(change(kq, 4, EVFILT_USER, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	/* Triggered, then disabled before its report, then enabled. */
+	CHECK(change(kq, 4, EVFILT_USER, 0, NOTE_TRIGGER, 5, NULL) == 0);
+	CHECK(change(kq, 4, EVFILT_USER, EV_DISABLE, 0, 5, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
+	CHECK(change(kq, 4, EVFILT_USER, EV_ENABLE, 0, 6, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &ms50) == 1 && ev.data == 6);
+	/* Reported: a disable and an enable bring nothing back. */
+	CHECK(change(kq, 4, EVFILT_USER, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(change(kq, 4, EVFILT_USER, EV_DISABLE, 0, 0, NULL) == 0);
+	CHECK(change(kq, 4, EVFILT_USER, EV_ENABLE, 0, 0, NULL) == 0);
+	CHECK(wait_events(kq, &ev, 1, &zero_ts) == 0);
 	close(kq);
 }
 
@@ -2242,6 +2278,13 @@ static void test_add_keeps_timer_and_vnode_mode(void)
 	CHECK(wait_events(kq, &ev, 1, &sec5) == 1 && ev.fflags == NOTE_WRITE);
 	CHECK(ev.flags & EV_ONESHOT);
 	CHECK(change_err(kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0) == ENOENT);
+	/* And the reverse: added without it, then again with it. */
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD, NOTE_WRITE, 0, NULL) == 0);
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_ADD | EV_ONESHOT, NOTE_WRITE, 0, NULL) == 0);
+	CHECK(write(fd, "data", 4) == 4);
+	CHECK(wait_events(kq, &ev, 1, &sec5) == 1 && ev.fflags == NOTE_WRITE);
+	CHECK(!(ev.flags & EV_ONESHOT));
+	CHECK(change(kq, fd, EVFILT_VNODE, EV_DELETE, 0, 0, NULL) == 0);
 	CHECK(unlink(path) == 0);
 	close(fd);
 	close(kq);
@@ -4049,6 +4092,7 @@ int main(int argc, char **argv)
 	RUN(test_timer_dispatch_and_update);
 	RUN(test_add_keeps_timer_and_vnode_mode);
 	RUN(test_user_trigger_fflags);
+	RUN(test_user_trigger_while_disabled);
 	RUN(test_user_without_clear_stays);
 	RUN(test_user_oneshot_dispatch);
 	RUN(test_user_trigger_from_thread);
