@@ -232,22 +232,17 @@ impl RingMem {
 
     #[inline]
     fn len(&self) -> usize {
-        let (tail, head) = self.bounds(true);
+        let (tail, head) = self.bounds();
         head.wrapping_sub(tail) as usize
     }
 
     /// The free-running indices of the entries to read: tail, and head
-    /// loaded with acquire, [settled](RingMem::settled_head) if `settle`.
-    /// Tail is ours (the one consumer, whose last store this load sees):
-    /// relaxed.
+    /// [settled](RingMem::settled_head). Tail is ours (the one consumer,
+    /// whose last store this load sees): relaxed.
     #[inline]
-    fn bounds(&self, settle: bool) -> (u32, u32) {
+    fn bounds(&self) -> (u32, u32) {
         let tail = self.tail().load(Ordering::Relaxed);
-        let head = if settle {
-            self.settled_head(tail)
-        } else {
-            self.head().load(Ordering::Acquire)
-        };
+        let head = self.settled_head(tail);
         // A head more than `entries` ahead is a kernel bug or corruption:
         // read no more than the ring holds.
         let head = if head.wrapping_sub(tail) > self.entries {
@@ -260,7 +255,7 @@ impl RingMem {
 
     #[inline]
     fn drain(&mut self) -> Drain<'_> {
-        let (tail, head) = self.bounds(true);
+        let (tail, head) = self.bounds();
         Drain {
             mem: self,
             tail,
@@ -647,9 +642,7 @@ impl<Q: QueueRef> Ring<Q> {
     /// is empty) as `how` says, as [`wait_with`](Ring::wait_with) does.
     #[inline]
     pub fn drain_or_wait_with(&mut self, how: &Wait<'_>) -> io::Result<Drain<'_>> {
-        // No fence in this look: if it finds the ring empty, the final
-        // look is the settled drain after the wait.
-        let (tail, head) = self.mem.bounds(false);
+        let (tail, head) = self.mem.bounds();
         if tail == head {
             self.wait_with(how)?;
             return Ok(self.mem.drain());

@@ -2654,22 +2654,25 @@ impl Kq {
             cur.ok_or(libc::ENOENT)?;
             (ukevent(id as u64, sys::KEVENT_TIMER, 0, 0, 0, 0), None)
         } else if f & EV_ADD != 0 {
-            // An existing timer keeps its mode: the new period applies to
-            // a single timer as single, to a periodic one as periodic
-            // (FreeBSD's filt_timertouch() restarts it with its kn_flags).
-            let mut eff = *kev;
-            if let Some(c) = cur {
-                eff.flags =
-                    (kev.flags & !translate::MODE_FLAGS) | (c.flags & translate::MODE_FLAGS);
-            }
-            let (period, start, tflags) = translate::timer_request(&eff)?;
-            let mut k = Knote::new(&eff);
-            k.flags |= EV_CLEAR;
-            if let Some(c) = cur {
-                if f & (EV_ENABLE | EV_DISABLE) == 0 {
-                    k.enabled = c.enabled;
+            // An existing timer keeps its mode (Knote::update()): the new
+            // period applies to a single timer as single, to a periodic
+            // one as periodic (FreeBSD's filt_timertouch() restarts it
+            // with its kn_flags).
+            let mut k = match cur {
+                Some(mut c) => {
+                    c.update(kev);
+                    c
                 }
-            }
+                None => {
+                    let mut k = Knote::new(kev);
+                    k.flags |= EV_CLEAR;
+                    k
+                }
+            };
+            let (period, start, tflags) = translate::timer_request(&Kevent {
+                flags: k.flags,
+                ..*kev
+            })?;
             let mut req_flags = k.mode_req() & !sys::KEVENT_REQ_ET | sys::KEVENT_REQ_UPDATE;
             if !k.enabled {
                 req_flags |= sys::KEVENT_REQ_DISABLED;

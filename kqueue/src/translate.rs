@@ -20,11 +20,6 @@ const RDHUP: u32 = libc::EPOLLRDHUP as u32;
 /// The flags a knote keeps from its `EV_ADD` and reports back.
 pub const KEPT_FLAGS: u16 = EV_ONESHOT | EV_CLEAR | EV_DISPATCH | EV_RECEIPT;
 
-/// A knote's mode: set by the `EV_ADD` that creates it and kept by later
-/// ones, as FreeBSD's `kqueue_register()` never changes an existing
-/// knote's `kn_flags`.
-pub const MODE_FLAGS: u16 = EV_ONESHOT | EV_CLEAR | EV_DISPATCH;
-
 /// One registered filter of a file descriptor (`EVFILT_READ` or
 /// `EVFILT_WRITE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

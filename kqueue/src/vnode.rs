@@ -40,7 +40,7 @@ use libc::c_int;
 use crate::abi::*;
 use crate::queue::errno;
 use crate::queue::{ctl_one, ukevent, unsafe_zeroed, Out, TAG_VNODE};
-use crate::translate::{Knote, MODE_FLAGS};
+use crate::translate::Knote;
 
 struct Watch {
     note: Knote,
@@ -233,18 +233,22 @@ impl Vnodes {
     /// as an update without `KEVENT_REQ_DISABLED` does.) The table's
     /// watch is recorded only when the kernel took the request.
     fn add(&mut self, kq: RawFd, kev: &Kevent, st: &libc::stat) -> Result<(), c_int> {
-        let f = kev.flags;
         let dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-        let mut note = Knote::new(kev);
-        note.flags |= EV_CLEAR;
-        if let Some(w) = self.watches.get(&kev.ident) {
-            // An existing knote keeps its mode (EV_ONESHOT, EV_DISPATCH),
-            // as FreeBSD's kqueue_register() keeps kn_flags.
-            note.flags = (note.flags & !MODE_FLAGS) | (w.note.flags & MODE_FLAGS);
-            if f & (EV_ENABLE | EV_DISABLE) == 0 {
-                note.enabled = w.note.enabled;
+        // An existing knote keeps its mode (EV_ONESHOT, EV_DISPATCH) and,
+        // without EV_ENABLE or EV_DISABLE, its enabled state, as FreeBSD's
+        // kqueue_register() keeps kn_flags (Knote::update()).
+        let note = match self.watches.get(&kev.ident) {
+            Some(w) => {
+                let mut n = w.note;
+                n.update(kev);
+                n
             }
-        }
+            None => {
+                let mut n = Knote::new(kev);
+                n.flags |= EV_CLEAR;
+                n
+            }
+        };
         let bits = interest(note.fflags, dir);
         let mut req_flags = sys::KEVENT_REQ_UPDATE;
         if !note.enabled {
