@@ -25,7 +25,12 @@
  * changes carry the reply's SEND with KEVENT_REQ_INLINE and the
  * receive's ENABLE; or write(), epoll_wait() and read(), in the same
  * order, so that TCP sends the same segments. Every system call of both
- * ends is counted, TCP included); pipe_bound, pipe_epoll, pipe_at_event
+ * ends is counted, TCP included); echo_naio_left (that receive alone:
+ * every other iteration the peer writes two messages at once, so the run
+ * of that iteration leaves the second, msg_inq above 0, and the next
+ * iteration's ENABLE comes with bytes left and no wake-up since; each
+ * iteration one kevent_get_events() with the ENABLE, one message
+ * received); pipe_bound, pipe_epoll, pipe_at_event
  * (a token passed around 64 pipes, as the pipes workload with one token:
  * read it from the pipe whose event came, write it to the next; the
  * event from nothing (the bound, which knows the pipe), epoll_wait() of
@@ -92,6 +97,7 @@ enum {
 	M_ctl64_kevent,
 	M_echo_epoll,
 	M_echo_naio,
+	M_echo_naio_left,
 	M_pipe_bound,
 	M_pipe_epoll,
 	M_pipe_at_event,
@@ -115,6 +121,7 @@ static const char *const modes[] = {
 	"ctl64_kevent",
 	"echo_epoll",
 	"echo_naio",
+	"echo_naio_left",
 	"pipe_bound",
 	"pipe_epoll",
 	"pipe_at_event",
@@ -262,6 +269,7 @@ int main(int argc, char **argv)
 	struct ukevent echo_changes[2];
 	struct kevent_ctl_batch echo_batch[2];
 	struct kevent_wait_args echo_args = { .timeout_ns = 0 };
+	struct kevent_wait_args left_args = { .timeout_ns = 0 };
 	int srv = -1, peer = -1;
 
 	if (!strncmp(mode, "echo_", 5)) {
@@ -294,6 +302,8 @@ int main(int argc, char **argv)
 			.entries = (uintptr_t)&echo_changes[1] };
 		echo_args.changes = (uintptr_t)echo_batch;
 		echo_args.nr_changes = 2;
+		left_args.changes = (uintptr_t)&echo_batch[1];
+		left_args.nr_changes = 1;
 	}
 
 	/* The pipe loops: 64 pipes, the token in the first */
@@ -418,6 +428,17 @@ int main(int argc, char **argv)
 			    read(peer, msg, sizeof(msg)) != sizeof(msg))
 				die("echo_naio");
 			memcpy(reply, rbuf, sizeof(reply));
+		} else if (m == M_echo_naio_left) {
+			static char two[2 * sizeof(msg)];
+
+			memset(&echo_changes[1], 0, sizeof(echo_changes[1]));
+			echo_changes[1].type = KEVENT_NAIO;
+			echo_changes[1].id = 1;
+			if ((!(it & 1) && write(peer, two, sizeof(two)) != sizeof(two)) ||
+			    syscall(__NR_kevent_get_events, q, kev, 1, &left_args,
+				    sizeof(left_args)) != 1 ||
+			    kev[0].data != sizeof(msg))
+				die("echo_naio_left");
 		} else if (m == M_pipe_bound || m == M_pipe_epoll || m == M_pipe_at_event) {
 			long at = it % N;
 
