@@ -2658,17 +2658,7 @@ impl Kq {
             // period applies to a single timer as single, to a periodic
             // one as periodic (FreeBSD's filt_timertouch() restarts it
             // with its kn_flags).
-            let mut k = match cur {
-                Some(mut c) => {
-                    c.update(kev);
-                    c
-                }
-                None => {
-                    let mut k = Knote::new(kev);
-                    k.flags |= EV_CLEAR;
-                    k
-                }
-            };
+            let mut k = Knote::added_clear(cur, kev);
             let (period, start, tflags) = translate::timer_request(&Kevent {
                 flags: k.flags,
                 ..*kev

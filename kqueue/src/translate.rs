@@ -56,6 +56,25 @@ impl Knote {
         }
     }
 
+    /// The knote after an `EV_ADD` of `kev` on a filter whose kernel
+    /// kevents are always edge-triggered (a timer's, a vnode's): the
+    /// `existing` knote updated ([`Knote::update`]), or a new one with
+    /// `EV_CLEAR`, so that its reports say how it behaves (FreeBSD's
+    /// `filt_timerattach()` sets it for timers too).
+    pub fn added_clear(existing: Option<Knote>, kev: &Kevent) -> Knote {
+        match existing {
+            Some(mut k) => {
+                k.update(kev);
+                k
+            }
+            None => {
+                let mut k = Knote::new(kev);
+                k.flags |= EV_CLEAR;
+                k
+            }
+        }
+    }
+
     /// An `EV_ADD` of this existing knote: FreeBSD updates udata, fflags
     /// and data, keeps the mode flags, and changes the enabled state only
     /// with `EV_DISABLE` or `EV_ENABLE`.

@@ -237,18 +237,7 @@ impl Vnodes {
         // An existing knote keeps its mode (EV_ONESHOT, EV_DISPATCH) and,
         // without EV_ENABLE or EV_DISABLE, its enabled state, as FreeBSD's
         // kqueue_register() keeps kn_flags (Knote::update()).
-        let note = match self.watches.get(&kev.ident) {
-            Some(w) => {
-                let mut n = w.note;
-                n.update(kev);
-                n
-            }
-            None => {
-                let mut n = Knote::new(kev);
-                n.flags |= EV_CLEAR;
-                n
-            }
-        };
+        let note = Knote::added_clear(self.watches.get(&kev.ident).map(|w| w.note), kev);
         let bits = interest(note.fflags, dir);
         let mut req_flags = sys::KEVENT_REQ_UPDATE;
         if !note.enabled {
