@@ -11,7 +11,11 @@
 #   4. sparse (make C=2) reports nothing for fs/kevent/ at the top;
 #   5. the top links without the network stack (allnoconfig with
 #      CONFIG_KEVENT, as the kernel's build robots try): KEVENT_SOCKET and
-#      KEVENT_NAIO are built only with CONFIG_NET.
+#      KEVENT_NAIO are built only with CONFIG_NET;
+#   6. the top links with the network stack but neither TCP/IP nor unix
+#      sockets (allnoconfig with CONFIG_KEVENT and CONFIG_NET): the two
+#      sources' TCP and unix code must drop out, not reference
+#      net/ipv4/ or net/unix/.
 # Leaves the tree on branch 'kevent' at the top of the series, even when a
 # step fails.
 . "$(dirname "$0")/lib.sh"
@@ -115,4 +119,16 @@ grep -qx 'CONFIG_KEVENT=y' "$nonet/.config" && ! grep -q '^CONFIG_NET=y' "$nonet
 	die "allnoconfig with CONFIG_KEVENT: not the configuration meant ($nonet/.config)"
 nonet_make -j"$(nproc)" vmlinux >"$nonet.log" 2>&1 ||
 	die "the series does not build without CONFIG_NET (log: $nonet.log)"
-log "series ok: ${#patches[@]} patches, checkpatch clean, each builds on its own, sparse clean, builds without CONFIG_NET"
+log "the top with CONFIG_NET but not CONFIG_INET or CONFIG_UNIX: vmlinux"
+netonly=$(build_dir netonly)
+mkdir -p "$netonly"
+netonly_make() { make -s -C "$KERNEL_TREE" O="$netonly" CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
+netonly_make allnoconfig >/dev/null
+"$KERNEL_TREE/scripts/config" --file "$netonly/.config" -e KEVENT -e NET
+netonly_make olddefconfig >/dev/null
+grep -qx 'CONFIG_KEVENT=y' "$netonly/.config" && grep -qx 'CONFIG_NET=y' "$netonly/.config" &&
+	! grep -qE '^CONFIG_(INET|UNIX)=' "$netonly/.config" ||
+	die "allnoconfig with CONFIG_KEVENT and CONFIG_NET: not the configuration meant ($netonly/.config)"
+netonly_make -j"$(nproc)" vmlinux >"$netonly.log" 2>&1 ||
+	die "the series does not build with CONFIG_NET alone, without CONFIG_INET and CONFIG_UNIX (log: $netonly.log)"
+log "series ok: ${#patches[@]} patches, checkpatch clean, each builds on its own, sparse clean, builds without CONFIG_NET and without CONFIG_INET"
