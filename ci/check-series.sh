@@ -108,27 +108,35 @@ log "sparse on fs/kevent/"
 sparse_out=$(make -s -C "$KERNEL_TREE" O="$(build_dir bisect)" CC="ccache gcc" C=2 fs/kevent/ 2>&1 |
 	grep -v '^  CHECK' || true)
 [ -z "$sparse_out" ] || { echo "$sparse_out" >&2; die "sparse reports problems in fs/kevent/ (see above)"; }
-log "the top without CONFIG_NET: allnoconfig with CONFIG_KEVENT, vmlinux"
-nonet=$(build_dir nonet)
-mkdir -p "$nonet"
-nonet_make() { make -s -C "$KERNEL_TREE" O="$nonet" CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
-nonet_make allnoconfig >/dev/null
-"$KERNEL_TREE/scripts/config" --file "$nonet/.config" -e KEVENT
-nonet_make olddefconfig >/dev/null
-grep -qx 'CONFIG_KEVENT=y' "$nonet/.config" && ! grep -q '^CONFIG_NET=y' "$nonet/.config" ||
-	die "allnoconfig with CONFIG_KEVENT: not the configuration meant ($nonet/.config)"
-nonet_make -j"$(nproc)" vmlinux >"$nonet.log" 2>&1 ||
-	die "the series does not build without CONFIG_NET (log: $nonet.log)"
-log "the top with CONFIG_NET but not CONFIG_INET or CONFIG_UNIX: vmlinux"
-netonly=$(build_dir netonly)
-mkdir -p "$netonly"
-netonly_make() { make -s -C "$KERNEL_TREE" O="$netonly" CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
-netonly_make allnoconfig >/dev/null
-"$KERNEL_TREE/scripts/config" --file "$netonly/.config" -e KEVENT -e NET
-netonly_make olddefconfig >/dev/null
-grep -qx 'CONFIG_KEVENT=y' "$netonly/.config" && grep -qx 'CONFIG_NET=y' "$netonly/.config" &&
-	! grep -qE '^CONFIG_(INET|UNIX)=' "$netonly/.config" ||
-	die "allnoconfig with CONFIG_KEVENT and CONFIG_NET: not the configuration meant ($netonly/.config)"
-netonly_make -j"$(nproc)" vmlinux >"$netonly.log" 2>&1 ||
-	die "the series does not build with CONFIG_NET alone, without CONFIG_INET and CONFIG_UNIX (log: $netonly.log)"
+# Link the top's vmlinux in allnoconfig with CONFIG_KEVENT and the other
+# options given, checking that .config has them and none of the ones that
+# must be off (an option olddefconfig refused, or one selected anyway,
+# would make the build prove nothing):
+#   link_allnoconfig NAME WHAT ON... -- OFF...
+link_allnoconfig() {
+	local name=$1 what=$2 dir opt on=() off=() set=() mk
+	shift 2
+	while [ "$1" != -- ]; do on+=("$1"); set+=(-e "$1"); shift; done
+	shift
+	off=("$@")
+	log "the top $what: allnoconfig with ${on[*]/#/CONFIG_}, vmlinux"
+	dir=$(build_dir "$name")
+	mkdir -p "$dir"
+	mk=(make -s -C "$KERNEL_TREE" O="$dir" CC="ccache gcc" HOSTCC="ccache gcc")
+	"${mk[@]}" allnoconfig >/dev/null
+	"$KERNEL_TREE/scripts/config" --file "$dir/.config" "${set[@]}"
+	"${mk[@]}" olddefconfig >/dev/null
+	for opt in "${on[@]}"; do
+		grep -qx "CONFIG_$opt=y" "$dir/.config" ||
+			die "allnoconfig with ${on[*]/#/CONFIG_}: CONFIG_$opt is not y ($dir/.config)"
+	done
+	for opt in "${off[@]}"; do
+		! grep -q "^CONFIG_$opt=" "$dir/.config" ||
+			die "allnoconfig with ${on[*]/#/CONFIG_}: CONFIG_$opt is set ($dir/.config)"
+	done
+	"${mk[@]}" -j"$(nproc)" vmlinux >"$dir.log" 2>&1 ||
+		die "the series does not build $what (log: $dir.log)"
+}
+link_allnoconfig nonet "without CONFIG_NET" KEVENT -- NET
+link_allnoconfig netonly "with CONFIG_NET but not CONFIG_INET or CONFIG_UNIX" KEVENT NET -- INET UNIX
 log "series ok: ${#patches[@]} patches, checkpatch clean, each builds on its own, sparse clean, builds without CONFIG_NET and without CONFIG_INET"
